@@ -1,0 +1,94 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "strongroom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "StrongroomJSON", targets: ["StrongroomJSON"]),
+        .library(name: "StrongroomCrypto", targets: ["StrongroomCrypto"]),
+        .library(name: "StrongroomKeys", targets: ["StrongroomKeys"]),
+        .library(name: "StrongroomSchema", targets: ["StrongroomSchema"]),
+        .library(name: "Strongroom", targets: ["Strongroom"]),
+        .executable(name: "strongroom", targets: ["strongroom"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
+        .target(
+            name: "StrongroomCrypto",
+            dependencies: [
+                "StrongroomJSON",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StrongroomKeys",
+            dependencies: [
+                "StrongroomCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StrongroomSchema",
+            dependencies: ["StrongroomJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Strongroom",
+            dependencies: ["StrongroomCrypto", "StrongroomKeys", "StrongroomSchema"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "strongroom",
+            dependencies: [
+                "Strongroom",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomJSONTests",
+            dependencies: ["StrongroomJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomCryptoTests",
+            dependencies: [
+                "StrongroomCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomKeysTests",
+            dependencies: ["StrongroomKeys"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomSchemaTests",
+            dependencies: ["StrongroomSchema"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomTests",
+            dependencies: ["Strongroom", "strongroom"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,257 @@
+import Crypto
+import CryptoExtras
+import Foundation
+
+/// The AEAD a field ciphertext was sealed with.
+public enum FieldAlgorithm: UInt8, Sendable, Hashable, CustomStringConvertible {
+    /// AES-256-GCM with a random 96-bit nonce: the default.
+    case aes256GCM = 1
+    /// AES-256-GCM-SIV (RFC 8452) with a fixed nonce: equal plaintexts in the same
+    /// context give equal ciphertexts, so equality can be searched. Leaks equality.
+    case aes256GCMSIVDeterministic = 2
+
+    var nonceCount: Int { self == .aes256GCM ? 12 : 0 }
+
+    /// The algorithm's name.
+    public var description: String { self == .aes256GCM ? "AES-256-GCM" : "AES-256-GCM-SIV (deterministic)" }
+}
+
+/// Where a field ciphertext belongs: the associated data that binds it.
+///
+/// A ciphertext opens only with the same tenant, topic, subject, event id and field
+/// pointer it was sealed with, so one cut from another field, event, topic or tenant
+/// fails authentication.
+public struct FieldContext: Sendable, Hashable {
+    /// The tenant, or "" for a single-tenant deployment.
+    public var tenant: String
+    /// The topic the event belongs to.
+    public var topic: String
+    /// The data subject's id, or nil for a topic-scoped field.
+    public var subject: String?
+    /// The event's id, or nil when the caller binds no event (see docs/formats.md).
+    public var eventID: String?
+
+    /// A context for one event.
+    public init(tenant: String = "", topic: String, subject: String? = nil, eventID: String? = nil) {
+        self.tenant = tenant
+        self.topic = topic
+        self.subject = subject
+        self.eventID = eventID
+    }
+
+    /// The associated-data prefix shared by every field of the event.
+    public func associatedDataPrefix() -> [UInt8] {
+        var out = Array(FieldCipher.domain.utf8)
+        appendLengthPrefixed(Array(tenant.utf8), to: &out)
+        appendLengthPrefixed(Array(topic.utf8), to: &out)
+        appendLengthPrefixed(Array((subject ?? "").utf8), to: &out)
+        appendLengthPrefixed(Array((eventID ?? "").utf8), to: &out)
+        return out
+    }
+}
+
+@inline(__always)
+func appendLengthPrefixed(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
+    let n = UInt32(truncatingIfNeeded: bytes.count)
+    out.append(UInt8(n >> 24))
+    out.append(UInt8(n >> 16 & 0xFF))
+    out.append(UInt8(n >> 8 & 0xFF))
+    out.append(UInt8(n & 0xFF))
+    out.append(contentsOf: bytes)
+}
+
+/// The `sr1:` field-ciphertext format: seal and open one field value.
+///
+/// `"sr1:" + base64url(header ‖ nonce ‖ ciphertext ‖ tag)`, header = version (1),
+/// algorithm (1), key scope (1), key id (16), key version (4, big-endian). The
+/// associated data is ``FieldContext/associatedDataPrefix()`` ‖ length-prefixed JSON
+/// pointer ‖ header. Byte-exact description and vectors: `docs/formats.md`.
+public enum FieldCipher {
+    /// The text every field ciphertext starts with.
+    public static let prefix = "sr1:"
+    static let prefixBytes: [UInt8] = Array(prefix.utf8)
+    static let domain = "strongroom/field/v1"
+    static let version: UInt8 = 1
+    /// Header bytes before the nonce.
+    public static let headerCount = 23
+    static let tagCount = 16
+    static let sivNonce = try? AES.GCM._SIV.Nonce(data: [UInt8](repeating: 0, count: 12))
+
+    /// Seals `plaintext` (a field's JSON text) and appends the `sr1:` text to `out`.
+    ///
+    /// - Parameters:
+    ///   - plaintext: the field's JSON text.
+    ///   - pointer: the field's JSON pointer, bound into the associated data.
+    ///   - associatedDataPrefix: ``FieldContext/associatedDataPrefix()`` of the event.
+    ///   - key: the data-encryption key.
+    ///   - algorithm: randomized or deterministic.
+    ///   - out: receives the ASCII text, without quotes.
+    public static func seal(
+        _ plaintext: UnsafeRawBufferPointer,
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        key: DataEncryptionKey,
+        algorithm: FieldAlgorithm = .aes256GCM,
+        into out: inout [UInt8]
+    ) throws(CryptoError) {
+        var header = [UInt8](repeating: 0, count: headerCount)
+        writeHeader(&header, algorithm: algorithm, key: key.reference)
+        var aad = associatedDataPrefix
+        appendLengthPrefixed(pointer.utf8, to: &aad)
+        aad.append(contentsOf: header)
+        do {
+            switch algorithm {
+            case .aes256GCM:
+                let box = try AES.GCM.seal(plaintext, using: key.key, authenticating: aad)
+                box.nonce.withUnsafeBytes { header.append(contentsOf: $0) }
+                header.append(contentsOf: box.ciphertext)
+                header.append(contentsOf: box.tag)
+            case .aes256GCMSIVDeterministic:
+                guard let nonce = sivNonce else { throw CryptoError(.unsupportedAlgorithm) }
+                let box = try AES.GCM._SIV.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
+                header.append(contentsOf: box.ciphertext)
+                header.append(contentsOf: box.tag)
+            }
+        } catch let error as CryptoError {
+            throw error
+        } catch {
+            throw CryptoError(.invalidKey)
+        }
+        out.append(contentsOf: prefixBytes)
+        header.withUnsafeBytes { Base64URL.encode($0, into: &out) }
+    }
+
+    /// Seals `plaintext` and returns the `sr1:` text.
+    public static func seal(
+        _ plaintext: some Collection<UInt8>,
+        pointer: String,
+        context: FieldContext,
+        key: DataEncryptionKey,
+        algorithm: FieldAlgorithm = .aes256GCM
+    ) throws(CryptoError) -> String {
+        var out: [UInt8] = []
+        let bytes = Array(plaintext)
+        let result: Result<Void, CryptoError> = bytes.withUnsafeBytes { raw in
+            do throws(CryptoError) {
+                try seal(
+                    raw,
+                    pointer: pointer,
+                    associatedDataPrefix: context.associatedDataPrefix(),
+                    key: key,
+                    algorithm: algorithm,
+                    into: &out
+                )
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func writeHeader(_ header: inout [UInt8], algorithm: FieldAlgorithm, key: KeyReference) {
+        header[0] = version
+        header[1] = algorithm.rawValue
+        header[2] = key.scope.rawValue
+        for i in 0..<8 {
+            header[3 + i] = UInt8(truncatingIfNeeded: key.id.high >> (56 - 8 * i))
+            header[11 + i] = UInt8(truncatingIfNeeded: key.id.low >> (56 - 8 * i))
+        }
+        header[19] = UInt8(key.version >> 24)
+        header[20] = UInt8(key.version >> 16 & 0xFF)
+        header[21] = UInt8(key.version >> 8 & 0xFF)
+        header[22] = UInt8(key.version & 0xFF)
+    }
+
+    /// True when `text` starts with `sr1:`: a value this format produced.
+    public static func looksSealed(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        text.count >= 4 && text[0] == 0x73 && text[1] == 0x72 && text[2] == 0x31 && text[3] == 0x3A
+    }
+}
+
+/// A parsed `sr1:` field ciphertext: which key it needs, and the sealed bytes.
+public struct SealedField: Sendable {
+    /// The AEAD used.
+    public let algorithm: FieldAlgorithm
+    /// The key it was sealed under.
+    public let key: KeyReference
+    let bytes: [UInt8]
+
+    /// Parses the `sr1:` text (without JSON quotes).
+    public init(parsing text: UnsafeBufferPointer<UInt8>) throws(CryptoError) {
+        guard FieldCipher.looksSealed(text) else { throw CryptoError(.malformed, "missing sr1: prefix") }
+        guard let bytes = Base64URL.decode(UnsafeBufferPointer(rebasing: text[4...])) else {
+            throw CryptoError(.malformed, "invalid base64url")
+        }
+        guard bytes.count >= FieldCipher.headerCount else { throw CryptoError(.malformed, "truncated header") }
+        guard bytes[0] == FieldCipher.version else { throw CryptoError(.unsupportedVersion, "version \(bytes[0])") }
+        guard let algorithm = FieldAlgorithm(rawValue: bytes[1]) else {
+            throw CryptoError(.unsupportedAlgorithm, "algorithm \(bytes[1])")
+        }
+        guard let scope = KeyScope(rawValue: bytes[2]) else {
+            throw CryptoError(.unsupportedAlgorithm, "key scope \(bytes[2])")
+        }
+        guard bytes.count >= FieldCipher.headerCount + algorithm.nonceCount + FieldCipher.tagCount else {
+            throw CryptoError(.malformed, "truncated")
+        }
+        guard let id = KeyID(bytes: bytes[3..<19]) else { throw CryptoError(.malformed, "truncated header") }
+        let version = UInt32(bytes[19]) << 24 | UInt32(bytes[20]) << 16 | UInt32(bytes[21]) << 8 | UInt32(bytes[22])
+        self.algorithm = algorithm
+        self.key = KeyReference(scope: scope, id: id, version: version)
+        self.bytes = bytes
+    }
+
+    /// Parses the `sr1:` text.
+    public init(parsing text: String) throws(CryptoError) {
+        var text = text
+        let result: Result<SealedField, CryptoError> = text.withUTF8 { buffer in
+            do throws(CryptoError) { return .success(try SealedField(parsing: buffer)) } catch { return .failure(error) }
+        }
+        self = try result.get()
+    }
+
+    /// Opens the field: returns its JSON text.
+    ///
+    /// - Throws: ``CryptoError/Code/authenticationFailure`` for a wrong key, a tampered
+    ///   byte or a foreign context, alike; ``CryptoError/Code/invalidArgument`` when
+    ///   `key` is not the key the header names.
+    public func open(pointer: String, associatedDataPrefix: [UInt8], key: DataEncryptionKey) throws(CryptoError)
+        -> [UInt8]
+    {
+        guard key.reference == self.key else { throw CryptoError(.invalidArgument, "key does not match header") }
+        var aad = associatedDataPrefix
+        appendLengthPrefixed(pointer.utf8, to: &aad)
+        aad.append(contentsOf: bytes[0..<FieldCipher.headerCount])
+        let nonceEnd = FieldCipher.headerCount + algorithm.nonceCount
+        let tagStart = bytes.count - FieldCipher.tagCount
+        do {
+            switch algorithm {
+            case .aes256GCM:
+                let box = try AES.GCM.SealedBox(
+                    nonce: AES.GCM.Nonce(data: bytes[FieldCipher.headerCount..<nonceEnd]),
+                    ciphertext: bytes[nonceEnd..<tagStart],
+                    tag: bytes[tagStart...]
+                )
+                return Array(try AES.GCM.open(box, using: key.key, authenticating: aad))
+            case .aes256GCMSIVDeterministic:
+                guard let nonce = FieldCipher.sivNonce else { throw CryptoError(.unsupportedAlgorithm) }
+                let box = try AES.GCM._SIV.SealedBox(
+                    nonce: nonce,
+                    ciphertext: bytes[nonceEnd..<tagStart],
+                    tag: bytes[tagStart...]
+                )
+                return Array(try AES.GCM._SIV.open(box, using: key.key, authenticating: aad))
+            }
+        } catch let error as CryptoError {
+            throw error
+        } catch {
+            throw CryptoError(.authenticationFailure)
+        }
+    }
+
+    /// Opens the field with a ``FieldContext``.
+    public func open(pointer: String, context: FieldContext, key: DataEncryptionKey) throws(CryptoError) -> [UInt8] {
+        try open(pointer: pointer, associatedDataPrefix: context.associatedDataPrefix(), key: key)
+    }
+}

@@ -1,0 +1,142 @@
+public import Crypto
+
+/// Which data-encryption key family a field is sealed under.
+public enum KeyScope: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// The data subject's own key: erasing the subject makes the field unreadable.
+    case subject = 1
+    /// The topic's key, for fields that belong to no data subject.
+    case topic = 2
+
+    /// `subject` or `topic`.
+    public var description: String { self == .subject ? "subject" : "topic" }
+}
+
+/// A 128-bit key-family identifier.
+///
+/// Derived by the key store from a keyed hash of the family's name, so it reveals
+/// nothing about the subject it belongs to.
+public struct KeyID: Sendable, Hashable, CustomStringConvertible {
+    /// The sixteen bytes, high half.
+    public let high: UInt64
+    /// The sixteen bytes, low half.
+    public let low: UInt64
+
+    /// An identifier from its two halves.
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// An identifier from the first sixteen of `bytes`; nil when fewer.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count >= 16 else { return nil }
+        var h: UInt64 = 0
+        var l: UInt64 = 0
+        for (i, b) in bytes.prefix(16).enumerated() {
+            if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
+        }
+        self.init(high: h, low: l)
+    }
+
+    /// The sixteen bytes, big-endian.
+    public var bytes: [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
+    }
+
+    /// Lowercase hex.
+    public var description: String { bytes.hexString }
+}
+
+/// The full name of one data-encryption key: scope, family and version.
+public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
+    /// Subject or topic key.
+    public var scope: KeyScope
+    /// The key family.
+    public var id: KeyID
+    /// The version within the family; rotation adds one.
+    public var version: UInt32
+
+    /// A reference to version `version` of family `id`.
+    public init(scope: KeyScope, id: KeyID, version: UInt32) {
+        self.scope = scope
+        self.id = id
+        self.version = version
+    }
+
+    /// `scope:keyid:vN`.
+    public var description: String { "\(scope):\(id):v\(version)" }
+}
+
+/// An unwrapped data-encryption key with its name.
+///
+/// Prints as its reference only, and compares key bytes in constant time.
+public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// Which key this is.
+    public let reference: KeyReference
+    /// The AES-256 key.
+    public let key: SymmetricKey
+
+    /// Pairs `key` (256 bits) with its reference.
+    public init(reference: KeyReference, key: SymmetricKey) throws(CryptoError) {
+        guard key.bitCount == 256 else { throw CryptoError(.invalidKey, "data-encryption keys are 256-bit") }
+        self.reference = reference
+        self.key = key
+    }
+
+    /// A fresh random key.
+    public static func generate(reference: KeyReference) -> DataEncryptionKey {
+        // 256-bit by construction, so the size check cannot fail.
+        // swift-format-ignore: NeverForceUnwrap
+        try! DataEncryptionKey(reference: reference, key: SymmetricKey(size: .bits256))
+    }
+
+    /// The reference; never the key.
+    public var description: String { "DataEncryptionKey(\(reference))" }
+    /// The reference; never the key.
+    public var debugDescription: String { description }
+
+    /// Constant-time comparison of the key bytes, plus the reference.
+    public static func == (lhs: DataEncryptionKey, rhs: DataEncryptionKey) -> Bool {
+        lhs.reference == rhs.reference && lhs.key == rhs.key
+    }
+}
+
+extension Sequence<UInt8> {
+    /// Lowercase hex.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in self {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Bytes from hex text; nil on an odd length or a non-hex character.
+    public init?(hex: String) {
+        let utf8 = Array(hex.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i < utf8.count {
+            guard let h = hexNibble(utf8[i]), let l = hexNibble(utf8[i + 1]) else { return nil }
+            out.append(h << 4 | l)
+            i += 2
+        }
+        self = out
+    }
+}
+
+private func hexNibble(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}

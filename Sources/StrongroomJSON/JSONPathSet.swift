@@ -1,0 +1,159 @@
+/// A set of value paths to find in documents, compiled once and matched in one pass.
+///
+/// A path is a list of steps: an object member name, or ``Step/anyElement`` for every
+/// element of an array. A path that ends at a container covers the whole container: the
+/// scanner reports the container's span and does not look inside it.
+public struct JSONPathSet: Sendable {
+    /// One step of a path.
+    public enum Step: Sendable, Hashable {
+        /// The object member with this name.
+        case member(String)
+        /// Every element of an array.
+        case anyElement
+    }
+
+    /// A value found in a document.
+    public struct Match: Sendable, Hashable {
+        /// The tag given when the path was added.
+        public var tag: Int
+        /// RFC 6901 JSON pointer of the value (`/address`, `/phones/0`).
+        public var pointer: String
+        /// The value's byte span in the document.
+        public var span: Range<Int>
+    }
+
+    final class Node: @unchecked Sendable {
+        // Written only while the set is built, read-only afterwards.
+        var members: [String: Node] = [:]
+        var elements: Node?
+        var tag: Int?
+    }
+
+    let root = Node()
+
+    /// An empty set.
+    public init() {}
+
+    /// Adds `steps`, reported with `tag`. Returns false if a path already ends there.
+    @discardableResult
+    public mutating func insert(_ steps: [Step], tag: Int) -> Bool {
+        var node = root
+        for step in steps {
+            switch step {
+            case .member(let name):
+                if let next = node.members[name] {
+                    node = next
+                } else {
+                    let next = Node()
+                    node.members[name] = next
+                    node = next
+                }
+            case .anyElement:
+                if let next = node.elements {
+                    node = next
+                } else {
+                    let next = Node()
+                    node.elements = next
+                    node = next
+                }
+            }
+        }
+        guard node.tag == nil else { return false }
+        node.tag = tag
+        return true
+    }
+
+    /// Validates the whole document and returns every value on a path of the set, in
+    /// document order.
+    public func matches(in bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 64) throws(JSONError) -> [Match] {
+        var scanner = JSONScanner(bytes, maxDepth: maxDepth)
+        var found: [Match] = []
+        var pointer = ""
+        try walk(&scanner, node: root, depth: 0, pointer: &pointer, into: &found)
+        try scanner.expectEnd()
+        return found
+    }
+
+    private func walk(
+        _ scanner: inout JSONScanner,
+        node: Node,
+        depth: Int,
+        pointer: inout String,
+        into found: inout [Match]
+    ) throws(JSONError) {
+        if let tag = node.tag {
+            let span = try scanner.skipValue(depth: depth)
+            found.append(Match(tag: tag, pointer: pointer, span: span))
+            return
+        }
+        let first = try scanner.peek()
+        if first == UInt8(ascii: "{"), !node.members.isEmpty {
+            guard depth < scanner.maxDepth else { throw JSONError(.tooDeep, at: scanner.position) }
+            scanner.position += 1
+            if try scanner.peek() == UInt8(ascii: "}") {
+                scanner.position += 1
+                return
+            }
+            // Duplicate names would let two readers see different values: refuse them
+            // where they could hide a tagged field.
+            var seen = Set<String>()
+            while true {
+                guard try scanner.peek() == UInt8(ascii: "\"") else {
+                    throw JSONError(.unexpectedByte, at: scanner.position)
+                }
+                let keyStart = scanner.position
+                let (contents, escaped) = try scanner.scanString()
+                let key = scanner.decodeString(contents, hasEscapes: escaped)
+                guard seen.insert(key).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
+                try scanner.expect(UInt8(ascii: ":"))
+                if let child = node.members[key] {
+                    let saved = pointer
+                    pointer += "/" + JSONPathSet.escapePointerToken(key)
+                    try walk(&scanner, node: child, depth: depth + 1, pointer: &pointer, into: &found)
+                    pointer = saved
+                } else {
+                    _ = try scanner.skipValue(depth: depth + 1)
+                }
+                if try scanner.endOfContainer(UInt8(ascii: "}")) { return }
+            }
+        } else if first == UInt8(ascii: "["), let child = node.elements {
+            guard depth < scanner.maxDepth else { throw JSONError(.tooDeep, at: scanner.position) }
+            scanner.position += 1
+            if try scanner.peek() == UInt8(ascii: "]") {
+                scanner.position += 1
+                return
+            }
+            var index = 0
+            while true {
+                let saved = pointer
+                pointer += "/\(index)"
+                try walk(&scanner, node: child, depth: depth + 1, pointer: &pointer, into: &found)
+                pointer = saved
+                index += 1
+                if try scanner.endOfContainer(UInt8(ascii: "]")) { return }
+            }
+        } else {
+            _ = try scanner.skipValue(depth: depth)
+        }
+    }
+
+    /// RFC 6901 escaping: `~` → `~0`, `/` → `~1`.
+    public static func escapePointerToken(_ token: String) -> String {
+        guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
+        return token.replacingTildeAndSlash()
+    }
+}
+
+extension String {
+    fileprivate func replacingTildeAndSlash() -> String {
+        var out = ""
+        for c in self {
+            switch c {
+            case "~": out += "~0"
+            case "/": out += "~1"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

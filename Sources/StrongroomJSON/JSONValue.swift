@@ -1,0 +1,182 @@
+/// A parsed JSON value that keeps every number exactly as written.
+///
+/// Numbers are held as their source text, never as `Double`, so money and large
+/// integers survive to the last digit. Objects keep member order; duplicate keys are
+/// refused when parsing because two readers could disagree on which one wins.
+public enum JSONValue: Sendable, Hashable {
+    /// `null`.
+    case null
+    /// `true` or `false`.
+    case bool(Bool)
+    /// A number, as its RFC 8259 source text.
+    case number(String)
+    /// A string.
+    case string(String)
+    /// An array.
+    case array([JSONValue])
+    /// An object, members in document order.
+    case object([Member])
+
+    /// One member of an object.
+    public struct Member: Sendable, Hashable {
+        /// The member name.
+        public var key: String
+        /// The member value.
+        public var value: JSONValue
+
+        /// A member named `key`.
+        public init(_ key: String, _ value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// Parses one JSON document (an RFC 8259 value with optional surrounding whitespace).
+    public init(parsing bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(JSONError) {
+        let parsed: Result<JSONValue, JSONError> = [UInt8](bytes).withUnsafeBufferPointer { buffer in
+            var scanner = JSONScanner(buffer, maxDepth: maxDepth)
+            do throws(JSONError) {
+                let value = try JSONValue.parse(&scanner, depth: 0)
+                try scanner.expectEnd()
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        self = try parsed.get()
+    }
+
+    /// Parses one JSON document from its text.
+    public init(parsing text: String, maxDepth: Int = 64) throws(JSONError) {
+        try self.init(parsing: Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    /// Reads the value at the scanner's position.
+    public static func parse(_ scanner: inout JSONScanner, depth: Int) throws(JSONError) -> JSONValue {
+        let first = try scanner.peek()
+        switch first {
+        case UInt8(ascii: "{"):
+            guard depth < scanner.maxDepth else { throw JSONError(.tooDeep, at: scanner.position) }
+            scanner.position += 1
+            var members: [Member] = []
+            if try scanner.peek() == UInt8(ascii: "}") {
+                scanner.position += 1
+                return .object(members)
+            }
+            var seen = Set<String>()
+            while true {
+                guard try scanner.peek() == UInt8(ascii: "\"") else {
+                    throw JSONError(.unexpectedByte, at: scanner.position)
+                }
+                let keyStart = scanner.position
+                let (contents, escaped) = try scanner.scanString()
+                let key = scanner.decodeString(contents, hasEscapes: escaped)
+                guard seen.insert(key).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
+                try scanner.expect(UInt8(ascii: ":"))
+                members.append(Member(key, try parse(&scanner, depth: depth + 1)))
+                if try scanner.endOfContainer(UInt8(ascii: "}")) { return .object(members) }
+            }
+        case UInt8(ascii: "["):
+            guard depth < scanner.maxDepth else { throw JSONError(.tooDeep, at: scanner.position) }
+            scanner.position += 1
+            var elements: [JSONValue] = []
+            if try scanner.peek() == UInt8(ascii: "]") {
+                scanner.position += 1
+                return .array(elements)
+            }
+            while true {
+                elements.append(try parse(&scanner, depth: depth + 1))
+                if try scanner.endOfContainer(UInt8(ascii: "]")) { return .array(elements) }
+            }
+        case UInt8(ascii: "\""):
+            let (contents, escaped) = try scanner.scanString()
+            return .string(scanner.decodeString(contents, hasEscapes: escaped))
+        case UInt8(ascii: "t"):
+            try scanner.expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try scanner.expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try scanner.expectLiteral("null")
+            return .null
+        default:
+            let start = scanner.position
+            try scanner.scanNumber()
+            let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.position]), as: UTF8.self)
+            return .number(text)
+        }
+    }
+
+    /// The member named `key`, if this is an object that has one.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    /// The string, if this is one.
+    public var stringValue: String? {
+        if case .string(let s) = self { s } else { nil }
+    }
+
+    /// The members, if this is an object.
+    public var objectMembers: [Member]? {
+        if case .object(let m) = self { m } else { nil }
+    }
+
+    /// Compact JSON text; numbers and member order exactly as parsed.
+    public var jsonText: String {
+        var out: [UInt8] = []
+        write(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends compact JSON bytes to `out`.
+    public func write(to out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let text): out.append(contentsOf: text.utf8)
+        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (i, e) in elements.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                e.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, m) in members.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(m.key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                m.value.write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Appends a JSON string literal, escaped as RFC 8785 §3.2.2.2 asks.
+    public static func writeString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x00..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 0xF)])
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}

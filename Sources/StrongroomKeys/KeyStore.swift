@@ -1,0 +1,681 @@
+public import Crypto
+public import Foundation
+import GRDB
+public import StrongroomCrypto
+import Synchronization
+
+/// A family of data-encryption keys: one data subject's, or one topic's, in a tenant.
+public struct KeyFamily: Sendable, Hashable, CustomStringConvertible {
+    /// The tenant ("" for a single-tenant deployment).
+    public var tenant: String
+    /// Subject or topic.
+    public var scope: KeyScope
+    /// The subject id or topic name.
+    public var name: String
+
+    /// The keys of data subject `id`.
+    public static func subject(_ id: String, tenant: String = "") -> KeyFamily {
+        KeyFamily(tenant: tenant, scope: .subject, name: id)
+    }
+
+    /// The keys of topic `name`.
+    public static func topic(_ name: String, tenant: String = "") -> KeyFamily {
+        KeyFamily(tenant: tenant, scope: .topic, name: name)
+    }
+
+    var descriptor: [UInt8] {
+        var out: [UInt8] = [1, scope.rawValue]
+        for part in [tenant, name] {
+            let bytes = Array(part.utf8)
+            let n = UInt32(bytes.count)
+            out.append(contentsOf: [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)])
+            out.append(contentsOf: bytes)
+        }
+        return out
+    }
+
+    /// Topic families print their name; subject families never print the subject id.
+    public var description: String { scope == .topic ? "topic \(tenant.isEmpty ? "" : tenant + "/")\(name)" : "subject <redacted>" }
+}
+
+/// What a key reference resolves to.
+public enum KeyLookup: Sendable {
+    /// The key.
+    case key(DataEncryptionKey)
+    /// The family was erased: the field must read as erased, not fail.
+    case erased
+}
+
+/// Tuning of a ``KeyStore``.
+public struct KeyStoreConfiguration: Sendable {
+    /// Unwrapped keys kept in memory at most.
+    public var cacheCapacity: Int
+    /// How long an unwrapped key stays in memory.
+    public var cacheTTL: Duration
+
+    /// Defaults: 100,000 keys for five minutes.
+    public init(cacheCapacity: Int = 100_000, cacheTTL: Duration = .seconds(300)) {
+        self.cacheCapacity = cacheCapacity
+        self.cacheTTL = cacheTTL
+    }
+}
+
+/// The proof an erasure happened, free of personal data.
+public struct ErasureReceipt: Sendable, Hashable, Codable {
+    /// The erased family's id: a keyed hash of the subject id, never the id.
+    public var keyID: String
+    /// Unix time of the erasure.
+    public var erasedAt: Int64
+    /// How many key versions were deleted.
+    public var versionsDeleted: Int
+    /// True when the subject had been erased before (nothing left to delete).
+    public var alreadyErased: Bool
+}
+
+/// What `finalize` did.
+public struct FinalizeReport: Sendable, Hashable, Codable {
+    /// Erasures made final by this call.
+    public var finalized: [String]
+    /// KEK versions punctured at those families.
+    public var kekVersions: [UInt32]
+}
+
+/// What a KEK rotation did.
+public struct KEKRotationReport: Sendable, Hashable, Codable {
+    /// The new active KEK version.
+    public var newVersion: UInt32
+    /// Keys rewrapped under it.
+    public var rewrapped: Int
+}
+
+/// One key family as listed by ``KeyStore/list()``.
+public struct KeyFamilyInfo: Sendable, Hashable, Codable {
+    /// One version of the family.
+    public struct Version: Sendable, Hashable, Codable {
+        /// The version number.
+        public var version: UInt32
+        /// `active` (encrypts), `decrypt-only` or `retired`.
+        public var state: String
+        /// The KEK version that wraps it.
+        public var kekVersion: UInt32
+        /// Unix time created.
+        public var createdAt: Int64
+    }
+
+    /// The family id, hex.
+    public var keyID: String
+    /// `subject` or `topic`.
+    public var scope: String
+    /// Topic families: tenant/topic. Subject families: nil (the id is never stored).
+    public var label: String?
+    /// Versions, oldest first.
+    public var versions: [Version]
+}
+
+/// Data-encryption keys: created on first use, stored only wrapped, cached unwrapped,
+/// rotated, retired, and erased (crypto-shredding).
+///
+/// Safe to share between tasks and between processes on one data directory: SQLite
+/// (WAL) serializes writers, and a memory-mapped generation counter tells every
+/// process's cache at once when an erasure or KEK change happened.
+public final class KeyStore: Sendable {
+    /// The SQLite file.
+    public let databaseURL: URL
+    /// Where KEKs live.
+    public let provider: any KeyEncryptionKeyProvider
+    let db: DatabasePool
+    let generation: SharedGeneration
+    let configuration: KeyStoreConfiguration
+    private let cache: Mutex<Cache>
+
+    /// The keyring, key database and generation file names inside a data directory.
+    public static let keyringFileName = "keyring.json"
+    static let databaseFileName = "keys.sqlite"
+    static let generationFileName = "keys.generation"
+
+    /// Opens the store of a data directory, with its local keyring.
+    public static func open(
+        dataDirectory: URL,
+        configuration: KeyStoreConfiguration = KeyStoreConfiguration()
+    ) throws(KeyStoreError) -> KeyStore {
+        let keyring = try LocalKeyring(url: dataDirectory.appendingPathComponent(keyringFileName))
+        return try KeyStore(directory: dataDirectory, provider: keyring, configuration: configuration)
+    }
+
+    /// Creates a data directory's keyring and key store; refuses to overwrite a keyring.
+    @discardableResult
+    public static func initialize(dataDirectory: URL) throws(KeyStoreError) -> KeyStore {
+        do {
+            try FileManager.default.createDirectory(
+                at: dataDirectory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+        } catch {
+            throw KeyStoreError(.storage, "cannot create \(dataDirectory.path)")
+        }
+        let keyring = try LocalKeyring.create(at: dataDirectory.appendingPathComponent(keyringFileName))
+        return try KeyStore(directory: dataDirectory, provider: keyring)
+    }
+
+    /// Opens (creating if needed) the key database in `directory`, with `provider`.
+    public init(
+        directory: URL,
+        provider: any KeyEncryptionKeyProvider,
+        configuration: KeyStoreConfiguration = KeyStoreConfiguration()
+    ) throws(KeyStoreError) {
+        self.databaseURL = directory.appendingPathComponent(KeyStore.databaseFileName)
+        self.provider = provider
+        self.configuration = configuration
+        self.generation = try SharedGeneration(path: directory.appendingPathComponent(KeyStore.generationFileName).path)
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // FULL: an acknowledged key is on disk before any ciphertext uses it.
+            // secure_delete: an erased wrapped key is overwritten, not left in free pages.
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON")
+        }
+        do {
+            db = try DatabasePool(path: databaseURL.path, configuration: config)
+            try db.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS family (
+                            key_id BLOB PRIMARY KEY, scope INTEGER NOT NULL, label TEXT,
+                            active_version INTEGER NOT NULL, created_at INTEGER NOT NULL);
+                        CREATE TABLE IF NOT EXISTS dek (
+                            key_id BLOB NOT NULL, version INTEGER NOT NULL, kek_version INTEGER NOT NULL,
+                            wrapped BLOB NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL,
+                            PRIMARY KEY (key_id, version));
+                        CREATE INDEX IF NOT EXISTS dek_kek ON dek(kek_version);
+                        CREATE TABLE IF NOT EXISTS tombstone (
+                            key_id BLOB PRIMARY KEY, erased_at INTEGER NOT NULL, finalized_at INTEGER);
+                        """
+                )
+            }
+        } catch {
+            throw KeyStoreError(.storage, "cannot open \(databaseURL.path)")
+        }
+        self.cache = Mutex(Cache(generation: generation.value))
+        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: databaseURL.path)
+    }
+
+    // MARK: Encrypting
+
+    /// The key that encrypts new fields of `family`, created on first use.
+    ///
+    /// - Throws: ``KeyStoreError/Code/subjectErased`` when the family was erased.
+    public func encryptionKey(for family: KeyFamily) throws(KeyStoreError) -> DataEncryptionKey {
+        if let hit = cachedActive(family) { return hit }
+        guard let key = try encryptionKeys(for: [family])[family] else { throw KeyStoreError(.unknownKey) }
+        return key
+    }
+
+    /// The encrypting keys of many families: one read for those that exist, one write
+    /// transaction for those that do not (group creation keeps first use fast).
+    ///
+    /// Families that were erased are missing from the result.
+    public func encryptionKeys(for families: some Sequence<KeyFamily>) throws(KeyStoreError)
+        -> [KeyFamily: DataEncryptionKey]
+    {
+        var result: [KeyFamily: DataEncryptionKey] = [:]
+        var missing: [KeyFamily] = []
+        for family in Set(families) {
+            if let hit = cachedActive(family) { result[family] = hit } else { missing.append(family) }
+        }
+        guard !missing.isEmpty else { return result }
+        let ids = try missing.map { family throws(KeyStoreError) in (family, try familyID(family)) }
+        let rows: [(KeyFamily, KeyID, ActiveRow?, Bool)] = try read { db in
+            try ids.map { family, id in
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT d.version, d.kek_version, d.wrapped FROM family f
+                        JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version WHERE f.key_id = ?
+                        """,
+                    arguments: [Data(id.bytes)]
+                )
+                let erased = try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [Data(id.bytes)]) ?? false
+                return (family, id, row.map { ActiveRow(row: $0) }, erased)
+            }
+        }
+        var toCreate: [(KeyFamily, KeyID)] = []
+        for (family, id, row, erased) in rows {
+            if erased { continue }
+            if let row {
+                let key = try unwrap(row.wrapped, kekVersion: row.kekVersion, reference: KeyReference(scope: family.scope, id: id, version: row.version))
+                remember(active: key, for: family)
+                result[family] = key
+            } else {
+                toCreate.append((family, id))
+            }
+        }
+        if !toCreate.isEmpty {
+            for (family, key) in try create(toCreate) {
+                remember(active: key, for: family)
+                result[family] = key
+            }
+        }
+        return result
+    }
+
+    private func create(_ families: [(KeyFamily, KeyID)]) throws(KeyStoreError) -> [(KeyFamily, DataEncryptionKey)] {
+        let prepared = try families.map { family, id throws(KeyStoreError) in
+            let key = DataEncryptionKey.generate(reference: KeyReference(scope: family.scope, id: id, version: 1))
+            let wrapped = try wrap(key.key, family: id)
+            return (family, key, wrapped)
+        }
+        let stamp = now()
+        return try write { db in
+            var out: [(KeyFamily, DataEncryptionKey)] = []
+            for (family, key, wrapped) in prepared {
+                let idData = Data(key.reference.id.bytes)
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) == true {
+                    continue
+                }
+                // Another process may have created it since we looked: keep the first.
+                if let existing = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT d.version, d.kek_version, d.wrapped FROM family f
+                        JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version WHERE f.key_id = ?
+                        """,
+                    arguments: [idData]
+                ) {
+                    let row = ActiveRow(row: existing)
+                    out.append((family, try self.unwrap(row.wrapped, kekVersion: row.kekVersion, reference: KeyReference(scope: family.scope, id: key.reference.id, version: row.version))))
+                    continue
+                }
+                try db.execute(
+                    sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, ?, 1, ?)",
+                    arguments: [idData, Int(family.scope.rawValue), family.scope == .topic ? family.labelText : nil, stamp]
+                )
+                try db.execute(
+                    sql: "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, 1, ?, ?, 'active', ?)",
+                    arguments: [idData, Int(wrapped.kekVersion), Data(wrapped.bytes), stamp]
+                )
+                out.append((family, key))
+            }
+            return out
+        }
+    }
+
+    // MARK: Decrypting
+
+    /// The key a field ciphertext names, or ``KeyLookup/erased``.
+    ///
+    /// - Throws: ``KeyStoreError/Code/unknownKey``, ``KeyStoreError/Code/keyRetired``,
+    ///   ``KeyStoreError/Code/kekUnavailable``.
+    public func decryptionKey(_ reference: KeyReference) throws(KeyStoreError) -> KeyLookup {
+        let now = ContinuousClock.now
+        let (cached, moved): (KeyLookup?, Bool) = cache.withLock { cache in
+            if cache.sync(generation.value) { return (nil, true) }
+            if cache.erased.contains(reference.id) { return (.erased, false) }
+            if let entry = cache.keys[reference], entry.expires > now { return (.key(entry.key), false) }
+            return (nil, false)
+        }
+        if let cached { return cached }
+        if moved { reloadProvider() }
+        let idData = Data(reference.id.bytes)
+        let found: (row: Row?, erased: Bool) = try read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT version, kek_version, wrapped, state FROM dek WHERE key_id = ? AND version = ?",
+                arguments: [idData, Int(reference.version)]
+            )
+            let erased = try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
+            return (row, erased)
+        }
+        if found.erased {
+            cache.withLock { _ = $0.erased.insert(reference.id) }
+            return .erased
+        }
+        guard let row = found.row else { throw KeyStoreError(.unknownKey, "\(reference)") }
+        guard (row["state"] as String?) != "retired" else { throw KeyStoreError(.keyRetired, "\(reference)") }
+        let active = ActiveRow(row: row)
+        let key = try unwrap(active.wrapped, kekVersion: active.kekVersion, reference: reference)
+        remember(key)
+        return .key(key)
+    }
+
+    // MARK: Rotation and retirement
+
+    /// Adds a version to `family` that encrypts from now on; older versions still decrypt.
+    @discardableResult
+    public func rotate(_ family: KeyFamily) throws(KeyStoreError) -> KeyReference {
+        let id = try familyID(family)
+        let idData = Data(id.bytes)
+        let newKey = SymmetricKey(size: .bits256)
+        let wrapped = try wrap(newKey, family: id)
+        let stamp = now()
+        let version: UInt32 = try write { db in
+            guard let current = try Int.fetchOne(db, sql: "SELECT active_version FROM family WHERE key_id = ?", arguments: [idData]) else {
+                throw KeyStoreError(.unknownKey, "no keys for \(family)")
+            }
+            let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM dek WHERE key_id = ?", arguments: [idData]) ?? current) + 1
+            try db.execute(sql: "UPDATE dek SET state = 'decrypt-only' WHERE key_id = ? AND state = 'active'", arguments: [idData])
+            try db.execute(
+                sql: "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, ?, ?, ?, 'active', ?)",
+                arguments: [idData, next, Int(wrapped.kekVersion), Data(wrapped.bytes), stamp]
+            )
+            try db.execute(sql: "UPDATE family SET active_version = ? WHERE key_id = ?", arguments: [next, idData])
+            return UInt32(next)
+        }
+        invalidate(family: id)
+        return KeyReference(scope: family.scope, id: id, version: version)
+    }
+
+    /// Retires a non-active version: its wrapped key is deleted, fields under it no
+    /// longer decrypt.
+    public func retire(_ family: KeyFamily, version: UInt32) throws(KeyStoreError) {
+        let id = try familyID(family)
+        let idData = Data(id.bytes)
+        try write { db in
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM dek WHERE key_id = ? AND version = ?", arguments: [idData, Int(version)]) else {
+                throw KeyStoreError(.unknownKey, "no version \(version) for \(family)")
+            }
+            guard state != "active" else { throw KeyStoreError(.invalidArgument, "version \(version) is active: rotate first") }
+            try db.execute(
+                sql: "UPDATE dek SET state = 'retired', wrapped = x'' WHERE key_id = ? AND version = ?",
+                arguments: [idData, Int(version)]
+            )
+        }
+        invalidate(family: id)
+        generation.bump()
+    }
+
+    /// Makes a new KEK version active and rewraps every key under it (no event data is
+    /// touched). The old version is retired, not destroyed: backups still need it until
+    /// ``destroyKEK(version:)``.
+    public func rotateKEK(progress: (Int, Int) -> Void = { _, _ in }) throws(KeyStoreError) -> KEKRotationReport {
+        let newVersion: UInt32
+        do { newVersion = try provider.rotate() } catch { throw KeyStoreError(.storage, "KEK rotation failed") }
+        generation.bump()
+        let rows: [(Data, Int, Int, Data)] = try read { db in
+            try Row.fetchAll(db, sql: "SELECT key_id, version, kek_version, wrapped FROM dek WHERE state != 'retired' AND kek_version != ?", arguments: [Int(newVersion)])
+                .map { ($0["key_id"], $0["version"], $0["kek_version"], $0["wrapped"]) }
+        }
+        var done = 0
+        let batch = 1000
+        var start = 0
+        while start < rows.count {
+            let slice = rows[start..<min(start + batch, rows.count)]
+            let rewrapped = try slice.map { row throws(KeyStoreError) in
+                guard let id = KeyID(bytes: Array(row.0)) else { throw KeyStoreError(.storage, "bad key id") }
+                let key = try unwrapRaw(Array(row.3), kekVersion: UInt32(row.2), family: id)
+                return (row.0, row.1, try wrap(key, family: id))
+            }
+            try write { db in
+                for (idData, version, wrapped) in rewrapped {
+                    try db.execute(
+                        sql: "UPDATE dek SET kek_version = ?, wrapped = ? WHERE key_id = ? AND version = ?",
+                        arguments: [Int(wrapped.kekVersion), Data(wrapped.bytes), idData, version]
+                    )
+                }
+            }
+            done += slice.count
+            progress(done, rows.count)
+            start += batch
+        }
+        generation.bump()
+        return KEKRotationReport(newVersion: newVersion, rewrapped: done)
+    }
+
+    /// Destroys a retired KEK version for good; refuses while live keys still need it.
+    public func destroyKEK(version: UInt32) throws(KeyStoreError) {
+        let users = try read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dek WHERE kek_version = ? AND state != 'retired'", arguments: [Int(version)]) ?? 0
+        }
+        guard users == 0 else {
+            throw KeyStoreError(.invalidArgument, "\(users) keys are still wrapped under KEK v\(version): run rotate-kek first")
+        }
+        do { try provider.destroy(version: version) } catch let error as KeyStoreError { throw error } catch {
+            throw KeyStoreError(.storage, "destroy KEK v\(version)")
+        }
+        generation.bump()
+    }
+
+    // MARK: Erasure
+
+    /// Crypto-shreds a data subject: every key version is deleted at once, and every
+    /// cache in every process sharing this directory drops it before the next lookup.
+    ///
+    /// Idempotent. The tombstone is keyed by the family id (a keyed hash of the subject
+    /// id), never the id itself. Call ``finalize()`` to make the erasure reach backups.
+    @discardableResult
+    public func erase(subject: String, tenant: String = "") throws(KeyStoreError) -> ErasureReceipt {
+        let family = KeyFamily.subject(subject, tenant: tenant)
+        let id = try familyID(family)
+        let idData = Data(id.bytes)
+        let stamp = now()
+        let (deleted, already): (Int, Bool) = try write { db in
+            let already = try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
+            try db.execute(sql: "DELETE FROM dek WHERE key_id = ?", arguments: [idData])
+            let deleted = db.changesCount
+            try db.execute(sql: "DELETE FROM family WHERE key_id = ?", arguments: [idData])
+            try db.execute(sql: "INSERT OR IGNORE INTO tombstone (key_id, erased_at) VALUES (?, ?)", arguments: [idData, stamp])
+            return (deleted, already)
+        }
+        // The old wrapped bytes may still sit in WAL frames: fold them away now.
+        _ = try? db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        cache.withLock { cache in
+            cache.erased.insert(id)
+            cache.drop(family: id)
+        }
+        generation.bump()
+        return ErasureReceipt(keyID: id.description, erasedAt: stamp, versionsDeleted: deleted, alreadyErased: already && deleted == 0)
+    }
+
+    /// True when `subject` was erased.
+    public func isErased(subject: String, tenant: String = "") throws(KeyStoreError) -> Bool {
+        let id = try familyID(.subject(subject, tenant: tenant))
+        return try read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [Data(id.bytes)]) ?? false
+        }
+    }
+
+    /// Makes pending erasures final: every KEK version is punctured at the erased
+    /// families, so even a restored backup of this key store cannot unwrap their keys,
+    /// while every other family's keys still unwrap from that backup.
+    public func finalize() throws(KeyStoreError) -> FinalizeReport {
+        let pending: [Data] = try read { db in
+            try Data.fetchAll(db, sql: "SELECT key_id FROM tombstone WHERE finalized_at IS NULL")
+        }
+        let ids = pending.compactMap { KeyID(bytes: Array($0)) }
+        do { try provider.puncture(ids) } catch let error as KeyStoreError { throw error } catch {
+            throw KeyStoreError(.storage, "puncture failed")
+        }
+        let versions: [UInt32]
+        do { versions = try provider.versions().filter { $0.state != .destroyed }.map(\.version) } catch {
+            versions = []
+        }
+        let stamp = now()
+        try write { db in
+            for id in pending {
+                try db.execute(sql: "UPDATE tombstone SET finalized_at = ? WHERE key_id = ?", arguments: [stamp, id])
+            }
+        }
+        generation.bump()
+        return FinalizeReport(finalized: ids.map(\.description), kekVersions: ids.isEmpty ? [] : versions)
+    }
+
+    // MARK: Listing
+
+    /// Every key family with its versions. Subject ids are not stored, so not listed.
+    public func list() throws(KeyStoreError) -> [KeyFamilyInfo] {
+        try read { db in
+            let families = try Row.fetchAll(db, sql: "SELECT key_id, scope, label FROM family ORDER BY created_at, key_id")
+            return try families.map { f in
+                let idData: Data = f["key_id"]
+                let versions = try Row.fetchAll(
+                    db,
+                    sql: "SELECT version, state, kek_version, created_at FROM dek WHERE key_id = ? ORDER BY version",
+                    arguments: [idData]
+                ).map {
+                    KeyFamilyInfo.Version(
+                        version: UInt32($0["version"] as Int),
+                        state: $0["state"],
+                        kekVersion: UInt32($0["kek_version"] as Int),
+                        createdAt: $0["created_at"]
+                    )
+                }
+                let scope = KeyScope(rawValue: UInt8(f["scope"] as Int)) ?? .topic
+                return KeyFamilyInfo(keyID: Array(idData).hexString, scope: scope.description, label: f["label"], versions: versions)
+            }
+        }
+    }
+
+    /// Counts of erased subjects: pending and final.
+    public func erasureCounts() throws(KeyStoreError) -> (pending: Int, final: Int) {
+        try read { db in
+            let pending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tombstone WHERE finalized_at IS NULL") ?? 0
+            let final = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tombstone WHERE finalized_at IS NOT NULL") ?? 0
+            return (pending, final)
+        }
+    }
+
+    /// The KEK versions of the provider.
+    public func kekVersions() throws(KeyStoreError) -> [KEKVersionInfo] {
+        do { return try provider.versions() } catch { throw KeyStoreError(.storage, "cannot read KEK versions") }
+    }
+
+    // MARK: Internals
+
+    func familyID(_ family: KeyFamily) throws(KeyStoreError) -> KeyID {
+        do { return try provider.familyID(for: family.descriptor) } catch let error as KeyStoreError { throw error } catch {
+            throw KeyStoreError(.storage, "family id")
+        }
+    }
+
+    private func wrap(_ key: SymmetricKey, family: KeyID) throws(KeyStoreError) -> WrappedKey {
+        do { return try provider.wrap(key, family: family) } catch let error as KeyStoreError { throw error } catch {
+            throw KeyStoreError(.storage, "wrap failed")
+        }
+    }
+
+    private func unwrapRaw(_ wrapped: [UInt8], kekVersion: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey {
+        do {
+            return try provider.unwrap(WrappedKey(kekVersion: kekVersion, bytes: wrapped), family: family)
+        } catch let error as KeyStoreError {
+            throw error
+        } catch {
+            throw KeyStoreError(.unwrapFailed, "family \(family)")
+        }
+    }
+
+    private func unwrap(_ wrapped: [UInt8], kekVersion: UInt32, reference: KeyReference) throws(KeyStoreError) -> DataEncryptionKey {
+        let key = try unwrapRaw(wrapped, kekVersion: kekVersion, family: reference.id)
+        do { return try DataEncryptionKey(reference: reference, key: key) } catch {
+            throw KeyStoreError(.unwrapFailed, "\(reference)")
+        }
+    }
+
+    private func cachedActive(_ family: KeyFamily) -> DataEncryptionKey? {
+        let now = ContinuousClock.now
+        let (hit, moved): (DataEncryptionKey?, Bool) = cache.withLock { cache in
+            if cache.sync(generation.value) { return (nil, true) }
+            guard let entry = cache.active[family], entry.expires > now else { return (nil, false) }
+            return (entry.key, false)
+        }
+        if moved { reloadProvider() }
+        return hit
+    }
+
+    private func remember(active key: DataEncryptionKey, for family: KeyFamily) {
+        let expires = ContinuousClock.now + configuration.cacheTTL
+        cache.withLock { cache in
+            cache.makeRoom(capacity: configuration.cacheCapacity)
+            cache.active[family] = Cache.Entry(key: key, expires: expires)
+            cache.keys[key.reference] = Cache.Entry(key: key, expires: expires)
+        }
+    }
+
+    private func remember(_ key: DataEncryptionKey) {
+        let expires = ContinuousClock.now + configuration.cacheTTL
+        cache.withLock { cache in
+            cache.makeRoom(capacity: configuration.cacheCapacity)
+            cache.keys[key.reference] = Cache.Entry(key: key, expires: expires)
+        }
+    }
+
+    private func invalidate(family id: KeyID) {
+        cache.withLock { $0.drop(family: id) }
+    }
+
+    /// Drops every unwrapped key this process holds.
+    public func clearCache() {
+        cache.withLock { $0 = Cache(generation: generation.value) }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
+        do { return try db.read(body) } catch let error as KeyStoreError { throw error } catch {
+            throw KeyStoreError(.storage, "read failed")
+        }
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
+        do { return try db.write(body) } catch let error as KeyStoreError { throw error } catch {
+            throw KeyStoreError(.storage, "write failed")
+        }
+    }
+
+    private func reloadProvider() {
+        try? provider.reload()
+    }
+
+    /// Process-local unwrapped keys.
+    struct Cache {
+        struct Entry {
+            var key: DataEncryptionKey
+            var expires: ContinuousClock.Instant
+        }
+
+        var generation: UInt64
+        var active: [KeyFamily: Entry] = [:]
+        var keys: [KeyReference: Entry] = [:]
+        var erased: Set<KeyID> = []
+
+        init(generation: UInt64) { self.generation = generation }
+
+        /// Drops everything when another writer moved the generation; true if it did.
+        mutating func sync(_ current: UInt64) -> Bool {
+            guard current != generation else { return false }
+            active = [:]
+            keys = [:]
+            erased = []
+            generation = current
+            return true
+        }
+
+        mutating func drop(family id: KeyID) {
+            active = active.filter { $0.value.key.reference.id != id }
+            keys = keys.filter { $0.key.id != id }
+        }
+
+        mutating func makeRoom(capacity: Int) {
+            guard keys.count >= capacity || active.count >= capacity else { return }
+            let now = ContinuousClock.now
+            keys = keys.filter { $0.value.expires > now }
+            active = active.filter { $0.value.expires > now }
+            // Still full: forget half, arbitrary but bounded in time.
+            if keys.count >= capacity { keys = Dictionary(uniqueKeysWithValues: keys.prefix(capacity / 2).map { ($0.key, $0.value) }) }
+            if active.count >= capacity { active = Dictionary(uniqueKeysWithValues: active.prefix(capacity / 2).map { ($0.key, $0.value) }) }
+        }
+    }
+}
+
+struct ActiveRow {
+    var version: UInt32
+    var kekVersion: UInt32
+    var wrapped: [UInt8]
+
+    init(row: Row) {
+        version = UInt32(row["version"] as Int)
+        kekVersion = UInt32(row["kek_version"] as Int)
+        wrapped = Array(row["wrapped"] as Data)
+    }
+}
+
+extension KeyFamily {
+    var labelText: String { tenant.isEmpty ? name : "\(tenant)/\(name)" }
+}

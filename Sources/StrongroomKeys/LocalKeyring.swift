@@ -1,0 +1,285 @@
+public import Crypto
+import Foundation
+public import StrongroomCrypto
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The embedded default KEK provider: a keyring file in the data directory, mode 0600.
+///
+/// Each KEK version is the root of a 64-level binary key tree (GGM construction over
+/// HMAC-SHA256); a key family's wrapping key is the leaf at the first 64 bits of its
+/// ``KeyID``. Finalizing an erasure *punctures* every version at the erased family:
+/// the root is destroyed and replaced by the 64 sibling nodes along that leaf's path,
+/// which derive every other leaf but not that one. So a backup of the key store taken
+/// before the erasure still unwraps every other family, and never the erased one.
+///
+/// The file is refused, as ssh refuses a private key, when group or others can read it.
+public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
+    /// The keyring file.
+    public let url: URL
+    private let state: Mutex<File>
+
+    static let treeDepth = 64
+    static let leafLabel = Array("strongroom/kek-leaf/v1".utf8)
+    static let familyLabel = Array("strongroom/key-family/v1".utf8)
+
+    /// Opens the keyring at `url`.
+    ///
+    /// - Throws: ``KeyStoreError/Code/keyringMissing``, ``KeyStoreError/Code/keyringPermissions``
+    ///   or ``KeyStoreError/Code/keyringCorrupt``.
+    public init(url: URL) throws(KeyStoreError) {
+        self.url = url
+        self.state = Mutex(try LocalKeyring.load(url))
+    }
+
+    /// Creates a keyring with one fresh KEK version and a fresh family-hash key.
+    @discardableResult
+    public static func create(at url: URL) throws(KeyStoreError) -> LocalKeyring {
+        guard !FileManager.default.fileExists(atPath: url.path) else {
+            throw KeyStoreError(.keyringExists, url.path)
+        }
+        let file = File(
+            format: File.formatName,
+            familyKey: randomBytes(32),
+            activeVersion: 1,
+            versions: [File.Version(version: 1, state: .active, createdAt: now(), root: randomBytes(32), nodes: [])]
+        )
+        try write(file, to: url)
+        return try LocalKeyring(url: url)
+    }
+
+    // MARK: KeyEncryptionKeyProvider
+
+    /// The active KEK version.
+    public func activeVersion() throws -> UInt32 { state.withLock { $0.activeVersion } }
+
+    /// Wraps `key` under the active version's leaf for `family`.
+    public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
+        let (version, leaf) = try state.withLock { file throws(KeyStoreError) in
+            let v = file.activeVersion
+            return (v, try file.leafKey(version: v, family: family))
+        }
+        return WrappedKey(kekVersion: version, bytes: try KeyWrap.wrap(key, using: leaf))
+    }
+
+    /// Unwraps with the leaf of `wrapped.kekVersion` for `family`.
+    public func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
+        let leaf = try state.withLock { file throws(KeyStoreError) in
+            try file.leafKey(version: wrapped.kekVersion, family: family)
+        }
+        do {
+            return try KeyWrap.unwrap(wrapped.bytes, using: leaf)
+        } catch {
+            throw KeyStoreError(.unwrapFailed, "family \(family), KEK v\(wrapped.kekVersion)")
+        }
+    }
+
+    /// HMAC-SHA256 of `descriptor` under the keyring's family key, first 16 bytes.
+    public func familyID(for descriptor: [UInt8]) throws -> KeyID {
+        let key = state.withLock { SymmetricKey(data: $0.familyKey) }
+        var data = LocalKeyring.familyLabel
+        data.append(contentsOf: descriptor)
+        let mac = HMAC<SHA256>.authenticationCode(for: data, using: key)
+        guard let id = KeyID(bytes: Array(mac)) else { throw KeyStoreError(.keyringCorrupt) }
+        return id
+    }
+
+    /// Adds a version with a fresh root and makes it active; the old one is retired.
+    public func rotate() throws -> UInt32 {
+        try mutate { file in
+            let next = (file.versions.map(\.version).max() ?? 0) + 1
+            for i in file.versions.indices where file.versions[i].state == .active {
+                file.versions[i].state = .retired
+            }
+            file.versions.append(
+                File.Version(version: next, state: .active, createdAt: now(), root: randomBytes(32), nodes: [])
+            )
+            file.activeVersion = next
+            return next
+        }
+    }
+
+    /// Punctures every live version at each family's leaf.
+    public func puncture(_ families: [KeyID]) throws {
+        guard !families.isEmpty else { return }
+        try mutate { file in
+            for i in file.versions.indices where file.versions[i].state != .destroyed {
+                for family in families { file.versions[i].puncture(path: family.high) }
+            }
+        }
+    }
+
+    /// Destroys a retired version: every key it still wraps becomes unreadable.
+    public func destroy(version: UInt32) throws {
+        try mutate { file throws(KeyStoreError) in
+            guard let i = file.versions.firstIndex(where: { $0.version == version }) else {
+                throw KeyStoreError(.invalidArgument, "no KEK version \(version)")
+            }
+            guard version != file.activeVersion else {
+                throw KeyStoreError(.invalidArgument, "KEK version \(version) is active: rotate first")
+            }
+            file.versions[i].state = .destroyed
+            file.versions[i].root = nil
+            file.versions[i].nodes = []
+        }
+    }
+
+    /// Every version with its state.
+    public func versions() throws -> [KEKVersionInfo] {
+        state.withLock { file in
+            file.versions.map {
+                KEKVersionInfo(version: $0.version, state: $0.state, puncturedFamilies: $0.punctures)
+            }
+        }
+    }
+
+    /// Re-reads the file (another process may have rotated or punctured).
+    public func reload() throws {
+        let fresh = try LocalKeyring.load(url)
+        state.withLock { $0 = fresh }
+    }
+
+    private func mutate<R>(_ body: (inout File) throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {
+        try state.withLock { current throws(KeyStoreError) in
+            // Start from the file, not memory: another process may have changed it.
+            var file = try LocalKeyring.load(url)
+            let result = try body(&file)
+            try LocalKeyring.write(file, to: url)
+            current = file
+            return result
+        }
+    }
+
+    // MARK: File
+
+    struct File: Codable, Sendable {
+        static let formatName = "strongroom-keyring/1"
+        var format: String
+        var familyKey: [UInt8]
+        var activeVersion: UInt32
+        var versions: [Version]
+
+        struct Node: Codable, Sendable, Hashable {
+            var depth: Int
+            var prefix: UInt64
+            var key: [UInt8]
+        }
+
+        struct Version: Codable, Sendable {
+            var version: UInt32
+            var state: KEKVersionState
+            var createdAt: Int64
+            var root: [UInt8]?
+            var nodes: [Node]
+            var punctures = 0
+
+            /// The tree node covering `path` and its depth.
+            func cover(_ path: UInt64) -> (key: [UInt8], depth: Int)? {
+                if let root { return (root, 0) }
+                for node in nodes where node.prefix == prefix(of: path, depth: node.depth) {
+                    return (node.key, node.depth)
+                }
+                return nil
+            }
+
+            mutating func puncture(path: UInt64) {
+                guard let (key, depth) = cover(path) else { return }
+                if depth == 0 {
+                    root = nil
+                } else {
+                    nodes.removeAll { $0.depth == depth && $0.prefix == prefix(of: path, depth: depth) }
+                }
+                var node = key
+                for level in depth..<LocalKeyring.treeDepth {
+                    let bit = UInt8(truncatingIfNeeded: path >> (63 - level) & 1)
+                    let siblingPrefix = prefix(of: path, depth: level + 1) ^ 1
+                    nodes.append(Node(depth: level + 1, prefix: siblingPrefix, key: child(node, 1 - bit)))
+                    node = child(node, bit)
+                }
+                punctures += 1
+            }
+        }
+
+        func leafKey(version: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey {
+            guard let v = versions.first(where: { $0.version == version }), v.state != .destroyed else {
+                throw KeyStoreError(.kekUnavailable, "KEK v\(version) destroyed or unknown")
+            }
+            guard let (start, depth) = v.cover(family.high) else {
+                throw KeyStoreError(.kekUnavailable, "KEK v\(version) punctured at family \(family)")
+            }
+            var node = start
+            for level in depth..<LocalKeyring.treeDepth {
+                node = child(node, UInt8(truncatingIfNeeded: family.high >> (63 - level) & 1))
+            }
+            return SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: LocalKeyring.leafLabel, using: SymmetricKey(data: node)))
+        }
+    }
+
+    static func load(_ url: URL) throws(KeyStoreError) -> File {
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { throw KeyStoreError(.keyringMissing, "\(url.path): run `strongroom init`") }
+        guard info.st_mode & 0o077 == 0 else {
+            throw KeyStoreError(
+                .keyringPermissions,
+                "\(url.path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600"
+            )
+        }
+        guard info.st_uid == geteuid() else {
+            throw KeyStoreError(.keyringPermissions, "\(url.path) is owned by another user")
+        }
+        do {
+            let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
+            guard file.format == File.formatName, file.familyKey.count == 32,
+                file.versions.contains(where: { $0.version == file.activeVersion && $0.state == .active })
+            else { throw KeyStoreError(.keyringCorrupt, url.path) }
+            return file
+        } catch let error as KeyStoreError {
+            throw error
+        } catch {
+            throw KeyStoreError(.keyringCorrupt, url.path)
+        }
+    }
+
+    /// Writes atomically: a new 0600 file, fsync, rename over the old one, fsync the folder.
+    static func write(_ file: File, to url: URL) throws(KeyStoreError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(file) else { throw KeyStoreError(.keyringCorrupt, "encode") }
+        let tmp = url.path + ".tmp"
+        unlink(tmp)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw KeyStoreError(.storage, "cannot create \(tmp)") }
+        let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == data.count, synced == 0, rename(tmp, url.path) == 0 else {
+            unlink(tmp)
+            throw KeyStoreError(.storage, "cannot write \(url.path)")
+        }
+        let dir = open(url.deletingLastPathComponent().path, O_RDONLY)
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
+    }
+}
+
+@inline(__always)
+private func prefix(of path: UInt64, depth: Int) -> UInt64 { depth == 0 ? 0 : path >> (64 - depth) }
+
+/// The GGM tree's length-doubling step: HMAC-SHA256 keyed by the node, one bit of input.
+private func child(_ node: [UInt8], _ bit: UInt8) -> [UInt8] {
+    Array(HMAC<SHA256>.authenticationCode(for: [bit], using: SymmetricKey(data: node)))
+}
+
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+}
+
+func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
