@@ -207,7 +207,8 @@ public final class KeyStore: Sendable {
     /// - Throws: ``KeyStoreError/Code/subjectErased`` when the family was erased.
     public func encryptionKey(for family: KeyFamily) throws(KeyStoreError) -> DataEncryptionKey {
         if let hit = cachedActive(family) { return hit }
-        guard let key = try encryptionKeys(for: [family])[family] else { throw KeyStoreError(.unknownKey) }
+        // Only an erased family is left out of the result.
+        guard let key = try encryptionKeys(for: [family])[family] else { throw KeyStoreError(.subjectErased) }
         return key
     }
 

@@ -1,0 +1,365 @@
+public import StrongroomCrypto
+public import StrongroomJSON
+public import StrongroomKeys
+public import StrongroomSchema
+
+/// An event that could not be encrypted or decrypted.
+///
+/// Names the field pointer and the rule, never a value.
+public struct EventCipherError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong, as a stable code.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Base: String, Sendable {
+            case invalidJSON = "invalid JSON"
+            case missingSubject = "data-subject field missing"
+            case invalidSubject = "data-subject field must be a non-empty string"
+            case invalidEventID = "event-id field must be a non-empty string"
+            case subjectErased = "subject erased: no new data can be encrypted for it"
+            case keyUnavailable = "key unavailable"
+            case malformedCiphertext = "malformed field ciphertext"
+            case authenticationFailure = "field failed authentication"
+        }
+
+        let base: Base
+        /// Not well-formed JSON.
+        public static let invalidJSON = Code(base: .invalidJSON)
+        /// The schema names a data-subject field the event lacks.
+        public static let missingSubject = Code(base: .missingSubject)
+        /// The data-subject field is not a non-empty string.
+        public static let invalidSubject = Code(base: .invalidSubject)
+        /// The event-id field is not a non-empty string.
+        public static let invalidEventID = Code(base: .invalidEventID)
+        /// The subject was erased.
+        public static let subjectErased = Code(base: .subjectErased)
+        /// The key store could not supply the key.
+        public static let keyUnavailable = Code(base: .keyUnavailable)
+        /// A tagged value that starts with `sr1:` but is not a valid ciphertext.
+        public static let malformedCiphertext = Code(base: .malformedCiphertext)
+        /// Wrong key, tampering, or a ciphertext moved from another field or event.
+        public static let authenticationFailure = Code(base: .authenticationFailure)
+
+        /// The code as words.
+        public var description: String { base.rawValue }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// Safe detail: a field pointer, a byte offset, a key reference.
+    public let detail: String
+
+    init(_ code: Code, _ detail: String = "") {
+        self.code = code
+        self.detail = detail
+    }
+
+    /// Equal by code.
+    public static func == (lhs: EventCipherError, rhs: EventCipherError) -> Bool { lhs.code == rhs.code }
+    /// Hashes the code.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+    /// The code and safe detail.
+    public var description: String { detail.isEmpty ? "\(code)" : "\(code) (\(detail))" }
+}
+
+/// Encrypts and decrypts the tagged fields of JSON events in place.
+///
+/// The event's bytes are scanned once; each tagged value's exact JSON text is sealed
+/// and spliced back as an `sr1:` string, and everything else is copied byte for byte,
+/// so numbers, key order and spacing survive. Fields are sealed under the data
+/// subject's key when the event names one, else under the topic's key.
+public struct EventCipher: Sendable {
+    /// Where events come from and how they name their subject and id.
+    public struct Options: Sendable {
+        /// Tenant ("" for one tenant).
+        public var tenant: String
+        /// Topic the events belong to.
+        public var topic: String
+        /// Top-level member that holds the data-subject id; nil puts every field under
+        /// the topic key (erasure then cannot reach a single customer).
+        public var subjectField: String?
+        /// Top-level member that holds a unique event id, bound into every randomized
+        /// field so a ciphertext cannot move between two events of the same subject.
+        public var eventIDField: String?
+        /// Deepest nesting accepted.
+        public var maxDepth: Int
+
+        /// Options for `topic`.
+        public init(
+            topic: String,
+            tenant: String = "",
+            subjectField: String? = nil,
+            eventIDField: String? = nil,
+            maxDepth: Int = 64
+        ) {
+            self.topic = topic
+            self.tenant = tenant
+            self.subjectField = subjectField
+            self.eventIDField = eventIDField
+            self.maxDepth = maxDepth
+        }
+    }
+
+    /// What a decryption did.
+    public struct DecryptOutcome: Sendable, Hashable {
+        /// Fields decrypted.
+        public var decrypted = 0
+        /// Fields whose subject was erased, written as the erased marker.
+        public var erased = 0
+    }
+
+    /// The value an erased field reads as.
+    public static let erasedMarker: [UInt8] = Array(#"{"$erased":true}"#.utf8)
+
+    /// The fields to encrypt.
+    public let plan: EncryptionPlan
+    /// The options.
+    public let options: Options
+    /// The key store.
+    public let keys: KeyStore
+    let paths: JSONPathSet
+    static let subjectTag = -1
+    static let eventTag = -2
+
+    /// A cipher for `plan` over `keys`.
+    ///
+    /// - Throws: ``SchemaError`` when the subject or event-id field would itself be
+    ///   encrypted (nothing could then bind or find the key).
+    public init(plan: EncryptionPlan, keys: KeyStore, options: Options) throws(SchemaError) {
+        var paths = JSONPathSet()
+        for (i, field) in plan.fields.enumerated() { paths.insert(field.steps, tag: i) }
+        for (name, tag) in [(options.subjectField, Self.subjectTag), (options.eventIDField, Self.eventTag)] {
+            guard let name else { continue }
+            if plan.fields.contains(where: { $0.steps.first == .member(name) }) {
+                throw SchemaError("the field '\(name)' names the subject or event but is tagged PII", at: "/properties/\(name)")
+            }
+            guard paths.insert([.member(name)], tag: tag) else {
+                throw SchemaError("subject and event-id fields must differ", at: "/properties/\(name)")
+            }
+        }
+        self.plan = plan
+        self.keys = keys
+        self.options = options
+        self.paths = paths
+    }
+
+    struct Scan {
+        var matches: [JSONPathSet.Match]
+        var subject: String?
+        var eventID: String?
+    }
+
+    func scan(_ bytes: UnsafeBufferPointer<UInt8>) throws(EventCipherError) -> Scan {
+        let matches: [JSONPathSet.Match]
+        do { matches = try paths.matches(in: bytes, maxDepth: options.maxDepth) } catch {
+            throw EventCipherError(.invalidJSON, "\(error.code) at byte \(error.offset)")
+        }
+        var result = Scan(matches: matches)
+        for match in matches where match.tag < 0 {
+            let isSubject = match.tag == Self.subjectTag
+            guard let text = Self.decodeString(bytes, match.span), !text.isEmpty else {
+                throw EventCipherError(isSubject ? .invalidSubject : .invalidEventID, match.pointer)
+            }
+            if isSubject { result.subject = text } else { result.eventID = text }
+        }
+        if options.subjectField != nil, result.subject == nil, matches.contains(where: { $0.tag >= 0 }) {
+            throw EventCipherError(.missingSubject, "/" + (options.subjectField ?? ""))
+        }
+        return result
+    }
+
+    static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ span: Range<Int>) -> String? {
+        guard span.count >= 2, bytes[span.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        let inner = (span.lowerBound + 1)..<(span.upperBound - 1)
+        let raw = UnsafeBufferPointer(rebasing: bytes[inner])
+        if !raw.contains(UInt8(ascii: "\\")) { return String(decoding: raw, as: UTF8.self) }
+        return (try? JSONValue(parsing: UnsafeBufferPointer(rebasing: bytes[span])))?.stringValue
+    }
+
+    func family(for subject: String?) -> KeyFamily {
+        if let subject { .subject(subject, tenant: options.tenant) } else { .topic(options.topic, tenant: options.tenant) }
+    }
+
+    // MARK: Encrypt
+
+    /// Encrypts one event; appends the result to `out`.
+    public func encrypt(_ event: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) throws(EventCipherError) {
+        let scan = try scan(event)
+        let key = try encryptionKey(for: scan)
+        try seal(event, scan: scan, key: key, into: &out)
+    }
+
+    /// Encrypts one event.
+    public func encrypt(_ event: [UInt8]) throws(EventCipherError) -> [UInt8] {
+        var out: [UInt8] = []
+        let result: Result<Void, EventCipherError> = event.withUnsafeBufferPointer { buffer in
+            do throws(EventCipherError) {
+                try encrypt(buffer, into: &out)
+                return .success(())
+            } catch { return .failure(error) }
+        }
+        try result.get()
+        return out
+    }
+
+    /// Encrypts many events; the keys of all their subjects are resolved together
+    /// first (new subjects' keys created in one transaction). One result per event.
+    public func encrypt(batch events: [[UInt8]]) -> [Result<[UInt8], EventCipherError>] {
+        var scans: [Result<Scan, EventCipherError>] = []
+        scans.reserveCapacity(events.count)
+        var families = Set<KeyFamily>()
+        for event in events {
+            let scanned: Result<Scan, EventCipherError> = event.withUnsafeBufferPointer { buffer in
+                do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
+            }
+            if case .success(let s) = scanned, s.matches.contains(where: { $0.tag >= 0 }) {
+                families.insert(family(for: s.subject))
+            }
+            scans.append(scanned)
+        }
+        // Warms the cache in one round trip; a failure resurfaces per event below.
+        _ = try? keys.encryptionKeys(for: families)
+        return zip(events, scans).map { event, scanned in
+            event.withUnsafeBufferPointer { buffer in
+                do throws(EventCipherError) {
+                    let scan = try scanned.get()
+                    var out: [UInt8] = []
+                    out.reserveCapacity(buffer.count * 2)
+                    try seal(buffer, scan: scan, key: try encryptionKey(for: scan), into: &out)
+                    return .success(out)
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+    }
+
+    func encryptionKey(for scan: Scan) throws(EventCipherError) -> DataEncryptionKey? {
+        guard scan.matches.contains(where: { $0.tag >= 0 }) else { return nil }
+        do { return try keys.encryptionKey(for: family(for: scan.subject)) } catch {
+            if error.code == .subjectErased {
+                throw EventCipherError(.subjectErased)
+            }
+            throw EventCipherError(.keyUnavailable, error.code.description)
+        }
+    }
+
+    func seal(
+        _ event: UnsafeBufferPointer<UInt8>,
+        scan: Scan,
+        key: DataEncryptionKey?,
+        into out: inout [UInt8]
+    ) throws(EventCipherError) {
+        guard let key else {
+            out.append(contentsOf: event)
+            return
+        }
+        let context = FieldContext(tenant: options.tenant, topic: options.topic, subject: scan.subject, eventID: scan.eventID)
+        let randomized = context.associatedDataPrefix()
+        var deterministicPrefix: [UInt8]? = nil
+        var copied = 0
+        for match in scan.matches where match.tag >= 0 {
+            let field = plan.fields[match.tag]
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<match.span.lowerBound]))
+            out.append(UInt8(ascii: "\""))
+            let prefix: [UInt8]
+            if field.deterministic {
+                // Equality search needs the same ciphertext in every event: no event id.
+                if deterministicPrefix == nil {
+                    var c = context
+                    c.eventID = nil
+                    deterministicPrefix = c.associatedDataPrefix()
+                }
+                prefix = deterministicPrefix ?? randomized
+            } else {
+                prefix = randomized
+            }
+            do {
+                try FieldCipher.seal(
+                    UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: event[match.span])),
+                    pointer: match.pointer,
+                    associatedDataPrefix: prefix,
+                    key: key,
+                    algorithm: field.deterministic ? .aes256GCMSIVDeterministic : .aes256GCM,
+                    into: &out
+                )
+            } catch {
+                throw EventCipherError(.keyUnavailable, match.pointer)
+            }
+            out.append(UInt8(ascii: "\""))
+            copied = match.span.upperBound
+        }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied...]))
+    }
+
+    // MARK: Decrypt
+
+    /// Decrypts one event into `out`; erased subjects' fields become ``erasedMarker``.
+    ///
+    /// A tagged value that is not an `sr1:` string is copied as it is.
+    @discardableResult
+    public func decrypt(_ event: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) throws(EventCipherError)
+        -> DecryptOutcome
+    {
+        let scan = try scan(event)
+        var outcome = DecryptOutcome()
+        let context = FieldContext(tenant: options.tenant, topic: options.topic, subject: scan.subject, eventID: scan.eventID)
+        var randomized: [UInt8]? = nil
+        var deterministic: [UInt8]? = nil
+        var copied = 0
+        for match in scan.matches where match.tag >= 0 {
+            let span = match.span
+            guard span.count > 6, event[span.lowerBound] == UInt8(ascii: "\""),
+                FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)...]))
+            else { continue }
+            let text = UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)..<(span.upperBound - 1)])
+            let sealed: SealedField
+            do { sealed = try SealedField(parsing: text) } catch {
+                throw EventCipherError(.malformedCiphertext, "\(match.pointer): \(error.code)")
+            }
+            let lookup: KeyLookup
+            do { lookup = try keys.decryptionKey(sealed.key) } catch {
+                throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<span.lowerBound]))
+            copied = span.upperBound
+            switch lookup {
+            case .erased:
+                out.append(contentsOf: Self.erasedMarker)
+                outcome.erased += 1
+            case .key(let key):
+                let prefix: [UInt8]
+                if sealed.algorithm == .aes256GCMSIVDeterministic {
+                    if deterministic == nil {
+                        var c = context
+                        c.eventID = nil
+                        deterministic = c.associatedDataPrefix()
+                    }
+                    prefix = deterministic ?? []
+                } else {
+                    if randomized == nil { randomized = context.associatedDataPrefix() }
+                    prefix = randomized ?? []
+                }
+                do {
+                    out.append(contentsOf: try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key))
+                } catch {
+                    throw EventCipherError(.authenticationFailure, match.pointer)
+                }
+                outcome.decrypted += 1
+            }
+        }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied...]))
+        return outcome
+    }
+
+    /// Decrypts one event.
+    public func decrypt(_ event: [UInt8]) throws(EventCipherError) -> [UInt8] {
+        var out: [UInt8] = []
+        let result: Result<Void, EventCipherError> = event.withUnsafeBufferPointer { buffer in
+            do throws(EventCipherError) {
+                try decrypt(buffer, into: &out)
+                return .success(())
+            } catch { return .failure(error) }
+        }
+        try result.get()
+        return out
+    }
+}

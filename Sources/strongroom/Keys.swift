@@ -1,0 +1,248 @@
+import ArgumentParser
+import Foundation
+import StrongroomCrypto
+import StrongroomKeys
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage data-encryption keys, KEK versions and erasures.",
+        subcommands: [List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, Erase.self, Finalize.self]
+    )
+
+    struct Output: ParsableArguments {
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+    }
+
+    /// Selects one key family.
+    struct FamilyOptions: ParsableArguments {
+        @Option(help: "A topic's key family.")
+        var topic: String?
+        @Option(help: "A data subject's key family.")
+        var subject: String?
+        @Option(help: "Tenant.")
+        var tenant: String = ""
+
+        func family() throws -> KeyFamily {
+            switch (topic, subject) {
+            case (let topic?, nil): return .topic(topic, tenant: tenant)
+            case (nil, let subject?): return .subject(subject, tenant: tenant)
+            default: throw ValidationError("give exactly one of --topic or --subject")
+            }
+        }
+    }
+
+    static func open(_ data: DataDirectoryOptions) throws -> KeyStore {
+        do { return try KeyStore.open(dataDirectory: data.url) } catch { throw CLIError("\(error)") }
+    }
+
+    static func emit<T: Encodable>(_ value: T, json: Bool, text: () -> String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } else {
+            print(text())
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List key families, their versions, KEK versions and erasure counts.",
+            discussion: "Subject families show only their key id (a keyed hash): subject ids are never stored."
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var output: Output
+
+        struct Listing: Encodable {
+            var families: [KeyFamilyInfo]
+            var kekVersions: [KEK]
+            var erasures: Erasures
+            struct KEK: Encodable {
+                var version: UInt32
+                var state: String
+                var puncturedFamilies: Int
+            }
+            struct Erasures: Encodable {
+                var pending: Int
+                var final: Int
+            }
+        }
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                let counts = try store.erasureCounts()
+                let listing = Listing(
+                    families: try store.list(),
+                    kekVersions: try store.kekVersions().map {
+                        .init(version: $0.version, state: $0.state.rawValue, puncturedFamilies: $0.puncturedFamilies)
+                    },
+                    erasures: .init(pending: counts.pending, final: counts.final)
+                )
+                try Keys.emit(listing, json: output.json) {
+                    var lines = ["KEY ID                            SCOPE    VERSIONS                         LABEL"]
+                    for f in listing.families {
+                        let versions = f.versions.map { "v\($0.version):\($0.state)@kek\($0.kekVersion)" }
+                            .joined(separator: " ")
+                        lines.append(
+                            "\(f.keyID)  \(f.scope.padding(toLength: 7, withPad: " ", startingAt: 0))  "
+                                + "\(versions.padding(toLength: 32, withPad: " ", startingAt: 0)) \(f.label ?? "-")"
+                        )
+                    }
+                    lines.append("")
+                    lines.append(
+                        "KEK versions: "
+                            + listing.kekVersions.map {
+                                "v\($0.version) \($0.state)"
+                                    + ($0.puncturedFamilies > 0 ? " (punctured at \($0.puncturedFamilies))" : "")
+                            }.joined(separator: ", ")
+                    )
+                    lines.append("Erasures: \(counts.pending) pending finalize, \(counts.final) final")
+                    return lines.joined(separator: "\n")
+                }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a key version to a topic or subject; it encrypts from now on, older versions still decrypt."
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var family: FamilyOptions
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                let reference = try store.rotate(try family.family())
+                try Keys.emit(["key": reference.description], json: output.json) { "Rotated: now encrypting with \(reference)" }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+
+    struct Retire: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Retire an old key version: its wrapped key is deleted and fields under it no longer decrypt."
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var family: FamilyOptions
+        @Option(help: "The version to retire (not the active one).")
+        var version: UInt32
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                try store.retire(try family.family(), version: version)
+                try Keys.emit(["retired": version], json: output.json) { "Retired version \(version)" }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+
+    struct RotateKEK: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-kek",
+            abstract: "Add a KEK version and rewrap every data key under it; event data is not touched.",
+            discussion: "The old KEK version is retired, not destroyed: `keys destroy-kek` removes it once no backup needs it."
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                let report = try store.rotateKEK { done, total in
+                    if !output.json { printError("rewrapped \(done)/\(total)") }
+                }
+                try Keys.emit(report, json: output.json) {
+                    "KEK rotated: version \(report.newVersion) active, \(report.rewrapped) keys rewrapped"
+                }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+
+    struct DestroyKEK: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "destroy-kek",
+            abstract: "Destroy a retired KEK version; backups wrapped under it become unreadable."
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(help: "The KEK version to destroy.")
+        var version: UInt32
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                try store.destroyKEK(version: version)
+                try Keys.emit(["destroyed": version], json: output.json) { "KEK version \(version) destroyed" }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+
+    struct Erase: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Crypto-shred a data subject: every key version deleted, immediately, in every process.",
+            discussion: """
+                Fields of the subject then decrypt to {"$erased":true}. Run `keys finalize` to make the erasure
+                reach backups of the key store too. The receipt names the subject only by its keyed hash.
+                """
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(help: "The data subject's id.")
+        var subject: String
+        @Option(help: "Tenant.")
+        var tenant: String = ""
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                let receipt = try store.erase(subject: subject, tenant: tenant)
+                try Keys.emit(receipt, json: output.json) {
+                    receipt.alreadyErased
+                        ? "Already erased: key id \(receipt.keyID)"
+                        : "Erased: key id \(receipt.keyID), \(receipt.versionsDeleted) key version(s) deleted. "
+                            + "Run `strongroom keys finalize` to make it final for backups."
+                }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+
+    struct Finalize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make pending erasures final: every KEK version forgets the erased keys, backups included."
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                let report = try store.finalize()
+                try Keys.emit(report, json: output.json) {
+                    report.finalized.isEmpty
+                        ? "Nothing to finalize"
+                        : "Finalized \(report.finalized.count) erasure(s); KEK versions punctured: "
+                            + report.kekVersions.map { "v\($0)" }.joined(separator: ", ")
+                }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+}

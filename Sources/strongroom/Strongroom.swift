@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct StrongroomCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "strongroom",
+        abstract: "Secure, compliant event streaming: field-level encryption, crypto-shredding, signed events.",
+        discussion: """
+            Data lives in a data directory: --data-dir, else $STRONGROOM_DATA, else ./strongroom-data.
+            Start with `strongroom init`, or try `strongroom demo` for a guided walk-through.
+            """,
+        subcommands: [
+            Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, Bench.self,
+        ]
+    )
+}
+
+/// The data directory option every command shares.
+struct DataDirectoryOptions: ParsableArguments {
+    @Option(
+        name: .customLong("data-dir"),
+        help: "Data directory (default: $STRONGROOM_DATA, else ./strongroom-data)."
+    )
+    var dataDir: String?
+
+    var url: URL {
+        let path = dataDir ?? ProcessInfo.processInfo.environment["STRONGROOM_DATA"] ?? "./strongroom-data"
+        return URL(fileURLWithPath: path, isDirectory: true)
+    }
+}
+
+/// Prints to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// Writes bytes to standard output, unbuffered.
+func writeOut(_ bytes: [UInt8]) {
+    var offset = 0
+    bytes.withUnsafeBytes { raw in
+        while offset < raw.count {
+            let n = write(1, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+}
+
+/// Turns a library error into a clean CLI failure with the message on stderr.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
