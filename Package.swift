@@ -54,6 +54,11 @@ let package = Package(
             dependencies: ["StrongroomCrypto", "StrongroomKeys", "StrongroomSchema"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "StrongroomTestSupport",
+            dependencies: ["StrongroomCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "strongroom",
             dependencies: [
@@ -64,30 +69,31 @@ let package = Package(
         ),
         .testTarget(
             name: "StrongroomJSONTests",
-            dependencies: ["StrongroomJSON"],
+            dependencies: ["StrongroomJSON", "StrongroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StrongroomCryptoTests",
             dependencies: [
                 "StrongroomCrypto",
+                "StrongroomTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StrongroomKeysTests",
-            dependencies: ["StrongroomKeys"],
+            dependencies: ["StrongroomKeys", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StrongroomSchemaTests",
-            dependencies: ["StrongroomSchema"],
+            dependencies: ["StrongroomSchema", "StrongroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StrongroomTests",
-            dependencies: ["Strongroom", "strongroom"],
+            dependencies: ["Strongroom", "strongroom", "StrongroomTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -93,7 +93,22 @@ public enum FieldCipher {
         key: DataEncryptionKey,
         algorithm: FieldAlgorithm = .aes256GCM,
         into out: inout [UInt8]
-    ) throws(CryptoError) {
+    ) throws(CipherError) {
+        try seal(plaintext, pointer: pointer, associatedDataPrefix: associatedDataPrefix, key: key, algorithm: algorithm, nonce: nil, into: &out)
+    }
+
+    /// Seals with a caller-chosen GCM nonce: only for the fixed vectors of docs/formats.md.
+    /// A repeated nonce under one key breaks AES-GCM, so production code never passes one.
+    @_spi(FixedNonce)
+    public static func seal(
+        _ plaintext: UnsafeRawBufferPointer,
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        key: DataEncryptionKey,
+        algorithm: FieldAlgorithm,
+        nonce fixedNonce: [UInt8]?,
+        into out: inout [UInt8]
+    ) throws(CipherError) {
         var header = [UInt8](repeating: 0, count: headerCount)
         writeHeader(&header, algorithm: algorithm, key: key.reference)
         var aad = associatedDataPrefix
@@ -102,20 +117,21 @@ public enum FieldCipher {
         do {
             switch algorithm {
             case .aes256GCM:
-                let box = try AES.GCM.seal(plaintext, using: key.key, authenticating: aad)
+                let nonce = try fixedNonce.map { try AES.GCM.Nonce(data: $0) } ?? AES.GCM.Nonce()
+                let box = try AES.GCM.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
                 box.nonce.withUnsafeBytes { header.append(contentsOf: $0) }
                 header.append(contentsOf: box.ciphertext)
                 header.append(contentsOf: box.tag)
             case .aes256GCMSIVDeterministic:
-                guard let nonce = sivNonce else { throw CryptoError(.unsupportedAlgorithm) }
+                guard let nonce = sivNonce else { throw CipherError(.unsupportedAlgorithm) }
                 let box = try AES.GCM._SIV.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
                 header.append(contentsOf: box.ciphertext)
                 header.append(contentsOf: box.tag)
             }
-        } catch let error as CryptoError {
+        } catch let error as CipherError {
             throw error
         } catch {
-            throw CryptoError(.invalidKey)
+            throw CipherError(.invalidKey)
         }
         out.append(contentsOf: prefixBytes)
         header.withUnsafeBytes { Base64URL.encode($0, into: &out) }
@@ -128,11 +144,11 @@ public enum FieldCipher {
         context: FieldContext,
         key: DataEncryptionKey,
         algorithm: FieldAlgorithm = .aes256GCM
-    ) throws(CryptoError) -> String {
+    ) throws(CipherError) -> String {
         var out: [UInt8] = []
         let bytes = Array(plaintext)
-        let result: Result<Void, CryptoError> = bytes.withUnsafeBytes { raw in
-            do throws(CryptoError) {
+        let result: Result<Void, CipherError> = bytes.withUnsafeBytes { raw in
+            do throws(CipherError) {
                 try seal(
                     raw,
                     pointer: pointer,
@@ -179,23 +195,23 @@ public struct SealedField: Sendable {
     let bytes: [UInt8]
 
     /// Parses the `sr1:` text (without JSON quotes).
-    public init(parsing text: UnsafeBufferPointer<UInt8>) throws(CryptoError) {
-        guard FieldCipher.looksSealed(text) else { throw CryptoError(.malformed, "missing sr1: prefix") }
+    public init(parsing text: UnsafeBufferPointer<UInt8>) throws(CipherError) {
+        guard FieldCipher.looksSealed(text) else { throw CipherError(.malformed, "missing sr1: prefix") }
         guard let bytes = Base64URL.decode(UnsafeBufferPointer(rebasing: text[4...])) else {
-            throw CryptoError(.malformed, "invalid base64url")
+            throw CipherError(.malformed, "invalid base64url")
         }
-        guard bytes.count >= FieldCipher.headerCount else { throw CryptoError(.malformed, "truncated header") }
-        guard bytes[0] == FieldCipher.version else { throw CryptoError(.unsupportedVersion, "version \(bytes[0])") }
+        guard bytes.count >= FieldCipher.headerCount else { throw CipherError(.malformed, "truncated header") }
+        guard bytes[0] == FieldCipher.version else { throw CipherError(.unsupportedVersion, "version \(bytes[0])") }
         guard let algorithm = FieldAlgorithm(rawValue: bytes[1]) else {
-            throw CryptoError(.unsupportedAlgorithm, "algorithm \(bytes[1])")
+            throw CipherError(.unsupportedAlgorithm, "algorithm \(bytes[1])")
         }
         guard let scope = KeyScope(rawValue: bytes[2]) else {
-            throw CryptoError(.unsupportedAlgorithm, "key scope \(bytes[2])")
+            throw CipherError(.unsupportedAlgorithm, "key scope \(bytes[2])")
         }
         guard bytes.count >= FieldCipher.headerCount + algorithm.nonceCount + FieldCipher.tagCount else {
-            throw CryptoError(.malformed, "truncated")
+            throw CipherError(.malformed, "truncated")
         }
-        guard let id = KeyID(bytes: bytes[3..<19]) else { throw CryptoError(.malformed, "truncated header") }
+        guard let id = KeyID(bytes: bytes[3..<19]) else { throw CipherError(.malformed, "truncated header") }
         let version = UInt32(bytes[19]) << 24 | UInt32(bytes[20]) << 16 | UInt32(bytes[21]) << 8 | UInt32(bytes[22])
         self.algorithm = algorithm
         self.key = KeyReference(scope: scope, id: id, version: version)
@@ -203,23 +219,23 @@ public struct SealedField: Sendable {
     }
 
     /// Parses the `sr1:` text.
-    public init(parsing text: String) throws(CryptoError) {
+    public init(parsing text: String) throws(CipherError) {
         var text = text
-        let result: Result<SealedField, CryptoError> = text.withUTF8 { buffer in
-            do throws(CryptoError) { return .success(try SealedField(parsing: buffer)) } catch { return .failure(error) }
+        let result: Result<SealedField, CipherError> = text.withUTF8 { buffer in
+            do throws(CipherError) { return .success(try SealedField(parsing: buffer)) } catch { return .failure(error) }
         }
         self = try result.get()
     }
 
     /// Opens the field: returns its JSON text.
     ///
-    /// - Throws: ``CryptoError/Code/authenticationFailure`` for a wrong key, a tampered
-    ///   byte or a foreign context, alike; ``CryptoError/Code/invalidArgument`` when
+    /// - Throws: ``CipherError/Code/authenticationFailure`` for a wrong key, a tampered
+    ///   byte or a foreign context, alike; ``CipherError/Code/invalidArgument`` when
     ///   `key` is not the key the header names.
-    public func open(pointer: String, associatedDataPrefix: [UInt8], key: DataEncryptionKey) throws(CryptoError)
+    public func open(pointer: String, associatedDataPrefix: [UInt8], key: DataEncryptionKey) throws(CipherError)
         -> [UInt8]
     {
-        guard key.reference == self.key else { throw CryptoError(.invalidArgument, "key does not match header") }
+        guard key.reference == self.key else { throw CipherError(.invalidArgument, "key does not match header") }
         var aad = associatedDataPrefix
         appendLengthPrefixed(pointer.utf8, to: &aad)
         aad.append(contentsOf: bytes[0..<FieldCipher.headerCount])
@@ -235,7 +251,7 @@ public struct SealedField: Sendable {
                 )
                 return Array(try AES.GCM.open(box, using: key.key, authenticating: aad))
             case .aes256GCMSIVDeterministic:
-                guard let nonce = FieldCipher.sivNonce else { throw CryptoError(.unsupportedAlgorithm) }
+                guard let nonce = FieldCipher.sivNonce else { throw CipherError(.unsupportedAlgorithm) }
                 let box = try AES.GCM._SIV.SealedBox(
                     nonce: nonce,
                     ciphertext: bytes[nonceEnd..<tagStart],
@@ -243,15 +259,15 @@ public struct SealedField: Sendable {
                 )
                 return Array(try AES.GCM._SIV.open(box, using: key.key, authenticating: aad))
             }
-        } catch let error as CryptoError {
+        } catch let error as CipherError {
             throw error
         } catch {
-            throw CryptoError(.authenticationFailure)
+            throw CipherError(.authenticationFailure)
         }
     }
 
     /// Opens the field with a ``FieldContext``.
-    public func open(pointer: String, context: FieldContext, key: DataEncryptionKey) throws(CryptoError) -> [UInt8] {
+    public func open(pointer: String, context: FieldContext, key: DataEncryptionKey) throws(CipherError) -> [UInt8] {
         try open(pointer: pointer, associatedDataPrefix: context.associatedDataPrefix(), key: key)
     }
 }

@@ -4,23 +4,23 @@ import CryptoExtras
 /// AES key wrap (RFC 3394) of data-encryption keys under a key-encryption key.
 public enum KeyWrap {
     /// Wraps a 256-bit `key` under `kek`: 40 bytes out.
-    public static func wrap(_ key: SymmetricKey, using kek: SymmetricKey) throws(CryptoError) -> [UInt8] {
+    public static func wrap(_ key: SymmetricKey, using kek: SymmetricKey) throws(CipherError) -> [UInt8] {
         do {
             return Array(try AES.KeyWrap.wrap(key, using: kek))
         } catch {
-            throw CryptoError(.invalidKey, "key wrap")
+            throw CipherError(.invalidKey, "key wrap")
         }
     }
 
     /// Unwraps `wrapped`; a wrong KEK or altered bytes fail authentication.
-    public static func unwrap(_ wrapped: some Collection<UInt8>, using kek: SymmetricKey) throws(CryptoError)
+    public static func unwrap(_ wrapped: some Collection<UInt8>, using kek: SymmetricKey) throws(CipherError)
         -> SymmetricKey
     {
-        guard wrapped.count >= 24, wrapped.count % 8 == 0 else { throw CryptoError(.malformed, "wrapped key length") }
+        guard wrapped.count >= 24, wrapped.count % 8 == 0 else { throw CipherError(.malformed, "wrapped key length") }
         do {
             return try AES.KeyWrap.unwrap(Array(wrapped), using: kek)
         } catch {
-            throw CryptoError(.authenticationFailure)
+            throw CipherError(.authenticationFailure)
         }
     }
 }
@@ -36,7 +36,7 @@ public enum DeterministicAEAD {
         using key: SymmetricKey,
         nonce: some Collection<UInt8>,
         authenticating aad: some Collection<UInt8>
-    ) throws(CryptoError) -> [UInt8] {
+    ) throws(CipherError) -> [UInt8] {
         do {
             let box = try AES.GCM._SIV.seal(
                 Array(plaintext),
@@ -46,7 +46,7 @@ public enum DeterministicAEAD {
             )
             return Array(box.ciphertext) + Array(box.tag)
         } catch {
-            throw CryptoError(.invalidKey, "GCM-SIV")
+            throw CipherError(.invalidKey, "GCM-SIV")
         }
     }
 
@@ -56,9 +56,9 @@ public enum DeterministicAEAD {
         using key: SymmetricKey,
         nonce: some Collection<UInt8>,
         authenticating aad: some Collection<UInt8>
-    ) throws(CryptoError) -> [UInt8] {
+    ) throws(CipherError) -> [UInt8] {
         let bytes = Array(sealed)
-        guard bytes.count >= 16 else { throw CryptoError(.malformed, "truncated") }
+        guard bytes.count >= 16 else { throw CipherError(.malformed, "truncated") }
         do {
             let box = try AES.GCM._SIV.SealedBox(
                 nonce: AES.GCM._SIV.Nonce(data: Array(nonce)),
@@ -67,7 +67,7 @@ public enum DeterministicAEAD {
             )
             return Array(try AES.GCM._SIV.open(box, using: key, authenticating: Array(aad)))
         } catch {
-            throw CryptoError(.authenticationFailure)
+            throw CipherError(.authenticationFailure)
         }
     }
 }

@@ -78,8 +78,8 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     public let key: SymmetricKey
 
     /// Pairs `key` (256 bits) with its reference.
-    public init(reference: KeyReference, key: SymmetricKey) throws(CryptoError) {
-        guard key.bitCount == 256 else { throw CryptoError(.invalidKey, "data-encryption keys are 256-bit") }
+    public init(reference: KeyReference, key: SymmetricKey) throws(CipherError) {
+        guard key.bitCount == 256 else { throw CipherError(.invalidKey, "data-encryption keys are 256-bit") }
         self.reference = reference
         self.key = key
     }

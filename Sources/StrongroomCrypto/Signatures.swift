@@ -41,8 +41,8 @@ public struct HMACJSONSigner: Sendable, CustomStringConvertible {
     let key: SymmetricKey
 
     /// A signer with the shared `key` (at least 256 bits).
-    public init(key: SymmetricKey) throws(CryptoError) {
-        guard key.bitCount >= 256 else { throw CryptoError(.invalidKey, "HMAC keys are at least 256-bit") }
+    public init(key: SymmetricKey) throws(CipherError) {
+        guard key.bitCount >= 256 else { throw CipherError(.invalidKey, "HMAC keys are at least 256-bit") }
         self.key = key
     }
 

@@ -4,7 +4,7 @@
 /// never plaintext, ciphertext bytes or key material. Every authentication failure is
 /// the one opaque ``Code/authenticationFailure``: a wrong key, a tampered byte and a
 /// ciphertext moved to another field look the same to a caller.
-public struct CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
+public struct CipherError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, as a stable code.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Base: String, Sendable {
@@ -53,7 +53,7 @@ public struct CryptoError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Equal by code: codes can grow, contexts are informational.
-    public static func == (lhs: CryptoError, rhs: CryptoError) -> Bool { lhs.code == rhs.code }
+    public static func == (lhs: CipherError, rhs: CipherError) -> Bool { lhs.code == rhs.code }
 
     /// Hashes the code.
     public func hash(into hasher: inout Hasher) { hasher.combine(code) }

@@ -1,0 +1,239 @@
+import Crypto
+import Foundation
+@_spi(FixedNonce) import StrongroomCrypto
+import StrongroomJSON
+import StrongroomTestSupport
+import Testing
+
+/// The fixed vectors of docs/formats.md, also produced by scripts/crosscheck_formats.py
+/// with pyca/cryptography: an independent implementation of the same format.
+struct FormatVector: Sendable, CustomStringConvertible {
+    var name: String
+    var algorithm: FieldAlgorithm
+    var scope: KeyScope
+    var version: UInt32
+    var context: FieldContext
+    var pointer: String
+    var plaintext: String
+    var expected: String
+    var description: String { name }
+
+    static let key = SymmetricKey(data: Array(0..<32) as [UInt8])
+    static let keyID = KeyID(bytes: Array(0x10..<0x20) as [UInt8])!
+    static let nonce: [UInt8] = Array(0xA0..<0xAC)
+
+    static let all: [FormatVector] = [
+        FormatVector(
+            name: "V1",
+            algorithm: .aes256GCM,
+            scope: .subject,
+            version: 1,
+            context: FieldContext(tenant: "bfb", topic: "loan_applications", subject: "CUST-00000001", eventID: "6f1c2a9e-1d4b-4c1e-9a55-0b7e3c1d2f01"),
+            pointer: "/ssn",
+            plaintext: #""123-45-6789""#,
+            expected: "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA"
+        ),
+        FormatVector(
+            name: "V2",
+            algorithm: .aes256GCM,
+            scope: .topic,
+            version: 3,
+            context: FieldContext(topic: "loan_applications"),
+            pointer: "/address",
+            plaintext: #"{"street":"12 Main St","city":"New York","postalCode":"10001","country":"US"}"#,
+            expected:
+                "sr1:AQECEBESExQVFhcYGRobHB0eHwAAAAOgoaKjpKWmp6ipqqudOg9ZN65ny0BfpeI1Wo2_GcJ5Q-aVbk7_Z1L_XZFXT7cBZ6bAUDgfc750p3oO4pUEdCItQOo4T3FuO2-GXKfT28nrG0LcxtrWt6w68kreQCM42uPbW36CQuFQPzA"
+        ),
+        FormatVector(
+            name: "V3",
+            algorithm: .aes256GCM,
+            scope: .subject,
+            version: 2,
+            context: FieldContext(tenant: "bfb", topic: "loan_applications", subject: "CUST-00000001", eventID: "evt-1"),
+            pointer: "/amount",
+            plaintext: "12500.00",
+            expected: "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAKgoaKjpKWmp6ipqqvXKkkddeUyjyAa9rTDQin-MmbMoXGozuU"
+        ),
+        FormatVector(
+            name: "V4",
+            algorithm: .aes256GCMSIVDeterministic,
+            scope: .subject,
+            version: 1,
+            context: FieldContext(tenant: "bfb", topic: "loan_applications", subject: "CUST-00000001"),
+            pointer: "/email",
+            plaintext: #""mary.johnson@example.com""#,
+            expected: "sr1:AQIBEBESExQVFhcYGRobHB0eHwAAAAEx3eSic3SbAMrq7H7ufXP5RVIKmHSOjWuymOlQR8TpEN92bW07DP_0U5o"
+        ),
+    ]
+
+    var dek: DataEncryptionKey {
+        get throws { try DataEncryptionKey(reference: KeyReference(scope: scope, id: Self.keyID, version: version), key: Self.key) }
+    }
+}
+
+@Suite("sr1 field ciphertext")
+struct FieldCipherTests {
+    @Test("fixed vectors of docs/formats.md seal exactly and open", arguments: FormatVector.all)
+    func fixedVectors(vector: FormatVector) throws {
+        var out: [UInt8] = []
+        try Array(vector.plaintext.utf8).withUnsafeBytes { raw in
+            try FieldCipher.seal(
+                raw,
+                pointer: vector.pointer,
+                associatedDataPrefix: vector.context.associatedDataPrefix(),
+                key: try vector.dek,
+                algorithm: vector.algorithm,
+                nonce: vector.algorithm == .aes256GCM ? FormatVector.nonce : nil,
+                into: &out
+            )
+        }
+        #expect(String(decoding: out, as: UTF8.self) == vector.expected)
+        let sealed = try SealedField(parsing: vector.expected)
+        #expect(sealed.key == (try vector.dek).reference)
+        #expect(sealed.algorithm == vector.algorithm)
+        let opened = try sealed.open(pointer: vector.pointer, context: vector.context, key: try vector.dek)
+        #expect(String(decoding: opened, as: UTF8.self) == vector.plaintext)
+    }
+
+    @Test("randomized seals differ each time; deterministic ones repeat")
+    func randomization() throws {
+        let v = FormatVector.all[0]
+        let a = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek)
+        let b = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek)
+        #expect(a != b)
+        let d1 = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek, algorithm: .aes256GCMSIVDeterministic)
+        let d2 = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek, algorithm: .aes256GCMSIVDeterministic)
+        #expect(d1 == d2)
+    }
+
+    @Test("a ciphertext moved to another field, event, subject, topic or tenant fails as one opaque error")
+    func contextBinding() throws {
+        let v = FormatVector.all[0]
+        let sealed = try SealedField(parsing: v.expected)
+        var moved: [(String, FieldContext)] = []
+        var c = v.context
+        c.eventID = "another-event"
+        moved.append(("/ssn", c))
+        c = v.context
+        c.subject = "CUST-00000002"
+        moved.append(("/ssn", c))
+        c = v.context
+        c.topic = "customer_360"
+        moved.append(("/ssn", c))
+        c = v.context
+        c.tenant = "other-bank"
+        moved.append(("/ssn", c))
+        moved.append(("/dateOfBirth", v.context))
+        for (pointer, context) in moved {
+            #expect(throws: CipherError(.authenticationFailure)) {
+                try sealed.open(pointer: pointer, context: context, key: try v.dek)
+            }
+        }
+        let wrongKey = try DataEncryptionKey(reference: (try v.dek).reference, key: SymmetricKey(size: .bits256))
+        #expect(throws: CipherError(.authenticationFailure)) { try sealed.open(pointer: v.pointer, context: v.context, key: wrongKey) }
+    }
+
+    @Test(
+        "bad input: typed errors, never a crash",
+        arguments: [
+            ("", CipherError.Code.malformed), ("sr1:", .malformed), ("sr2:AQEB", .malformed), ("sr1:AQEB!!", .malformed),
+            ("sr1:AQE", .malformed), ("sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA", .unsupportedVersion),
+            ("sr1:AQkBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA", .unsupportedAlgorithm),
+            ("sr1:AQEJEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA", .unsupportedAlgorithm),
+            ("sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4e", .malformed),
+            ("sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA==", .malformed),
+        ]
+    )
+    func badInput(text: String, code: CipherError.Code) {
+        do {
+            _ = try SealedField(parsing: text)
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect(error.code == code, "\(text)")
+        }
+    }
+
+    @Test("a key other than the one the header names is refused before any decryption")
+    func unknownKey() throws {
+        let v = FormatVector.all[0]
+        let sealed = try SealedField(parsing: v.expected)
+        let other = DataEncryptionKey.generate(reference: KeyReference(scope: .subject, id: FormatVector.keyID, version: 9))
+        #expect(throws: CipherError(.invalidArgument)) { try sealed.open(pointer: v.pointer, context: v.context, key: other) }
+    }
+
+    @Test("100,000 random mutations of valid ciphertexts are all rejected")
+    func mutations() throws {
+        var rng = SystemRandomNumberGenerator()
+        var rejected = 0
+        let total = 100_000
+        let keys = try FormatVector.all.map { try $0.dek }
+        let texts = FormatVector.all.map { Array($0.expected.utf8) }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=!:".utf8)
+        for i in 0..<total {
+            let which = i % texts.count
+            var text = texts[which]
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0:  // replace one character
+                let at = Int.random(in: 0..<text.count, using: &rng)
+                var c = alphabet.randomElement(using: &rng) ?? 0
+                while c == text[at] { c = alphabet.randomElement(using: &rng) ?? 0 }
+                text[at] = c
+            case 1:  // truncate
+                text.removeLast(Int.random(in: 1..<text.count, using: &rng))
+            case 2:  // flip a bit of the decoded bytes (header, nonce, body or tag)
+                var bytes = Base64URL.decode(String(decoding: text.dropFirst(4), as: UTF8.self)) ?? []
+                let at = Int.random(in: 0..<bytes.count, using: &rng)
+                bytes[at] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &rng)
+                text = Array(("sr1:" + Base64URL.encode(bytes)).utf8)
+            default:  // insert a character
+                text.insert(alphabet.randomElement(using: &rng) ?? 0, at: Int.random(in: 0...text.count, using: &rng))
+            }
+            let v = FormatVector.all[which]
+            do {
+                let sealed = try text.withUnsafeBufferPointer { try SealedField(parsing: $0) }
+                _ = try sealed.open(pointer: v.pointer, context: v.context, key: keys[which])
+            } catch {
+                rejected += 1
+            }
+        }
+        #expect(rejected == total)
+    }
+
+    @Test("descriptions carry no key bytes")
+    func redaction() throws {
+        let key = try FormatVector.all[0].dek
+        #expect(!"\(key)".contains("0001020304"))
+        #expect("\(key)".contains(key.reference.description))
+        #expect("\(CipherError(.authenticationFailure))" == "authentication failed")
+    }
+}
+
+@Suite("Signatures over canonical JSON")
+struct SignatureTests {
+    @Test("Ed25519: member order and number spelling do not matter, any value change does")
+    func ed25519() throws {
+        let signer = Ed25519JSONSigner(privateKey: Curve25519.Signing.PrivateKey())
+        let a = try JSONValue(parsing: #"{"b":[1,2],"a":12500.00,"c":"x"}"#)
+        let sig = try signer.signature(for: a)
+        #expect(signer.verifier.isValid(sig, for: try JSONValue(parsing: #"{"a":12500,"c":"x","b":[1,2]}"#)))
+        #expect(!signer.verifier.isValid(sig, for: try JSONValue(parsing: #"{"a":12500.01,"c":"x","b":[1,2]}"#)))
+        #expect(!signer.verifier.isValid(sig, for: try JSONValue(parsing: #"{"a":12500,"c":"y","b":[1,2]}"#)))
+    }
+
+    @Test("a number a double cannot hold is refused, not signed as another value")
+    func precision() throws {
+        let signer = Ed25519JSONSigner(privateKey: Curve25519.Signing.PrivateKey())
+        #expect(throws: JSONError.self) { try signer.signature(for: JSONValue(parsing: #"{"id":12345678901234567891}"#)) }
+    }
+
+    @Test("HMAC-SHA256 tags verify in constant time; short keys refused")
+    func hmac() throws {
+        let signer = try HMACJSONSigner(key: SymmetricKey(size: .bits256))
+        let value = try JSONValue(parsing: #"{"a":1}"#)
+        var tag = try signer.tag(for: value)
+        #expect(signer.isValid(tag, for: value))
+        tag[31] ^= 1
+        #expect(!signer.isValid(tag, for: value))
+        #expect(throws: CipherError.self) { try HMACJSONSigner(key: SymmetricKey(size: .bits128)) }
+    }
+}

@@ -1,0 +1,74 @@
+import StrongroomJSON
+import Testing
+
+@Suite("Strict JSON reader")
+struct JSONReaderTests {
+    @Test(
+        "refuses what RFC 8259 and I-JSON refuse",
+        arguments: [
+            "", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "-", "1e", "+1", "\"\\x\"", "\"a\u{01}\"", "[1 2]",
+            "{\"a\" 1}", "{\"a\":1,\"a\":2}", "\"\\ud800\"", "\"\\udc00x\"", "tru", "nul", "[1]]", "{} x", "NaN",
+        ]
+    )
+    func refuses(text: String) {
+        #expect(throws: JSONError.self) { try JSONValue(parsing: text) }
+    }
+
+    @Test("refuses invalid UTF-8 inside strings")
+    func invalidUTF8() {
+        for bytes: [UInt8] in [[0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF5, 0x80, 0x80, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22]] {
+            #expect(throws: JSONError.self) { try JSONValue(parsing: bytes) }
+        }
+    }
+
+    @Test("nesting deeper than the limit is refused, not a crash")
+    func depth() {
+        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+        #expect(throws: JSONError.self) { try JSONValue(parsing: deep) }
+        #expect(throws: Never.self) { try JSONValue(parsing: "[[[[1]]]]", maxDepth: 4) }
+    }
+
+    @Test("numbers keep their text, strings decode escapes")
+    func exactValues() throws {
+        let value = try JSONValue(parsing: #" {"big": 123456789012345678901234567890, "m": 12500.00, "s": "a\"\u00e9\ud83d\ude00\n"} "#)
+        #expect(value["big"] == .number("123456789012345678901234567890"))
+        #expect(value["m"] == .number("12500.00"))
+        #expect(value["s"] == .string("a\"é😀\n"))
+        #expect(value.jsonText == #"{"big":123456789012345678901234567890,"m":12500.00,"s":"a\"é😀\n"}"#)
+    }
+
+    @Test("errors carry the offset and never the text")
+    func errorsCarryNoData() {
+        do {
+            _ = try JSONValue(parsing: #"{"ssn":"123-45-6789",}"#)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.offset == 21)
+            #expect(!error.description.contains("123-45"))
+        }
+    }
+}
+
+@Suite("JSON path matching")
+struct JSONPathSetTests {
+    @Test("finds tagged spans in document order with RFC 6901 pointers")
+    func matches() throws {
+        var set = JSONPathSet()
+        set.insert([.member("ssn")], tag: 0)
+        set.insert([.member("address")], tag: 1)
+        set.insert([.member("phones"), .anyElement], tag: 2)
+        set.insert([.member("a/b~c")], tag: 3)
+        let text = Array(#"{"address":{"city":"X"}, "ssn" : "1", "n":[1,{"ssn":2}],"phones":["p0","p1"],"a/b~c":null}"#.utf8)
+        let found = try text.withUnsafeBufferPointer { try set.matches(in: $0) }
+        #expect(found.map(\.pointer) == ["/address", "/ssn", "/phones/0", "/phones/1", "/a~1b~0c"])
+        #expect(found.map { String(decoding: text[$0.span], as: UTF8.self) } == [#"{"city":"X"}"#, #""1""#, #""p0""#, #""p1""#, "null"])
+    }
+
+    @Test("a duplicate member name cannot hide a tagged field")
+    func duplicates() {
+        var set = JSONPathSet()
+        set.insert([.member("ssn")], tag: 0)
+        let text = Array(#"{"ssn":"sr1:x","ssn":"123-45-6789"}"#.utf8)
+        #expect(throws: JSONError.self) { try text.withUnsafeBufferPointer { try set.matches(in: $0) } }
+    }
+}
