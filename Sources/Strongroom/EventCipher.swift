@@ -47,7 +47,8 @@ public struct EventCipherError: Error, Hashable, Sendable, CustomStringConvertib
     /// Safe detail: a field pointer, a byte offset, a key reference.
     public let detail: String
 
-    init(_ code: Code, _ detail: String = "") {
+    /// An error with `code` and safe `detail`.
+    public init(_ code: Code, _ detail: String = "") {
         self.code = code
         self.detail = detail
     }

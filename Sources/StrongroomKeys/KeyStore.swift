@@ -603,6 +603,23 @@ public final class KeyStore: Sendable {
         cache.withLock { $0.drop(family: id) }
     }
 
+    /// Writes a consistent copy of the key database to `url` (SQLite online backup).
+    ///
+    /// The copy holds only wrapped keys; it is useless without the keyring, and after a
+    /// ``finalize()`` it no longer opens the erased subjects' keys.
+    public func backup(to url: URL) throws(KeyStoreError) {
+        do {
+            let target = try DatabaseQueue(path: url.path)
+            try db.backup(to: target)
+            try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)
+        } catch {
+            throw KeyStoreError(.storage, "backup to \(url.path) failed")
+        }
+    }
+
+    /// Unwrapped keys held in this process's cache (for metrics).
+    public var cachedKeyCount: Int { cache.withLock { $0.keys.count } }
+
     /// Drops every unwrapped key this process holds.
     public func clearCache() {
         cache.withLock { $0 = Cache(generation: generation.value) }

@@ -6,7 +6,9 @@ import StrongroomKeys
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage data-encryption keys, KEK versions and erasures.",
-        subcommands: [List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, Erase.self, Finalize.self]
+        subcommands: [
+            List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, Erase.self, Finalize.self, Backup.self,
+        ]
     )
 
     struct Output: ParsableArguments {
@@ -240,6 +242,28 @@ struct Keys: ParsableCommand {
                         : "Finalized \(report.finalized.count) erasure(s); KEK versions punctured: "
                             + report.kekVersions.map { "v\($0)" }.joined(separator: ", ")
                 }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+}
+
+extension Keys {
+    struct Backup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a consistent copy of the key database (wrapped keys only) to a file.",
+            discussion: "Useless without the keyring; after `keys finalize` it no longer opens erased subjects' keys."
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(help: "Destination file.")
+        var to: String
+
+        func run() throws {
+            let store = try Keys.open(data)
+            do {
+                try store.backup(to: URL(fileURLWithPath: to))
+                print("Backed up key store to \(to)")
             } catch let error as KeyStoreError {
                 throw CLIError("\(error)")
             }

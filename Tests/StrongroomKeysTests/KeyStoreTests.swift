@@ -1,0 +1,235 @@
+import Crypto
+import Foundation
+import StrongroomCrypto
+import StrongroomKeys
+import StrongroomTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func fresh() throws -> (URL, KeyStore) {
+    let dir = TestSupport.scratchDirectory("keys")
+    try? FileManager.default.removeItem(at: dir)
+    return (dir, try KeyStore.initialize(dataDirectory: dir))
+}
+
+private func key(_ lookup: KeyLookup) -> DataEncryptionKey? {
+    if case .key(let k) = lookup { k } else { nil }
+}
+
+private func isErased(_ lookup: KeyLookup) -> Bool {
+    if case .erased = lookup { true } else { false }
+}
+
+@Suite("Local keyring")
+struct LocalKeyringTests {
+    @Test("refuses a keyring group or others can read, as ssh does")
+    func permissions() throws {
+        let (dir, _) = try fresh()
+        let path = dir.appendingPathComponent(KeyStore.keyringFileName).path
+        var info = stat()
+        stat(path, &info)
+        #expect(info.st_mode & 0o777 == 0o600)
+        for mode: mode_t in [0o640, 0o604, 0o660] {
+            chmod(path, mode)
+            #expect(throws: KeyStoreError(.keyringPermissions)) { try KeyStore.open(dataDirectory: dir) }
+        }
+        chmod(path, 0o600)
+        #expect(throws: Never.self) { try KeyStore.open(dataDirectory: dir) }
+    }
+
+    @Test("missing, corrupt, or overwritten keyrings are clear errors")
+    func badKeyrings() throws {
+        let dir = TestSupport.scratchDirectory("keys")
+        #expect(throws: KeyStoreError(.keyringMissing)) { try KeyStore.open(dataDirectory: dir) }
+        try KeyStore.initialize(dataDirectory: dir)
+        #expect(throws: KeyStoreError(.keyringExists)) { try KeyStore.initialize(dataDirectory: dir) }
+        let path = dir.appendingPathComponent(KeyStore.keyringFileName)
+        try Data("{\"format\":\"nope\"}".utf8).write(to: path)
+        chmod(path.path, 0o600)
+        #expect(throws: KeyStoreError(.keyringCorrupt)) { try KeyStore.open(dataDirectory: dir) }
+    }
+
+    @Test("puncturing one family leaves every other family's wrap unwrappable, and that one not")
+    func puncture() throws {
+        let dir = TestSupport.scratchDirectory("keyring")
+        let ring = try LocalKeyring.create(at: dir.appendingPathComponent("keyring.json"))
+        let families = try (0..<64).map { try ring.familyID(for: Array("family-\($0)".utf8)) }
+        let dek = SymmetricKey(size: .bits256)
+        let wrapped = try families.map { try ring.wrap(dek, family: $0) }
+        try ring.puncture([families[7], families[40]])
+        for (i, family) in families.enumerated() {
+            let unwrapped = try? ring.unwrap(wrapped[i], family: family)
+            if i == 7 || i == 40 { #expect(unwrapped == nil) } else { #expect(unwrapped == dek, "family \(i)") }
+        }
+        // A wrap under one family's leaf does not open under another's.
+        #expect(throws: KeyStoreError.self) { try ring.unwrap(wrapped[1], family: families[2]) }
+        // The puncture is on disk: a fresh reader sees it.
+        let reread = try LocalKeyring(url: ring.url)
+        #expect((try? reread.unwrap(wrapped[7], family: families[7])) == nil)
+        #expect(try reread.unwrap(wrapped[8], family: families[8]) == dek)
+        #expect(try reread.versions().first?.puncturedFamilies == 2)
+    }
+}
+
+@Suite("Key store")
+struct KeyStoreTests {
+    @Test("keys are created once, stored only wrapped, and survive a restart")
+    func persistence() throws {
+        let (dir, store) = try fresh()
+        let a = try store.encryptionKey(for: .subject("CUST-1"))
+        let b = try store.encryptionKey(for: .subject("CUST-1"))
+        let t = try store.encryptionKey(for: .topic("loan_applications"))
+        #expect(a == b)
+        #expect(a.reference.scope == .subject && t.reference.scope == .topic)
+        #expect(a.reference.id != t.reference.id)
+        let reopened = try KeyStore.open(dataDirectory: dir)
+        #expect(key(try reopened.decryptionKey(a.reference)) == a)
+        #expect(try reopened.encryptionKey(for: .subject("CUST-1")) == a)
+        // Neither the subject id nor the raw key is in the database file.
+        let raw = try Data(contentsOf: store.databaseURL) + ((try? Data(contentsOf: URL(fileURLWithPath: store.databaseURL.path + "-wal"))) ?? Data())
+        #expect(raw.range(of: Data("CUST-1".utf8)) == nil)
+        #expect(raw.range(of: Data(a.key.withUnsafeBytes { Array($0) })) == nil)
+        // Tenants separate families.
+        #expect(try store.encryptionKey(for: .subject("CUST-1", tenant: "other")).reference.id != a.reference.id)
+    }
+
+    @Test("rotation adds an encrypting version; old versions decrypt until retired")
+    func rotation() throws {
+        let (_, store) = try fresh()
+        let family = KeyFamily.topic("loan_applications")
+        let v1 = try store.encryptionKey(for: family)
+        let v2ref = try store.rotate(family)
+        #expect(v2ref.version == 2)
+        let v2 = try store.encryptionKey(for: family)
+        #expect(v2.reference == v2ref && v2 != v1)
+        #expect(key(try store.decryptionKey(v1.reference)) == v1)
+        #expect(throws: KeyStoreError(.invalidArgument)) { try store.retire(family, version: 2) }
+        try store.retire(family, version: 1)
+        #expect(throws: KeyStoreError(.keyRetired)) { try store.decryptionKey(v1.reference) }
+        #expect(key(try store.decryptionKey(v2.reference)) == v2)
+        #expect(throws: KeyStoreError(.unknownKey)) { try store.rotate(.topic("never-used")) }
+    }
+
+    @Test("KEK rotation rewraps every key; the old KEK can then be destroyed")
+    func kekRotation() throws {
+        let (dir, store) = try fresh()
+        let keys = try (0..<50).map { try store.encryptionKey(for: .subject("S\($0)")) }
+        #expect(throws: KeyStoreError(.invalidArgument)) { try store.destroyKEK(version: 1) }
+        let report = try store.rotateKEK()
+        #expect(report.newVersion == 2 && report.rewrapped == 50)
+        #expect(try store.list().allSatisfy { $0.versions.allSatisfy { $0.kekVersion == 2 } })
+        try store.destroyKEK(version: 1)
+        let reopened = try KeyStore.open(dataDirectory: dir)
+        for k in keys { #expect(key(try reopened.decryptionKey(k.reference)) == k) }
+    }
+
+    @Test("erasure is immediate, idempotent, survives restart, and refuses new keys for the subject")
+    func erasure() throws {
+        let (dir, store) = try fresh()
+        let gone = try store.encryptionKey(for: .subject("CUST-ERASE"))
+        let kept = try store.encryptionKey(for: .subject("CUST-KEEP"))
+        _ = try store.rotate(.subject("CUST-ERASE"))
+        let receipt = try store.erase(subject: "CUST-ERASE")
+        #expect(receipt.versionsDeleted == 2 && !receipt.alreadyErased)
+        #expect(receipt.keyID == gone.reference.id.description)
+        #expect(isErased(try store.decryptionKey(gone.reference)))
+        #expect(throws: KeyStoreError(.subjectErased)) { try store.encryptionKey(for: .subject("CUST-ERASE")) }
+        #expect(try store.erase(subject: "CUST-ERASE").alreadyErased)
+        let reopened = try KeyStore.open(dataDirectory: dir)
+        #expect(isErased(try reopened.decryptionKey(gone.reference)))
+        #expect(key(try reopened.decryptionKey(kept.reference)) == kept)
+        #expect(try reopened.isErased(subject: "CUST-ERASE"))
+        // The store's bytes hold no copy of the erased wrapped key's plaintext.
+        let raw = try Data(contentsOf: store.databaseURL)
+        #expect(raw.range(of: Data(gone.key.withUnsafeBytes { Array($0) })) == nil)
+    }
+
+    @Test("a second store on the same directory with a warm cache sees the erasure at once")
+    func crossInstanceInvalidation() throws {
+        let (dir, writer) = try fresh()
+        let reader = try KeyStore.open(dataDirectory: dir)
+        let k = try writer.encryptionKey(for: .subject("CUST-X"))
+        #expect(key(try reader.decryptionKey(k.reference)) == k)
+        #expect(key(try reader.decryptionKey(k.reference)) == k)
+        try writer.erase(subject: "CUST-X")
+        #expect(isErased(try reader.decryptionKey(k.reference)))
+    }
+
+    @Test("a backup taken before the erasure, restored after finalize, opens every subject but the erased one")
+    func backupAfterFinalize() throws {
+        let (dir, store) = try fresh()
+        let subjects = (0..<40).map { "CUST-\($0)" }
+        let keys = try subjects.map { try store.encryptionKey(for: .subject($0)) }
+        let topic = try store.encryptionKey(for: .topic("loan_applications"))
+        let backup = TestSupport.scratchDirectory("backup").appendingPathComponent("keys.sqlite")
+        try store.backup(to: backup)
+
+        try store.erase(subject: "CUST-13")
+        let report = try store.finalize()
+        #expect(report.finalized == [keys[13].reference.id.description])
+        #expect(report.kekVersions == [1])
+
+        // Restore: replace the store's database with the backup; the keyring is the live one.
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store.databaseURL.path + suffix) }
+        try FileManager.default.copyItem(at: backup, to: store.databaseURL)
+        let restored = try KeyStore.open(dataDirectory: dir)
+        for (i, k) in keys.enumerated() {
+            if i == 13 {
+                #expect(throws: KeyStoreError(.kekUnavailable)) { try restored.decryptionKey(k.reference) }
+            } else {
+                #expect(key(try restored.decryptionKey(k.reference)) == k, "CUST-\(i)")
+            }
+        }
+        #expect(key(try restored.decryptionKey(topic.reference)) == topic)
+    }
+
+    @Test("concurrent encrypt, decrypt and erase from many tasks stay consistent")
+    func concurrency() async throws {
+        let (_, store) = try fresh()
+        let subjects = (0..<200).map { "CUST-\($0)" }
+        let erased = Set(subjects.filter { $0.hasSuffix("7") })
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for round in 0..<3 {
+                        for (i, s) in subjects.enumerated() where (i + worker + round) % 3 == 0 {
+                            guard let k = try? store.encryptionKey(for: .subject(s)) else {
+                                #expect(erased.contains(s))
+                                continue
+                            }
+                            let sealed = try FieldCipher.seal(Array("\"v\"".utf8), pointer: "/f", context: FieldContext(topic: "t", subject: s), key: k)
+                            switch try store.decryptionKey(k.reference) {
+                            case .key(let again):
+                                let opened = try SealedField(parsing: sealed).open(pointer: "/f", context: FieldContext(topic: "t", subject: s), key: again)
+                                #expect(opened == Array("\"v\"".utf8))
+                            case .erased:
+                                #expect(erased.contains(s))
+                            }
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                for s in erased.sorted() { try store.erase(subject: s) }
+            }
+            try await group.waitForAll()
+        }
+        for s in subjects {
+            #expect(try store.isErased(subject: s) == erased.contains(s))
+        }
+    }
+
+    @Test("the cache is bounded and honours its TTL")
+    func cacheBounds() throws {
+        let dir = TestSupport.scratchDirectory("keys")
+        try KeyStore.initialize(dataDirectory: dir)
+        let store = try KeyStore.open(dataDirectory: dir, configuration: KeyStoreConfiguration(cacheCapacity: 16, cacheTTL: .milliseconds(1)))
+        let keys = try (0..<100).map { try store.encryptionKey(for: .subject("S\($0)")) }
+        #expect(store.cachedKeyCount <= 16)
+        Thread.sleep(forTimeInterval: 0.01)
+        for k in keys.prefix(10) { #expect(key(try store.decryptionKey(k.reference)) == k) }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import StrongroomTestSupport
+import Testing
+
+/// Runs the built `strongroom` executable.
+struct CLI {
+    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+        guard let executable = TestSupport.executable else { throw CocoaError(.fileNoSuchFile) }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+}
+
+@Suite("strongroom CLI", .serialized)
+struct CLITests {
+    let schemaPath = TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path
+    let eventsPath = TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl").path
+
+    var cipherArguments: [String] {
+        ["--topic", "loan_applications", "--schema", schemaPath, "--subject-field", "customerId", "--event-id-field", "applicationId"]
+    }
+
+    @Test("init, encrypt, decrypt, erase, finalize through the shell; bad lines named, good ones kept")
+    func workflow() throws {
+        let dir = TestSupport.scratchDirectory("cli").appendingPathComponent("data").path
+        let env = ["STRONGROOM_DATA": dir]
+        #expect(try CLI.run(["init"], environment: env).status == 0)
+        #expect(try CLI.run(["init"], environment: env).status != 0)
+
+        let events = try String(contentsOfFile: eventsPath, encoding: .utf8)
+        let lines = events.split(separator: "\n").map(String.init)
+        let input = lines[0] + "\n{not json\n" + lines[1] + "\n" + lines[2] + "\n" + lines[3] + "\n"
+        let encrypted = try CLI.run(["encrypt"] + cipherArguments, input: input, environment: env)
+        #expect(encrypted.status == 1)
+        #expect(encrypted.err.contains("line 2: invalid JSON"))
+        #expect(encrypted.err.contains("1 of 5 lines failed"))
+        let out = encrypted.out.split(separator: "\n").map(String.init)
+        #expect(out.count == 4)
+        #expect(!encrypted.out.contains("123-45-6789") && !encrypted.out.contains("Mary"))
+
+        let decrypted = try CLI.run(["decrypt"] + cipherArguments, input: encrypted.out, environment: env)
+        #expect(decrypted.status == 0)
+        #expect(decrypted.out.split(separator: "\n").map(String.init) == lines)
+
+        let erase = try CLI.run(["keys", "erase", "--subject", "CUST-00000001", "--json"], environment: env)
+        #expect(erase.status == 0 && !erase.out.contains("CUST-00000001"))
+        let after = try CLI.run(["decrypt"] + cipherArguments, input: encrypted.out, environment: env)
+        #expect(after.status == 0)
+        let afterLines = after.out.split(separator: "\n").map(String.init)
+        #expect(afterLines[0].contains(#""ssn":{"$erased":true}"#) && afterLines[3].contains(#""ssn":{"$erased":true}"#))
+        #expect(afterLines[1] == lines[1] && afterLines[2] == lines[2])
+
+        let finalize = try CLI.run(["keys", "finalize"], environment: env)
+        #expect(finalize.status == 0 && finalize.out.contains("Finalized 1"))
+        let list = try CLI.run(["keys", "list", "--json"], environment: env)
+        #expect(list.status == 0 && list.out.contains(#""final":1"#))
+        #expect(try CLI.run(["keys", "rotate", "--subject", "CUST-00000002"], environment: env).out.contains(":v2"))
+        #expect(try CLI.run(["keys", "rotate-kek"], environment: env).out.contains("version 2 active"))
+        #expect(try CLI.run(["decrypt"] + cipherArguments, input: encrypted.out, environment: env).out.split(separator: "\n")[1] == lines[1])
+    }
+
+    @Test("a second process with a warm cache stops decrypting right after an erasure")
+    func secondProcess() throws {
+        let dir = TestSupport.scratchDirectory("cli2").appendingPathComponent("data").path
+        let env = ["STRONGROOM_DATA": dir]
+        #expect(try CLI.run(["init"], environment: env).status == 0)
+        let line = try String(contentsOfFile: eventsPath, encoding: .utf8).split(separator: "\n")[0] + "\n"
+        let encrypted = try CLI.run(["encrypt"] + cipherArguments, input: String(line), environment: env).out
+
+        guard let executable = TestSupport.executable else { throw CocoaError(.fileNoSuchFile) }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["decrypt"] + cipherArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        defer { process.terminate() }
+        func roundTrip() throws -> String {
+            stdin.fileHandleForWriting.write(Data(encrypted.utf8))
+            var collected = Data()
+            while !collected.contains(0x0A) { collected.append(stdout.fileHandleForReading.availableData) }
+            return String(decoding: collected, as: UTF8.self)
+        }
+        #expect(try roundTrip().contains(#""ssn":"123-45-6789""#))
+        #expect(try roundTrip().contains(#""ssn":"123-45-6789""#))  // warm cache
+        #expect(try CLI.run(["keys", "erase", "--subject", "CUST-00000001"], environment: env).status == 0)
+        #expect(try roundTrip().contains(#""ssn":{"$erased":true}"#))
+    }
+
+    @Test("the demo runs to the end")
+    func demo() throws {
+        let result = try CLI.run(["demo"])
+        #expect(result.status == 0)
+        #expect(result.out.contains(#"ssn {"$erased":true}"#))
+        #expect(result.out.contains("Finalize"))
+    }
+
+    @Test("a keyring others can read stops every command with a clear message")
+    func permissions() throws {
+        let dir = TestSupport.scratchDirectory("cli3").appendingPathComponent("data")
+        #expect(try CLI.run(["init", "--data-dir", dir.path]).status == 0)
+        chmod(dir.appendingPathComponent("keyring.json").path, 0o644)
+        let result = try CLI.run(["keys", "list", "--data-dir", dir.path])
+        #expect(result.status != 0 && result.err.contains("chmod 600"))
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Strongroom
+import StrongroomCrypto
+import StrongroomJSON
+import StrongroomKeys
+import StrongroomSchema
+import StrongroomTestSupport
+import Testing
+
+let loanSchema = """
+    {"type":"object","properties":{
+      "applicationId":{"type":"string"},"customerId":{"type":"string"},
+      "ssn":{"type":"string","confluent:tags":["PII"]},"dateOfBirth":{"type":"string","confluent:tags":["PII"]},
+      "email":{"type":"string","confluent:tags":["PII"],"strongroom:encryption":"deterministic"},
+      "address":{"type":"object","confluent:tags":["PII"],"properties":{"city":{"type":"string"}}},
+      "phones":{"type":"array","items":{"$ref":"#/$defs/phone"}},
+      "income":{"type":"number","confluent:tags":["PII"]},
+      "amount":{"type":"number"}},
+     "$defs":{"phone":{"type":"string","confluent:tags":["PII"]}}}
+    """
+
+func event(_ customer: String, id: String, ssn: String = "123-45-6789") -> [UInt8] {
+    Array(
+        #"{"applicationId":"\#(id)","customerId":"\#(customer)","ssn":"\#(ssn)","dateOfBirth":"1980-04-12","email":"m@example.com","address":{"city":"New York","geo":[40.7,-74.0]},"phones":["+1-212-555-0101","+1-212-555-0102"],"income":123456789012345678901234567890.10,"amount":12500.00, "note":"keeps \u00e9 and spacing"}"#
+            .utf8
+    )
+}
+
+func makeCipher(_ dir: URL? = nil, topic: String = "loan_applications", tenant: String = "") throws -> EventCipher {
+    let directory = dir ?? TestSupport.scratchDirectory("cipher")
+    let keys: KeyStore
+    if let existing = try? KeyStore.open(dataDirectory: directory) { keys = existing } else { keys = try KeyStore.initialize(dataDirectory: directory) }
+    return try EventCipher(
+        plan: EncryptionPlan(schema: JSONValue(parsing: loanSchema)),
+        keys: keys,
+        options: .init(topic: topic, tenant: tenant, subjectField: "customerId", eventIDField: "applicationId")
+    )
+}
+
+@Suite("Event cipher")
+struct EventCipherTests {
+    @Test("the plan follows tags, objects, array items and local $ref")
+    func plan() throws {
+        let plan = try EncryptionPlan(schema: JSONValue(parsing: loanSchema))
+        #expect(plan.fields.map(\.pattern) == ["/ssn", "/dateOfBirth", "/email", "/address", "/phones/*", "/income"])
+        #expect(plan.fields.map(\.deterministic) == [false, false, true, false, false, false])
+        #expect(throws: SchemaError.self) { try EncryptionPlan(schema: JSONValue(parsing: #"{"properties":{"a":{"$ref":"http://x/y"}}}"#)) }
+    }
+
+    @Test("round trip restores the exact bytes: numbers to the last digit, spacing, escapes")
+    func roundTrip() throws {
+        let cipher = try makeCipher()
+        let plain = event("CUST-1", id: "e1")
+        let sealed = try cipher.encrypt(plain)
+        let text = String(decoding: sealed, as: UTF8.self)
+        for secret in ["123-45-6789", "1980-04-12", "m@example.com", "New York", "555-0101", "123456789012345678901234567890"] {
+            #expect(!text.contains(secret))
+        }
+        #expect(text.contains(#""amount":12500.00, "note":"keeps \u00e9 and spacing""#))
+        #expect(try cipher.decrypt(sealed) == plain)
+    }
+
+    @Test("deterministic fields repeat across events of a subject; randomized ones never do")
+    func determinism() throws {
+        let cipher = try makeCipher()
+        let a = try JSONValue(parsing: cipher.encrypt(event("CUST-1", id: "e1")))
+        let b = try JSONValue(parsing: cipher.encrypt(event("CUST-1", id: "e2")))
+        #expect(a["email"] == b["email"])
+        #expect(a["ssn"] != b["ssn"])
+    }
+
+    @Test("a ciphertext pasted into another field, event, subject, topic or tenant fails authentication")
+    func pasteAttacks() throws {
+        let dir = TestSupport.scratchDirectory("paste")
+        let cipher = try makeCipher(dir)
+        let source = try JSONValue(parsing: cipher.encrypt(event("CUST-1", id: "e1")))
+        guard let ssn = source["ssn"] else { Issue.record("no ssn"); return }
+
+        func paste(into target: [UInt8], field: String, with cipher: EventCipher) throws -> [UInt8] {
+            guard case .object(var members) = try JSONValue(parsing: target) else { return [] }
+            for i in members.indices where members[i].key == field { members[i].value = ssn }
+            var out: [UInt8] = []
+            JSONValue.object(members).write(to: &out)
+            return out
+        }
+        let otherEvent = try cipher.encrypt(event("CUST-1", id: "e2"))
+        let otherSubject = try cipher.encrypt(event("CUST-2", id: "e3"))
+        let cases: [(String, [UInt8], EventCipher)] = [
+            ("another event", try paste(into: otherEvent, field: "ssn", with: cipher), cipher),
+            ("another field", try paste(into: try cipher.encrypt(event("CUST-1", id: "e1")), field: "dateOfBirth", with: cipher), cipher),
+            ("another subject", try paste(into: otherSubject, field: "ssn", with: cipher), cipher),
+        ]
+        for (label, tampered, c) in cases {
+            #expect(throws: EventCipherError.self, "\(label)") { try c.decrypt(tampered) }
+        }
+        // Same bytes read as another topic or tenant: same keys, other context.
+        let original = try cipher.encrypt(event("CUST-1", id: "e1"))
+        for other in [try makeCipher(dir, topic: "customer_360"), try makeCipher(dir, tenant: "other-bank")] {
+            do {
+                _ = try other.decrypt(original)
+                Issue.record("decrypted in a foreign context")
+            } catch {
+                #expect([.authenticationFailure, .keyUnavailable].contains(error.code))
+            }
+        }
+        #expect(try cipher.decrypt(original) == event("CUST-1", id: "e1"))
+    }
+
+    @Test("an erased subject's fields read as the erased marker; others still decrypt; no new data for it")
+    func erasure() throws {
+        let cipher = try makeCipher()
+        let a = try cipher.encrypt(event("CUST-1", id: "e1"))
+        let b = try cipher.encrypt(event("CUST-2", id: "e2"))
+        try cipher.keys.erase(subject: "CUST-1")
+        let erased = try JSONValue(parsing: cipher.decrypt(a))
+        for field in ["ssn", "dateOfBirth", "email", "address", "income"] {
+            #expect(erased[field] == .object([.init("$erased", .bool(true))]), "\(field)")
+        }
+        #expect(erased["amount"] == .number("12500.00"))
+        #expect(try cipher.decrypt(b) == event("CUST-2", id: "e2"))
+        #expect(throws: EventCipherError(.subjectErased, "")) { try cipher.encrypt(event("CUST-1", id: "e9")) }
+    }
+
+    @Test("bad events get typed errors that carry no values; the batch keeps the good ones")
+    func badEvents() throws {
+        let cipher = try makeCipher()
+        let batch: [[UInt8]] = [
+            event("CUST-1", id: "e1"),
+            Array(#"{"customerId":"CUST-1","ssn":"123-45-6789""#.utf8),
+            Array(#"{"applicationId":"e3","ssn":"123-45-6789"}"#.utf8),
+            Array(#"{"applicationId":"e4","customerId":42,"ssn":"123-45-6789"}"#.utf8),
+            Array(#"{"applicationId":"e5","customerId":"C","ssn":"123-45-6789","ssn":"x"}"#.utf8),
+            event("CUST-2", id: "e6"),
+        ]
+        let results = cipher.encrypt(batch: batch)
+        let codes = results.map { r -> EventCipherError.Code? in if case .failure(let e) = r { e.code } else { nil } }
+        #expect(codes == [nil, .invalidJSON, .missingSubject, .invalidSubject, .invalidJSON, nil])
+        for case .failure(let error) in results { #expect(!"\(error)".contains("123-45")) }
+        // A forged sr1 value in a tagged field is a typed error too.
+        let forged = Array(#"{"applicationId":"e","customerId":"C","ssn":"sr1:AAAA"}"#.utf8)
+        #expect(throws: EventCipherError(.malformedCiphertext, "")) { try cipher.decrypt(forged) }
+    }
+}
