@@ -483,6 +483,16 @@ public final class KeyStore: Sendable {
             try Data.fetchAll(db, sql: "SELECT key_id FROM tombstone WHERE finalized_at IS NULL")
         }
         let ids = pending.compactMap { KeyID(bytes: Array($0)) }
+        // A live family sharing an erased family's 64-bit leaf (odds ~n/2^64) would lose
+        // its wrap too: refuse rather than destroy it.
+        let collisions = try read { db in
+            try pending.reduce(0) { count, id in
+                count + (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM family WHERE substr(key_id, 1, 8) = ?", arguments: [id.prefix(8)]) ?? 0)
+            }
+        }
+        guard collisions == 0 else {
+            throw KeyStoreError(.invalidArgument, "\(collisions) live key families share a key-tree leaf with an erased one: finalize refused, nothing destroyed")
+        }
         do { try provider.puncture(ids) } catch let error as KeyStoreError { throw error } catch {
             throw KeyStoreError(.storage, "puncture failed")
         }

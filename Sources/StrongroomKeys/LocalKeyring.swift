@@ -11,11 +11,11 @@ import Darwin
 
 /// The embedded default KEK provider: a keyring file in the data directory, mode 0600.
 ///
-/// Each KEK version is the root of a 64-level binary key tree (GGM construction over
-/// HMAC-SHA256); a key family's wrapping key is the leaf at the first 64 bits of its
-/// ``KeyID``. Finalizing an erasure *punctures* every version at the erased family:
-/// the root is destroyed and replaced by the 64 sibling nodes along that leaf's path,
-/// which derive every other leaf but not that one. So a backup of the key store taken
+/// Each KEK version is the root of a 16-ary key tree, 16 levels deep (the GGM
+/// construction with HMAC-SHA256 as the PRF); a key family's wrapping key is the leaf at
+/// the first 64 bits of its ``KeyID``. Finalizing an erasure *punctures* every version at
+/// the erased family: the covering node is destroyed and replaced by the 15 siblings at
+/// each level below it (at most 240 nodes), which derive every other leaf but not that one. So a backup of the key store taken
 /// before the erasure still unwraps every other family, and never the erased one.
 ///
 /// The file is refused, as ssh refuses a private key, when group or others can read it.
@@ -24,7 +24,9 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     public let url: URL
     private let state: Mutex<File>
 
-    static let treeDepth = 64
+    /// 16 levels of 16 children: a leaf per 64-bit family prefix, 16 HMACs to reach it.
+    static let treeLevels = 16
+    static let arity = 16
     static let leafLabel = Array("strongroom/kek-leaf/v1".utf8)
     static let familyLabel = Array("strongroom/key-family/v1".utf8)
 
@@ -47,7 +49,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             format: File.formatName,
             familyKey: randomBytes(32),
             activeVersion: 1,
-            versions: [File.Version(version: 1, state: .active, createdAt: now(), root: randomBytes(32), nodes: [])]
+            versions: [File.Version(version: 1, state: .active, createdAt: now(), root: randomBytes(32), nodes: [:])]
         )
         try write(file, to: url)
         return try LocalKeyring(url: url)
@@ -97,7 +99,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                 file.versions[i].state = .retired
             }
             file.versions.append(
-                File.Version(version: next, state: .active, createdAt: now(), root: randomBytes(32), nodes: [])
+                File.Version(version: next, state: .active, createdAt: now(), root: randomBytes(32), nodes: [:])
             )
             file.activeVersion = next
             return next
@@ -125,7 +127,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             }
             file.versions[i].state = .destroyed
             file.versions[i].root = nil
-            file.versions[i].nodes = []
+            file.versions[i].nodes = [:]
         }
     }
 
@@ -164,25 +166,22 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         var activeVersion: UInt32
         var versions: [Version]
 
-        struct Node: Codable, Sendable, Hashable {
-            var depth: Int
-            var prefix: UInt64
-            var key: [UInt8]
-        }
-
         struct Version: Codable, Sendable {
             var version: UInt32
             var state: KEKVersionState
             var createdAt: Int64
             var root: [UInt8]?
-            var nodes: [Node]
+            /// Co-path nodes left by punctures, keyed by ``nodeName(depth:prefix:)``.
+            var nodes: [String: [UInt8]]
             var punctures = 0
 
-            /// The tree node covering `path` and its depth.
+            /// The tree node covering `path` and its depth (in levels).
             func cover(_ path: UInt64) -> (key: [UInt8], depth: Int)? {
                 if let root { return (root, 0) }
-                for node in nodes where node.prefix == prefix(of: path, depth: node.depth) {
-                    return (node.key, node.depth)
+                for depth in 1...LocalKeyring.treeLevels {
+                    if let key = nodes[nodeName(depth: depth, prefix: prefix(of: path, depth: depth))] {
+                        return (key, depth)
+                    }
                 }
                 return nil
             }
@@ -192,14 +191,16 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                 if depth == 0 {
                     root = nil
                 } else {
-                    nodes.removeAll { $0.depth == depth && $0.prefix == prefix(of: path, depth: depth) }
+                    nodes[nodeName(depth: depth, prefix: prefix(of: path, depth: depth))] = nil
                 }
                 var node = key
-                for level in depth..<LocalKeyring.treeDepth {
-                    let bit = UInt8(truncatingIfNeeded: path >> (63 - level) & 1)
-                    let siblingPrefix = prefix(of: path, depth: level + 1) ^ 1
-                    nodes.append(Node(depth: level + 1, prefix: siblingPrefix, key: child(node, 1 - bit)))
-                    node = child(node, bit)
+                for level in depth..<LocalKeyring.treeLevels {
+                    let digit = digit(of: path, level: level)
+                    let parent = prefix(of: path, depth: level)
+                    for sibling in 0..<LocalKeyring.arity where sibling != Int(digit) {
+                        nodes[nodeName(depth: level + 1, prefix: parent << 4 | UInt64(sibling))] = child(node, UInt8(sibling))
+                    }
+                    node = child(node, digit)
                 }
                 punctures += 1
             }
@@ -213,9 +214,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                 throw KeyStoreError(.kekUnavailable, "KEK v\(version) punctured at family \(family)")
             }
             var node = start
-            for level in depth..<LocalKeyring.treeDepth {
-                node = child(node, UInt8(truncatingIfNeeded: family.high >> (63 - level) & 1))
-            }
+            for level in depth..<LocalKeyring.treeLevels { node = child(node, digit(of: family.high, level: level)) }
             return SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: LocalKeyring.leafLabel, using: SymmetricKey(data: node)))
         }
     }
@@ -269,12 +268,19 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     }
 }
 
+/// The first `depth` hex digits of `path`.
 @inline(__always)
-private func prefix(of path: UInt64, depth: Int) -> UInt64 { depth == 0 ? 0 : path >> (64 - depth) }
+private func prefix(of path: UInt64, depth: Int) -> UInt64 { depth == 0 ? 0 : path >> (64 - 4 * depth) }
 
-/// The GGM tree's length-doubling step: HMAC-SHA256 keyed by the node, one bit of input.
-private func child(_ node: [UInt8], _ bit: UInt8) -> [UInt8] {
-    Array(HMAC<SHA256>.authenticationCode(for: [bit], using: SymmetricKey(data: node)))
+/// Hex digit `level` (0 = most significant) of `path`.
+@inline(__always)
+private func digit(of path: UInt64, level: Int) -> UInt8 { UInt8(truncatingIfNeeded: path >> (60 - 4 * level) & 0xF) }
+
+private func nodeName(depth: Int, prefix: UInt64) -> String { "\(depth):\(String(prefix, radix: 16))" }
+
+/// The tree's step to child `digit` (0-15): HMAC-SHA256 keyed by the node (a PRF, as GGM asks).
+private func child(_ node: [UInt8], _ digit: UInt8) -> [UInt8] {
+    Array(HMAC<SHA256>.authenticationCode(for: [digit], using: SymmetricKey(data: node)))
 }
 
 func randomBytes(_ count: Int) -> [UInt8] {
