@@ -83,12 +83,9 @@ let package = Package(
         ),
         .testTarget(
             name: "StrongroomKeysTests",
-            dependencies: ["StrongroomKeys", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "StrongroomSchemaTests",
-            dependencies: ["StrongroomSchema", "StrongroomTestSupport"],
+            dependencies: [
+                "StrongroomKeys", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,6 @@
-# Independent implementation of the sr1 format with pyca/cryptography, for docs/formats.md vectors.
+#!/usr/bin/env python3
+# An independent implementation of the sr1 field format with pyca/cryptography: it produces the
+# fixed vectors of docs/formats.md, and `--check FILE` fails unless FILE and the docs hold them all.
 import base64, struct
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
 def lp(b): return struct.pack(">I", len(b)) + b
@@ -20,5 +22,15 @@ vs = [
  ("V3 number keeps its text", 1, 1, 2, ("bfb","loan_applications","CUST-00000001","evt-1"), "/amount", b'12500.00'),
  ("V4 deterministic", 2, 1, 1, ("bfb","loan_applications","CUST-00000001",""), "/email", b'"mary.johnson@example.com"'),
 ]
-for name, alg, scope, ver, ctx, ptr, pt in vs:
-    print(name, "|", alg, scope, ver, ctx, ptr, pt.decode(), "|", seal(alg, key, nonce, scope, keyid, ver, ctx, ptr, pt))
+import sys
+results = [(name, seal(alg, key, nonce, scope, keyid, ver, ctx, ptr, pt)) for name, alg, scope, ver, ctx, ptr, pt in vs]
+if len(sys.argv) == 3 and sys.argv[1] == "--check":
+    # Every vector the Swift tests (and docs/formats.md) use must be what this implementation produces.
+    swift = open(sys.argv[2]).read()
+    docs = open("docs/formats.md").read()
+    missing = [name for name, text in results if text not in swift or text not in docs]
+    for name, text in results:
+        print(("ok  " if name not in missing else "FAIL"), name, text[:40] + "...")
+    sys.exit(1 if missing else 0)
+for name, text in results:
+    print(name, text)

@@ -1,5 +1,5 @@
-public import StrongroomCrypto
-public import StrongroomJSON
+import StrongroomCrypto
+import StrongroomJSON
 public import StrongroomKeys
 public import StrongroomSchema
 
@@ -130,7 +130,10 @@ public struct EventCipher: Sendable {
         for (name, tag) in [(options.subjectField, Self.subjectTag), (options.eventIDField, Self.eventTag)] {
             guard let name else { continue }
             if plan.fields.contains(where: { $0.steps.first == .member(name) }) {
-                throw SchemaError("the field '\(name)' names the subject or event but is tagged PII", at: "/properties/\(name)")
+                throw SchemaError(
+                    "the field '\(name)' names the subject or event but is tagged PII",
+                    at: "/properties/\(name)"
+                )
             }
             guard paths.insert([.member(name)], tag: tag) else {
                 throw SchemaError("subject and event-id fields must differ", at: "/properties/\(name)")
@@ -176,7 +179,11 @@ public struct EventCipher: Sendable {
     }
 
     func family(for subject: String?) -> KeyFamily {
-        if let subject { .subject(subject, tenant: options.tenant) } else { .topic(options.topic, tenant: options.tenant) }
+        if let subject {
+            .subject(subject, tenant: options.tenant)
+        } else {
+            .topic(options.topic, tenant: options.tenant)
+        }
     }
 
     // MARK: Encrypt
@@ -201,8 +208,10 @@ public struct EventCipher: Sendable {
         return out
     }
 
-    /// Encrypts many events; the keys of all their subjects are resolved together
-    /// first (new subjects' keys created in one transaction). One result per event.
+    /// Encrypts many events, one result per event.
+    ///
+    /// The keys of all their subjects are resolved together first: new subjects' keys
+    /// are created in one transaction.
     public func encrypt(batch events: [[UInt8]]) -> [Result<[UInt8], EventCipherError>] {
         var scans: [Result<Scan, EventCipherError>] = []
         scans.reserveCapacity(events.count)
@@ -253,7 +262,12 @@ public struct EventCipher: Sendable {
             out.append(contentsOf: event)
             return
         }
-        let context = FieldContext(tenant: options.tenant, topic: options.topic, subject: scan.subject, eventID: scan.eventID)
+        let context = FieldContext(
+            tenant: options.tenant,
+            topic: options.topic,
+            subject: scan.subject,
+            eventID: scan.eventID
+        )
         let randomized = context.associatedDataPrefix()
         var deterministicPrefix: [UInt8]? = nil
         var copied = 0
@@ -297,12 +311,20 @@ public struct EventCipher: Sendable {
     ///
     /// A tagged value that is not an `sr1:` string is copied as it is.
     @discardableResult
-    public func decrypt(_ event: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) throws(EventCipherError)
+    public func decrypt(
+        _ event: UnsafeBufferPointer<UInt8>,
+        into out: inout [UInt8]
+    ) throws(EventCipherError)
         -> DecryptOutcome
     {
         let scan = try scan(event)
         var outcome = DecryptOutcome()
-        let context = FieldContext(tenant: options.tenant, topic: options.topic, subject: scan.subject, eventID: scan.eventID)
+        let context = FieldContext(
+            tenant: options.tenant,
+            topic: options.topic,
+            subject: scan.subject,
+            eventID: scan.eventID
+        )
         var randomized: [UInt8]? = nil
         var deterministic: [UInt8]? = nil
         var copied = 0
@@ -340,7 +362,9 @@ public struct EventCipher: Sendable {
                     prefix = randomized ?? []
                 }
                 do {
-                    out.append(contentsOf: try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key))
+                    out.append(
+                        contentsOf: try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key)
+                    )
                 } catch {
                     throw EventCipherError(.authenticationFailure, match.pointer)
                 }

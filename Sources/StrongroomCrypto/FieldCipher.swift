@@ -94,10 +94,19 @@ public enum FieldCipher {
         algorithm: FieldAlgorithm = .aes256GCM,
         into out: inout [UInt8]
     ) throws(CipherError) {
-        try seal(plaintext, pointer: pointer, associatedDataPrefix: associatedDataPrefix, key: key, algorithm: algorithm, nonce: nil, into: &out)
+        try seal(
+            plaintext,
+            pointer: pointer,
+            associatedDataPrefix: associatedDataPrefix,
+            key: key,
+            algorithm: algorithm,
+            nonce: nil,
+            into: &out
+        )
     }
 
-    /// Seals with a caller-chosen GCM nonce: only for the fixed vectors of docs/formats.md.
+    /// Seals with a caller-chosen GCM nonce, for the fixed vectors of docs/formats.md only.
+    ///
     /// A repeated nonce under one key breaks AES-GCM, so production code never passes one.
     @_spi(FixedNonce)
     public static func seal(
@@ -222,7 +231,9 @@ public struct SealedField: Sendable {
     public init(parsing text: String) throws(CipherError) {
         var text = text
         let result: Result<SealedField, CipherError> = text.withUTF8 { buffer in
-            do throws(CipherError) { return .success(try SealedField(parsing: buffer)) } catch { return .failure(error) }
+            do throws(CipherError) { return .success(try SealedField(parsing: buffer)) } catch {
+                return .failure(error)
+            }
         }
         self = try result.get()
     }
@@ -232,7 +243,11 @@ public struct SealedField: Sendable {
     /// - Throws: ``CipherError/Code/authenticationFailure`` for a wrong key, a tampered
     ///   byte or a foreign context, alike; ``CipherError/Code/invalidArgument`` when
     ///   `key` is not the key the header names.
-    public func open(pointer: String, associatedDataPrefix: [UInt8], key: DataEncryptionKey) throws(CipherError)
+    public func open(
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        key: DataEncryptionKey
+    ) throws(CipherError)
         -> [UInt8]
     {
         guard key.reference == self.key else { throw CipherError(.invalidArgument, "key does not match header") }

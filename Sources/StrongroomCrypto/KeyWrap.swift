@@ -13,7 +13,10 @@ public enum KeyWrap {
     }
 
     /// Unwraps `wrapped`; a wrong KEK or altered bytes fail authentication.
-    public static func unwrap(_ wrapped: some Collection<UInt8>, using kek: SymmetricKey) throws(CipherError)
+    public static func unwrap(
+        _ wrapped: some Collection<UInt8>,
+        using kek: SymmetricKey
+    ) throws(CipherError)
         -> SymmetricKey
     {
         guard wrapped.count >= 24, wrapped.count % 8 == 0 else { throw CipherError(.malformed, "wrapped key length") }

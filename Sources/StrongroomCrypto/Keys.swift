@@ -84,11 +84,14 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
         self.key = key
     }
 
+    private init(checked reference: KeyReference, key: SymmetricKey) {
+        self.reference = reference
+        self.key = key
+    }
+
     /// A fresh random key.
     public static func generate(reference: KeyReference) -> DataEncryptionKey {
-        // 256-bit by construction, so the size check cannot fail.
-        // swift-format-ignore: NeverForceUnwrap
-        try! DataEncryptionKey(reference: reference, key: SymmetricKey(size: .bits256))
+        DataEncryptionKey(checked: reference, key: SymmetricKey(size: .bits256))
     }
 
     /// The reference; never the key.

@@ -22,7 +22,10 @@ public enum CanonicalJSON {
     }
 
     /// Parses `bytes` and returns their canonical form.
-    public static func canonicalize(_ bytes: some Collection<UInt8>, numbers: NumberPolicy = .exact) throws(JSONError)
+    public static func canonicalize(
+        _ bytes: some Collection<UInt8>,
+        numbers: NumberPolicy = .exact
+    ) throws(JSONError)
         -> [UInt8]
     {
         try encode(JSONValue(parsing: bytes), numbers: numbers)

@@ -34,7 +34,7 @@ public struct JSONPathSet: Sendable {
     /// An empty set.
     public init() {}
 
-    /// Adds `steps`, reported with `tag`. Returns false if a path already ends there.
+    /// Adds `steps`, reported with `tag`; false if a path already ends there.
     @discardableResult
     public mutating func insert(_ steps: [Step], tag: Int) -> Bool {
         var node = root

@@ -103,7 +103,10 @@ public enum JSONValue: Sendable, Hashable {
         default:
             let start = scanner.position
             try scanner.scanNumber()
-            let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.position]), as: UTF8.self)
+            let text = String(
+                decoding: UnsafeBufferPointer(rebasing: scanner.bytes[start..<scanner.position]),
+                as: UTF8.self
+            )
             return .number(text)
         }
     }

@@ -1,4 +1,4 @@
-public import Crypto
+import Crypto
 public import Foundation
 import GRDB
 public import StrongroomCrypto
@@ -35,7 +35,9 @@ public struct KeyFamily: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Topic families print their name; subject families never print the subject id.
-    public var description: String { scope == .topic ? "topic \(tenant.isEmpty ? "" : tenant + "/")\(name)" : "subject <redacted>" }
+    public var description: String {
+        scope == .topic ? "topic \(tenant.isEmpty ? "" : tenant + "/")\(name)" : "subject <redacted>"
+    }
 }
 
 /// What a key reference resolves to.
@@ -106,7 +108,7 @@ public struct KeyFamilyInfo: Sendable, Hashable, Codable {
     public var keyID: String
     /// `subject` or `topic`.
     public var scope: String
-    /// Topic families: tenant/topic. Subject families: nil (the id is never stored).
+    /// A topic family's tenant/topic; nil for subject families (the id is never stored).
     public var label: String?
     /// Versions, oldest first.
     public var versions: [Version]
@@ -216,7 +218,9 @@ public final class KeyStore: Sendable {
     /// transaction for those that do not (group creation keeps first use fast).
     ///
     /// Families that were erased are missing from the result.
-    public func encryptionKeys(for families: some Sequence<KeyFamily>) throws(KeyStoreError)
+    public func encryptionKeys(
+        for families: some Sequence<KeyFamily>
+    ) throws(KeyStoreError)
         -> [KeyFamily: DataEncryptionKey]
     {
         var result: [KeyFamily: DataEncryptionKey] = [:]
@@ -236,7 +240,9 @@ public final class KeyStore: Sendable {
                         """,
                     arguments: [Data(id.bytes)]
                 )
-                let erased = try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [Data(id.bytes)]) ?? false
+                let erased =
+                    try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [Data(id.bytes)])
+                    ?? false
                 return (family, id, row.map { ActiveRow(row: $0) }, erased)
             }
         }
@@ -244,7 +250,11 @@ public final class KeyStore: Sendable {
         for (family, id, row, erased) in rows {
             if erased { continue }
             if let row {
-                let key = try unwrap(row.wrapped, kekVersion: row.kekVersion, reference: KeyReference(scope: family.scope, id: id, version: row.version))
+                let key = try unwrap(
+                    row.wrapped,
+                    kekVersion: row.kekVersion,
+                    reference: KeyReference(scope: family.scope, id: id, version: row.version)
+                )
                 remember(active: key, for: family)
                 result[family] = key
             } else {
@@ -284,15 +294,27 @@ public final class KeyStore: Sendable {
                     arguments: [idData]
                 ) {
                     let row = ActiveRow(row: existing)
-                    out.append((family, try self.unwrap(row.wrapped, kekVersion: row.kekVersion, reference: KeyReference(scope: family.scope, id: key.reference.id, version: row.version))))
+                    out.append(
+                        (
+                            family,
+                            try self.unwrap(
+                                row.wrapped,
+                                kekVersion: row.kekVersion,
+                                reference: KeyReference(scope: family.scope, id: key.reference.id, version: row.version)
+                            )
+                        )
+                    )
                     continue
                 }
                 try db.execute(
                     sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, ?, 1, ?)",
-                    arguments: [idData, Int(family.scope.rawValue), family.scope == .topic ? family.labelText : nil, stamp]
+                    arguments: [
+                        idData, Int(family.scope.rawValue), family.scope == .topic ? family.labelText : nil, stamp,
+                    ]
                 )
                 try db.execute(
-                    sql: "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, 1, ?, ?, 'active', ?)",
+                    sql:
+                        "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, 1, ?, ?, 'active', ?)",
                     arguments: [idData, Int(wrapped.kekVersion), Data(wrapped.bytes), stamp]
                 )
                 out.append((family, key))
@@ -324,7 +346,8 @@ public final class KeyStore: Sendable {
                 sql: "SELECT version, kek_version, wrapped, state FROM dek WHERE key_id = ? AND version = ?",
                 arguments: [idData, Int(reference.version)]
             )
-            let erased = try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
+            let erased =
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
             return (row, erased)
         }
         if found.erased {
@@ -350,13 +373,25 @@ public final class KeyStore: Sendable {
         let wrapped = try wrap(newKey, family: id)
         let stamp = now()
         let version: UInt32 = try write { db in
-            guard let current = try Int.fetchOne(db, sql: "SELECT active_version FROM family WHERE key_id = ?", arguments: [idData]) else {
+            guard
+                let current = try Int.fetchOne(
+                    db,
+                    sql: "SELECT active_version FROM family WHERE key_id = ?",
+                    arguments: [idData]
+                )
+            else {
                 throw KeyStoreError(.unknownKey, "no keys for \(family)")
             }
-            let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM dek WHERE key_id = ?", arguments: [idData]) ?? current) + 1
-            try db.execute(sql: "UPDATE dek SET state = 'decrypt-only' WHERE key_id = ? AND state = 'active'", arguments: [idData])
+            let next =
+                (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM dek WHERE key_id = ?", arguments: [idData])
+                    ?? current) + 1
             try db.execute(
-                sql: "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, ?, ?, ?, 'active', ?)",
+                sql: "UPDATE dek SET state = 'decrypt-only' WHERE key_id = ? AND state = 'active'",
+                arguments: [idData]
+            )
+            try db.execute(
+                sql:
+                    "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, ?, ?, ?, 'active', ?)",
                 arguments: [idData, next, Int(wrapped.kekVersion), Data(wrapped.bytes), stamp]
             )
             try db.execute(sql: "UPDATE family SET active_version = ? WHERE key_id = ?", arguments: [next, idData])
@@ -372,10 +407,18 @@ public final class KeyStore: Sendable {
         let id = try familyID(family)
         let idData = Data(id.bytes)
         try write { db in
-            guard let state = try String.fetchOne(db, sql: "SELECT state FROM dek WHERE key_id = ? AND version = ?", arguments: [idData, Int(version)]) else {
+            guard
+                let state = try String.fetchOne(
+                    db,
+                    sql: "SELECT state FROM dek WHERE key_id = ? AND version = ?",
+                    arguments: [idData, Int(version)]
+                )
+            else {
                 throw KeyStoreError(.unknownKey, "no version \(version) for \(family)")
             }
-            guard state != "active" else { throw KeyStoreError(.invalidArgument, "version \(version) is active: rotate first") }
+            guard state != "active" else {
+                throw KeyStoreError(.invalidArgument, "version \(version) is active: rotate first")
+            }
             try db.execute(
                 sql: "UPDATE dek SET state = 'retired', wrapped = x'' WHERE key_id = ? AND version = ?",
                 arguments: [idData, Int(version)]
@@ -385,16 +428,22 @@ public final class KeyStore: Sendable {
         generation.bump()
     }
 
-    /// Makes a new KEK version active and rewraps every key under it (no event data is
-    /// touched). The old version is retired, not destroyed: backups still need it until
+    /// Makes a new KEK version active and rewraps every key under it.
+    ///
+    /// No event data is touched. The old version is retired, not destroyed: backups still need it until
     /// ``destroyKEK(version:)``.
     public func rotateKEK(progress: (Int, Int) -> Void = { _, _ in }) throws(KeyStoreError) -> KEKRotationReport {
         let newVersion: UInt32
         do { newVersion = try provider.rotate() } catch { throw KeyStoreError(.storage, "KEK rotation failed") }
         generation.bump()
         let rows: [(Data, Int, Int, Data)] = try read { db in
-            try Row.fetchAll(db, sql: "SELECT key_id, version, kek_version, wrapped FROM dek WHERE state != 'retired' AND kek_version != ?", arguments: [Int(newVersion)])
-                .map { ($0["key_id"], $0["version"], $0["kek_version"], $0["wrapped"]) }
+            try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT key_id, version, kek_version, wrapped FROM dek WHERE state != 'retired' AND kek_version != ?",
+                arguments: [Int(newVersion)]
+            )
+            .map { ($0["key_id"], $0["version"], $0["kek_version"], $0["wrapped"]) }
         }
         var done = 0
         let batch = 1000
@@ -425,10 +474,17 @@ public final class KeyStore: Sendable {
     /// Destroys a retired KEK version for good; refuses while live keys still need it.
     public func destroyKEK(version: UInt32) throws(KeyStoreError) {
         let users = try read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dek WHERE kek_version = ? AND state != 'retired'", arguments: [Int(version)]) ?? 0
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM dek WHERE kek_version = ? AND state != 'retired'",
+                arguments: [Int(version)]
+            ) ?? 0
         }
         guard users == 0 else {
-            throw KeyStoreError(.invalidArgument, "\(users) keys are still wrapped under KEK v\(version): run rotate-kek first")
+            throw KeyStoreError(
+                .invalidArgument,
+                "\(users) keys are still wrapped under KEK v\(version): run rotate-kek first"
+            )
         }
         do { try provider.destroy(version: version) } catch let error as KeyStoreError { throw error } catch {
             throw KeyStoreError(.storage, "destroy KEK v\(version)")
@@ -450,11 +506,15 @@ public final class KeyStore: Sendable {
         let idData = Data(id.bytes)
         let stamp = now()
         let (deleted, already): (Int, Bool) = try write { db in
-            let already = try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
+            let already =
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
             try db.execute(sql: "DELETE FROM dek WHERE key_id = ?", arguments: [idData])
             let deleted = db.changesCount
             try db.execute(sql: "DELETE FROM family WHERE key_id = ?", arguments: [idData])
-            try db.execute(sql: "INSERT OR IGNORE INTO tombstone (key_id, erased_at) VALUES (?, ?)", arguments: [idData, stamp])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO tombstone (key_id, erased_at) VALUES (?, ?)",
+                arguments: [idData, stamp]
+            )
             return (deleted, already)
         }
         // The old wrapped bytes may still sit in WAL frames: fold them away now.
@@ -464,7 +524,12 @@ public final class KeyStore: Sendable {
             cache.drop(family: id)
         }
         generation.bump()
-        return ErasureReceipt(keyID: id.description, erasedAt: stamp, versionsDeleted: deleted, alreadyErased: already && deleted == 0)
+        return ErasureReceipt(
+            keyID: id.description,
+            erasedAt: stamp,
+            versionsDeleted: deleted,
+            alreadyErased: already && deleted == 0
+        )
     }
 
     /// True when `subject` was erased.
@@ -487,11 +552,19 @@ public final class KeyStore: Sendable {
         // its wrap too: refuse rather than destroy it.
         let collisions = try read { db in
             try pending.reduce(0) { count, id in
-                count + (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM family WHERE substr(key_id, 1, 8) = ?", arguments: [id.prefix(8)]) ?? 0)
+                count
+                    + (try Int.fetchOne(
+                        db,
+                        sql: "SELECT COUNT(*) FROM family WHERE substr(key_id, 1, 8) = ?",
+                        arguments: [id.prefix(8)]
+                    ) ?? 0)
             }
         }
         guard collisions == 0 else {
-            throw KeyStoreError(.invalidArgument, "\(collisions) live key families share a key-tree leaf with an erased one: finalize refused, nothing destroyed")
+            throw KeyStoreError(
+                .invalidArgument,
+                "\(collisions) live key families share a key-tree leaf with an erased one: finalize refused, nothing destroyed"
+            )
         }
         do { try provider.puncture(ids) } catch let error as KeyStoreError { throw error } catch {
             throw KeyStoreError(.storage, "puncture failed")
@@ -512,10 +585,13 @@ public final class KeyStore: Sendable {
 
     // MARK: Listing
 
-    /// Every key family with its versions. Subject ids are not stored, so not listed.
+    /// Every key family with its versions; subject ids are not stored, so not listed.
     public func list() throws(KeyStoreError) -> [KeyFamilyInfo] {
         try read { db in
-            let families = try Row.fetchAll(db, sql: "SELECT key_id, scope, label FROM family ORDER BY created_at, key_id")
+            let families = try Row.fetchAll(
+                db,
+                sql: "SELECT key_id, scope, label FROM family ORDER BY created_at, key_id"
+            )
             return try families.map { f in
                 let idData: Data = f["key_id"]
                 let versions = try Row.fetchAll(
@@ -531,7 +607,12 @@ public final class KeyStore: Sendable {
                     )
                 }
                 let scope = KeyScope(rawValue: UInt8(f["scope"] as Int)) ?? .topic
-                return KeyFamilyInfo(keyID: Array(idData).hexString, scope: scope.description, label: f["label"], versions: versions)
+                return KeyFamilyInfo(
+                    keyID: Array(idData).hexString,
+                    scope: scope.description,
+                    label: f["label"],
+                    versions: versions
+                )
             }
         }
     }
@@ -553,7 +634,9 @@ public final class KeyStore: Sendable {
     // MARK: Internals
 
     func familyID(_ family: KeyFamily) throws(KeyStoreError) -> KeyID {
-        do { return try provider.familyID(for: family.descriptor) } catch let error as KeyStoreError { throw error } catch {
+        do { return try provider.familyID(for: family.descriptor) } catch let error as KeyStoreError {
+            throw error
+        } catch {
             throw KeyStoreError(.storage, "family id")
         }
     }
@@ -564,7 +647,8 @@ public final class KeyStore: Sendable {
         }
     }
 
-    private func unwrapRaw(_ wrapped: [UInt8], kekVersion: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey {
+    private func unwrapRaw(_ wrapped: [UInt8], kekVersion: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey
+    {
         do {
             return try provider.unwrap(WrappedKey(kekVersion: kekVersion, bytes: wrapped), family: family)
         } catch let error as KeyStoreError {
@@ -574,7 +658,11 @@ public final class KeyStore: Sendable {
         }
     }
 
-    private func unwrap(_ wrapped: [UInt8], kekVersion: UInt32, reference: KeyReference) throws(KeyStoreError) -> DataEncryptionKey {
+    private func unwrap(
+        _ wrapped: [UInt8],
+        kekVersion: UInt32,
+        reference: KeyReference
+    ) throws(KeyStoreError) -> DataEncryptionKey {
         let key = try unwrapRaw(wrapped, kekVersion: kekVersion, family: reference.id)
         do { return try DataEncryptionKey(reference: reference, key: key) } catch {
             throw KeyStoreError(.unwrapFailed, "\(reference)")
@@ -686,8 +774,12 @@ public final class KeyStore: Sendable {
             keys = keys.filter { $0.value.expires > now }
             active = active.filter { $0.value.expires > now }
             // Still full: forget half, arbitrary but bounded in time.
-            if keys.count >= capacity { keys = Dictionary(uniqueKeysWithValues: keys.prefix(capacity / 2).map { ($0.key, $0.value) }) }
-            if active.count >= capacity { active = Dictionary(uniqueKeysWithValues: active.prefix(capacity / 2).map { ($0.key, $0.value) }) }
+            if keys.count >= capacity {
+                keys = Dictionary(uniqueKeysWithValues: keys.prefix(capacity / 2).map { ($0.key, $0.value) })
+            }
+            if active.count >= capacity {
+                active = Dictionary(uniqueKeysWithValues: active.prefix(capacity / 2).map { ($0.key, $0.value) })
+            }
         }
     }
 }

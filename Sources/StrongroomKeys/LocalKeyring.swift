@@ -198,7 +198,10 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                     let digit = digit(of: path, level: level)
                     let parent = prefix(of: path, depth: level)
                     for sibling in 0..<LocalKeyring.arity where sibling != Int(digit) {
-                        nodes[nodeName(depth: level + 1, prefix: parent << 4 | UInt64(sibling))] = child(node, UInt8(sibling))
+                        nodes[nodeName(depth: level + 1, prefix: parent << 4 | UInt64(sibling))] = child(
+                            node,
+                            UInt8(sibling)
+                        )
                     }
                     node = child(node, digit)
                 }
@@ -215,13 +218,17 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             }
             var node = start
             for level in depth..<LocalKeyring.treeLevels { node = child(node, digit(of: family.high, level: level)) }
-            return SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: LocalKeyring.leafLabel, using: SymmetricKey(data: node)))
+            return SymmetricKey(
+                data: HMAC<SHA256>.authenticationCode(for: LocalKeyring.leafLabel, using: SymmetricKey(data: node))
+            )
         }
     }
 
     static func load(_ url: URL) throws(KeyStoreError) -> File {
         var info = stat()
-        guard stat(url.path, &info) == 0 else { throw KeyStoreError(.keyringMissing, "\(url.path): run `strongroom init`") }
+        guard stat(url.path, &info) == 0 else {
+            throw KeyStoreError(.keyringMissing, "\(url.path): run `strongroom init`")
+        }
         guard info.st_mode & 0o077 == 0 else {
             throw KeyStoreError(
                 .keyringPermissions,

@@ -100,7 +100,14 @@ public struct EncryptionPlan: Sendable {
             }
         }
         if let items = node["items"], case .object = items {
-            try walk(items, root: root, steps: steps + [.anyElement], pointer: pointer + "/items", refDepth: refDepth, into: &fields)
+            try walk(
+                items,
+                root: root,
+                steps: steps + [.anyElement],
+                pointer: pointer + "/items",
+                refDepth: refDepth,
+                into: &fields
+            )
         }
     }
 
@@ -108,7 +115,9 @@ public struct EncryptionPlan: Sendable {
         for prefix in ["#/$defs/", "#/definitions/"] where ref.hasPrefix(prefix) {
             let name = String(ref.dropFirst(prefix.count))
             let container = prefix.contains("$defs") ? "$defs" : "definitions"
-            return root[container]?[name.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")]
+            return root[container]?[
+                name.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            ]
         }
         return nil
     }

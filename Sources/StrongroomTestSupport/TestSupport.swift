@@ -32,7 +32,9 @@ public enum TestSupport {
 
     /// A new empty directory under the temporary folder.
     public static func scratchDirectory(_ label: String = "test") -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("strongroom-\(label)-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strongroom-\(label)-\(UUID().uuidString)"
+        )
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

@@ -80,7 +80,9 @@ struct CryptoBench: ParsableCommand {
     func run() throws {
         let lines = try Data(contentsOf: URL(fileURLWithPath: events)).split(separator: 0x0A).map { Array($0) }
         let bytes = lines.reduce(0) { $0 + $1.count }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strongroom-bench-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strongroom-bench-\(UUID().uuidString)"
+        )
         defer { try? FileManager.default.removeItem(at: directory) }
         let keys = try KeyStore.initialize(dataDirectory: directory)
         let cipher = try EventCipher(
@@ -109,7 +111,7 @@ struct CryptoBench: ParsableCommand {
             var out: [UInt8] = []
             for line in encrypted {
                 out.removeAll(keepingCapacity: true)
-                try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
+                _ = try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
                 _ = try JSONValue(parsing: out)
             }
         }
@@ -119,7 +121,7 @@ struct CryptoBench: ParsableCommand {
             var out: [UInt8] = []
             for line in encrypted {
                 out.removeAll(keepingCapacity: true)
-                try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
+                _ = try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
             }
         }
         BenchLine(op: "decrypt_bytes", n: lines.count, bytes: bytes, seconds: bytesSeconds).print()
@@ -129,10 +131,16 @@ struct CryptoBench: ParsableCommand {
             var out: [UInt8] = []
             for line in encrypted {
                 out.removeAll(keepingCapacity: true)
-                try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
+                _ = try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
             }
         }
-        BenchLine(op: "decrypt_cold", n: lines.count, bytes: bytes, seconds: coldSeconds, note: "key cache emptied first")
-            .print()
+        BenchLine(
+            op: "decrypt_cold",
+            n: lines.count,
+            bytes: bytes,
+            seconds: coldSeconds,
+            note: "key cache emptied first"
+        )
+        .print()
     }
 }

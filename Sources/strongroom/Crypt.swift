@@ -18,7 +18,10 @@ struct CipherOptions: ParsableArguments {
     @Option(help: "Top-level field holding the data-subject id; its fields use the subject's own key.")
     var subjectField: String?
 
-    @Option(help: "Top-level field holding a unique event id, bound into each field so ciphertexts cannot move between events.")
+    @Option(
+        help:
+            "Top-level field holding a unique event id, bound into each field so ciphertexts cannot move between events."
+    )
     var eventIdField: String?
 
     func cipher(dataDirectory: URL) throws -> EventCipher {
@@ -36,8 +39,10 @@ struct CipherOptions: ParsableArguments {
     }
 }
 
-/// Runs `body` over JSON Lines from stdin; failures are reported per line and do not
-/// stop the stream. Lines available together are handled as one batch.
+/// Runs `body` over JSON Lines from stdin.
+///
+/// Failures are reported per line and do not stop the stream. Lines available together
+/// are handled as one batch.
 func processLines(
     _ label: String,
     _ body: ([[UInt8]]) -> [Result<[UInt8], EventCipherError>]

@@ -15,7 +15,9 @@ struct Demo: ParsableCommand {
     var keep = false
 
     func run() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strongroom-demo-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strongroom-demo-\(UUID().uuidString)"
+        )
         defer { if !keep { try? FileManager.default.removeItem(at: directory) } }
 
         section("1. A data directory: a keyring (0600) and an empty key store")
@@ -35,29 +37,39 @@ struct Demo: ParsableCommand {
         let encrypted = try cipher.encrypt(batch: DemoData.events.map { Array($0.utf8) }).map { try $0.get() }
         let sample = try JSONValue(parsing: encrypted[0])
         for field in ["customerId", "ssn", "address", "amount"] {
-            print("   \(field.padding(toLength: 11, withPad: " ", startingAt: 0)) \(abbreviate(sample[field]?.jsonText ?? "-"))")
+            print(
+                "   \(field.padding(toLength: 11, withPad: " ", startingAt: 0)) \(abbreviate(sample[field]?.jsonText ?? "-"))"
+            )
         }
         print("   Same customer, same SSN, two events: ciphertexts differ (random nonce, event id bound in).")
 
         section("4. Decrypt: every value comes back exactly, numbers to the last digit")
         for line in encrypted {
             let plain = try JSONValue(parsing: cipher.decrypt(line))
-            print("   \(plain["customerId"]?.stringValue ?? "?")  ssn \(plain["ssn"]?.stringValue ?? "?")  amount \(plain["amount"]?.jsonText ?? "?")")
+            print(
+                "   \(plain["customerId"]?.stringValue ?? "?")  ssn \(plain["ssn"]?.stringValue ?? "?")  amount \(plain["amount"]?.jsonText ?? "?")"
+            )
         }
 
         section("5. Customer CUST-00000001 invokes GDPR erasure: their key is destroyed (crypto-shredding)")
         let receipt = try keys.erase(subject: "CUST-00000001")
-        print("   receipt: key id \(receipt.keyID) (a keyed hash, not the customer id), \(receipt.versionsDeleted) key version deleted")
+        print(
+            "   receipt: key id \(receipt.keyID) (a keyed hash, not the customer id), \(receipt.versionsDeleted) key version deleted"
+        )
 
         section("6. Replay the same immutable log: the erased customer's fields read as erased, the others decrypt")
         for line in encrypted {
             let plain = try JSONValue(parsing: cipher.decrypt(line))
-            print("   \(plain["customerId"]?.stringValue ?? "?")  ssn \(plain["ssn"]?.jsonText ?? "?")  fullName \(plain["fullName"]?.jsonText ?? "?")")
+            print(
+                "   \(plain["customerId"]?.stringValue ?? "?")  ssn \(plain["ssn"]?.jsonText ?? "?")  fullName \(plain["fullName"]?.jsonText ?? "?")"
+            )
         }
 
         section("7. Finalize: every KEK version forgets the erased key, so even a restored backup cannot bring it back")
         let report = try keys.finalize()
-        print("   finalized \(report.finalized.count) erasure(s); KEK versions punctured: \(report.kekVersions.map { "v\($0)" }.joined(separator: ", "))")
+        print(
+            "   finalized \(report.finalized.count) erasure(s); KEK versions punctured: \(report.kekVersions.map { "v\($0)" }.joined(separator: ", "))"
+        )
 
         print("\nDone. Next: `strongroom init`, then `strongroom encrypt --help`. The full BFB scenario grows here.")
         if keep { print("Data directory kept: \(directory.path)") }

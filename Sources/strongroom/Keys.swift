@@ -7,7 +7,8 @@ struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage data-encryption keys, KEK versions and erasures.",
         subcommands: [
-            List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, Erase.self, Finalize.self, Backup.self,
+            List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, Erase.self, Finalize.self,
+            Backup.self,
         ]
     )
 
@@ -121,7 +122,9 @@ struct Keys: ParsableCommand {
             let store = try Keys.open(data)
             do {
                 let reference = try store.rotate(try family.family())
-                try Keys.emit(["key": reference.description], json: output.json) { "Rotated: now encrypting with \(reference)" }
+                try Keys.emit(["key": reference.description], json: output.json) {
+                    "Rotated: now encrypting with \(reference)"
+                }
             } catch let error as KeyStoreError {
                 throw CLIError("\(error)")
             }
@@ -153,7 +156,8 @@ struct Keys: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-kek",
             abstract: "Add a KEK version and rewrap every data key under it; event data is not touched.",
-            discussion: "The old KEK version is retired, not destroyed: `keys destroy-kek` removes it once no backup needs it."
+            discussion:
+                "The old KEK version is retired, not destroyed: `keys destroy-kek` removes it once no backup needs it."
         )
         @OptionGroup var data: DataDirectoryOptions
         @OptionGroup var output: Output
@@ -264,7 +268,7 @@ extension Keys {
             do {
                 try store.backup(to: URL(fileURLWithPath: to))
                 print("Backed up key store to \(to)")
-            } catch let error as KeyStoreError {
+            } catch {
                 throw CLIError("\(error)")
             }
         }

@@ -19,7 +19,7 @@ struct FormatVector: Sendable, CustomStringConvertible {
     var description: String { name }
 
     static let key = SymmetricKey(data: Array(0..<32) as [UInt8])
-    static let keyID = KeyID(bytes: Array(0x10..<0x20) as [UInt8])!
+    static let keyID = KeyID(high: 0x1011_1213_1415_1617, low: 0x1819_1a1b_1c1d_1e1f)
     static let nonce: [UInt8] = Array(0xA0..<0xAC)
 
     static let all: [FormatVector] = [
@@ -28,7 +28,12 @@ struct FormatVector: Sendable, CustomStringConvertible {
             algorithm: .aes256GCM,
             scope: .subject,
             version: 1,
-            context: FieldContext(tenant: "bfb", topic: "loan_applications", subject: "CUST-00000001", eventID: "6f1c2a9e-1d4b-4c1e-9a55-0b7e3c1d2f01"),
+            context: FieldContext(
+                tenant: "bfb",
+                topic: "loan_applications",
+                subject: "CUST-00000001",
+                eventID: "6f1c2a9e-1d4b-4c1e-9a55-0b7e3c1d2f01"
+            ),
             pointer: "/ssn",
             plaintext: #""123-45-6789""#,
             expected: "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA"
@@ -49,7 +54,12 @@ struct FormatVector: Sendable, CustomStringConvertible {
             algorithm: .aes256GCM,
             scope: .subject,
             version: 2,
-            context: FieldContext(tenant: "bfb", topic: "loan_applications", subject: "CUST-00000001", eventID: "evt-1"),
+            context: FieldContext(
+                tenant: "bfb",
+                topic: "loan_applications",
+                subject: "CUST-00000001",
+                eventID: "evt-1"
+            ),
             pointer: "/amount",
             plaintext: "12500.00",
             expected: "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAKgoaKjpKWmp6ipqqvXKkkddeUyjyAa9rTDQin-MmbMoXGozuU"
@@ -67,7 +77,12 @@ struct FormatVector: Sendable, CustomStringConvertible {
     ]
 
     var dek: DataEncryptionKey {
-        get throws { try DataEncryptionKey(reference: KeyReference(scope: scope, id: Self.keyID, version: version), key: Self.key) }
+        get throws {
+            try DataEncryptionKey(
+                reference: KeyReference(scope: scope, id: Self.keyID, version: version),
+                key: Self.key
+            )
+        }
     }
 }
 
@@ -101,8 +116,20 @@ struct FieldCipherTests {
         let a = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek)
         let b = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek)
         #expect(a != b)
-        let d1 = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek, algorithm: .aes256GCMSIVDeterministic)
-        let d2 = try FieldCipher.seal(Array(v.plaintext.utf8), pointer: v.pointer, context: v.context, key: try v.dek, algorithm: .aes256GCMSIVDeterministic)
+        let d1 = try FieldCipher.seal(
+            Array(v.plaintext.utf8),
+            pointer: v.pointer,
+            context: v.context,
+            key: try v.dek,
+            algorithm: .aes256GCMSIVDeterministic
+        )
+        let d2 = try FieldCipher.seal(
+            Array(v.plaintext.utf8),
+            pointer: v.pointer,
+            context: v.context,
+            key: try v.dek,
+            algorithm: .aes256GCMSIVDeterministic
+        )
         #expect(d1 == d2)
     }
 
@@ -130,18 +157,34 @@ struct FieldCipherTests {
             }
         }
         let wrongKey = try DataEncryptionKey(reference: (try v.dek).reference, key: SymmetricKey(size: .bits256))
-        #expect(throws: CipherError(.authenticationFailure)) { try sealed.open(pointer: v.pointer, context: v.context, key: wrongKey) }
+        #expect(throws: CipherError(.authenticationFailure)) {
+            try sealed.open(pointer: v.pointer, context: v.context, key: wrongKey)
+        }
     }
 
     @Test(
         "bad input: typed errors, never a crash",
         arguments: [
-            ("", CipherError.Code.malformed), ("sr1:", .malformed), ("sr2:AQEB", .malformed), ("sr1:AQEB!!", .malformed),
-            ("sr1:AQE", .malformed), ("sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA", .unsupportedVersion),
-            ("sr1:AQkBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA", .unsupportedAlgorithm),
-            ("sr1:AQEJEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA", .unsupportedAlgorithm),
+            ("", CipherError.Code.malformed), ("sr1:", .malformed), ("sr2:AQEB", .malformed),
+            ("sr1:AQEB!!", .malformed),
+            ("sr1:AQE", .malformed),
+            (
+                "sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA",
+                .unsupportedVersion
+            ),
+            (
+                "sr1:AQkBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA",
+                .unsupportedAlgorithm
+            ),
+            (
+                "sr1:AQEJEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA",
+                .unsupportedAlgorithm
+            ),
             ("sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4e", .malformed),
-            ("sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA==", .malformed),
+            (
+                "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA==",
+                .malformed
+            ),
         ]
     )
     func badInput(text: String, code: CipherError.Code) {
@@ -157,8 +200,12 @@ struct FieldCipherTests {
     func unknownKey() throws {
         let v = FormatVector.all[0]
         let sealed = try SealedField(parsing: v.expected)
-        let other = DataEncryptionKey.generate(reference: KeyReference(scope: .subject, id: FormatVector.keyID, version: 9))
-        #expect(throws: CipherError(.invalidArgument)) { try sealed.open(pointer: v.pointer, context: v.context, key: other) }
+        let other = DataEncryptionKey.generate(
+            reference: KeyReference(scope: .subject, id: FormatVector.keyID, version: 9)
+        )
+        #expect(throws: CipherError(.invalidArgument)) {
+            try sealed.open(pointer: v.pointer, context: v.context, key: other)
+        }
     }
 
     @Test("100,000 random mutations of valid ciphertexts are all rejected")
@@ -223,7 +270,9 @@ struct SignatureTests {
     @Test("a number a double cannot hold is refused, not signed as another value")
     func precision() throws {
         let signer = Ed25519JSONSigner(privateKey: Curve25519.Signing.PrivateKey())
-        #expect(throws: JSONError.self) { try signer.signature(for: JSONValue(parsing: #"{"id":12345678901234567891}"#)) }
+        #expect(throws: JSONError.self) {
+            try signer.signature(for: JSONValue(parsing: #"{"id":12345678901234567891}"#))
+        }
     }
 
     @Test("HMAC-SHA256 tags verify in constant time; short keys refused")

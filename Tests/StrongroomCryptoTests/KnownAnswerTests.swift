@@ -20,9 +20,19 @@ struct RFCKnownAnswerTests {
     @Test("RFC 8452 appendix C AES-256-GCM-SIV", arguments: RFCVectors.gcmSIV256)
     func gcmSIV(vector: RFCVectors.GCMSIVCase) throws {
         let key = SymmetricKey(data: hex(vector.key))
-        let sealed = try DeterministicAEAD.seal(hex(vector.plaintext), using: key, nonce: hex(vector.nonce), authenticating: hex(vector.aad))
+        let sealed = try DeterministicAEAD.seal(
+            hex(vector.plaintext),
+            using: key,
+            nonce: hex(vector.nonce),
+            authenticating: hex(vector.aad)
+        )
         #expect(sealed == hex(vector.result), "\(vector.name)")
-        let opened = try DeterministicAEAD.open(hex(vector.result), using: key, nonce: hex(vector.nonce), authenticating: hex(vector.aad))
+        let opened = try DeterministicAEAD.open(
+            hex(vector.result),
+            using: key,
+            nonce: hex(vector.nonce),
+            authenticating: hex(vector.aad)
+        )
         #expect(opened == hex(vector.plaintext))
     }
 
@@ -41,14 +51,21 @@ struct RFCKnownAnswerTests {
 
     @Test("RFC 4231 §4 HMAC-SHA-256", arguments: RFCVectors.hmacSHA256)
     func hmac(vector: RFCVectors.HMACCase) {
-        let mac = Array(HMAC<SHA256>.authenticationCode(for: hex(vector.data), using: SymmetricKey(data: hex(vector.key))))
+        let mac = Array(
+            HMAC<SHA256>.authenticationCode(for: hex(vector.data), using: SymmetricKey(data: hex(vector.key)))
+        )
         #expect(Array(mac.prefix(vector.truncatedBytes ?? 32)) == hex(vector.mac), "\(vector.name)")
     }
 
     @Test("GCM specification test cases 13-16 (AES-256)", arguments: RFCVectors.aesGCM256)
     func aesGCM(vector: RFCVectors.GCMCase) throws {
         let key = SymmetricKey(data: hex(vector.key))
-        let box = try AES.GCM.seal(hex(vector.plaintext), using: key, nonce: AES.GCM.Nonce(data: hex(vector.iv)), authenticating: hex(vector.aad))
+        let box = try AES.GCM.seal(
+            hex(vector.plaintext),
+            using: key,
+            nonce: AES.GCM.Nonce(data: hex(vector.iv)),
+            authenticating: hex(vector.aad)
+        )
         #expect(Array(box.ciphertext) == hex(vector.ciphertext), "\(vector.name)")
         #expect(Array(box.tag) == hex(vector.tag))
     }
@@ -95,12 +112,25 @@ struct WycheproofTests {
         guard TestSupport.vectorsAvailable else { return }
         var checked = 0
         for c in try cases("aes_gcm_siv_test.json") {
-            guard c.group["keySize"] as? Int == 256, c.group["ivSize"] as? Int == 96, c.group["tagSize"] as? Int == 128 else { continue }
+            guard c.group["keySize"] as? Int == 256, c.group["ivSize"] as? Int == 96, c.group["tagSize"] as? Int == 128
+            else { continue }
             let key = SymmetricKey(data: c.bytes("key"))
-            let opened = try? DeterministicAEAD.open(c.bytes("ct") + c.bytes("tag"), using: key, nonce: c.bytes("iv"), authenticating: c.bytes("aad"))
+            let opened = try? DeterministicAEAD.open(
+                c.bytes("ct") + c.bytes("tag"),
+                using: key,
+                nonce: c.bytes("iv"),
+                authenticating: c.bytes("aad")
+            )
             if c.result == "valid" {
                 #expect(opened == c.bytes("msg"), "tcId \(c.id)")
-                #expect(try DeterministicAEAD.seal(c.bytes("msg"), using: key, nonce: c.bytes("iv"), authenticating: c.bytes("aad")) == c.bytes("ct") + c.bytes("tag"))
+                #expect(
+                    try DeterministicAEAD.seal(
+                        c.bytes("msg"),
+                        using: key,
+                        nonce: c.bytes("iv"),
+                        authenticating: c.bytes("aad")
+                    ) == c.bytes("ct") + c.bytes("tag")
+                )
             } else if c.result == "invalid" {
                 #expect(opened == nil, "tcId \(c.id)")
             }
@@ -154,7 +184,9 @@ struct WycheproofTests {
             if c.result == "valid" { #expect(matches, "tcId \(c.id)") }
             if c.result == "invalid" { #expect(!matches, "tcId \(c.id)") }
             if tagBytes == 32, c.result == "valid" {
-                #expect(HMAC<SHA256>.isValidAuthenticationCode(c.bytes("tag"), authenticating: c.bytes("msg"), using: key))
+                #expect(
+                    HMAC<SHA256>.isValidAuthenticationCode(c.bytes("tag"), authenticating: c.bytes("msg"), using: key)
+                )
             }
             checked += 1
         }

@@ -57,13 +57,18 @@ struct CanonicalJSONTests {
 
     @Test(
         "exact policy refuses numbers a double would change",
-        arguments: ["9007199254740993", "12345678901234567891", "0.10000000000000000001", "1e400", "333333333.33333329"]
+        arguments: [
+            "9007199254740993", "12345678901234567891", "0.10000000000000000001", "1e400", "333333333.33333329",
+        ]
     )
     func exactPolicyRefuses(input: String) {
         #expect(throws: JSONError.self) { try CanonicalJSON.canonicalNumber(input, policy: .exact) }
     }
 
-    @Test("exact policy keeps equal spellings", arguments: [("1.0", "1"), ("12500.00", "12500"), ("1E2", "100"), ("-0.0", "0")])
+    @Test(
+        "exact policy keeps equal spellings",
+        arguments: [("1.0", "1"), ("12500.00", "12500"), ("1E2", "100"), ("-0.0", "0")]
+    )
     func exactPolicyAccepts(input: String, expected: String) throws {
         #expect(try CanonicalJSON.canonicalNumber(input, policy: .exact) == expected)
     }

@@ -16,7 +16,10 @@ struct JSONReaderTests {
 
     @Test("refuses invalid UTF-8 inside strings")
     func invalidUTF8() {
-        for bytes: [UInt8] in [[0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF5, 0x80, 0x80, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22]] {
+        for bytes: [UInt8] in [
+            [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF5, 0x80, 0x80, 0x80, 0x22],
+            [0x22, 0xE2, 0x82, 0x22],
+        ] {
             #expect(throws: JSONError.self) { try JSONValue(parsing: bytes) }
         }
     }
@@ -30,7 +33,9 @@ struct JSONReaderTests {
 
     @Test("numbers keep their text, strings decode escapes")
     func exactValues() throws {
-        let value = try JSONValue(parsing: #" {"big": 123456789012345678901234567890, "m": 12500.00, "s": "a\"\u00e9\ud83d\ude00\n"} "#)
+        let value = try JSONValue(
+            parsing: #" {"big": 123456789012345678901234567890, "m": 12500.00, "s": "a\"\u00e9\ud83d\ude00\n"} "#
+        )
         #expect(value["big"] == .number("123456789012345678901234567890"))
         #expect(value["m"] == .number("12500.00"))
         #expect(value["s"] == .string("a\"é😀\n"))
@@ -58,10 +63,16 @@ struct JSONPathSetTests {
         set.insert([.member("address")], tag: 1)
         set.insert([.member("phones"), .anyElement], tag: 2)
         set.insert([.member("a/b~c")], tag: 3)
-        let text = Array(#"{"address":{"city":"X"}, "ssn" : "1", "n":[1,{"ssn":2}],"phones":["p0","p1"],"a/b~c":null}"#.utf8)
+        let text = Array(
+            #"{"address":{"city":"X"}, "ssn" : "1", "n":[1,{"ssn":2}],"phones":["p0","p1"],"a/b~c":null}"#.utf8
+        )
         let found = try text.withUnsafeBufferPointer { try set.matches(in: $0) }
         #expect(found.map(\.pointer) == ["/address", "/ssn", "/phones/0", "/phones/1", "/a~1b~0c"])
-        #expect(found.map { String(decoding: text[$0.span], as: UTF8.self) } == [#"{"city":"X"}"#, #""1""#, #""p0""#, #""p1""#, "null"])
+        #expect(
+            found.map { String(decoding: text[$0.span], as: UTF8.self) } == [
+                #"{"city":"X"}"#, #""1""#, #""p0""#, #""p1""#, "null",
+            ]
+        )
     }
 
     @Test("a duplicate member name cannot hide a tagged field")

@@ -89,7 +89,9 @@ struct KeyStoreTests {
         #expect(key(try reopened.decryptionKey(a.reference)) == a)
         #expect(try reopened.encryptionKey(for: .subject("CUST-1")) == a)
         // Neither the subject id nor the raw key is in the database file.
-        let raw = try Data(contentsOf: store.databaseURL) + ((try? Data(contentsOf: URL(fileURLWithPath: store.databaseURL.path + "-wal"))) ?? Data())
+        let raw =
+            try Data(contentsOf: store.databaseURL)
+            + ((try? Data(contentsOf: URL(fileURLWithPath: store.databaseURL.path + "-wal"))) ?? Data())
         #expect(raw.range(of: Data("CUST-1".utf8)) == nil)
         #expect(raw.range(of: Data(a.key.withUnsafeBytes { Array($0) })) == nil)
         // Tenants separate families.
@@ -173,7 +175,9 @@ struct KeyStoreTests {
         #expect(report.kekVersions == [1])
 
         // Restore: replace the store's database with the backup; the keyring is the live one.
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: store.databaseURL.path + suffix) }
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: store.databaseURL.path + suffix)
+        }
         try FileManager.default.copyItem(at: backup, to: store.databaseURL)
         let restored = try KeyStore.open(dataDirectory: dir)
         for (i, k) in keys.enumerated() {
@@ -200,10 +204,19 @@ struct KeyStoreTests {
                                 #expect(erased.contains(s))
                                 continue
                             }
-                            let sealed = try FieldCipher.seal(Array("\"v\"".utf8), pointer: "/f", context: FieldContext(topic: "t", subject: s), key: k)
+                            let sealed = try FieldCipher.seal(
+                                Array("\"v\"".utf8),
+                                pointer: "/f",
+                                context: FieldContext(topic: "t", subject: s),
+                                key: k
+                            )
                             switch try store.decryptionKey(k.reference) {
                             case .key(let again):
-                                let opened = try SealedField(parsing: sealed).open(pointer: "/f", context: FieldContext(topic: "t", subject: s), key: again)
+                                let opened = try SealedField(parsing: sealed).open(
+                                    pointer: "/f",
+                                    context: FieldContext(topic: "t", subject: s),
+                                    key: again
+                                )
                                 #expect(opened == Array("\"v\"".utf8))
                             case .erased:
                                 #expect(erased.contains(s))
@@ -226,7 +239,10 @@ struct KeyStoreTests {
     func cacheBounds() throws {
         let dir = TestSupport.scratchDirectory("keys")
         try KeyStore.initialize(dataDirectory: dir)
-        let store = try KeyStore.open(dataDirectory: dir, configuration: KeyStoreConfiguration(cacheCapacity: 16, cacheTTL: .milliseconds(1)))
+        let store = try KeyStore.open(
+            dataDirectory: dir,
+            configuration: KeyStoreConfiguration(cacheCapacity: 16, cacheTTL: .milliseconds(1))
+        )
         let keys = try (0..<100).map { try store.encryptionKey(for: .subject("S\($0)")) }
         #expect(store.cachedKeyCount <= 16)
         Thread.sleep(forTimeInterval: 0.01)

@@ -4,7 +4,11 @@ import Testing
 
 /// Runs the built `strongroom` executable.
 struct CLI {
-    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+    static func run(
+        _ arguments: [String],
+        input: String = "",
+        environment: [String: String] = [:]
+    ) throws -> (status: Int32, out: String, err: String) {
         guard let executable = TestSupport.executable else { throw CocoaError(.fileNoSuchFile) }
         let process = Process()
         process.executableURL = executable
@@ -32,7 +36,10 @@ struct CLITests {
     let eventsPath = TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl").path
 
     var cipherArguments: [String] {
-        ["--topic", "loan_applications", "--schema", schemaPath, "--subject-field", "customerId", "--event-id-field", "applicationId"]
+        [
+            "--topic", "loan_applications", "--schema", schemaPath, "--subject-field", "customerId", "--event-id-field",
+            "applicationId",
+        ]
     }
 
     @Test("init, encrypt, decrypt, erase, finalize through the shell; bad lines named, good ones kept")
@@ -62,7 +69,9 @@ struct CLITests {
         let after = try CLI.run(["decrypt"] + cipherArguments, input: encrypted.out, environment: env)
         #expect(after.status == 0)
         let afterLines = after.out.split(separator: "\n").map(String.init)
-        #expect(afterLines[0].contains(#""ssn":{"$erased":true}"#) && afterLines[3].contains(#""ssn":{"$erased":true}"#))
+        #expect(
+            afterLines[0].contains(#""ssn":{"$erased":true}"#) && afterLines[3].contains(#""ssn":{"$erased":true}"#)
+        )
         #expect(afterLines[1] == lines[1] && afterLines[2] == lines[2])
 
         let finalize = try CLI.run(["keys", "finalize"], environment: env)
@@ -71,7 +80,11 @@ struct CLITests {
         #expect(list.status == 0 && list.out.contains(#""final":1"#))
         #expect(try CLI.run(["keys", "rotate", "--subject", "CUST-00000002"], environment: env).out.contains(":v2"))
         #expect(try CLI.run(["keys", "rotate-kek"], environment: env).out.contains("version 2 active"))
-        #expect(try CLI.run(["decrypt"] + cipherArguments, input: encrypted.out, environment: env).out.split(separator: "\n")[1] == lines[1])
+        #expect(
+            try CLI.run(["decrypt"] + cipherArguments, input: encrypted.out, environment: env).out.split(
+                separator: "\n"
+            )[1] == lines[1]
+        )
     }
 
     @Test("a second process with a warm cache stops decrypting right after an erasure")

@@ -29,7 +29,11 @@ func event(_ customer: String, id: String, ssn: String = "123-45-6789") -> [UInt
 func makeCipher(_ dir: URL? = nil, topic: String = "loan_applications", tenant: String = "") throws -> EventCipher {
     let directory = dir ?? TestSupport.scratchDirectory("cipher")
     let keys: KeyStore
-    if let existing = try? KeyStore.open(dataDirectory: directory) { keys = existing } else { keys = try KeyStore.initialize(dataDirectory: directory) }
+    if let existing = try? KeyStore.open(dataDirectory: directory) {
+        keys = existing
+    } else {
+        keys = try KeyStore.initialize(dataDirectory: directory)
+    }
     return try EventCipher(
         plan: EncryptionPlan(schema: JSONValue(parsing: loanSchema)),
         keys: keys,
@@ -44,7 +48,9 @@ struct EventCipherTests {
         let plan = try EncryptionPlan(schema: JSONValue(parsing: loanSchema))
         #expect(plan.fields.map(\.pattern) == ["/ssn", "/dateOfBirth", "/email", "/address", "/phones/*", "/income"])
         #expect(plan.fields.map(\.deterministic) == [false, false, true, false, false, false])
-        #expect(throws: SchemaError.self) { try EncryptionPlan(schema: JSONValue(parsing: #"{"properties":{"a":{"$ref":"http://x/y"}}}"#)) }
+        #expect(throws: SchemaError.self) {
+            try EncryptionPlan(schema: JSONValue(parsing: #"{"properties":{"a":{"$ref":"http://x/y"}}}"#))
+        }
     }
 
     @Test("round trip restores the exact bytes: numbers to the last digit, spacing, escapes")
@@ -53,7 +59,9 @@ struct EventCipherTests {
         let plain = event("CUST-1", id: "e1")
         let sealed = try cipher.encrypt(plain)
         let text = String(decoding: sealed, as: UTF8.self)
-        for secret in ["123-45-6789", "1980-04-12", "m@example.com", "New York", "555-0101", "123456789012345678901234567890"] {
+        for secret in [
+            "123-45-6789", "1980-04-12", "m@example.com", "New York", "555-0101", "123456789012345678901234567890",
+        ] {
             #expect(!text.contains(secret))
         }
         #expect(text.contains(#""amount":12500.00, "note":"keeps \u00e9 and spacing""#))
@@ -74,7 +82,10 @@ struct EventCipherTests {
         let dir = TestSupport.scratchDirectory("paste")
         let cipher = try makeCipher(dir)
         let source = try JSONValue(parsing: cipher.encrypt(event("CUST-1", id: "e1")))
-        guard let ssn = source["ssn"] else { Issue.record("no ssn"); return }
+        guard let ssn = source["ssn"] else {
+            Issue.record("no ssn")
+            return
+        }
 
         func paste(into target: [UInt8], field: String, with cipher: EventCipher) throws -> [UInt8] {
             guard case .object(var members) = try JSONValue(parsing: target) else { return [] }
@@ -87,7 +98,11 @@ struct EventCipherTests {
         let otherSubject = try cipher.encrypt(event("CUST-2", id: "e3"))
         let cases: [(String, [UInt8], EventCipher)] = [
             ("another event", try paste(into: otherEvent, field: "ssn", with: cipher), cipher),
-            ("another field", try paste(into: try cipher.encrypt(event("CUST-1", id: "e1")), field: "dateOfBirth", with: cipher), cipher),
+            (
+                "another field",
+                try paste(into: try cipher.encrypt(event("CUST-1", id: "e1")), field: "dateOfBirth", with: cipher),
+                cipher
+            ),
             ("another subject", try paste(into: otherSubject, field: "ssn", with: cipher), cipher),
         ]
         for (label, tampered, c) in cases {
