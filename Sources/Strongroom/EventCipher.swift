@@ -225,15 +225,20 @@ public struct EventCipher: Sendable {
             }
             scans.append(scanned)
         }
-        // Warms the cache in one round trip; a failure resurfaces per event below.
-        _ = try? keys.encryptionKeys(for: families)
+        // One round trip for every subject; a failure resurfaces per event below.
+        let resolved = (try? keys.encryptionKeys(for: families)) ?? [:]
         return zip(events, scans).map { event, scanned in
             event.withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
                     let scan = try scanned.get()
                     var out: [UInt8] = []
                     out.reserveCapacity(buffer.count * 2)
-                    try seal(buffer, scan: scan, key: try encryptionKey(for: scan), into: &out)
+                    var key: DataEncryptionKey? = nil
+                    if scan.matches.contains(where: { $0.tag >= 0 }) {
+                        key = resolved[family(for: scan.subject)]
+                        if key == nil { key = try encryptionKey(for: scan) }
+                    }
+                    try seal(buffer, scan: scan, key: key, into: &out)
                     return .success(out)
                 } catch {
                     return .failure(error)
@@ -362,9 +367,7 @@ public struct EventCipher: Sendable {
                     prefix = randomized ?? []
                 }
                 do {
-                    out.append(
-                        contentsOf: try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key)
-                    )
+                    try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &out)
                 } catch {
                     throw EventCipherError(.authenticationFailure, match.pointer)
                 }

@@ -13,28 +13,30 @@ public enum Base64URL {
     /// Appends the encoding of `bytes` to `out`.
     public static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         let full = bytes.count / 3 * 3
-        out.reserveCapacity(out.count + (bytes.count * 4 + 2) / 3)
-        alphabet.withUnsafeBufferPointer { a in
-            var i = 0
-            while i < full {
-                let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-                out.append(a[Int(v >> 18 & 63)])
-                out.append(a[Int(v >> 12 & 63)])
-                out.append(a[Int(v >> 6 & 63)])
-                out.append(a[Int(v & 63)])
-                i += 3
-            }
-            switch bytes.count - full {
-            case 1:
-                let v = UInt32(bytes[i]) << 16
-                out.append(a[Int(v >> 18 & 63)])
-                out.append(a[Int(v >> 12 & 63)])
-            case 2:
-                let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-                out.append(a[Int(v >> 18 & 63)])
-                out.append(a[Int(v >> 12 & 63)])
-                out.append(a[Int(v >> 6 & 63)])
-            default: break
+        let tail = bytes.count - full
+        let count = full / 3 * 4 + (tail == 0 ? 0 : tail + 1)
+        let start = out.count
+        // Grows geometrically like any append, then writes through one pointer.
+        out.append(contentsOf: repeatElement(0, count: count))
+        out.withUnsafeMutableBufferPointer { buffer in
+            alphabet.withUnsafeBufferPointer { a in
+                var o = start
+                var i = 0
+                while i < full {
+                    let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+                    buffer[o] = a[Int(v >> 18 & 63)]
+                    buffer[o + 1] = a[Int(v >> 12 & 63)]
+                    buffer[o + 2] = a[Int(v >> 6 & 63)]
+                    buffer[o + 3] = a[Int(v & 63)]
+                    i += 3
+                    o += 4
+                }
+                if tail > 0 {
+                    let v = UInt32(bytes[i]) << 16 | (tail == 2 ? UInt32(bytes[i + 1]) << 8 : 0)
+                    buffer[o] = a[Int(v >> 18 & 63)]
+                    buffer[o + 1] = a[Int(v >> 12 & 63)]
+                    if tail == 2 { buffer[o + 2] = a[Int(v >> 6 & 63)] }
+                }
             }
         }
     }
@@ -50,39 +52,48 @@ public enum Base64URL {
     public static func decode(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         let remainder = text.count % 4
         guard remainder != 1 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(text.count * 3 / 4)
-        return reverse.withUnsafeBufferPointer { r -> [UInt8]? in
-            let full = text.count - remainder
-            var i = 0
-            while i < full {
-                let a = r[Int(text[i])]
-                let b = r[Int(text[i + 1])]
-                let c = r[Int(text[i + 2])]
-                let d = r[Int(text[i + 3])]
-                guard (a | b | c | d) & 0xC0 == 0 else { return nil }
-                let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                out.append(UInt8(v >> 16 & 0xFF))
-                out.append(UInt8(v >> 8 & 0xFF))
-                out.append(UInt8(v & 0xFF))
-                i += 4
-            }
-            if remainder >= 2 {
-                let a = r[Int(text[i])]
-                let b = r[Int(text[i + 1])]
-                let c = remainder == 3 ? r[Int(text[i + 2])] : 0
-                guard (a | b | c) & 0xC0 == 0 else { return nil }
-                let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
-                out.append(UInt8(v >> 16 & 0xFF))
-                if remainder == 3 {
-                    guard v & 0xFF == 0 else { return nil }
-                    out.append(UInt8(v >> 8 & 0xFF))
-                } else {
-                    guard v & 0xFFFF == 0 else { return nil }
+        let full = text.count - remainder
+        let count = full / 4 * 3 + (remainder == 0 ? 0 : remainder - 1)
+        var valid = true
+        let out = reverse.withUnsafeBufferPointer { r in
+            [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                var i = 0
+                var o = 0
+                var bad: UInt8 = 0
+                while i < full {
+                    let a = r[Int(text[i])]
+                    let b = r[Int(text[i + 1])]
+                    let c = r[Int(text[i + 2])]
+                    let d = r[Int(text[i + 3])]
+                    bad |= a | b | c | d
+                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    buffer[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    buffer[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                    buffer[o + 2] = UInt8(truncatingIfNeeded: v)
+                    i += 4
+                    o += 3
                 }
+                if remainder >= 2 {
+                    let a = r[Int(text[i])]
+                    let b = r[Int(text[i + 1])]
+                    let c = remainder == 3 ? r[Int(text[i + 2])] : 0
+                    bad |= a | b | c
+                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                    buffer[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    if remainder == 3 {
+                        // Trailing bits must be zero: one text per byte string.
+                        if v & 0xFF != 0 { bad |= 0xC0 }
+                        buffer[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                    } else if v & 0xFFFF != 0 {
+                        bad |= 0xC0
+                    }
+                }
+                // Invalid characters map to 0xFF, so any of them sets the top bits.
+                valid = bad & 0xC0 == 0
+                initialized = count
             }
-            return out
         }
+        return valid ? out : nil
     }
 
     /// Decodes `text`; nil if it is not canonical unpadded base64url.

@@ -118,24 +118,37 @@ public enum FieldCipher {
         nonce fixedNonce: [UInt8]?,
         into out: inout [UInt8]
     ) throws(CipherError) {
-        var header = [UInt8](repeating: 0, count: headerCount)
-        writeHeader(&header, algorithm: algorithm, key: key.reference)
-        var aad = associatedDataPrefix
+        // One buffer for header ‖ nonce ‖ ciphertext ‖ tag, one for the associated data.
+        var sealed = [UInt8](repeating: 0, count: headerCount)
+        sealed.reserveCapacity(headerCount + algorithm.nonceCount + plaintext.count + tagCount)
+        writeHeader(&sealed, algorithm: algorithm, key: key.reference)
+        var aad: [UInt8] = []
+        aad.reserveCapacity(associatedDataPrefix.count + 4 + pointer.utf8.count + headerCount)
+        aad.append(contentsOf: associatedDataPrefix)
         appendLengthPrefixed(pointer.utf8, to: &aad)
-        aad.append(contentsOf: header)
+        aad.append(contentsOf: sealed)
         do {
             switch algorithm {
             case .aes256GCM:
-                let nonce = try fixedNonce.map { try AES.GCM.Nonce(data: $0) } ?? AES.GCM.Nonce()
+                let nonce = try withUnsafeTemporaryAllocation(byteCount: 12, alignment: 1) { buffer in
+                    if let fixedNonce {
+                        guard fixedNonce.count == 12 else {
+                            throw CipherError(.invalidArgument, "nonce must be 12 bytes")
+                        }
+                        buffer.copyBytes(from: fixedNonce)
+                    } else {
+                        NonceSource.fill(buffer)
+                    }
+                    return try AES.GCM.Nonce(data: UnsafeRawBufferPointer(buffer))
+                }
                 let box = try AES.GCM.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
-                box.nonce.withUnsafeBytes { header.append(contentsOf: $0) }
-                header.append(contentsOf: box.ciphertext)
-                header.append(contentsOf: box.tag)
+                guard let combined = box.combined else { throw CipherError(.invalidArgument) }
+                sealed.append(contentsOf: combined)
             case .aes256GCMSIVDeterministic:
                 guard let nonce = sivNonce else { throw CipherError(.unsupportedAlgorithm) }
                 let box = try AES.GCM._SIV.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
-                header.append(contentsOf: box.ciphertext)
-                header.append(contentsOf: box.tag)
+                sealed.append(contentsOf: box.ciphertext)
+                sealed.append(contentsOf: box.tag)
             }
         } catch let error as CipherError {
             throw error
@@ -143,7 +156,7 @@ public enum FieldCipher {
             throw CipherError(.invalidKey)
         }
         out.append(contentsOf: prefixBytes)
-        header.withUnsafeBytes { Base64URL.encode($0, into: &out) }
+        sealed.withUnsafeBytes { Base64URL.encode($0, into: &out) }
     }
 
     /// Seals `plaintext` and returns the `sr1:` text.
@@ -250,8 +263,22 @@ public struct SealedField: Sendable {
     ) throws(CipherError)
         -> [UInt8]
     {
+        var out: [UInt8] = []
+        try open(pointer: pointer, associatedDataPrefix: associatedDataPrefix, key: key, into: &out)
+        return out
+    }
+
+    /// Opens the field and appends its JSON text to `out`; on failure `out` is unchanged.
+    public func open(
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        key: DataEncryptionKey,
+        into out: inout [UInt8]
+    ) throws(CipherError) {
         guard key.reference == self.key else { throw CipherError(.invalidArgument, "key does not match header") }
-        var aad = associatedDataPrefix
+        var aad: [UInt8] = []
+        aad.reserveCapacity(associatedDataPrefix.count + 4 + pointer.utf8.count + FieldCipher.headerCount)
+        aad.append(contentsOf: associatedDataPrefix)
         appendLengthPrefixed(pointer.utf8, to: &aad)
         aad.append(contentsOf: bytes[0..<FieldCipher.headerCount])
         let nonceEnd = FieldCipher.headerCount + algorithm.nonceCount
@@ -259,12 +286,8 @@ public struct SealedField: Sendable {
         do {
             switch algorithm {
             case .aes256GCM:
-                let box = try AES.GCM.SealedBox(
-                    nonce: AES.GCM.Nonce(data: bytes[FieldCipher.headerCount..<nonceEnd]),
-                    ciphertext: bytes[nonceEnd..<tagStart],
-                    tag: bytes[tagStart...]
-                )
-                return Array(try AES.GCM.open(box, using: key.key, authenticating: aad))
+                let box = try AES.GCM.SealedBox(combined: bytes[FieldCipher.headerCount...])
+                out.append(contentsOf: try AES.GCM.open(box, using: key.key, authenticating: aad))
             case .aes256GCMSIVDeterministic:
                 guard let nonce = FieldCipher.sivNonce else { throw CipherError(.unsupportedAlgorithm) }
                 let box = try AES.GCM._SIV.SealedBox(
@@ -272,7 +295,7 @@ public struct SealedField: Sendable {
                     ciphertext: bytes[nonceEnd..<tagStart],
                     tag: bytes[tagStart...]
                 )
-                return Array(try AES.GCM._SIV.open(box, using: key.key, authenticating: aad))
+                out.append(contentsOf: try AES.GCM._SIV.open(box, using: key.key, authenticating: aad))
             }
         } catch let error as CipherError {
             throw error

@@ -96,7 +96,7 @@ public struct JSONPathSet: Sendable {
             }
             // Duplicate names would let two readers see different values: refuse them
             // where they could hide a tagged field.
-            var seen = Set<String>()
+            var seen = SeenKeys()
             while true {
                 guard try scanner.peek() == UInt8(ascii: "\"") else {
                     throw JSONError(.unexpectedByte, at: scanner.position)
@@ -104,7 +104,7 @@ public struct JSONPathSet: Sendable {
                 let keyStart = scanner.position
                 let (contents, escaped) = try scanner.scanString()
                 let key = scanner.decodeString(contents, hasEscapes: escaped)
-                guard seen.insert(key).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
+                guard seen.insert(key) else { throw JSONError(.duplicateKey, at: keyStart) }
                 try scanner.expect(UInt8(ascii: ":"))
                 if let child = node.members[key] {
                     let saved = pointer
@@ -141,6 +141,21 @@ public struct JSONPathSet: Sendable {
     public static func escapePointerToken(_ token: String) -> String {
         guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
         return token.replacingTildeAndSlash()
+    }
+}
+
+/// Member names of one object: a short list scanned linearly (events have a few
+/// dozen members; hashing each name cost more than the whole scan), a set beyond.
+struct SeenKeys {
+    var list: [String] = []
+    var set: Set<String> = []
+
+    mutating func insert(_ key: String) -> Bool {
+        if !set.isEmpty { return set.insert(key).inserted }
+        if list.contains(key) { return false }
+        list.append(key)
+        if list.count > 32 { set = Set(list) }
+        return true
     }
 }
 

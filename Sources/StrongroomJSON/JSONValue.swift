@@ -63,7 +63,7 @@ public enum JSONValue: Sendable, Hashable {
                 scanner.position += 1
                 return .object(members)
             }
-            var seen = Set<String>()
+            var seen = SeenKeys()
             while true {
                 guard try scanner.peek() == UInt8(ascii: "\"") else {
                     throw JSONError(.unexpectedByte, at: scanner.position)
@@ -71,7 +71,7 @@ public enum JSONValue: Sendable, Hashable {
                 let keyStart = scanner.position
                 let (contents, escaped) = try scanner.scanString()
                 let key = scanner.decodeString(contents, hasEscapes: escaped)
-                guard seen.insert(key).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
+                guard seen.insert(key) else { throw JSONError(.duplicateKey, at: keyStart) }
                 try scanner.expect(UInt8(ascii: ":"))
                 members.append(Member(key, try parse(&scanner, depth: depth + 1)))
                 if try scanner.endOfContainer(UInt8(ascii: "}")) { return .object(members) }

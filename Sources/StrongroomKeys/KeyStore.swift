@@ -233,16 +233,11 @@ public final class KeyStore: Sendable {
         let rows: [(KeyFamily, KeyID, ActiveRow?, Bool)] = try read { db in
             try ids.map { family, id in
                 let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT d.version, d.kek_version, d.wrapped FROM family f
-                        JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version WHERE f.key_id = ?
-                        """,
+                    db.cachedStatement(sql: Self.activeRowSQL),
                     arguments: [Data(id.bytes)]
                 )
                 let erased =
-                    try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [Data(id.bytes)])
-                    ?? false
+                    try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [Data(id.bytes)]) ?? false
                 return (family, id, row.map { ActiveRow(row: $0) }, erased)
             }
         }
@@ -281,18 +276,11 @@ public final class KeyStore: Sendable {
             var out: [(KeyFamily, DataEncryptionKey)] = []
             for (family, key, wrapped) in prepared {
                 let idData = Data(key.reference.id.bytes)
-                if try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) == true {
+                if try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [idData]) == true {
                     continue
                 }
                 // Another process may have created it since we looked: keep the first.
-                if let existing = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT d.version, d.kek_version, d.wrapped FROM family f
-                        JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version WHERE f.key_id = ?
-                        """,
-                    arguments: [idData]
-                ) {
+                if let existing = try Row.fetchOne(db.cachedStatement(sql: Self.activeRowSQL), arguments: [idData]) {
                     let row = ActiveRow(row: existing)
                     out.append(
                         (
@@ -306,22 +294,30 @@ public final class KeyStore: Sendable {
                     )
                     continue
                 }
-                try db.execute(
-                    sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, ?, 1, ?)",
+                try db.cachedStatement(
+                    sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, ?, 1, ?)"
+                ).execute(
                     arguments: [
                         idData, Int(family.scope.rawValue), family.scope == .topic ? family.labelText : nil, stamp,
                     ]
                 )
-                try db.execute(
+                try db.cachedStatement(
                     sql:
-                        "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, 1, ?, ?, 'active', ?)",
-                    arguments: [idData, Int(wrapped.kekVersion), Data(wrapped.bytes), stamp]
-                )
+                        "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, 1, ?, ?, 'active', ?)"
+                ).execute(arguments: [idData, Int(wrapped.kekVersion), Data(wrapped.bytes), stamp])
                 out.append((family, key))
             }
             return out
         }
     }
+
+    // Hot statements, compiled once per connection.
+    static let activeRowSQL = """
+        SELECT d.version, d.kek_version, d.wrapped FROM family f
+        JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version WHERE f.key_id = ?
+        """
+    static let tombstoneSQL = "SELECT 1 FROM tombstone WHERE key_id = ?"
+    static let versionRowSQL = "SELECT version, kek_version, wrapped, state FROM dek WHERE key_id = ? AND version = ?"
 
     // MARK: Decrypting
 
@@ -342,12 +338,11 @@ public final class KeyStore: Sendable {
         let idData = Data(reference.id.bytes)
         let found: (row: Row?, erased: Bool) = try read { db in
             let row = try Row.fetchOne(
-                db,
-                sql: "SELECT version, kek_version, wrapped, state FROM dek WHERE key_id = ? AND version = ?",
+                db.cachedStatement(sql: Self.versionRowSQL),
                 arguments: [idData, Int(reference.version)]
             )
             let erased =
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
+                try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [idData]) ?? false
             return (row, erased)
         }
         if found.erased {

@@ -133,6 +133,29 @@ struct FieldCipherTests {
         #expect(d1 == d2)
     }
 
+    @Test("nonces drawn from the pooled OS random source never repeat, across many refills and tasks")
+    func nonceUniqueness() async throws {
+        let v = FormatVector.all[0]
+        let key = try v.dek
+        // 4 tasks × 6,000 seals = 24,000 nonces: about 70 pool refills, contended.
+        let nonces = try await withThrowingTaskGroup(of: [[UInt8]].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try (0..<6_000).map { _ in
+                        let text = try FieldCipher.seal(Array("1".utf8), pointer: "/a", context: v.context, key: key)
+                        let bytes = try #require(Base64URL.decode(String(text.dropFirst(4))))
+                        return Array(bytes[FieldCipher.headerCount..<(FieldCipher.headerCount + 12)])
+                    }
+                }
+            }
+            return try await group.reduce(into: [[UInt8]]()) { $0 += $1 }
+        }
+        #expect(nonces.count == 24_000)
+        #expect(Set(nonces).count == nonces.count)
+        // Not a stuck or zeroed pool: every byte position takes many values.
+        for position in 0..<12 { #expect(Set(nonces.map { $0[position] }).count > 200) }
+    }
+
     @Test("a ciphertext moved to another field, event, subject, topic or tenant fails as one opaque error")
     func contextBinding() throws {
         let v = FormatVector.all[0]
@@ -284,5 +307,44 @@ struct SignatureTests {
         tag[31] ^= 1
         #expect(!signer.isValid(tag, for: value))
         #expect(throws: CipherError.self) { try HMACJSONSigner(key: SymmetricKey(size: .bits128)) }
+    }
+}
+
+@Suite("Base64URL")
+struct Base64URLTests {
+    /// Foundation's encoder, turned into the URL alphabet without padding: an independent reference.
+    static func reference(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    @Test("every length 0…300 encodes as Foundation does and decodes back")
+    func roundTrip() throws {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...300 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let text = Base64URL.encode(bytes)
+            #expect(text == Self.reference(bytes))
+            #expect(Base64URL.decode(text) == bytes)
+        }
+    }
+
+    @Test(
+        "non-canonical text is refused",
+        arguments: ["A", "AAAAA", "AB", "AAB", "AA==", "AA+A", "AA/A", "AA A", "AAA=", "QUJD\n", "Zm9vYg=", "Zh"]
+    )
+    func strict(_ text: String) {
+        // "AB" and "AAB" carry non-zero trailing bits; "Zh" too.
+        #expect(Base64URL.decode(text) == nil)
+    }
+
+    @Test("canonical short forms decode")
+    func canonical() {
+        #expect(Base64URL.decode("") == [])
+        #expect(Base64URL.decode("AA") == [0])
+        #expect(Base64URL.decode("AAA") == [0, 0])
+        #expect(Base64URL.decode("Zg") == Array("f".utf8))
+        #expect(Base64URL.decode("Zm8") == Array("fo".utf8))
+        #expect(Base64URL.decode("_-8") == [0xFF, 0xEF])
     }
 }
