@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "StrongroomCrypto", targets: ["StrongroomCrypto"]),
         .library(name: "StrongroomKeys", targets: ["StrongroomKeys"]),
         .library(name: "StrongroomSchema", targets: ["StrongroomSchema"]),
+        .library(name: "StrongroomPolicy", targets: ["StrongroomPolicy"]),
+        .library(name: "StrongroomAudit", targets: ["StrongroomAudit"]),
         .library(name: "Strongroom", targets: ["Strongroom"]),
         .executable(name: "strongroom", targets: ["strongroom"]),
     ],
@@ -50,8 +52,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StrongroomPolicy",
+            dependencies: [
+                "StrongroomJSON",
+                "StrongroomCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StrongroomAudit",
+            dependencies: [
+                "StrongroomJSON",
+                "StrongroomCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Strongroom",
-            dependencies: ["StrongroomCrypto", "StrongroomKeys", "StrongroomSchema"],
+            dependencies: [
+                "StrongroomCrypto", "StrongroomKeys", "StrongroomSchema", "StrongroomPolicy", "StrongroomAudit",
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -85,6 +108,20 @@ let package = Package(
             name: "StrongroomKeysTests",
             dependencies: [
                 "StrongroomKeys", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomPolicyTests",
+            dependencies: [
+                "StrongroomPolicy", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomAuditTests",
+            dependencies: [
+                "StrongroomAudit", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

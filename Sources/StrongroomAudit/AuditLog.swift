@@ -1,0 +1,2 @@
+/// The tamper-evident audit log.
+public enum StrongroomAuditModule {}

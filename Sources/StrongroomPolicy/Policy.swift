@@ -1,0 +1,2 @@
+/// Deny-by-default authorization: principals, actions, resources, purposes.
+public enum StrongroomPolicyModule {}

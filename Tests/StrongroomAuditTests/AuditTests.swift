@@ -1,0 +1,4 @@
+import StrongroomAudit
+import Testing
+
+@Test("module links") func links() { #expect(Bool(true)) }
