@@ -122,6 +122,7 @@ let package = Package(
             name: "StrongroomAuditTests",
             dependencies: [
                 "StrongroomAudit", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StrongroomAudit
 import StrongroomCrypto
 import StrongroomKeys
 
@@ -34,6 +35,8 @@ struct Keys: ParsableCommand {
             }
         }
     }
+
+    static var defaultPrincipal: String { "user:" + ProcessInfo.processInfo.userName }
 
     static func open(_ data: DataDirectoryOptions) throws -> KeyStore {
         do { return try KeyStore.open(dataDirectory: data.url) } catch { throw CLIError("\(error)") }
@@ -211,12 +214,36 @@ struct Keys: ParsableCommand {
         var subject: String
         @Option(help: "Tenant.")
         var tenant: String = ""
+        @Option(help: "Who asks, recorded in the audit receipt (default: user:<login name>).")
+        var principal: String = Keys.defaultPrincipal
+        @Option(help: "Correlation id of the request (e.g. the DSR ticket), recorded in the receipt.")
+        var correlationId: String?
         @OptionGroup var output: Output
 
         func run() throws {
             let store = try Keys.open(data)
+            let audit = try AuditCommand.open(data)
             do {
                 let receipt = try store.erase(subject: subject, tenant: tenant)
+                // The receipt names the subject by the key store's keyed hash only.
+                do {
+                    try audit.append(
+                        AuditEntry(
+                            principal: principal,
+                            action: "Erase",
+                            resource: tenant.isEmpty ? "subject" : "subject:tenant=\(tenant)",
+                            decision: .allow,
+                            reason: receipt.alreadyErased
+                                ? "already erased" : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
+                            correlationID: correlationId,
+                            keyIDs: [receipt.keyID],
+                            count: receipt.versionsDeleted,
+                            subjectHash: receipt.keyID
+                        )
+                    )
+                } catch {
+                    throw CLIError("erased, but the audit receipt could not be written: \(error)")
+                }
                 try Keys.emit(receipt, json: output.json) {
                     receipt.alreadyErased
                         ? "Already erased: key id \(receipt.keyID)"
@@ -234,12 +261,33 @@ struct Keys: ParsableCommand {
             abstract: "Make pending erasures final: every KEK version forgets the erased keys, backups included."
         )
         @OptionGroup var data: DataDirectoryOptions
+        @Option(help: "Who asks, recorded in the audit log (default: user:<login name>).")
+        var principal: String = Keys.defaultPrincipal
         @OptionGroup var output: Output
 
         func run() throws {
             let store = try Keys.open(data)
+            let audit = try AuditCommand.open(data)
             do {
                 let report = try store.finalize()
+                if !report.finalized.isEmpty {
+                    do {
+                        try audit.append(
+                            AuditEntry(
+                                principal: principal,
+                                action: "FinalizeErasure",
+                                resource: "keyring",
+                                decision: .allow,
+                                reason: "KEK versions punctured: "
+                                    + report.kekVersions.map { "v\($0)" }.joined(separator: ","),
+                                keyIDs: report.finalized,
+                                count: report.finalized.count
+                            )
+                        )
+                    } catch {
+                        throw CLIError("finalized, but the audit entry could not be written: \(error)")
+                    }
+                }
                 try Keys.emit(report, json: output.json) {
                     report.finalized.isEmpty
                         ? "Nothing to finalize"

@@ -1,0 +1,253 @@
+import Crypto
+public import Foundation
+
+/// RFC 6962 Merkle tree hashing, proofs and their verification (RFC 9162 §2.1).
+///
+/// Leaf hash = SHA-256(0x00 ‖ entry), node hash = SHA-256(0x01 ‖ left ‖ right); the empty
+/// tree's root is SHA-256 of nothing. A tree of n leaves splits at the largest power of two
+/// below n.
+public enum Merkle {
+    /// A 32-byte SHA-256 value.
+    public typealias Hash = [UInt8]
+
+    /// The leaf hash of `entry`.
+    public static func leafHash(_ entry: some DataProtocol) -> Hash {
+        var hasher = SHA256()
+        hasher.update(data: [0])
+        hasher.update(data: entry)
+        return Array(hasher.finalize())
+    }
+
+    /// The hash of an interior node.
+    public static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
+        var hasher = SHA256()
+        hasher.update(data: [1])
+        hasher.update(data: left)
+        hasher.update(data: right)
+        return Array(hasher.finalize())
+    }
+
+    /// The root of the empty tree.
+    public static let emptyRoot: Hash = Array(SHA256.hash(data: [UInt8]()))
+
+    /// The largest power of two strictly below `n` (n ≥ 2).
+    static func split(_ n: UInt64) -> UInt64 {
+        precondition(n >= 2)
+        return 1 << (63 - (n - 1).leadingZeroBitCount)
+    }
+
+    /// MTH over `range`, given a source of complete aligned subtree hashes.
+    ///
+    /// Every split leaves an aligned complete subtree on the left, so `complete(level, index)`
+    /// is asked only for subtrees that exist.
+    static func rangeHash<E: Error>(
+        _ range: Range<UInt64>,
+        complete: (_ level: Int, _ index: UInt64) throws(E) -> Hash
+    ) throws(E) -> Hash {
+        let n = range.upperBound - range.lowerBound
+        if n == 0 { return emptyRoot }
+        if n & (n - 1) == 0 {
+            let level = n.trailingZeroBitCount
+            return try complete(level, range.lowerBound >> UInt64(level))
+        }
+        let k = split(n)
+        let left = try complete(k.trailingZeroBitCount, range.lowerBound >> UInt64(k.trailingZeroBitCount))
+        let right = try rangeHash((range.lowerBound + k)..<range.upperBound, complete: complete)
+        return nodeHash(left, right)
+    }
+
+    /// RFC 6962 §2.1.1 PATH(m, D[n]): the audit path of leaf `index` in the tree of `size`.
+    static func inclusionPath<E: Error>(
+        index: UInt64,
+        size: UInt64,
+        complete: (_ level: Int, _ index: UInt64) throws(E) -> Hash
+    ) throws(E) -> [Hash] {
+        precondition(index < size)
+        var path: [Hash] = []
+        var start: UInt64 = 0
+        var n = size
+        var m = index
+        // Iterative form of the recursion: record siblings top-down, then reverse.
+        while n > 1 {
+            let k = split(n)
+            if m < k {
+                path.append(try rangeHash((start + k)..<(start + n), complete: complete))
+                n = k
+            } else {
+                path.append(try rangeHash(start..<(start + k), complete: complete))
+                start += k
+                m -= k
+                n -= k
+            }
+        }
+        return path.reversed()
+    }
+
+    /// RFC 6962 §2.1.2 PROOF(m, D[n]): the consistency proof from size `old` to `new`.
+    static func consistencyProof<E: Error>(
+        old: UInt64,
+        new: UInt64,
+        complete: (_ level: Int, _ index: UInt64) throws(E) -> Hash
+    ) throws(E) -> [Hash] {
+        precondition(0 < old && old <= new)
+        if old == new { return [] }
+        var proof: [Hash] = []
+        var start: UInt64 = 0
+        var m = old
+        var n = new
+        var wholeOld = true
+        // SUBPROOF(m, D[start..<start+n], b), unrolled.
+        while m != n {
+            let k = split(n)
+            if m <= k {
+                proof.append(try rangeHash((start + k)..<(start + n), complete: complete))
+                n = k
+            } else {
+                proof.append(try rangeHash(start..<(start + k), complete: complete))
+                start += k
+                m -= k
+                n -= k
+                wholeOld = false
+            }
+        }
+        if !wholeOld { proof.append(try rangeHash(start..<(start + m), complete: complete)) }
+        return proof.reversed()
+    }
+
+    /// The root of `leaves` (leaf hashes), computed in memory.
+    public static func root(of leaves: [Hash]) -> Hash {
+        rangeHash(0..<UInt64(leaves.count)) { (level: Int, index: UInt64) -> Hash in
+            subtree(leaves, level: level, index: index)
+        }
+    }
+
+    /// PATH(index, leaves) in memory.
+    public static func inclusionPath(index: UInt64, leaves: [Hash]) -> [Hash] {
+        inclusionPath(index: index, size: UInt64(leaves.count)) { (level: Int, i: UInt64) -> Hash in
+            subtree(leaves, level: level, index: i)
+        }
+    }
+
+    /// PROOF(old, leaves) in memory.
+    public static func consistencyProof(old: UInt64, leaves: [Hash]) -> [Hash] {
+        consistencyProof(old: old, new: UInt64(leaves.count)) { (level: Int, i: UInt64) -> Hash in
+            subtree(leaves, level: level, index: i)
+        }
+    }
+
+    static func subtree(_ leaves: [Hash], level: Int, index: UInt64) -> Hash {
+        if level == 0 { return leaves[Int(index)] }
+        return nodeHash(
+            subtree(leaves, level: level - 1, index: 2 * index),
+            subtree(leaves, level: level - 1, index: 2 * index + 1)
+        )
+    }
+
+    // MARK: Verification (RFC 9162 §2.1.3.2 and §2.1.4.2)
+
+    /// The root that `proof` leads to from `leafHash`; throws when the proof has the wrong length.
+    public static func rootFromInclusionProof(
+        index: UInt64,
+        size: UInt64,
+        leafHash: Hash,
+        proof: [Hash]
+    ) throws(AuditError) -> Hash {
+        guard index < size else { throw AuditError(.invalidProof, "leaf index \(index) not below tree size \(size)") }
+        guard leafHash.count == 32, proof.allSatisfy({ $0.count == 32 }) else {
+            throw AuditError(.invalidProof, "hashes must be 32 bytes")
+        }
+        var fn = index
+        var sn = size - 1
+        var r = leafHash
+        for p in proof {
+            guard sn != 0 else { throw AuditError(.invalidProof, "proof too long") }
+            if fn & 1 == 1 || fn == sn {
+                r = nodeHash(p, r)
+                if fn & 1 == 0 {
+                    while fn & 1 == 0 && fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
+                }
+            } else {
+                r = nodeHash(r, p)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        guard sn == 0 else { throw AuditError(.invalidProof, "proof too short") }
+        return r
+    }
+
+    /// Verifies that `leafHash` is leaf `index` of the tree of `size` with `root`.
+    public static func verifyInclusion(
+        index: UInt64,
+        size: UInt64,
+        leafHash: Hash,
+        proof: [Hash],
+        root: Hash
+    ) throws(AuditError) {
+        let computed = try rootFromInclusionProof(index: index, size: size, leafHash: leafHash, proof: proof)
+        guard constantTimeEqual(computed, root) else { throw AuditError(.invalidProof, "root mismatch") }
+    }
+
+    /// Verifies that the tree of `size2` with `root2` extends the tree of `size1` with `root1`.
+    public static func verifyConsistency(
+        size1: UInt64,
+        size2: UInt64,
+        root1: Hash,
+        root2: Hash,
+        proof: [Hash]
+    ) throws(AuditError) {
+        guard size1 > 0, size1 <= size2 else {
+            throw AuditError(.invalidProof, "sizes must satisfy 0 < size1 ≤ size2")
+        }
+        if size1 == size2 {
+            guard proof.isEmpty else { throw AuditError(.invalidProof, "proof must be empty for equal sizes") }
+            guard constantTimeEqual(root1, root2) else { throw AuditError(.invalidProof, "root mismatch") }
+            return
+        }
+        guard root1.count == 32, root2.count == 32, proof.allSatisfy({ $0.count == 32 }) else {
+            throw AuditError(.invalidProof, "hashes must be 32 bytes")
+        }
+        guard !proof.isEmpty else { throw AuditError(.invalidProof, "empty proof") }
+        var path = proof
+        // A power-of-two old tree is itself a node of the new one: prepend its root.
+        if size1 & (size1 - 1) == 0 { path.insert(root1, at: 0) }
+        var fn = size1 - 1
+        var sn = size2 - 1
+        while fn & 1 == 1 {
+            fn >>= 1
+            sn >>= 1
+        }
+        var fr = path[0]
+        var sr = path[0]
+        for c in path.dropFirst() {
+            guard sn != 0 else { throw AuditError(.invalidProof, "proof too long") }
+            if fn & 1 == 1 || fn == sn {
+                fr = nodeHash(c, fr)
+                sr = nodeHash(c, sr)
+                if fn & 1 == 0 {
+                    while fn & 1 == 0 && fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
+                }
+            } else {
+                sr = nodeHash(sr, c)
+            }
+            fn >>= 1
+            sn >>= 1
+        }
+        guard sn == 0 else { throw AuditError(.invalidProof, "proof too short") }
+        guard constantTimeEqual(fr, root1) else { throw AuditError(.invalidProof, "old root mismatch") }
+        guard constantTimeEqual(sr, root2) else { throw AuditError(.invalidProof, "new root mismatch") }
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in a.indices { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}

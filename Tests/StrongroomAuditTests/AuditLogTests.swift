@@ -1,0 +1,206 @@
+import Crypto
+import Foundation
+import GRDB
+import StrongroomJSON
+import StrongroomTestSupport
+import Testing
+
+@testable import StrongroomAudit
+
+func sampleEntry(_ i: Int) -> AuditEntry {
+    AuditEntry(
+        time: Date(timeIntervalSince1970: 1_795_000_000 + Double(i) / 7),
+        principal: i % 3 == 0 ? "fraud-service" : "analytics",
+        action: i % 5 == 0 ? "Erase" : "Decrypt",
+        resource: "field:loan_applications/ssn",
+        decision: i % 2 == 0 ? .allow : .deny,
+        fields: ["/ssn", "/dateOfBirth"],
+        purpose: i % 4 == 0 ? nil : "credit-check",
+        rules: ["fraud-decrypt-ssn"],
+        reason: i % 7 == 0 ? "quote \" backslash \\ tab \t é" : nil,
+        correlationID: "corr-\(i / 10)",
+        keyIDs: ["subject:0011…:v1"],
+        count: i % 9 + 1,
+        subjectHash: i % 5 == 0 ? String(repeating: "ab", count: 32) : nil
+    )
+}
+
+/// Appends `n` entries in batches of `batch`.
+func filledLog(_ n: Int, batch: Int = 100, directory: URL = TestSupport.scratchDirectory("audit")) throws -> AuditLog {
+    let log = try AuditLog(dataDirectory: directory)
+    var i = 0
+    while i < n {
+        let end = min(i + batch, n)
+        try log.append((i..<end).map(sampleEntry))
+        i = end
+    }
+    return log
+}
+
+@Suite("Audit log")
+struct AuditLogTests {
+    @Test("entries are stored as RFC 8785 canonical JSON and read back equal")
+    func canonicalEntries() throws {
+        for i in 0..<50 {
+            var entry = sampleEntry(i)
+            entry.index = UInt64(i)
+            let bytes = entry.canonicalBytes()
+            #expect(try CanonicalJSON.encode(JSONValue(parsing: bytes)) == bytes)
+            #expect(AuditEntry(canonical: bytes) == entry)
+        }
+        #expect(AuditEntry.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(AuditEntry.timestamp(Date(timeIntervalSince1970: 951_782_400.5)) == "2000-02-29T00:00:00.500Z")
+        #expect(AuditEntry.parseTimestamp("2000-02-29T00:00:00.500Z") == Date(timeIntervalSince1970: 951_782_400.5))
+    }
+
+    @Test("roots and proofs from the store equal the in-memory tree at every size; restart continues the tree")
+    func proofsMatchMemory() throws {
+        let directory = TestSupport.scratchDirectory("audit")
+        var log = try filledLog(37, batch: 5, directory: directory)
+        var leaves = try (0..<37).map { Merkle.leafHash(try log.entryBytes(at: UInt64($0))) }
+        // Reopen: a second process would see the same edge.
+        log = try AuditLog(dataDirectory: directory)
+        #expect(log.size == 37)
+        try log.append((37..<70).map(sampleEntry))
+        leaves += try (37..<70).map { Merkle.leafHash(try log.entryBytes(at: UInt64($0))) }
+        #expect(log.root == Merkle.root(of: leaves))
+        for size in stride(from: 1, through: 70, by: 3) {
+            let tree = Array(leaves.prefix(size))
+            #expect(try log.root(size: UInt64(size)) == Merkle.root(of: tree))
+            for index in stride(from: 0, to: size, by: 4) {
+                let proof = try log.inclusionProof(index: UInt64(index), size: UInt64(size))
+                #expect(proof.path == Merkle.inclusionPath(index: UInt64(index), leaves: tree))
+                try proof.verify()
+            }
+            let consistency = try log.consistencyProof(oldSize: UInt64(size))
+            #expect(consistency.path == Merkle.consistencyProof(old: UInt64(size), leaves: leaves))
+            try consistency.verify()
+        }
+        #expect(throws: AuditError.self) { try log.inclusionProof(index: 70) }
+        #expect(throws: AuditError.self) { try log.consistencyProof(oldSize: 0) }
+        #expect(throws: AuditError.self) { try log.root(size: 71) }
+        let verification = try log.verify()
+        #expect(verification.size == 70)
+        #expect(verification.checkpoints == 9)
+    }
+
+    @Test("every append signs a c2sp.org/tlog-checkpoint that verifies and parses")
+    func checkpoints() throws {
+        let log = try filledLog(10, batch: 4)
+        let text = try #require(try log.latestCheckpoint())
+        let note = try SignedNote(parsing: Array(text.utf8))
+        #expect(try note.verify(with: [log.verifierKey]) == [log.origin])
+        let checkpoint = try Checkpoint(text: note.text)
+        #expect(checkpoint.size == 10)
+        #expect(checkpoint.root == log.root)
+        #expect(checkpoint.origin == log.origin)
+        // The verifier key survives its text form.
+        #expect(try NoteVerifierKey(parsing: log.verifierKey.text) == log.verifierKey)
+    }
+
+    func tampered(_ edit: String, arguments: StatementArguments = []) throws -> AuditError {
+        let directory = TestSupport.scratchDirectory("audit")
+        let log = try filledLog(40, batch: 8, directory: directory)
+        _ = try log.verify()
+        try log.db.write { try $0.execute(sql: edit, arguments: arguments) }
+        let reopened = try AuditLog(dataDirectory: directory)
+        do {
+            _ = try reopened.verify()
+        } catch {
+            return error
+        }
+        Issue.record("verify accepted a tampered log: \(edit)")
+        return AuditError(.storage)
+    }
+
+    @Test("one flipped byte in a stored entry fails verify at that entry")
+    func flippedByte() throws {
+        let error = try tampered(
+            "UPDATE entry SET data = CAST(replace(CAST(data AS TEXT), 'analytics', 'analytict') AS BLOB) WHERE idx = 17"
+        )
+        #expect(error.code == .tampered)
+        #expect(error.index == 17)
+    }
+
+    @Test("a deleted entry fails verify naming it")
+    func deleted() throws {
+        let error = try tampered("DELETE FROM entry WHERE idx = 23")
+        #expect(error.code == .tampered)
+        #expect(error.index == 23)
+    }
+
+    @Test("two swapped entries fail verify at the first of them")
+    func reordered() throws {
+        let error = try tampered(
+            """
+            UPDATE entry SET idx = -1 WHERE idx = 11; UPDATE entry SET idx = 11 WHERE idx = 12;
+            UPDATE entry SET idx = 12 WHERE idx = -1;
+            """
+        )
+        #expect(error.code == .tampered)
+        #expect(error.index == 11)
+    }
+
+    @Test("a truncated tail fails verify at the first missing entry")
+    func truncated() throws {
+        let error = try tampered("DELETE FROM entry WHERE idx >= 35")
+        #expect(error.code == .tampered)
+        #expect(error.index == 35)
+    }
+
+    @Test("a rewritten entry with recomputed leaf hash is caught by the signed root")
+    func rewrittenWithHashes() throws {
+        var entry = sampleEntry(21)
+        entry.index = 21
+        entry.decision = .allow
+        entry.principal = "intruder"
+        let bytes = entry.canonicalBytes()
+        let error = try tampered(
+            "UPDATE entry SET data = ?, leaf = ? WHERE idx = 21",
+            arguments: [Data(bytes), Data(Merkle.leafHash(bytes))]
+        )
+        #expect(error.code == .tampered)
+        #expect(error.index == 16)  // checkpoints every 8 entries: the bad one is in [16, 24)
+    }
+
+    @Test("a forged checkpoint fails verify")
+    func forgedCheckpoint() throws {
+        let other = try filledLog(1)
+        let forged = try NoteSigner(name: "strongroom.local/audit/forged", privateKey: .init())
+        let note = try forged.sign(Checkpoint(origin: other.origin, size: 40, root: Merkle.emptyRoot).text)
+        let error = try tampered("UPDATE checkpoint SET note = ? WHERE size = 40", arguments: [note])
+        #expect(error.code == .invalidCheckpoint)
+        // A checkpoint re-signed with the right name but another key fails too.
+        let sameName = try NoteSigner(name: other.origin, privateKey: .init())
+        let note2 = try sameName.sign(Checkpoint(origin: other.origin, size: 40, root: Merkle.emptyRoot).text)
+        let error2 = try tampered("UPDATE checkpoint SET note = ? WHERE size = 40", arguments: [note2])
+        #expect(error2.code == .invalidCheckpoint)
+    }
+
+    @Test("a signing key others can read stops the log with a clear error")
+    func keyPermissions() throws {
+        let directory = TestSupport.scratchDirectory("audit")
+        _ = try filledLog(1, directory: directory)
+        let key = directory.appendingPathComponent(AuditLog.keyFileName)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: key.path)
+        let error = #expect(throws: AuditError.self) { try AuditLog(dataDirectory: directory) }
+        #expect(error?.code == .signingKey)
+        #expect(error?.description.contains("chmod 600") == true)
+    }
+
+    @Test("concurrent appenders from many tasks leave one consistent, verifiable tree")
+    func concurrentAppends() async throws {
+        let log = try filledLog(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<6 {
+                group.addTask {
+                    for b in 0..<10 { try log.append((0..<7).map { sampleEntry(t * 1000 + b * 7 + $0) }) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let verification = try log.verify()
+        #expect(verification.size == 420)
+        #expect(verification.checkpoints == 60)
+    }
+}
