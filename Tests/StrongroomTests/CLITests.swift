@@ -135,3 +135,50 @@ struct CLITests {
         #expect(result.status != 0 && result.err.contains("chmod 600"))
     }
 }
+
+@Suite("strongroom audit CLI", .serialized)
+struct AuditCLITests {
+    @Test("erasure receipts land in the audit log without the subject id; verify, prove, export with a cursor")
+    func receiptsAndExport() throws {
+        let directory = TestSupport.scratchDirectory("audit-cli").appendingPathComponent("data")
+        let env = ["STRONGROOM_DATA": directory.path]
+        #expect(try CLI.run(["init"], environment: env).status == 0)
+        for subject in ["CUST-00000017", "CUST-00000018", "CUST-00000019"] {
+            let erased = try CLI.run(
+                ["keys", "erase", "--subject", subject, "--principal", "user:dpo", "--correlation-id", "DSR-7"],
+                environment: env
+            )
+            #expect(erased.status == 0, "\(erased.err)")
+        }
+        let verify = try CLI.run(["audit", "verify", "--json"], environment: env)
+        #expect(verify.status == 0)
+        #expect(verify.out.contains(#""ok":true"#) && verify.out.contains(#""size":3"#))
+        let proof = try CLI.run(["audit", "prove", "--index", "1"], environment: env)
+        #expect(proof.status == 0 && proof.out.contains("verified"))
+        #expect(try CLI.run(["audit", "prove", "--index", "3"], environment: env).status != 0)
+
+        let cursor = directory.deletingLastPathComponent().appendingPathComponent("siem.cursor").path
+        let first = try CLI.run(["audit", "export", "--format", "syslog", "--cursor", cursor], environment: env)
+        #expect(first.status == 0)
+        let lines = first.out.split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines.allSatisfy { $0.hasPrefix("<110>1 ") && $0.contains("[audit@32473 index=") })
+        #expect(first.out.contains(#"principal="user:dpo""#))
+        #expect(try CLI.run(["audit", "export", "--cursor", cursor], environment: env).out.isEmpty)
+        #expect(try CLI.run(["keys", "finalize"], environment: env).status == 0)
+        let next = try CLI.run(["audit", "export", "--format", "cef", "--cursor", cursor], environment: env)
+        #expect(next.out.split(separator: "\n").count == 1)
+        #expect(next.out.hasPrefix("CEF:0|Strongroom|strongroom|1|FinalizeErasure|"))
+
+        let checkpointFile = directory.deletingLastPathComponent().appendingPathComponent("checkpoint.txt").path
+        #expect(try CLI.run(["audit", "checkpoint", "--out", checkpointFile], environment: env).status == 0)
+        let note = try String(contentsOfFile: checkpointFile, encoding: .utf8)
+        #expect(note.split(separator: "\n").dropFirst().first == "4")
+
+        // No file in the data directory holds a subject id in clear.
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+            let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
+            #expect(bytes.range(of: Data("CUST-000000".utf8)) == nil, "\(file) holds a subject id")
+        }
+    }
+}
