@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "StrongroomSchema", targets: ["StrongroomSchema"]),
         .library(name: "StrongroomPolicy", targets: ["StrongroomPolicy"]),
         .library(name: "StrongroomAudit", targets: ["StrongroomAudit"]),
+        .library(name: "StrongroomLog", targets: ["StrongroomLog"]),
         .library(name: "Strongroom", targets: ["Strongroom"]),
         .executable(name: "strongroom", targets: ["strongroom"]),
     ],
@@ -71,9 +72,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StrongroomLog",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StrongroomLogTestSupport",
+            dependencies: ["StrongroomLog"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Strongroom",
             dependencies: [
                 "StrongroomCrypto", "StrongroomKeys", "StrongroomSchema", "StrongroomPolicy", "StrongroomAudit",
+                "StrongroomLog",
             ],
             swiftSettings: swiftSettings
         ),
@@ -124,6 +136,11 @@ let package = Package(
                 "StrongroomAudit", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomLogTests",
+            dependencies: ["StrongroomLog", "StrongroomLogTestSupport", "StrongroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,633 @@
+public import Foundation
+import GRDB
+import Synchronization
+
+/// The embedded event log: SQLite (GRDB, WAL) in `<data-dir>/log.sqlite`.
+///
+/// Records live in one table keyed by `topic id << 52 | partition << 40 | offset`, so a
+/// partition is one contiguous range of the B-tree: appends go to its end, fetches are range
+/// scans. Concurrent appends are group-committed: the first caller to find no commit in
+/// progress writes every waiting caller's records in one transaction (one fsync) and wakes
+/// them; a returned append is on disk to the degree ``Durability`` promises.
+public final class SQLiteEventLog: EventLog {
+    /// What a returned append survives (SQLite's `synchronous` in WAL mode).
+    public enum Durability: String, Sendable, CaseIterable {
+        /// `FULL`: fsync of the WAL at every commit. Survives process crash and power loss.
+        case full
+        /// `NORMAL`: fsync only at checkpoints. Survives a process crash (the WAL is in the
+        /// OS cache); a power loss can drop the last commits, never corrupt the file.
+        case normal
+        /// `OFF`: no fsync. Survives a process crash; a power loss can corrupt the database.
+        case off
+    }
+
+    /// The database file in the data directory.
+    public static let databaseFileName = "log.sqlite"
+    static let offsetBits: Int64 = 40
+    static let partitionBits: Int64 = 12
+    static let maxTopicID: Int64 = 2047
+
+    let db: DatabasePool
+    let queue = Mutex(CommitQueue())
+    let roundRobin = Atomic<Int>(0)
+
+    /// Opens (creating if needed) the log in `dataDirectory`.
+    public init(dataDirectory: URL, durability: Durability = .full) throws(LogError) {
+        do {
+            try FileManager.default.createDirectory(
+                at: dataDirectory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+        } catch {
+            throw LogError(.storage, "cannot create \(dataDirectory.path)")
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        let pragma = durability.rawValue.uppercased()
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(pragma)") }
+        let path = dataDirectory.appendingPathComponent(Self.databaseFileName).path
+        do {
+            db = try DatabasePool(path: path, configuration: config)
+            try db.write { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS topic (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
+                        CREATE TABLE IF NOT EXISTS partition (
+                            topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+                            start_offset INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                            PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS record (
+                            id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
+                            timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                        CREATE TABLE IF NOT EXISTS producer (
+                            producer_id INTEGER NOT NULL, topic_id INTEGER NOT NULL, sequence INTEGER NOT NULL,
+                            positions BLOB NOT NULL, PRIMARY KEY (producer_id, topic_id)) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS group_offset (
+                            grp TEXT NOT NULL, topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
+                            next_offset INTEGER NOT NULL, PRIMARY KEY (grp, topic_id, partition)) WITHOUT ROWID;
+                        """
+                )
+            }
+        } catch {
+            throw LogError(.storage, "cannot open \(path)")
+        }
+        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+
+    static func recordID(topic: Int64, partition: Int, offset: Int64) -> Int64 {
+        topic << (offsetBits + partitionBits) | Int64(partition) << offsetBits | offset
+    }
+
+    // MARK: Topics
+
+    /// Kafka's topic-name rule: 1–249 of `[A-Za-z0-9._-]`, not `.` or `..`.
+    public static func validateTopicName(_ name: String) throws(LogError) {
+        let valid =
+            (1...249).contains(name.utf8.count) && name != "." && name != ".."
+            && name.utf8.allSatisfy { c in
+                (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E
+                    || c == 0x5F || c == 0x2D
+            }
+        guard valid else { throw LogError(.invalidArgument, "topic names are 1–249 of A-Z a-z 0-9 . _ -") }
+    }
+
+    /// Creates a topic.
+    public func createTopic(_ name: String, config: TopicConfig) throws(LogError) {
+        try Self.validateTopicName(name)
+        guard (1...4096).contains(config.partitions) else {
+            throw LogError(.invalidArgument, "partitions must be 1…4096")
+        }
+        guard config.retentionMs.map({ $0 > 0 }) ?? true, config.retentionBytes.map({ $0 > 0 }) ?? true,
+            config.maxRecordBytes > 0
+        else { throw LogError(.invalidArgument, "retention and size limits must be positive") }
+        let text = try Self.encode(config)
+        try write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM topic WHERE name = ?", arguments: [name]) == true {
+                throw LogError(.topicExists, name)
+            }
+            // Lowest free id: a deleted topic's records are gone, so its id can serve again.
+            let id =
+                try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT MIN(t.id + 1) FROM (SELECT 0 AS id UNION ALL SELECT id FROM topic) t
+                        WHERE t.id + 1 NOT IN (SELECT id FROM topic)
+                        """
+                ) ?? 1
+            guard id <= Self.maxTopicID else { throw LogError(.invalidArgument, "at most 2047 topics") }
+            try db.execute(
+                sql: "INSERT INTO topic (id, name, config) VALUES (?, ?, ?)",
+                arguments: [id, name, text]
+            )
+            for p in 0..<config.partitions {
+                try db.execute(
+                    sql:
+                        "INSERT INTO partition (topic_id, partition, next_offset, start_offset, bytes) VALUES (?, ?, 0, 0, 0)",
+                    arguments: [id, p]
+                )
+            }
+        }
+    }
+
+    /// Deletes a topic and everything stored for it.
+    public func deleteTopic(_ name: String) throws(LogError) {
+        try write { db in
+            let topic = try Self.topic(db, name)
+            let low = Self.recordID(topic: topic.id, partition: 0, offset: 0)
+            let high = Self.recordID(topic: topic.id + 1, partition: 0, offset: 0)
+            try db.execute(sql: "DELETE FROM record WHERE id >= ? AND id < ?", arguments: [low, high])
+            for table in ["partition", "producer", "group_offset"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE topic_id = ?", arguments: [topic.id])
+            }
+            try db.execute(sql: "DELETE FROM topic WHERE id = ?", arguments: [topic.id])
+        }
+    }
+
+    /// Every topic, by name.
+    public func topics() throws(LogError) -> [TopicDescription] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM topic ORDER BY name").map { try Self.describe(db, $0) }
+        }
+    }
+
+    /// One topic.
+    public func describeTopic(_ name: String) throws(LogError) -> TopicDescription {
+        try read { db in try Self.describe(db, name) }
+    }
+
+    struct TopicRow {
+        var id: Int64
+        var config: TopicConfig
+    }
+
+    static func topic(_ db: Database, _ name: String) throws -> TopicRow {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT id, config FROM topic WHERE name = ?"),
+                arguments: [name]
+            )
+        else { throw LogError(.unknownTopic, name) }
+        let text: String = row["config"]
+        guard let config = try? JSONDecoder().decode(TopicConfig.self, from: Data(text.utf8)) else {
+            throw LogError(.storage, "topic \(name): unreadable configuration")
+        }
+        return TopicRow(id: row["id"], config: config)
+    }
+
+    static func describe(_ db: Database, _ name: String) throws -> TopicDescription {
+        let topic = try topic(db, name)
+        let partitions = try Row.fetchAll(
+            db,
+            sql:
+                "SELECT partition, start_offset, next_offset, bytes FROM partition WHERE topic_id = ? ORDER BY partition",
+            arguments: [topic.id]
+        ).map { row in
+            TopicDescription.Partition(
+                partition: row["partition"],
+                startOffset: row["start_offset"],
+                endOffset: row["next_offset"],
+                bytes: row["bytes"]
+            )
+        }
+        return TopicDescription(name: name, config: topic.config, partitions: partitions)
+    }
+
+    static func encode(_ config: TopicConfig) throws(LogError) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(config) else { throw LogError(.invalidArgument, "configuration") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    // MARK: Appending (group commit)
+
+    final class Ticket: @unchecked Sendable {
+        // Written by the committing thread before `done` is signalled, read after: the
+        // semaphore orders the accesses.
+        let records: [LogRecord]
+        let topic: String
+        let producer: ProducerStamp?
+        var result: Result<[RecordPosition], LogError> = .failure(LogError(.storage, "not committed"))
+        var lead = false
+        let done = DispatchSemaphore(value: 0)
+
+        init(records: [LogRecord], topic: String, producer: ProducerStamp?) {
+            self.records = records
+            self.topic = topic
+            self.producer = producer
+        }
+    }
+
+    struct CommitQueue {
+        var pending: [Ticket] = []
+        var committing = false
+    }
+
+    /// Appends durably; concurrent callers share one transaction.
+    public func append(
+        _ records: [LogRecord],
+        to topic: String,
+        producer: ProducerStamp?
+    ) throws(LogError) -> [RecordPosition] {
+        guard !records.isEmpty else { return [] }
+        let ticket = Ticket(records: records, topic: topic, producer: producer)
+        let leads = queue.withLock { queue in
+            queue.pending.append(ticket)
+            if queue.committing { return false }
+            queue.committing = true
+            return true
+        }
+        if !leads {
+            ticket.done.wait()
+            // A finished committer hands the queue to a waiter instead of serving forever.
+            if !ticket.lead { return try ticket.result.get() }
+        }
+        commitLoop(until: ticket)
+        return try ticket.result.get()
+    }
+
+    /// Commits batches until `own` is done, then hands any remaining work to a waiter.
+    func commitLoop(until own: Ticket) {
+        var ownDone = false
+        while true {
+            let batch: [Ticket] = queue.withLock { queue in
+                if ownDone, let next = queue.pending.first {
+                    next.lead = true
+                    next.done.signal()
+                    return []
+                }
+                let batch = queue.pending
+                queue.pending = []
+                if batch.isEmpty { queue.committing = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            commit(batch)
+            for ticket in batch where ticket !== own { ticket.done.signal() }
+            if batch.contains(where: { $0 === own }) { ownDone = true }
+        }
+    }
+
+    func commit(_ batch: [Ticket]) {
+        do {
+            try db.write { db in
+                var partitions: [PartitionKey: PartitionState] = [:]
+                for ticket in batch {
+                    // A savepoint per caller: one caller's failure leaves the others' records in.
+                    let saved = partitions
+                    var positions: [RecordPosition] = []
+                    do {
+                        try db.inSavepoint {
+                            positions = try self.stage(ticket, db, &partitions)
+                            return .commit
+                        }
+                        ticket.result = .success(positions)
+                    } catch {
+                        partitions = saved
+                        ticket.result = .failure((error as? LogError) ?? LogError(.storage, "append failed"))
+                    }
+                }
+                for (key, state) in partitions where state.dirty {
+                    try db.cachedStatement(
+                        sql: "UPDATE partition SET next_offset = ?, bytes = ? WHERE topic_id = ? AND partition = ?"
+                    ).execute(arguments: [state.next, state.bytes, key.topic, key.partition])
+                }
+            }
+        } catch {
+            // The transaction rolled back: nothing of this batch is stored.
+            let failure = (error as? LogError) ?? LogError(.storage, "append failed")
+            for ticket in batch { ticket.result = .failure(failure) }
+        }
+    }
+
+    struct PartitionKey: Hashable {
+        var topic: Int64
+        var partition: Int
+    }
+
+    struct PartitionState {
+        var next: Int64
+        var bytes: Int64
+        var dirty = false
+    }
+
+    /// Validates one caller's records and inserts them; throws before inserting anything
+    /// when a record is bad, so a refused batch leaves no trace.
+    func stage(
+        _ ticket: Ticket,
+        _ db: Database,
+        _ partitions: inout [PartitionKey: PartitionState]
+    ) throws(LogError) -> [RecordPosition] {
+        do {
+            let topic = try Self.topic(db, ticket.topic)
+            var stored: (sequence: Int64, positions: [RecordPosition])?
+            if let producer = ticket.producer {
+                if let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql: "SELECT sequence, positions FROM producer WHERE producer_id = ? AND topic_id = ?"
+                    ),
+                    arguments: [Int64(bitPattern: producer.id), topic.id]
+                ) {
+                    let positions = try JSONDecoder().decode([RecordPosition].self, from: row["positions"] as Data)
+                    stored = (row["sequence"], positions)
+                }
+                let sequence = Int64(bitPattern: producer.sequence)
+                if let stored, stored.sequence == sequence { return stored.positions }
+                let expected = (stored?.sequence ?? -1) + 1
+                guard sequence == expected else {
+                    throw LogError(
+                        .outOfOrderSequence,
+                        "producer \(producer.id): got \(sequence), expected \(expected)"
+                    )
+                }
+            }
+            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+            var chosen: [(partition: Int, size: Int, headers: Data?)] = []
+            chosen.reserveCapacity(ticket.records.count)
+            for (i, record) in ticket.records.enumerated() {
+                let partition: Int
+                if let explicit = record.partition {
+                    guard (0..<topic.config.partitions).contains(explicit) else {
+                        throw LogError(.unknownPartition, "\(ticket.topic) has no partition \(explicit) (record \(i))")
+                    }
+                    partition = explicit
+                } else if let key = record.key {
+                    partition = Partitioner.partition(forKey: key, partitions: topic.config.partitions)
+                } else {
+                    partition = roundRobin.add(1, ordering: .relaxed).newValue % topic.config.partitions
+                }
+                let headers = record.headers.isEmpty ? nil : Self.encodeHeaders(record.headers)
+                let size = (record.key?.count ?? 0) + (record.value?.count ?? 0) + (headers?.count ?? 0)
+                guard size <= topic.config.maxRecordBytes else {
+                    throw LogError(.recordTooLarge, "record \(i): \(size) bytes, limit \(topic.config.maxRecordBytes)")
+                }
+                chosen.append((partition, size, headers))
+            }
+            let insert = try db.cachedStatement(
+                sql: "INSERT INTO record (id, key, value, headers, timestamp, size) VALUES (?, ?, ?, ?, ?, ?)"
+            )
+            var positions: [RecordPosition] = []
+            positions.reserveCapacity(chosen.count)
+            for (record, choice) in zip(ticket.records, chosen) {
+                let key = PartitionKey(topic: topic.id, partition: choice.partition)
+                var state: PartitionState
+                if let known = partitions[key] {
+                    state = known
+                } else {
+                    guard
+                        let row = try Row.fetchOne(
+                            db.cachedStatement(
+                                sql: "SELECT next_offset, bytes FROM partition WHERE topic_id = ? AND partition = ?"
+                            ),
+                            arguments: [topic.id, choice.partition]
+                        )
+                    else { throw LogError(.storage, "partition \(choice.partition) of \(ticket.topic) missing") }
+                    state = PartitionState(next: row[0], bytes: row[1])
+                }
+                let offset = state.next
+                try insert.execute(arguments: [
+                    Self.recordID(topic: topic.id, partition: choice.partition, offset: offset),
+                    record.key.map { Data($0) }, record.value.map { Data($0) }, choice.headers,
+                    record.timestamp ?? now, choice.size,
+                ])
+                state.next += 1
+                state.bytes += Int64(choice.size)
+                state.dirty = true
+                partitions[key] = state
+                positions.append(RecordPosition(partition: choice.partition, offset: offset))
+            }
+            if let producer = ticket.producer {
+                try db.cachedStatement(
+                    sql:
+                        "INSERT OR REPLACE INTO producer (producer_id, topic_id, sequence, positions) VALUES (?, ?, ?, ?)"
+                ).execute(arguments: [
+                    Int64(bitPattern: producer.id), topic.id, Int64(bitPattern: producer.sequence),
+                    try JSONEncoder().encode(positions),
+                ])
+            }
+            return positions
+        } catch let error as LogError {
+            throw error
+        } catch {
+            throw LogError(.storage, "append to \(ticket.topic) failed")
+        }
+    }
+
+    static func encodeHeaders(_ headers: [RecordHeader]) -> Data {
+        var out = [UInt8]()
+        func u32(_ v: Int) {
+            out += [
+                UInt8(truncatingIfNeeded: v >> 24), UInt8(truncatingIfNeeded: v >> 16),
+                UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v),
+            ]
+        }
+        u32(headers.count)
+        for header in headers {
+            let name = Array(header.name.utf8)
+            u32(name.count)
+            out += name
+            u32(header.value.count)
+            out += header.value
+        }
+        return Data(out)
+    }
+
+    static func decodeHeaders(_ data: Data?) -> [RecordHeader] {
+        guard let data, data.count >= 4 else { return [] }
+        let bytes = Array(data)
+        var i = 0
+        func u32() -> Int? {
+            guard i + 4 <= bytes.count else { return nil }
+            defer { i += 4 }
+            return Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+        }
+        guard let count = u32() else { return [] }
+        var headers: [RecordHeader] = []
+        for _ in 0..<count {
+            guard let n = u32(), i + n <= bytes.count else { break }
+            let name = String(decoding: bytes[i..<(i + n)], as: UTF8.self)
+            i += n
+            guard let v = u32(), i + v <= bytes.count else { break }
+            headers.append(RecordHeader(name, Array(bytes[i..<(i + v)])))
+            i += v
+        }
+        return headers
+    }
+
+    // MARK: Reading
+
+    /// Records of one partition from `offset`.
+    public func fetch(
+        topic: String,
+        partition: Int,
+        from offset: Int64,
+        maxBytes: Int = 1 << 20,
+        maxRecords: Int = 10_000
+    ) throws(LogError) -> [StoredRecord] {
+        guard offset >= 0, maxRecords > 0 else {
+            throw LogError(.invalidArgument, "offset and limits must be positive")
+        }
+        return try read { db in
+            let row = try Self.topic(db, topic)
+            guard (0..<row.config.partitions).contains(partition) else {
+                throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
+            }
+            let low = Self.recordID(topic: row.id, partition: partition, offset: offset)
+            let high = Self.recordID(topic: row.id, partition: partition + 1, offset: 0)
+            var out: [StoredRecord] = []
+            var bytes = 0
+            let cursor = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql:
+                        "SELECT id, key, value, headers, timestamp, size FROM record WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
+                ),
+                arguments: [low, high, maxRecords]
+            )
+            let mask = (Int64(1) << Self.offsetBits) - 1
+            while let r = try cursor.next() {
+                let size: Int = r[5]
+                if !out.isEmpty && bytes + size > maxBytes { break }
+                bytes += size
+                let id: Int64 = r[0]
+                out.append(
+                    StoredRecord(
+                        partition: partition,
+                        offset: id & mask,
+                        key: (r[1] as Data?).map { Array($0) },
+                        value: (r[2] as Data?).map { Array($0) },
+                        headers: Self.decodeHeaders(r[3]),
+                        timestamp: r[4]
+                    )
+                )
+            }
+            return out
+        }
+    }
+
+    // MARK: Consumer groups
+
+    /// Commits a group's next offset.
+    public func commit(group: String, topic: String, partition: Int, offset: Int64) throws(LogError) {
+        guard !group.isEmpty, offset >= 0 else { throw LogError(.invalidArgument, "group name and offset") }
+        try write { db in
+            let row = try Self.topic(db, topic)
+            guard (0..<row.config.partitions).contains(partition) else {
+                throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
+            }
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO group_offset (grp, topic_id, partition, next_offset) VALUES (?, ?, ?, ?)",
+                arguments: [group, row.id, partition, offset]
+            )
+        }
+    }
+
+    /// A group's committed offset.
+    public func committedOffset(group: String, topic: String, partition: Int) throws(LogError) -> Int64? {
+        try read { db in
+            let row = try Self.topic(db, topic)
+            return try Int64.fetchOne(
+                db,
+                sql: "SELECT next_offset FROM group_offset WHERE grp = ? AND topic_id = ? AND partition = ?",
+                arguments: [group, row.id, partition]
+            )
+        }
+    }
+
+    // MARK: Retention
+
+    /// Deletes expired records: older than `retentionMs`, then the oldest beyond `retentionBytes`.
+    public func enforceRetention(now: Int64) throws(LogError) -> RetentionReport {
+        try write { db in
+            var report = RetentionReport()
+            for name in try String.fetchAll(db, sql: "SELECT name FROM topic ORDER BY name") {
+                let topic = try Self.topic(db, name)
+                guard topic.config.retentionMs != nil || topic.config.retentionBytes != nil else { continue }
+                for partition in 0..<topic.config.partitions {
+                    let low = Self.recordID(topic: topic.id, partition: partition, offset: 0)
+                    let high = Self.recordID(topic: topic.id, partition: partition + 1, offset: 0)
+                    var removed: [(Int, Int64, String)] = []
+                    if let ms = topic.config.retentionMs {
+                        let cutoff = now - ms
+                        let row = try Row.fetchOne(
+                            db,
+                            sql:
+                                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
+                            arguments: [low, high, cutoff]
+                        )
+                        let count: Int = row?[0] ?? 0
+                        if count > 0 {
+                            try db.execute(
+                                sql: "DELETE FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
+                                arguments: [low, high, cutoff]
+                            )
+                            removed.append((count, row?[1] ?? 0, "time"))
+                        }
+                    }
+                    if let limit = topic.config.retentionBytes {
+                        var total =
+                            try Int64.fetchOne(
+                                db,
+                                sql: "SELECT COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ?",
+                                arguments: [low, high]
+                            ) ?? 0
+                        if total > limit {
+                            var count = 0
+                            var bytes: Int64 = 0
+                            var cut = low
+                            let rows = try Row.fetchCursor(
+                                db,
+                                sql: "SELECT id, size FROM record WHERE id >= ? AND id < ? ORDER BY id",
+                                arguments: [low, high]
+                            )
+                            while total > limit, let r = try rows.next() {
+                                let size: Int64 = r[1]
+                                total -= size
+                                bytes += size
+                                count += 1
+                                cut = (r[0] as Int64) + 1
+                            }
+                            try db.execute(sql: "DELETE FROM record WHERE id >= ? AND id < ?", arguments: [low, cut])
+                            removed.append((count, bytes, "size"))
+                        }
+                    }
+                    guard !removed.isEmpty else { continue }
+                    let remaining = try Row.fetchOne(
+                        db,
+                        sql: "SELECT MIN(id), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ?",
+                        arguments: [low, high]
+                    )
+                    let first: Int64? = remaining?[0]
+                    let mask = (Int64(1) << Self.offsetBits) - 1
+                    try db.execute(
+                        sql: """
+                            UPDATE partition SET start_offset = COALESCE(?, next_offset), bytes = ?
+                            WHERE topic_id = ? AND partition = ?
+                            """,
+                        arguments: [first.map { $0 & mask }, remaining?[1] ?? 0, topic.id, partition]
+                    )
+                    for (count, bytes, reason) in removed {
+                        report.removals.append(
+                            .init(topic: name, partition: partition, records: count, bytes: bytes, reason: reason)
+                        )
+                    }
+                }
+            }
+            return report
+        }
+    }
+
+    // MARK: Storage helpers
+
+    private func read<T>(_ body: (Database) throws -> T) throws(LogError) -> T {
+        do { return try db.read(body) } catch let error as LogError { throw error } catch {
+            throw LogError(.storage, "read failed")
+        }
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws(LogError) -> T {
+        do { return try db.write(body) } catch let error as LogError { throw error } catch {
+            throw LogError(.storage, "write failed")
+        }
+    }
+}
