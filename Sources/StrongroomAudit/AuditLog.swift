@@ -84,6 +84,8 @@ public final class AuditLog: Sendable {
     struct Frontier {
         var size: UInt64 = 0
         var nodes: [(level: Int, hash: Merkle.Hash)] = []
+        /// True once the edge was built by this process or checked against the signed checkpoint.
+        var trusted = false
 
         var root: Merkle.Hash {
             guard var r = nodes.last?.hash else { return Merkle.emptyRoot }
@@ -155,12 +157,22 @@ public final class AuditLog: Sendable {
         }
         try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         self.origin = origin
+        let hasCheckpoints: Bool
+        do {
+            hasCheckpoints = try db.read { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM checkpoint LIMIT 1") ?? false
+            }
+        } catch {
+            throw AuditError(.storage, "cannot read \(path)")
+        }
         self.signer = try Self.loadOrCreateKey(
             dataDirectory.appendingPathComponent(Self.keyFileName),
-            origin: origin
+            origin: origin,
+            hasCheckpoints: hasCheckpoints
         )
-        self.frontier = Mutex(Frontier())
-        try read { db in try self.syncFrontier(db) }
+        var empty = Frontier()
+        empty.trusted = true
+        self.frontier = Mutex(empty)
+        _ = try read { db in try self.syncFrontier(db) }
     }
 
     // MARK: Appending
@@ -171,33 +183,52 @@ public final class AuditLog: Sendable {
     @discardableResult
     public func append(_ entries: [AuditEntry]) throws(AuditError) -> Range<UInt64> {
         guard !entries.isEmpty else { return size..<size }
-        return try write { db in
-            try self.syncFrontier(db)
-            return try self.frontier.withLock { frontier in
-                let start = frontier.size
-                let insertEntry = try db.cachedStatement(sql: "INSERT INTO entry (idx, data, leaf) VALUES (?, ?, ?)")
-                let insertNode = try db.cachedStatement(sql: "INSERT INTO node (level, idx, hash) VALUES (?, ?, ?)")
-                var working = frontier
-                for var entry in entries {
-                    entry.index = working.size
-                    let bytes = entry.canonicalBytes()
-                    let leaf = Merkle.leafHash(bytes)
-                    try insertEntry.execute(arguments: [Int64(entry.index), Data(bytes), Data(leaf)])
-                    for node in working.add(leaf) {
-                        try insertNode.execute(arguments: [node.level, Int64(node.index), Data(node.hash)])
-                    }
-                }
-                let note = try self.signer.sign(
-                    Checkpoint(origin: self.origin, size: working.size, root: working.root).text
-                )
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO checkpoint (size, note) VALUES (?, ?)",
-                    arguments: [Int64(working.size), note]
-                )
-                // Only a committed transaction moves the in-memory edge; a failure above leaves it.
-                frontier = working
-                return start..<working.size
+        let working: Frontier = try write { db in
+            var working = try self.syncFrontier(db)
+            // Never sign on top of a tail no signature covers: that would launder tampering.
+            if !working.trusted {
+                try self.checkTail(db, working)
+                working.trusted = true
             }
+            let insertEntry = try db.cachedStatement(sql: "INSERT INTO entry (idx, data, leaf) VALUES (?, ?, ?)")
+            let insertNode = try db.cachedStatement(sql: "INSERT INTO node (level, idx, hash) VALUES (?, ?, ?)")
+            for var entry in entries {
+                entry.index = working.size
+                let bytes = entry.canonicalBytes()
+                let leaf = Merkle.leafHash(bytes)
+                try insertEntry.execute(arguments: [Int64(entry.index), Data(bytes), Data(leaf)])
+                for node in working.add(leaf) {
+                    try insertNode.execute(arguments: [node.level, Int64(node.index), Data(node.hash)])
+                }
+            }
+            let note = try self.signer.sign(
+                Checkpoint(origin: self.origin, size: working.size, root: working.root).text
+            )
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO checkpoint (size, note) VALUES (?, ?)",
+                arguments: [Int64(working.size), note]
+            )
+            return working
+        }
+        // Only a committed transaction moves the in-memory edge, and never backwards.
+        frontier.withLock { if working.size > $0.size { $0 = working } }
+        return (working.size - UInt64(entries.count))..<working.size
+    }
+
+    /// The stored tail must be exactly what the newest checkpoint signed.
+    func checkTail(_ db: Database, _ edge: Frontier) throws {
+        guard edge.size > 0 else { return }
+        guard let note = try String.fetchOne(db, sql: "SELECT note FROM checkpoint ORDER BY size DESC LIMIT 1") else {
+            throw AuditError(.tampered, "no signed checkpoint covers the stored entries", index: 0)
+        }
+        let checkpoint = try Checkpoint(text: try SignedNote.verified(note, keys: [verifierKey]))
+        guard checkpoint.size == edge.size, Merkle.constantTimeEqual(checkpoint.root, edge.root) else {
+            throw AuditError(
+                .tampered,
+                "stored entries (\(edge.size)) differ from the newest signed checkpoint (\(checkpoint.size)): "
+                    + "appends refused, run `strongroom audit verify`",
+                index: min(checkpoint.size, edge.size)
+            )
         }
     }
 
@@ -207,10 +238,12 @@ public final class AuditLog: Sendable {
         try append([entry]).lowerBound
     }
 
-    /// Reloads the right edge when another process appended since we last looked.
-    func syncFrontier(_ db: Database) throws {
+    /// The right edge for the stored size: ours, or rebuilt when another process appended.
+    @discardableResult
+    func syncFrontier(_ db: Database) throws -> Frontier {
         let stored = UInt64(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM entry") ?? 0)
-        guard stored != frontier.withLock({ $0.size }) else { return }
+        let current = frontier.withLock { $0 }
+        if stored == current.size { return current }
         var fresh = Frontier()
         fresh.size = stored
         var start: UInt64 = 0
@@ -219,6 +252,7 @@ public final class AuditLog: Sendable {
             start += 1 << UInt64(level)
         }
         frontier.withLock { $0 = fresh }
+        return fresh
     }
 
     // MARK: Reading
@@ -338,40 +372,68 @@ public final class AuditLog: Sendable {
     /// Trusts nothing stored but the entries themselves and the checkpoint signatures:
     /// every leaf hash and root is recomputed. Fails on the first problem and names the
     /// first bad entry: a changed byte, a missing entry, two entries swapped, a truncated
-    /// tail, a checkpoint not signed by `trustedKeys` (default: this log's key).
+    /// tail, entries no checkpoint signs, a checkpoint not signed by `trustedKeys`.
     ///
-    /// - Parameter progress: called with (entries checked, total) every 65,536 entries.
+    /// Someone who can write the data directory can also delete checkpoints and cut the tail
+    /// below them, or replace the signing key: checkpoints kept elsewhere (`external`,
+    /// checked against `trustedKeys`) are what catch that.
+    ///
+    /// - Parameters:
+    ///   - trustedKeys: keys whose signatures count (default: this log's own key).
+    ///   - external: signed checkpoint notes kept outside the data directory.
+    ///   - progress: called with (entries checked, total) every 65,536 entries.
     public func verify(
         trustedKeys: [NoteVerifierKey]? = nil,
+        external: [String] = [],
         progress: ((UInt64, UInt64) -> Void)? = nil
     ) throws(AuditError) -> AuditVerification {
         let keys = trustedKeys ?? [verifierKey]
+        var outside: [Checkpoint] = []
+        for note in external {
+            let checkpoint: Checkpoint
+            do throws(AuditError) { checkpoint = try Checkpoint(text: try SignedNote.verified(note, keys: keys)) } catch
+            {
+                throw AuditError(.invalidCheckpoint, "external checkpoint: \(error.detail)")
+            }
+            guard checkpoint.origin == origin else {
+                throw AuditError(.invalidCheckpoint, "external checkpoint is for another log (\(checkpoint.origin))")
+            }
+            outside.append(checkpoint)
+        }
         return try read { db in
-            var checkpoints: [Checkpoint] = []
+            var checkpoints: [Checkpoint] = outside
             for row in try Row.fetchAll(db, sql: "SELECT size, note FROM checkpoint ORDER BY size") {
-                let storedSize = UInt64(row[0] as Int64)
-                let note = try SignedNote(parsing: Array((row[1] as String).utf8))
-                do throws(AuditError) { _ = try note.verify(with: keys) } catch {
+                guard let storedSize = (row[0] as Int64?).flatMap(UInt64.init(exactly:)), let text = row[1] as String?
+                else { throw AuditError(.invalidCheckpoint, "unreadable checkpoint row") }
+                let checkpoint: Checkpoint
+                do throws(AuditError) {
+                    checkpoint = try Checkpoint(text: try SignedNote.verified(text, keys: keys))
+                } catch {
                     throw AuditError(.invalidCheckpoint, "checkpoint at size \(storedSize): \(error.detail)")
                 }
-                let checkpoint = try Checkpoint(text: note.text)
                 guard checkpoint.size == storedSize, checkpoint.origin == self.origin else {
                     throw AuditError(.invalidCheckpoint, "checkpoint at size \(storedSize) names another log or size")
                 }
                 checkpoints.append(checkpoint)
             }
+            checkpoints.sort { $0.size < $1.size }
             let total = UInt64(try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM entry") ?? 0)
             var tree = Frontier()
             var next = checkpoints.startIndex
             var lastGood: UInt64 = 0
+            while next < checkpoints.endIndex, checkpoints[next].size == 0 { next += 1 }
             let rows = try Row.fetchCursor(db, sql: "SELECT idx, data, leaf FROM entry ORDER BY idx")
             while let row = try rows.next() {
-                let index = UInt64(row[0] as Int64)
+                // Decoded with checks: a tampered row is reported, never a crash.
+                guard let index = (row[0] as Int64?).flatMap(UInt64.init(exactly:)), index >= tree.size else {
+                    throw AuditError(.tampered, "entry with an invalid index", index: tree.size)
+                }
                 guard index == tree.size else {
                     throw AuditError(.tampered, "entry missing (next stored is \(index))", index: tree.size)
                 }
-                let data: Data = row[1]
-                let stored: Data = row[2]
+                guard let data = row[1] as Data?, let stored = row[2] as Data? else {
+                    throw AuditError(.tampered, "entry has no content or leaf hash", index: index)
+                }
                 guard let entry = AuditEntry(canonical: data) else {
                     throw AuditError(.tampered, "entry does not parse", index: index)
                 }
@@ -404,9 +466,29 @@ public final class AuditLog: Sendable {
                     index: tree.size
                 )
             }
+            guard lastGood == tree.size else {
+                throw AuditError(
+                    .tampered,
+                    "entries [\(lastGood), \(tree.size)) are covered by no signed checkpoint",
+                    index: lastGood
+                )
+            }
             progress?(tree.size, total)
             return AuditVerification(size: tree.size, checkpoints: checkpoints.count, root: tree.root)
         }
+    }
+
+    /// The signed checkpoint stored for `size`, verified; nil when none was signed at that size.
+    public func signedCheckpoint(size: UInt64) throws(AuditError) -> Checkpoint? {
+        let note: String? = try read { db in
+            try String.fetchOne(db, sql: "SELECT note FROM checkpoint WHERE size = ?", arguments: [Int64(size)])
+        }
+        guard let note else { return nil }
+        let checkpoint = try Checkpoint(text: try SignedNote.verified(note, keys: [verifierKey]))
+        guard checkpoint.size == size, checkpoint.origin == origin else {
+            throw AuditError(.invalidCheckpoint, "checkpoint at size \(size) names another log or size")
+        }
+        return checkpoint
     }
 
     // MARK: Storage helpers
@@ -426,21 +508,41 @@ public final class AuditLog: Sendable {
     // MARK: Signing key
 
     /// Loads `PRIVATE+KEY+name+id+base64(0x01 ‖ seed)` from a 0600 file, creating it if absent.
-    static func loadOrCreateKey(_ url: URL, origin: String) throws(AuditError) -> NoteSigner {
+    static func loadOrCreateKey(_ url: URL, origin: String, hasCheckpoints: Bool) throws(AuditError) -> NoteSigner {
         var info = stat()
         if stat(url.path, &info) != 0 {
+            guard !hasCheckpoints else {
+                throw AuditError(
+                    .signingKey,
+                    "\(url.path) is missing but the log has signed checkpoints: restore the key, do not replace it"
+                )
+            }
             let key = Curve25519.Signing.PrivateKey()
             let signer = try NoteSigner(name: origin, privateKey: key)
             let id = signer.verifierKey.keyID.map { String(format: "%02x", $0) }.joined()
             let text = "PRIVATE+KEY+\(origin)+\(id)+\(Data([1] + Array(key.rawRepresentation)).base64EncodedString())\n"
-            let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            // Written whole to a temporary name, then linked into place: a reader never sees
+            // half a key, and of two processes creating it at once exactly one wins.
+            let temporary = url.path + ".\(getpid()).tmp"
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
             guard fd >= 0 else { throw AuditError(.signingKey, "cannot create \(url.path)") }
             let bytes = Array(text.utf8)
             let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
             let synced = fsync(fd)
             close(fd)
+            defer { unlink(temporary) }
             guard written == bytes.count, synced == 0 else { throw AuditError(.signingKey, "cannot write \(url.path)") }
-            return signer
+            if link(temporary, url.path) == 0 {
+                let directory = open(url.deletingLastPathComponent().path, O_RDONLY)
+                if directory >= 0 {
+                    fsync(directory)
+                    close(directory)
+                }
+                return signer
+            }
+            guard errno == EEXIST, stat(url.path, &info) == 0 else {
+                throw AuditError(.signingKey, "cannot create \(url.path)")
+            }
         }
         guard info.st_mode & 0o077 == 0 else {
             throw AuditError(

@@ -7,11 +7,12 @@ public enum SIEMFormat {
     /// Header fields escape `\\` and `|`; extension values escape `\\`, `=` and line breaks.
     public static func cef(_ entry: AuditEntry) -> String {
         func header(_ s: String) -> String {
-            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
+            singleLine(s).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
         }
         func value(_ s: String) -> String {
             s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "=", with: "\\=")
                 .replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n")
+                .unicodeScalars.map { isLineBreakOrControl($0) ? "?" : String($0) }.joined()
         }
         let severity = entry.decision == .deny ? 6 : (entry.action == "Erase" ? 5 : 3)
         var ext: [(String, String)] = [
@@ -50,7 +51,7 @@ public enum SIEMFormat {
             return cleaned.isEmpty ? "-" : String(cleaned.prefix(max))
         }
         func param(_ s: String) -> String {
-            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            singleLine(s).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
                 .replacingOccurrences(of: "]", with: "\\]")
         }
         var params: [(String, String)] = [
@@ -61,8 +62,23 @@ public enum SIEMFormat {
         if let subject = entry.subjectHash { params.append(("subjectHash", subject)) }
         let sd =
             "[audit@\(enterpriseNumber) " + params.map { "\($0.0)=\"\(param($0.1))\"" }.joined(separator: " ") + "]"
-        let message = String(decoding: entry.canonicalBytes(), as: UTF8.self)
+        // JSON escapes C0 controls already; the Unicode line breaks it may keep are escaped too
+        // (still valid JSON, inside strings only), so a line-framed feed sees one record.
+        let message = String(decoding: entry.canonicalBytes(), as: UTF8.self).unicodeScalars.map { scalar in
+            isLineBreakOrControl(scalar) ? String(format: "\\u%04x", scalar.value) : String(scalar)
+        }.joined()
         return "<\(pri)>1 \(AuditEntry.timestamp(entry.time)) \(token(hostname, max: 255)) strongroom - "
             + "\(token(entry.action, max: 32)) \(sd) \u{FEFF}\(message)"
+    }
+
+    /// Line breaks and control characters could start a forged record in a line-framed
+    /// feed: they never pass through.
+    static func isLineBreakOrControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value)
+            || scalar.value == 0x2028 || scalar.value == 0x2029
+    }
+
+    static func singleLine(_ s: String) -> String {
+        s.unicodeScalars.map { isLineBreakOrControl($0) ? "?" : String($0) }.joined()
     }
 }

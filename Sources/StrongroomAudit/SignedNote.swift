@@ -123,6 +123,13 @@ public struct SignedNote: Sendable, Hashable {
         self.signatures = signatures
     }
 
+    /// Parses `note`, checks it against `keys` and returns its signed text.
+    public static func verified(_ note: String, keys: [NoteVerifierKey]) throws(AuditError) -> String {
+        let parsed = try SignedNote(parsing: Array(note.utf8))
+        _ = try parsed.verify(with: keys)
+        return parsed.text
+    }
+
     /// The names of `keys` whose signatures are present and valid.
     ///
     /// - Throws: ``AuditError/Code/invalidCheckpoint`` when a known key's signature is

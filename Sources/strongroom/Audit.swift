@@ -33,12 +33,16 @@ struct AuditCommand: ParsableCommand {
             discussion: """
                 Recomputes each leaf hash from the stored entry, the tree, and each checkpoint's root and
                 signature. Exit status 0 when the log is intact, 1 with the first bad index otherwise.
-                --trusted-key adds verifier keys (name+id+base64) an external attester published.
+                Whoever can write the data directory can also replace the signing key, delete checkpoints
+                and cut the tail: pass the verifier key you recorded (--trusted-key name+id+base64, then only
+                it is trusted) and checkpoints you kept elsewhere (--checkpoint FILE) to catch that.
                 """
         )
         @OptionGroup var data: DataDirectoryOptions
-        @Option(help: "A trusted verifier key (default: this log's own key).")
+        @Option(help: "Trust only this verifier key (repeatable; default: this log's own key file).")
         var trustedKey: [String] = []
+        @Option(help: "A signed checkpoint kept outside the data directory (repeatable).")
+        var checkpoint: [String] = []
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
@@ -50,10 +54,18 @@ struct AuditCommand: ParsableCommand {
                     throw CLIError("--trusted-key: \(error)")
                 }
             }
+            var notes: [String] = []
+            for file in checkpoint {
+                guard let note = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw CLIError("cannot read checkpoint \(file)")
+                }
+                notes.append(note)
+            }
             let result: AuditVerification
             do {
                 result = try log.verify(
-                    trustedKeys: keys.isEmpty ? nil : keys + [log.verifierKey],
+                    trustedKeys: keys.isEmpty ? nil : keys,
+                    external: notes,
                     progress: AuditCommand.report
                 )
             } catch {
@@ -72,6 +84,17 @@ struct AuditCommand: ParsableCommand {
                 print("OK: \(result.size) entries, \(result.checkpoints) signed checkpoints, root \(root)")
             }
         }
+    }
+
+    /// Checks a proof's root against the signed checkpoint of that size, when one exists.
+    static func signedRoot(_ log: AuditLog, size: UInt64, root: [UInt8]) throws -> String {
+        guard let checkpoint = try log.signedCheckpoint(size: size) else {
+            return " (no signed checkpoint at size \(size))"
+        }
+        guard checkpoint.root == root else {
+            throw CLIError("the root at size \(size) differs from its signed checkpoint: run `strongroom audit verify`")
+        }
+        return ", root matches the signed checkpoint"
     }
 
     /// Progress on standard error for logs worth waiting for.
@@ -110,6 +133,7 @@ struct AuditCommand: ParsableCommand {
                 if let index {
                     let proof = try log.inclusionProof(index: index, size: size)
                     try proof.verify()
+                    let signed = try AuditCommand.signedRoot(log, size: proof.size, root: proof.root)
                     let path = proof.path.map { "\"\(AuditCommand.hex($0))\"" }.joined(separator: ",")
                     if json {
                         print(
@@ -117,7 +141,7 @@ struct AuditCommand: ParsableCommand {
                                 + #""root":"\#(AuditCommand.hex(proof.root))","size":\#(proof.size)}"#
                         )
                     } else {
-                        print("entry \(proof.index) in tree of size \(proof.size): verified")
+                        print("entry \(proof.index) in tree of size \(proof.size): verified\(signed)")
                         print("leaf hash \(AuditCommand.hex(proof.leafHash))")
                         print("root      \(AuditCommand.hex(proof.root))")
                         for (i, hash) in proof.path.enumerated() { print("path[\(i)]   \(AuditCommand.hex(hash))") }
@@ -125,6 +149,8 @@ struct AuditCommand: ParsableCommand {
                 } else {
                     let proof = try log.consistencyProof(oldSize: consistency[0], newSize: consistency[1])
                     try proof.verify()
+                    _ = try AuditCommand.signedRoot(log, size: proof.oldSize, root: proof.oldRoot)
+                    let signed = try AuditCommand.signedRoot(log, size: proof.newSize, root: proof.newRoot)
                     let path = proof.path.map { "\"\(AuditCommand.hex($0))\"" }.joined(separator: ",")
                     if json {
                         print(
@@ -133,7 +159,7 @@ struct AuditCommand: ParsableCommand {
                                 + #""path":[\#(path)]}"#
                         )
                     } else {
-                        print("tree \(proof.newSize) extends tree \(proof.oldSize): verified")
+                        print("tree \(proof.newSize) extends tree \(proof.oldSize): verified\(signed)")
                         print("old root  \(AuditCommand.hex(proof.oldRoot))")
                         print("new root  \(AuditCommand.hex(proof.newRoot))")
                         for (i, hash) in proof.path.enumerated() { print("path[\(i)]   \(AuditCommand.hex(hash))") }
@@ -230,7 +256,8 @@ struct AuditCommand: ParsableCommand {
                     }
                     out.append(0x0A)
                 }
-                writeOut(out)
+                // The cursor moves only after every byte reached standard output.
+                guard writeOut(out) else { throw CLIError("cannot write to standard output; cursor not moved") }
                 next = page[page.count - 1].index + 1
                 remaining -= page.count
                 if let cursor {

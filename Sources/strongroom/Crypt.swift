@@ -50,6 +50,7 @@ func processLines(
     var pending: [UInt8] = []
     var lineNumber = 0
     var failures = 0
+    var outputLost = false
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
     func handle(_ lines: [[UInt8]]) {
         var out: [UInt8] = []
@@ -69,7 +70,7 @@ func processLines(
                 printError("strongroom \(label): line \(number): \(error)")
             }
         }
-        writeOut(out)
+        if !writeOut(out) { outputLost = true }
     }
     while true {
         let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
@@ -81,6 +82,7 @@ func processLines(
         handle(lines)
     }
     if !pending.isEmpty { handle([pending]) }
+    if outputLost { throw CLIError("strongroom \(label): standard output could not be written") }
     if failures > 0 {
         printError("strongroom \(label): \(failures) of \(lineNumber) lines failed")
         throw ExitCode(1)

@@ -36,15 +36,18 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// Writes bytes to standard output, unbuffered.
-func writeOut(_ bytes: [UInt8]) {
+/// Writes bytes to standard output, unbuffered; false when they could not all be written.
+@discardableResult
+func writeOut(_ bytes: [UInt8]) -> Bool {
     var offset = 0
-    bytes.withUnsafeBytes { raw in
+    return bytes.withUnsafeBytes { raw in
         while offset < raw.count {
             let n = write(1, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-            if n <= 0 { return }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            if n <= 0 { return false }
             offset += n
         }
+        return true
     }
 }
 

@@ -204,3 +204,89 @@ struct AuditLogTests {
         #expect(verification.checkpoints == 60)
     }
 }
+
+@Suite("Audit log hardening")
+struct AuditHardeningTests {
+    @Test("entries no checkpoint signs fail verify; appends refuse to sign over them")
+    func uncoveredTail() throws {
+        let directory = TestSupport.scratchDirectory("audit")
+        let log = try filledLog(16, batch: 8, directory: directory)
+        var forged = sampleEntry(99)
+        forged.index = 16
+        let bytes = forged.canonicalBytes()
+        try log.db.write {
+            try $0.execute(
+                sql: "INSERT INTO entry (idx, data, leaf) VALUES (16, ?, ?)",
+                arguments: [Data(bytes), Data(Merkle.leafHash(bytes))]
+            )
+        }
+        let reopened = try AuditLog(dataDirectory: directory)
+        let error = #expect(throws: AuditError.self) { try reopened.verify() }
+        #expect(error?.index == 16)
+        let refused = #expect(throws: AuditError.self) { try reopened.append(sampleEntry(100)) }
+        #expect(refused?.code == .tampered)
+    }
+
+    @Test("a tail cut together with its checkpoints is caught by a checkpoint kept elsewhere")
+    func truncationWithCheckpointsDeleted() throws {
+        let directory = TestSupport.scratchDirectory("audit")
+        let log = try filledLog(24, batch: 8, directory: directory)
+        let kept = try #require(try log.latestCheckpoint())
+        try log.db.write {
+            try $0.execute(sql: "DELETE FROM entry WHERE idx >= 16; DELETE FROM checkpoint WHERE size > 16")
+        }
+        let reopened = try AuditLog(dataDirectory: directory)
+        _ = try reopened.verify()  // internally consistent: only the outside copy can tell
+        let error = #expect(throws: AuditError.self) { try reopened.verify(external: [kept]) }
+        #expect(error?.index == 16)
+    }
+
+    @Test("a replaced signing key: trusting the recorded key fails verify; a missing key is never recreated")
+    func replacedKey() throws {
+        let directory = TestSupport.scratchDirectory("audit")
+        let log = try filledLog(8, batch: 4, directory: directory)
+        let recorded = log.verifierKey
+        let keyFile = directory.appendingPathComponent(AuditLog.keyFileName)
+        try FileManager.default.removeItem(at: keyFile)
+        let missing = #expect(throws: AuditError.self) { try AuditLog(dataDirectory: directory) }
+        #expect(missing?.code == .signingKey)
+        // An intruder writes a new key under the same name and re-signs every checkpoint.
+        let intruder = try NoteSigner(name: log.origin, privateKey: .init())
+        let rows = try log.db.read { try Row.fetchAll($0, sql: "SELECT size, note FROM checkpoint") }
+        for row in rows {
+            let text = try SignedNote(parsing: Array((row["note"] as String).utf8)).text
+            let note = try intruder.sign(text)
+            try log.db.write {
+                try $0.execute(
+                    sql: "UPDATE checkpoint SET note = ? WHERE size = ?",
+                    arguments: [note, row["size"] as Int64]
+                )
+            }
+        }
+        let seed = Data([1] + Array(try intruderSeed(intruder))).base64EncodedString()
+        let id = intruder.verifierKey.keyID.map { String(format: "%02x", $0) }.joined()
+        _ = FileManager.default.createFile(
+            atPath: keyFile.path,
+            contents: Data("PRIVATE+KEY+\(log.origin)+\(id)+\(seed)\n".utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        let reopened = try AuditLog(dataDirectory: directory)
+        _ = try reopened.verify()  // its own key now says yes
+        let error = #expect(throws: AuditError.self) { try reopened.verify(trustedKeys: [recorded]) }
+        #expect(error?.code == .invalidCheckpoint)
+    }
+
+    @Test("SIEM lines never carry a line break or control character from an entry")
+    func siemInjection() {
+        var entry = sampleEntry(1)
+        entry.principal = "x\n<110>1 2026-11-24T00:00:00.000Z host strongroom - Decrypt [audit@32473 index=\"0\"]"
+        entry.action = "Decrypt\r\nCEF:0|forged"
+        entry.reason = "line\u{2028}break\u{85}"
+        for line in [SIEMFormat.syslog(entry, hostname: "h\nx"), SIEMFormat.cef(entry)] {
+            #expect(!line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x85 || $0.value == 0x2028 })
+        }
+    }
+}
+
+/// The raw seed of a signer made in the test (the type keeps it private).
+func intruderSeed(_ signer: NoteSigner) throws -> [UInt8] { Array(signer.privateKey.rawRepresentation) }
