@@ -1,2 +1,189 @@
+public import Foundation
+import StrongroomJSON
+
 /// Deny-by-default authorization: principals, actions, resources, purposes.
-public enum StrongroomPolicyModule {}
+///
+/// A `Policy` is an immutable, validated and indexed policy file. Evaluation order:
+/// the rules whose principal, action and resource match are found through the index;
+/// a rule applies when its field pointers, purposes and conditions hold; any applying
+/// deny decides deny (deny overrides allow); else any applying allow decides allow;
+/// else the request is denied (default deny).
+public struct Policy: Sendable {
+    /// The policy's version string (`"2026-11-24.1"`); every ``Decision`` carries it.
+    public let version: String
+    /// Declared roles and their descriptions.
+    public let roles: [String: String]
+    /// Declared principals and their attributes.
+    public let principals: [String: Principal]
+    /// The rules, in file order.
+    public let rules: [Rule]
+    /// Findings that did not stop the load: unreachable rules, conflicts, unbound decrypts.
+    public let warnings: [PolicyIssue]
+    /// Expectations declared in the file's own `"tests"` member, if any.
+    public let tests: [PolicyTestCase]
+    let index: PolicyIndex
+
+    /// Parses, validates and indexes a policy document.
+    ///
+    /// - Throws: ``PolicyError`` with the first error's code; ``PolicyError/issues`` lists every
+    ///   error found, each with its JSON pointer and rule id.
+    public init(parsing bytes: some Collection<UInt8>) throws(PolicyError) {
+        let root: JSONValue
+        do {
+            root = try JSONValue(parsing: bytes)
+        } catch {
+            let issue = PolicyIssue.error(.invalidJSON, at: "", rule: nil, "\(error)")
+            throw PolicyError(.invalidJSON, "\(error)", issues: [issue])
+        }
+        var loader = PolicyLoader()
+        guard let document = loader.load(root) else {
+            let errors = loader.issues.filter { $0.severity == .error }
+            let first = errors.first ?? .error(.invalidField, at: "", rule: nil, "invalid policy")
+            throw PolicyError(first.code ?? .invalidField, first.description, issues: errors)
+        }
+        self.version = document.version
+        self.roles = document.roles
+        self.principals = document.principals
+        self.rules = document.rules
+        self.tests = document.tests
+        let index = PolicyIndex(rules: document.rules)
+        self.index = index
+        self.warnings = PolicyAnalysis(document: document, rules: index.rules).warnings()
+    }
+
+    /// Reads, validates and indexes the policy file at `url`.
+    public init(contentsOf url: URL) throws(PolicyError) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw PolicyError(.unreadable, url.path)
+        }
+        try self.init(parsing: data)
+    }
+
+    /// The declared principal `id`, or a principal with that id and no attributes.
+    public func principal(_ id: String) -> Principal { principals[id] ?? Principal(id: id) }
+
+    /// Decides whether `principal` may do `action` on `resource` in `context`.
+    ///
+    /// Governance tokens in `context` are ignored here (a token only ever adds an allow):
+    /// ``PolicyEngine`` verifies and honours them.
+    public func authorize(
+        _ principal: Principal,
+        _ action: Action,
+        _ resource: Resource,
+        _ context: AuthorizationContext
+    ) -> Decision {
+        var firstAllow: CompiledRule?
+        var firstDeny: CompiledRule?
+        var moreAllows = false
+        var moreDenies = false
+        var nearMiss: (rule: CompiledRule, miss: RuleMiss)?
+        index.forEachCandidate(principal, action, resource) { c in
+            if let miss = c.rule.miss(principal, resource, context) {
+                if !c.isDeny, nearMiss == nil { nearMiss = (c, miss) }
+                return
+            }
+            if c.isDeny {
+                if let first = firstDeny { moreDenies = moreDenies || first !== c } else { firstDeny = c }
+            } else {
+                if let first = firstAllow { moreAllows = moreAllows || first !== c } else { firstAllow = c }
+            }
+        }
+        if let deny = firstDeny {
+            return Decision(
+                effect: .deny,
+                matchedRules: moreDenies ? applying(.deny, principal, action, resource, context) : deny.idList,
+                reason: "denied by rule (deny overrides allow)",
+                policyVersion: version
+            )
+        }
+        if let allow = firstAllow {
+            return Decision(
+                effect: .allow,
+                matchedRules: moreAllows ? applying(.allow, principal, action, resource, context) : allow.idList,
+                reason: "allowed by rule",
+                policyVersion: version
+            )
+        }
+        if let (rule, miss) = nearMiss {
+            return Decision(
+                effect: .deny,
+                matchedRules: [],
+                reason: "default deny: rule \(rule.rule.id) did not apply: \(miss.words)",
+                policyVersion: version
+            )
+        }
+        return Decision(
+            effect: .deny,
+            matchedRules: [],
+            reason: "default deny: no rule allows this",
+            policyVersion: version
+        )
+    }
+
+    /// The ids of every applying rule of `effect`, in file order, once each.
+    func applying(
+        _ effect: Effect,
+        _ principal: Principal,
+        _ action: Action,
+        _ resource: Resource,
+        _ context: AuthorizationContext
+    ) -> [String] {
+        var found: [CompiledRule] = []
+        index.forEachCandidate(principal, action, resource) { c in
+            if c.rule.effect == effect, c.rule.miss(principal, resource, context) == nil,
+                !found.contains(where: { $0 === c })
+            {
+                found.append(c)
+            }
+        }
+        return found.sorted { $0.position < $1.position }.map(\.rule.id)
+    }
+
+    /// The decision plus, for every rule whose principal, action and resource matched,
+    /// whether it applied and, if not, which condition failed.
+    public func explain(
+        _ principal: Principal,
+        _ action: Action,
+        _ resource: Resource,
+        _ context: AuthorizationContext
+    ) -> Explanation {
+        var seen: [CompiledRule] = []
+        index.forEachCandidate(principal, action, resource) { c in
+            if !seen.contains(where: { $0 === c }) { seen.append(c) }
+        }
+        let evaluations = seen.sorted { $0.position < $1.position }.map { c in
+            let miss = c.rule.miss(principal, resource, context)
+            return Explanation.RuleEvaluation(
+                ruleID: c.rule.id,
+                effect: c.rule.effect,
+                applied: miss == nil,
+                detail: miss.map { "not applied: \($0.words)" }
+                    ?? (c.isDeny ? "applied: denies" : "applied: allows")
+            )
+        }
+        return Explanation(decision: authorize(principal, action, resource, context), evaluations: evaluations)
+    }
+}
+
+/// Why a decision came out as it did: every rule whose scope matched, and what it did.
+public struct Explanation: Hashable, Sendable {
+    /// One rule considered for the request.
+    public struct RuleEvaluation: Hashable, Sendable {
+        /// The rule's id.
+        public let ruleID: String
+        /// Its effect.
+        public let effect: Effect
+        /// True when its pointers, purposes and conditions held.
+        public let applied: Bool
+        /// What happened, in words.
+        public let detail: String
+    }
+
+    /// The decision.
+    public let decision: Decision
+    /// The rules whose principal, action and resource name matched, in file order.
+    public let evaluations: [RuleEvaluation]
+}
