@@ -145,7 +145,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrongroomTests",
-            dependencies: ["Strongroom", "strongroom", "StrongroomTestSupport"],
+            dependencies: ["Strongroom", "strongroom", "StrongroomTestSupport", "StrongroomJSON", "StrongroomLog"],
             swiftSettings: swiftSettings
         ),
     ]

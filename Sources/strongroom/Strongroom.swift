@@ -11,7 +11,9 @@ struct StrongroomCommand: ParsableCommand {
             Start with `strongroom init`, or try `strongroom demo` for a guided walk-through.
             """,
         subcommands: [
-            Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, PolicyCommand.self, AuditCommand.self,
+            Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, TopicCommand.self, LogCommand.self,
+            PolicyCommand.self,
+            AuditCommand.self,
             Bench.self,
         ]
     )

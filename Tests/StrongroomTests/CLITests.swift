@@ -1,4 +1,6 @@
 import Foundation
+import StrongroomJSON
+import StrongroomLog
 import StrongroomTestSupport
 import Testing
 
@@ -180,5 +182,93 @@ struct AuditCLITests {
             let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
             #expect(bytes.range(of: Data("CUST-000000".utf8)) == nil, "\(file) holds a subject id")
         }
+    }
+}
+
+@Suite("embedded event log: crash")
+struct EventLogCrashTests {
+    @Test("an appender killed with SIGKILL mid-stream: every acknowledged record survives, none is torn, offsets go on")
+    func killedAppender() throws {
+        guard let executable = TestSupport.executable else {
+            Issue.record("the strongroom executable was not built")
+            return
+        }
+        let directory = TestSupport.scratchDirectory("log-crash").appendingPathComponent("data")
+        let env = ["STRONGROOM_DATA": directory.path]
+        #expect(try CLI.run(["topic", "create", "crash", "--partitions", "3"], environment: env).status == 0)
+
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["log", "append", "--topic", "crash", "--key-field", "k", "--batch", "64"]
+        process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let padding = String(repeating: "x", count: 300)
+        let writer = Thread {
+            // Writes until the child dies (the write then fails with EPIPE, ignored).
+            signal(SIGPIPE, SIG_IGN)
+            for i in 0..<200_000 {
+                let line = #"{"k":"key-\#(i % 17)","i":\#(i),"pad":"\#(padding)"}"# + "\n"
+                let ok = Data(line.utf8).withUnsafeBytes {
+                    write(stdin.fileHandleForWriting.fileDescriptor, $0.baseAddress, $0.count)
+                }
+                if ok <= 0 { return }
+            }
+        }
+        writer.start()
+        var acknowledged: [(partition: Int, offset: Int64)] = []
+        var buffer = Data()
+        let reader = stdout.fileHandleForReading
+        while acknowledged.count < 3_000 {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...newline)
+                let parts = line.split(separator: " ")
+                if parts.count == 2, let p = Int(parts[0]), let o = Int64(parts[1]) { acknowledged.append((p, o)) }
+            }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(acknowledged.count >= 3_000)
+
+        let log = try SQLiteEventLog(dataDirectory: directory)
+        var stored: [Int: [StoredRecord]] = [:]
+        for p in 0..<3 {
+            var next: Int64 = 0
+            while true {
+                let page = try log.fetch(topic: "crash", partition: p, from: next, maxBytes: 1 << 20, maxRecords: 1000)
+                guard let last = page.last else { break }
+                stored[p, default: []] += page
+                next = last.offset + 1
+            }
+        }
+        for ack in acknowledged {
+            #expect((stored[ack.partition]?.count ?? 0) > Int(ack.offset), "acknowledged \(ack) lost")
+        }
+        var lastSeen: [String: Int] = [:]
+        for (p, records) in stored {
+            #expect(records.map(\.offset) == (0..<Int64(records.count)).map { $0 }, "partition \(p) offsets contiguous")
+            for record in records {
+                let value = try JSONValue(parsing: record.value ?? [])
+                let key = value["k"]?.stringValue ?? ""
+                guard case .number(let text)? = value["i"], let i = Int(text) else {
+                    Issue.record("torn record at \(p):\(record.offset)")
+                    continue
+                }
+                #expect(record.key == Array(key.utf8))
+                #expect(i > lastSeen[key, default: -1], "key \(key) out of order")
+                lastSeen[key] = i
+            }
+        }
+        let next = try log.append([LogRecord(value: Array("after".utf8), partition: 0)], to: "crash")
+        #expect(next.first?.offset == Int64(stored[0]?.count ?? 0), "offsets continue after the crash")
     }
 }
