@@ -49,7 +49,11 @@ let package = Package(
         ),
         .target(
             name: "StrongroomSchema",
-            dependencies: ["StrongroomJSON"],
+            dependencies: [
+                "StrongroomJSON",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -121,6 +125,11 @@ let package = Package(
             dependencies: [
                 "StrongroomKeys", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomSchemaTests",
+            dependencies: ["StrongroomSchema", "StrongroomJSON", "StrongroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

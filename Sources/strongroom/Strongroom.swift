@@ -11,10 +11,8 @@ struct StrongroomCommand: ParsableCommand {
             Start with `strongroom init`, or try `strongroom demo` for a guided walk-through.
             """,
         subcommands: [
-            Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, TopicCommand.self, LogCommand.self,
-            PolicyCommand.self,
-            AuditCommand.self,
-            Bench.self,
+            Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, SchemaCommand.self, TopicCommand.self,
+            LogCommand.self, PolicyCommand.self, AuditCommand.self, Bench.self,
         ]
     )
 }

@@ -272,3 +272,66 @@ struct EventLogCrashTests {
         #expect(next.first?.offset == Int64(stored[0]?.count ?? 0), "offsets continue after the crash")
     }
 }
+
+@Suite("strongroom schema CLI", .serialized)
+struct SchemaCLITests {
+    @Test("register, check, refuse a poisoned schema, force it, validate lines, list, history")
+    func registry() throws {
+        let directory = TestSupport.scratchDirectory("schema-cli")
+        let env = ["STRONGROOM_DATA": directory.appendingPathComponent("data").path]
+        let schemaPath = TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path
+        let register = try CLI.run(
+            [
+                "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--principal",
+                "user:alice",
+            ],
+            environment: env
+        )
+        #expect(register.status == 0, "\(register.err)")
+        #expect(register.out.contains("version 1"))
+        let original = try String(contentsOfFile: schemaPath, encoding: .utf8)
+        let poisoned = directory.appendingPathComponent("poisoned.json")
+        try original.replacingOccurrences(of: #""confluent:tags": ["PII"]"#, with: #""description": "x""#)
+            .write(to: poisoned, atomically: true, encoding: .utf8)
+        let check = try CLI.run(
+            ["schema", "check", "--subject", "loan_applications-value", "--schema", poisoned.path],
+            environment: env
+        )
+        #expect(check.status == 1)
+        #expect(check.out.contains("SECURITY") && check.out.contains("PII tag removed"))
+        let refused = try CLI.run(
+            ["schema", "register", "--subject", "loan_applications-value", "--schema", poisoned.path],
+            environment: env
+        )
+        #expect(refused.status != 0 && refused.err.contains("incompatible"))
+        let forced = try CLI.run(
+            [
+                "schema", "register", "--subject", "loan_applications-value", "--schema", poisoned.path, "--force",
+                "--principal", "user:admin",
+            ],
+            environment: env
+        )
+        #expect(forced.status == 0 && forced.out.contains("version 2"))
+        let events = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        )
+        let secret = "999-99-9999X"
+        let bad = events.split(separator: "\n")[0].replacingOccurrences(
+            of: "\"currency\":\"USD\"",
+            with: "\"currency\":\"\(secret)\""
+        )
+        let validate = try CLI.run(
+            ["schema", "validate", "--subject", "loan_applications-value"],
+            input: events + bad + "\n",
+            environment: env
+        )
+        #expect(validate.status == 1)
+        #expect(validate.out.contains("/currency") && validate.out.contains("enum"))
+        #expect(!validate.out.contains(secret) && !validate.err.contains(secret))
+        let history = try CLI.run(["schema", "history"], environment: env)
+        #expect(history.out.contains("register-forced") && history.out.contains("user:admin"))
+        let list = try CLI.run(["schema", "list"], environment: env)
+        #expect(list.out.contains("loan_applications-value: versions 1, 2, BACKWARD"))
+    }
+}
