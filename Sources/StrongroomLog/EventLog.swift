@@ -105,6 +105,9 @@ public struct TopicConfig: Sendable, Hashable, Codable {
     public var encryptionRequired: Bool
     /// Largest record (key + value + headers) accepted, in bytes.
     public var maxRecordBytes: Int
+    /// What the secure pipeline does when DLP finds personal data in an untagged field:
+    /// `reject` (nil means reject) or `flag` (append, and report the finding).
+    public var dlpAction: String?
 
     /// A configuration.
     public init(
@@ -113,7 +116,8 @@ public struct TopicConfig: Sendable, Hashable, Codable {
         retentionBytes: Int64? = nil,
         classification: String? = nil,
         encryptionRequired: Bool = false,
-        maxRecordBytes: Int = 1 << 20
+        maxRecordBytes: Int = 1 << 20,
+        dlpAction: String? = nil
     ) {
         self.partitions = partitions
         self.retentionMs = retentionMs
@@ -121,6 +125,7 @@ public struct TopicConfig: Sendable, Hashable, Codable {
         self.classification = classification
         self.encryptionRequired = encryptionRequired
         self.maxRecordBytes = maxRecordBytes
+        self.dlpAction = dlpAction
     }
 }
 

@@ -101,6 +101,9 @@ public final class SQLiteEventLog: EventLog {
         guard config.retentionMs.map({ $0 > 0 }) ?? true, config.retentionBytes.map({ $0 > 0 }) ?? true,
             config.maxRecordBytes > 0
         else { throw LogError(.invalidArgument, "retention and size limits must be positive") }
+        guard config.dlpAction.map({ ["reject", "flag"].contains($0) }) ?? true else {
+            throw LogError(.invalidArgument, "dlpAction is reject or flag")
+        }
         let text = try Self.encode(config)
         try write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM topic WHERE name = ?", arguments: [name]) == true {

@@ -40,6 +40,7 @@ struct TopicCommand: ParsableCommand {
         if let bytes = topic.config.retentionBytes { settings.append("retention \(bytes) bytes per partition") }
         if let c = topic.config.classification { settings.append("classification \(c)") }
         if topic.config.encryptionRequired { settings.append("encryption required") }
+        settings.append("DLP \(topic.config.dlpAction ?? "reject")")
         if !settings.isEmpty { lines.append("  " + settings.joined(separator: ", ")) }
         for p in topic.partitions {
             lines.append("  partition \(p.partition): offsets \(p.startOffset)..<\(p.endOffset), \(p.bytes) bytes")
@@ -64,6 +65,8 @@ struct TopicCommand: ParsableCommand {
         var encryptionRequired = false
         @Option(help: "Largest record accepted, in bytes.")
         var maxRecordBytes = 1 << 20
+        @Option(help: "DLP finding in an untagged field: reject (default) or flag.")
+        var dlp = "reject"
 
         func run() throws {
             let classes = ["PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"]
@@ -80,7 +83,8 @@ struct TopicCommand: ParsableCommand {
                         retentionBytes: retentionBytes,
                         classification: classification,
                         encryptionRequired: encryptionRequired,
-                        maxRecordBytes: maxRecordBytes
+                        maxRecordBytes: maxRecordBytes,
+                        dlpAction: dlp
                     )
                 )
             } catch { throw CLIError("\(error)") }
