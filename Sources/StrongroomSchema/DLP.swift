@@ -1,0 +1,283 @@
+public import StrongroomJSON
+
+/// A kind of sensitive value that the data-loss-prevention scanner looks for in free text.
+///
+/// Each detector is a hand-written scanner over UTF-8 bytes with a check that random text
+/// rarely passes (Luhn, mod 97, a JSON header, entropy), so it can run on every untagged
+/// string of every event. The exact rules and what each one misses are in `docs/dlp.md`.
+public enum DLPDetector: String, Sendable, CaseIterable {
+    /// A US Social Security number written `123-45-6789` or `123 45 6789`.
+    case ssn
+    /// A Luhn-valid payment card number of a known brand, plain or grouped.
+    case paymentCard
+    /// An IBAN of a registry country at its fixed length whose mod-97 check holds.
+    case iban
+    /// An e-mail address: a dot-atom local part, `@`, a dotted domain with a letter TLD.
+    case email
+    /// An E.164 (`+…`) or North American phone number.
+    case phone
+    /// An AWS access key id (`AKIA…`, `ASIA…`).
+    case awsAccessKey
+    /// A PEM private key header.
+    case privateKey
+    /// A JSON Web Token whose header and payload decode to JSON objects.
+    case jwt
+    /// A long random-looking token: base64-like or hex.
+    case highEntropyToken
+}
+
+/// What a topic does with an event in which the scanner found sensitive data.
+public enum DLPAction: String, Sendable {
+    /// Refuse the event (the default).
+    case reject
+    /// Accept the event and report the findings.
+    case flag
+}
+
+/// One string of an event in which a detector fired.
+///
+/// Holds where and what kind, never the matched value or any part of it: a finding can be
+/// logged, audited and returned to a producer without copying the leak it reports.
+public struct DLPFinding: Sendable, Hashable, CustomStringConvertible {
+    /// RFC 6901 JSON pointer of the string (`/notes/0`, `/memo`).
+    public var pointer: String
+    /// The detector that fired.
+    public var detector: DLPDetector
+
+    /// A finding of `detector` in the string at `pointer`.
+    public init(pointer: String, detector: DLPDetector) {
+        self.pointer = pointer
+        self.detector = detector
+    }
+
+    /// The detector and the pointer, never the value.
+    public var description: String { "\(detector.rawValue) at \(pointer.isEmpty ? "/" : pointer)" }
+}
+
+/// Finds personal data and secrets in the strings of events that no schema tag covers.
+///
+/// Tagged fields are encrypted, so what leaks is free text: a memo holding a card number,
+/// a note holding a phone number. ``scan(_:skipping:)`` visits every string value (object
+/// keys are not values and are not scanned) except those under a covered pointer.
+///
+/// Scanning costs no allocation per character: each detector is a pass over the string's
+/// UTF-8 bytes, and a first pass counting digits and marks skips detectors that cannot fire.
+public struct DLPScanner: Sendable {
+    /// The detectors this scanner runs.
+    public let detectors: Set<DLPDetector>
+    let enabled: DLPRules.Enabled
+
+    /// A scanner running `detectors` (all of them by default).
+    public init(detectors: Set<DLPDetector> = Set(DLPDetector.allCases)) {
+        self.detectors = detectors
+        self.enabled = DLPRules.Enabled(detectors)
+    }
+
+    /// The detectors that fire on `text`, in ``DLPDetector/allCases`` order.
+    public func detect(_ text: String) -> [DLPDetector] {
+        if let found = text.utf8.withContiguousStorageIfAvailable({ DLPRules.detect($0, enabled) }) {
+            return found
+        }
+        // Bridged or otherwise non-contiguous strings: copy once.
+        return Array(text.utf8).withUnsafeBufferPointer { DLPRules.detect($0, enabled) }
+    }
+
+    /// Every finding in the string values of `event`, in document order.
+    ///
+    /// - Parameters:
+    ///   - event: The parsed event.
+    ///   - covered: Called with the JSON pointer of each value before it is visited; a
+    ///     value for which it returns true is skipped with everything inside it.
+    /// - Returns: One finding per string and detector that fired.
+    public func scan(_ event: JSONValue, skipping covered: (String) -> Bool) -> [DLPFinding] {
+        var findings: [DLPFinding] = []
+        var pointer = ""
+        visit(event, pointer: &pointer, covered: covered, into: &findings)
+        return findings
+    }
+
+    /// Every finding in the string values of `event` outside the tagged fields.
+    ///
+    /// A tagged pointer covers its value and everything below it: `/address` covers
+    /// `/address/street` and `/address/lines/0`. A `*` token matches any one token, so the
+    /// patterns of ``EncryptionPlan/Field/pattern`` (`/items/*/iban`) can be passed as they are.
+    ///
+    /// - Parameters:
+    ///   - event: The parsed event.
+    ///   - taggedPointers: RFC 6901 pointers (or `*` patterns) of the encrypted fields.
+    /// - Returns: One finding per string and detector that fired.
+    public func scan(_ event: JSONValue, taggedPointers: [String]) -> [DLPFinding] {
+        let tagged = taggedPointers.map { DLPPointerPattern($0) }
+        return scan(event) { pointer in tagged.contains { $0.covers(pointer) } }
+    }
+
+    /// The number of string values ``scan(_:skipping:)`` would scan in `event`.
+    public func countStrings(in event: JSONValue, skipping covered: (String) -> Bool) -> Int {
+        var count = 0
+        var pointer = ""
+        walkStrings(event, pointer: &pointer, covered: covered) { _, _ in count += 1 }
+        return count
+    }
+
+    private func visit(
+        _ value: JSONValue,
+        pointer: inout String,
+        covered: (String) -> Bool,
+        into findings: inout [DLPFinding]
+    ) {
+        walkStrings(value, pointer: &pointer, covered: covered) { text, at in
+            for detector in detect(text) {
+                findings.append(DLPFinding(pointer: at, detector: detector))
+            }
+        }
+    }
+
+    private func walkStrings(
+        _ value: JSONValue,
+        pointer: inout String,
+        covered: (String) -> Bool,
+        _ body: (String, String) -> Void
+    ) {
+        if covered(pointer) { return }
+        switch value {
+        case .string(let text):
+            body(text, pointer)
+        case .array(let elements):
+            for (index, element) in elements.enumerated() {
+                let saved = pointer
+                pointer += "/\(index)"
+                walkStrings(element, pointer: &pointer, covered: covered, body)
+                pointer = saved
+            }
+        case .object(let members):
+            for member in members {
+                let saved = pointer
+                pointer += "/" + JSONPathSet.escapePointerToken(member.key)
+                walkStrings(member.value, pointer: &pointer, covered: covered, body)
+                pointer = saved
+            }
+        case .null, .bool, .number:
+            return
+        }
+    }
+}
+
+/// A tagged pointer, split into tokens once; `*` matches any one token.
+struct DLPPointerPattern: Sendable {
+    let raw: String
+    let tokens: [Substring]
+    let hasWildcard: Bool
+
+    init(_ raw: String) {
+        self.raw = raw
+        // "" is the whole document; "/a/b" splits to ["a", "b"].
+        let parts = raw.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        self.tokens = Array(parts)
+        self.hasWildcard = parts.contains("*")
+    }
+
+    /// True when `pointer` is this pattern's value or lies below it.
+    func covers(_ pointer: String) -> Bool {
+        if !hasWildcard {
+            guard pointer.hasPrefix(raw) else { return false }
+            let rest = pointer.utf8.dropFirst(raw.utf8.count)
+            return rest.isEmpty || rest.first == UInt8(ascii: "/")
+        }
+        var remaining = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for token in tokens {
+            guard let next = remaining.first, token == "*" || token == next else { return false }
+            remaining = remaining.dropFirst()
+        }
+        return true
+    }
+}
+
+/// Per-topic handling of findings: reject unless the topic is set to flag.
+public struct DLPPolicy: Sendable, Hashable {
+    /// The action for topics not listed in ``topicActions`` (``DLPAction/reject`` by default).
+    public var defaultAction: DLPAction
+    /// Actions by topic name.
+    public var topicActions: [String: DLPAction]
+
+    /// A policy with `defaultAction` for unlisted topics.
+    public init(defaultAction: DLPAction = .reject, topicActions: [String: DLPAction] = [:]) {
+        self.defaultAction = defaultAction
+        self.topicActions = topicActions
+    }
+
+    /// The action for `topic`.
+    public func action(forTopic topic: String) -> DLPAction { topicActions[topic] ?? defaultAction }
+
+    /// What to do with an event of `topic` given its `findings`.
+    public func decide(_ findings: [DLPFinding], topic: String) -> DLPDecision {
+        if findings.isEmpty { return .clean }
+        switch action(forTopic: topic) {
+        case .reject: return .reject(findings)
+        case .flag: return .flag(findings)
+        }
+    }
+}
+
+/// The outcome of scanning one event, as a value: a rejection is not thrown here.
+public enum DLPDecision: Sendable, Hashable {
+    /// Nothing found.
+    case clean
+    /// Findings on a topic that flags: accept and report.
+    case flag([DLPFinding])
+    /// Findings on a topic that rejects: refuse the event.
+    case reject([DLPFinding])
+}
+
+/// An event refused because an untagged field holds sensitive data.
+///
+/// Carries the findings (pointer and detector), never the values: the description is safe
+/// to log and to return to the producer.
+public struct DLPError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong, as a stable code.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Base: String, Sendable {
+            case sensitiveData = "sensitive data in an untagged field"
+        }
+
+        let base: Base
+
+        /// A detector fired on a string no schema tag covers.
+        public static let sensitiveData = Code(base: .sensitiveData)
+
+        /// The code as words.
+        public var description: String { base.rawValue }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// Where and what kind; never the matched values.
+    public let findings: [DLPFinding]
+    /// Where the error was raised, for bug reports.
+    public let location: String
+
+    init(_ code: Code, findings: [DLPFinding], file: String, line: Int) {
+        self.code = code
+        self.findings = findings
+        self.location = "\(file):\(line)"
+    }
+
+    /// An event refused for `findings`.
+    public static func sensitiveData(
+        _ findings: [DLPFinding],
+        file: String = #fileID,
+        line: Int = #line
+    ) -> DLPError {
+        DLPError(.sensitiveData, findings: findings, file: file, line: line)
+    }
+
+    /// Equal by code: codes can grow, findings are informational.
+    public static func == (lhs: DLPError, rhs: DLPError) -> Bool { lhs.code == rhs.code }
+
+    /// Hashes the code.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    /// The code and the findings (detector and pointer), never a value.
+    public var description: String {
+        findings.isEmpty ? "\(code)" : "\(code) (\(findings.map(\.description).joined(separator: ", ")))"
+    }
+}
