@@ -105,6 +105,10 @@ public struct EventCipher: Sendable {
         public var decrypted = 0
         /// Fields whose subject was erased, written as the erased marker.
         public var erased = 0
+        /// Fields masked.
+        public var masked = 0
+        /// Fields left encrypted.
+        public var kept = 0
     }
 
     /// The value an erased field reads as.
@@ -322,6 +326,32 @@ public struct EventCipher: Sendable {
     ) throws(EventCipherError)
         -> DecryptOutcome
     {
+        try reveal(event, into: &out) { _ in .decrypt }
+    }
+
+    /// What a reader gets of one encrypted field.
+    public enum FieldTreatment: Sendable, Hashable {
+        /// The plaintext.
+        case decrypt
+        /// The plaintext masked (decrypted here, in the trusted pipeline, then masked).
+        case mask(MaskStyle)
+        /// The ciphertext as stored.
+        case keep
+    }
+
+    /// Decrypts, masks or keeps each encrypted field as `treatment` says for its JSON pointer.
+    ///
+    /// Masks: `last4` keeps separators and the last four characters of a string value, any
+    /// other value or style becomes `"***"`. An erased subject's fields become the erased
+    /// marker whatever the treatment.
+    @discardableResult
+    public func reveal(
+        _ event: UnsafeBufferPointer<UInt8>,
+        into out: inout [UInt8],
+        treatment: (String) -> FieldTreatment
+    ) throws(EventCipherError)
+        -> DecryptOutcome
+    {
         let scan = try scan(event)
         var outcome = DecryptOutcome()
         let context = FieldContext(
@@ -338,6 +368,11 @@ public struct EventCipher: Sendable {
             guard span.count > 6, event[span.lowerBound] == UInt8(ascii: "\""),
                 FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)...]))
             else { continue }
+            let how = treatment(match.pointer)
+            if how == .keep {
+                outcome.kept += 1
+                continue
+            }
             let text = UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)..<(span.upperBound - 1)])
             let sealed: SealedField
             do { sealed = try SealedField(parsing: text) } catch {
@@ -366,12 +401,31 @@ public struct EventCipher: Sendable {
                     if randomized == nil { randomized = context.associatedDataPrefix() }
                     prefix = randomized ?? []
                 }
-                do {
-                    try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &out)
-                } catch {
-                    throw EventCipherError(.authenticationFailure, match.pointer)
+                if case .mask(let style) = how {
+                    var plain: [UInt8] = []
+                    do {
+                        try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &plain)
+                    } catch {
+                        throw EventCipherError(.authenticationFailure, match.pointer)
+                    }
+                    let masked: String
+                    if style == .lastFour, case .string(let s)? = try? JSONValue(parsing: plain) {
+                        masked = SchemaAnnotations.mask(s, style: .lastFour)
+                    } else {
+                        masked = "***"
+                    }
+                    // The plaintext never leaves this scope.
+                    for i in plain.indices { plain[i] = 0 }
+                    JSONValue.writeString(masked, to: &out)
+                    outcome.masked += 1
+                } else {
+                    do {
+                        try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &out)
+                    } catch {
+                        throw EventCipherError(.authenticationFailure, match.pointer)
+                    }
+                    outcome.decrypted += 1
                 }
-                outcome.decrypted += 1
             }
         }
         out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied...]))

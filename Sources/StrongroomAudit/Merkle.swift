@@ -114,6 +114,33 @@ public enum Merkle {
         return proof.reversed()
     }
 
+    /// A tree held in memory with every complete subtree, for many proofs over one batch.
+    public struct Tree: Sendable {
+        /// `levels[l][i]` is the complete subtree of 2^l leaves starting at leaf i·2^l.
+        public let levels: [[Hash]]
+        /// The number of leaves.
+        public var size: UInt64 { UInt64(levels.first?.count ?? 0) }
+
+        /// Builds the complete subtrees of `leaves` (leaf hashes): n − 1 node hashes at most.
+        public init(leaves: [Hash]) {
+            var levels = [leaves]
+            while let last = levels.last, last.count > 1 {
+                levels.append(
+                    stride(from: 0, to: last.count - 1, by: 2).map { Merkle.nodeHash(last[$0], last[$0 + 1]) }
+                )
+            }
+            self.levels = levels
+        }
+
+        /// The root (RFC 6962 MTH).
+        public var root: Hash { rangeHash(0..<size) { (level: Int, i: UInt64) -> Hash in levels[level][Int(i)] } }
+
+        /// PATH(index) in O(log n).
+        public func inclusionPath(_ index: UInt64) -> [Hash] {
+            Merkle.inclusionPath(index: index, size: size) { (level: Int, i: UInt64) -> Hash in levels[level][Int(i)] }
+        }
+    }
+
     /// The root of `leaves` (leaf hashes), computed in memory.
     public static func root(of leaves: [Hash]) -> Hash {
         rangeHash(0..<UInt64(leaves.count)) { (level: Int, index: UInt64) -> Hash in

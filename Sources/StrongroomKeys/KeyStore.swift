@@ -628,6 +628,14 @@ public final class KeyStore: Sendable {
 
     // MARK: Internals
 
+    /// The keyed hash that names `subject` outside the key store.
+    ///
+    /// Record headers and erasure receipts carry it: the key family id, hex, which only the
+    /// keyring can compute.
+    public func subjectHash(_ subject: String, tenant: String = "") throws(KeyStoreError) -> String {
+        "\(try familyID(.subject(subject, tenant: tenant)))"
+    }
+
     func familyID(_ family: KeyFamily) throws(KeyStoreError) -> KeyID {
         do { return try provider.familyID(for: family.descriptor) } catch let error as KeyStoreError {
             throw error

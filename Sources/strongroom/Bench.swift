@@ -8,7 +8,9 @@ import StrongroomSchema
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks on the shared workload, printed in the ../shared/bench result-line format.",
-        subcommands: [CryptoBench.self, ValidateBench.self, LogBench.self, PolicyBench.self, AuditBench.self]
+        subcommands: [
+            CryptoBench.self, ValidateBench.self, LogBench.self, PipelineBench.self, PolicyBench.self, AuditBench.self,
+        ]
     )
 }
 

@@ -1,102 +1,439 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Strongroom
+import StrongroomAudit
 import StrongroomJSON
 import StrongroomKeys
+import StrongroomLog
+import StrongroomPolicy
 import StrongroomSchema
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A short walk-through: encrypt loan applications, decrypt, erase a customer, see the erased marker.",
-        discussion: "Runs in a fresh temporary data directory (removed afterwards unless --keep) and needs no service."
+        abstract: "The BFB scenario end to end on the embedded default: produce, fraud scoring, masked analytics, "
+            + "a denied developer, GDPR erasure, a verified audit log.",
+        discussion: """
+            Runs in a fresh temporary data directory (removed afterwards unless --keep or --data-dir) and needs no
+            service. Schemas and the policy come from examples/ (embedded copies when run elsewhere). No
+            plaintext personal data is printed: decrypted values stay in memory.
+            """
     )
 
+    @Option(help: "Loan applications to produce.")
+    var count = 10_000
     @Flag(help: "Keep the temporary data directory and print its path.")
     var keep = false
+    @Option(name: .customLong("data-dir"), help: "Run in this (new or empty) directory instead, and keep it.")
+    var dataDir: String?
 
     func run() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "strongroom-demo-\(UUID().uuidString)"
-        )
-        defer { if !keep { try? FileManager.default.removeItem(at: directory) } }
+        let started = ContinuousClock.now
+        let directory =
+            dataDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("strongroom-demo-\(UUID().uuidString)")
+        defer { if !keep && dataDir == nil { try? FileManager.default.removeItem(at: directory) } }
+        var summary: [(String, String)] = []
 
-        section("1. A data directory: a keyring (0600) and an empty key store")
+        step("1. Topics, schemas with PII tags, and the policy (examples/)")
         let keys = try KeyStore.initialize(dataDirectory: directory)
-        print("   \(directory.path)")
-
-        section("2. The loan_applications schema tags PII fields (examples/loan_application.schema.json)")
-        let plan = try EncryptionPlan(schema: JSONValue(parsing: DemoData.schema))
-        print("   encrypted fields: " + plan.fields.map(\.pattern).joined(separator: " "))
-        let cipher = try EventCipher(
-            plan: plan,
+        let registry = try SchemaRegistry(dataDirectory: directory)
+        for (topic, file) in [
+            ("loan_applications", "loan_application"), ("loan_decisions", "loan_decision"),
+            ("customer_360", "customer_360"),
+        ] {
+            let registered = try registry.register(
+                subject: "\(topic)-value",
+                schema: try DemoFiles.text("examples/\(file).schema.json"),
+                principal: "user:platform-admin"
+            )
+            print("   \(topic): schema id \(registered.id), fingerprint \(registered.fingerprint.prefix(12))…")
+        }
+        let policyURL = directory.appendingPathComponent("policy.json")
+        try DemoFiles.text("examples/policy.json").write(to: policyURL, atomically: true, encoding: .utf8)
+        let policy = try PolicyEngine(contentsOf: policyURL)
+        print("   policy version \(policy.policy.version): \(policy.policy.rules.count) rules, deny by default")
+        let services = StrongroomServices(
             keys: keys,
-            options: .init(topic: "loan_applications", subjectField: "customerId", eventIDField: "applicationId")
+            log: try SQLiteEventLog(dataDirectory: directory),
+            registry: registry,
+            policy: policy,
+            audit: try AuditLog(dataDirectory: directory),
+            tenant: "bfb"
         )
-
-        section("3. Encrypt \(DemoData.events.count) applications at the source, each under its customer's own key")
-        let encrypted = try cipher.encrypt(batch: DemoData.events.map { Array($0.utf8) }).map { try $0.get() }
-        let sample = try JSONValue(parsing: encrypted[0])
-        for field in ["customerId", "ssn", "address", "amount"] {
-            print(
-                "   \(field.padding(toLength: 11, withPad: " ", startingAt: 0)) \(abbreviate(sample[field]?.jsonText ?? "-"))"
+        for topic in ["loan_applications", "loan_decisions", "customer_360"] {
+            try services.createTopic(
+                topic,
+                config: TopicConfig(partitions: 3, retentionMs: 2555 * 86_400_000, classification: "RESTRICTED")
             )
         }
-        print("   Same customer, same SSN, two events: ciphertexts differ (random nonce, event id bound in).")
+        let posKey = Curve25519.Signing.PrivateKey()
+        let fraudKey = Curve25519.Signing.PrivateKey()
+        services.trust(producer: "pos-terminal", key: posKey.publicKey)
+        services.trust(producer: "fraud-service", key: fraudKey.publicKey)
 
-        section("4. Decrypt: every value comes back exactly, numbers to the last digit")
-        for line in encrypted {
-            let plain = try JSONValue(parsing: cipher.decrypt(line))
-            print(
-                "   \(plain["customerId"]?.stringValue ?? "?")  ssn \(plain["ssn"]?.stringValue ?? "?")  amount \(plain["amount"]?.jsonText ?? "?")"
-            )
+        step("2. The point of sale produces \(count) loan applications (validated, DLP-scanned, encrypted, signed)")
+        let workload = DemoWorkload.events(count: count)
+        let pos = SecureProducer(
+            services: services,
+            principal: "pos-terminal",
+            key: posKey,
+            sourceAddress: IPAddress("10.20.0.7")
+        )
+        var produced = 0
+        var refused = 0
+        let produceStart = ContinuousClock.now
+        var bar = ProgressBar(total: workload.count, label: "   produce")
+        for chunk in stride(from: 0, to: workload.count, by: 500) {
+            let slice = workload[chunk..<min(chunk + 500, workload.count)]
+            for result in pos.produce(slice.map { Array($0.json.utf8) }, to: "loan_applications") {
+                if case .success = result { produced += 1 } else { refused += 1 }
+            }
+            bar.update(chunk + slice.count)
         }
+        bar.finish()
+        let produceSeconds = seconds(since: produceStart)
+        summary.append(("applications produced", "\(produced) (\(refused) refused), \(rate(produced, produceSeconds))"))
 
-        section("5. Customer CUST-00000001 invokes GDPR erasure: their key is destroyed (crypto-shredding)")
-        let receipt = try keys.erase(subject: "CUST-00000001")
+        step("3. fraud-service decrypts ssn and dateOfBirth for purpose credit-check and writes decisions")
+        let fraud = SecureConsumer(
+            services: services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-scoring"
+        )
+        let decisions = SecureProducer(services: services, principal: "fraud-service", key: fraudKey)
+        var scored = 0
+        var decided: [String: Int] = [:]
+        bar = ProgressBar(total: produced, label: "   score  ")
+        for partition in 0..<3 {
+            while try fraud.consume(
+                topic: "loan_applications",
+                partition: partition,
+                maxRecords: 500,
+                handler: { events in
+                    var out: [[UInt8]] = []
+                    for event in events {
+                        let value = try JSONValue(parsing: event.value)
+                        // The stand-in credit bureau sees the SSN in memory only.
+                        let score = CreditBureau.score(
+                            ssn: value["ssn"]?.stringValue ?? "",
+                            dob: value["dateOfBirth"]?.stringValue ?? ""
+                        )
+                        let decision = score >= 700 ? "approve" : score >= 580 ? "review" : "decline"
+                        decided[decision, default: 0] += 1
+                        out.append(
+                            Array(
+                                #"{"applicationId":"\#(value["applicationId"]?.stringValue ?? "")","customerId":"\#(value["customerId"]?.stringValue ?? "")","decision":"\#(decision)","score":\#(score)}"#
+                                    .utf8
+                            )
+                        )
+                    }
+                    for result in decisions.produce(out, to: "loan_decisions") {
+                        if case .failure(let e) = result { throw e }
+                    }
+                    scored += events.count
+                    bar.update(scored)
+                }
+            ) > 0 {}
+        }
+        bar.finish()
         print(
-            "   receipt: key id \(receipt.keyID) (a keyed hash, not the customer id), \(receipt.versionsDeleted) key version deleted"
+            "   decisions: "
+                + decided.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         )
+        summary.append(("applications scored by fraud-service", "\(scored); decisions written to loan_decisions"))
 
-        section("6. Replay the same immutable log: the erased customer's fields read as erased, the others decrypt")
-        for line in encrypted {
-            let plain = try JSONValue(parsing: cipher.decrypt(line))
-            print(
-                "   \(plain["customerId"]?.stringValue ?? "?")  ssn \(plain["ssn"]?.jsonText ?? "?")  fullName \(plain["fullName"]?.jsonText ?? "?")"
-            )
+        step("4. analytics consumes with PII masked and reports an aggregate")
+        let analytics = SecureConsumer(
+            services: services,
+            principal: "analytics",
+            purpose: "reporting",
+            group: "analytics-daily"
+        )
+        var totals: [String: (count: Int, amount: Double)] = [:]
+        var sample = ""
+        for partition in 0..<3 {
+            while try analytics.consume(
+                topic: "loan_applications",
+                partition: partition,
+                maxRecords: 1000,
+                handler: { events in
+                    for event in events {
+                        let value = try JSONValue(parsing: event.value)
+                        let currency = value["currency"]?.stringValue ?? "?"
+                        let amount =
+                            Double(
+                                value["amount"].map { v -> String in if case .number(let t) = v { t } else { "0" } }
+                                    ?? "0"
+                            ) ?? 0
+                        totals[currency, default: (0, 0)].count += 1
+                        totals[currency, default: (0, 0)].amount += amount
+                        if sample.isEmpty {
+                            sample = "ssn \(value["ssn"]?.jsonText ?? "") fullName \(value["fullName"]?.jsonText ?? "")"
+                        }
+                    }
+                }
+            ) > 0 {}
+        }
+        print("   what analytics sees: \(sample)")
+        for (currency, t) in totals.sorted(by: { $0.key < $1.key }) {
+            print("   \(currency): \(t.count) applications, total \(String(format: "%.2f", t.amount))")
+        }
+        summary.append(("analytics aggregate", "\(totals.values.map(\.count).reduce(0, +)) applications, PII masked"))
+
+        step("5. A developer (alice) tries to consume loan_applications")
+        let alice = SecureConsumer(services: services, principal: "alice", purpose: "debugging", group: "alice-debug")
+        do {
+            try alice.consume(topic: "loan_applications", partition: 0) { _ in }
+            print("   unexpected: allowed")
+        } catch {
+            print("   denied and audited: \(error)")
+            summary.append(("developer consume", "denied, audited"))
         }
 
-        section("7. Finalize: every KEK version forgets the erased key, so even a restored backup cannot bring it back")
-        let report = try keys.finalize()
-        print(
-            "   finalized \(report.finalized.count) erasure(s); KEK versions punctured: \(report.kekVersions.map { "v\($0)" }.joined(separator: ", "))"
+        step("6. A customer invokes GDPR erasure (dana, the DPO, files it)")
+        let victim = workload[0].customerID
+        let receipt = try keys.erase(subject: victim, tenant: "bfb")
+        try services.audit.append(
+            AuditEntry(
+                principal: "dana",
+                action: "Erase",
+                resource: "subject",
+                decision: .allow,
+                reason: "GDPR art. 17 request: crypto-shredded \(receipt.versionsDeleted) key version(s)",
+                correlationID: "DSR-0001",
+                keyIDs: [receipt.keyID],
+                count: receipt.versionsDeleted,
+                subjectHash: receipt.keyID
+            )
         )
+        print(
+            "   receipt: subject hash \(receipt.keyID.prefix(16))…, \(receipt.versionsDeleted) key version(s) destroyed"
+        )
+        let replay = SecureConsumer(
+            services: services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "replay-after-erasure"
+        )
+        var erasedEvents = 0
+        var readable = 0
+        for partition in 0..<3 {
+            while try replay.consume(
+                topic: "loan_applications",
+                partition: partition,
+                maxRecords: 1000,
+                handler: { events in
+                    for event in events {
+                        if event.outcome.erased > 0 {
+                            erasedEvents += 1
+                        } else if event.outcome.decrypted > 0 {
+                            readable += 1
+                        }
+                    }
+                }
+            ) > 0 {}
+        }
+        let victimEvents = workload.filter { $0.customerID == victim }.count
+        print(
+            "   replay: \(erasedEvents) event(s) of that customer read {\"$erased\":true}; \(readable) others still decrypt"
+        )
+        summary.append(
+            ("erasure", "\(erasedEvents) of \(victimEvents) events of the customer erased; \(readable) others readable")
+        )
+        let final = try keys.finalize()
+        print("   finalized: KEK versions punctured \(final.kekVersions.map { "v\($0)" }.joined(separator: ", "))")
 
-        print("\nDone. Next: `strongroom init`, then `strongroom encrypt --help`. The full BFB scenario grows here.")
-        if keep { print("Data directory kept: \(directory.path)") }
+        step("7. The audit log is verified and its signed checkpoint printed")
+        let verification = try services.audit.verify()
+        print("   OK: \(verification.size) entries, \(verification.checkpoints) signed checkpoints")
+        if let checkpoint = try services.audit.latestCheckpoint() {
+            for line in checkpoint.split(separator: "\n") { print("   | \(line)") }
+        }
+        summary.append(("audit log", "\(verification.size) entries verified"))
+
+        print("\nSummary")
+        let width = summary.map(\.0.count).max() ?? 10
+        for (name, value) in summary {
+            print("  \(name.padding(toLength: width, withPad: " ", startingAt: 0))  \(value)")
+        }
+        print(
+            "  \("total time".padding(toLength: width, withPad: " ", startingAt: 0))  \(String(format: "%.1f s", seconds(since: started)))"
+        )
+        if keep || dataDir != nil { print("Data directory: \(directory.path)") }
     }
 
-    func section(_ title: String) { print("\n" + title) }
+    func step(_ title: String) { print("\n" + title) }
 
-    func abbreviate(_ text: String) -> String { text.count > 60 ? String(text.prefix(57)) + "…\"" : text }
+    func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    func rate(_ n: Int, _ seconds: Double) -> String { String(format: "%.0f events/s", Double(n) / max(seconds, 1e-9)) }
 }
 
-enum DemoData {
-    static let schema = """
-        {"type":"object","properties":{
-          "applicationId":{"type":"string"},"customerId":{"type":"string"},
-          "ssn":{"type":"string","confluent:tags":["PII"]},"dateOfBirth":{"type":"string","confluent:tags":["PII"]},
-          "fullName":{"type":"string","confluent:tags":["PII"]},"email":{"type":"string","confluent:tags":["PII"]},
-          "phone":{"type":"string","confluent:tags":["PII"]},
-          "address":{"type":"object","confluent:tags":["PII"],"properties":{"street":{"type":"string"},
-            "city":{"type":"string"},"postalCode":{"type":"string"},"country":{"type":"string"}}},
-          "amount":{"type":"number"},"currency":{"type":"string"},"termMonths":{"type":"integer"},
-          "storeId":{"type":"string"},"submittedAt":{"type":"string"}}}
-        """
+/// A stand-in credit bureau: a deterministic score from the SSN and date of birth.
+enum CreditBureau {
+    static func score(ssn: String, dob: String) -> Int {
+        let digits = (ssn + dob).unicodeScalars.compactMap { $0.properties.numericType != nil ? Int(String($0)) : nil }
+        return 300 + digits.enumerated().reduce(0) { ($0 * 31 + $1.element * ($1.offset + 7)) % 551 }
+    }
+}
 
-    static let events = [
-        #"{"applicationId":"6f1c2a9e-1d4b-4c1e-9a55-0b7e3c1d2f01","customerId":"CUST-00000001","ssn":"123-45-6789","dateOfBirth":"1980-04-12","fullName":"Mary Johnson","email":"mary.johnson@example.com","phone":"+1-212-555-0101","address":{"street":"12 Main St","city":"New York","postalCode":"10001","country":"US"},"amount":12500.00,"currency":"USD","termMonths":36,"storeId":"STORE-0042","submittedAt":"2025-01-03T10:15:00.000Z"}"#,
-        #"{"applicationId":"0b8e4f51-7a2c-4d8e-8f3b-5c6d7e8f9a02","customerId":"CUST-00000002","ssn":"987-65-4321","dateOfBirth":"1992-11-30","fullName":"Lukas Schmidt","email":"lukas.schmidt@example.de","phone":"+49-30-5550-0102","address":{"street":"7 Oak Ave","city":"Berlin","postalCode":"10115","country":"DE"},"amount":4999.99,"currency":"EUR","termMonths":12,"storeId":"STORE-0007","submittedAt":"2025-01-03T10:16:30.250Z"}"#,
-        #"{"applicationId":"a3d9c7b2-5e1f-4a6b-9c8d-7e6f5a4b3c03","customerId":"CUST-00000003","ssn":"555-12-3434","dateOfBirth":"1975-06-01","fullName":"Chloe Dubois","email":"chloe.dubois@example.fr","phone":"+33-1-5550-0103","address":{"street":"3 High St","city":"Paris","postalCode":"75001","country":"FR"},"amount":25000,"currency":"EUR","termMonths":60,"storeId":"STORE-0011","submittedAt":"2025-01-03T10:18:02.500Z"}"#,
-        #"{"applicationId":"c4e8a1f3-2b7d-4e9c-8a1b-3c5d7e9f1a04","customerId":"CUST-00000001","ssn":"123-45-6789","dateOfBirth":"1980-04-12","fullName":"Mary Johnson","email":"mary.johnson@example.com","phone":"+1-212-555-0101","address":{"street":"12 Main St","city":"New York","postalCode":"10001","country":"US"},"amount":1800.50,"currency":"USD","termMonths":6,"storeId":"STORE-0042","submittedAt":"2025-01-04T09:00:00.000Z"}"#,
-    ]
+/// A one-line progress bar on standard error.
+struct ProgressBar {
+    let total: Int
+    let label: String
+    var last = -1
+
+    init(total: Int, label: String) {
+        self.total = max(total, 1)
+        self.label = label
+    }
+
+    mutating func update(_ done: Int) {
+        let percent = min(100, done * 100 / total)
+        guard percent != last else { return }
+        last = percent
+        let filled = percent / 4
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 25 - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% (\(done)/\(total))".utf8))
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}
+
+/// The example files, from the package when run in it, else the embedded copies.
+enum DemoFiles {
+    static func text(_ relative: String) throws -> String {
+        for base in [
+            FileManager.default.currentDirectoryPath,
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().path,
+        ] {
+            let url = URL(fileURLWithPath: base).appendingPathComponent(relative)
+            if let text = try? String(contentsOf: url, encoding: .utf8) { return text }
+        }
+        throw CLIError("cannot find \(relative): run the demo from the package folder")
+    }
+}
+
+struct PipelineBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Secure produce (validate + DLP + encrypt + sign + durable append) and consume (fetch + verify + "
+            + "authorize + decrypt) of an events file through the embedded log, events/s.",
+        discussion: """
+            The schema is registered as <topic>-value with "strongroom:subject" set on --subject-field; a generated
+            policy lets bench-producer produce and bench-consumer consume and decrypt every field for purpose
+            bench. Produce batches of --batch events, one durable transaction each; consume 1,000 per fetch.
+            Compare with the confluent-kafka+csfle produce_csfle and consume_csfle lines of ../shared/bench.
+
+              strongroom bench pipeline --events /tmp/srbench/events-100000.jsonl \\
+                  --schema ../shared/bench/loan_application.schema.json
+            """
+    )
+    @Option(help: "JSON Lines events file.")
+    var events: String
+    @Option(help: "JSON Schema with PII tags.")
+    var schema: String
+    @Option(help: "Data-subject field.")
+    var subjectField = "customerId"
+    @Option(help: "Topic.")
+    var topic = "loan_applications"
+    @Option(help: "Events per produce call.")
+    var batch = 1000
+    @Option(help: "Warm-up events (untimed, another topic).")
+    var warmup = 1000
+
+    func run() throws {
+        let lines = try Data(contentsOf: URL(fileURLWithPath: events)).split(separator: 0x0A).map { Array($0) }
+        let bytes = lines.reduce(0) { $0 + $1.count }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strongroom-bench-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The subject annotation, so every customer gets its own key as in the crypto bench.
+        guard case .object(var members) = try JSONValue(parsing: DemoFiles.text(schema)) else {
+            throw CLIError("schema is not an object")
+        }
+        if let i = members.firstIndex(where: { $0.key == "properties" }),
+            case .object(var properties) = members[i].value,
+            let j = properties.firstIndex(where: { $0.key == subjectField }),
+            case .object(var field) = properties[j].value
+        {
+            field.append(.init("strongroom:subject", .bool(true)))
+            properties[j].value = .object(field)
+            members[i].value = .object(properties)
+        }
+        let registry = try SchemaRegistry(dataDirectory: directory)
+        for name in [topic, "warmup"] {
+            try registry.register(
+                subject: "\(name)-value",
+                schema: JSONValue.object(members).jsonText,
+                principal: "bench"
+            )
+        }
+        let policyText = """
+            {"version":"bench","principals":{"bench-producer":{"kind":"service"},"bench-consumer":{"kind":"service"}},
+             "rules":[
+              {"id":"p","effect":"allow","principals":["bench-producer"],"actions":["Produce"],"resource":{"type":"topic","name":"","pattern":"prefixed"}},
+              {"id":"c","effect":"allow","principals":["bench-consumer"],"actions":["Consume"],"resource":{"type":"topic","name":"","pattern":"prefixed"}},
+              {"id":"d","effect":"allow","principals":["bench-consumer"],"actions":["Decrypt"],"resource":{"type":"field","topic":"","pattern":"prefixed"},"purposes":["bench"]}]}
+            """
+        let services = StrongroomServices(
+            keys: try KeyStore.initialize(dataDirectory: directory),
+            log: try SQLiteEventLog(dataDirectory: directory),
+            registry: registry,
+            policy: PolicyEngine(try Policy(parsing: Array(policyText.utf8))),
+            audit: try AuditLog(dataDirectory: directory)
+        )
+        for name in [topic, "warmup"] { try services.createTopic(name, config: TopicConfig(partitions: 1)) }
+        let key = Curve25519.Signing.PrivateKey()
+        services.trust(producer: "bench-producer", key: key.publicKey)
+        let producer = SecureProducer(services: services, principal: "bench-producer", key: key)
+        func produceAll(_ input: ArraySlice<[UInt8]>, to name: String) throws -> Int {
+            var ok = 0
+            var start = input.startIndex
+            while start < input.endIndex {
+                let end = min(start + batch, input.endIndex)
+                ok += producer.produce(Array(input[start..<end]), to: name).filter { (try? $0.get()) != nil }.count
+                start = end
+            }
+            return ok
+        }
+        _ = try produceAll(lines.prefix(warmup), to: "warmup")
+        var produced = 0
+        let produceSeconds = try measure { produced = try produceAll(lines[...], to: topic) }
+        BenchLine(
+            op: "produce_secure",
+            n: lines.count,
+            bytes: bytes,
+            seconds: produceSeconds,
+            note: "\(produced) appended; validate + DLP + encrypt + sign + durable append, \(batch) per call"
+        )
+        .print()
+        let consumer = SecureConsumer(services: services, principal: "bench-consumer", purpose: "bench", group: "bench")
+        var consumed = 0
+        var decrypted = 0
+        let consumeSeconds = try measure {
+            while try consumer.consume(
+                topic: topic,
+                partition: 0,
+                maxRecords: 1000,
+                handler: { events in
+                    consumed += events.count
+                    decrypted += events.reduce(0) { $0 + $1.outcome.decrypted }
+                }
+            ) > 0 {}
+        }
+        BenchLine(
+            op: "consume_secure",
+            n: consumed,
+            bytes: bytes,
+            seconds: consumeSeconds,
+            note: "fetch + verify + authorize + decrypt (\(decrypted) fields), offsets committed per 1,000"
+        )
+        .print()
+    }
 }

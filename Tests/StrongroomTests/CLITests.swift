@@ -1,4 +1,5 @@
 import Foundation
+import Strongroom
 import StrongroomJSON
 import StrongroomLog
 import StrongroomTestSupport
@@ -120,12 +121,34 @@ struct CLITests {
         #expect(try roundTrip().contains(#""ssn":{"$erased":true}"#))
     }
 
-    @Test("the demo runs to the end")
+    @Test("the BFB demo runs end to end, and no plaintext PII reaches its data directory or its output")
     func demo() throws {
-        let result = try CLI.run(["demo"])
-        #expect(result.status == 0)
-        #expect(result.out.contains(#"ssn {"$erased":true}"#))
-        #expect(result.out.contains("Finalize"))
+        let directory = TestSupport.scratchDirectory("demo").appendingPathComponent("data")
+        let count = 600
+        let result = try CLI.run(["demo", "--count", "\(count)", "--data-dir", directory.path])
+        #expect(result.status == 0, "\(result.err)")
+        #expect(result.out.contains("denied and audited"))
+        #expect(result.out.contains(#"read {"$erased":true}"#))
+        #expect(result.out.contains("entries verified"))
+        // Every PII value the demo produced, searched for in every file and every output line.
+        let pii = Set(DemoWorkload.events(count: count).flatMap(\.pii))
+        #expect(pii.count > 300)
+        var files: [URL] = []
+        let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey])
+        while let url = walker?.nextObject() as? URL {
+            if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true { files.append(url) }
+        }
+        #expect(files.contains { $0.lastPathComponent == "log.sqlite" })
+        let haystacks =
+            try files.map { ($0.lastPathComponent, try Data(contentsOf: $0)) } + [
+                ("stdout", Data(result.out.utf8)), ("stderr", Data(result.err.utf8)),
+            ]
+        for value in pii {
+            let needle = Data(value.utf8)
+            for (name, bytes) in haystacks where bytes.range(of: needle) != nil {
+                Issue.record("plaintext PII found in \(name)")
+            }
+        }
     }
 
     @Test("a keyring others can read stops every command with a clear message")

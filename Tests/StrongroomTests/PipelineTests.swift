@@ -1,0 +1,257 @@
+import Crypto
+import Foundation
+import Strongroom
+import StrongroomAudit
+import StrongroomJSON
+import StrongroomKeys
+import StrongroomLog
+import StrongroomPolicy
+import StrongroomSchema
+import StrongroomTestSupport
+import Testing
+
+/// A data directory with the BFB schema, policy, topics and a trusted pos-terminal key.
+struct PipelineFixture {
+    let directory: URL
+    let services: StrongroomServices
+    let producerKey = Curve25519.Signing.PrivateKey()
+    static let pos = IPAddress("10.20.0.5")
+
+    init() throws {
+        directory = TestSupport.scratchDirectory("pipeline")
+        let root = TestSupport.packageRoot
+        let keys = try KeyStore.initialize(dataDirectory: directory)
+        let registry = try SchemaRegistry(dataDirectory: directory)
+        try registry.register(
+            subject: "loan_applications-value",
+            schema: try String(
+                contentsOf: root.appendingPathComponent("examples/loan_application.schema.json"),
+                encoding: .utf8
+            ),
+            principal: "test"
+        )
+        services = StrongroomServices(
+            keys: keys,
+            log: try SQLiteEventLog(dataDirectory: directory),
+            registry: registry,
+            policy: try PolicyEngine(contentsOf: root.appendingPathComponent("examples/policy.json")),
+            audit: try AuditLog(dataDirectory: directory),
+            tenant: "bfb"
+        )
+        try services.createTopic("loan_applications", config: TopicConfig(partitions: 1))
+        services.trust(producer: "pos-terminal", key: producerKey.publicKey)
+    }
+
+    var producer: SecureProducer {
+        SecureProducer(services: services, principal: "pos-terminal", key: producerKey, sourceAddress: Self.pos)
+    }
+
+    static var events: [[UInt8]] {
+        get throws {
+            try String(
+                contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+                encoding: .utf8
+            ).split(separator: "\n").map { Array($0.utf8) }
+        }
+    }
+
+    func consume(_ principal: String, purpose: String?, group: String? = nil) throws -> [JSONValue] {
+        var out: [JSONValue] = []
+        let consumer = SecureConsumer(
+            services: services,
+            principal: principal,
+            purpose: purpose,
+            group: group ?? "\(principal)-\(purpose ?? "none")"
+        )
+        while try consumer.consume(
+            topic: "loan_applications",
+            partition: 0,
+            handler: { events in
+                out += try events.map { try JSONValue(parsing: $0.value) }
+            }
+        ) > 0 {}
+        return out
+    }
+}
+
+@Suite("Secure pipeline", .serialized)
+struct PipelineTests {
+    @Test("fraud-service decrypts ssn and dateOfBirth for credit-check; the rest masked; analytics sees masks only")
+    func produceAndConsume() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        let results = f.producer.produce(events, to: "loan_applications")
+        #expect(results.allSatisfy { (try? $0.get()) != nil }, "\(results)")
+        let fraud = try f.consume("fraud-service", purpose: "credit-check")
+        try #require(fraud.count == events.count)
+        let original = try JSONValue(parsing: events[0])
+        #expect(fraud[0]["ssn"] == original["ssn"])
+        #expect(fraud[0]["dateOfBirth"] == original["dateOfBirth"])
+        #expect(fraud[0]["fullName"] == .string("***"))
+        let analytics = try f.consume("analytics", purpose: "reporting")
+        let ssn = original["ssn"]?.stringValue ?? ""
+        #expect(analytics[0]["ssn"] == .string("***-**-" + ssn.suffix(4)))
+        #expect(analytics[0]["dateOfBirth"] == .string("***"))
+        #expect(analytics[0]["amount"] == original["amount"])
+        // A wrong purpose gets masks too.
+        let wrongPurpose = try f.consume("fraud-service", purpose: "marketing")
+        #expect(wrongPurpose[0]["ssn"] != original["ssn"])
+        // Every decrypt and every masked field is audited, with counts; the log verifies.
+        let audit = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(
+            audit.contains {
+                $0.action == "Decrypt" && $0.decision == .allow && $0.fields == ["/ssn"] && $0.count == events.count
+            }
+        )
+        #expect(audit.contains { $0.action == "Decrypt" && $0.decision == .deny && $0.principal == "analytics" })
+        _ = try f.services.audit.verify()
+    }
+
+    @Test("a developer's consume is denied and audited; an unknown producer is denied")
+    func denials() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        #expect(throws: PipelineError.self) { try f.consume("alice", purpose: nil) }
+        let intruder = SecureProducer(
+            services: f.services,
+            principal: "mallory",
+            key: .init(),
+            sourceAddress: PipelineFixture.pos
+        )
+        let refused = intruder.produce(try PipelineFixture.events, to: "loan_applications")
+        #expect(refused.allSatisfy { if case .failure(let e) = $0 { e.kind == .denied } else { false } })
+        let audit = try f.services.audit.entries(from: 0, limit: 100).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(audit.contains { $0.principal == "alice" && $0.action == "Consume" && $0.decision == .deny })
+        #expect(audit.contains { $0.principal == "mallory" && $0.action == "Produce" && $0.decision == .deny })
+    }
+
+    @Test("bad records are refused with their reason, good ones land: schema and DLP")
+    func perRecordResults() throws {
+        let f = try PipelineFixture()
+        var events = try PipelineFixture.events
+        let good = events[0]
+        events.append(
+            Array(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"USD\"", with: "\"JPY\"").utf8)
+        )
+        events.append(
+            Array(
+                String(decoding: good, as: UTF8.self).replacingOccurrences(
+                    of: "\"storeId\":\"",
+                    with: "\"storeId\":\"SSN 123-45-6789 "
+                ).utf8
+            )
+        )
+        let results = f.producer.produce(events, to: "loan_applications")
+        let kinds = results.map { result -> String in
+            switch result {
+            case .success: "ok"
+            case .failure(let e): e.kind.rawValue
+            }
+        }
+        #expect(kinds.dropLast(2).allSatisfy { $0 == "ok" })
+        #expect(kinds.suffix(2) == [PipelineError.Kind.invalid.rawValue, PipelineError.Kind.dlp.rawValue])
+        if case .failure(let e) = results.last { #expect(!e.description.contains("123-45-6789")) }
+    }
+
+    @Test("tampered, moved and unsigned records go to the dead-letter topic, still encrypted, never to the app")
+    func attacks() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        let stored = try f.services.log.fetch(
+            topic: "loan_applications",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        var tampered = stored[0]
+        if var value = tampered.value, let i = value.firstIndex(of: UInt8(ascii: "9")) {
+            value[i] = UInt8(ascii: "8")
+            tampered.value = value
+        }
+        let forgedKey = Curve25519.Signing.PrivateKey()
+        let forged = try RecordSignature.sign(
+            [
+                RecordSignature.Content(
+                    topic: "loan_applications",
+                    key: stored[1].key ?? [],
+                    value: stored[1].value ?? [],
+                    schemaID: 1,
+                    producer: "pos-terminal"
+                )
+            ],
+            producer: "pos-terminal",
+            key: forgedKey,
+            batchID: "forged"
+        )
+        _ = try f.services.log.append(
+            [
+                LogRecord(key: tampered.key, value: tampered.value, headers: tampered.headers),
+                LogRecord(
+                    key: stored[1].key,
+                    value: stored[1].value,
+                    headers: forged[0].map { RecordHeader($0.0, $0.1) }
+                ),
+                LogRecord(key: stored[2].key, value: stored[2].value, headers: []),
+            ],
+            to: "loan_applications"
+        )
+        let seen = try f.consume("fraud-service", purpose: "credit-check")
+        #expect(seen.count == stored.count)
+        let dead = try f.services.log.fetch(
+            topic: "loan_applications.dlq",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        #expect(dead.count == 3)
+        let reasons = dead.compactMap { r in
+            r.headers.first { $0.name == "sr-dlq-reason" }.map { String(decoding: $0.value, as: UTF8.self) }
+        }
+        #expect(
+            reasons == [
+                RecordSignature.Failure.invalid.rawValue, RecordSignature.Failure.unknownProducer.rawValue,
+                RecordSignature.Failure.missing.rawValue,
+            ]
+        )
+        // Dead letters keep their fields encrypted as produced.
+        #expect(dead.allSatisfy { String(decoding: $0.value ?? [], as: UTF8.self).contains("\"sr1:") })
+    }
+
+    @Test("an erased customer's fields read as erased; every other customer still decrypts")
+    func erasure() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events, to: "loan_applications")
+        let victim = try JSONValue(parsing: events[0])["customerId"]?.stringValue ?? ""
+        _ = try f.services.keys.erase(subject: victim, tenant: "bfb")
+        let seen = try f.consume("fraud-service", purpose: "credit-check")
+        for (event, original) in zip(seen, try events.map { try JSONValue(parsing: $0) }) {
+            if original["customerId"]?.stringValue == victim {
+                #expect(event["ssn"] == .object([.init("$erased", .bool(true))]))
+            } else {
+                #expect(event["ssn"] == original["ssn"])
+            }
+        }
+    }
+
+    @Test("offsets are committed only after the handler returns: a failing handler replays the batch")
+    func commitAfterHandler() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-g"
+        )
+        struct Crash: Error {}
+        #expect(throws: Crash.self) {
+            try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { _ in throw Crash() }
+        }
+        var first: [Int64] = []
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { first = $0.map(\.offset) }
+        #expect(first == [0, 1])
+    }
+}
