@@ -95,7 +95,13 @@ public struct Resource: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses the text form (`topic:loan_applications`, `field:loan_applications/ssn`).
+    ///
+    /// Names are ASCII (they are compared byte for byte); a field's pointer is an RFC 6901 pointer
+    /// starting with `/` in which `~` appears only as `~0` or `~1`.
     public init(parsing text: String) throws(PolicyError) {
+        guard Names.isASCII(text) else {
+            throw PolicyError(.nonASCIIName, "resource names are ASCII (compared byte for byte)")
+        }
         if text == "cluster" {
             self = .cluster
             return
@@ -116,7 +122,14 @@ public struct Resource: Hashable, Sendable, CustomStringConvertible {
             guard let slash = rest.firstIndex(of: "/"), slash != rest.startIndex else {
                 throw PolicyError(.invalidResource, "\"\(text)\": expected field:TOPIC/POINTER, e.g. field:orders/ssn")
             }
-            self = .field(topic: String(rest[..<slash]), pointer: String(rest[slash...]))
+            let pointer = String(rest[slash...])
+            guard Names.isValidPointer(pointer) else {
+                throw PolicyError(
+                    .invalidResource,
+                    "\"\(text)\": not an RFC 6901 pointer (\"~\" must be written \"~0\" or \"~1\")"
+                )
+            }
+            self = .field(topic: String(rest[..<slash]), pointer: pointer)
         } else {
             self.init(type: type, name: rest)
         }
@@ -236,5 +249,55 @@ public struct Decision: Hashable, Sendable, CustomStringConvertible {
     /// `allow [rule-a] (allowed by rule) policy 2026-11-24.1`.
     public var description: String {
         "\(effect.rawValue) [\(matchedRules.joined(separator: ", "))] (\(reason)) policy \(policyVersion)"
+    }
+}
+
+/// Name rules shared by the loader, resource parsing and evaluation.
+///
+/// Every name (principal ids, roles, purposes, tenants, departments, classifications, resource
+/// names, pointers) is ASCII. Swift's `String` `==` and hashing follow Unicode canonical
+/// equivalence (`"é"` NFC equals `"e\u{301}"` NFD, U+037E equals `";"`) while prefixes and pointers
+/// compare bytes: with ASCII only, both comparisons agree.
+enum Names {
+    @inline(__always)
+    static func isASCII(_ s: String) -> Bool {
+        if let ascii = s.utf8.withContiguousStorageIfAvailable({ bytes in
+            bytes.allSatisfy { $0 < 0x80 }
+        }) {
+            return ascii
+        }
+        return s.utf8.allSatisfy { $0 < 0x80 }
+    }
+
+    @inline(__always)
+    static func isASCII(_ s: String?) -> Bool {
+        guard let s else { return true }
+        return isASCII(s)
+    }
+
+    /// True for `""` (the whole event) or an RFC 6901 pointer: `/`-separated reference tokens in
+    /// which `~` appears only as `~0` or `~1`, so that every field has exactly one spelling.
+    static func isValidPointer(_ p: String) -> Bool {
+        var bytes = p.utf8.makeIterator()
+        guard let first = bytes.next() else { return true }
+        guard first == UInt8(ascii: "/") else { return false }
+        while let b = bytes.next() {
+            guard b < 0x80 else { return false }
+            if b == UInt8(ascii: "~") {
+                guard let n = bytes.next(), n == UInt8(ascii: "0") || n == UInt8(ascii: "1") else { return false }
+            }
+        }
+        return true
+    }
+
+    /// Whole Unix seconds of `date`, clamped to ±2^62 so that extreme dates neither trap nor
+    /// overflow later arithmetic.
+    static func unixSeconds(_ date: Date) -> Int64 {
+        let t = date.timeIntervalSince1970.rounded(.down)
+        let limit = 4_611_686_018_427_387_904.0  // 2^62
+        if t.isNaN { return 0 }
+        if t >= limit { return 4_611_686_018_427_387_904 }
+        if t <= -limit { return -4_611_686_018_427_387_904 }
+        return Int64(t)
     }
 }

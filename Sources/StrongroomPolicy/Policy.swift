@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 import StrongroomJSON
 
@@ -11,6 +12,11 @@ import StrongroomJSON
 public struct Policy: Sendable {
     /// The policy's version string (`"2026-11-24.1"`); every ``Decision`` carries it.
     public let version: String
+    /// The first 16 bytes of the SHA-256 of the policy file's bytes, in lowercase hex.
+    ///
+    /// Governance tokens are bound to it as well as to ``version``: editing a file without
+    /// changing its version still invalidates the tokens issued for the old text.
+    public let digest: String
     /// Declared roles and their descriptions.
     public let roles: [String: String]
     /// Declared principals and their attributes.
@@ -42,6 +48,7 @@ public struct Policy: Sendable {
             throw PolicyError(first.code ?? .invalidField, first.description, issues: errors)
         }
         self.version = document.version
+        self.digest = Policy.digest(of: bytes)
         self.roles = document.roles
         self.principals = document.principals
         self.rules = document.rules
@@ -61,6 +68,39 @@ public struct Policy: Sendable {
         }
         try self.init(parsing: data)
     }
+
+    static func digest(of bytes: some Collection<UInt8>) -> String {
+        var hasher = SHA256()
+        let hashed: Void? = bytes.withContiguousStorageIfAvailable {
+            hasher.update(bufferPointer: UnsafeRawBufferPointer($0))
+        }
+        if hashed == nil { hasher.update(data: Array(bytes)) }
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for byte in hasher.finalize().prefix(16) {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Why the request cannot be evaluated at all, or nil: a non-ASCII name (which could be a
+    /// Unicode-equivalent spelling of a policy name) or a field pointer that is not RFC 6901.
+    @inline(__always)
+    static func refusal(_ principal: Principal, _ resource: Resource, _ context: AuthorizationContext) -> String? {
+        // Spelled out, not looped over an array literal: the decision path allocates nothing.
+        var ascii = Names.isASCII(principal.id) && Names.isASCII(resource.name)
+        for role in principal.roles where !Names.isASCII(role) { ascii = false }
+        ascii = ascii && Names.isASCII(principal.tenant) && Names.isASCII(principal.department)
+        ascii = ascii && Names.isASCII(context.purpose) && Names.isASCII(context.tenant)
+        ascii = ascii && Names.isASCII(context.classification)
+        if !ascii { return Policy.nonASCIIReason }
+        if resource.type == .field, !Names.isValidPointer(resource.pointer) { return "invalid field pointer" }
+        return nil
+    }
+
+    static let nonASCIIReason = "non-ASCII name"
 
     /// The declared principal `id`, or a principal with that id and no attributes.
     public func principal(_ id: String) -> Principal { principals[id] ?? Principal(id: id) }
@@ -100,6 +140,11 @@ public struct Policy: Sendable {
             )
         }
         if let allow = firstAllow {
+            // Checked before any allow (a deny stands anyway): a name matched through String ==
+            // may be a Unicode-equivalent spelling that byte prefixes and pointers did not see.
+            if let refusal = Policy.refusal(principal, resource, context) {
+                return Decision(effect: .deny, matchedRules: [], reason: refusal, policyVersion: version)
+            }
             return Decision(
                 effect: .allow,
                 matchedRules: moreAllows ? applying(.allow, principal, action, resource, context) : allow.idList,

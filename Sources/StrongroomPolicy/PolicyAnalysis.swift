@@ -46,21 +46,36 @@ struct PolicyAnalysis {
             }
         }
 
-        // Allows against denies only: denies are few, allows many.
+        // Allows against denies only: denies are few, allows many. A topic deny also covers the
+        // fields of its topics, so it is compared with field allows too.
         var deniesByType: [ResourceType: [Int]] = [:]
         for (i, c) in rules.enumerated() where c.isDeny {
             deniesByType[c.rule.resource.type, default: []].append(i)
+            if c.rule.resource.type == .topic { deniesByType[.field, default: []].append(i) }
         }
         if deniesByType.isEmpty { return out }
         let masks = rules.map { c in c.rule.actions.reduce(0 as UInt8) { $0 | 1 << UInt8($1.index) } }
         for (a, allowRule) in rules.enumerated() where !allowRule.isDeny {
             guard let denies = deniesByType[allowRule.rule.resource.type] else { continue }
             for d in denies where masks[a] & masks[d] != 0 {
-                guard resourcesOverlap(allowRule.rule.resource, rules[d].rule.resource) else { continue }
+                // A topic deny seen from a field allow: every field of those topics.
+                let denied: Rule.ResourcePattern
+                if rules[d].rule.resource.type == allowRule.rule.resource.type {
+                    guard resourcesOverlap(allowRule.rule.resource, rules[d].rule.resource) else { continue }
+                    denied = rules[d].rule.resource
+                } else {
+                    denied = Rule.ResourcePattern(
+                        type: .field,
+                        name: rules[d].rule.resource.name,
+                        pattern: rules[d].rule.resource.pattern,
+                        pointers: []
+                    )
+                    guard resourcesOverlap(allowRule.rule.resource, denied) else { continue }
+                }
                 let allow = allowRule.rule
                 let deny = rules[d].rule
                 guard principalsOverlap(allow, deny) else { continue }
-                if shadows(deny, allow, actionMasks: (masks[d], masks[a])) {
+                if shadows(deny, denied, allow, actionMasks: (masks[d], masks[a])) {
                     out.append(
                         .warning(
                             .unreachable,
@@ -85,24 +100,34 @@ struct PolicyAnalysis {
     }
 
     /// True when `deny` applies wherever `allow` does.
-    func shadows(_ deny: Rule, _ allow: Rule, actionMasks: (deny: UInt8, allow: UInt8)) -> Bool {
+    func shadows(
+        _ deny: Rule,
+        _ denied: Rule.ResourcePattern,
+        _ allow: Rule,
+        actionMasks: (deny: UInt8, allow: UInt8)
+    ) -> Bool {
         guard actionMasks.allow & ~actionMasks.deny == 0, deny.conditions.isEmpty else { return false }
         if let denyPurposes = deny.purposes {
             guard let allowPurposes = allow.purposes, Set(allowPurposes).isSubset(of: denyPurposes) else {
                 return false
             }
         }
-        return resourceCovers(deny.resource, allow.resource) && principalsCover(deny, allow)
+        return resourceCovers(denied, allow.resource) && principalsCover(deny, allow)
     }
+
+    /// Byte prefix, as the engine matches prefixes (names are ASCII).
+    @inline(__always)
+    static func starts(_ name: String, with prefix: String) -> Bool { name.utf8.starts(with: prefix.utf8) }
 
     func resourcesOverlap(_ a: Rule.ResourcePattern, _ b: Rule.ResourcePattern) -> Bool {
         guard a.type == b.type else { return false }
         let names: Bool
         switch (a.pattern, b.pattern) {
         case (.literal, .literal): names = a.name == b.name
-        case (.literal, .prefixed): names = a.name.hasPrefix(b.name)
-        case (.prefixed, .literal): names = b.name.hasPrefix(a.name)
-        case (.prefixed, .prefixed): names = a.name.hasPrefix(b.name) || b.name.hasPrefix(a.name)
+        case (.literal, .prefixed): names = PolicyAnalysis.starts(a.name, with: b.name)
+        case (.prefixed, .literal): names = PolicyAnalysis.starts(b.name, with: a.name)
+        case (.prefixed, .prefixed):
+            names = PolicyAnalysis.starts(a.name, with: b.name) || PolicyAnalysis.starts(b.name, with: a.name)
         }
         guard names, a.type == .field, !a.pointers.isEmpty, !b.pointers.isEmpty else { return names }
         return a.pointers.contains { p in
@@ -116,7 +141,7 @@ struct PolicyAnalysis {
         guard wide.type == narrow.type else { return false }
         switch (wide.pattern, narrow.pattern) {
         case (.literal, .literal): guard wide.name == narrow.name else { return false }
-        case (.prefixed, _): guard narrow.name.hasPrefix(wide.name) else { return false }
+        case (.prefixed, _): guard PolicyAnalysis.starts(narrow.name, with: wide.name) else { return false }
         case (.literal, .prefixed): return false
         }
         if wide.pointers.isEmpty { return true }

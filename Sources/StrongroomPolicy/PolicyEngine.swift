@@ -8,22 +8,53 @@ import Synchronization
 /// one step: every decision is made by exactly one policy version, and a bad file leaves the
 /// old policy in force. Tokens are honoured only when their issuer's key is trusted here; the
 /// replay cache of single-use token ids lives in this object (one per process).
+///
+/// Token times are checked against the engine's own clock, never the request's
+/// ``AuthorizationContext/time`` (which the caller sets): the clock never goes back (the engine
+/// keeps the latest reading), and ``tokenClockSkew`` is tolerated at both ends.
 public final class PolicyEngine: Sendable {
     final class Snapshot: Sendable {
         let policy: Policy
         init(_ policy: Policy) { self.policy = policy }
     }
 
+    /// Seconds of clock skew tolerated between the issuer and this engine: a token is accepted
+    /// from `notBefore - 30` until `expires + 30`.
+    public static let tokenClockSkew: Int64 = 30
+    /// The longest lifetime (`expires - notBefore`) a token may have: 7 days, as `policy grant` caps it.
+    public static let maximumTokenLifetime: Int64 = 7 * 86_400
+    /// How many spent single-use token ids the replay cache holds; when all are unexpired, further
+    /// single-use tokens are refused rather than an unexpired id evicted.
+    public static let defaultReplayCapacity = 100_000
+
     private let current: Mutex<Snapshot>
     private let issuers: [String: Curve25519.Signing.PublicKey]
-    private let replay = Mutex(ReplayCache())
+    private let clock: @Sendable () -> Date
+    private let tokens: Mutex<TokenState>
 
     /// An engine enforcing `policy`, honouring tokens signed by `trustedIssuers`.
-    public init(_ policy: Policy, trustedIssuers: [Curve25519.Signing.PublicKey] = []) {
+    public convenience init(_ policy: Policy, trustedIssuers: [Curve25519.Signing.PublicKey] = []) {
+        self.init(policy, trustedIssuers: trustedIssuers, clock: { Date() })
+    }
+
+    /// An engine whose token checks read `clock` instead of the system clock (tests).
+    ///
+    /// - Parameters:
+    ///   - clock: read for every token check; readings earlier than one already seen are ignored.
+    ///   - replayCapacity: the replay cache's size.
+    @_spi(EngineClock)
+    public init(
+        _ policy: Policy,
+        trustedIssuers: [Curve25519.Signing.PublicKey] = [],
+        clock: @escaping @Sendable () -> Date,
+        replayCapacity: Int = PolicyEngine.defaultReplayCapacity
+    ) {
         self.current = Mutex(Snapshot(policy))
         var issuers: [String: Curve25519.Signing.PublicKey] = [:]
         for key in trustedIssuers { issuers[GovernanceIssuer.keyID(of: key)] = key }
         self.issuers = issuers
+        self.clock = clock
+        self.tokens = Mutex(TokenState(replay: ReplayCache(capacity: replayCapacity)))
     }
 
     /// An engine enforcing the policy file at `url`.
@@ -63,46 +94,73 @@ public final class PolicyEngine: Sendable {
         _ resource: Resource,
         _ context: AuthorizationContext
     ) -> Decision {
-        let policy = current.withLock { $0 }.policy
-        let decision = policy.authorize(principal, action, resource, context)
-        guard let token = context.token, !decision.isAllowed else { return decision }
-        if !decision.matchedRules.isEmpty {
-            return Decision(
-                effect: .deny,
-                matchedRules: decision.matchedRules,
-                reason: "denied by rule (deny overrides allow, governance tokens included)",
-                policyVersion: policy.version
-            )
-        }
-        return check(token: token, principal, action, resource, context, policy: policy)
+        let snapshot = current.withLock { $0 }
+        return decide(principal, action, resource, context, snapshot)
     }
 
     /// Decides for the declared principal `principalID` (or a bare principal with that id).
+    ///
+    /// The principal's attributes and the rules come from one and the same policy version.
     public func authorize(
         principalID: String,
         _ action: Action,
         _ resource: Resource,
         _ context: AuthorizationContext
     ) -> Decision {
-        let policy = current.withLock { $0 }.policy
-        return authorize(policy.principal(principalID), action, resource, context)
+        let snapshot = current.withLock { $0 }
+        return decide(snapshot.policy.principal(principalID), action, resource, context, snapshot)
     }
 
     /// The explanation of the rules, with the decision as ``authorize(_:_:_:_:)`` makes it
-    /// (a single-use token presented here is spent).
+    /// (a single-use token presented here is spent), both from one policy version.
     public func explain(
         _ principal: Principal,
         _ action: Action,
         _ resource: Resource,
         _ context: AuthorizationContext
     ) -> Explanation {
-        let policy = current.withLock { $0 }.policy
-        let explanation = policy.explain(principal, action, resource, context)
+        let snapshot = current.withLock { $0 }
+        let explanation = snapshot.policy.explain(principal, action, resource, context)
         guard context.token != nil else { return explanation }
         return Explanation(
-            decision: authorize(principal, action, resource, context),
+            decision: decide(principal, action, resource, context, snapshot),
             evaluations: explanation.evaluations
         )
+    }
+
+    @inline(__always)
+    func decide(
+        _ principal: Principal,
+        _ action: Action,
+        _ resource: Resource,
+        _ context: AuthorizationContext,
+        _ snapshot: Snapshot
+    ) -> Decision {
+        let decision = snapshot.policy.authorize(principal, action, resource, context)
+        guard let token = context.token, !decision.isAllowed else { return decision }
+        if !decision.matchedRules.isEmpty {
+            return Decision(
+                effect: .deny,
+                matchedRules: decision.matchedRules,
+                reason: "denied by rule (deny overrides allow, governance tokens included)",
+                policyVersion: snapshot.policy.version
+            )
+        }
+        // A request the policy refuses to evaluate (non-ASCII name, bad pointer) is not one a
+        // token can grant either.
+        if let refusal = Policy.refusal(principal, resource, context) {
+            return Decision(effect: .deny, matchedRules: [], reason: refusal, policyVersion: snapshot.policy.version)
+        }
+        return check(token: token, principal, action, resource, context, policy: snapshot.policy)
+    }
+
+    /// The engine's time in Unix seconds: its clock, never earlier than a reading already seen.
+    func now() -> Int64 {
+        let reading = Names.unixSeconds(clock())
+        return tokens.withLock { state in
+            state.latest = max(state.latest, reading)
+            return state.latest
+        }
     }
 
     func check(
@@ -124,18 +182,33 @@ public final class PolicyEngine: Sendable {
         }
         guard let key = issuers[token.issuer] else { return deny("token issuer not trusted") }
         guard key.isValidSignature(token.signature, for: token.payload) else { return deny("token signature invalid") }
-        let now = Int64(context.time.timeIntervalSince1970.rounded(.down))
-        guard now >= token.notBefore else { return deny("token not yet valid") }
-        guard now < token.expires else { return deny("token expired") }
+        let lifetime = token.expires.subtractingReportingOverflow(token.notBefore)
+        guard !lifetime.overflow, lifetime.partialValue > 0 else { return deny("token lifetime invalid") }
+        guard lifetime.partialValue <= PolicyEngine.maximumTokenLifetime else {
+            return deny("token lifetime exceeds 7 days")
+        }
+        // `now` is clamped to ±2^62, so neither sum overflows.
+        let now = now()
+        guard now + PolicyEngine.tokenClockSkew >= token.notBefore else { return deny("token not yet valid") }
+        guard now - PolicyEngine.tokenClockSkew < token.expires else { return deny("token expired") }
         guard token.policyVersion == policy.version else {
             return deny("token for policy version \(token.policyVersion)")
+        }
+        guard token.policyDigest == policy.digest else {
+            return deny("token for another text of policy version \(policy.version)")
         }
         guard token.principal == principal.id, token.action == action, token.resource == resource,
             token.purpose == context.purpose
         else { return deny("token out of scope") }
         if token.singleUse {
-            let fresh = replay.withLock { $0.insert(token.id, expires: token.expires, now: now) }
-            guard fresh else { return deny("token replayed") }
+            // notBefore <= now + skew and the lifetime is at most 7 days: no overflow here either.
+            let until = token.expires + PolicyEngine.tokenClockSkew
+            let outcome = tokens.withLock { $0.replay.spend(token.issuer + "." + token.id, until: until, now: now) }
+            switch outcome {
+            case .fresh: break
+            case .replayed: return deny("token replayed")
+            case .full: return deny("token replay cache full of unexpired single-use tokens")
+            }
         }
         return Decision(
             effect: .allow,
@@ -146,20 +219,42 @@ public final class PolicyEngine: Sendable {
     }
 }
 
-/// Spent single-use token ids until they expire.
+/// The engine's token state: the latest clock reading and the replay cache.
+struct TokenState {
+    var latest: Int64 = .min
+    var replay: ReplayCache
+}
+
+/// Spent single-use tokens (keyed by issuer key id and token id) until they can no longer verify.
 struct ReplayCache {
+    enum Outcome {
+        case fresh
+        case replayed
+        case full
+    }
+
+    let capacity: Int
+    /// Key → the first instant (Unix seconds) at which the token fails its expiry check.
     var spent: [String: Int64] = [:]
+    var earliest: Int64 = .max
     var nextPrune = 1024
 
-    /// False when `id` was already spent.
-    mutating func insert(_ id: String, expires: Int64, now: Int64) -> Bool {
-        if spent.count >= nextPrune {
-            // An expired token fails its expiry check anyway, so its id can go.
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    /// Spends `key`, valid until `until` (expiry plus skew); `.replayed` when already spent,
+    /// `.full` when every cached token is still unexpired.
+    mutating func spend(_ key: String, until: Int64, now: Int64) -> Outcome {
+        if spent[key] != nil { return .replayed }
+        if spent.count >= min(nextPrune, capacity), earliest <= now {
+            // Only ids whose tokens fail the expiry check now (and ever after: the clock does
+            // not go back) leave; an unexpired id is never evicted.
             spent = spent.filter { $0.value > now }
+            earliest = spent.values.min() ?? .max
             nextPrune = max(1024, spent.count * 2)
         }
-        guard spent[id] == nil else { return false }
-        spent[id] = expires
-        return true
+        guard spent.count < capacity else { return .full }
+        spent[key] = until
+        earliest = min(earliest, until)
+        return .fresh
     }
 }

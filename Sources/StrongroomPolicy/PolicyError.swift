@@ -18,6 +18,8 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
             case invalidTime = "invalid time condition"
             case duplicateRuleID = "duplicate rule id"
             case unknownRole = "unknown role"
+            case nonASCIIName = "non-ASCII name"
+            case decryptOutsideField = "Decrypt allowed outside a field resource"
             case unreadable = "unreadable file"
             case invalidToken = "invalid governance token"
             case invalidKey = "invalid governance key"
@@ -50,6 +52,13 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let duplicateRuleID = Code(base: .duplicateRuleID)
         /// A principal names a role the policy does not declare.
         public static let unknownRole = Code(base: .unknownRole)
+        /// A name (principal, role, purpose, tenant, department, classification, resource, pointer)
+        /// that is not ASCII: names are compared byte for byte, and Unicode-equivalent spellings
+        /// must not name one thing twice.
+        public static let nonASCIIName = Code(base: .nonASCIIName)
+        /// A rule allowing `Decrypt` on a non-field resource (a topic, the cluster, …): Decrypt is
+        /// granted per field, with pointers and purposes.
+        public static let decryptOutsideField = Code(base: .decryptOutsideField)
         /// A file could not be read.
         public static let unreadable = Code(base: .unreadable)
         /// A governance token that does not parse.

@@ -79,7 +79,8 @@ struct SelectorIndex: Sendable {
 /// The compiled policy, indexed so that a decision touches only the rules that can match.
 ///
 /// Buckets per (action, resource type), then per principal selector (principal id, role, or
-/// wildcard), then literal names in a dictionary and prefixes in a hashed prefix table.
+/// wildcard), then literal names in a dictionary and prefixes in a hashed prefix table. Topic
+/// denies are filed under the field bucket too, so a field request meets the denies of its topic.
 final class PolicyIndex: Sendable {
     let rules: [CompiledRule]
     let principalSelectors: [String: Int32]
@@ -127,15 +128,20 @@ final class PolicyIndex: Sendable {
                 }
                 if !selectors.contains(selector) { selectors.append(selector) }
             }
+            // A deny on a topic covers every field of it: it is also filed under the field bucket,
+            // keyed by the topic name, as a field rule is.
+            let passes = c.isDeny && rule.resource.type == .topic ? 2 : 1
             for action in rule.actions {
-                let b = PolicyIndex.bucket(action, rule.resource.type)
-                for s in selectors {
-                    // Mutated in place through the subscripts: no copy of a growing table per rule.
-                    switch rule.resource.pattern {
-                    case .literal:
-                        buckets[b][s, default: SelectorIndex()].literal[rule.resource.name, default: []].append(c)
-                    case .prefixed:
-                        buckets[b][s, default: SelectorIndex()].prefixes.insert(rule.resource.name, c)
+                for pass in 0..<passes {
+                    let b = PolicyIndex.bucket(action, pass == 0 ? rule.resource.type : .field)
+                    for s in selectors {
+                        // Mutated in place through the subscripts: no copy of a growing table per rule.
+                        switch rule.resource.pattern {
+                        case .literal:
+                            buckets[b][s, default: SelectorIndex()].literal[rule.resource.name, default: []].append(c)
+                        case .prefixed:
+                            buckets[b][s, default: SelectorIndex()].prefixes.insert(rule.resource.name, c)
+                        }
                     }
                 }
             }

@@ -23,6 +23,18 @@ struct PolicyLoader {
         issues.append(.error(code, at: pointer, rule: ruleID, message))
     }
 
+    /// Records an error when `name` is not ASCII: names are compared byte for byte, and a
+    /// Unicode-equivalent spelling (NFC vs NFD) must not name the same thing twice.
+    mutating func requireASCII(_ name: String, at pointer: @autoclosure () -> String) {
+        if !Names.isASCII(name) {
+            fail(
+                .nonASCIIName,
+                pointer(),
+                "\"\(name)\" is not ASCII: names are compared byte for byte and must be ASCII"
+            )
+        }
+    }
+
     struct Document {
         var version: String
         var roles: [String: String]
@@ -59,6 +71,7 @@ struct PolicyLoader {
                         continue
                     }
                     checkKeys(fields, allowed: PolicyLoader.roleKeys, at: pointer)
+                    requireASCII(entry.key, at: pointer)
                     roles[entry.key] = entry.value["description"]?.stringValue ?? ""
                 }
             } else {
@@ -139,6 +152,7 @@ struct PolicyLoader {
             fail(.invalidField, pointer, "a principal id must be non-empty and not \"*\" or \"role:…\"")
             return nil
         }
+        requireASCII(id, at: pointer)
         var kind = Principal.Kind.service
         if let k = value["kind"] {
             if let text = k.stringValue, let parsed = Principal.Kind(rawValue: text) {
@@ -150,6 +164,7 @@ struct PolicyLoader {
         var held: [String] = []
         if let list = value["roles"] {
             held = strings(list, at: pointer + "/roles", allowEmpty: true) ?? []
+            for (i, role) in held.enumerated() { requireASCII(role, at: pointer + "/roles/\(i)") }
             for (i, role) in held.enumerated() where roles[role] == nil {
                 fail(
                     .unknownRole,
@@ -160,6 +175,8 @@ struct PolicyLoader {
         }
         let tenant = optionalString(value["tenant"], at: pointer + "/tenant")
         let department = optionalString(value["department"], at: pointer + "/department")
+        if let tenant { requireASCII(tenant, at: pointer + "/tenant") }
+        if let department { requireASCII(department, at: pointer + "/department") }
         return Principal(id: id, kind: kind, roles: held, tenant: tenant, department: department)
     }
 
@@ -218,8 +235,11 @@ struct PolicyLoader {
         var principals: [String] = []
         if let list = value["principals"] {
             principals = strings(list, at: pointer + "/principals") ?? []
-            for (i, p) in principals.enumerated() where p.isEmpty || p == "role:" {
-                fail(.invalidField, pointer + "/principals/\(i)", "an empty principal selector")
+            for (i, p) in principals.enumerated() {
+                if p.isEmpty || p == "role:" {
+                    fail(.invalidField, pointer + "/principals/\(i)", "an empty principal selector")
+                }
+                requireASCII(p, at: pointer + "/principals/\(i)")
             }
         } else {
             fail(.missingField, pointer + "/principals", "a rule needs \"principals\": ids, \"role:NAME\" or \"*\"")
@@ -253,9 +273,19 @@ struct PolicyLoader {
             if let p = purposes, p.contains(where: \.isEmpty) {
                 fail(.invalidField, pointer + "/purposes", "a purpose must be a non-empty string")
             }
+            for (i, p) in (purposes ?? []).enumerated() { requireASCII(p, at: pointer + "/purposes/\(i)") }
         }
         var conditions = Conditions.none
         if let c = value["conditions"] { conditions = self.conditions(c, at: pointer + "/conditions") }
+        if effect == .allow, actions.contains(.decrypt), let type = resource?.type, type != .field {
+            // A topic- or cluster-level Decrypt allow would decrypt every field, unbound by pointers.
+            fail(
+                .decryptOutsideField,
+                pointer + "/resource",
+                "Decrypt is allowed per field: use {\"type\": \"field\", \"topic\": …, \"pointers\": […]} with "
+                    + "\"purposes\", not a \(type.rawValue) resource (a deny of Decrypt on a topic is fine)"
+            )
+        }
         guard issues.count == errorsBefore, let resource else { return nil }
         return Rule(
             id: id,
@@ -309,14 +339,20 @@ struct PolicyLoader {
                 fail(.invalidResource, pointer + "/topic", "a topic name must be non-empty and contain no \"/\"")
                 return nil
             }
+            requireASCII(topic, at: pointer + "/topic")
             var pointers: [String] = []
             if let list = value["pointers"] {
                 pointers = strings(list, at: pointer + "/pointers") ?? []
-                for (i, p) in pointers.enumerated() where !p.hasPrefix("/") {
+                for (i, p) in pointers.enumerated() where !p.hasPrefix("/") || !Names.isValidPointer(p) {
+                    if !Names.isASCII(p) {
+                        requireASCII(p, at: pointer + "/pointers/\(i)")
+                        continue
+                    }
                     fail(
                         .invalidResource,
                         pointer + "/pointers/\(i)",
-                        "\"\(p)\" is not a JSON pointer (RFC 6901: starts with \"/\", e.g. \"/ssn\")"
+                        "\"\(p)\" is not a JSON pointer (RFC 6901: starts with \"/\", e.g. \"/ssn\"; "
+                            + "\"~\" only as \"~0\" or \"~1\")"
                     )
                 }
             }
@@ -331,6 +367,7 @@ struct PolicyLoader {
                 fail(.invalidResource, pointer + "/name", "an empty literal name matches nothing; use \"prefixed\"")
                 return nil
             }
+            requireASCII(name, at: pointer + "/name")
             return Rule.ResourcePattern(type: type, name: name, pattern: pattern, pointers: [])
         }
     }
@@ -365,8 +402,16 @@ struct PolicyLoader {
                 fail(.invalidField, pointer + "/tenant", "the only tenant condition is \"match\"")
             }
         }
-        if let list = value["classification"] { out.classifications = strings(list, at: pointer + "/classification") }
-        if let list = value["departments"] { out.departments = strings(list, at: pointer + "/departments") }
+        if let list = value["classification"] {
+            out.classifications = strings(list, at: pointer + "/classification")
+            for (i, c) in (out.classifications ?? []).enumerated() {
+                requireASCII(c, at: pointer + "/classification/\(i)")
+            }
+        }
+        if let list = value["departments"] {
+            out.departments = strings(list, at: pointer + "/departments")
+            for (i, d) in (out.departments ?? []).enumerated() { requireASCII(d, at: pointer + "/departments/\(i)") }
+        }
         return out
     }
 

@@ -29,9 +29,25 @@ public struct Rule: Hashable, Sendable {
             }
         }
 
+        /// For allows: true when the requested field lies inside one of the pointers.
+        ///
+        /// The whole event (`""`) is inside no pointer, not even "every field".
         func covers(pointer candidate: String) -> Bool {
+            if candidate.isEmpty { return false }
             if pointers.isEmpty { return true }
             for p in pointers where ResourcePattern.pointer(candidate, isWithin: p) { return true }
+            return false
+        }
+
+        /// For denies: true when the requested field and one of the pointers overlap either way.
+        ///
+        /// `/applicant` holds the denied `/applicant/ssn`; the whole event (`""`) overlaps every pointer.
+        func overlaps(pointer candidate: String) -> Bool {
+            if pointers.isEmpty || candidate.isEmpty { return true }
+            for p in pointers
+            where ResourcePattern.pointer(candidate, isWithin: p) || ResourcePattern.pointer(p, isWithin: candidate) {
+                return true
+            }
             return false
         }
 
@@ -105,7 +121,7 @@ public struct TimeWindow: Hashable, Sendable {
 
     /// True when `date` falls in the window.
     public func contains(_ date: Date) -> Bool {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down)) + Int64(zone.secondsFromGMT(for: date))
+        let seconds = Names.unixSeconds(date) + Int64(zone.secondsFromGMT(for: date))
         let minutesOfDay = Int((seconds % 86_400 + 86_400) % 86_400) / 60
         let dayNumber = (seconds - (seconds % 86_400 + 86_400) % 86_400) / 86_400
         // 1970-01-01 was a Thursday (3 with Monday = 0).
@@ -141,27 +157,50 @@ enum RuleMiss: Hashable, Sendable {
 
 extension Rule {
     /// Nil when the rule applies to the request, else the first condition that failed.
+    ///
+    /// A missing attribute (no purpose, tenant, classification, source address or department)
+    /// fails an allow's condition but meets a deny's: denies fail closed.
     func miss(_ principal: Principal, _ resource: Resource, _ context: AuthorizationContext) -> RuleMiss? {
-        if resource.type == .field, !self.resource.covers(pointer: resource.pointer) { return .field }
+        let isDeny = effect == .deny
+        if resource.type == .field {
+            let hit =
+                isDeny
+                ? self.resource.overlaps(pointer: resource.pointer) : self.resource.covers(pointer: resource.pointer)
+            if !hit { return .field }
+        }
         if let purposes {
-            guard let purpose = context.purpose, purposes.contains(purpose) else { return .purpose }
+            if let purpose = context.purpose {
+                if !purposes.contains(purpose) { return .purpose }
+            } else if !isDeny {
+                return .purpose
+            }
         }
         if conditions.isEmpty { return nil }
         if let departments = conditions.departments {
-            guard let department = principal.department, departments.contains(department) else {
+            if let department = principal.department {
+                if !departments.contains(department) { return .department }
+            } else if !isDeny {
                 return .department
             }
         }
         if conditions.tenantMatch {
-            guard let tenant = principal.tenant, tenant == context.tenant else { return .tenant }
+            if let tenant = principal.tenant, let requested = context.tenant {
+                if tenant != requested { return .tenant }
+            } else if !isDeny {
+                return .tenant
+            }
         }
         if let classifications = conditions.classifications {
-            guard let classification = context.classification, classifications.contains(classification) else {
+            if let classification = context.classification {
+                if !classifications.contains(classification) { return .classification }
+            } else if !isDeny {
                 return .classification
             }
         }
         if let cidrs = conditions.cidrs {
-            guard let address = context.sourceAddress, cidrs.contains(where: { $0.contains(address) }) else {
+            if let address = context.sourceAddress {
+                if !cidrs.contains(where: { $0.contains(address) }) { return .network }
+            } else if !isDeny {
                 return .network
             }
         }

@@ -306,6 +306,10 @@ struct PolicyCommand: ParsableCommand {
                     throw CLIError("\(path): \(error)")
                 }
             }
+            guard !cases.isEmpty else {
+                // Zero cases prove nothing: a test run that checks nothing must not pass.
+                throw CLIError("\(source): no test cases")
+            }
             let results = cases.map { $0.run(against: policy) }
             let failed = results.filter { !$0.passed }
             if output.json {
@@ -349,7 +353,8 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue a signed, expiring break-glass grant for one exact scope.",
             discussion: """
-                The token is bound to the policy's version and to exactly (principal, action, resource, purpose);
+                The token is bound to the policy's version and digest (SHA-256 of the file) and to exactly
+                (principal, action, resource, purpose);
                 it only ever adds an allow where no rule allows, never overrides a deny. The issuer key is
                 governance.key in the data directory (created 0600 on first use); engines must trust its public
                 key (`strongroom policy issuer`).
@@ -413,7 +418,7 @@ struct PolicyCommand: ParsableCommand {
                     action: action,
                     resource: resource,
                     purpose: purpose,
-                    policyVersion: loaded.version,
+                    policy: loaded,
                     notBefore: now,
                     expires: expires,
                     singleUse: singleUse
@@ -422,7 +427,7 @@ struct PolicyCommand: ParsableCommand {
                     let parsed = try GovernanceToken(parsing: token)
                     try PolicyCommand.emit([
                         "token": token, "id": parsed.id, "issuer": issuer.keyID, "expires": String(parsed.expires),
-                        "policyVersion": loaded.version,
+                        "policyVersion": loaded.version, "policyDigest": loaded.digest,
                     ])
                 } else {
                     print(token)

@@ -1,8 +1,17 @@
 import Crypto
 import Foundation
-import StrongroomPolicy
+@_spi(EngineClock) import StrongroomPolicy
 import StrongroomTestSupport
+import Synchronization
 import Testing
+
+/// A settable clock for engines under test.
+final class TestClock: Sendable {
+    let value: Mutex<Date>
+    init(_ date: Date) { value = Mutex(date) }
+    var now: Date { value.withLock { $0 } }
+    func set(_ date: Date) { value.withLock { $0 = date } }
+}
 
 let tokenPolicy = """
     {"version": "2026-11-24.1",
@@ -86,15 +95,20 @@ struct ReloadTests {
 
 @Suite("Governance tokens")
 struct TokenTests {
-    let issuer = GovernanceIssuer(privateKey: Curve25519.Signing.PrivateKey())
+    let key = Curve25519.Signing.PrivateKey()
+    let issuer: GovernanceIssuer
     let policy: Policy
     let engine: PolicyEngine
     let now = Date(timeIntervalSince1970: 1_795_000_000)
+    let clock: TestClock
     let ssn = Resource.field(topic: "loan_applications", pointer: "/ssn")
 
     init() throws {
+        issuer = GovernanceIssuer(privateKey: key)
         policy = try Policy(parsing: Array(tokenPolicy.utf8))
-        engine = PolicyEngine(policy, trustedIssuers: [issuer.publicKey])
+        clock = TestClock(now)
+        let clock = clock
+        engine = PolicyEngine(policy, trustedIssuers: [issuer.publicKey], clock: { clock.now })
     }
 
     func grant(
@@ -114,6 +128,7 @@ struct TokenTests {
             resource: resource ?? ssn,
             purpose: purpose,
             policyVersion: version,
+            policyDigest: policy.digest,
             notBefore: now.addingTimeInterval(from),
             expires: now.addingTimeInterval(ttl),
             singleUse: singleUse
@@ -128,11 +143,13 @@ struct TokenTests {
         purpose: String? = "incident-4711",
         at time: Date? = nil
     ) -> Decision {
-        engine.authorize(
+        // Token times follow the engine's clock; the request's own time is irrelevant to them.
+        if let time { clock.set(time) }
+        return engine.authorize(
             principalID: principal,
             action,
             resource ?? ssn,
-            AuthorizationContext(purpose: purpose, time: time ?? now, token: token)
+            AuthorizationContext(purpose: purpose, time: now, token: token)
         )
     }
 
@@ -152,14 +169,14 @@ struct TokenTests {
         #expect(!policy.authorize(policy.principal("ops"), .decrypt, ssn, AuthorizationContext(token: token)).isAllowed)
     }
 
-    @Test("expired and not-yet-valid tokens are denied")
+    @Test("expired and not-yet-valid tokens are denied, with 30 s of clock skew at both ends")
     func time() throws {
         let token = try grant(ttl: 900)
-        #expect(decide(token, at: now.addingTimeInterval(900)).reason == "token expired")
-        #expect(decide(token, at: now.addingTimeInterval(899)).isAllowed)
         let later = try grant(from: 60, ttl: 900)
-        #expect(decide(later).reason == "token not yet valid")
-        #expect(decide(later, at: now.addingTimeInterval(60)).isAllowed)
+        #expect(decide(later, at: now.addingTimeInterval(29)).reason == "token not yet valid")
+        #expect(decide(later, at: now.addingTimeInterval(30)).isAllowed)
+        #expect(decide(token, at: now.addingTimeInterval(929)).isAllowed)
+        #expect(decide(token, at: now.addingTimeInterval(930)).reason == "token expired")
     }
 
     @Test("an altered payload byte or signature byte is denied")
@@ -227,6 +244,209 @@ struct TokenTests {
         let d = decide(token, resource: resource)
         #expect(!d.isAllowed)
         #expect(d.matchedRules == ["never-customer-360-ssn"])
+    }
+
+    /// A token signed by `key` over a payload written here, for shapes `issue` refuses to make.
+    func signed(
+        by key: Curve25519.Signing.PrivateKey,
+        id: String,
+        notBefore: Int64,
+        expires: Int64,
+        singleUse: Bool = false
+    ) throws -> String {
+        let issuer = GovernanceIssuer.keyID(of: key.publicKey)
+        // RFC 8785: members sorted, no whitespace.
+        let payload =
+            #"{"action":"Decrypt","expires":\#(expires),"id":"\#(id)","issuer":"\#(issuer)","notBefore":\#(notBefore),"#
+            + #""policyDigest":"\#(policy.digest)","policyVersion":"\#(policy.version)","principal":"ops","#
+            + #""purpose":"incident-4711","resource":"field:loan_applications/ssn","singleUse":\#(singleUse)}"#
+        let bytes = Array(payload.utf8)
+        return "srg1." + bytes.base64URL + "." + Array(try key.signature(for: bytes)).base64URL
+    }
+
+    @Test("token validity follows the engine's clock, not the request's time")
+    func callerClockIgnored() throws {
+        let token = try grant(ttl: 900)
+        let seconds = now.timeIntervalSince1970
+        // The caller claims a time inside the window, but the engine's clock is past it.
+        clock.set(now.addingTimeInterval(3600))
+        let late = engine.authorize(
+            principalID: "ops",
+            .decrypt,
+            ssn,
+            AuthorizationContext(purpose: "incident-4711", time: now, token: token)
+        )
+        #expect(late.reason == "token expired")
+        // And a request time far in the future changes nothing for a fresh engine.
+        let fresh = PolicyEngine(
+            policy,
+            trustedIssuers: [issuer.publicKey],
+            clock: { Date(timeIntervalSince1970: seconds) }
+        )
+        let d = fresh.authorize(
+            principalID: "ops",
+            .decrypt,
+            ssn,
+            AuthorizationContext(purpose: "incident-4711", time: now.addingTimeInterval(86_400 * 365), token: token)
+        )
+        #expect(d.isAllowed)
+    }
+
+    @Test("the engine's clock never goes back")
+    func monotonicClock() throws {
+        let token = try grant(ttl: 900)
+        #expect(decide(token, at: now.addingTimeInterval(1000)).reason == "token expired")
+        #expect(decide(token, at: now).reason == "token expired")
+    }
+
+    @Test("a token living longer than 7 days is refused, whatever its signature")
+    func maximumLifetime() throws {
+        let start = Int64(now.timeIntervalSince1970) - 60
+        let long = try signed(by: key, id: "long", notBefore: start, expires: start + 7 * 86_400 + 1)
+        #expect(decide(long).reason == "token lifetime exceeds 7 days")
+        let week = try signed(by: key, id: "week", notBefore: start, expires: start + 7 * 86_400)
+        #expect(decide(week).isAllowed)
+        let inverted = try signed(by: key, id: "inverted", notBefore: start, expires: start)
+        #expect(!decide(inverted).isAllowed)
+    }
+
+    @Test("issue refuses a lifetime under 1 s once rounded, or over 7 days")
+    func issueLifetime() throws {
+        let t = Date(timeIntervalSince1970: 1_795_000_000.2)
+        #expect(throws: PolicyError(.invalidToken)) {
+            try issuer.issue(
+                principal: "ops",
+                action: .decrypt,
+                resource: ssn,
+                policy: policy,
+                notBefore: t,
+                expires: t.addingTimeInterval(0.7)
+            )
+        }
+        #expect(throws: PolicyError(.invalidToken)) {
+            try issuer.issue(
+                principal: "ops",
+                action: .decrypt,
+                resource: ssn,
+                policy: policy,
+                notBefore: t,
+                expires: t.addingTimeInterval(7 * 86_400 + 1)
+            )
+        }
+        let ok = try issuer.issue(
+            principal: "ops",
+            action: .decrypt,
+            resource: ssn,
+            policy: policy,
+            notBefore: t,
+            expires: t.addingTimeInterval(1)
+        )
+        let parsed = try GovernanceToken(parsing: ok)
+        #expect(parsed.expires - parsed.notBefore == 1 && parsed.policyDigest == policy.digest)
+    }
+
+    @Test("the replay cache is keyed by issuer and token id")
+    func replayPerIssuer() throws {
+        let otherKey = Curve25519.Signing.PrivateKey()
+        let clock = clock
+        let engine = PolicyEngine(policy, trustedIssuers: [key.publicKey, otherKey.publicKey], clock: { clock.now })
+        let start = Int64(now.timeIntervalSince1970) - 60
+        let mine = try signed(by: key, id: "same-id", notBefore: start, expires: start + 900, singleUse: true)
+        let theirs = try signed(by: otherKey, id: "same-id", notBefore: start, expires: start + 900, singleUse: true)
+        let context = { (token: String) in AuthorizationContext(purpose: "incident-4711", token: token) }
+        #expect(engine.authorize(principalID: "ops", .decrypt, ssn, context(mine)).isAllowed)
+        #expect(engine.authorize(principalID: "ops", .decrypt, ssn, context(theirs)).isAllowed)
+        #expect(engine.authorize(principalID: "ops", .decrypt, ssn, context(theirs)).reason == "token replayed")
+    }
+
+    @Test("a full replay cache refuses new single-use tokens and never evicts an unexpired id")
+    func replayCacheFull() throws {
+        let clock = clock
+        let engine = PolicyEngine(policy, trustedIssuers: [issuer.publicKey], clock: { clock.now }, replayCapacity: 2)
+        func use(_ token: String, time: Date? = nil) -> Decision {
+            // The request's time is the caller's to set; it must not prune the cache.
+            engine.authorize(
+                principalID: "ops",
+                .decrypt,
+                ssn,
+                AuthorizationContext(purpose: "incident-4711", time: time ?? now, token: token)
+            )
+        }
+        let first = try grant(singleUse: true)
+        let second = try grant(singleUse: true)
+        let third = try grant(singleUse: true)
+        #expect(use(first).isAllowed && use(second).isAllowed)
+        let refused = use(third)
+        #expect(!refused.isAllowed && refused.reason == "token replay cache full of unexpired single-use tokens")
+        #expect(use(first, time: now.addingTimeInterval(86_400 * 30)).reason == "token replayed")
+        #expect(use(second).reason == "token replayed")
+        // Once the spent tokens expire (plus skew), their room is reused.
+        clock.set(now.addingTimeInterval(930))
+        let later = try grant(from: 800, ttl: 2000, singleUse: true)
+        #expect(use(later).isAllowed)
+        #expect(use(first).reason == "token expired")
+    }
+
+    @Test("a token is bound to the policy text: same version, edited file, refused")
+    func digestBinding() throws {
+        let token = try grant()
+        #expect(decide(token).isAllowed)
+        let edited = try Policy(parsing: Array(tokenPolicy.replacingOccurrences(of: "\"ops\"", with: "\"ops\" ").utf8))
+        #expect(edited.version == policy.version && edited.digest != policy.digest)
+        engine.install(edited)
+        #expect(decide(token).reason == "token for another text of policy version 2026-11-24.1")
+        #expect(policy.digest.count == 32 && policy.digest.allSatisfy(\.isHexDigit))
+    }
+
+    @Test("one single-use token used from many tasks at once allows exactly once")
+    func concurrentSingleUse() async throws {
+        let token = try grant(singleUse: true)
+        let engine = engine
+        let ssn = ssn
+        let allows = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var n = 0
+                    for _ in 0..<50 {
+                        let context = AuthorizationContext(purpose: "incident-4711", token: token)
+                        if engine.authorize(principalID: "ops", .decrypt, ssn, context).isAllowed { n += 1 }
+                    }
+                    return n
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(allows == 1)
+    }
+
+    @Test("an engine clock at an extreme instant neither traps nor allows")
+    func extremeClock() throws {
+        let token = try grant()
+        #expect(decide(token, at: Date(timeIntervalSince1970: Double(Int64.max))).reason == "token expired")
+        #expect(decide(token, at: Date(timeIntervalSince1970: 1e300)).reason == "token expired")
+    }
+
+    @Test("the issuer key file is not followed through a symbolic link, and must be a regular file")
+    func keyFileLinks() throws {
+        let dir = TestSupport.scratchDirectory("governance-link")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let real = dir.appendingPathComponent("real.key")
+        _ = try GovernanceIssuer.loadOrCreate(at: real)
+        let link = dir.appendingPathComponent("governance.key")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: real)
+        #expect(throws: PolicyError(.keyPermissions)) { try GovernanceIssuer.loadOrCreate(at: link) }
+        let directory = dir.appendingPathComponent("dir.key")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory.path)
+        #expect(throws: PolicyError(.keyPermissions)) { try GovernanceIssuer.loadOrCreate(at: directory) }
+        // A dangling link is not a missing file to create through.
+        let dangling = dir.appendingPathComponent("dangling.key")
+        try FileManager.default.createSymbolicLink(
+            at: dangling,
+            withDestinationURL: dir.appendingPathComponent("target.key")
+        )
+        #expect(throws: PolicyError.self) { try GovernanceIssuer.loadOrCreate(at: dangling) }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("target.key").path))
     }
 
     @Test("the issuer key file is created 0600 and refused when others can read it; no key in descriptions")
