@@ -79,15 +79,7 @@ public struct AuditEntry: Sendable, Hashable {
     /// The canonical bytes: RFC 8785 JSON, members in code-point order, optional ones omitted.
     public func canonicalBytes() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
-        var first = true
-        func key(_ name: StaticString) {
-            out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
-            first = false
-            out.append(UInt8(ascii: "\""))
-            name.withUTF8Buffer { out.append(contentsOf: $0) }
-            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-        }
+        out.reserveCapacity(320)
         func strings(_ list: [String]) {
             out.append(UInt8(ascii: "["))
             for (i, s) in list.enumerated() {
@@ -96,45 +88,112 @@ public struct AuditEntry: Sendable, Hashable {
             }
             out.append(UInt8(ascii: "]"))
         }
-        // Keys in code-point order (RFC 8785 §3.2.3); all are ASCII.
-        key("action")
+        // Keys in code-point order (RFC 8785 §3.2.3); all are ASCII, written as prepared bytes.
+        out += Self.keyAction
         JSONValue.writeString(action, to: &out)
         if let correlationID {
-            key("correlationID")
+            out += Self.keyCorrelation
             JSONValue.writeString(correlationID, to: &out)
         }
-        key("count")
-        out.append(contentsOf: String(count).utf8)
-        key("decision")
+        out += Self.keyCount
+        Self.appendDecimal(Int64(count), to: &out)
+        out += Self.keyDecision
         JSONValue.writeString(decision.rawValue, to: &out)
-        key("fields")
+        out += Self.keyFields
         strings(fields)
-        key("index")
-        out.append(contentsOf: String(index).utf8)
-        key("keyIDs")
+        out += Self.keyIndex
+        Self.appendDecimal(Int64(bitPattern: index), to: &out)
+        out += Self.keyKeyIDs
         strings(keyIDs)
-        key("principal")
+        out += Self.keyPrincipal
         JSONValue.writeString(principal, to: &out)
         if let purpose {
-            key("purpose")
+            out += Self.keyPurpose
             JSONValue.writeString(purpose, to: &out)
         }
         if let reason {
-            key("reason")
+            out += Self.keyReason
             JSONValue.writeString(reason, to: &out)
         }
-        key("resource")
+        out += Self.keyResource
         JSONValue.writeString(resource, to: &out)
-        key("rules")
+        out += Self.keyRules
         strings(rules)
         if let subjectHash {
-            key("subjectHash")
+            out += Self.keySubjectHash
             JSONValue.writeString(subjectHash, to: &out)
         }
-        key("time")
-        JSONValue.writeString(Self.timestamp(time), to: &out)
-        out.append(UInt8(ascii: "}"))
+        out += Self.keyTime
+        out.append(UInt8(ascii: "\""))
+        Self.appendTimestamp(time, to: &out)
+        out += [UInt8(ascii: "\""), UInt8(ascii: "}")]
         return out
+    }
+
+    static let keyAction = Array(#"{"action":"#.utf8)
+    static let keyCorrelation = Array(#","correlationID":"#.utf8)
+    static let keyCount = Array(#","count":"#.utf8)
+    static let keyDecision = Array(#","decision":"#.utf8)
+    static let keyFields = Array(#","fields":"#.utf8)
+    static let keyIndex = Array(#","index":"#.utf8)
+    static let keyKeyIDs = Array(#","keyIDs":"#.utf8)
+    static let keyPrincipal = Array(#","principal":"#.utf8)
+    static let keyPurpose = Array(#","purpose":"#.utf8)
+    static let keyReason = Array(#","reason":"#.utf8)
+    static let keyResource = Array(#","resource":"#.utf8)
+    static let keyRules = Array(#","rules":"#.utf8)
+    static let keySubjectHash = Array(#","subjectHash":"#.utf8)
+    static let keyTime = Array(#","time":"#.utf8)
+
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for i in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[i]) }
+        }
+    }
+
+    static func appendPadded(_ value: Int64, width: Int, to out: inout [UInt8]) {
+        var divisor: Int64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8((v / divisor) % 10))
+            v %= divisor
+            divisor /= 10
+        }
+    }
+
+    static func appendTimestamp(_ date: Date, to out: inout [UInt8]) {
+        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let seconds = millis.quotientFloor(1000)
+        let ms = millis - seconds * 1000
+        let days = seconds.quotientFloor(86_400)
+        let secondOfDay = seconds - days * 86_400
+        let (y, m, d) = civil(fromDays: days)
+        appendPadded(y, width: 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendPadded(m, width: 2, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendPadded(d, width: 2, to: &out)
+        out.append(UInt8(ascii: "T"))
+        appendPadded(secondOfDay / 3600, width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendPadded(secondOfDay / 60 % 60, width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendPadded(secondOfDay % 60, width: 2, to: &out)
+        out.append(UInt8(ascii: "."))
+        appendPadded(ms, width: 3, to: &out)
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Parses the stored bytes back; nil when they are not an entry.
@@ -176,18 +235,9 @@ public struct AuditEntry: Sendable, Hashable {
 
     /// RFC 3339 UTC with milliseconds: `2026-11-24T09:30:00.123Z`.
     public static func timestamp(_ date: Date) -> String {
-        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        let seconds = millis.quotientFloor(1000)
-        let ms = millis - seconds * 1000
-        let days = seconds.quotientFloor(86_400)
-        let secondOfDay = seconds - days * 86_400
-        let (y, m, d) = civil(fromDays: days)
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):"
-            + "\(pad(secondOfDay % 60, 2)).\(pad(ms, 3))Z"
+        var out: [UInt8] = []
+        appendTimestamp(date, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func parseTimestamp(_ text: String) -> Date? {
