@@ -120,10 +120,15 @@ public struct Policy: Sendable {
         var moreAllows = false
         var moreDenies = false
         var nearMiss: (rule: CompiledRule, miss: RuleMiss)?
-        index.forEachCandidate(principal, action, resource) { c in
+        // Candidates are gathered first: a closure that captured principal and context would
+        // copy both (a dozen reference counts) on every decision.
+        var candidates = CandidateList()
+        index.forEachCandidate(principal, action, resource) { candidates.append($0) }
+        for i in 0..<candidates.count {
+            let c = candidates[i]
             if let miss = c.rule.miss(principal, resource, context) {
                 if !c.isDeny, nearMiss == nil { nearMiss = (c, miss) }
-                return
+                continue
             }
             if c.isDeny {
                 if let first = firstDeny { moreDenies = moreDenies || first !== c } else { firstDeny = c }
@@ -231,4 +236,35 @@ public struct Explanation: Hashable, Sendable {
     public let decision: Decision
     /// The rules whose principal, action and resource name matched, in file order.
     public let evaluations: [RuleEvaluation]
+}
+
+/// Up to four candidate rules inline, more in an array: no allocation on the common path.
+struct CandidateList {
+    var a: CompiledRule?
+    var b: CompiledRule?
+    var c: CompiledRule?
+    var d: CompiledRule?
+    var more: [CompiledRule] = []
+    var count = 0
+
+    mutating func append(_ rule: CompiledRule) {
+        switch count {
+        case 0: a = rule
+        case 1: b = rule
+        case 2: c = rule
+        case 3: d = rule
+        default: more.append(rule)
+        }
+        count += 1
+    }
+
+    subscript(_ i: Int) -> CompiledRule {
+        switch i {
+        case 0: a.unsafelyUnwrapped
+        case 1: b.unsafelyUnwrapped
+        case 2: c.unsafelyUnwrapped
+        case 3: d.unsafelyUnwrapped
+        default: more[i - 4]
+        }
+    }
 }
