@@ -63,7 +63,9 @@ public enum JSONValue: Sendable, Hashable {
                 scanner.position += 1
                 return .object(members)
             }
-            var seen = SeenKeys()
+            // Duplicate names: a scan of the members read so far, a set once objects grow large.
+            var large: Set<String> = []
+            members.reserveCapacity(8)
             while true {
                 guard try scanner.peek() == UInt8(ascii: "\"") else {
                     throw JSONError(.unexpectedByte, at: scanner.position)
@@ -71,7 +73,14 @@ public enum JSONValue: Sendable, Hashable {
                 let keyStart = scanner.position
                 let (contents, escaped) = try scanner.scanString()
                 let key = scanner.decodeString(contents, hasEscapes: escaped)
-                guard seen.insert(key) else { throw JSONError(.duplicateKey, at: keyStart) }
+                if members.count < 16 {
+                    guard !members.contains(where: { $0.key == key }) else {
+                        throw JSONError(.duplicateKey, at: keyStart)
+                    }
+                } else {
+                    if large.isEmpty { large = Set(members.map(\.key)) }
+                    guard large.insert(key).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
+                }
                 try scanner.expect(UInt8(ascii: ":"))
                 members.append(Member(key, try parse(&scanner, depth: depth + 1)))
                 if try scanner.endOfContainer(UInt8(ascii: "}")) { return .object(members) }

@@ -24,10 +24,14 @@ public struct Policy: Sendable {
     /// The rules, in file order.
     public let rules: [Rule]
     /// Findings that did not stop the load: unreachable rules, conflicts, unbound decrypts.
-    public let warnings: [PolicyIssue]
+    ///
+    /// Computed on demand: the analysis is advisory, so a reload puts the new rules in force
+    /// without waiting for it (``PolicyEngine/reload(contentsOf:)`` reports it after the swap).
+    public var warnings: [PolicyIssue] { PolicyAnalysis(document: document, rules: index.rules).warnings() }
     /// Expectations declared in the file's own `"tests"` member, if any.
     public let tests: [PolicyTestCase]
     let index: PolicyIndex
+    let document: PolicyLoader.Document
 
     /// Parses, validates and indexes a policy document.
     ///
@@ -55,7 +59,7 @@ public struct Policy: Sendable {
         self.tests = document.tests
         let index = PolicyIndex(rules: document.rules)
         self.index = index
-        self.warnings = PolicyAnalysis(document: document, rules: index.rules).warnings()
+        self.document = document
     }
 
     /// Reads, validates and indexes the policy file at `url`.

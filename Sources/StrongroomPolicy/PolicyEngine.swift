@@ -81,8 +81,16 @@ public final class PolicyEngine: Sendable {
     /// Replaces the policy with `policy`, atomically.
     public func install(_ policy: Policy) {
         let snapshot = Snapshot(policy)
-        current.withLock { $0 = snapshot }
+        let previous = current.withLock { current in
+            let previous = current
+            current = snapshot
+            return previous
+        }
+        // Freeing a large policy takes milliseconds: done off the caller's path, after the swap.
+        Self.reaper.async { withExtendedLifetime(previous) {} }
     }
+
+    static let reaper = DispatchQueue(label: "strongroom.policy.reaper", qos: .utility)
 
     /// Decides whether `principal` may do `action` on `resource` in `context`.
     ///

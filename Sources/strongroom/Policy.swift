@@ -117,10 +117,11 @@ struct PolicyCommand: ParsableCommand {
                 )
                 return
             }
-            for warning in policy.warnings { print("\(file): \(warning)") }
+            let warnings = policy.warnings
+            for warning in warnings { print("\(file): \(warning)") }
             print(
                 "\(file): OK, version \(policy.version): \(policy.rules.count) rules, \(policy.principals.count) "
-                    + "principals, \(policy.roles.count) roles, \(policy.warnings.count) warning(s)"
+                    + "principals, \(policy.roles.count) roles, \(warnings.count) warning(s)"
             )
         }
     }
