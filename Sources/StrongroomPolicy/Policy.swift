@@ -60,6 +60,8 @@ public struct Policy: Sendable {
         let index = PolicyIndex(rules: document.rules)
         self.index = index
         self.document = document
+        // The parsed tree is done with; freeing tens of thousands of nodes waits off this path.
+        PolicyEngine.reaper.async { withExtendedLifetime(root) {} }
     }
 
     /// Reads, validates and indexes the policy file at `url`.

@@ -100,13 +100,15 @@ final class PolicyIndex: Sendable {
         var roleSelectors: [String: Int32] = [:]
         var next: Int32 = 1
         var buckets = [[Int32: SelectorIndex]](repeating: [:], count: PolicyIndex.bucketCount)
+        principalSelectors.reserveCapacity(64)
         var compiled: [CompiledRule] = []
         compiled.reserveCapacity(input.count)
-        for (position, rule) in input.enumerated() {
-            let c = CompiledRule(rule, position: position)
+        for position in input.indices {
+            // Read through the compiled copy: binding the element would copy the whole rule.
+            let c = CompiledRule(input[position], position: position)
             compiled.append(c)
             var selectors: [Int32] = []
-            for p in rule.principals {
+            for p in c.rule.principals {
                 let selector: Int32
                 if p == "*" {
                     selector = PolicyIndex.wildcard
@@ -130,17 +132,17 @@ final class PolicyIndex: Sendable {
             }
             // A deny on a topic covers every field of it: it is also filed under the field bucket,
             // keyed by the topic name, as a field rule is.
-            let passes = c.isDeny && rule.resource.type == .topic ? 2 : 1
-            for action in rule.actions {
+            let passes = c.isDeny && c.rule.resource.type == .topic ? 2 : 1
+            for action in c.rule.actions {
                 for pass in 0..<passes {
-                    let b = PolicyIndex.bucket(action, pass == 0 ? rule.resource.type : .field)
+                    let b = PolicyIndex.bucket(action, pass == 0 ? c.rule.resource.type : .field)
                     for s in selectors {
-                        // Mutated in place through the subscripts: no copy of a growing table per rule.
-                        switch rule.resource.pattern {
+                        // Mutated in place through the subscripts: no copy of a growing table per c.rule.
+                        switch c.rule.resource.pattern {
                         case .literal:
-                            buckets[b][s, default: SelectorIndex()].literal[rule.resource.name, default: []].append(c)
+                            buckets[b][s, default: SelectorIndex()].literal[c.rule.resource.name, default: []].append(c)
                         case .prefixed:
-                            buckets[b][s, default: SelectorIndex()].prefixes.insert(rule.resource.name, c)
+                            buckets[b][s, default: SelectorIndex()].prefixes.insert(c.rule.resource.name, c)
                         }
                     }
                 }

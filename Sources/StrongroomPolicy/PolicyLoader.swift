@@ -131,11 +131,11 @@ struct PolicyLoader {
         )
     }
 
-    mutating func checkKeys(_ members: [JSONValue.Member], allowed: [String], at pointer: String) {
+    mutating func checkKeys(_ members: [JSONValue.Member], allowed: [String], at pointer: @autoclosure () -> String) {
         for m in members where !allowed.contains(m.key) {
             fail(
                 .unknownField,
-                pointer + "/" + PolicyLoader.escape(m.key),
+                pointer() + "/" + PolicyLoader.escape(m.key),
                 "\"\(m.key)\" is not a field here (expected one of: \(allowed.sorted().joined(separator: ", ")))"
             )
         }
@@ -298,19 +298,19 @@ struct PolicyLoader {
         )
     }
 
-    mutating func resourcePattern(_ value: JSONValue, at pointer: String) -> Rule.ResourcePattern? {
+    mutating func resourcePattern(_ value: JSONValue, at pointer: @autoclosure () -> String) -> Rule.ResourcePattern? {
         guard let fields = value.objectMembers else {
-            fail(.invalidField, pointer, "a resource is an object with a \"type\"")
+            fail(.invalidField, pointer(), "a resource is an object with a \"type\"")
             return nil
         }
         guard let typeName = value["type"]?.stringValue else {
-            fail(.missingField, pointer + "/type", "a resource needs a \"type\"")
+            fail(.missingField, pointer() + "/type", "a resource needs a \"type\"")
             return nil
         }
         guard let type = ResourceType(rawValue: typeName) else {
             fail(
                 .unknownResourceType,
-                pointer + "/type",
+                pointer() + "/type",
                 "unknown resource type \"\(typeName)\" (expected one of: "
                     + ResourceType.allCases.map(\.rawValue).joined(separator: ", ") + ")"
             )
@@ -321,74 +321,74 @@ struct PolicyLoader {
             if let text = p.stringValue, let parsed = Rule.Pattern(rawValue: text) {
                 pattern = parsed
             } else {
-                fail(.invalidField, pointer + "/pattern", "must be \"literal\" or \"prefixed\"")
+                fail(.invalidField, pointer() + "/pattern", "must be \"literal\" or \"prefixed\"")
                 return nil
             }
         }
         switch type {
         case .cluster:
-            checkKeys(fields, allowed: PolicyLoader.clusterKeys, at: pointer)
+            checkKeys(fields, allowed: PolicyLoader.clusterKeys, at: pointer())
             return Rule.ResourcePattern(type: .cluster, name: "", pattern: .prefixed, pointers: [])
         case .field:
-            checkKeys(fields, allowed: PolicyLoader.fieldKeys, at: pointer)
+            checkKeys(fields, allowed: PolicyLoader.fieldKeys, at: pointer())
             guard let topic = value["topic"]?.stringValue else {
-                fail(.missingField, pointer + "/topic", "a field resource needs its \"topic\"")
+                fail(.missingField, pointer() + "/topic", "a field resource needs its \"topic\"")
                 return nil
             }
             guard pattern == .prefixed || !topic.isEmpty, !topic.contains("/") else {
-                fail(.invalidResource, pointer + "/topic", "a topic name must be non-empty and contain no \"/\"")
+                fail(.invalidResource, pointer() + "/topic", "a topic name must be non-empty and contain no \"/\"")
                 return nil
             }
-            requireASCII(topic, at: pointer + "/topic")
+            requireASCII(topic, at: pointer() + "/topic")
             var pointers: [String] = []
             if let list = value["pointers"] {
-                pointers = strings(list, at: pointer + "/pointers") ?? []
+                pointers = strings(list, at: pointer() + "/pointers") ?? []
                 for (i, p) in pointers.enumerated() where !p.hasPrefix("/") || !Names.isValidPointer(p) {
                     if !Names.isASCII(p) {
-                        requireASCII(p, at: pointer + "/pointers/\(i)")
+                        requireASCII(p, at: pointer() + "/pointers/\(i)")
                         continue
                     }
                     fail(
                         .invalidResource,
-                        pointer + "/pointers/\(i)",
-                        "\"\(p)\" is not a JSON pointer (RFC 6901: starts with \"/\", e.g. \"/ssn\"; "
+                        pointer() + "/pointers/\(i)",
+                        "\"\(p)\" is not a JSON pointer() (RFC 6901: starts with \"/\", e.g. \"/ssn\"; "
                             + "\"~\" only as \"~0\" or \"~1\")"
                     )
                 }
             }
             return Rule.ResourcePattern(type: .field, name: topic, pattern: pattern, pointers: pointers)
         default:
-            checkKeys(fields, allowed: PolicyLoader.namedKeys, at: pointer)
+            checkKeys(fields, allowed: PolicyLoader.namedKeys, at: pointer())
             guard let name = value["name"]?.stringValue else {
-                fail(.missingField, pointer + "/name", "a \(type.rawValue) resource needs a \"name\"")
+                fail(.missingField, pointer() + "/name", "a \(type.rawValue) resource needs a \"name\"")
                 return nil
             }
             guard pattern == .prefixed || !name.isEmpty else {
-                fail(.invalidResource, pointer + "/name", "an empty literal name matches nothing; use \"prefixed\"")
+                fail(.invalidResource, pointer() + "/name", "an empty literal name matches nothing; use \"prefixed\"")
                 return nil
             }
-            requireASCII(name, at: pointer + "/name")
+            requireASCII(name, at: pointer() + "/name")
             return Rule.ResourcePattern(type: type, name: name, pattern: pattern, pointers: [])
         }
     }
 
-    mutating func conditions(_ value: JSONValue, at pointer: String) -> Conditions {
+    mutating func conditions(_ value: JSONValue, at pointer: @autoclosure () -> String) -> Conditions {
         var out = Conditions.none
         guard let fields = value.objectMembers else {
-            fail(.invalidField, pointer, "conditions are an object")
+            fail(.invalidField, pointer(), "conditions are an object")
             return out
         }
-        checkKeys(fields, allowed: PolicyLoader.conditionKeys, at: pointer)
-        if let t = value["time"] { out.time = timeWindow(t, at: pointer + "/time") }
+        checkKeys(fields, allowed: PolicyLoader.conditionKeys, at: pointer())
+        if let t = value["time"] { out.time = timeWindow(t, at: pointer() + "/time") }
         if let list = value["cidrs"] {
             var blocks: [CIDR] = []
-            for (i, text) in (strings(list, at: pointer + "/cidrs") ?? []).enumerated() {
+            for (i, text) in (strings(list, at: pointer() + "/cidrs") ?? []).enumerated() {
                 if let block = CIDR(text) {
                     blocks.append(block)
                 } else {
                     fail(
                         .invalidCIDR,
-                        pointer + "/cidrs/\(i)",
+                        pointer() + "/cidrs/\(i)",
                         "\"\(text)\" is not an IPv4 or IPv6 CIDR with zero host bits (e.g. 10.0.0.0/8, fd00::/8)"
                     )
                 }
@@ -399,18 +399,18 @@ struct PolicyLoader {
             if t.stringValue == "match" {
                 out.tenantMatch = true
             } else {
-                fail(.invalidField, pointer + "/tenant", "the only tenant condition is \"match\"")
+                fail(.invalidField, pointer() + "/tenant", "the only tenant condition is \"match\"")
             }
         }
         if let list = value["classification"] {
-            out.classifications = strings(list, at: pointer + "/classification")
+            out.classifications = strings(list, at: pointer() + "/classification")
             for (i, c) in (out.classifications ?? []).enumerated() {
-                requireASCII(c, at: pointer + "/classification/\(i)")
+                requireASCII(c, at: pointer() + "/classification/\(i)")
             }
         }
         if let list = value["departments"] {
-            out.departments = strings(list, at: pointer + "/departments")
-            for (i, d) in (out.departments ?? []).enumerated() { requireASCII(d, at: pointer + "/departments/\(i)") }
+            out.departments = strings(list, at: pointer() + "/departments")
+            for (i, d) in (out.departments ?? []).enumerated() { requireASCII(d, at: pointer() + "/departments/\(i)") }
         }
         return out
     }
