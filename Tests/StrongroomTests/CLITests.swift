@@ -358,3 +358,33 @@ struct SchemaCLITests {
         #expect(list.out.contains("loan_applications-value: versions 1, 2, BACKWARD"))
     }
 }
+
+@Suite("strongroom dsr CLI", .serialized)
+struct DSRCLITests {
+    @Test("dsr access and export find a subject's records by its keyed hash; a principal without rights is refused")
+    func accessAndExport() throws {
+        let directory = TestSupport.scratchDirectory("dsr").appendingPathComponent("data")
+        #expect(try CLI.run(["demo", "--count", "200", "--data-dir", directory.path]).status == 0)
+        let workload = DemoWorkload.events(count: 200)
+        let subject = try #require(workload.first { $0.customerID != workload[0].customerID })
+        let policy = TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path
+        let common = [
+            "--subject", subject.customerID, "--policy", policy, "--tenant", "bfb", "--data-dir", directory.path,
+        ]
+        let access = try CLI.run(["dsr", "access", "--principal", "dana"] + common)
+        #expect(access.status == 0, "\(access.err)")
+        let held = workload.filter { $0.customerID == subject.customerID }.count
+        // Each application and the decision the fraud service wrote about it.
+        #expect(access.out.contains(#""count" : \#(2 * held)"#))
+        #expect(!access.out.contains(subject.customerID))
+        let exportFile = directory.deletingLastPathComponent().appendingPathComponent("export.json")
+        let export = try CLI.run(["dsr", "export", "--principal", "dana", "--out", exportFile.path] + common)
+        #expect(export.status == 0, "\(export.err)")
+        let document = try String(contentsOf: exportFile, encoding: .utf8)
+        #expect(document.contains(subject.pii[0]))  // the subject's own SSN, decrypted for them
+        let attributes = try FileManager.default.attributesOfItem(atPath: exportFile.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let refused = try CLI.run(["dsr", "export", "--principal", "alice"] + common)
+        #expect(refused.status != 0 && refused.err.contains("denied"))
+    }
+}

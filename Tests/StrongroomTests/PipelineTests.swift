@@ -255,3 +255,94 @@ struct PipelineTests {
         #expect(first == [0, 1])
     }
 }
+
+@Suite("Data-subject requests", .serialized)
+struct DataSubjectRequestTests {
+    @Test("access lists where a subject's records are; export decrypts them; rectify appends; erase shreds")
+    func lifecycle() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events, to: "loan_applications")
+        // Erasure is allowed on working days in office hours from the office network (examples/policy.json).
+        let tuesdayAfternoon = Date(timeIntervalSince1970: 1_795_528_800)  // 2026-11-24T14:00:00Z
+        let dsr = DataSubjectRequests(
+            services: f.services,
+            principal: "dana",
+            sourceAddress: IPAddress("10.30.1.2"),
+            clock: { tuesdayAfternoon }
+        )
+        let subject = try JSONValue(parsing: events[0])["customerId"]?.stringValue ?? ""
+        let mine = try events.filter { try JSONValue(parsing: $0)["customerId"]?.stringValue == subject }
+        let holdings = try dsr.access(subject: subject, correlationID: "DSR-1")
+        #expect(holdings.count == mine.count && !holdings.erased)
+        #expect(holdings.records["loan_applications"]?["0"]?.count == mine.count)
+
+        let exported = try JSONValue(parsing: dsr.export(subject: subject, correlationID: "DSR-2"))
+        guard case .array(let items)? = exported["events"] else {
+            Issue.record("no events array")
+            return
+        }
+        #expect(items.count == mine.count)
+        #expect(items.first?["event"]?["ssn"] == (try JSONValue(parsing: mine[0]))["ssn"])
+        #expect(
+            String(decoding: try dsr.export(subject: "CUST-99999999", correlationID: "DSR-3"), as: UTF8.self)
+                .contains(#""events":[]"#)
+        )
+
+        let dpoKey = Curve25519.Signing.PrivateKey()
+        f.services.trust(producer: "dana", key: dpoKey.publicKey)
+        let dpo = SecureProducer(services: f.services, principal: "dana", key: dpoKey)
+        let corrected = Array(
+            String(decoding: mine[0], as: UTF8.self).replacingOccurrences(
+                of: "\"termMonths\":36",
+                with: "\"termMonths\":48"
+            ).utf8
+        )
+        _ = try dsr.rectify(
+            subject: subject,
+            topic: "loan_applications",
+            correction: corrected,
+            producer: dpo,
+            correlationID: "DSR-4"
+        )
+        #expect(try dsr.access(subject: subject, correlationID: "DSR-5").count == mine.count + 1)
+        #expect(throws: PipelineError.self) {
+            try dsr.rectify(
+                subject: "CUST-00000002",
+                topic: "loan_applications",
+                correction: corrected,
+                producer: dpo,
+                correlationID: "x"
+            )
+        }
+
+        _ = try dsr.erase(subject: subject, correlationID: "DSR-6")
+        #expect(try dsr.access(subject: subject, correlationID: "DSR-7").erased)
+        let after = try JSONValue(parsing: dsr.export(subject: subject, correlationID: "DSR-8"))
+        if case .array(let items)? = after["events"] {
+            #expect(items.allSatisfy { $0["event"]?["ssn"] == .object([.init("$erased", .bool(true))]) })
+        }
+        // Every request is audited by its keyed hash, never the id.
+        let audit = try f.services.audit.entries(from: 0, limit: 500)
+        let actions = audit.compactMap { AuditEntry(canonical: $0.bytes) }.filter { $0.principal == "dana" }.map(
+            \.action
+        )
+        #expect(["Access", "Export", "Rectify", "Erase"].allSatisfy(actions.contains))
+        #expect(!audit.contains { String(decoding: $0.bytes, as: UTF8.self).contains(subject) })
+    }
+
+    @Test("someone without the DPO role is refused, and the refusal is audited")
+    func refused() throws {
+        let f = try PipelineFixture()
+        let dsr = DataSubjectRequests(
+            services: f.services,
+            principal: "analytics",
+            sourceAddress: IPAddress("10.30.1.2")
+        )
+        #expect(throws: PipelineError.self) { try dsr.erase(subject: "CUST-00000001", correlationID: "x") }
+        #expect(throws: PipelineError.self) { try dsr.export(subject: "CUST-00000001", correlationID: "x") }
+        #expect(try !f.services.keys.isErased(subject: "CUST-00000001", tenant: "bfb"))
+        let denials = try f.services.audit.entries(from: 0, limit: 100).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(denials.filter { $0.principal == "analytics" && $0.decision == .deny }.count >= 2)
+    }
+}
