@@ -62,6 +62,8 @@ public final class StrongroomServices: Sendable {
     public let producers: Mutex<[String: Curve25519.Signing.PublicKey]>
     /// Tenant of every operation ("" for one tenant).
     public let tenant: String
+    /// Backoff for transient storage failures (a refusal is never retried).
+    public let retry = RetryPolicy(isTransient: { ($0 as? LogError)?.code == .storage })
     let dlp = DLPScanner()
     let compiled = Mutex<[Int: CompiledSchema]>([:])
 
@@ -274,7 +276,10 @@ public final class SecureProducer: Sendable {
             for j in records.indices {
                 records[j].headers = (signatures[j] + extra[j]).map { RecordHeader($0.0, $0.1) }
             }
-            let positions = try services.log.append(records, to: topic)
+            // A busy or briefly failing store is retried with backoff; a refusal is not.
+            let positions = try services.retry.run {
+                try services.log.append(records, to: topic)
+            }
             for (j, position) in positions.enumerated() { results[recordIndex[j]] = .success(position) }
         } catch {
             for j in recordIndex { results[j] = .failure(PipelineError(.log, "\(error)")) }
@@ -416,13 +421,15 @@ public final class SecureConsumer: Sendable {
         }
         let schema = try services.schema(for: topic)
         let start = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
-        let records = try services.log.fetch(
-            topic: topic,
-            partition: partition,
-            from: start,
-            maxBytes: 8 << 20,
-            maxRecords: maxRecords
-        )
+        let records = try services.retry.run {
+            try services.log.fetch(
+                topic: topic,
+                partition: partition,
+                from: start,
+                maxBytes: 8 << 20,
+                maxRecords: maxRecords
+            )
+        }
         guard let last = records.last else { return 0 }
         // One decision per field per batch, each audited once with its count.
         var decisions: [String: Decision] = [:]

@@ -40,7 +40,7 @@ struct DSRCommand: ParsableCommand {
         func requests() throws -> DataSubjectRequests {
             do {
                 let services = StrongroomServices(
-                    keys: try KeyStore.open(dataDirectory: data.url),
+                    keys: try KeyStore.openGuarded(dataDirectory: data.url),
                     log: try SQLiteEventLog(dataDirectory: data.url),
                     registry: try SchemaRegistry(dataDirectory: data.url),
                     policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),

@@ -36,7 +36,9 @@ struct Demo: ParsableCommand {
         var summary: [(String, String)] = []
 
         step("1. Topics, schemas with PII tags, and the policy (examples/)")
-        let keys = try KeyStore.initialize(dataDirectory: directory)
+        try KeyStore.initialize(dataDirectory: directory)
+        // The pipeline's key store: the keyring behind a circuit breaker, as a KMS would be.
+        let keys = try KeyStore.openGuarded(dataDirectory: directory)
         let registry = try SchemaRegistry(dataDirectory: directory)
         for (topic, file) in [
             ("loan_applications", "loan_application"), ("loan_decisions", "loan_decision"),

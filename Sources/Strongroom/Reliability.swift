@@ -1,0 +1,205 @@
+public import Crypto
+public import Foundation
+public import StrongroomCrypto
+public import StrongroomKeys
+import Synchronization
+
+/// Retries with exponential backoff and full jitter, for failures that may pass.
+///
+/// Attempt n (from 1) waits a random time in [0, min(maxDelay, baseDelay · 2^(n−1))] before
+/// the next try ("full jitter": many clients retrying together spread out instead of
+/// hammering a recovering dependency in step).
+public struct RetryPolicy: Sendable {
+    /// Tries in all, the first included.
+    public var maxAttempts: Int
+    /// The first backoff's ceiling.
+    public var baseDelay: Duration
+    /// The largest backoff ceiling.
+    public var maxDelay: Duration
+    /// Which failures may pass and are worth another try.
+    public var isTransient: @Sendable (any Error) -> Bool
+    /// Waits (tests record instead).
+    public var sleep: @Sendable (Duration) -> Void = { duration in
+        let c = duration.components
+        Thread.sleep(forTimeInterval: Double(c.seconds) + Double(c.attoseconds) / 1e18)
+    }
+    /// A uniform random value in [0, ceiling] (tests fix it).
+    public var random: @Sendable (Double) -> Double = { Double.random(in: 0...$0) }
+
+    /// A policy; the defaults suit a local database or a KMS call.
+    public init(
+        maxAttempts: Int = 5,
+        baseDelay: Duration = .milliseconds(20),
+        maxDelay: Duration = .seconds(2),
+        isTransient: @escaping @Sendable (any Error) -> Bool
+    ) {
+        self.maxAttempts = max(1, maxAttempts)
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+        self.isTransient = isTransient
+    }
+
+    /// The backoff ceiling after attempt `attempt` (from 1).
+    public func ceiling(after attempt: Int) -> Duration {
+        let factor = 1 << min(max(attempt - 1, 0), 30)
+        let delay = baseDelay * factor
+        return delay < maxDelay ? delay : maxDelay
+    }
+
+    /// Runs `body` until it succeeds, fails with an error ``isTransient`` rejects, or the
+    /// attempts are spent (the last error is thrown).
+    public func run<T>(_ body: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try body()
+            } catch {
+                guard attempt < maxAttempts, isTransient(error) else { throw error }
+                let ceiling = ceiling(after: attempt)
+                let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) / 1e18
+                sleep(.nanoseconds(Int64(random(seconds) * 1e9)))
+                attempt += 1
+            }
+        }
+    }
+}
+
+/// Stops calling a failing dependency for a while, then lets one trial call through.
+///
+/// Closed: calls pass; `failureThreshold` consecutive failures open it. Open: calls fail at
+/// once with ``CircuitOpenError`` until `resetTimeout` passes. Half-open: one call passes; its
+/// success closes the breaker, its failure opens it again.
+public final class CircuitBreaker: Sendable {
+    /// The breaker's state.
+    public enum State: Sendable, Equatable {
+        /// Calls pass.
+        case closed
+        /// Calls fail fast until the given time.
+        case open(until: ContinuousClock.Instant)
+        /// One trial call is allowed.
+        case halfOpen
+    }
+
+    struct Inner {
+        var state: State = .closed
+        var failures = 0
+        var trialInFlight = false
+    }
+
+    /// Consecutive failures that open the breaker.
+    public let failureThreshold: Int
+    /// How long it stays open.
+    public let resetTimeout: Duration
+    let now: @Sendable () -> ContinuousClock.Instant
+    let inner = Mutex(Inner())
+
+    /// A breaker; `now` is the clock (tests pass their own).
+    public init(
+        failureThreshold: Int = 5,
+        resetTimeout: Duration = .seconds(30),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
+    ) {
+        self.failureThreshold = max(1, failureThreshold)
+        self.resetTimeout = resetTimeout
+        self.now = now
+    }
+
+    /// The current state.
+    public var state: State { inner.withLock { $0.state } }
+
+    /// Calls `body` unless the breaker is open.
+    public func call<T>(_ body: () throws -> T) throws -> T {
+        let instant = now()
+        try inner.withLock { inner throws(CircuitOpenError) in
+            switch inner.state {
+            case .closed:
+                break
+            case .open(let until):
+                guard instant >= until else { throw CircuitOpenError() }
+                inner.state = .halfOpen
+                inner.trialInFlight = true
+            case .halfOpen:
+                guard !inner.trialInFlight else { throw CircuitOpenError() }
+                inner.trialInFlight = true
+            }
+        }
+        do {
+            let value = try body()
+            inner.withLock { inner in
+                inner.state = .closed
+                inner.failures = 0
+                inner.trialInFlight = false
+            }
+            return value
+        } catch {
+            let until = now() + resetTimeout
+            inner.withLock { inner in
+                inner.trialInFlight = false
+                if case .halfOpen = inner.state {
+                    inner.state = .open(until: until)
+                    return
+                }
+                inner.failures += 1
+                if inner.failures >= failureThreshold { inner.state = .open(until: until) }
+            }
+            throw error
+        }
+    }
+}
+
+/// The dependency behind a circuit breaker is failing; the call was not attempted.
+public struct CircuitOpenError: Error, Sendable, CustomStringConvertible {
+    /// A description.
+    public var description: String { "circuit open: the key-encryption-key provider is failing; not called" }
+}
+
+/// A key-encryption-key provider behind a circuit breaker: a failing KMS or HSM is not
+/// hammered, and callers fail fast with a clear error instead of waiting on every call.
+public final class GuardedKEKProvider: KeyEncryptionKeyProvider {
+    /// The provider guarded.
+    public let base: any KeyEncryptionKeyProvider
+    /// The breaker.
+    public let breaker: CircuitBreaker
+
+    /// Guards `base` with `breaker`.
+    public init(_ base: any KeyEncryptionKeyProvider, breaker: CircuitBreaker = CircuitBreaker()) {
+        self.base = base
+        self.breaker = breaker
+    }
+
+    /// The active KEK version.
+    public func activeVersion() throws -> UInt32 { try breaker.call { try base.activeVersion() } }
+    /// Wraps a DEK.
+    public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
+        try breaker.call { try base.wrap(key, family: family) }
+    }
+    /// Unwraps a DEK.
+    public func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
+        try breaker.call { try base.unwrap(wrapped, family: family) }
+    }
+    /// The keyed family id.
+    public func familyID(for descriptor: [UInt8]) throws -> KeyID {
+        try breaker.call { try base.familyID(for: descriptor) }
+    }
+    /// Rotates the KEK.
+    public func rotate() throws -> UInt32 { try breaker.call { try base.rotate() } }
+    /// Punctures erased families.
+    public func puncture(_ families: [KeyID]) throws { try breaker.call { try base.puncture(families) } }
+    /// Destroys a KEK version.
+    public func destroy(version: UInt32) throws { try breaker.call { try base.destroy(version: version) } }
+    /// The KEK versions.
+    public func versions() throws -> [KEKVersionInfo] { try breaker.call { try base.versions() } }
+    /// Reloads the provider's state.
+    public func reload() throws { try breaker.call { try base.reload() } }
+}
+
+extension KeyStore {
+    /// Opens the key store of `dataDirectory` with its local keyring behind a circuit breaker.
+    public static func openGuarded(
+        dataDirectory: URL,
+        breaker: CircuitBreaker = CircuitBreaker()
+    ) throws(KeyStoreError) -> KeyStore {
+        let keyring = try LocalKeyring(url: dataDirectory.appendingPathComponent(KeyStore.keyringFileName))
+        return try KeyStore(directory: dataDirectory, provider: GuardedKEKProvider(keyring, breaker: breaker))
+    }
+}

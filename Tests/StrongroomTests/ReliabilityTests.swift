@@ -1,0 +1,159 @@
+import Crypto
+import Foundation
+import Strongroom
+import StrongroomCrypto
+import StrongroomKeys
+import StrongroomTestSupport
+import Synchronization
+import Testing
+
+/// The real keyring, with outages switched on and off: a KMS that goes away and comes back.
+final class FlakyKeyring: KeyEncryptionKeyProvider {
+    let real: LocalKeyring
+    let down = Atomic<Bool>(false)
+    let calls = Atomic<Int>(0)
+    struct Outage: Error {}
+
+    init(_ real: LocalKeyring) { self.real = real }
+
+    func gate() throws {
+        calls.add(1, ordering: .relaxed)
+        if down.load(ordering: .relaxed) { throw Outage() }
+    }
+    func activeVersion() throws -> UInt32 {
+        try gate()
+        return try real.activeVersion()
+    }
+    func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
+        try gate()
+        return try real.wrap(key, family: family)
+    }
+    func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
+        try gate()
+        return try real.unwrap(wrapped, family: family)
+    }
+    func familyID(for descriptor: [UInt8]) throws -> KeyID {
+        try gate()
+        return try real.familyID(for: descriptor)
+    }
+    func rotate() throws -> UInt32 {
+        try gate()
+        return try real.rotate()
+    }
+    func puncture(_ families: [KeyID]) throws {
+        try gate()
+        try real.puncture(families)
+    }
+    func destroy(version: UInt32) throws {
+        try gate()
+        try real.destroy(version: version)
+    }
+    func versions() throws -> [KEKVersionInfo] { try real.versions() }
+    func reload() throws { try real.reload() }
+}
+
+@Suite("Reliability")
+struct ReliabilityTests {
+    struct Transient: Error {}
+    struct Fatal: Error {}
+
+    @Test("retries transient failures with growing, jittered, capped backoff; a fatal error is not retried")
+    func retries() throws {
+        let sleeps = Mutex<[Duration]>([])
+        var policy = RetryPolicy(maxAttempts: 5, baseDelay: .milliseconds(10), maxDelay: .milliseconds(35)) {
+            $0 is Transient
+        }
+        policy.sleep = { duration in sleeps.withLock { $0.append(duration) } }
+        policy.random = { $0 }
+        var attempts = 0
+        let value = try policy.run {
+            attempts += 1
+            if attempts < 4 { throw Transient() }
+            return 42
+        }
+        #expect(value == 42 && attempts == 4)
+        #expect(sleeps.withLock { $0 } == [.milliseconds(10), .milliseconds(20), .milliseconds(35)])
+        attempts = 0
+        #expect(throws: Fatal.self) {
+            try policy.run {
+                attempts += 1
+                throw Fatal()
+            }
+        }
+        #expect(attempts == 1)
+        attempts = 0
+        #expect(throws: Transient.self) {
+            try policy.run {
+                attempts += 1
+                throw Transient()
+            }
+        }
+        #expect(attempts == 5)
+        // Full jitter: every wait lies in [0, ceiling].
+        sleeps.withLock { $0 = [] }
+        policy.random = { Double.random(in: 0...$0) }
+        _ = try? policy.run { throw Transient() }
+        let waits = sleeps.withLock { $0 }
+        #expect(waits.count == 4)
+        #expect(zip(waits, 1...).allSatisfy { $0 >= .zero && $0 <= policy.ceiling(after: $1) })
+    }
+
+    @Test("the breaker opens after repeated failures, fails fast, half-opens after the timeout, closes on success")
+    func breaker() throws {
+        let clock = Mutex(ContinuousClock.now)
+        let breaker = CircuitBreaker(failureThreshold: 3, resetTimeout: .seconds(30)) { clock.withLock { $0 } }
+        var calls = 0
+        for _ in 0..<3 {
+            #expect(throws: Transient.self) {
+                try breaker.call {
+                    calls += 1
+                    throw Transient()
+                }
+            }
+        }
+        #expect(throws: CircuitOpenError.self) { try breaker.call { calls += 1 } }
+        #expect(calls == 3)
+        clock.withLock { $0 = $0 + .seconds(31) }
+        #expect(throws: Transient.self) {
+            try breaker.call {
+                calls += 1
+                throw Transient()
+            }
+        }
+        #expect(throws: CircuitOpenError.self) { try breaker.call { calls += 1 } }
+        clock.withLock { $0 = $0 + .seconds(31) }
+        try breaker.call { calls += 1 }
+        #expect(breaker.state == .closed)
+        try breaker.call { calls += 1 }
+        #expect(calls == 6)
+    }
+
+    @Test("a KEK outage behind the breaker: the key store fails fast, then recovers with the provider")
+    func guardedProvider() throws {
+        let directory = TestSupport.scratchDirectory("breaker")
+        _ = try KeyStore.initialize(dataDirectory: directory)
+        let flaky = FlakyKeyring(try LocalKeyring(url: directory.appendingPathComponent(KeyStore.keyringFileName)))
+        let clock = Mutex(ContinuousClock.now)
+        let guarded = GuardedKEKProvider(
+            flaky,
+            breaker: CircuitBreaker(failureThreshold: 2, resetTimeout: .seconds(10)) {
+                clock.withLock { $0 }
+            }
+        )
+        let keys = try KeyStore(directory: directory, provider: guarded)
+        _ = try keys.encryptionKey(for: .subject("CUST-1", tenant: ""))
+        flaky.down.store(true, ordering: .relaxed)
+        for i in 0..<2 {
+            #expect(throws: KeyStoreError.self, "\(i)") {
+                try keys.encryptionKey(for: .subject("CUST-\(i + 2)", tenant: ""))
+            }
+        }
+        let before = flaky.calls.load(ordering: .relaxed)
+        #expect(throws: KeyStoreError.self) { try keys.encryptionKey(for: .subject("CUST-9", tenant: "")) }
+        #expect(flaky.calls.load(ordering: .relaxed) == before, "an open breaker does not call the provider")
+        flaky.down.store(false, ordering: .relaxed)
+        clock.withLock { $0 = $0 + .seconds(11) }
+        _ = try keys.encryptionKey(for: .subject("CUST-9", tenant: ""))
+        #expect(guarded.breaker.state == .closed)
+    }
+}
