@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
@@ -89,7 +91,8 @@ let package = Package(
             name: "Strongroom",
             dependencies: [
                 "StrongroomCrypto", "StrongroomKeys", "StrongroomSchema", "StrongroomPolicy", "StrongroomAudit",
-                "StrongroomLog",
+                "StrongroomLog", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -103,6 +106,7 @@ let package = Package(
             dependencies: [
                 "Strongroom",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -154,7 +158,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StrongroomTests",
-            dependencies: ["Strongroom", "strongroom", "StrongroomTestSupport", "StrongroomJSON", "StrongroomLog"],
+            dependencies: [
+                "Strongroom", "strongroom", "StrongroomTestSupport", "StrongroomJSON", "StrongroomLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

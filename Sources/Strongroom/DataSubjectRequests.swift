@@ -82,6 +82,7 @@ public struct DataSubjectRequests: Sendable {
     public func erase(subject: String, correlationID: String) throws -> ErasureReceipt {
         try require(.erase, .key("subject"), correlationID)
         let receipt = try services.keys.erase(subject: subject, tenant: services.tenant)
+        services.count("strongroom_erasures_total", [])
         services.record([
             AuditEntry(
                 principal: principal,

@@ -1,5 +1,7 @@
 public import Crypto
 public import Foundation
+public import Logging
+public import Metrics
 public import StrongroomAudit
 import StrongroomCrypto
 import StrongroomJSON
@@ -62,6 +64,10 @@ public final class StrongroomServices: Sendable {
     public let producers: Mutex<[String: Curve25519.Signing.PublicKey]>
     /// Tenant of every operation ("" for one tenant).
     public let tenant: String
+    /// Structured logs (ids, topics, counts, reasons; never payload values).
+    public let logger: Logger
+    /// Where counters and timers go (Prometheus later).
+    public let metrics: any MetricsFactory
     /// Backoff for transient storage failures (a refusal is never retried).
     public let retry = RetryPolicy(isTransient: { ($0 as? LogError)?.code == .storage })
     let dlp = DLPScanner()
@@ -74,7 +80,9 @@ public final class StrongroomServices: Sendable {
         registry: SchemaRegistry,
         policy: PolicyEngine,
         audit: AuditLog,
-        tenant: String = ""
+        tenant: String = "",
+        logger: Logger = Logger(label: "strongroom.pipeline"),
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.keys = keys
         self.log = log
@@ -82,7 +90,21 @@ public final class StrongroomServices: Sendable {
         self.policy = policy
         self.audit = audit
         self.tenant = tenant
+        self.logger = logger
+        self.metrics = metrics
         self.producers = Mutex([:])
+    }
+
+    func count(_ label: String, _ dimensions: [(String, String)], by amount: Int = 1) {
+        guard amount > 0 else { return }
+        Counter(label: label, dimensions: dimensions, factory: metrics).increment(by: amount)
+    }
+
+    func time(_ label: String, _ dimensions: [(String, String)], since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        Timer(label: label, dimensions: dimensions, factory: metrics).recordNanoseconds(
+            elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        )
     }
 
     /// Trusts `key` for records produced by `principal`.
@@ -138,6 +160,23 @@ public final class StrongroomServices: Sendable {
         }
     }
 
+    /// How many `"sr1:` values a record holds.
+    static func sealedFields(in value: [UInt8]) -> Int {
+        let marker = Array(#""sr1:"#.utf8)
+        guard value.count >= marker.count else { return 0 }
+        var count = 0
+        var i = 0
+        while i <= value.count - marker.count {
+            if value[i] == marker[0], value[(i + 1)..<(i + marker.count)].elementsEqual(marker[1...]) {
+                count += 1
+                i += marker.count
+            } else {
+                i += 1
+            }
+        }
+        return count
+    }
+
     /// True when `pointer` is (inside) a value the plan encrypts (`*` matches an array index).
     static func covered(_ pointer: String, by patterns: [String]) -> Bool {
         let tokens = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -186,6 +225,8 @@ public final class SecureProducer: Sendable {
         to topic: String,
         correlationID: String = UUID().uuidString
     ) -> [Result<RecordPosition, PipelineError>] {
+        let started = ContinuousClock.now
+        defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
         let context = AuthorizationContext(
             sourceAddress: sourceAddress,
             tenant: services.tenant.isEmpty ? nil : services.tenant
@@ -204,6 +245,14 @@ public final class SecureProducer: Sendable {
                     count: events.count
                 )
             ])
+            services.count("strongroom_denials_total", [("action", "Produce"), ("topic", topic)])
+            services.logger.warning(
+                "produce denied",
+                metadata: [
+                    "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
+                    "reason": "\(decision.reason)",
+                ]
+            )
             return events.map { _ in .failure(PipelineError(.denied, decision.reason)) }
         }
         let schema: StrongroomServices.CompiledSchema
@@ -281,6 +330,8 @@ public final class SecureProducer: Sendable {
                 try services.log.append(records, to: topic)
             }
             for (j, position) in positions.enumerated() { results[recordIndex[j]] = .success(position) }
+            let sealed = records.reduce(0) { $0 + StrongroomServices.sealedFields(in: $1.value ?? []) }
+            services.count("strongroom_fields_encrypted_total", [("topic", topic)], by: sealed)
         } catch {
             for j in recordIndex { results[j] = .failure(PipelineError(.log, "\(error)")) }
         }
@@ -310,6 +361,21 @@ public final class SecureProducer: Sendable {
             case nil: break
             }
         }
+        services.count("strongroom_records_produced_total", [("topic", topic)], by: produced)
+        for (kind, count) in refused {
+            services.count(
+                "strongroom_records_refused_total",
+                [("topic", topic), ("reason", kind.rawValue)],
+                by: count
+            )
+        }
+        services.logger.info(
+            "produce",
+            metadata: [
+                "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
+                "produced": "\(produced)", "refused": "\(refused.values.reduce(0, +))",
+            ]
+        )
         var entries: [AuditEntry] = []
         if produced > 0 {
             entries.append(
@@ -399,6 +465,8 @@ public final class SecureConsumer: Sendable {
         correlationID: String = UUID().uuidString,
         handler: ([ConsumedEvent]) throws -> Void
     ) throws -> Int {
+        let started = ContinuousClock.now
+        defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
         let context = AuthorizationContext(
             purpose: purpose,
             tenant: services.tenant.isEmpty ? nil : services.tenant
@@ -417,6 +485,14 @@ public final class SecureConsumer: Sendable {
                     correlationID: correlationID
                 )
             ])
+            services.count("strongroom_denials_total", [("action", "Consume"), ("topic", topic)])
+            services.logger.warning(
+                "consume denied",
+                metadata: [
+                    "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
+                    "reason": "\(decision.reason)",
+                ]
+            )
             throw PipelineError(.denied, decision.reason)
         }
         let schema = try services.schema(for: topic)
@@ -499,6 +575,28 @@ public final class SecureConsumer: Sendable {
         }
         try handler(events)
         try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)
+        services.count("strongroom_records_consumed_total", [("topic", topic)], by: events.count)
+        for (reason, count) in Dictionary(grouping: dead, by: \.1).mapValues(\.count) {
+            services.count("strongroom_dead_letters_total", [("topic", topic), ("reason", reason)], by: count)
+        }
+        for entry in counts.values {
+            if entry.decision.isAllowed {
+                services.count(
+                    "strongroom_decrypts_total",
+                    [("topic", topic), ("purpose", purpose ?? "none")],
+                    by: entry.count
+                )
+            } else {
+                services.count("strongroom_denials_total", [("action", "Decrypt"), ("topic", topic)], by: entry.count)
+            }
+        }
+        services.logger.info(
+            "consume",
+            metadata: [
+                "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
+                "partition": "\(partition)", "records": "\(events.count)", "dead_letters": "\(dead.count)",
+            ]
+        )
         var entries: [AuditEntry] = []
         for (pattern, entry) in counts.sorted(by: { $0.key < $1.key }) {
             entries.append(

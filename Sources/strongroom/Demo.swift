@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import Logging
 import Strongroom
 import StrongroomAudit
 import StrongroomJSON
@@ -61,8 +62,10 @@ struct Demo: ParsableCommand {
             registry: registry,
             policy: policy,
             audit: try AuditLog(dataDirectory: directory),
-            tenant: "bfb"
+            tenant: "bfb",
+            logger: Demo.fileLogger(directory.appendingPathComponent("pipeline.log"))
         )
+        print("   pipeline logs (JSON lines): \(directory.appendingPathComponent("pipeline.log").path)")
         for topic in ["loan_applications", "loan_decisions", "customer_360"] {
             try services.createTopic(
                 topic,
@@ -267,6 +270,21 @@ struct Demo: ParsableCommand {
     }
 
     func step(_ title: String) { print("\n" + title) }
+
+    /// A JSON-lines logger appending to `url`.
+    static func fileLogger(_ url: URL) -> Logger {
+        _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
+        let handle = try? FileHandle(forWritingTo: url)
+        let lock = NSLock()
+        return Logger(label: "strongroom.pipeline") { label in
+            JSONLogHandler(label: label) { bytes in
+                lock.withLock {
+                    handle?.seekToEndOfFile()
+                    handle?.write(Data(bytes))
+                }
+            }
+        }
+    }
 
     func seconds(since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start

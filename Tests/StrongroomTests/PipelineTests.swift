@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+import Logging
+import Metrics
+import MetricsTestKit
 import Strongroom
 import StrongroomAudit
 import StrongroomJSON
@@ -8,6 +11,7 @@ import StrongroomLog
 import StrongroomPolicy
 import StrongroomSchema
 import StrongroomTestSupport
+import Synchronization
 import Testing
 
 /// A data directory with the BFB schema, policy, topics and a trusted pos-terminal key.
@@ -17,7 +21,7 @@ struct PipelineFixture {
     let producerKey = Curve25519.Signing.PrivateKey()
     static let pos = IPAddress("10.20.0.5")
 
-    init() throws {
+    init(logger: Logger = Logger(label: "test"), metrics: any MetricsFactory = MetricsSystem.factory) throws {
         directory = TestSupport.scratchDirectory("pipeline")
         let root = TestSupport.packageRoot
         let keys = try KeyStore.initialize(dataDirectory: directory)
@@ -36,7 +40,9 @@ struct PipelineFixture {
             registry: registry,
             policy: try PolicyEngine(contentsOf: root.appendingPathComponent("examples/policy.json")),
             audit: try AuditLog(dataDirectory: directory),
-            tenant: "bfb"
+            tenant: "bfb",
+            logger: logger,
+            metrics: metrics
         )
         try services.createTopic("loan_applications", config: TopicConfig(partitions: 1))
         services.trust(producer: "pos-terminal", key: producerKey.publicKey)
@@ -344,5 +350,50 @@ struct DataSubjectRequestTests {
         #expect(try !f.services.keys.isErased(subject: "CUST-00000001", tenant: "bfb"))
         let denials = try f.services.audit.entries(from: 0, limit: 100).compactMap { AuditEntry(canonical: $0.bytes) }
         #expect(denials.filter { $0.principal == "analytics" && $0.decision == .deny }.count >= 2)
+    }
+}
+
+@Suite("Observability")
+struct ObservabilityTests {
+    @Test("counters and timers per topic, purpose and reason; JSON log lines with correlation ids and no PII")
+    func metricsAndLogs() throws {
+        let metrics = TestMetrics()
+        let lines = Mutex<[UInt8]>([])
+        let logger = Logger(label: "strongroom.pipeline") { label in
+            JSONLogHandler(label: label) { bytes in lines.withLock { $0 += bytes } }
+        }
+        let f = try PipelineFixture(logger: logger, metrics: metrics)
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events, to: "loan_applications", correlationID: "corr-42")
+        _ = try f.consume("fraud-service", purpose: "credit-check")
+        _ = try? f.consume("alice", purpose: nil)
+
+        func total(_ label: String, _ dimensions: [(String, String)]) throws -> Int64 {
+            try metrics.expectCounter(label, dimensions).values.reduce(0, +)
+        }
+        #expect(try total("strongroom_records_produced_total", [("topic", "loan_applications")]) == Int64(events.count))
+        #expect(
+            try total("strongroom_fields_encrypted_total", [("topic", "loan_applications")]) == Int64(events.count * 6)
+        )
+        #expect(try total("strongroom_records_consumed_total", [("topic", "loan_applications")]) == Int64(events.count))
+        #expect(
+            try total("strongroom_decrypts_total", [("topic", "loan_applications"), ("purpose", "credit-check")])
+                == Int64(events.count * 2)
+        )
+        #expect(try total("strongroom_denials_total", [("action", "Consume"), ("topic", "loan_applications")]) == 1)
+        #expect(
+            try metrics.expectTimer("strongroom_produce_duration", [("topic", "loan_applications")]).values.count == 1
+        )
+
+        let text = String(decoding: lines.withLock { $0 }, as: UTF8.self)
+        let parsed = try text.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+        #expect(parsed.contains { $0["message"] == .string("produce") && $0["correlation_id"] == .string("corr-42") })
+        #expect(parsed.contains { $0["message"] == .string("consume denied") && $0["principal"] == .string("alice") })
+        for event in events {
+            let value = try JSONValue(parsing: event)
+            for field in ["ssn", "dateOfBirth", "fullName", "email", "phone"] {
+                if let secret = value[field]?.stringValue { #expect(!text.contains(secret)) }
+            }
+        }
     }
 }
