@@ -443,14 +443,19 @@ public final class SecureConsumer: Sendable {
     public let purpose: String?
     /// The consumer group (offsets).
     public let group: String
+    /// A governance token (`srg1.…`): a time-boxed break-glass grant, honoured only within its
+    /// scope by an engine that trusts its issuer, spent once if single-use.
+    public let token: String?
     let verified = Mutex<[String: Merkle.Hash]>([:])
 
-    /// A consumer for `principal` declaring `purpose`, in `group`.
-    public init(services: StrongroomServices, principal: String, purpose: String?, group: String) {
+    /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
+    public init(services: StrongroomServices, principal: String, purpose: String?, group: String, token: String? = nil)
+    {
         self.services = services
         self.principal = principal
         self.purpose = purpose
         self.group = group
+        self.token = token
     }
 
     /// Reads up to `maxRecords` from the group's committed offset, hands them to `handler`,
@@ -469,7 +474,8 @@ public final class SecureConsumer: Sendable {
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
         let context = AuthorizationContext(
             purpose: purpose,
-            tenant: services.tenant.isEmpty ? nil : services.tenant
+            tenant: services.tenant.isEmpty ? nil : services.tenant,
+            token: token
         )
         let decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
         guard decision.isAllowed else {

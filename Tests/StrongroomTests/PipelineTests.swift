@@ -21,7 +21,11 @@ struct PipelineFixture {
     let producerKey = Curve25519.Signing.PrivateKey()
     static let pos = IPAddress("10.20.0.5")
 
-    init(logger: Logger = Logger(label: "test"), metrics: any MetricsFactory = MetricsSystem.factory) throws {
+    init(
+        logger: Logger = Logger(label: "test"),
+        metrics: any MetricsFactory = MetricsSystem.factory,
+        policy: PolicyEngine? = nil
+    ) throws {
         directory = TestSupport.scratchDirectory("pipeline")
         let root = TestSupport.packageRoot
         let keys = try KeyStore.initialize(dataDirectory: directory)
@@ -38,7 +42,7 @@ struct PipelineFixture {
             keys: keys,
             log: try SQLiteEventLog(dataDirectory: directory),
             registry: registry,
-            policy: try PolicyEngine(contentsOf: root.appendingPathComponent("examples/policy.json")),
+            policy: try policy ?? PolicyEngine(contentsOf: root.appendingPathComponent("examples/policy.json")),
             audit: try AuditLog(dataDirectory: directory),
             tenant: "bfb",
             logger: logger,
@@ -395,5 +399,56 @@ struct ObservabilityTests {
                 if let secret = value[field]?.stringValue { #expect(!text.contains(secret)) }
             }
         }
+    }
+}
+
+@Suite("Break-glass tokens in the pipeline")
+struct PipelineTokenTests {
+    @Test("a single-use grant decrypts one more field for one batch; replayed, it is denied and the field masked")
+    func singleUse() throws {
+        let root = TestSupport.packageRoot
+        let issuer = GovernanceIssuer(privateKey: .init())
+        let policy = try Policy(contentsOf: root.appendingPathComponent("examples/policy.json"))
+        let f = try PipelineFixture(policy: PolicyEngine(policy, trustedIssuers: [issuer.publicKey]))
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events, to: "loan_applications")
+        let token = try issuer.issue(
+            principal: "fraud-service",
+            action: .decrypt,
+            resource: .field(topic: "loan_applications", pointer: "/fullName"),
+            purpose: "credit-check",
+            policy: policy,
+            expires: Date().addingTimeInterval(600),
+            singleUse: true
+        )
+        func read(_ group: String) throws -> [JSONValue] {
+            var out: [JSONValue] = []
+            let consumer = SecureConsumer(
+                services: f.services,
+                principal: "fraud-service",
+                purpose: "credit-check",
+                group: group,
+                token: token
+            )
+            try consumer.consume(topic: "loan_applications", partition: 0) { batch in
+                out += try batch.map { try JSONValue(parsing: $0.value) }
+            }
+            return out
+        }
+        let first = try read("incident-1")
+        #expect(first[0]["fullName"] == (try JSONValue(parsing: events[0]))["fullName"])
+        let replay = try read("incident-2")
+        #expect(replay[0]["fullName"] == .string("***"))
+        let audit = try f.services.audit.entries(from: 0, limit: 200).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(
+            audit.contains {
+                $0.fields == ["/fullName"] && $0.decision == .allow && $0.rules.contains { $0.hasPrefix("token:") }
+            }
+        )
+        #expect(
+            audit.contains {
+                $0.fields == ["/fullName"] && $0.decision == .deny && ($0.reason ?? "").contains("replayed")
+            }
+        )
     }
 }
