@@ -112,6 +112,31 @@ public final class StrongroomServices: Sendable {
         producers.withLock { $0[principal] = key }
     }
 
+    /// The trusted producer keys file of a data directory: `{"principal": "base64 public key"}`.
+    public static let trustedProducersFileName = "producers.json"
+
+    /// Writes the trusted producer keys to `dataDirectory` (public keys only).
+    public func saveTrustedProducers(to dataDirectory: URL) throws {
+        let keys = producers.withLock { $0 }.mapValues { $0.rawRepresentation.base64EncodedString() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(keys).write(
+            to: dataDirectory.appendingPathComponent(Self.trustedProducersFileName),
+            options: .atomic
+        )
+    }
+
+    /// Trusts the producer keys saved in `dataDirectory`, if any.
+    public func loadTrustedProducers(from dataDirectory: URL) throws {
+        let url = dataDirectory.appendingPathComponent(Self.trustedProducersFileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        let saved = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: url))
+        for (principal, text) in saved {
+            guard let raw = Data(base64Encoded: text) else { continue }
+            trust(producer: principal, key: try Curve25519.Signing.PublicKey(rawRepresentation: raw))
+        }
+    }
+
     /// Creates `topic` and its dead-letter topic `<topic>.dlq` (same partitions).
     public func createTopic(_ topic: String, config: TopicConfig) throws(LogError) {
         try log.createTopic(topic, config: config)

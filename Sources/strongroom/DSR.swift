@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Strongroom
 import StrongroomAudit
 import StrongroomKeys
@@ -45,7 +46,8 @@ struct DSRCommand: ParsableCommand {
                     registry: try SchemaRegistry(dataDirectory: data.url),
                     policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
                     audit: try AuditLog(dataDirectory: data.url),
-                    tenant: tenant
+                    tenant: tenant,
+                    logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
                 )
                 return DataSubjectRequests(services: services, principal: principal)
             } catch {

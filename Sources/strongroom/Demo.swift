@@ -76,6 +76,7 @@ struct Demo: ParsableCommand {
         let fraudKey = Curve25519.Signing.PrivateKey()
         services.trust(producer: "pos-terminal", key: posKey.publicKey)
         services.trust(producer: "fraud-service", key: fraudKey.publicKey)
+        try services.saveTrustedProducers(to: directory)
 
         step("2. The point of sale produces \(count) loan applications (validated, DLP-scanned, encrypted, signed)")
         let workload = DemoWorkload.events(count: count)

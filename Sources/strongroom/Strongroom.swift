@@ -12,7 +12,8 @@ struct StrongroomCommand: ParsableCommand {
             """,
         subcommands: [
             Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, SchemaCommand.self, TopicCommand.self,
-            LogCommand.self, PolicyCommand.self, AuditCommand.self, DSRCommand.self, Bench.self,
+            LogCommand.self, ConsumeCommand.self, PolicyCommand.self, AuditCommand.self, DSRCommand.self,
+            Bench.self,
         ]
     )
 }

@@ -388,3 +388,66 @@ struct DSRCLITests {
         #expect(refused.status != 0 && refused.err.contains("denied"))
     }
 }
+
+@Suite("secure consumer: crash")
+struct ConsumerCrashTests {
+    @Test("a consumer killed with SIGKILL mid-stream resumes from its committed offset: nothing lost, nothing skipped")
+    func killedConsumer() throws {
+        guard let executable = TestSupport.executable else {
+            Issue.record("the strongroom executable was not built")
+            return
+        }
+        let directory = TestSupport.scratchDirectory("consumer-crash").appendingPathComponent("data")
+        #expect(try CLI.run(["demo", "--count", "2000", "--data-dir", directory.path]).status == 0)
+        let policy = TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path
+        let arguments = [
+            "consume", "--topic", "loan_applications", "--partition", "0", "--principal", "fraud-service",
+            "--purpose", "credit-check", "--group", "crash-test", "--policy", policy, "--tenant", "bfb",
+            "--batch", "20", "--data-dir", directory.path,
+        ]
+        let end = try SQLiteEventLog(dataDirectory: directory).describeTopic("loan_applications").partitions[0]
+            .endOffset
+        #expect(end > 100)
+
+        // First run: read some lines, then SIGKILL while it keeps fetching and committing.
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var seen: [Int64] = []
+        var buffer = Data()
+        while seen.count < 60 {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer.removeSubrange(buffer.startIndex...newline)
+                if case .number(let text)? = try JSONValue(parsing: line)["offset"], let offset = Int64(text) {
+                    seen.append(offset)
+                }
+            }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal || process.terminationStatus == 0)
+
+        // Second run to the end: together the runs cover every offset, in order, each at least once.
+        let rest = try CLI.run(arguments)
+        #expect(rest.status == 0, "\(rest.err)")
+        let resumed = try rest.out.split(separator: "\n").map { line -> Int64 in
+            guard case .number(let text)? = try JSONValue(parsing: String(line))["offset"], let o = Int64(text) else {
+                return -1
+            }
+            return o
+        }
+        let all = Set(seen).union(resumed)
+        #expect(all == Set(0..<end), "lost: \(Set(0..<end).subtracting(all).sorted().prefix(5))")
+        #expect(resumed == resumed.sorted())
+        // The restart starts at or before the first offset the killed run never printed: no skip.
+        if let first = resumed.first { #expect(first <= (seen.max() ?? -1) + 1) }
+    }
+}
