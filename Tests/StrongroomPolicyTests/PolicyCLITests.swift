@@ -34,7 +34,7 @@ struct PolicyCLITests {
         let (checkStatus, checkOut, _) = try strongroom(["policy", "check", policyPath])
         #expect(checkStatus == 0 && checkOut.contains("0 warning(s)"))
         let (testStatus, testOut, _) = try strongroom(["policy", "test", policyPath])
-        #expect(testStatus == 0 && testOut.contains("PASS: 30/30"))
+        #expect(testStatus == 0 && testOut.contains("PASS: 32/32"))
 
         let dir = TestSupport.scratchDirectory("policy-cli")
         defer { try? FileManager.default.removeItem(at: dir) }

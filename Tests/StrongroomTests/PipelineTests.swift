@@ -452,3 +452,58 @@ struct PipelineTokenTests {
         )
     }
 }
+
+@Suite("Dead-letter replay")
+struct DeadLetterReplayTests {
+    @Test(
+        "records from a producer not yet trusted go to the DLQ; after trusting it, an operator's replay brings them back"
+    )
+    func replay() throws {
+        let f = try PipelineFixture()
+        let newcomer = Curve25519.Signing.PrivateKey()
+        let terminal = SecureProducer(
+            services: f.services,
+            principal: "pos-terminal",
+            key: newcomer,
+            sourceAddress: PipelineFixture.pos
+        )
+        let events = try PipelineFixture.events
+        _ = terminal.produce(events, to: "loan_applications")
+        #expect(try f.consume("fraud-service", purpose: "credit-check").isEmpty)
+        #expect(throws: PipelineError.self) {
+            try DeadLetterReplay(services: f.services, principal: "analytics").replay(
+                topic: "loan_applications",
+                partition: 0
+            )
+        }
+        // Still untrusted: nothing comes back.
+        let early = try DeadLetterReplay(services: f.services, principal: "olga").replay(
+            topic: "loan_applications",
+            partition: 0
+        )
+        #expect(early == .init(replayed: 0, stillFailing: events.count))
+        f.services.trust(producer: "pos-terminal", key: newcomer.publicKey)
+        let dlq = try f.services.log.describeTopic("loan_applications.dlq").partitions[0]
+        try f.services.log.commit(
+            group: "dead-letter-replay",
+            topic: "loan_applications.dlq",
+            partition: 0,
+            offset: dlq.startOffset
+        )
+        let report = try DeadLetterReplay(services: f.services, principal: "olga").replay(
+            topic: "loan_applications",
+            partition: 0
+        )
+        #expect(report == .init(replayed: events.count, stillFailing: 0))
+        let seen = try f.consume("fraud-service", purpose: "credit-check")
+        #expect(seen.count == events.count)
+        #expect(seen[0]["ssn"] == (try JSONValue(parsing: events[0]))["ssn"])
+        let audit = try f.services.audit.entries(from: 0, limit: 200).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(
+            audit.contains { $0.action == "ReplayDeadLetters" && $0.principal == "analytics" && $0.decision == .deny }
+        )
+        #expect(
+            audit.contains { $0.action == "ReplayDeadLetters" && $0.principal == "olga" && $0.count == events.count }
+        )
+    }
+}
