@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Logging
 import Strongroom
@@ -21,8 +22,10 @@ struct DSRCommand: ParsableCommand {
               strongroom dsr access --subject CUST-00000001 --principal dana --policy examples/policy.json --tenant bfb
               strongroom dsr export --subject CUST-00000001 --principal dana --policy examples/policy.json --tenant bfb
               strongroom dsr erase  --subject CUST-00000001 --principal dana --policy examples/policy.json --tenant bfb
+              strongroom dsr rectify --subject CUST-00000001 --topic loan_applications --event corrected.json \
+                  --principal dana --policy examples/policy.json --tenant bfb
             """,
-        subcommands: [Erase.self, Access.self, Export.self]
+        subcommands: [Erase.self, Access.self, Export.self, Rectify.self]
     )
 
     struct Options: ParsableArguments {
@@ -40,6 +43,15 @@ struct DSRCommand: ParsableCommand {
 
         func requests() throws -> DataSubjectRequests {
             do {
+                let services = try services()
+                return DataSubjectRequests(services: services, principal: principal)
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
+
+        func services() throws -> StrongroomServices {
+            do {
                 let services = StrongroomServices(
                     keys: try KeyStore.openGuarded(dataDirectory: data.url),
                     log: try SQLiteEventLog(dataDirectory: data.url),
@@ -49,7 +61,8 @@ struct DSRCommand: ParsableCommand {
                     tenant: tenant,
                     logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
                 )
-                return DataSubjectRequests(services: services, principal: principal)
+                try services.loadTrustedProducers(from: data.url)
+                return services
             } catch {
                 throw CLIError("\(error)")
             }
@@ -123,5 +136,76 @@ struct DSRCommand: ParsableCommand {
             else { throw CLIError("cannot write \(out)") }
             printError("export written to \(out)")
         }
+    }
+
+    struct Rectify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Append a corrected event of the subject through the secure produce path (the log stays immutable).",
+            discussion: """
+                The event (a JSON file) must name the same data subject and pass the topic's schema and DLP. It is
+                signed with the acting principal's producer key, <data-dir>/producer-<principal>.key (created on first
+                use, mode 0600), whose public key is added to producers.json so consumers trust it.
+                """
+        )
+        @OptionGroup var options: Options
+        @Option(help: "Topic.")
+        var topic: String
+        @Option(help: "JSON file with the corrected event.")
+        var event: String
+
+        func run() throws {
+            let services = try options.services()
+            let key: Curve25519.Signing.PrivateKey
+            do { key = try ProducerKeys.loadOrCreate(principal: options.principal, in: options.data.url) } catch {
+                throw CLIError("\(error)")
+            }
+            services.trust(producer: options.principal, key: key.publicKey)
+            do { try services.saveTrustedProducers(to: options.data.url) } catch { throw CLIError("\(error)") }
+            guard let correction = FileManager.default.contents(atPath: event) else {
+                throw CLIError("cannot read \(event)")
+            }
+            let requests = DataSubjectRequests(services: services, principal: options.principal)
+            let producer = SecureProducer(services: services, principal: options.principal, key: key)
+            do {
+                let position = try requests.rectify(
+                    subject: options.subject,
+                    topic: topic,
+                    correction: Array(correction),
+                    producer: producer,
+                    correlationID: options.correlationId
+                )
+                print("Correction appended to \(topic) partition \(position.partition) offset \(position.offset).")
+            } catch { throw CLIError("\(error)") }
+        }
+    }
+}
+
+/// A principal's producer signing key in the data directory.
+enum ProducerKeys {
+    static func loadOrCreate(principal: String, in directory: URL) throws -> Curve25519.Signing.PrivateKey {
+        guard principal.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }) else {
+            throw CLIError("principal names for key files are printable ASCII without /")
+        }
+        let url = directory.appendingPathComponent("producer-\(principal).key")
+        if let text = try? String(contentsOf: url, encoding: .utf8) {
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            guard let mode = attributes[.posixPermissions] as? Int, mode & 0o077 == 0 else {
+                throw CLIError("\(url.path) is accessible by group or others: chmod 600")
+            }
+            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw CLIError("\(url.path) is not a producer key")
+            }
+            return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        }
+        let key = Curve25519.Signing.PrivateKey()
+        guard
+            FileManager.default.createFile(
+                atPath: url.path,
+                contents: Data((key.rawRepresentation.base64EncodedString() + "\n").utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else { throw CLIError("cannot create \(url.path)") }
+        return key
     }
 }

@@ -386,6 +386,32 @@ struct DSRCLITests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         let refused = try CLI.run(["dsr", "export", "--principal", "alice"] + common)
         #expect(refused.status != 0 && refused.err.contains("denied"))
+
+        // Rectify: a corrected event of the same subject is appended, signed by the DPO's key.
+        let corrected = directory.deletingLastPathComponent().appendingPathComponent("corrected.json")
+        try subject.json.replacingOccurrences(of: "\"termMonths\":", with: "\"termMonths\":1").write(
+            to: corrected,
+            atomically: true,
+            encoding: .utf8
+        )
+        let rectify = try CLI.run(
+            ["dsr", "rectify", "--principal", "dana", "--topic", "loan_applications", "--event", corrected.path]
+                + common
+        )
+        #expect(rectify.status == 0, "\(rectify.err)")
+        #expect(rectify.out.contains("Correction appended"))
+        let after = try CLI.run(["dsr", "access", "--principal", "dana"] + common)
+        #expect(after.out.contains(#""count" : \#(2 * held + 1)"#))
+        let keyFile = directory.appendingPathComponent("producer-dana.key")
+        #expect((try FileManager.default.attributesOfItem(atPath: keyFile.path)[.posixPermissions] as? Int) == 0o600)
+        // Another subject's event is refused.
+        let other = try #require(workload.first { $0.customerID != subject.customerID })
+        try other.json.write(to: corrected, atomically: true, encoding: .utf8)
+        let wrong = try CLI.run(
+            ["dsr", "rectify", "--principal", "dana", "--topic", "loan_applications", "--event", corrected.path]
+                + common
+        )
+        #expect(wrong.status != 0 && wrong.err.contains("same data subject"))
     }
 }
 
