@@ -211,6 +211,10 @@ public protocol EventLog: Sendable {
 
     /// Deletes what the topics' retention settings expire as of `now` (ms since 1970).
     func enforceRetention(now: Int64) throws(LogError) -> RetentionReport
+
+    /// Deletes `topic`'s records whose timestamp is before `cutoff` (ms since 1970), whatever
+    /// the topic's own settings: retention decided outside the log (by classification).
+    func deleteRecords(of topic: String, olderThan cutoff: Int64) throws(LogError) -> RetentionReport
 }
 
 extension EventLog {

@@ -620,6 +620,48 @@ public final class SQLiteEventLog: EventLog {
         }
     }
 
+    /// Deletes `topic`'s records older than `cutoff`, every partition; offsets are never reused.
+    public func deleteRecords(of topic: String, olderThan cutoff: Int64) throws(LogError) -> RetentionReport {
+        try write { db in
+            let row = try Self.topic(db, topic)
+            var report = RetentionReport()
+            let mask = (Int64(1) << Self.offsetBits) - 1
+            for partition in 0..<row.config.partitions {
+                let low = Self.recordID(topic: row.id, partition: partition, offset: 0)
+                let high = Self.recordID(topic: row.id, partition: partition + 1, offset: 0)
+                let expired = try Row.fetchOne(
+                    db,
+                    sql:
+                        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
+                    arguments: [low, high, cutoff]
+                )
+                let count: Int = expired?[0] ?? 0
+                guard count > 0 else { continue }
+                try db.execute(
+                    sql: "DELETE FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
+                    arguments: [low, high, cutoff]
+                )
+                let remaining = try Row.fetchOne(
+                    db,
+                    sql: "SELECT MIN(id), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ?",
+                    arguments: [low, high]
+                )
+                let first: Int64? = remaining?[0]
+                try db.execute(
+                    sql: """
+                        UPDATE partition SET start_offset = COALESCE(?, next_offset), bytes = ?
+                        WHERE topic_id = ? AND partition = ?
+                        """,
+                    arguments: [first.map { $0 & mask }, remaining?[1] ?? 0, row.id, partition]
+                )
+                report.removals.append(
+                    .init(topic: topic, partition: partition, records: count, bytes: expired?[1] ?? 0, reason: "time")
+                )
+            }
+            return report
+        }
+    }
+
     // MARK: Storage helpers
 
     private func read<T>(_ body: (Database) throws -> T) throws(LogError) -> T {

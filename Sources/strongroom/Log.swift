@@ -1,7 +1,12 @@
 import ArgumentParser
 import Foundation
+import Strongroom
+import StrongroomAudit
 import StrongroomJSON
+import StrongroomKeys
 import StrongroomLog
+import StrongroomPolicy
+import StrongroomSchema
 
 /// Opens the embedded event log of a data directory.
 func openEventLog(_ data: DataDirectoryOptions, durability: SQLiteEventLog.Durability = .full) throws -> SQLiteEventLog
@@ -270,18 +275,38 @@ struct LogCommand: ParsableCommand {
 
     struct Retention: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the retention sweep now and say what it removed."
+            abstract: "Run the retention sweep now and say what it removed, topic by topic.",
+            discussion: """
+                A topic's retention is its own --retention-ms, else its schema's strongroom:retentionDays, else the
+                default of its classification (INTERNAL 365 days, CONFIDENTIAL and RESTRICTED 2555). Removals are
+                recorded in the audit log.
+                """
         )
         @OptionGroup var data: DataDirectoryOptions
 
         func run() throws {
-            let report: RetentionReport
+            let outcomes: [RetentionSweep.Outcome]
             do {
-                report = try openEventLog(data).enforceRetention(now: Int64(Date().timeIntervalSince1970 * 1000))
+                let services = StrongroomServices(
+                    keys: try KeyStore.openGuarded(dataDirectory: data.url),
+                    log: try SQLiteEventLog(dataDirectory: data.url),
+                    registry: try SchemaRegistry(dataDirectory: data.url),
+                    // The sweep authorizes nothing: a policy without rules.
+                    policy: PolicyEngine(try Policy(parsing: Array(#"{"version":"retention-sweep","rules":[]}"#.utf8))),
+                    audit: try AuditLog(dataDirectory: data.url)
+                )
+                outcomes = try RetentionSweep(services: services).run()
             } catch { throw CLIError("\(error)") }
-            if report.removals.isEmpty { print("Nothing expired.") }
-            for r in report.removals {
-                print("\(r.topic)[\(r.partition)]: removed \(r.records) record(s), \(r.bytes) bytes (\(r.reason))")
+            if outcomes.isEmpty { print("No topics.") }
+            for o in outcomes {
+                guard let days = o.retentionDays else {
+                    print("\(o.topic): no retention (kept)")
+                    continue
+                }
+                print(
+                    "\(o.topic): retention \(String(format: "%g", days)) days (\(o.source)): removed \(o.records) record(s), "
+                        + "\(o.bytes) bytes"
+                )
             }
         }
     }

@@ -507,3 +507,39 @@ struct DeadLetterReplayTests {
         )
     }
 }
+
+@Suite("Retention sweep")
+struct RetentionSweepTests {
+    @Test("retention comes from the topic, else the schema, else the classification; the sweep says what it removed")
+    func sweep() throws {
+        let f = try PipelineFixture()
+        let day: Int64 = 86_400_000
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let nowMs: Int64 = 1_800_000_000_000
+        try f.services.log.createTopic("internal_notes", config: TopicConfig(partitions: 1, classification: "INTERNAL"))
+        try f.services.log.createTopic("short_lived", config: TopicConfig(partitions: 1, retentionMs: 7 * day))
+        try f.services.log.createTopic("public_feed", config: TopicConfig(partitions: 1, classification: "PUBLIC"))
+        func put(_ topic: String, ages: [Int64]) throws {
+            _ = try f.services.log.append(
+                ages.map { LogRecord(value: Array("x".utf8), timestamp: nowMs - $0 * day) },
+                to: topic
+            )
+        }
+        try put("loan_applications", ages: [3000, 2600, 10])  // schema: strongroom:retentionDays 2555
+        try put("internal_notes", ages: [400, 366, 1])  // classification INTERNAL: 365
+        try put("short_lived", ages: [8, 6])  // topic: 7 days
+        try put("public_feed", ages: [5000])  // PUBLIC: no default, kept
+        let outcomes = try RetentionSweep(services: f.services).run(now: now)
+        func outcome(_ topic: String) -> RetentionSweep.Outcome? { outcomes.first { $0.topic == topic } }
+        #expect(outcome("loan_applications")?.records == 2 && outcome("loan_applications")?.source == "schema")
+        #expect(
+            outcome("internal_notes")?.records == 2 && outcome("internal_notes")?.source == "classification INTERNAL"
+        )
+        #expect(outcome("short_lived")?.records == 1 && outcome("short_lived")?.source == "topic")
+        #expect(outcome("public_feed")?.records == 0 && outcome("public_feed")?.retentionDays == nil)
+        #expect(try f.services.log.describeTopic("internal_notes").partitions[0].startOffset == 2)
+        let audit = try f.services.audit.entries(from: 0, limit: 100).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(audit.filter { $0.action == "RetentionSweep" }.map(\.count).reduce(0, +) == 5)
+        #expect(try RetentionSweep(services: f.services).run(now: now).allSatisfy { $0.records == 0 })
+    }
+}
