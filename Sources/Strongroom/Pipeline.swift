@@ -185,6 +185,28 @@ public final class StrongroomServices: Sendable {
         }
     }
 
+    /// The key references (`subject:<id>:v<n>`, never key bytes) the record's fields name.
+    static func keyReferences(in value: [UInt8]) -> [String] {
+        var found: [String] = []
+        let marker = Array(#""sr1:"#.utf8)
+        var i = 0
+        while i + marker.count <= value.count {
+            guard value[i] == marker[0], value[(i + 1)..<(i + marker.count)].elementsEqual(marker[1...]) else {
+                i += 1
+                continue
+            }
+            let start = i + 1
+            var end = start
+            while end < value.count, value[end] != UInt8(ascii: "\"") { end += 1 }
+            let reference = value.withUnsafeBufferPointer { buffer in
+                (try? SealedField(parsing: UnsafeBufferPointer(rebasing: buffer[start..<end])))?.key.description
+            }
+            if let reference, !found.contains(reference) { found.append(reference) }
+            i = end
+        }
+        return found
+    }
+
     /// How many `"sr1:` values a record holds.
     static func sealedFields(in value: [UInt8]) -> Int {
         let marker = Array(#""sr1:"#.utf8)
@@ -334,6 +356,10 @@ public final class SecureProducer: Sendable {
                 extra.append([
                     (RecordSignature.Header.schema, Array(String(schema.id).utf8)),
                     (RecordSignature.Header.subject, key),
+                    (
+                        RecordSignature.Header.keys,
+                        Array(StrongroomServices.keyReferences(in: value).joined(separator: ",").utf8)
+                    ),
                     (RecordSignature.Header.correlation, Array(correlationID.utf8)),
                     (RecordSignature.Header.contentType, Array("application/json; strongroom=1".utf8)),
                 ])

@@ -543,3 +543,48 @@ struct RetentionSweepTests {
         #expect(try RetentionSweep(services: f.services).run(now: now).allSatisfy { $0.records == 0 })
     }
 }
+
+@Suite("Pipeline: moved ciphertexts and key headers")
+struct MovedCiphertextTests {
+    @Test("a field ciphertext pasted from one record into another never decrypts there: dead-lettered and audited")
+    func moved() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        let stored = try f.services.log.fetch(
+            topic: "loan_applications",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        let keys = stored[0].headers.first { $0.name == RecordSignature.Header.keys }.map {
+            String(decoding: $0.value, as: UTF8.self)
+        }
+        #expect(keys?.hasPrefix("subject:") == true && keys?.contains(":v1") == true)
+        // Take record 1's encrypted SSN and put it into record 2.
+        func ssn(_ record: StoredRecord) throws -> String {
+            try JSONValue(parsing: record.value ?? [])["ssn"]?.stringValue ?? ""
+        }
+        let stolen = try ssn(stored[1])
+        let target = String(decoding: stored[2].value ?? [], as: UTF8.self).replacingOccurrences(
+            of: try ssn(stored[2]),
+            with: stolen
+        )
+        _ = try f.services.log.append(
+            [LogRecord(key: stored[2].key, value: Array(target.utf8), headers: stored[2].headers)],
+            to: "loan_applications"
+        )
+        let seen = try f.consume("fraud-service", purpose: "credit-check")
+        #expect(seen.count == stored.count)
+        let dead = try f.services.log.fetch(
+            topic: "loan_applications.dlq",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        #expect(dead.count == 1)
+        let audit = try f.services.audit.entries(from: 0, limit: 100).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(audit.contains { $0.action == "DeadLetter" && $0.count == 1 })
+    }
+}
