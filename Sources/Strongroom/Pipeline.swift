@@ -224,16 +224,6 @@ public final class StrongroomServices: Sendable {
         return count
     }
 
-    /// True when `pointer` is (inside) a value the plan encrypts (`*` matches an array index).
-    static func covered(_ pointer: String, by patterns: [String]) -> Bool {
-        let tokens = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        return patterns.contains { pattern in
-            let want = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-            guard want.count <= tokens.count else { return false }
-            return zip(want, tokens).allSatisfy { $0 == "*" || $0 == $1 }
-        }
-    }
-
     func record(_ entries: [AuditEntry]) {
         // An audit failure must be visible: it stops nothing already done, but is reported.
         do { try audit.append(entries) } catch {
@@ -307,6 +297,7 @@ public final class SecureProducer: Sendable {
         let dlpAction = (try? services.log.describeTopic(topic).config.dlpAction) ?? "reject"
         var results = [Result<RecordPosition, PipelineError>?](repeating: nil, count: events.count)
         var accepted: [Int] = []
+        var subjects: [Int: String] = [:]
         var flagged: [String: Int] = [:]
         for (i, event) in events.enumerated() {
             let errors = schema.validator.validate(bytes: event)
@@ -320,7 +311,7 @@ public final class SecureProducer: Sendable {
                 results[i] = .failure(PipelineError(.invalid, "not JSON"))
                 continue
             }
-            let findings = services.dlp.scan(value) { StrongroomServices.covered($0, by: schema.patterns) }
+            let findings = services.dlp.scan(value, taggedPointers: schema.patterns)
             if !findings.isEmpty {
                 if dlpAction == "flag" {
                     for f in findings { flagged[f.description, default: 0] += 1 }
@@ -330,6 +321,7 @@ public final class SecureProducer: Sendable {
                 }
             }
             accepted.append(i)
+            if let field = schema.annotations.subjectField { subjects[i] = value[field]?.stringValue }
         }
         let encrypted = schema.cipher.encrypt(batch: accepted.map { events[$0] })
         var records: [LogRecord] = []
@@ -341,7 +333,7 @@ public final class SecureProducer: Sendable {
             case .failure(let error):
                 results[i] = .failure(PipelineError(.encryption, "\(error)"))
             case .success(let value):
-                let subjectHash = subjectHash(events[i], schema: schema)
+                let subjectHash = subjects[i].flatMap { try? services.keys.subjectHash($0, tenant: services.tenant) }
                 let key = Array((subjectHash ?? "").utf8)
                 contents.append(
                     RecordSignature.Content(
@@ -388,13 +380,6 @@ public final class SecureProducer: Sendable {
         }
         audit(topic, results, correlationID, flagged)
         return results.map { $0 ?? .failure(PipelineError(.log, "not produced")) }
-    }
-
-    func subjectHash(_ event: [UInt8], schema: StrongroomServices.CompiledSchema) -> String? {
-        guard let field = schema.annotations.subjectField, let value = try? JSONValue(parsing: event),
-            let subject = value[field]?.stringValue
-        else { return nil }
-        return try? services.keys.subjectHash(subject, tenant: services.tenant)
     }
 
     func audit(

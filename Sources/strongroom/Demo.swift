@@ -407,7 +407,9 @@ struct PipelineBench: ParsableCommand {
             log: try SQLiteEventLog(dataDirectory: directory),
             registry: registry,
             policy: PolicyEngine(try Policy(parsing: Array(policyText.utf8))),
-            audit: try AuditLog(dataDirectory: directory)
+            audit: try AuditLog(dataDirectory: directory),
+            // Result lines own standard output.
+            logger: Logger(label: "strongroom.pipeline") { _ in SwiftLogNoOpLogHandler() }
         )
         for name in [topic, "warmup"] { try services.createTopic(name, config: TopicConfig(partitions: 1)) }
         let key = Curve25519.Signing.PrivateKey()
