@@ -197,6 +197,11 @@ public struct DataSubjectRequests: Sendable {
         return document
     }
 
+    /// Checks that the acting principal may rectify in `topic` (audited when refused).
+    public func authorizeRectify(topic: String, correlationID: String) throws {
+        try require(.produce, .topic(topic), correlationID)
+    }
+
     /// Appends `correction` (a full event of the subject) to `topic` through the secure
     /// produce path, signed by `producer`; the log stays immutable, the latest event wins.
     public func rectify(
@@ -206,6 +211,7 @@ public struct DataSubjectRequests: Sendable {
         producer: SecureProducer,
         correlationID: String
     ) throws -> RecordPosition {
+        try require(.produce, .topic(topic), correlationID)
         let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
         guard let field = try services.schema(for: topic).annotations.subjectField,
             (try? JSONValue(parsing: correction))?[field]?.stringValue == subject

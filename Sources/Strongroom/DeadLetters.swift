@@ -72,6 +72,7 @@ public struct DeadLetterReplay: Sendable {
             )
             guard let last = page.last else { break }
             var back: [LogRecord] = []
+            var stop: Int64?
             for record in page {
                 let original = record.headers.filter { !$0.name.hasPrefix("sr-dlq-") }
                 let headers = Dictionary(original.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -82,12 +83,16 @@ public struct DeadLetterReplay: Sendable {
                     schemaID: Int(String(decoding: headers[RecordSignature.Header.schema] ?? [], as: UTF8.self)) ?? -1,
                     producer: String(decoding: headers[RecordSignature.Header.producer] ?? [], as: UTF8.self)
                 )
-                if RecordSignature.verify(content, headers: headers, trusted: trusted, verifiedRoots: &verified) == nil
+                if stop == nil,
+                    RecordSignature.verify(content, headers: headers, trusted: trusted, verifiedRoots: &verified) == nil
                 {
                     back.append(
                         LogRecord(key: record.key, value: record.value, headers: original, timestamp: record.timestamp)
                     )
                 } else {
+                    // Progress stops at the first record that still fails: a later replay, once its
+                    // cause is fixed, starts there, and nothing after it is replayed out of order.
+                    if stop == nil { stop = record.offset }
                     report.stillFailing += 1
                 }
             }
@@ -95,8 +100,9 @@ public struct DeadLetterReplay: Sendable {
                 _ = try services.retry.run { try services.log.append(back, to: topic) }
                 report.replayed += back.count
             }
-            next = last.offset + 1
+            next = stop ?? last.offset + 1
             try services.log.commit(group: group, topic: dlq, partition: partition, offset: next)
+            if stop != nil { break }
         }
         services.record([
             AuditEntry(

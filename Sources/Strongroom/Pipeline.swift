@@ -513,13 +513,17 @@ public final class SecureConsumer: Sendable {
             tenant: services.tenant.isEmpty ? nil : services.tenant,
             token: token
         )
-        let decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
+        var decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
+        // The group's offsets are shared state: moving them needs its own grant.
+        if decision.isAllowed {
+            decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
+        }
         guard decision.isAllowed else {
             services.record([
                 AuditEntry(
                     principal: principal,
                     action: "Consume",
-                    resource: "topic:\(topic)",
+                    resource: "topic:\(topic) group:\(group)",
                     decision: .deny,
                     purpose: purpose,
                     rules: decision.matchedRules,
@@ -575,45 +579,57 @@ public final class SecureConsumer: Sendable {
             }
             var out: [UInt8] = []
             let value = record.value ?? []
-            let outcome = try value.withUnsafeBufferPointer { buffer in
-                try schema.cipher.reveal(buffer, into: &out) { pointer in
-                    let pattern = Self.pattern(pointer)
-                    let d: Decision
-                    if let known = decisions[pattern] {
-                        d = known
-                    } else {
-                        d = services.policy.authorize(
-                            principalID: principal,
-                            .decrypt,
-                            .field(topic: topic, pointer: pattern),
-                            context
-                        )
-                        decisions[pattern] = d
+            let revealed: Result<EventCipher.DecryptOutcome, EventCipherError> = value.withUnsafeBufferPointer {
+                buffer in
+                Result { () throws(EventCipherError) -> EventCipher.DecryptOutcome in
+                    try schema.cipher.reveal(buffer, into: &out) { pointer in
+                        let pattern = Self.pattern(pointer)
+                        let d: Decision
+                        if let known = decisions[pattern] {
+                            d = known
+                        } else {
+                            d = services.policy.authorize(
+                                principalID: principal,
+                                .decrypt,
+                                .field(topic: topic, pointer: pattern),
+                                context
+                            )
+                            decisions[pattern] = d
+                        }
+                        counts[pattern, default: (d, 0)].count += 1
+                        if d.isAllowed { return .decrypt }
+                        return .mask(schema.annotations.masks[pattern] ?? .full)
                     }
-                    counts[pattern, default: (d, 0)].count += 1
-                    if d.isAllowed { return .decrypt }
-                    return .mask(schema.annotations.masks[pattern] ?? .full)
                 }
+            }
+            // A signed record that still cannot be opened (a key gone, a corrupt field) must not
+            // stop the partition: it goes to the dead-letter topic with its error code.
+            guard case .success(let outcome) = revealed else {
+                if case .failure(let error) = revealed { dead.append((record, "field: \(error.code)")) }
+                continue
             }
             events.append(
                 ConsumedEvent(partition: record.partition, offset: record.offset, value: out, outcome: outcome)
             )
         }
         if !dead.isEmpty {
-            _ = try? services.log.append(
-                dead.map { record, reason in
-                    LogRecord(
-                        key: record.key,
-                        value: record.value,
-                        headers: record.headers + [
-                            RecordHeader("sr-dlq-reason", text: reason),
-                            RecordHeader("sr-dlq-source", text: "\(topic):\(record.partition):\(record.offset)"),
-                        ],
-                        timestamp: record.timestamp
-                    )
-                },
-                to: topic + ".dlq"
-            )
+            // Stored before anything is committed: a dead letter is never lost to a skipped offset.
+            _ = try services.retry.run {
+                try services.log.append(
+                    dead.map { record, reason in
+                        LogRecord(
+                            key: record.key,
+                            value: record.value,
+                            headers: record.headers + [
+                                RecordHeader("sr-dlq-reason", text: reason),
+                                RecordHeader("sr-dlq-source", text: "\(topic):\(record.partition):\(record.offset)"),
+                            ],
+                            timestamp: record.timestamp
+                        )
+                    },
+                    to: topic + ".dlq"
+                )
+            }
         }
         try handler(events)
         try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)

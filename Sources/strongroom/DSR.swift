@@ -8,6 +8,7 @@ import StrongroomKeys
 import StrongroomLog
 import StrongroomPolicy
 import StrongroomSchema
+import Synchronization
 
 struct DSRCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,13 +39,19 @@ struct DSRCommand: ParsableCommand {
         var policy: String
         @Option(help: "Tenant.")
         var tenant = ""
+        @Option(help: "The requester's network address, for policy conditions (a local CLI: loopback).")
+        var sourceAddress = "127.0.0.1"
         @Option(help: "Ticket or correlation id, recorded in the audit log.")
         var correlationId = "DSR-" + UUID().uuidString.prefix(8)
 
         func requests() throws -> DataSubjectRequests {
             do {
                 let services = try services()
-                return DataSubjectRequests(services: services, principal: principal)
+                return DataSubjectRequests(
+                    services: services,
+                    principal: principal,
+                    sourceAddress: IPAddress(sourceAddress)
+                )
             } catch {
                 throw CLIError("\(error)")
             }
@@ -156,17 +163,31 @@ struct DSRCommand: ParsableCommand {
 
         func run() throws {
             let services = try options.services()
+            let requests = try options.requests()
+            // Authorized before any key is made or trusted: a refused request changes nothing.
+            do { try requests.authorizeRectify(topic: topic, correlationID: options.correlationId) } catch {
+                throw CLIError("\(error)")
+            }
             let key: Curve25519.Signing.PrivateKey
             do { key = try ProducerKeys.loadOrCreate(principal: options.principal, in: options.data.url) } catch {
                 throw CLIError("\(error)")
+            }
+            if let known = services.producers.withLock({ $0[options.principal] }),
+                known.rawRepresentation != key.publicKey.rawRepresentation
+            {
+                throw CLIError("\(options.principal) already has another trusted producer key: refusing to replace it")
             }
             services.trust(producer: options.principal, key: key.publicKey)
             do { try services.saveTrustedProducers(to: options.data.url) } catch { throw CLIError("\(error)") }
             guard let correction = FileManager.default.contents(atPath: event) else {
                 throw CLIError("cannot read \(event)")
             }
-            let requests = DataSubjectRequests(services: services, principal: options.principal)
-            let producer = SecureProducer(services: services, principal: options.principal, key: key)
+            let producer = SecureProducer(
+                services: services,
+                principal: options.principal,
+                key: key,
+                sourceAddress: IPAddress(options.sourceAddress)
+            )
             do {
                 let position = try requests.rectify(
                     subject: options.subject,

@@ -198,16 +198,19 @@ struct Demo: ParsableCommand {
             summary.append(("developer consume", "denied, audited"))
         }
 
-        step("6. A customer invokes GDPR erasure (dana, the DPO, files it)")
+        step(
+            "6. A customer invokes GDPR erasure (run here directly on the key store; `strongroom dsr erase` in production)"
+        )
         let victim = workload[0].customerID
         let receipt = try keys.erase(subject: victim, tenant: "bfb")
         try services.audit.append(
             AuditEntry(
-                principal: "dana",
+                principal: "demo",
                 action: "Erase",
                 resource: "subject",
                 decision: .allow,
-                reason: "GDPR art. 17 request: crypto-shredded \(receipt.versionsDeleted) key version(s)",
+                reason: "demo erasure run directly on the key store, no policy check: crypto-shredded "
+                    + "\(receipt.versionsDeleted) key version(s) (production: strongroom dsr erase)",
                 correlationID: "DSR-0001",
                 keyIDs: [receipt.keyID],
                 count: receipt.versionsDeleted,
@@ -221,7 +224,7 @@ struct Demo: ParsableCommand {
             services: services,
             principal: "fraud-service",
             purpose: "credit-check",
-            group: "replay-after-erasure"
+            group: "fraud-replay-after-erasure"
         )
         var erasedEvents = 0
         var readable = 0
@@ -400,6 +403,7 @@ struct PipelineBench: ParsableCommand {
              "rules":[
               {"id":"p","effect":"allow","principals":["bench-producer"],"actions":["Produce"],"resource":{"type":"topic","name":"","pattern":"prefixed"}},
               {"id":"c","effect":"allow","principals":["bench-consumer"],"actions":["Consume"],"resource":{"type":"topic","name":"","pattern":"prefixed"}},
+              {"id":"g","effect":"allow","principals":["bench-consumer"],"actions":["Consume"],"resource":{"type":"group","name":"","pattern":"prefixed"}},
               {"id":"d","effect":"allow","principals":["bench-consumer"],"actions":["Decrypt"],"resource":{"type":"field","topic":"","pattern":"prefixed"},"purposes":["bench"]}]}
             """
         let services = StrongroomServices(

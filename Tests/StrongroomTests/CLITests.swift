@@ -428,7 +428,7 @@ struct ConsumerCrashTests {
         let policy = TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path
         let arguments = [
             "consume", "--topic", "loan_applications", "--partition", "0", "--principal", "fraud-service",
-            "--purpose", "credit-check", "--group", "crash-test", "--policy", policy, "--tenant", "bfb",
+            "--purpose", "credit-check", "--group", "fraud-crash-test", "--policy", policy, "--tenant", "bfb",
             "--batch", "20", "--data-dir", directory.path,
         ]
         let end = try SQLiteEventLog(dataDirectory: directory).describeTopic("loan_applications").partitions[0]

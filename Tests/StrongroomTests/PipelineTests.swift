@@ -435,9 +435,9 @@ struct PipelineTokenTests {
             }
             return out
         }
-        let first = try read("incident-1")
+        let first = try read("fraud-incident-1")
         #expect(first[0]["fullName"] == (try JSONValue(parsing: events[0]))["fullName"])
-        let replay = try read("incident-2")
+        let replay = try read("fraud-incident-2")
         #expect(replay[0]["fullName"] == .string("***"))
         let audit = try f.services.audit.entries(from: 0, limit: 200).compactMap { AuditEntry(canonical: $0.bytes) }
         #expect(
@@ -586,5 +586,26 @@ struct MovedCiphertextTests {
         #expect(dead.count == 1)
         let audit = try f.services.audit.entries(from: 0, limit: 100).compactMap { AuditEntry(canonical: $0.bytes) }
         #expect(audit.contains { $0.action == "DeadLetter" && $0.count == 1 })
+    }
+}
+
+@Suite("Pipeline: group and rectify authorization")
+struct GroupAuthorizationTests {
+    @Test("a consumer may not move another team's group offsets; an unauthorized rectify is refused")
+    func groups() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        let analytics = SecureConsumer(
+            services: f.services,
+            principal: "analytics",
+            purpose: "reporting",
+            group: "fraud-scoring"
+        )
+        #expect(throws: PipelineError.self) { try analytics.consume(topic: "loan_applications", partition: 0) { _ in } }
+        #expect(
+            try f.services.log.committedOffset(group: "fraud-scoring", topic: "loan_applications", partition: 0) == nil
+        )
+        let dsr = DataSubjectRequests(services: f.services, principal: "analytics")
+        #expect(throws: PipelineError.self) { try dsr.authorizeRectify(topic: "loan_applications", correlationID: "x") }
     }
 }
