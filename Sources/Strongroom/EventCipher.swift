@@ -367,7 +367,24 @@ public struct EventCipher: Sendable {
             let span = match.span
             guard span.count > 6, event[span.lowerBound] == UInt8(ascii: "\""),
                 FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)...]))
-            else { continue }
+            else {
+                // A tagged value stored in clear (an older schema did not tag it) is still masked
+                // for a reader without decrypt rights: the tag, not the storage, decides.
+                if case .mask(let style) = treatment(match.pointer) {
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<span.lowerBound]))
+                    copied = span.upperBound
+                    let plain = Array(UnsafeBufferPointer(rebasing: event[span]))
+                    let masked: String
+                    if style == .lastFour, case .string(let s)? = try? JSONValue(parsing: plain) {
+                        masked = SchemaAnnotations.mask(s, style: .lastFour)
+                    } else {
+                        masked = "***"
+                    }
+                    JSONValue.writeString(masked, to: &out)
+                    outcome.masked += 1
+                }
+                continue
+            }
             let how = treatment(match.pointer)
             if how == .keep {
                 outcome.kept += 1

@@ -224,6 +224,9 @@ public final class StrongroomServices: Sendable {
         return count
     }
 
+    /// The event cipher of `topic`'s current schema.
+    public func cipher(forTopic topic: String) throws -> EventCipher { try schema(for: topic).cipher }
+
     func record(_ entries: [AuditEntry]) {
         // An audit failure must be visible: it stops nothing already done, but is reported.
         do { try audit.append(entries) } catch {

@@ -609,3 +609,35 @@ struct GroupAuthorizationTests {
         #expect(throws: PipelineError.self) { try dsr.authorizeRectify(topic: "loan_applications", correlationID: "x") }
     }
 }
+
+@Suite("Pipeline: tagged values stored in clear")
+struct ClearTaggedValueTests {
+    @Test("a value the current schema tags but an older one stored in clear is masked for a reader without rights")
+    func masked() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events, to: "loan_applications")
+        let stored = try f.services.log.fetch(
+            topic: "loan_applications",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 1
+        )
+        let original = try JSONValue(parsing: events[0])
+        let email = original["email"]?.stringValue ?? ""
+        let sealedEmail = try JSONValue(parsing: stored[0].value ?? [])["email"]?.stringValue ?? ""
+        let clear = String(decoding: stored[0].value ?? [], as: UTF8.self).replacingOccurrences(
+            of: sealedEmail,
+            with: email
+        )
+        var out: [UInt8] = []
+        let schema = try f.services.cipher(forTopic: "loan_applications")
+        _ = try Array(clear.utf8).withUnsafeBufferPointer { buffer in
+            try schema.reveal(buffer, into: &out) { pointer in pointer == "/email" ? .mask(.full) : .keep }
+        }
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(!text.contains(email))
+        #expect(try JSONValue(parsing: out)["email"] == .string("***"))
+    }
+}
