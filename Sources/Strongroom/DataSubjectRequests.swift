@@ -143,25 +143,19 @@ public struct DataSubjectRequests: Sendable {
             // Export is a data-subject request, not a read: metadata rights are needed as well.
             try require(.describe, .topic(topic.name), correlationID)
             try require(.consume, .topic(topic.name), correlationID)
-            var decisions: [String: Bool] = [:]
+            var fields = FieldDecisions(
+                services: services,
+                principal: principal,
+                topic: topic.name,
+                context: context(),
+                masks: schema.annotations.masks
+            )
             for partition in topic.partitions {
                 for record in try scan(topic.name, partition.partition, hash) {
                     var out: [UInt8] = []
                     let value = record.value ?? []
                     let outcome = try value.withUnsafeBufferPointer { buffer in
-                        try schema.cipher.reveal(buffer, into: &out) { pointer in
-                            let pattern = SecureConsumer.pattern(pointer)
-                            let allowed =
-                                decisions[pattern]
-                                ?? services.policy.authorize(
-                                    principalID: principal,
-                                    .decrypt,
-                                    .field(topic: topic.name, pointer: pattern),
-                                    context()
-                                ).isAllowed
-                            decisions[pattern] = allowed
-                            return allowed ? .decrypt : .mask(schema.annotations.masks[pattern] ?? .full)
-                        }
+                        try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0) }
                     }
                     decrypted += outcome.decrypted
                     events.append(

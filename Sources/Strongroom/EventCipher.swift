@@ -339,6 +339,15 @@ public struct EventCipher: Sendable {
         case keep
     }
 
+    /// The mask of a field's JSON text: `last4` keeps separators and the last four characters
+    /// of a string; any other value or style becomes `"***"`.
+    static func masked(_ json: [UInt8], style: MaskStyle) -> String {
+        if style == .lastFour, case .string(let s)? = try? JSONValue(parsing: json) {
+            return SchemaAnnotations.mask(s, style: .lastFour)
+        }
+        return "***"
+    }
+
     /// Decrypts, masks or keeps each encrypted field as `treatment` says for its JSON pointer.
     ///
     /// Masks: `last4` keeps separators and the last four characters of a string value, any
@@ -374,12 +383,7 @@ public struct EventCipher: Sendable {
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<span.lowerBound]))
                     copied = span.upperBound
                     let plain = Array(UnsafeBufferPointer(rebasing: event[span]))
-                    let masked: String
-                    if style == .lastFour, case .string(let s)? = try? JSONValue(parsing: plain) {
-                        masked = SchemaAnnotations.mask(s, style: .lastFour)
-                    } else {
-                        masked = "***"
-                    }
+                    let masked = Self.masked(plain, style: style)
                     JSONValue.writeString(masked, to: &out)
                     outcome.masked += 1
                 }
@@ -425,12 +429,7 @@ public struct EventCipher: Sendable {
                     } catch {
                         throw EventCipherError(.authenticationFailure, match.pointer)
                     }
-                    let masked: String
-                    if style == .lastFour, case .string(let s)? = try? JSONValue(parsing: plain) {
-                        masked = SchemaAnnotations.mask(s, style: .lastFour)
-                    } else {
-                        masked = "***"
-                    }
+                    let masked = Self.masked(plain, style: style)
                     // The plaintext never leaves this scope.
                     for i in plain.indices { plain[i] = 0 }
                     JSONValue.writeString(masked, to: &out)

@@ -185,43 +185,34 @@ public final class StrongroomServices: Sendable {
         }
     }
 
-    /// The key references (`subject:<id>:v<n>`, never key bytes) the record's fields name.
-    static func keyReferences(in value: [UInt8]) -> [String] {
-        var found: [String] = []
+    /// The `sr1:` strings of a record value, as byte ranges without the quotes.
+    static func sealedRanges(in value: [UInt8]) -> [Range<Int>] {
         let marker = Array(#""sr1:"#.utf8)
+        var found: [Range<Int>] = []
         var i = 0
         while i + marker.count <= value.count {
             guard value[i] == marker[0], value[(i + 1)..<(i + marker.count)].elementsEqual(marker[1...]) else {
                 i += 1
                 continue
             }
-            let start = i + 1
-            var end = start
+            var end = i + 1
             while end < value.count, value[end] != UInt8(ascii: "\"") { end += 1 }
-            let reference = value.withUnsafeBufferPointer { buffer in
-                (try? SealedField(parsing: UnsafeBufferPointer(rebasing: buffer[start..<end])))?.key.description
-            }
-            if let reference, !found.contains(reference) { found.append(reference) }
+            found.append((i + 1)..<end)
             i = end
         }
         return found
     }
 
-    /// How many `"sr1:` values a record holds.
-    static func sealedFields(in value: [UInt8]) -> Int {
-        let marker = Array(#""sr1:"#.utf8)
-        guard value.count >= marker.count else { return 0 }
-        var count = 0
-        var i = 0
-        while i <= value.count - marker.count {
-            if value[i] == marker[0], value[(i + 1)..<(i + marker.count)].elementsEqual(marker[1...]) {
-                count += 1
-                i += marker.count
-            } else {
-                i += 1
+    /// The key references (`subject:<id>:v<n>`, never key bytes) the record's fields name.
+    static func keyReferences(in value: [UInt8]) -> [String] {
+        var found: [String] = []
+        for range in sealedRanges(in: value) {
+            let reference = value.withUnsafeBufferPointer { buffer in
+                (try? SealedField(parsing: UnsafeBufferPointer(rebasing: buffer[range])))?.key.description
             }
+            if let reference, !found.contains(reference) { found.append(reference) }
         }
-        return count
+        return found
     }
 
     /// The event cipher of `topic`'s current schema.
@@ -376,7 +367,7 @@ public final class SecureProducer: Sendable {
                 try services.log.append(records, to: topic)
             }
             for (j, position) in positions.enumerated() { results[recordIndex[j]] = .success(position) }
-            let sealed = records.reduce(0) { $0 + StrongroomServices.sealedFields(in: $1.value ?? []) }
+            let sealed = records.reduce(0) { $0 + StrongroomServices.sealedRanges(in: $1.value ?? []).count }
             services.count("strongroom_fields_encrypted_total", [("topic", topic)], by: sealed)
         } catch {
             for j in recordIndex { results[j] = .failure(PipelineError(.log, "\(error)")) }
@@ -557,8 +548,13 @@ public final class SecureConsumer: Sendable {
         }
         guard let last = records.last else { return 0 }
         // One decision per field per batch, each audited once with its count.
-        var decisions: [String: Decision] = [:]
-        var counts: [String: (decision: Decision, count: Int)] = [:]
+        var fields = FieldDecisions(
+            services: services,
+            principal: principal,
+            topic: topic,
+            context: context,
+            masks: schema.annotations.masks
+        )
         var dead: [(StoredRecord, String)] = []
         var events: [ConsumedEvent] = []
         let trusted = services.producers.withLock { $0 }
@@ -585,24 +581,7 @@ public final class SecureConsumer: Sendable {
             let revealed: Result<EventCipher.DecryptOutcome, EventCipherError> = value.withUnsafeBufferPointer {
                 buffer in
                 Result { () throws(EventCipherError) -> EventCipher.DecryptOutcome in
-                    try schema.cipher.reveal(buffer, into: &out) { pointer in
-                        let pattern = Self.pattern(pointer)
-                        let d: Decision
-                        if let known = decisions[pattern] {
-                            d = known
-                        } else {
-                            d = services.policy.authorize(
-                                principalID: principal,
-                                .decrypt,
-                                .field(topic: topic, pointer: pattern),
-                                context
-                            )
-                            decisions[pattern] = d
-                        }
-                        counts[pattern, default: (d, 0)].count += 1
-                        if d.isAllowed { return .decrypt }
-                        return .mask(schema.annotations.masks[pattern] ?? .full)
-                    }
+                    try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0) }
                 }
             }
             // A signed record that still cannot be opened (a key gone, a corrupt field) must not
@@ -640,7 +619,7 @@ public final class SecureConsumer: Sendable {
         for (reason, count) in Dictionary(grouping: dead, by: \.1).mapValues(\.count) {
             services.count("strongroom_dead_letters_total", [("topic", topic), ("reason", reason)], by: count)
         }
-        for entry in counts.values {
+        for entry in fields.counts.values {
             if entry.decision.isAllowed {
                 services.count(
                     "strongroom_decrypts_total",
@@ -659,7 +638,7 @@ public final class SecureConsumer: Sendable {
             ]
         )
         var entries: [AuditEntry] = []
-        for (pattern, entry) in counts.sorted(by: { $0.key < $1.key }) {
+        for (pattern, entry) in fields.counts.sorted(by: { $0.key < $1.key }) {
             entries.append(
                 AuditEntry(
                     principal: principal,
@@ -697,5 +676,30 @@ public final class SecureConsumer: Sendable {
         pointer.split(separator: "/", omittingEmptySubsequences: false).map { token in
             !token.isEmpty && token.allSatisfy(\.isNumber) ? "*" : String(token)
         }.joined(separator: "/")
+    }
+}
+
+/// One Decrypt decision per field pattern per batch, and how often each applied.
+struct FieldDecisions {
+    let services: StrongroomServices
+    let principal: String
+    let topic: String
+    let context: AuthorizationContext
+    let masks: [String: MaskStyle]
+    var counts: [String: (decision: Decision, count: Int)] = [:]
+
+    /// Decrypt where the policy allows this field for the purpose, else the schema's mask.
+    mutating func treatment(_ pointer: String) -> EventCipher.FieldTreatment {
+        let pattern = SecureConsumer.pattern(pointer)
+        let decision =
+            counts[pattern]?.decision
+            ?? services.policy.authorize(
+                principalID: principal,
+                .decrypt,
+                .field(topic: topic, pointer: pattern),
+                context
+            )
+        counts[pattern, default: (decision, 0)].count += 1
+        return decision.isAllowed ? .decrypt : .mask(masks[pattern] ?? .full)
     }
 }
