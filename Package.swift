@@ -42,6 +42,7 @@ let package = Package(
         .target(
             name: "StrongroomKeys",
             dependencies: [
+                "StrongroomJSON",
                 "StrongroomCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Atomics", package: "swift-atomics"),

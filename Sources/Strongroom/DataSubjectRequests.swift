@@ -155,7 +155,7 @@ public struct DataSubjectRequests: Sendable {
                     var out: [UInt8] = []
                     let value = record.value ?? []
                     let outcome = try value.withUnsafeBufferPointer { buffer in
-                        try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0) }
+                        try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0, $1) }
                     }
                     decrypted += outcome.decrypted
                     events.append(

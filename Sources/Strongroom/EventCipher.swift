@@ -326,7 +326,7 @@ public struct EventCipher: Sendable {
     ) throws(EventCipherError)
         -> DecryptOutcome
     {
-        try reveal(event, into: &out) { _ in .decrypt }
+        try reveal(event, into: &out) { _, _ in .decrypt }
     }
 
     /// What a reader gets of one encrypted field.
@@ -348,7 +348,9 @@ public struct EventCipher: Sendable {
         return "***"
     }
 
-    /// Decrypts, masks or keeps each encrypted field as `treatment` says for its JSON pointer.
+    /// Decrypts, masks or keeps each encrypted field as `treatment` says for its concrete JSON
+    /// pointer (`/phones/0`, never a pattern: authorization is asked about exactly the field
+    /// revealed) and the plan field it matched (whose `pattern` selects the schema's mask).
     ///
     /// Masks: `last4` keeps separators and the last four characters of a string value, any
     /// other value or style becomes `"***"`. An erased subject's fields become the erased
@@ -357,7 +359,7 @@ public struct EventCipher: Sendable {
     public func reveal(
         _ event: UnsafeBufferPointer<UInt8>,
         into out: inout [UInt8],
-        treatment: (String) -> FieldTreatment
+        treatment: (_ pointer: String, _ field: EncryptionPlan.Field) -> FieldTreatment
     ) throws(EventCipherError)
         -> DecryptOutcome
     {
@@ -379,7 +381,7 @@ public struct EventCipher: Sendable {
             else {
                 // A tagged value stored in clear (an older schema did not tag it) is still masked
                 // for a reader without decrypt rights: the tag, not the storage, decides.
-                if case .mask(let style) = treatment(match.pointer) {
+                if case .mask(let style) = treatment(match.pointer, plan.fields[match.tag]) {
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<span.lowerBound]))
                     copied = span.upperBound
                     let plain = Array(UnsafeBufferPointer(rebasing: event[span]))
@@ -389,7 +391,7 @@ public struct EventCipher: Sendable {
                 }
                 continue
             }
-            let how = treatment(match.pointer)
+            let how = treatment(match.pointer, plan.fields[match.tag])
             if how == .keep {
                 outcome.kept += 1
                 continue

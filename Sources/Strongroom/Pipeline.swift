@@ -581,7 +581,7 @@ public final class SecureConsumer: Sendable {
             let revealed: Result<EventCipher.DecryptOutcome, EventCipherError> = value.withUnsafeBufferPointer {
                 buffer in
                 Result { () throws(EventCipherError) -> EventCipher.DecryptOutcome in
-                    try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0) }
+                    try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0, $1) }
                 }
             }
             // A signed record that still cannot be opened (a key gone, a corrupt field) must not
@@ -638,14 +638,14 @@ public final class SecureConsumer: Sendable {
             ]
         )
         var entries: [AuditEntry] = []
-        for (pattern, entry) in fields.counts.sorted(by: { $0.key < $1.key }) {
+        for (pointer, entry) in fields.counts.sorted(by: { $0.key < $1.key }) {
             entries.append(
                 AuditEntry(
                     principal: principal,
                     action: "Decrypt",
-                    resource: "field:\(topic)\(pattern)",
+                    resource: "field:\(topic)\(pointer.string)",
                     decision: entry.decision.isAllowed ? .allow : .deny,
-                    fields: [pattern],
+                    fields: [pointer.string],
                     purpose: purpose,
                     rules: entry.decision.matchedRules,
                     reason: entry.decision.isAllowed ? nil : "masked: \(entry.decision.reason)",
@@ -671,35 +671,33 @@ public final class SecureConsumer: Sendable {
         return records.count
     }
 
-    /// The plan pattern of a concrete pointer: array indices become `*`.
-    static func pattern(_ pointer: String) -> String {
-        pointer.split(separator: "/", omittingEmptySubsequences: false).map { token in
-            !token.isEmpty && token.allSatisfy(\.isNumber) ? "*" : String(token)
-        }.joined(separator: "/")
-    }
 }
 
-/// One Decrypt decision per field pattern per batch, and how often each applied.
+/// One Decrypt decision per concrete field pointer per batch, and how often each applied.
+///
+/// The policy is asked about the exact pointer revealed (`/cards/0`), which is what
+/// `policy explain` and `policy test` evaluate and what the audit entry names; the schema's
+/// mask is looked up by the plan field's pattern (`/cards/*`).
 struct FieldDecisions {
     let services: StrongroomServices
     let principal: String
     let topic: String
     let context: AuthorizationContext
-    let masks: [String: MaskStyle]
-    var counts: [String: (decision: Decision, count: Int)] = [:]
+    let masks: [String: MaskStyle]  // text-keyed: schema patterns, written by the schema author
+    var counts: [ExactText: (decision: Decision, count: Int)] = [:]
 
     /// Decrypt where the policy allows this field for the purpose, else the schema's mask.
-    mutating func treatment(_ pointer: String) -> EventCipher.FieldTreatment {
-        let pattern = SecureConsumer.pattern(pointer)
+    mutating func treatment(_ pointer: String, _ field: EncryptionPlan.Field) -> EventCipher.FieldTreatment {
+        let key = ExactText(pointer)
         let decision =
-            counts[pattern]?.decision
+            counts[key]?.decision
             ?? services.policy.authorize(
                 principalID: principal,
                 .decrypt,
-                .field(topic: topic, pointer: pattern),
+                .field(topic: topic, pointer: pointer),
                 context
             )
-        counts[pattern, default: (decision, 0)].count += 1
-        return decision.isAllowed ? .decrypt : .mask(masks[pattern] ?? .full)
+        counts[key, default: (decision, 0)].count += 1
+        return decision.isAllowed ? .decrypt : .mask(masks[field.pattern] ?? .full)
     }
 }

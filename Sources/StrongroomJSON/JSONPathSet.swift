@@ -24,7 +24,7 @@ public struct JSONPathSet: Sendable {
 
     final class Node: @unchecked Sendable {
         // Written only while the set is built, read-only afterwards.
-        var members: [String: Node] = [:]
+        var members: [ExactText: Node] = [:]
         var elements: Node?
         var tag: Int?
     }
@@ -41,11 +41,11 @@ public struct JSONPathSet: Sendable {
         for step in steps {
             switch step {
             case .member(let name):
-                if let next = node.members[name] {
+                if let next = node.members[ExactText(name)] {
                     node = next
                 } else {
                     let next = Node()
-                    node.members[name] = next
+                    node.members[ExactText(name)] = next
                     node = next
                 }
             case .anyElement:
@@ -106,7 +106,7 @@ public struct JSONPathSet: Sendable {
                 let key = scanner.decodeString(contents, hasEscapes: escaped)
                 guard seen.insert(key) else { throw JSONError(.duplicateKey, at: keyStart) }
                 try scanner.expect(UInt8(ascii: ":"))
-                if let child = node.members[key] {
+                if let child = node.members[ExactText(key)] {
                     let saved = pointer
                     pointer += "/" + JSONPathSet.escapePointerToken(key)
                     try walk(&scanner, node: child, depth: depth + 1, pointer: &pointer, into: &found)
@@ -148,13 +148,13 @@ public struct JSONPathSet: Sendable {
 /// dozen members; hashing each name cost more than the whole scan), a set beyond.
 struct SeenKeys {
     var list: [String] = []
-    var set: Set<String> = []
+    var set: Set<ExactText> = []
 
     mutating func insert(_ key: String) -> Bool {
-        if !set.isEmpty { return set.insert(key).inserted }
-        if list.contains(key) { return false }
+        if !set.isEmpty { return set.insert(ExactText(key)).inserted }
+        if list.contains(where: { $0.hasSameBytes(as: key) }) { return false }
         list.append(key)
-        if list.count > 32 { set = Set(list) }
+        if list.count > 32 { set = Set(list.map { ExactText($0) }) }
         return true
     }
 }

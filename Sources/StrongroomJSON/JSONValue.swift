@@ -29,6 +29,47 @@ public enum JSONValue: Sendable, Hashable {
             self.key = key
             self.value = value
         }
+
+        /// Equal when the names have the same code points (UTF-8 bytes) and the values are equal.
+        public static func == (lhs: Member, rhs: Member) -> Bool {
+            lhs.key.hasSameBytes(as: rhs.key) && lhs.value == rhs.value
+        }
+
+        /// Hashes the name's bytes and the value.
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(ExactText(key))
+            hasher.combine(value)
+        }
+    }
+
+    /// Equal as JSON Schema defines it for strings and names: same code points, never
+    /// Unicode canonical equivalence (Swift's `String ==`); numbers by their text.
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case (.bool(let a), .bool(let b)): a == b
+        case (.number(let a), .number(let b)): a.hasSameBytes(as: b)
+        case (.string(let a), .string(let b)): a.hasSameBytes(as: b)
+        case (.array(let a), .array(let b)): a == b
+        case (.object(let a), .object(let b)): a == b
+        default: false
+        }
+    }
+
+    /// Hashes what ``==`` compares.
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .number(let text):
+            hasher.combine(2)
+            hasher.combine(ExactText(text))
+        case .string(let s):
+            hasher.combine(3)
+            hasher.combine(ExactText(s))
+        case .array(let a): hasher.combine(a)
+        case .object(let m): hasher.combine(m)
+        }
     }
 
     /// Parses one JSON document (an RFC 8259 value with optional surrounding whitespace).
@@ -64,7 +105,7 @@ public enum JSONValue: Sendable, Hashable {
                 return .object(members)
             }
             // Duplicate names: a scan of the members read so far, a set once objects grow large.
-            var large: Set<String> = []
+            var large: Set<ExactText> = []
             members.reserveCapacity(8)
             while true {
                 guard try scanner.peek() == UInt8(ascii: "\"") else {
@@ -74,12 +115,12 @@ public enum JSONValue: Sendable, Hashable {
                 let (contents, escaped) = try scanner.scanString()
                 let key = scanner.decodeString(contents, hasEscapes: escaped)
                 if members.count < 16 {
-                    guard !members.contains(where: { $0.key == key }) else {
+                    guard !members.contains(where: { $0.key.hasSameBytes(as: key) }) else {
                         throw JSONError(.duplicateKey, at: keyStart)
                     }
                 } else {
-                    if large.isEmpty { large = Set(members.map(\.key)) }
-                    guard large.insert(key).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
+                    if large.isEmpty { large = Set(members.map { ExactText($0.key) }) }
+                    guard large.insert(ExactText(key)).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
                 }
                 try scanner.expect(UInt8(ascii: ":"))
                 members.append(Member(key, try parse(&scanner, depth: depth + 1)))
@@ -123,7 +164,7 @@ public enum JSONValue: Sendable, Hashable {
     /// The member named `key`, if this is an object that has one.
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        return members.first { $0.key == key }?.value
+        return members.first { $0.key.hasSameBytes(as: key) }?.value
     }
 
     /// The string, if this is one.

@@ -2,9 +2,14 @@ import Crypto
 public import Foundation
 import GRDB
 public import StrongroomCrypto
+import StrongroomJSON
 import Synchronization
 
 /// A family of data-encryption keys: one data subject's, or one topic's, in a tenant.
+///
+/// Two families are the same only when their tenant and name have the same UTF-8 bytes:
+/// the family id, the associated data and the tombstone are all derived from the bytes, so
+/// canonically equivalent spellings (`"\u{212A}"` and `"K"`) are different customers.
 public struct KeyFamily: Sendable, Hashable, CustomStringConvertible {
     /// The tenant ("" for a single-tenant deployment).
     public var tenant: String
@@ -21,6 +26,18 @@ public struct KeyFamily: Sendable, Hashable, CustomStringConvertible {
     /// The keys of topic `name`.
     public static func topic(_ name: String, tenant: String = "") -> KeyFamily {
         KeyFamily(tenant: tenant, scope: .topic, name: name)
+    }
+
+    /// Equal when scope, tenant bytes and name bytes are.
+    public static func == (lhs: KeyFamily, rhs: KeyFamily) -> Bool {
+        lhs.scope == rhs.scope && lhs.tenant.hasSameBytes(as: rhs.tenant) && lhs.name.hasSameBytes(as: rhs.name)
+    }
+
+    /// Hashes scope, tenant bytes and name bytes.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(scope)
+        hasher.combine(ExactText(tenant))
+        hasher.combine(ExactText(name))
     }
 
     var descriptor: [UInt8] {

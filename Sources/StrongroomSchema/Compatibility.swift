@@ -159,7 +159,7 @@ public enum SchemaCompatibility {
         let writerClosed = w["additionalProperties"] == .bool(false)
         for member in writerProperties {
             let child = pointer + "/properties/" + JSONPathSet.escapePointerToken(member.key)
-            if let readerMember = readerProperties.first(where: { $0.key == member.key }) {
+            if let readerMember = readerProperties.first(where: { $0.key.hasSameBytes(as: member.key) }) {
                 compare(
                     reader: readerMember.value,
                     writer: member.value,
@@ -187,7 +187,8 @@ public enum SchemaCompatibility {
             issues.append((pointer + "/additionalProperties", "the object was closed to extra members"))
         }
         if !writerClosed {
-            for member in readerProperties where !writerProperties.contains(where: { $0.key == member.key }) {
+            for member in readerProperties
+            where !writerProperties.contains(where: { $0.key.hasSameBytes(as: member.key) }) {
                 let child = pointer + "/properties/" + JSONPathSet.escapePointerToken(member.key)
                 issues.append(
                     (child, "member '\(member.key)' added with a schema while old events may hold any value there")
@@ -268,7 +269,9 @@ public enum SchemaCompatibility {
         }
         let newProperties = n["properties"]?.objectMembers ?? []
         for member in o["properties"]?.objectMembers ?? [] {
-            guard let counterpart = newProperties.first(where: { $0.key == member.key }) else { continue }
+            guard let counterpart = newProperties.first(where: { $0.key.hasSameBytes(as: member.key) }) else {
+                continue
+            }
             weaken(
                 old: member.value,
                 new: counterpart.value,

@@ -166,7 +166,7 @@ final class Node: @unchecked Sendable {
     var refTarget: Node?
     var refReplacesSiblings = false
     var types: TypeSet?
-    var properties: [String: Node] = [:]
+    var properties: [ExactText: Node] = [:]
     var patternProperties: [(PatternBox, Node)] = []
     var required: [String] = []
     var additionalProperties: Node?
@@ -371,7 +371,7 @@ final class Node: @unchecked Sendable {
         context: inout JSONSchemaValidator.Context
     ) -> Bool {
         var ok = true
-        for name in required where !members.contains(where: { $0.key == name }) {
+        for name in required where !members.contains(where: { $0.key.hasSameBytes(as: name) }) {
             context.fail(
                 pointer,
                 "required",
@@ -383,7 +383,7 @@ final class Node: @unchecked Sendable {
         for member in members {
             let child = pointer + "/" + JSONPathSet.escapePointerToken(member.key)
             var described = false
-            if let schema = properties[member.key] {
+            if let schema = properties[ExactText(member.key)] {
                 described = true
                 ok = schema.validate(member.value, pointer: child, depth: depth + 1, context: &context) && ok
             }

@@ -634,7 +634,7 @@ struct ClearTaggedValueTests {
         var out: [UInt8] = []
         let schema = try f.services.cipher(forTopic: "loan_applications")
         _ = try Array(clear.utf8).withUnsafeBufferPointer { buffer in
-            try schema.reveal(buffer, into: &out) { pointer in pointer == "/email" ? .mask(.full) : .keep }
+            try schema.reveal(buffer, into: &out) { pointer, _ in pointer == "/email" ? .mask(.full) : .keep }
         }
         let text = String(decoding: out, as: UTF8.self)
         #expect(!text.contains(email))
