@@ -162,7 +162,7 @@ let package = Package(
             name: "StrongroomTests",
             dependencies: [
                 "Strongroom", "strongroom", "StrongroomTestSupport", "StrongroomJSON", "StrongroomLog",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings

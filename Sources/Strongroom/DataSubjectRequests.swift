@@ -48,6 +48,8 @@ public struct DataSubjectRequests: Sendable {
         public var records: [String: [String: [Int64]]]
         /// Total records found.
         public var count: Int
+        /// Records that carry the subject's hash but failed verification (no content).
+        public var unreadable: [Unreadable] = []
     }
 
     func context() -> AuthorizationContext {
@@ -62,7 +64,7 @@ public struct DataSubjectRequests: Sendable {
     func require(_ action: Action, _ resource: Resource, _ correlationID: String) throws(PipelineError) {
         let decision = services.policy.authorize(principalID: principal, action, resource, context())
         guard decision.isAllowed else {
-            services.record([
+            try services.record([
                 AuditEntry(
                     principal: principal,
                     action: action.rawValue,
@@ -79,11 +81,26 @@ public struct DataSubjectRequests: Sendable {
     }
 
     /// Crypto-shreds the subject (every key version, at once, in every process) and writes the receipt.
+    ///
+    /// An entry naming the request is written first (no audit, no erasure); the receipt
+    /// entry follows. A subject with no keys is recorded as "no keys held", never as shredded.
     public func erase(subject: String, correlationID: String) throws -> ErasureReceipt {
         try require(.erase, .key("subject"), correlationID)
+        let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
+        try services.record([
+            AuditEntry(
+                principal: principal,
+                action: "EraseRequested",
+                resource: "subject",
+                decision: .allow,
+                purpose: Self.purpose,
+                correlationID: correlationID,
+                subjectHash: hash
+            )
+        ])
         let receipt = try services.keys.erase(subject: subject, tenant: services.tenant)
         services.count("strongroom_erasures_total", [])
-        services.record([
+        try services.record([
             AuditEntry(
                 principal: principal,
                 action: "Erase",
@@ -91,7 +108,10 @@ public struct DataSubjectRequests: Sendable {
                 decision: .allow,
                 purpose: Self.purpose,
                 reason: receipt.alreadyErased
-                    ? "already erased" : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
+                    ? "already erased"
+                    : receipt.versionsDeleted == 0
+                        ? "no keys held for this subject in this tenant; new data for it will be refused"
+                        : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
                 correlationID: correlationID,
                 keyIDs: [receipt.keyID],
                 count: receipt.versionsDeleted,
@@ -102,81 +122,137 @@ public struct DataSubjectRequests: Sendable {
     }
 
     /// What is held about the subject, and where (no values).
+    ///
+    /// Records are verified as a consumer verifies them and must name the subject in their
+    /// own subject field: a record that only carries the subject's hash header is listed under
+    /// `unreadable`, never as the subject's.
     public func access(subject: String, correlationID: String) throws -> Holdings {
         let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
-        var records: [String: [String: [Int64]]] = [:]
+        var records: [String: [String: [Int64]]] = [:]  // text-keyed: topic names are ASCII (log rule)
+        var unreadable: [Unreadable] = []
         var count = 0
         for topic in try services.log.topics() {
             try require(.describe, .topic(topic.name), correlationID)
+            let source = topic.name.hasSuffix(".dlq") ? String(topic.name.dropLast(4)) : topic.name
+            var reader = RecordReader(services: services, topic: source, principal: principal, context: context())
             for partition in topic.partitions {
                 for record in try scan(topic.name, partition.partition, hash) {
-                    records[topic.name, default: [:]]["\(partition.partition)", default: []].append(record.offset)
-                    count += 1
+                    switch try verify(&reader, record, subject: subject, reveal: false) {
+                    case .success:
+                        records[topic.name, default: [:]]["\(partition.partition)", default: []].append(record.offset)
+                        count += 1
+                    case .failure(let reason):
+                        unreadable.append(Unreadable(topic.name, record, reason.reason))
+                    }
                 }
             }
         }
         let erased = try services.keys.isErased(subject: subject, tenant: services.tenant)
-        services.record([
+        try services.record([
             AuditEntry(
                 principal: principal,
                 action: "Access",
                 resource: "subject",
                 decision: .allow,
                 purpose: Self.purpose,
+                reason: unreadable.isEmpty ? nil : "\(unreadable.count) record(s) failed verification",
                 correlationID: correlationID,
                 count: count,
                 subjectHash: hash
             )
         ])
-        return Holdings(subjectHash: hash, erased: erased, records: records, count: count)
+        return Holdings(subjectHash: hash, erased: erased, records: records, count: count, unreadable: unreadable)
+    }
+
+    /// A record that carries the subject's hash but could not be verified as the subject's:
+    /// where it is and why, never its content.
+    public struct Unreadable: Sendable, Codable, Hashable {
+        /// Topic.
+        public var topic: String
+        /// Partition.
+        public var partition: Int
+        /// Offset.
+        public var offset: Int64
+        /// Why (a signature failure, a schema problem, another subject named).
+        public var reason: String
+
+        init(_ topic: String, _ record: StoredRecord, _ reason: String) {
+            self.topic = topic
+            self.partition = record.partition
+            self.offset = record.offset
+            self.reason = reason
+        }
+    }
+
+    /// Verifies `record` as a consumer does and checks that it names `subject`.
+    func verify(
+        _ reader: inout RecordReader,
+        _ record: StoredRecord,
+        subject: String,
+        reveal: Bool
+    ) throws -> Result<ConsumedEvent, RecordReader.ReadError> {
+        switch reader.read(record, reveal: reveal) {
+        case .success(let read):
+            guard let named = read.subject, named.hasSameBytes(as: subject) else {
+                return .failure(RecordReader.ReadError("the record names another data subject"))
+            }
+            return .success(read.event)
+        case .failure(.record(let reason)):
+            return .failure(RecordReader.ReadError(reason))
+        case .failure(.context(let code)):
+            throw PipelineError(
+                .context,
+                "records of \(reader.topic) do not open (\(code)): check the tenant and the data directory"
+            )
+        }
     }
 
     /// Every event of the subject, decrypted where the policy allows for this purpose (masked
-    /// otherwise), as one JSON document: `{"subjectHash", "exportedAt", "events": [...]}`.
+    /// otherwise), as one JSON document: `{"subjectHash", "exportedAt", "events": [...],
+    /// "unreadable": [...]}`.
+    ///
+    /// Records are verified exactly as a consumer verifies them (signature, schema, subject
+    /// field): one that fails is listed under `unreadable` with where it is and why, never its
+    /// content, and the rest of the export goes on. The audit entry is written before the
+    /// document is returned; if it cannot be, nothing is returned.
     public func export(subject: String, correlationID: String) throws -> [UInt8] {
         let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
         var events: [JSONValue] = []
+        var unreadable: [Unreadable] = []
         var decrypted = 0
         for topic in try services.log.topics() where !topic.name.hasSuffix(".dlq") {
-            let schema: StrongroomServices.CompiledSchema
-            do { schema = try services.schema(for: topic.name) } catch { continue }
+            do { _ = try services.schema(for: topic.name) } catch { continue }
             // Export is a data-subject request, not a read: metadata rights are needed as well.
             try require(.describe, .topic(topic.name), correlationID)
             try require(.consume, .topic(topic.name), correlationID)
-            var fields = FieldDecisions(
-                services: services,
-                principal: principal,
-                topic: topic.name,
-                context: context(),
-                masks: schema.annotations.masks
-            )
+            var reader = RecordReader(services: services, topic: topic.name, principal: principal, context: context())
             for partition in topic.partitions {
                 for record in try scan(topic.name, partition.partition, hash) {
-                    var out: [UInt8] = []
-                    let value = record.value ?? []
-                    let outcome = try value.withUnsafeBufferPointer { buffer in
-                        try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0, $1) }
+                    switch try verify(&reader, record, subject: subject, reveal: true) {
+                    case .success(let event):
+                        decrypted += event.outcome.decrypted
+                        events.append(
+                            .object([
+                                .init("topic", .string(topic.name)),
+                                .init("partition", .number("\(partition.partition)")),
+                                .init("offset", .number("\(record.offset)")),
+                                .init("event", try JSONValue(parsing: event.value)),
+                            ])
+                        )
+                    case .failure(let error):
+                        unreadable.append(Unreadable(topic.name, record, error.reason))
                     }
-                    decrypted += outcome.decrypted
-                    events.append(
-                        .object([
-                            .init("topic", .string(topic.name)),
-                            .init("partition", .number("\(partition.partition)")),
-                            .init("offset", .number("\(record.offset)")),
-                            .init("event", try JSONValue(parsing: out)),
-                        ])
-                    )
                 }
             }
         }
-        services.record([
+        try services.record([
             AuditEntry(
                 principal: principal,
                 action: "Export",
                 resource: "subject",
                 decision: .allow,
                 purpose: Self.purpose,
-                reason: "\(events.count) event(s), \(decrypted) field(s) decrypted",
+                reason: "\(events.count) event(s), \(decrypted) field(s) decrypted, \(unreadable.count) unreadable",
                 correlationID: correlationID,
                 count: events.count,
                 subjectHash: hash
@@ -187,6 +263,19 @@ public struct DataSubjectRequests: Sendable {
             .init("subjectHash", .string(hash)),
             .init("exportedAt", .string(AuditEntry.timestamp(Date()))),
             .init("events", .array(events)),
+            .init(
+                "unreadable",
+                .array(
+                    unreadable.map {
+                        .object([
+                            .init("topic", .string($0.topic)),
+                            .init("partition", .number("\($0.partition)")),
+                            .init("offset", .number("\($0.offset)")),
+                            .init("reason", .string($0.reason)),
+                        ])
+                    }
+                )
+            ),
         ]).write(to: &document)
         return document
     }
@@ -208,22 +297,21 @@ public struct DataSubjectRequests: Sendable {
         try require(.produce, .topic(topic), correlationID)
         let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
         guard let field = try services.schema(for: topic).annotations.subjectField,
-            (try? JSONValue(parsing: correction))?[field]?.stringValue == subject
+            (try? JSONValue(parsing: correction))?[field]?.stringValue?.hasSameBytes(as: subject) == true
         else { throw PipelineError(.invalid, "the correction must name the same data subject") }
-        let position = try producer.produce([correction], to: topic, correlationID: correlationID)[0].get()
-        services.record([
+        try services.record([
             AuditEntry(
                 principal: principal,
                 action: "Rectify",
                 resource: "topic:\(topic)",
                 decision: .allow,
                 purpose: Self.purpose,
-                reason: "correction appended at \(position.partition):\(position.offset)",
+                reason: "correction to be appended through the secure produce path",
                 correlationID: correlationID,
                 subjectHash: hash
             )
         ])
-        return position
+        return try producer.produce([correction], to: topic, correlationID: correlationID)[0].get()
     }
 
     /// Records of one partition whose subject header is `hash`.

@@ -43,7 +43,7 @@ public struct DeadLetterReplay: Sendable {
         for (action, resource) in [(Action.consume, Resource.topic(dlq)), (.produce, .topic(topic))] {
             let decision = services.policy.authorize(principalID: principal, action, resource, context)
             guard decision.isAllowed else {
-                services.record([
+                try services.record([
                     AuditEntry(
                         principal: principal,
                         action: "ReplayDeadLetters",
@@ -60,7 +60,7 @@ public struct DeadLetterReplay: Sendable {
         let group = "dead-letter-replay"
         var next = try services.log.committedOffset(group: group, topic: dlq, partition: partition) ?? 0
         let trusted = services.producers.withLock { $0 }
-        var verified: [String: Merkle.Hash] = [:]
+        var verified: [[UInt8]: Merkle.Hash] = [:]
         var report = Report(replayed: 0, stillFailing: 0)
         while true {
             let page = try services.log.fetch(
@@ -75,17 +75,15 @@ public struct DeadLetterReplay: Sendable {
             var stop: Int64?
             for record in page {
                 let original = record.headers.filter { !$0.name.hasPrefix("sr-dlq-") }
-                let headers = Dictionary(original.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-                let content = RecordSignature.Content(
+                let check = RecordSignature.verify(
                     topic: topic,
                     key: record.key ?? [],
                     value: record.value ?? [],
-                    schemaID: Int(String(decoding: headers[RecordSignature.Header.schema] ?? [], as: UTF8.self)) ?? -1,
-                    producer: String(decoding: headers[RecordSignature.Header.producer] ?? [], as: UTF8.self)
+                    headers: original,
+                    trusted: trusted,
+                    verifiedRoots: &verified
                 )
-                if stop == nil,
-                    RecordSignature.verify(content, headers: headers, trusted: trusted, verifiedRoots: &verified) == nil
-                {
+                if stop == nil, case .success = check {
                     back.append(
                         LogRecord(key: record.key, value: record.value, headers: original, timestamp: record.timestamp)
                     )
@@ -104,7 +102,7 @@ public struct DeadLetterReplay: Sendable {
             try services.log.commit(group: group, topic: dlq, partition: partition, offset: next)
             if stop != nil { break }
         }
-        services.record([
+        try services.record([
             AuditEntry(
                 principal: principal,
                 action: "ReplayDeadLetters",

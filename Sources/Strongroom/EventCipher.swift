@@ -16,6 +16,7 @@ public struct EventCipherError: Error, Hashable, Sendable, CustomStringConvertib
             case invalidEventID = "event-id field must be a non-empty string"
             case subjectErased = "subject erased: no new data can be encrypted for it"
             case keyUnavailable = "key unavailable"
+            case keyRetired = "key version retired"
             case malformedCiphertext = "malformed field ciphertext"
             case authenticationFailure = "field failed authentication"
         }
@@ -33,6 +34,8 @@ public struct EventCipherError: Error, Hashable, Sendable, CustomStringConvertib
         public static let subjectErased = Code(base: .subjectErased)
         /// The key store could not supply the key.
         public static let keyUnavailable = Code(base: .keyUnavailable)
+        /// The field's key version was retired: it can never be opened again.
+        public static let keyRetired = Code(base: .keyRetired)
         /// A tagged value that starts with `sr1:` but is not a valid ciphertext.
         public static let malformedCiphertext = Code(base: .malformedCiphertext)
         /// Wrong key, tampering, or a ciphertext moved from another field or event.
@@ -109,6 +112,8 @@ public struct EventCipher: Sendable {
         public var masked = 0
         /// Fields left encrypted.
         public var kept = 0
+        /// The data-subject id the event names, if the cipher has a subject field.
+        public var subject: String?
     }
 
     /// The value an erased field reads as.
@@ -365,6 +370,7 @@ public struct EventCipher: Sendable {
     {
         let scan = try scan(event)
         var outcome = DecryptOutcome()
+        outcome.subject = scan.subject
         let context = FieldContext(
             tenant: options.tenant,
             topic: options.topic,
@@ -403,6 +409,7 @@ public struct EventCipher: Sendable {
             }
             let lookup: KeyLookup
             do { lookup = try keys.decryptionKey(sealed.key) } catch {
+                if error.code == .keyRetired { throw EventCipherError(.keyRetired, match.pointer) }
                 throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<span.lowerBound]))

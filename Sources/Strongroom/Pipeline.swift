@@ -31,6 +31,11 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
         case log = "log error"
         /// The producer's key is not trusted, or its records carry no valid signature.
         case signature = "signature"
+        /// The audit entry could not be written, so the access it records did not happen.
+        case audit = "audit log unavailable"
+        /// Every record failed in a way that points at the reader's own setup (tenant, topic,
+        /// data directory), not at the records: nothing was dead-lettered or committed.
+        case context = "wrong context"
     }
 
     /// The kind.
@@ -61,7 +66,7 @@ public final class StrongroomServices: Sendable {
     /// The audit log.
     public let audit: AuditLog
     /// Producer principal → Ed25519 public key.
-    public let producers: Mutex<[String: Curve25519.Signing.PublicKey]>
+    public let producers: Mutex<[ExactText: Curve25519.Signing.PublicKey]>
     /// Tenant of every operation ("" for one tenant).
     public let tenant: String
     /// Structured logs (ids, topics, counts, reasons; never payload values).
@@ -109,7 +114,7 @@ public final class StrongroomServices: Sendable {
 
     /// Trusts `key` for records produced by `principal`.
     public func trust(producer principal: String, key: Curve25519.Signing.PublicKey) {
-        producers.withLock { $0[principal] = key }
+        producers.withLock { $0[ExactText(principal)] = key }
     }
 
     /// The trusted producer keys file of a data directory: `{"principal": "base64 public key"}`.
@@ -117,7 +122,10 @@ public final class StrongroomServices: Sendable {
 
     /// Writes the trusted producer keys to `dataDirectory` (public keys only).
     public func saveTrustedProducers(to dataDirectory: URL) throws {
-        let keys = producers.withLock { $0 }.mapValues { $0.rawRepresentation.base64EncodedString() }
+        var keys: [String: String] = [:]  // text-keyed: written from byte-keyed entries, one per principal
+        for (principal, key) in producers.withLock({ $0 }) {
+            keys[principal.string] = key.rawRepresentation.base64EncodedString()
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(keys).write(
@@ -155,12 +163,30 @@ public final class StrongroomServices: Sendable {
         let patterns: [String]
     }
 
+    /// The latest schema of `topic` (what producers validate against).
     func schema(for topic: String) throws(PipelineError) -> CompiledSchema {
         let registered: RegisteredSchema
         do { registered = try registry.schema(subject: topic + "-value") } catch {
             throw PipelineError(.noSchema, "\(topic)-value")
         }
         if let hit = compiled.withLock({ $0[registered.id] }) { return hit }
+        return try compile(registered, topic: topic)
+    }
+
+    /// The schema a stored record names (its `sr-schema` id), which must be a version of
+    /// `topic`'s subject: readers use the subject field and tags the record was produced
+    /// under, never the latest version's.
+    func schema(for topic: String, id: Int) throws(PipelineError) -> CompiledSchema {
+        if let hit = compiled.withLock({ $0[id] }), hit.cipher.options.topic.hasSameBytes(as: topic) { return hit }
+        let registered: RegisteredSchema
+        do { registered = try registry.schema(id: id) } catch { throw PipelineError(.noSchema, "schema id \(id)") }
+        guard registered.subject.hasSameBytes(as: topic + "-value") else {
+            throw PipelineError(.noSchema, "schema id \(id) is not a version of \(topic)-value")
+        }
+        return try compile(registered, topic: topic)
+    }
+
+    private func compile(_ registered: RegisteredSchema, topic: String) throws(PipelineError) -> CompiledSchema {
         do {
             let value = try JSONValue(parsing: registered.schema)
             let plan = try EncryptionPlan(schema: value)
@@ -218,10 +244,13 @@ public final class StrongroomServices: Sendable {
     /// The event cipher of `topic`'s current schema.
     public func cipher(forTopic topic: String) throws -> EventCipher { try schema(for: topic).cipher }
 
-    func record(_ entries: [AuditEntry]) {
-        // An audit failure must be visible: it stops nothing already done, but is reported.
+    /// Appends `entries` to the audit log, or throws: callers write the entry before the
+    /// access it records, so an access that cannot be audited does not happen.
+    func record(_ entries: [AuditEntry]) throws(PipelineError) {
+        guard !entries.isEmpty else { return }
         do { try audit.append(entries) } catch {
-            FileHandle.standardError.write(Data("audit append failed: \(error)\n".utf8))
+            logger.error("audit append failed", metadata: ["error": "\(error)"])
+            throw PipelineError(.audit, "\(error)")
         }
     }
 }
@@ -264,18 +293,20 @@ public final class SecureProducer: Sendable {
         )
         let decision = services.policy.authorize(principalID: principal, .produce, .topic(topic), context)
         guard decision.isAllowed else {
-            services.record([
-                AuditEntry(
-                    principal: principal,
-                    action: "Produce",
-                    resource: "topic:\(topic)",
-                    decision: .deny,
-                    rules: decision.matchedRules,
-                    reason: decision.reason,
-                    correlationID: correlationID,
-                    count: events.count
-                )
-            ])
+            let audited = Result { () throws(PipelineError) in
+                try services.record([
+                    AuditEntry(
+                        principal: principal,
+                        action: "Produce",
+                        resource: "topic:\(topic)",
+                        decision: .deny,
+                        rules: decision.matchedRules,
+                        reason: decision.reason,
+                        correlationID: correlationID,
+                        count: events.count
+                    )
+                ])
+            }
             services.count("strongroom_denials_total", [("action", "Produce"), ("topic", topic)])
             services.logger.warning(
                 "produce denied",
@@ -284,6 +315,7 @@ public final class SecureProducer: Sendable {
                     "reason": "\(decision.reason)",
                 ]
             )
+            if case .failure(let error) = audited { return events.map { _ in .failure(error) } }
             return events.map { _ in .failure(PipelineError(.denied, decision.reason)) }
         }
         let schema: StrongroomServices.CompiledSchema
@@ -353,15 +385,30 @@ public final class SecureProducer: Sendable {
             }
         }
         guard !records.isEmpty else {
-            audit(topic, results, correlationID, flagged)
-            return results.map { $0 ?? .failure(PipelineError(.log, "not produced")) }
+            do { try services.record(auditEntries(topic, results, pending: 0, correlationID, flagged)) } catch {
+                return results.map { _ in .failure(error) }
+            }
+            return finish(topic, results, correlationID, flagged)
         }
         let batchID = "\(principal)-\(UUID().uuidString)"
+        let signatures: [[(String, [UInt8])]]
         do {
-            let signatures = try RecordSignature.sign(contents, producer: principal, key: key, batchID: batchID)
-            for j in records.indices {
-                records[j].headers = (signatures[j] + extra[j]).map { RecordHeader($0.0, $0.1) }
-            }
+            signatures = try RecordSignature.sign(contents, producer: principal, key: key, batchID: batchID)
+        } catch {
+            for j in recordIndex { results[j] = .failure(PipelineError(.signature, "signing failed")) }
+            try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
+            return finish(topic, results, correlationID, flagged)
+        }
+        for j in records.indices {
+            records[j].headers = (signatures[j] + extra[j]).map { RecordHeader($0.0, $0.1) }
+        }
+        // The entry is written before the records: what cannot be audited is not produced.
+        do {
+            try services.record(auditEntries(topic, results, pending: recordIndex.count, correlationID, flagged))
+        } catch {
+            return results.map { _ in .failure(error) }
+        }
+        do {
             // A busy or briefly failing store is retried with backoff; a refusal is not.
             let positions = try services.retry.run {
                 try services.log.append(records, to: topic)
@@ -371,17 +418,29 @@ public final class SecureProducer: Sendable {
             services.count("strongroom_fields_encrypted_total", [("topic", topic)], by: sealed)
         } catch {
             for j in recordIndex { results[j] = .failure(PipelineError(.log, "\(error)")) }
+            // The allow entry above said these were to be appended; say they were not.
+            try? services.record([
+                AuditEntry(
+                    principal: principal,
+                    action: "Produce",
+                    resource: "topic:\(topic)",
+                    decision: .deny,
+                    reason: PipelineError.Kind.log.rawValue,
+                    correlationID: correlationID,
+                    count: recordIndex.count
+                )
+            ])
         }
-        audit(topic, results, correlationID, flagged)
-        return results.map { $0 ?? .failure(PipelineError(.log, "not produced")) }
+        return finish(topic, results, correlationID, [:])
     }
 
-    func audit(
+    /// Metrics and the log line for a produce call; every result filled in.
+    func finish(
         _ topic: String,
         _ results: [Result<RecordPosition, PipelineError>?],
         _ correlationID: String,
         _ flagged: [String: Int]
-    ) {
+    ) -> [Result<RecordPosition, PipelineError>] {
         var produced = 0
         var refused: [PipelineError.Kind: Int] = [:]
         for result in results {
@@ -406,8 +465,22 @@ public final class SecureProducer: Sendable {
                 "produced": "\(produced)", "refused": "\(refused.values.reduce(0, +))",
             ]
         )
+        return results.map { $0 ?? .failure(PipelineError(.log, "not produced")) }
+    }
+
+    /// The entries of one produce call: `pending` records about to be appended (allow), each
+    /// refusal kind with its count (deny), DLP flags.
+    func auditEntries(
+        _ topic: String,
+        _ results: [Result<RecordPosition, PipelineError>?],
+        pending: Int,
+        _ correlationID: String,
+        _ flagged: [String: Int]
+    ) -> [AuditEntry] {
+        var refused: [PipelineError.Kind: Int] = [:]
+        for case .failure(let error)? in results { refused[error.kind, default: 0] += 1 }
         var entries: [AuditEntry] = []
-        if produced > 0 {
+        if pending > 0 {
             entries.append(
                 AuditEntry(
                     principal: principal,
@@ -415,7 +488,7 @@ public final class SecureProducer: Sendable {
                     resource: "topic:\(topic)",
                     decision: .allow,
                     correlationID: correlationID,
-                    count: produced
+                    count: pending
                 )
             )
         }
@@ -445,7 +518,7 @@ public final class SecureProducer: Sendable {
                 )
             )
         }
-        services.record(entries)
+        return entries
     }
 }
 
@@ -463,7 +536,7 @@ public struct ConsumedEvent: Sendable {
 }
 
 /// Consumes events: fetch → verify signature (dead-letter on failure) → authorize each field
-/// for the declared purpose → decrypt or mask → audit every decrypt and denial.
+/// for the declared purpose → audit → decrypt or mask → hand out → commit.
 public final class SecureConsumer: Sendable {
     /// The services.
     public let services: StrongroomServices
@@ -476,7 +549,7 @@ public final class SecureConsumer: Sendable {
     /// A governance token (`srg1.…`): a time-boxed break-glass grant, honoured only within its
     /// scope by an engine that trusts its issuer, spent once if single-use.
     public let token: String?
-    let verified = Mutex<[String: Merkle.Hash]>([:])
+    let verified = Mutex<[[UInt8]: Merkle.Hash]>([:])
 
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
     public init(services: StrongroomServices, principal: String, purpose: String?, group: String, token: String? = nil)
@@ -490,6 +563,13 @@ public final class SecureConsumer: Sendable {
 
     /// Reads up to `maxRecords` from the group's committed offset, hands them to `handler`,
     /// then commits: a crash inside `handler` replays the batch, never skips it.
+    ///
+    /// The batch's audit entries (every decrypt and denial, with counts, and the dead letters)
+    /// are written before anything is revealed: if they cannot be, nothing is handed out or
+    /// committed and ``PipelineError/Kind/audit`` is thrown. A signed record whose fields fail
+    /// authentication points at the reader's own setup (a wrong tenant, topic or data
+    /// directory): the batch stops with ``PipelineError/Kind/context`` before any dead letter
+    /// or commit.
     ///
     /// - Returns: the number of records handled (0 at the end of the partition).
     @discardableResult
@@ -513,7 +593,7 @@ public final class SecureConsumer: Sendable {
             decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
         }
         guard decision.isAllowed else {
-            services.record([
+            try services.record([
                 AuditEntry(
                     principal: principal,
                     action: "Consume",
@@ -535,7 +615,7 @@ public final class SecureConsumer: Sendable {
             )
             throw PipelineError(.denied, decision.reason)
         }
-        let schema = try services.schema(for: topic)
+        _ = try services.schema(for: topic)
         let start = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
         let records = try services.retry.run {
             try services.log.fetch(
@@ -547,64 +627,55 @@ public final class SecureConsumer: Sendable {
             )
         }
         guard let last = records.last else { return 0 }
-        // One decision per field per batch, each audited once with its count.
-        var fields = FieldDecisions(
+        var reader = RecordReader(
             services: services,
-            principal: principal,
             topic: topic,
+            principal: principal,
             context: context,
-            masks: schema.annotations.masks
+            verifiedRoots: verified.withLock { $0 }
         )
         var dead: [(StoredRecord, String)] = []
         var events: [ConsumedEvent] = []
-        let trusted = services.producers.withLock { $0 }
         for record in records {
-            let headers = Dictionary(record.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-            let producer = String(decoding: headers[RecordSignature.Header.producer] ?? [], as: UTF8.self)
-            let schemaID = Int(String(decoding: headers[RecordSignature.Header.schema] ?? [], as: UTF8.self)) ?? -1
-            let content = RecordSignature.Content(
-                topic: topic,
-                key: record.key ?? [],
-                value: record.value ?? [],
-                schemaID: schemaID,
-                producer: producer
-            )
-            let failure = verified.withLock { cache in
-                RecordSignature.verify(content, headers: headers, trusted: trusted, verifiedRoots: &cache)
+            switch reader.read(record) {
+            case .success(let read): events.append(read.event)
+            case .failure(.record(let reason)): dead.append((record, reason))
+            case .failure(.context(let code)):
+                services.logger.error(
+                    "consume stopped: fields fail authentication",
+                    metadata: ["topic": "\(topic)", "partition": "\(partition)", "offset": "\(record.offset)"]
+                )
+                throw PipelineError(
+                    .context,
+                    "a signed record at \(topic):\(partition):\(record.offset) does not open (\(code)): "
+                        + "check --tenant (this reader uses \"\(services.tenant)\"), the topic and the data directory; "
+                        + "nothing was dead-lettered or committed"
+                )
             }
-            if let failure {
-                dead.append((record, failure.rawValue))
-                continue
-            }
-            var out: [UInt8] = []
-            let value = record.value ?? []
-            let revealed: Result<EventCipher.DecryptOutcome, EventCipherError> = value.withUnsafeBufferPointer {
-                buffer in
-                Result { () throws(EventCipherError) -> EventCipher.DecryptOutcome in
-                    try schema.cipher.reveal(buffer, into: &out) { fields.treatment($0, $1) }
-                }
-            }
-            // A signed record that still cannot be opened (a key gone, a corrupt field) must not
-            // stop the partition: it goes to the dead-letter topic with its error code.
-            guard case .success(let outcome) = revealed else {
-                if case .failure(let error) = revealed { dead.append((record, "field: \(error.code)")) }
-                continue
-            }
-            events.append(
-                ConsumedEvent(partition: record.partition, offset: record.offset, value: out, outcome: outcome)
-            )
         }
+        verified.withLock { $0 = reader.verifiedRoots }
+        var fresh: [(StoredRecord, String)] = []
+        var deadLetterDecision: Decision?
         if !dead.isEmpty {
+            let decision = services.policy.authorize(principalID: principal, .produce, .topic(topic + ".dlq"), context)
+            deadLetterDecision = decision
+            if decision.isAllowed { fresh = try Self.notYetDeadLettered(dead, topic: topic, services: services) }
+        }
+        // The entries go first: what cannot be audited is not revealed, dead-lettered or committed.
+        try services.record(
+            auditEntries(topic, reader.fields, dead: dead, deadLetterDecision: deadLetterDecision, correlationID)
+        )
+        if !fresh.isEmpty {
             // Stored before anything is committed: a dead letter is never lost to a skipped offset.
             _ = try services.retry.run {
                 try services.log.append(
-                    dead.map { record, reason in
+                    fresh.map { record, reason in
                         LogRecord(
                             key: record.key,
                             value: record.value,
                             headers: record.headers + [
                                 RecordHeader("sr-dlq-reason", text: reason),
-                                RecordHeader("sr-dlq-source", text: "\(topic):\(record.partition):\(record.offset)"),
+                                RecordHeader("sr-dlq-source", text: Self.source(topic, record)),
                             ],
                             timestamp: record.timestamp
                         )
@@ -619,7 +690,7 @@ public final class SecureConsumer: Sendable {
         for (reason, count) in Dictionary(grouping: dead, by: \.1).mapValues(\.count) {
             services.count("strongroom_dead_letters_total", [("topic", topic), ("reason", reason)], by: count)
         }
-        for entry in fields.counts.values {
+        for entry in reader.fields.counts.values {
             if entry.decision.isAllowed {
                 services.count(
                     "strongroom_decrypts_total",
@@ -637,6 +708,52 @@ public final class SecureConsumer: Sendable {
                 "partition": "\(partition)", "records": "\(events.count)", "dead_letters": "\(dead.count)",
             ]
         )
+        return records.count
+    }
+
+    static func source(_ topic: String, _ record: StoredRecord) -> String {
+        "\(topic):\(record.partition):\(record.offset)"
+    }
+
+    /// The dead letters whose source record is not in `<topic>.dlq` already: a group that
+    /// reads the same bad record again (another group, a reset) adds no copy.
+    static func notYetDeadLettered(
+        _ dead: [(StoredRecord, String)],
+        topic: String,
+        services: StrongroomServices
+    ) throws -> [(StoredRecord, String)] {
+        var wanted = Set(dead.map { ExactText(source(topic, $0.0)) })
+        let partitions = Set(dead.map(\.0.partition))
+        let dlq = topic + ".dlq"
+        for partition in partitions {
+            var next: Int64 = 0
+            while !wanted.isEmpty {
+                let page = try services.log.fetch(
+                    topic: dlq,
+                    partition: partition,
+                    from: next,
+                    maxBytes: 8 << 20,
+                    maxRecords: 5000
+                )
+                guard let last = page.last else { break }
+                for record in page {
+                    for header in record.headers where header.name == "sr-dlq-source" {
+                        wanted.remove(ExactText(String(decoding: header.value, as: UTF8.self)))
+                    }
+                }
+                next = last.offset + 1
+            }
+        }
+        return dead.filter { wanted.contains(ExactText(source(topic, $0.0))) }
+    }
+
+    func auditEntries(
+        _ topic: String,
+        _ fields: FieldDecisions,
+        dead: [(StoredRecord, String)],
+        deadLetterDecision: Decision?,
+        _ correlationID: String
+    ) -> [AuditEntry] {
         var entries: [AuditEntry] = []
         for (pointer, entry) in fields.counts.sorted(by: { $0.key < $1.key }) {
             entries.append(
@@ -654,23 +771,123 @@ public final class SecureConsumer: Sendable {
                 )
             )
         }
-        if !dead.isEmpty {
+        if let deadLetterDecision {
+            let reasons = Set(dead.map(\.1)).sorted().joined(separator: ", ")
             entries.append(
                 AuditEntry(
                     principal: principal,
                     action: "DeadLetter",
-                    resource: "topic:\(topic)",
-                    decision: .deny,
-                    reason: Set(dead.map(\.1)).sorted().joined(separator: ", "),
+                    resource: "topic:\(topic).dlq",
+                    decision: deadLetterDecision.isAllowed ? .allow : .deny,
+                    rules: deadLetterDecision.matchedRules,
+                    reason: deadLetterDecision.isAllowed
+                        ? reasons : "skipped, not dead-lettered (\(deadLetterDecision.reason)): \(reasons)",
                     correlationID: correlationID,
                     count: dead.count
                 )
             )
         }
-        services.record(entries)
-        return records.count
+        return entries
+    }
+}
+
+/// Reads stored records of one topic the one way every reader must (consume, data-subject
+/// export): parse and verify the signature headers, take the schema the record names, then
+/// decrypt or mask each field as the policy says for the concrete pointer.
+struct RecordReader {
+    let services: StrongroomServices
+    let topic: String
+    let trusted: [ExactText: Curve25519.Signing.PublicKey]
+    var fields: FieldDecisions
+    var verifiedRoots: [[UInt8]: Merkle.Hash]
+
+    /// Why a record could not be read.
+    enum Failure: Error {
+        /// The record's own fault (signature, schema, malformed field): it is dead-lettered.
+        case record(String)
+        /// A verified record whose fields do not open: the reader's tenant, topic or key store
+        /// is wrong, not the record.
+        case context(String)
     }
 
+    /// Why a record could not be read, as words fit for a report (no content).
+    struct ReadError: Error {
+        let reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    /// One record read.
+    struct Read {
+        var event: ConsumedEvent
+        /// The data-subject id the event names (its schema's subject field), if any.
+        var subject: String?
+    }
+
+    init(
+        services: StrongroomServices,
+        topic: String,
+        principal: String,
+        context: AuthorizationContext,
+        verifiedRoots: [[UInt8]: Merkle.Hash] = [:]
+    ) {
+        self.services = services
+        self.topic = topic
+        self.trusted = services.producers.withLock { $0 }
+        self.fields = FieldDecisions(services: services, principal: principal, topic: topic, context: context)
+        self.verifiedRoots = verifiedRoots
+    }
+
+    /// Verifies and opens `record`; with `reveal` false every field stays as stored (the
+    /// subject and signature are still checked).
+    mutating func read(_ record: StoredRecord, reveal: Bool = true) -> Result<Read, Failure> {
+        let value = record.value ?? []
+        let signed: SignedHeaders
+        switch RecordSignature.verify(
+            topic: topic,
+            key: record.key ?? [],
+            value: value,
+            headers: record.headers,
+            trusted: trusted,
+            verifiedRoots: &verifiedRoots
+        ) {
+        case .success(let headers): signed = headers
+        case .failure(let failure): return .failure(.record(failure.rawValue))
+        }
+        let schema: StrongroomServices.CompiledSchema
+        do { schema = try services.schema(for: topic, id: signed.schemaID) } catch {
+            return .failure(.record("schema: \(error.kind.rawValue)"))
+        }
+        var out: [UInt8] = []
+        var fields = self.fields
+        let masks = schema.annotations.masks
+        let revealed: Result<EventCipher.DecryptOutcome, EventCipherError> = value.withUnsafeBufferPointer {
+            buffer in
+            Result { () throws(EventCipherError) -> EventCipher.DecryptOutcome in
+                try schema.cipher.reveal(buffer, into: &out) {
+                    reveal ? fields.treatment($0, $1, masks: masks) : .keep
+                }
+            }
+        }
+        self.fields = fields
+        switch revealed {
+        case .success(let outcome):
+            return .success(
+                Read(
+                    event: ConsumedEvent(
+                        partition: record.partition,
+                        offset: record.offset,
+                        value: out,
+                        outcome: outcome
+                    ),
+                    subject: outcome.subject
+                )
+            )
+        case .failure(let error) where error.code == .authenticationFailure || error.code == .keyUnavailable:
+            return .failure(.context("\(error.code)"))
+        case .failure(let error):
+            return .failure(.record("field: \(error.code)"))
+        }
+    }
 }
 
 /// One Decrypt decision per concrete field pointer per batch, and how often each applied.
@@ -683,11 +900,14 @@ struct FieldDecisions {
     let principal: String
     let topic: String
     let context: AuthorizationContext
-    let masks: [String: MaskStyle]  // text-keyed: schema patterns, written by the schema author
     var counts: [ExactText: (decision: Decision, count: Int)] = [:]
 
     /// Decrypt where the policy allows this field for the purpose, else the schema's mask.
-    mutating func treatment(_ pointer: String, _ field: EncryptionPlan.Field) -> EventCipher.FieldTreatment {
+    mutating func treatment(
+        _ pointer: String,
+        _ field: EncryptionPlan.Field,
+        masks: [String: MaskStyle]
+    ) -> EventCipher.FieldTreatment {
         let key = ExactText(pointer)
         let decision =
             counts[key]?.decision

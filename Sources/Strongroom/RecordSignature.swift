@@ -2,6 +2,8 @@ public import Crypto
 import Foundation
 public import StrongroomAudit
 import StrongroomCrypto
+public import StrongroomJSON
+public import StrongroomLog
 
 /// Signs produce batches once and lets a consumer verify any single record of them.
 ///
@@ -113,7 +115,7 @@ public enum RecordSignature {
     public enum Failure: String, Error, Sendable {
         /// A header is missing.
         case missing = "signature headers missing"
-        /// Headers present but not well formed.
+        /// Headers present but not well formed (or one repeated).
         case malformed = "signature headers malformed"
         /// The producer or its key is not trusted.
         case unknownProducer = "producer key not trusted"
@@ -121,49 +123,154 @@ public enum RecordSignature {
         case invalid = "signature does not verify"
     }
 
-    /// Checks one record; `verifiedRoots` caches batch statements already verified.
+    /// Checks one stored record; `verifiedRoots` caches batch statements already verified.
+    ///
+    /// - Returns: the parsed signature headers (producer, schema id, batch position), or why
+    ///   the record cannot be trusted.
     public static func verify(
-        _ content: Content,
-        headers: [String: [UInt8]],
-        trusted: [String: Curve25519.Signing.PublicKey],
-        verifiedRoots: inout [String: Merkle.Hash]
-    ) -> Failure? {
-        guard let signature = headers[Header.signature], let batch = headers[Header.batch],
-            let proof = headers[Header.proof], let producerKeyID = headers[Header.producerKey],
-            let producer = headers[Header.producer]
-        else { return .missing }
-        let parts = String(decoding: batch, as: UTF8.self).split(separator: ":")
-        guard parts.count == 3, let index = UInt64(parts[1]), let size = UInt64(parts[2]), index < size,
-            proof.count % 32 == 0, String(decoding: producer, as: UTF8.self) == content.producer
-        else { return .malformed }
-        let batchID = String(parts[0])
-        let keyIDText = String(decoding: producerKeyID, as: UTF8.self)
-        guard let key = trusted[content.producer], keyID(key) == keyIDText else { return .unknownProducer }
-        let path = stride(from: 0, to: proof.count, by: 32).map { Array(proof[$0..<($0 + 32)]) }
+        topic: String,
+        key: [UInt8],
+        value: [UInt8],
+        headers: [RecordHeader],
+        trusted: [ExactText: Curve25519.Signing.PublicKey],
+        verifiedRoots: inout [[UInt8]: Merkle.Hash]
+    ) -> Result<SignedHeaders, Failure> {
+        let parsed: SignedHeaders
+        switch SignedHeaders.parse(headers) {
+        case .success(let p): parsed = p
+        case .failure(let failure): return .failure(failure)
+        }
+        let content = Content(
+            topic: topic,
+            key: key,
+            value: value,
+            schemaID: parsed.schemaID,
+            producer: parsed.producer
+        )
+        guard let publicKey = trusted[ExactText(parsed.producer)], keyID(publicKey) == parsed.producerKeyID else {
+            return .failure(.unknownProducer)
+        }
         guard
             let root = try? Merkle.rootFromInclusionProof(
-                index: index,
-                size: size,
+                index: parsed.index,
+                size: parsed.size,
                 leafHash: content.leafHash,
-                proof: path
+                proof: parsed.proof
             )
-        else { return .invalid }
-        let cacheKey =
-            "\(content.producer)/\(keyIDText)/\(batchID)/\(size)/\(String(decoding: signature, as: UTF8.self))"
-        if let known = verifiedRoots[cacheKey] { return known == root ? nil : .invalid }
-        guard let signatureBytes = Data(base64Encoded: String(decoding: signature, as: UTF8.self)),
-            key.isValidSignature(
-                signatureBytes,
+        else { return .failure(.invalid) }
+        // Every part is printable ASCII (no 0 byte), so 0-separated parts cannot run together.
+        var cacheKey = Array(parsed.producer.utf8) + [0] + Array(parsed.producerKeyID.utf8) + [0] + parsed.batchID
+        cacheKey += [0] + Array(String(parsed.size).utf8) + [0] + parsed.signature
+        if let known = verifiedRoots[cacheKey] { return known == root ? .success(parsed) : .failure(.invalid) }
+        guard
+            publicKey.isValidSignature(
+                parsed.signature,
                 for: statement(
-                    producer: content.producer,
-                    keyID: keyIDText,
-                    batchID: batchID,
-                    size: Int(size),
+                    producer: parsed.producer,
+                    keyID: parsed.producerKeyID,
+                    batchID: String(decoding: parsed.batchID, as: UTF8.self),
+                    size: Int(parsed.size),
                     root: root
                 )
             )
-        else { return .invalid }
+        else { return .failure(.invalid) }
         verifiedRoots[cacheKey] = root
-        return nil
+        return .success(parsed)
+    }
+}
+
+/// The signature headers of one stored record, parsed strictly.
+///
+/// Every `sr-` header the signature needs appears exactly once; text is printable ASCII;
+/// numbers are decimal digits within bounds; the signature is 64 bytes of standard base64;
+/// the proof is whole 32-byte hashes. Anything else is ``RecordSignature/Failure/malformed``:
+/// a record header never traps a reader, whatever its bytes (fuzzed in the tests).
+public struct SignedHeaders: Sendable, Hashable {
+    /// The producing principal.
+    public var producer: String
+    /// The producer key's id (16 lowercase hex digits).
+    public var producerKeyID: String
+    /// The schema id the value was validated against.
+    public var schemaID: Int
+    /// The batch id.
+    public var batchID: [UInt8]
+    /// The record's index in its batch.
+    public var index: UInt64
+    /// The batch size.
+    public var size: UInt64
+    /// The inclusion path.
+    public var proof: [[UInt8]]
+    /// The Ed25519 signature of the batch statement.
+    public var signature: [UInt8]
+
+    /// The largest batch a record may claim to belong to.
+    public static let maxBatchSize: UInt64 = 1 << 24
+    /// The longest producer name or batch id accepted.
+    public static let maxNameLength = 512
+
+    static let names = [
+        RecordSignature.Header.signature, RecordSignature.Header.batch, RecordSignature.Header.proof,
+        RecordSignature.Header.producer, RecordSignature.Header.producerKey, RecordSignature.Header.schema,
+    ]
+
+    /// Parses the headers of a stored record.
+    public static func parse(_ headers: [RecordHeader]) -> Result<SignedHeaders, RecordSignature.Failure> {
+        var values = [[UInt8]?](repeating: nil, count: names.count)
+        for header in headers {
+            guard let i = names.firstIndex(where: { $0.hasSameBytes(as: header.name) }) else { continue }
+            guard values[i] == nil else { return .failure(.malformed) }
+            values[i] = header.value
+        }
+        if values.allSatisfy({ $0 == nil }) { return .failure(.missing) }
+        guard let signatureText = values[0], let batch = values[1], let proof = values[2], let producer = values[3],
+            let keyID = values[4], let schema = values[5]
+        else { return .failure(.missing) }
+        guard isPrintableASCII(producer, max: maxNameLength),
+            keyID.count == 16, keyID.allSatisfy({ isLowerHex($0) }),
+            let schemaID = decimal(schema[...], maxDigits: 9), schemaID > 0,
+            proof.count % 32 == 0, proof.count / 32 <= 64,
+            signatureText.count == 88, isPrintableASCII(signatureText, max: 88),
+            let signature = Data(base64Encoded: Data(signatureText)), signature.count == 64
+        else { return .failure(.malformed) }
+        // `<batch id>:<index>:<size>`; the id holds no colon.
+        let colons = batch.indices.filter { batch[$0] == UInt8(ascii: ":") }
+        guard colons.count == 2, colons[0] > 0, isPrintableASCII(batch[..<colons[0]], max: maxNameLength),
+            let index = decimal(batch[(colons[0] + 1)..<colons[1]], maxDigits: 8),
+            let size = decimal(batch[(colons[1] + 1)...], maxDigits: 8),
+            size >= 1, UInt64(size) <= maxBatchSize, index < size
+        else { return .failure(.malformed) }
+        return .success(
+            SignedHeaders(
+                producer: String(decoding: producer, as: UTF8.self),
+                producerKeyID: String(decoding: keyID, as: UTF8.self),
+                schemaID: schemaID,
+                batchID: Array(batch[..<colons[0]]),
+                index: UInt64(index),
+                size: UInt64(size),
+                proof: stride(from: 0, to: proof.count, by: 32).map { Array(proof[$0..<($0 + 32)]) },
+                signature: Array(signature)
+            )
+        )
+    }
+
+    static func isPrintableASCII(_ bytes: some Collection<UInt8>, max: Int) -> Bool {
+        !bytes.isEmpty && bytes.count <= max && bytes.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
+    }
+
+    static func isLowerHex(_ b: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(b)
+    }
+
+    /// A decimal of 1…`maxDigits` ASCII digits without a leading zero (`0` itself allowed).
+    static func decimal(_ bytes: ArraySlice<UInt8>, maxDigits: Int) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= maxDigits, bytes.count == 1 || bytes.first != UInt8(ascii: "0") else {
+            return nil
+        }
+        var n = 0
+        for b in bytes {
+            guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+            n = n * 10 + Int(b - UInt8(ascii: "0"))
+        }
+        return n
     }
 }

@@ -77,7 +77,7 @@ public struct RetentionSweep: Sendable {
                 )
             )
             if records > 0 {
-                services.record([
+                try services.record([
                     AuditEntry(
                         principal: principal,
                         action: "RetentionSweep",

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Strongroom
 import StrongroomAudit
+import StrongroomJSON
 import StrongroomKeys
 import StrongroomLog
 import StrongroomPolicy
@@ -172,7 +173,7 @@ struct DSRCommand: ParsableCommand {
             do { key = try ProducerKeys.loadOrCreate(principal: options.principal, in: options.data.url) } catch {
                 throw CLIError("\(error)")
             }
-            if let known = services.producers.withLock({ $0[options.principal] }),
+            if let known = services.producers.withLock({ $0[ExactText(options.principal)] }),
                 known.rawRepresentation != key.publicKey.rawRepresentation
             {
                 throw CLIError("\(options.principal) already has another trusted producer key: refusing to replace it")

@@ -200,7 +200,7 @@ struct PipelineTests {
                 LogRecord(
                     key: stored[1].key,
                     value: stored[1].value,
-                    headers: forged[0].map { RecordHeader($0.0, $0.1) }
+                    headers: forged[0].map { RecordHeader($0.0, $0.1) } + [RecordHeader("sr-schema", text: "1")]
                 ),
                 LogRecord(key: stored[2].key, value: stored[2].value, headers: []),
             ],

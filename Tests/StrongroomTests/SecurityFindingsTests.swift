@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import Strongroom
 import StrongroomAudit
 import StrongroomCrypto
@@ -153,5 +154,285 @@ struct SecurityFindingsTests {
         #expect(resources.contains("field:t/cards/1"))
         #expect(resources.contains("field:t/2024"))
         #expect(!resources.contains { $0.contains("*") })
+    }
+
+    /// Makes every later audit append fail, as a full or broken disk would.
+    static func breakAudit(_ directory: URL) throws {
+        let db = try DatabaseQueue(path: directory.appendingPathComponent("audit.sqlite").path)
+        try db.write {
+            try $0.execute(
+                sql: "CREATE TRIGGER refuse BEFORE INSERT ON entry BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        }
+    }
+
+    static let tuesdayAfternoon = Date(timeIntervalSince1970: 1_795_528_800)  // 2026-11-24T14:00:00Z
+
+    @Test("H4/L6: export verifies records like consume and checks the subject; bad records are listed, not shown")
+    func exportVerifiesRecords() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events, to: "loan_applications")
+        let victim = "CUST-00000001"
+        let other = try #require(try JSONValue(parsing: events[1])["customerId"]?.stringValue)
+        let otherSSN = try #require(try JSONValue(parsing: events[1])["ssn"]?.stringValue)
+        let victimHash = try f.services.keys.subjectHash(victim, tenant: "bfb")
+        let stored = try f.services.log.fetch(
+            topic: "loan_applications",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        let otherRecord = try #require(stored.first { String(decoding: $0.value ?? [], as: UTF8.self).contains(other) })
+        func relabelled(_ headers: [RecordHeader]) -> [RecordHeader] {
+            headers.map { $0.name == "sr-subject" ? RecordHeader("sr-subject", text: victimHash) : $0 }
+        }
+        // (a) someone with write access plants the other customer's record under the victim's hash, unsigned;
+        // (b) a trusted producer's key signs a record whose header names the victim but whose event does not.
+        let signed = try RecordSignature.sign(
+            [
+                RecordSignature.Content(
+                    topic: "loan_applications",
+                    key: Array(victimHash.utf8),
+                    value: otherRecord.value ?? [],
+                    schemaID: 1,
+                    producer: "pos-terminal"
+                )
+            ],
+            producer: "pos-terminal",
+            key: f.producerKey,
+            batchID: "planted"
+        )
+        _ = try f.services.log.append(
+            [
+                LogRecord(
+                    key: Array(victimHash.utf8),
+                    value: otherRecord.value,
+                    headers: relabelled(
+                        otherRecord.headers.filter { !$0.name.hasPrefix("sr-sig") && $0.name != "sr-batch" }
+                    )
+                ),
+                LogRecord(
+                    key: Array(victimHash.utf8),
+                    value: otherRecord.value,
+                    headers: signed[0].map { RecordHeader($0.0, $0.1) } + [
+                        RecordHeader("sr-schema", text: "1"), RecordHeader("sr-subject", text: victimHash),
+                    ]
+                ),
+            ],
+            to: "loan_applications"
+        )
+        let dsr = DataSubjectRequests(
+            services: f.services,
+            principal: "dana",
+            sourceAddress: IPAddress("10.30.1.2"),
+            clock: { Self.tuesdayAfternoon }
+        )
+        let bytes = try dsr.export(subject: victim, correlationID: "H4")
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(!text.contains(otherSSN))
+        #expect(!text.contains(other))
+        let exported = try JSONValue(parsing: bytes)
+        guard case .array(let items)? = exported["events"], case .array(let unreadable)? = exported["unreadable"] else {
+            Issue.record("export document lacks its arrays")
+            return
+        }
+        #expect(items.count == 2)  // the victim's own two applications
+        #expect(items.allSatisfy { $0["event"]?["customerId"] == .string(victim) })
+        #expect(unreadable.count == 2)
+        #expect(
+            unreadable.map { $0["reason"]?.stringValue ?? "" }.sorted()
+                == [
+                    RecordSignature.Failure.missing.rawValue, "the record names another data subject",
+                ].sorted()
+        )
+        let holdings = try dsr.access(subject: victim, correlationID: "H4-access")
+        #expect(holdings.count == 2)
+        #expect(holdings.unreadable.count == 2)
+    }
+
+    @Test("H5: a consume or export whose audit entry cannot be written reveals nothing and commits nothing")
+    func auditFailureStopsAccess() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        try Self.breakAudit(f.directory)
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-scoring"
+        )
+        var handed = 0
+        #expect(
+            performing: {
+                try consumer.consume(topic: "loan_applications", partition: 0) { handed += $0.count }
+            },
+            throws: isAuditFailure
+        )
+        #expect(handed == 0)
+        #expect(
+            try f.services.log.committedOffset(group: "fraud-scoring", topic: "loan_applications", partition: 0) == nil
+        )
+        let dsr = DataSubjectRequests(
+            services: f.services,
+            principal: "dana",
+            sourceAddress: IPAddress("10.30.1.2"),
+            clock: { Self.tuesdayAfternoon }
+        )
+        #expect(performing: { try dsr.export(subject: "CUST-00000001", correlationID: "x") }, throws: isAuditFailure)
+        #expect(performing: { try dsr.erase(subject: "CUST-00000001", correlationID: "x") }, throws: isAuditFailure)
+        #expect(try !f.services.keys.isErased(subject: "CUST-00000001", tenant: "bfb"))
+        // Producing is audited first too: nothing is appended.
+        let before = try f.services.log.describeTopic("loan_applications").partitions[0].endOffset
+        let results = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        #expect(results.allSatisfy { if case .failure(let e) = $0 { e.kind == .audit } else { false } })
+        #expect(try f.services.log.describeTopic("loan_applications").partitions[0].endOffset == before)
+    }
+
+    @Test("M7/CLI: a reader with the wrong tenant stops with a context error; nothing dead-lettered or committed")
+    func wrongTenantStopsBeforeDeadLetters() throws {
+        let f = try SmallFixture(
+            schema: #"{"type":"object","properties":{"ssn":{"type":"string","confluent:tags":["PII"]}}}"#,
+            policy: readerPolicy(allow: ["/ssn"])
+        )
+        try f.produce([#"{"ssn":"123-45-6789"}"#, #"{"ssn":"987-65-4321"}"#])
+        let s = f.services
+        let wrong = StrongroomServices(
+            keys: s.keys,
+            log: s.log,
+            registry: s.registry,
+            policy: s.policy,
+            audit: s.audit,
+            tenant: "bank2"
+        )
+        wrong.trust(producer: "producer", key: f.producerKey.publicKey)
+        let consumer = SecureConsumer(services: wrong, principal: "reader", purpose: "p", group: "g-reader")
+        do {
+            try consumer.consume(topic: "t", partition: 0) { _ in Issue.record("handed out") }
+            Issue.record("no error")
+        } catch let error as PipelineError {
+            #expect(error.kind == .context)
+            #expect(error.detail.contains("--tenant"))
+        }
+        #expect(try s.log.describeTopic("t.dlq").partitions[0].endOffset == 0)
+        #expect(try s.log.committedOffset(group: "g-reader", topic: "t", partition: 0) == nil)
+        // The right tenant still reads everything.
+        #expect(
+            try f.consume("reader", purpose: "p").map { $0["ssn"] } == [.string("123-45-6789"), .string("987-65-4321")]
+        )
+    }
+
+    @Test("M7: dead letters need the right to write them and are never duplicated")
+    func deadLettersNeedARightAndAreDeduplicated() throws {
+        let f = try PipelineFixture()
+        _ = try f.services.log.append(
+            [LogRecord(key: nil, value: Array(#"{"customerId":"CUST-1"}"#.utf8))],
+            to: "loan_applications"
+        )
+        func dlqCount() throws -> Int64 {
+            try f.services.log.describeTopic("loan_applications.dlq").partitions[0].endOffset
+        }
+        // Developers may not even consume; operators may consume the DLQ but not write to it: use a policy where
+        // a reader lacks the Produce right on the dead-letter topic.
+        _ = try f.consume("fraud-service", purpose: "credit-check", group: "fraud-a")
+        #expect(try dlqCount() == 1)
+        _ = try f.consume("fraud-service", purpose: "credit-check", group: "fraud-b")
+        #expect(try dlqCount() == 1, "a second group reading the same bad record adds no copy")
+        let entries = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(entries.filter { $0.action == "DeadLetter" }.count == 2)
+
+        let policy = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/policy.json"),
+            encoding: .utf8
+        ).replacingOccurrences(
+            of: #""principals": ["role:fraud", "role:analytics"],"#,
+            with: #""principals": ["role:analytics"],"#
+        )
+        let strict = StrongroomServices(
+            keys: f.services.keys,
+            log: f.services.log,
+            registry: f.services.registry,
+            policy: PolicyEngine(try Policy(parsing: Array(policy.utf8))),
+            audit: f.services.audit,
+            tenant: "bfb"
+        )
+        _ = try f.services.log.append(
+            [LogRecord(key: nil, value: Array(#"{"customerId":"CUST-2"}"#.utf8))],
+            to: "loan_applications"
+        )
+        let consumer = SecureConsumer(
+            services: strict,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-c"
+        )
+        while try consumer.consume(topic: "loan_applications", partition: 0, handler: { _ in }) > 0 {}
+        #expect(try dlqCount() == 1, "no right to dead-letter: nothing written")
+        let denied = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+            .filter { $0.action == "DeadLetter" && $0.decision == .deny }
+        #expect(denied.count == 1)
+    }
+
+    @Test("M4: record headers never trap, whatever their bytes (10^6 fuzzed header sets)")
+    func headerFuzz() throws {
+        var generator = SplitMix64(seed: 0x5EED_0004)
+        let valid =
+            try RecordSignature.sign(
+                [RecordSignature.Content(topic: "t", key: [], value: [1], schemaID: 1, producer: "p")],
+                producer: "p",
+                key: Curve25519.Signing.PrivateKey(),
+                batchID: "b"
+            )[0].map { RecordHeader($0.0, $0.1) } + [RecordHeader("sr-schema", text: "1")]
+        let interesting: [[UInt8]] = [
+            [], Array("0".utf8), Array("18446744073709551615".utf8), Array("9223372036854775808".utf8),
+            Array("b:0:9223372036854775808".utf8), Array("b:9223372036854775807:9223372036854775808".utf8),
+            Array("b:-1:2".utf8), Array("::".utf8), Array("b:0:1:2".utf8), [0xFF, 0xFE], Array("+1".utf8),
+            Array("1e3".utf8), Array(repeating: UInt8(ascii: "9"), count: 40), Array("\u{212A}".utf8),
+        ]
+        var parsed = 0
+        for _ in 0..<1_000_000 {
+            var headers = valid
+            let mutations = 1 + Int(generator.next() % 3)
+            for _ in 0..<mutations {
+                let i = Int(generator.next() % UInt64(headers.count))
+                switch generator.next() % 5 {
+                case 0: headers[i].value = interesting[Int(generator.next() % UInt64(interesting.count))]
+                case 1:
+                    if !headers[i].value.isEmpty {
+                        let j = Int(generator.next() % UInt64(headers[i].value.count))
+                        headers[i].value[j] = UInt8(truncatingIfNeeded: generator.next())
+                    }
+                case 2:
+                    headers[i].value = (0..<Int(generator.next() % 100)).map { _ in
+                        UInt8(truncatingIfNeeded: generator.next())
+                    }
+                case 3: headers.append(headers[i])
+                default: headers.remove(at: i)
+                }
+                if headers.isEmpty { break }
+            }
+            if case .success = SignedHeaders.parse(headers) { parsed += 1 }
+        }
+        #expect(parsed > 0 && parsed < 1_000_000)
+        // The oversize batch of the review: refused, not trapped.
+        var huge = valid
+        huge[1].value = Array("b:0:9223372036854775808".utf8)
+        #expect(SignedHeaders.parse(huge) == .failure(.malformed))
+    }
+}
+
+func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
+
+/// A small deterministic generator for fuzzing (SplitMix64).
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
