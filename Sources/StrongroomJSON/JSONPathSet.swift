@@ -10,6 +10,23 @@ public struct JSONPathSet: Sendable {
         case member(String)
         /// Every element of an array.
         case anyElement
+
+        /// Equal when both are elements, or members whose names have the same bytes.
+        public static func == (lhs: Step, rhs: Step) -> Bool {
+            switch (lhs, rhs) {
+            case (.anyElement, .anyElement): true
+            case (.member(let a), .member(let b)): a.hasSameBytes(as: b)
+            default: false
+            }
+        }
+
+        /// Hashes what ``==`` compares.
+        public func hash(into hasher: inout Hasher) {
+            switch self {
+            case .anyElement: hasher.combine(0)
+            case .member(let name): hasher.combine(ExactText(name))
+            }
+        }
     }
 
     /// A value found in a document.

@@ -45,10 +45,100 @@ public struct EncryptionPlan: Sendable {
     public var fields: [Field]
 
     /// Reads the plan of `schema`.
+    ///
+    /// - Throws: ``SchemaError`` naming the pointer of any `PII` tag the plan cannot honour
+    ///   (under `not`, `patternProperties`, `additionalProperties`, array-form `items`,
+    ///   `prefixItems`, `additionalItems`, or in a definition no `$ref` on a walked path
+    ///   reaches): such a schema would store that value in clear, so it is refused.
     public init(schema: JSONValue) throws(SchemaError) {
         var fields: [Field] = []
-        try EncryptionPlan.walk(schema, root: schema, steps: [], pointer: "", refDepth: 0, into: &fields)
-        self.fields = fields
+        var honoured = Set<ExactText>()
+        try EncryptionPlan.walk(
+            schema,
+            root: schema,
+            steps: [],
+            pointer: "",
+            refDepth: 0,
+            into: &fields,
+            honoured: &honoured
+        )
+        try EncryptionPlan.checkEveryTag(schema, pointer: "", honoured: honoured)
+        self.fields = try EncryptionPlan.normalized(fields)
+    }
+
+    /// One field per path, and none inside another (the outer one covers it).
+    ///
+    /// Combinators can tag the same value twice; two different modes for one value are an error.
+    static func normalized(_ fields: [Field]) throws(SchemaError) -> [Field] {
+        var out: [Field] = []
+        for field in fields {
+            if let same = out.first(where: { $0.steps == field.steps }) {
+                guard same.deterministic == field.deterministic else {
+                    throw SchemaError("one value is tagged both deterministic and randomized", at: field.pattern)
+                }
+                continue
+            }
+            out.append(field)
+        }
+        return out.filter { field in
+            !out.contains { other in
+                other.steps.count < field.steps.count && Array(field.steps.prefix(other.steps.count)) == other.steps
+            }
+        }
+    }
+
+    static func isTaggedPII(_ node: JSONValue) -> Bool {
+        if case .array(let tags) = node["confluent:tags"] ?? .null, tags.contains(.string(piiTag)) { return true }
+        return false
+    }
+
+    /// Walks every subschema position of the document and refuses a `PII` tag the walk did not honour.
+    ///
+    /// Below an honoured tag everything is covered, so the scan stops there.
+    static func checkEveryTag(_ node: JSONValue, pointer: String, honoured: Set<ExactText>) throws(SchemaError) {
+        guard case .object(let members) = node else { return }
+        if isTaggedPII(node) {
+            guard honoured.contains(ExactText(pointer)) else {
+                throw SchemaError(
+                    "a PII tag here cannot be honoured by field encryption (only properties, items, allOf, anyOf, "
+                        + "oneOf and local $ref are followed): the value would be stored in clear",
+                    at: pointer
+                )
+            }
+            return
+        }
+        for member in members {
+            let here = pointer + "/" + JSONPathSet.escapePointerToken(member.key)
+            switch member.key {
+            case "properties", "patternProperties", "$defs", "definitions", "dependentSchemas":
+                for child in member.value.objectMembers ?? [] {
+                    try checkEveryTag(
+                        child.value,
+                        pointer: here + "/" + JSONPathSet.escapePointerToken(child.key),
+                        honoured: honoured
+                    )
+                }
+            case "allOf", "anyOf", "oneOf", "prefixItems":
+                if case .array(let schemas) = member.value {
+                    for (i, child) in schemas.enumerated() {
+                        try checkEveryTag(child, pointer: here + "/\(i)", honoured: honoured)
+                    }
+                }
+            case "items":
+                if case .array(let schemas) = member.value {
+                    for (i, child) in schemas.enumerated() {
+                        try checkEveryTag(child, pointer: here + "/\(i)", honoured: honoured)
+                    }
+                } else {
+                    try checkEveryTag(member.value, pointer: here, honoured: honoured)
+                }
+            case "enum", "const", "default", "examples":
+                continue  // values, not schemas
+            default:
+                // `not`, `additionalProperties`, `additionalItems`, `if`/`then`/`else`, `contains`, …
+                try checkEveryTag(member.value, pointer: here, honoured: honoured)
+            }
+        }
     }
 
     /// Reads the plan of the JSON Schema file at `url`.
@@ -66,7 +156,8 @@ public struct EncryptionPlan: Sendable {
         steps: [JSONPathSet.Step],
         pointer: String,
         refDepth: Int,
-        into fields: inout [Field]
+        into fields: inout [Field],
+        honoured: inout Set<ExactText>
     ) throws(SchemaError) {
         guard case .object = node else { return }
         if let ref = node["$ref"]?.stringValue {
@@ -74,11 +165,18 @@ public struct EncryptionPlan: Sendable {
             guard let target = resolve(ref, in: root) else {
                 throw SchemaError("only local $ref to $defs or definitions is supported", at: pointer)
             }
-            try walk(target, root: root, steps: steps, pointer: ref, refDepth: refDepth + 1, into: &fields)
+            try walk(
+                target,
+                root: root,
+                steps: steps,
+                pointer: String(ref.dropFirst()),
+                refDepth: refDepth + 1,
+                into: &fields,
+                honoured: &honoured
+            )
         }
-        if case .array(let tags) = node["confluent:tags"] ?? .null,
-            tags.contains(.string(piiTag))
-        {
+        if isTaggedPII(node) {
+            honoured.insert(ExactText(pointer))
             guard !steps.isEmpty else { throw SchemaError("the event root cannot be tagged PII", at: pointer) }
             let mode = node["strongroom:encryption"]?.stringValue
             guard mode == nil || mode == "deterministic" || mode == "randomized" else {
@@ -95,7 +193,8 @@ public struct EncryptionPlan: Sendable {
                     steps: steps + [.member(member.key)],
                     pointer: pointer + "/properties/" + JSONPathSet.escapePointerToken(member.key),
                     refDepth: refDepth,
-                    into: &fields
+                    into: &fields,
+                    honoured: &honoured
                 )
             }
         }
@@ -106,8 +205,25 @@ public struct EncryptionPlan: Sendable {
                 steps: steps + [.anyElement],
                 pointer: pointer + "/items",
                 refDepth: refDepth,
-                into: &fields
+                into: &fields,
+                honoured: &honoured
             )
+        }
+        // Every branch of a combinator may apply to the same value: a tag in any branch
+        // encrypts it (over-encrypting a value another branch leaves untagged is safe).
+        for keyword in ["allOf", "anyOf", "oneOf"] {
+            guard case .array(let branches) = node[keyword] ?? .null else { continue }
+            for (i, branch) in branches.enumerated() {
+                try walk(
+                    branch,
+                    root: root,
+                    steps: steps,
+                    pointer: pointer + "/\(keyword)/\(i)",
+                    refDepth: refDepth,
+                    into: &fields,
+                    honoured: &honoured
+                )
+            }
         }
     }
 

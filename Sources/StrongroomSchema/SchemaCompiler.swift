@@ -123,9 +123,28 @@ struct Compiler {
                 _ = try compile(member.value, at: here + "/" + JSONPathSet.escapePointerToken(member.key))
             }
         default:
-            // Unknown keywords (annotations, tags, vocabularies not supported) are ignored.
-            break
+            // Annotations change nothing; any other keyword would be an assertion we do not
+            // enforce, so the schema is refused rather than partly enforced.
+            guard Compiler.isAnnotation(keyword) else {
+                throw SchemaError(
+                    "keyword '\(keyword)' is not supported: the schema is refused rather than enforced in part",
+                    at: here
+                )
+            }
         }
+    }
+
+    /// Keywords that assert nothing: metadata, Confluent's tags and Strongroom's annotations.
+    static let annotations: Set<String> = [
+        "$schema", "$comment", "title", "description", "default", "examples", "readOnly", "writeOnly", "deprecated",
+        "contentMediaType", "contentEncoding", "confluent:tags", "strongroom:subject", "strongroom:mask",
+        "strongroom:classification", "strongroom:retentionDays", "strongroom:encryption",
+    ]
+
+    static func isAnnotation(_ keyword: String) -> Bool {
+        // text-keyed: keywords are compared as spelled; a look-alike spelling is simply unknown.
+        guard keyword.utf8.allSatisfy({ $0 < 0x80 }) else { return false }
+        return annotations.contains(keyword) || (keyword.hasPrefix("confluent:") && keyword != "confluent:tags")
     }
 
     /// Links every `$ref`; compiles targets no walk reached.
@@ -177,8 +196,8 @@ struct Compiler {
     }
 
     static func pattern(_ text: String, at pointer: String) throws(SchemaError) -> PatternBox {
-        do { return PatternBox(regex: try Regex(text)) } catch {
-            throw SchemaError("pattern does not compile", at: pointer)
+        do { return PatternBox(regex: try LinearRegex(text)) } catch {
+            throw SchemaError("pattern refused: \(error.message)", at: pointer)
         }
     }
 

@@ -10,14 +10,19 @@ public struct ValidationLimits: Sendable, Hashable, Codable {
     public var maxStringLength: Int
     /// Most elements in one array.
     public var maxArrayLength: Int
+    /// Most schema nodes visited while validating one event (combinators over `$ref` can
+    /// otherwise multiply without bound); past it the event is refused.
+    public var maxWork: Int
 
     /// Limits; the defaults suit business events (1 MiB, depth 32, 64 Ki characters, 10,000 elements).
     public init(
         maxEventBytes: Int = 1 << 20,
         maxDepth: Int = 32,
         maxStringLength: Int = 65_536,
-        maxArrayLength: Int = 10_000
+        maxArrayLength: Int = 10_000,
+        maxWork: Int = 1_000_000
     ) {
+        self.maxWork = maxWork
         self.maxEventBytes = maxEventBytes
         self.maxDepth = maxDepth
         self.maxStringLength = maxStringLength
@@ -118,6 +123,16 @@ public final class JSONSchemaValidator: Sendable {
     public func validate(_ instance: JSONValue, maxErrors: Int = 32) -> [ValidationError] {
         var context = Context(limits: limits, maxErrors: maxErrors)
         _ = root.validate(instance, pointer: "", depth: 0, context: &context)
+        if context.work > limits.maxWork {
+            return [
+                ValidationError(
+                    pointer: "",
+                    keyword: "limit",
+                    schemaPointer: "",
+                    message: "validation needs more than \(limits.maxWork) steps under this schema"
+                )
+            ]
+        }
         return context.errors
     }
 
@@ -130,6 +145,8 @@ public final class JSONSchemaValidator: Sendable {
         var errors: [ValidationError] = []
         /// Inside anyOf/oneOf/not branches errors are counted, not kept.
         var quiet = 0
+        /// Schema nodes visited and pattern scalars scanned so far.
+        var work = 0
 
         mutating func fail(_ pointer: String, _ keyword: String, _ schemaPointer: String, _ message: String) {
             guard quiet == 0, errors.count < maxErrors else { return }
@@ -200,6 +217,8 @@ final class Node: @unchecked Sendable {
         depth: Int,
         context: inout JSONSchemaValidator.Context
     ) -> Bool {
+        context.work += 1
+        guard context.work <= context.limits.maxWork else { return false }
         if let constant { return constantResult(constant, pointer: pointer, context: &context) }
         var ok = true
         if let refTarget {
@@ -318,6 +337,7 @@ final class Node: @unchecked Sendable {
             context.fail(pointer, "maxLength", self.pointer + "/maxLength", "must be at most \(maxLength) characters")
             ok = false
         }
+        context.work += length
         if let pattern, !pattern.matches(s) {
             context.fail(pointer, "pattern", self.pointer + "/pattern", "does not match the schema's pattern")
             ok = false
@@ -507,11 +527,10 @@ final class Node: @unchecked Sendable {
 }
 
 /// A compiled `pattern`: ECMA-262 syntax as Swift Regex reads it, searched unanchored.
-struct PatternBox: @unchecked Sendable {
-    // Regex is immutable once built; matching from many threads is safe.
-    let regex: Regex<AnyRegexOutput>
+struct PatternBox: Sendable {
+    let regex: LinearRegex
 
-    func matches(_ s: String) -> Bool { (try? regex.firstMatch(in: s)) != nil }
+    func matches(_ s: String) -> Bool { regex.firstMatch(in: s) }
 }
 
 /// JSON equality as JSON Schema defines it: numbers by value, objects unordered.
