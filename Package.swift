@@ -30,6 +30,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
+        .target(name: "StrongroomFiles", swiftSettings: swiftSettings),
         .target(
             name: "StrongroomCrypto",
             dependencies: [
@@ -42,6 +43,7 @@ let package = Package(
         .target(
             name: "StrongroomKeys",
             dependencies: [
+                "StrongroomFiles",
                 "StrongroomJSON",
                 "StrongroomCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -53,6 +55,7 @@ let package = Package(
         .target(
             name: "StrongroomSchema",
             dependencies: [
+                "StrongroomFiles",
                 "StrongroomJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -71,6 +74,7 @@ let package = Package(
         .target(
             name: "StrongroomAudit",
             dependencies: [
+                "StrongroomFiles",
                 "StrongroomJSON",
                 "StrongroomCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -80,7 +84,7 @@ let package = Package(
         ),
         .target(
             name: "StrongroomLog",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["StrongroomFiles", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -91,7 +95,8 @@ let package = Package(
         .target(
             name: "Strongroom",
             dependencies: [
-                "StrongroomCrypto", "StrongroomKeys", "StrongroomSchema", "StrongroomPolicy", "StrongroomAudit",
+                "StrongroomFiles", "StrongroomCrypto", "StrongroomKeys", "StrongroomSchema", "StrongroomPolicy",
+                "StrongroomAudit",
                 "StrongroomLog", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -105,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "strongroom",
             dependencies: [
-                "Strongroom",
+                "Strongroom", "StrongroomFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -162,6 +167,7 @@ let package = Package(
             name: "StrongroomTests",
             dependencies: [
                 "Strongroom", "strongroom", "StrongroomTestSupport", "StrongroomJSON", "StrongroomLog",
+                "StrongroomFiles",
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],

@@ -4,6 +4,7 @@ public import Logging
 public import Metrics
 public import StrongroomAudit
 import StrongroomCrypto
+import StrongroomFiles
 import StrongroomJSON
 public import StrongroomKeys
 public import StrongroomLog
@@ -128,9 +129,9 @@ public final class StrongroomServices: Sendable {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try encoder.encode(keys).write(
-            to: dataDirectory.appendingPathComponent(Self.trustedProducersFileName),
-            options: .atomic
+        try PrivateFiles.write(
+            Array(try encoder.encode(keys)),
+            to: dataDirectory.appendingPathComponent(Self.trustedProducersFileName).path
         )
     }
 

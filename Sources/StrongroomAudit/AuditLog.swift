@@ -1,6 +1,7 @@
 import Crypto
 public import Foundation
 import GRDB
+import StrongroomFiles
 import Synchronization
 
 #if canImport(Glibc)
@@ -115,11 +116,7 @@ public final class AuditLog: Sendable {
     /// Opens the log in `dataDirectory`, creating it and its signing key on first use.
     public init(dataDirectory: URL) throws(AuditError) {
         do {
-            try FileManager.default.createDirectory(
-                at: dataDirectory,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
+            try PrivateFiles.directory(dataDirectory.path)
         } catch {
             throw AuditError(.storage, "cannot create \(dataDirectory.path)")
         }
@@ -132,6 +129,7 @@ public final class AuditLog: Sendable {
         let path = dataDirectory.appendingPathComponent(Self.databaseFileName).path
         let origin: String
         do {
+            try PrivateFiles.prepareDatabase(path)
             db = try DatabaseQueue(path: path, configuration: config)
             origin = try db.write { db in
                 try db.execute(
@@ -524,7 +522,7 @@ public final class AuditLog: Sendable {
             // Written whole to a temporary name, then linked into place: a reader never sees
             // half a key, and of two processes creating it at once exactly one wins.
             let temporary = url.path + ".\(getpid()).tmp"
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw AuditError(.signingKey, "cannot create \(url.path)") }
             let bytes = Array(text.utf8)
             let written = bytes.withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }

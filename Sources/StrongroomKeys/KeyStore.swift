@@ -2,6 +2,7 @@ import Crypto
 public import Foundation
 import GRDB
 public import StrongroomCrypto
+import StrongroomFiles
 import StrongroomJSON
 import Synchronization
 
@@ -165,11 +166,7 @@ public final class KeyStore: Sendable {
     @discardableResult
     public static func initialize(dataDirectory: URL) throws(KeyStoreError) -> KeyStore {
         do {
-            try FileManager.default.createDirectory(
-                at: dataDirectory,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
+            try PrivateFiles.directory(dataDirectory.path)
         } catch {
             throw KeyStoreError(.storage, "cannot create \(dataDirectory.path)")
         }
@@ -195,6 +192,7 @@ public final class KeyStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON")
         }
         do {
+            try PrivateFiles.prepareDatabase(databaseURL.path)
             db = try DatabasePool(path: databaseURL.path, configuration: config)
             try db.write { db in
                 try db.execute(
@@ -727,6 +725,7 @@ public final class KeyStore: Sendable {
     /// ``finalize()`` it no longer opens the erased subjects' keys.
     public func backup(to url: URL) throws(KeyStoreError) {
         do {
+            try PrivateFiles.prepare(url.path)
             let target = try DatabaseQueue(path: url.path)
             try db.backup(to: target)
             try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: url.path)

@@ -258,7 +258,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         guard let data = try? encoder.encode(file) else { throw KeyStoreError(.keyringCorrupt, "encode") }
         let tmp = url.path + ".tmp"
         unlink(tmp)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw KeyStoreError(.storage, "cannot create \(tmp)") }
         let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)

@@ -17,11 +17,13 @@ final class SharedGeneration: @unchecked Sendable {
     private let atomic: UnsafeAtomic<UInt64>
 
     init(path: String) throws(KeyStoreError) {
-        let fd = open(path, O_RDWR | O_CREAT, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw KeyStoreError(.storage, "cannot open \(path)") }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw KeyStoreError(.storage, "cannot stat \(path)") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw KeyStoreError(.storage, "\(path) is not a regular file") }
+        if info.st_mode & 0o077 != 0 { _ = fchmod(fd, 0o600) }
         if info.st_size < 8 {
             guard ftruncate(fd, 8) == 0 else { throw KeyStoreError(.storage, "cannot size \(path)") }
         }

@@ -1,5 +1,6 @@
 public import Foundation
 import GRDB
+import StrongroomFiles
 import Synchronization
 
 /// The embedded event log: SQLite (GRDB, WAL) in `<data-dir>/log.sqlite`.
@@ -34,11 +35,7 @@ public final class SQLiteEventLog: EventLog {
     /// Opens (creating if needed) the log in `dataDirectory`.
     public init(dataDirectory: URL, durability: Durability = .full) throws(LogError) {
         do {
-            try FileManager.default.createDirectory(
-                at: dataDirectory,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
+            try PrivateFiles.directory(dataDirectory.path)
         } catch {
             throw LogError(.storage, "cannot create \(dataDirectory.path)")
         }
@@ -48,6 +45,7 @@ public final class SQLiteEventLog: EventLog {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(pragma)") }
         let path = dataDirectory.appendingPathComponent(Self.databaseFileName).path
         do {
+            try PrivateFiles.prepareDatabase(path)
             db = try DatabasePool(path: path, configuration: config)
             try db.write { db in
                 try db.execute(

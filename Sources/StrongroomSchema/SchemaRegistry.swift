@@ -1,6 +1,7 @@
 import Crypto
 public import Foundation
 import GRDB
+import StrongroomFiles
 import StrongroomJSON
 
 /// A registered schema version.
@@ -83,14 +84,11 @@ public final class SchemaRegistry: Sendable {
     /// Opens (creating) the registry of `dataDirectory`.
     public init(dataDirectory: URL) throws(RegistryError) {
         do {
-            try FileManager.default.createDirectory(
-                at: dataDirectory,
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
+            try PrivateFiles.directory(dataDirectory.path)
             var config = Configuration()
             config.busyMode = .timeout(10)
             config.prepareDatabase { db in try db.execute(sql: "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL") }
+            try PrivateFiles.prepareDatabase(dataDirectory.appendingPathComponent(Self.databaseFileName).path)
             db = try DatabaseQueue(
                 path: dataDirectory.appendingPathComponent(Self.databaseFileName).path,
                 configuration: config

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Strongroom
 import StrongroomAudit
+import StrongroomFiles
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomLog
@@ -135,13 +136,8 @@ struct DSRCommand: ParsableCommand {
                 guard writeOut(document + [0x0A]) else { throw CLIError("cannot write to standard output") }
                 return
             }
-            guard
-                FileManager.default.createFile(
-                    atPath: out,
-                    contents: Data(document),
-                    attributes: [.posixPermissions: 0o600]
-                )
-            else { throw CLIError("cannot write \(out)") }
+            // Plaintext: 0600 from the first byte, written whole through a private temporary file.
+            do { try PrivateFiles.write(document, to: out) } catch { throw CLIError("\(error)") }
             printError("export written to \(out)")
         }
     }
@@ -221,13 +217,9 @@ enum ProducerKeys {
             return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
         }
         let key = Curve25519.Signing.PrivateKey()
-        guard
-            FileManager.default.createFile(
-                atPath: url.path,
-                contents: Data((key.rawRepresentation.base64EncodedString() + "\n").utf8),
-                attributes: [.posixPermissions: 0o600]
-            )
-        else { throw CLIError("cannot create \(url.path)") }
+        do {
+            try PrivateFiles.write(Array((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: url.path)
+        } catch { throw CLIError("\(error)") }
         return key
     }
 }

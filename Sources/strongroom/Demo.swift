@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Strongroom
 import StrongroomAudit
+import StrongroomFiles
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomLog
@@ -277,8 +278,9 @@ struct Demo: ParsableCommand {
 
     /// A JSON-lines logger appending to `url`.
     static func fileLogger(_ url: URL) -> Logger {
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        let handle = try? FileHandle(forWritingTo: url)
+        let handle = (try? PrivateFiles.openForAppend(url.path)).map {
+            FileHandle(fileDescriptor: $0, closeOnDealloc: true)
+        }
         let lock = NSLock()
         return Logger(label: "strongroom.pipeline") { label in
             JSONLogHandler(label: label) { bytes in

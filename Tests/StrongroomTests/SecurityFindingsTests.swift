@@ -4,6 +4,7 @@ import GRDB
 import Strongroom
 import StrongroomAudit
 import StrongroomCrypto
+import StrongroomFiles
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomLog
@@ -29,8 +30,9 @@ struct SmallFixture {
     let services: StrongroomServices
     let producerKey = Curve25519.Signing.PrivateKey()
 
-    init(schema: String, policy: String, tenant: String = "bank") throws {
-        directory = TestSupport.scratchDirectory("security")
+    init(schema: String, policy: String, tenant: String = "bank", directory: URL? = nil) throws {
+        let directory = directory ?? TestSupport.scratchDirectory("security")
+        self.directory = directory
         let registry = try SchemaRegistry(dataDirectory: directory)
         try registry.register(subject: "t-value", schema: schema, principal: "test")
         services = StrongroomServices(
@@ -419,6 +421,60 @@ struct SecurityFindingsTests {
         var huge = valid
         huge[1].value = Array("b:0:9223372036854775808".utf8)
         #expect(SignedHeaders.parse(huge) == .failure(.malformed))
+    }
+
+    @Test("M5/L3/L4: every file in the data directory is private from its first byte, even in a loose directory")
+    func dataDirectoryIsPrivate() throws {
+        let directory = TestSupport.scratchDirectory("private")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        // A database left world-readable by an older version is tightened, with its WAL.
+        FileManager.default.createFile(atPath: directory.appendingPathComponent("log.sqlite").path, contents: nil)
+        try FileManager.default.setAttributes(
+            [.posixPermissions: 0o644],
+            ofItemAtPath: directory.appendingPathComponent("log.sqlite").path
+        )
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let f = try SmallFixture(
+            schema: #"{"type":"object","properties":{"ssn":{"type":"string","confluent:tags":["PII"]}}}"#,
+            policy: readerPolicy(allow: ["/ssn"]),
+            directory: directory
+        )
+        try f.produce([#"{"ssn":"123-45-6789"}"#])
+        _ = try f.consume("reader", purpose: "p")
+        try f.services.saveTrustedProducers(to: directory)
+        try f.services.keys.backup(to: directory.appendingPathComponent("keys.backup"))
+        try PrivateFiles.write(Array("plaintext".utf8), to: directory.appendingPathComponent("export.json").path)
+
+        let dirMode = try FileManager.default.attributesOfItem(atPath: directory.path)[.posixPermissions] as? Int
+        #expect(dirMode == 0o700)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(names.contains("log.sqlite-wal") || names.contains("log.sqlite-shm") || names.contains("log.sqlite"))
+        for name in names {
+            let mode =
+                try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[
+                    .posixPermissions
+                ] as? Int
+            #expect(mode.map { $0 & 0o077 } == 0, "\(name) is \(String(mode ?? 0, radix: 8))")
+        }
+
+        // A symbolic link planted where a private file goes is refused, not followed.
+        let planted = TestSupport.scratchDirectory("planted")
+        try FileManager.default.createDirectory(at: planted, withIntermediateDirectories: true)
+        let target = planted.appendingPathComponent("elsewhere")
+        FileManager.default.createFile(atPath: target.path, contents: nil)
+        try FileManager.default.createSymbolicLink(
+            atPath: planted.appendingPathComponent("keys.generation").path,
+            withDestinationPath: target.path
+        )
+        #expect(throws: (any Error).self) { try KeyStore.initialize(dataDirectory: planted) }
+        try FileManager.default.createSymbolicLink(
+            atPath: planted.appendingPathComponent("out.json").path,
+            withDestinationPath: target.path
+        )
+        try PrivateFiles.write(Array("x".utf8), to: planted.appendingPathComponent("out.json").path)
+        #expect(try String(contentsOf: target, encoding: .utf8).isEmpty, "the link's target was not written")
     }
 }
 
