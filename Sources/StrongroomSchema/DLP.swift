@@ -74,12 +74,61 @@ public struct DLPScanner: Sendable {
     }
 
     /// The detectors that fire on `text`, in ``DLPDetector/allCases`` order.
+    ///
+    /// Text with non-ASCII scalars is also checked in its folded form (``fold(_:)``), so a
+    /// number written with Arabic-Indic digits or fullwidth dashes is still found.
     public func detect(_ text: String) -> [DLPDetector] {
+        var found = detectBytes(text)
+        if !text.utf8.allSatisfy({ $0 < 0x80 }), let folded = Self.fold(text) {
+            for detector in detectBytes(folded) where !found.contains(detector) { found.append(detector) }
+            found.sort { a, b in
+                (DLPDetector.allCases.firstIndex(of: a) ?? 0) < (DLPDetector.allCases.firstIndex(of: b) ?? 0)
+            }
+        }
+        return found
+    }
+
+    func detectBytes(_ text: String) -> [DLPDetector] {
         if let found = text.utf8.withContiguousStorageIfAvailable({ DLPRules.detect($0, enabled) }) {
             return found
         }
         // Bridged or otherwise non-contiguous strings: copy once.
         return Array(text.utf8).withUnsafeBufferPointer { DLPRules.detect($0, enabled) }
+    }
+
+    /// `text` with look-alikes folded to ASCII, or nil when nothing changes: decimal digits
+    /// of any script become `0`–`9`, fullwidth forms their ASCII letter, dashes and minus
+    /// signs `-`, space separators and format characters (zero-width) a space or nothing,
+    /// small and fullwidth commercial at `@`, fullwidth full stop and ideographic full stop `.`.
+    public static func fold(_ text: String) -> String? {
+        var out = String.UnicodeScalarView()
+        var changed = false
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            var replacement: Unicode.Scalar? = scalar
+            if scalar.isASCII {
+                replacement = scalar
+            } else if scalar.properties.numericType == .decimal, let value = scalar.properties.numericValue,
+                value >= 0, value <= 9
+            {
+                replacement = Unicode.Scalar(UInt8(48 + Int(value)))
+            } else if (0xFF01...0xFF5E).contains(v) {
+                replacement = Unicode.Scalar(v - 0xFEE0)
+            } else if v == 0xFE6B {
+                replacement = "@"
+            } else if v == 0x3002 || v == 0xFE52 {
+                replacement = "."
+            } else if scalar.properties.generalCategory == .dashPunctuation || v == 0x2212 {
+                replacement = "-"
+            } else if scalar.properties.generalCategory == .spaceSeparator {
+                replacement = " "
+            } else if scalar.properties.generalCategory == .format {
+                replacement = nil
+            }
+            if replacement != scalar { changed = true }
+            if let replacement { out.append(replacement) }
+        }
+        return changed ? String(out) : nil
     }
 
     /// Every finding in the string values of `event`, in document order.

@@ -147,8 +147,10 @@ public struct SchemaAnnotations: Sendable, Hashable {
 
     /// `value` masked as `style` (a JSON string), for consumers without decrypt rights.
     ///
-    /// `last4` keeps separators and the last four letters or digits of a string value;
-    /// anything else (numbers, objects, short strings) is fully redacted. `hash` needs a
+    /// `last4` keeps ASCII punctuation and spaces and the last four letters or digits (of any
+    /// script) of a string value; every other scalar becomes `*` — Arabic-Indic or Devanagari
+    /// digits, combining marks and look-alike separators included. Anything else (numbers,
+    /// objects, strings with four letters or digits or fewer) is fully redacted. `hash` needs a
     /// key the caller supplies, so it is done by the pipeline, not here.
     public static func mask(_ text: String, style: MaskStyle) -> String {
         switch style {
@@ -156,24 +158,37 @@ public struct SchemaAnnotations: Sendable, Hashable {
             return "***"
         case .lastFour:
             let scalars = Array(text.unicodeScalars)
-            let alnum = scalars.filter { $0.properties.isAlphabetic || ("0"..."9").contains($0) }.count
-            guard alnum > 4 else { return "***" }
+            func isLetterOrDigit(_ s: Unicode.Scalar) -> Bool {
+                s.properties.isAlphabetic || s.properties.numericType != nil
+            }
+            func isKeptSeparator(_ s: Unicode.Scalar) -> Bool {
+                s.isASCII && (s == " " || (s.properties.generalCategory.isPunctuationOrSymbol))
+            }
+            guard scalars.filter(isLetterOrDigit).count > 4 else { return "***" }
             var keep = 4
-            var out: [Character] = []
+            var out = String.UnicodeScalarView()
             for scalar in scalars.reversed() {
-                let isAlnum = scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
-                if isAlnum {
-                    if keep > 0 {
-                        out.append(Character(scalar))
-                        keep -= 1
-                    } else {
-                        out.append("*")
-                    }
+                if keep > 0, isLetterOrDigit(scalar) {
+                    out.append(scalar)
+                    keep -= 1
+                } else if isKeptSeparator(scalar) {
+                    out.append(scalar)
                 } else {
-                    out.append(Character(scalar))
+                    out.append("*")
                 }
             }
-            return String(out.reversed())
+            return String(String.UnicodeScalarView(out.reversed()))
+        }
+    }
+}
+
+extension Unicode.GeneralCategory {
+    var isPunctuationOrSymbol: Bool {
+        switch self {
+        case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+            .finalPunctuation, .otherPunctuation, .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
+            true
+        default: false
         }
     }
 }

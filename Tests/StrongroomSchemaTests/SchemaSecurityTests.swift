@@ -142,4 +142,19 @@ struct SchemaSecurityTests {
         #expect(try matches("^[\\\\D]$", "x"))
         #expect(try !matches("^[\\\\D]$", "5"))
     }
+
+    @Test("L12: DLP folds look-alike digits and separators before detecting")
+    func dlpFoldsLookAlikes() {
+        let scanner = DLPScanner()
+        // Arabic-Indic digits, an SSN.
+        #expect(scanner.detect("\u{661}\u{662}\u{663}-\u{664}\u{665}-\u{666}\u{667}\u{668}\u{669}").contains(.ssn))
+        // Fullwidth digits and an EN DASH, a Visa test number (Luhn-valid).
+        let card = "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{2013}1111\u{2013}1111\u{2013}1111"
+        #expect(scanner.detect(card).contains(.paymentCard))
+        // FULLWIDTH COMMERCIAL AT in an email.
+        #expect(scanner.detect("alice\u{FF20}example.com").contains(.email))
+        // A zero-width space hidden inside an SSN.
+        #expect(scanner.detect("123-45-\u{200B}6789").contains(.ssn))
+        #expect(DLPScanner.fold("plain ascii") == nil)
+    }
 }
