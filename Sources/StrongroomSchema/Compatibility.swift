@@ -220,9 +220,54 @@ public enum SchemaCompatibility {
                         && Array(field.steps.prefix(candidate.steps.count)) == candidate.steps
                 }
                 if !covered { issues.append((field.pattern, "PII tag removed")) }
+                let weakerMode = newPlan.fields.contains { candidate in
+                    candidate.steps == field.steps && candidate.deterministic && !field.deterministic
+                }
+                if weakerMode { issues.append((field.pattern, "randomized encryption made deterministic")) }
             }
         }
+        if let oldNotes = try? SchemaAnnotations(schema: old), let newNotes = try? SchemaAnnotations(schema: new) {
+            issues += annotationWeakenings(old: oldNotes, new: newNotes)
+        }
         weaken(old: old, new: new, oldRoot: old, newRoot: new, at: "", depth: 0, &issues)
+        return issues
+    }
+
+    /// Subject moved or dropped, weaker masks, lower classification, longer retention.
+    static func annotationWeakenings(old: SchemaAnnotations, new: SchemaAnnotations) -> [(String, String)] {
+        var issues: [(String, String)] = []
+        if let subject = old.subjectField, !(new.subjectField?.hasSameBytes(as: subject) ?? false) {
+            issues.append(
+                (
+                    "/properties/" + JSONPathSet.escapePointerToken(subject) + "/strongroom:subject",
+                    new.subjectField == nil ? "data-subject field dropped" : "data-subject field moved"
+                )
+            )
+        }
+        func strength(_ style: MaskStyle?) -> Int {
+            switch style ?? .full {
+            case .full: 3
+            case .hash: 2
+            case .lastFour: 1
+            }
+        }
+        for (pattern, style) in old.masks.sorted(by: { $0.key < $1.key })
+        where strength(new.masks[pattern]) < strength(style) {
+            issues.append(
+                (pattern, "mask weakened from \(style.rawValue) to \(new.masks[pattern]?.rawValue ?? "full")")
+            )
+        }
+        if let level = old.classification, new.classification.map { $0 < level } ?? true {
+            issues.append(
+                (
+                    "/strongroom:classification",
+                    "classification lowered from \(level.rawValue) to \(new.classification?.rawValue ?? "none")"
+                )
+            )
+        }
+        if let days = old.retentionDays, new.retentionDays.map { $0 > days } ?? true {
+            issues.append(("/strongroom:retentionDays", "retention lengthened from \(days) days"))
+        }
         return issues
     }
 

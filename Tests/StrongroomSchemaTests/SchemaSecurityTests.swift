@@ -157,4 +157,43 @@ struct SchemaSecurityTests {
         #expect(scanner.detect("123-45-\u{200B}6789").contains(.ssn))
         #expect(DLPScanner.fold("plain ascii") == nil)
     }
+
+    static let annotated = #"""
+        {"type":"object","strongroom:classification":"RESTRICTED","strongroom:retentionDays":365,
+         "properties":{
+           "customerId":{"type":"string","strongroom:subject":true},
+           "ssn":{"type":"string","confluent:tags":["PII"],"strongroom:mask":"full"},
+           "email":{"type":"string","confluent:tags":["PII"]}}}
+        """#
+
+    @Test(
+        "M1: weakening annotations needs --force",
+        arguments: [
+            (#""strongroom:subject":true"#, #""description":"x""#, "data-subject field dropped"),
+            (
+                #""email":{"type":"string","confluent:tags":["PII"]}"#,
+                #""email":{"type":"string","confluent:tags":["PII"],"strongroom:encryption":"deterministic"}"#,
+                "made deterministic"
+            ),
+            (#""strongroom:mask":"full""#, #""strongroom:mask":"last4""#, "mask weakened"),
+            (#""RESTRICTED""#, #""PUBLIC""#, "classification lowered"),
+            (#""strongroom:retentionDays":365"#, #""strongroom:retentionDays":3650"#, "retention lengthened"),
+        ]
+    )
+    func annotationWeakeningsNeedForce(from: String, to: String, expected: String) throws {
+        let r = try SchemaRegistry(dataDirectory: TestSupport.scratchDirectory("m1"))
+        try r.setCompatibility(.none, subject: "t-value", principal: "admin")
+        try r.register(subject: "t-value", schema: Self.annotated, principal: "p")
+        let candidate = Self.annotated.replacingOccurrences(of: from, with: to)
+        #expect(candidate != Self.annotated)
+        let error = #expect(throws: RegistryError.self) {
+            try r.register(subject: "t-value", schema: candidate, principal: "mallory")
+        }
+        #expect(
+            error?.issues.contains { $0.rule == "SECURITY" && $0.message.contains(expected) } == true,
+            "\(error.map { "\($0)" } ?? "")"
+        )
+        #expect(try r.register(subject: "t-value", schema: candidate, principal: "admin", force: true).version == 2)
+        #expect(try r.changes().last?.action == "register-forced")
+    }
 }

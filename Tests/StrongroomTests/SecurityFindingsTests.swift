@@ -476,6 +476,26 @@ struct SecurityFindingsTests {
         try PrivateFiles.write(Array("x".utf8), to: planted.appendingPathComponent("out.json").path)
         #expect(try String(contentsOf: target, encoding: .utf8).isEmpty, "the link's target was not written")
     }
+
+    @Test("M1: readers use the subject field of the schema the record names, not the latest one")
+    func readersUseTheRecordsSchema() throws {
+        let v1 = #"""
+            {"type":"object","properties":{"customerId":{"type":"string","strongroom:subject":true},
+             "accountId":{"type":"string"},"ssn":{"type":"string","confluent:tags":["PII"]}}}
+            """#
+        let f = try SmallFixture(schema: v1, policy: readerPolicy(allow: ["/ssn"]))
+        try f.produce([#"{"customerId":"C-1","accountId":"A-9","ssn":"123-45-6789"}"#])
+        let v2 = v1.replacingOccurrences(of: #","strongroom:subject":true"#, with: "")
+            .replacingOccurrences(
+                of: #""accountId":{"type":"string"}"#,
+                with: #""accountId":{"type":"string","strongroom:subject":true}"#
+            )
+        #expect(throws: RegistryError.self) {
+            try f.services.registry.register(subject: "t-value", schema: v2, principal: "x")
+        }
+        _ = try f.services.registry.register(subject: "t-value", schema: v2, principal: "admin", force: true)
+        #expect(try f.consume("reader", purpose: "p").first?["ssn"] == .string("123-45-6789"))
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
