@@ -59,7 +59,7 @@ public struct DeadLetterReplay: Sendable {
         }
         let group = "dead-letter-replay"
         var next = try services.log.committedOffset(group: group, topic: dlq, partition: partition) ?? 0
-        let trusted = services.producers.withLock { $0 }
+        let trusted = services.trustedProducerKeys()
         var verified: [[UInt8]: Merkle.Hash] = [:]
         var report = Report(replayed: 0, stillFailing: 0)
         while true {

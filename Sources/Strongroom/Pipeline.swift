@@ -66,7 +66,8 @@ public final class StrongroomServices: Sendable {
     public let policy: PolicyEngine
     /// The audit log.
     public let audit: AuditLog
-    /// Producer principal → Ed25519 public key.
+    /// Producer principal → Ed25519 public key, trusted in code (tests, embedded hosts); the
+    /// policy's pinned keys are trusted as well (``trustedProducerKeys()``).
     public let producers: Mutex<[ExactText: Curve25519.Signing.PublicKey]>
     /// Tenant of every operation ("" for one tenant).
     public let tenant: String
@@ -118,32 +119,20 @@ public final class StrongroomServices: Sendable {
         producers.withLock { $0[ExactText(principal)] = key }
     }
 
-    /// The trusted producer keys file of a data directory: `{"principal": "base64 public key"}`.
-    public static let trustedProducersFileName = "producers.json"
-
-    /// Writes the trusted producer keys to `dataDirectory` (public keys only).
-    public func saveTrustedProducers(to dataDirectory: URL) throws {
-        var keys: [String: String] = [:]  // text-keyed: written from byte-keyed entries, one per principal
-        for (principal, key) in producers.withLock({ $0 }) {
-            keys[principal.string] = key.rawRepresentation.base64EncodedString()
+    /// Every producer key a reader trusts: the `producerKeys` pinned per principal in the
+    /// policy in force (outside the data directory, under the operator's change control), and
+    /// keys trusted in code with ``trust(producer:key:)``. Nothing in the data directory adds one.
+    public func trustedProducerKeys() -> [ExactText: [Curve25519.Signing.PublicKey]] {
+        var trusted: [ExactText: [Curve25519.Signing.PublicKey]] = [:]
+        for (id, principal) in policy.policy.principals {
+            for raw in principal.producerKeys {
+                if let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) {
+                    trusted[ExactText(id), default: []].append(key)
+                }
+            }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try PrivateFiles.write(
-            Array(try encoder.encode(keys)),
-            to: dataDirectory.appendingPathComponent(Self.trustedProducersFileName).path
-        )
-    }
-
-    /// Trusts the producer keys saved in `dataDirectory`, if any.
-    public func loadTrustedProducers(from dataDirectory: URL) throws {
-        let url = dataDirectory.appendingPathComponent(Self.trustedProducersFileName)
-        guard FileManager.default.fileExists(atPath: url.path) else { return }
-        let saved = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: url))
-        for (principal, text) in saved {
-            guard let raw = Data(base64Encoded: text) else { continue }
-            trust(producer: principal, key: try Curve25519.Signing.PublicKey(rawRepresentation: raw))
-        }
+        for (principal, key) in producers.withLock({ $0 }) { trusted[principal, default: []].append(key) }
+        return trusted
     }
 
     /// Creates `topic` and its dead-letter topic `<topic>.dlq` (same partitions).
@@ -798,8 +787,10 @@ public final class SecureConsumer: Sendable {
 struct RecordReader {
     let services: StrongroomServices
     let topic: String
-    let trusted: [ExactText: Curve25519.Signing.PublicKey]
+    let trusted: [ExactText: [Curve25519.Signing.PublicKey]]
     var fields: FieldDecisions
+    /// Whether each signer may produce to the topic, decided once per reader.
+    var produceRights: [ExactText: Bool] = [:]
     var verifiedRoots: [[UInt8]: Merkle.Hash]
 
     /// Why a record could not be read.
@@ -833,7 +824,7 @@ struct RecordReader {
     ) {
         self.services = services
         self.topic = topic
-        self.trusted = services.producers.withLock { $0 }
+        self.trusted = services.trustedProducerKeys()
         self.fields = FieldDecisions(services: services, principal: principal, topic: topic, context: context)
         self.verifiedRoots = verifiedRoots
     }
@@ -853,6 +844,25 @@ struct RecordReader {
         ) {
         case .success(let headers): signed = headers
         case .failure(let failure): return .failure(.record(failure.rawValue))
+        }
+        // A valid signature proves who signed, not that they may write here: the signer's
+        // Produce right is checked again, at the record's time, in this reader's tenant.
+        let signer = ExactText(signed.producer)
+        if produceRights[signer] == nil {
+            let decision = services.policy.authorize(
+                principalID: signed.producer,
+                .produce,
+                .topic(topic),
+                AuthorizationContext(
+                    time: Date(timeIntervalSince1970: Double(record.timestamp) / 1000),
+                    tenant: services.tenant.isEmpty ? nil : services.tenant,
+                    networkAttested: true
+                )
+            )
+            produceRights[signer] = decision.isAllowed
+        }
+        guard produceRights[signer] == true else {
+            return .failure(.record("signer may not produce to this topic"))
         }
         let schema: StrongroomServices.CompiledSchema
         do { schema = try services.schema(for: topic, id: signed.schemaID) } catch {

@@ -132,7 +132,7 @@ public enum RecordSignature {
         key: [UInt8],
         value: [UInt8],
         headers: [RecordHeader],
-        trusted: [ExactText: Curve25519.Signing.PublicKey],
+        trusted: [ExactText: [Curve25519.Signing.PublicKey]],
         verifiedRoots: inout [[UInt8]: Merkle.Hash]
     ) -> Result<SignedHeaders, Failure> {
         let parsed: SignedHeaders
@@ -147,9 +147,8 @@ public enum RecordSignature {
             schemaID: parsed.schemaID,
             producer: parsed.producer
         )
-        guard let publicKey = trusted[ExactText(parsed.producer)], keyID(publicKey) == parsed.producerKeyID else {
-            return .failure(.unknownProducer)
-        }
+        guard let publicKey = trusted[ExactText(parsed.producer)]?.first(where: { keyID($0) == parsed.producerKeyID })
+        else { return .failure(.unknownProducer) }
         guard
             let root = try? Merkle.rootFromInclusionProof(
                 index: parsed.index,

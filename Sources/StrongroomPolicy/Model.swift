@@ -165,6 +165,10 @@ public struct Principal: Hashable, Sendable {
     public var tenant: String?
     /// The principal's department, if any.
     public var department: String?
+    /// Raw 32-byte Ed25519 public keys this principal signs produced records with. Pinned in
+    /// the policy file (under the operator's change control, outside the data directory), so
+    /// whoever can write the data directory cannot make a consumer trust a key of their own.
+    public var producerKeys: [[UInt8]]
 
     /// A principal with its attributes.
     public init(
@@ -172,13 +176,15 @@ public struct Principal: Hashable, Sendable {
         kind: Kind = .service,
         roles: [String] = [],
         tenant: String? = nil,
-        department: String? = nil
+        department: String? = nil,
+        producerKeys: [[UInt8]] = []
     ) {
         self.id = id
         self.kind = kind
         self.roles = roles
         self.tenant = tenant
         self.department = department
+        self.producerKeys = producerKeys
     }
 }
 
@@ -196,6 +202,11 @@ public struct AuthorizationContext: Hashable, Sendable {
     public var classification: String?
     /// A governance token (`srg1.…`), honoured only by a ``PolicyEngine`` that trusts its issuer.
     public var token: String?
+    /// True when the source address was checked by an earlier decision about the same act: a
+    /// consumer re-checking a signed record's Produce right cannot know the producer's address,
+    /// which the producer's own authorization already checked. An allow's network condition
+    /// then counts as met; a deny's still applies (denies fail closed).
+    public var networkAttested: Bool
 
     /// A context; the time defaults to now.
     public init(
@@ -204,8 +215,10 @@ public struct AuthorizationContext: Hashable, Sendable {
         sourceAddress: IPAddress? = nil,
         tenant: String? = nil,
         classification: String? = nil,
-        token: String? = nil
+        token: String? = nil,
+        networkAttested: Bool = false
     ) {
+        self.networkAttested = networkAttested
         self.purpose = purpose
         self.time = time
         self.sourceAddress = sourceAddress

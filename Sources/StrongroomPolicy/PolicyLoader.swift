@@ -9,7 +9,7 @@ struct PolicyLoader {
     // Built once and scanned linearly: short names compare inline, cheaper than hashing them.
     static let documentKeys: [String] = ["version", "description", "roles", "principals", "rules", "tests"]
     static let roleKeys: [String] = ["description"]
-    static let principalKeys: [String] = ["kind", "roles", "tenant", "department", "description"]
+    static let principalKeys: [String] = ["kind", "roles", "tenant", "department", "description", "producerKeys"]
     static let clusterKeys: [String] = ["type"]
     static let fieldKeys: [String] = ["type", "topic", "pattern", "pointers"]
     static let namedKeys: [String] = ["type", "name", "pattern"]
@@ -177,7 +177,28 @@ struct PolicyLoader {
         let department = optionalString(value["department"], at: pointer + "/department")
         if let tenant { requireASCII(tenant, at: pointer + "/tenant") }
         if let department { requireASCII(department, at: pointer + "/department") }
-        return Principal(id: id, kind: kind, roles: held, tenant: tenant, department: department)
+        var producerKeys: [[UInt8]] = []
+        if let list = value["producerKeys"] {
+            for (i, text) in (strings(list, at: pointer + "/producerKeys") ?? []).enumerated() {
+                guard let raw = Data(base64Encoded: text), raw.count == 32 else {
+                    fail(
+                        .invalidField,
+                        pointer + "/producerKeys/\(i)",
+                        "must be a base64 Ed25519 public key (32 bytes)"
+                    )
+                    continue
+                }
+                producerKeys.append(Array(raw))
+            }
+        }
+        return Principal(
+            id: id,
+            kind: kind,
+            roles: held,
+            tenant: tenant,
+            department: department,
+            producerKeys: producerKeys
+        )
     }
 
     mutating func optionalString(_ value: JSONValue?, at pointer: @autoclosure () -> String) -> String? {

@@ -200,7 +200,7 @@ extension Rule {
         if let cidrs = conditions.cidrs {
             if let address = context.sourceAddress {
                 if !cidrs.contains(where: { $0.contains(address) }) { return .network }
-            } else if !isDeny {
+            } else if !isDeny && !context.networkAttested {
                 return .network
             }
         }

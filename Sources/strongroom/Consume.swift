@@ -16,7 +16,8 @@ struct ConsumeCommand: ParsableCommand {
         discussion: """
             Prints one JSON line per event ({"partition","offset","event"}), then commits the group's offset:
             a consumer killed mid-batch reads that batch again on restart, never skipping a record.
-            Producer keys are trusted from <data-dir>/producers.json (the demo writes it).
+            Producer keys are trusted only as the policy pins them (principals.<id>.producerKeys), never from the
+            data directory; the demo writes its own policy copy with its keys pinned, <data-dir>/policy.json.
 
               strongroom consume --topic loan_applications --partition 0 --principal fraud-service \\
                   --purpose credit-check --group fraud-scoring --policy examples/policy.json --tenant bfb
@@ -54,7 +55,6 @@ struct ConsumeCommand: ParsableCommand {
                 tenant: tenant,
                 logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
             )
-            try services.loadTrustedProducers(from: data.url)
         } catch { throw CLIError("\(error)") }
         let consumer = SecureConsumer(services: services, principal: principal, purpose: purpose, group: group)
         var batches = 0

@@ -70,7 +70,6 @@ struct DSRCommand: ParsableCommand {
                     tenant: tenant,
                     logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
                 )
-                try services.loadTrustedProducers(from: data.url)
                 return services
             } catch {
                 throw CLIError("\(error)")
@@ -149,7 +148,8 @@ struct DSRCommand: ParsableCommand {
             discussion: """
                 The event (a JSON file) must name the same data subject and pass the topic's schema and DLP. It is
                 signed with the acting principal's producer key, <data-dir>/producer-<principal>.key (created on first
-                use, mode 0600), whose public key is added to producers.json so consumers trust it.
+                use, mode 0600). Consumers trust it only once the policy pins its public key under
+                principals.<principal>.producerKeys: until then the command prints the key to pin and appends nothing.
                 """
         )
         @OptionGroup var options: Options
@@ -169,13 +169,16 @@ struct DSRCommand: ParsableCommand {
             do { key = try ProducerKeys.loadOrCreate(principal: options.principal, in: options.data.url) } catch {
                 throw CLIError("\(error)")
             }
-            if let known = services.producers.withLock({ $0[ExactText(options.principal)] }),
-                known.rawRepresentation != key.publicKey.rawRepresentation
-            {
-                throw CLIError("\(options.principal) already has another trusted producer key: refusing to replace it")
+            let pinned = services.trustedProducerKeys()[ExactText(options.principal)] ?? []
+            guard pinned.contains(where: { $0.rawRepresentation == key.publicKey.rawRepresentation }) else {
+                throw CLIError(
+                    """
+                    \(options.principal)'s producer key is not pinned in the policy, so consumers would dead-letter the \
+                    correction. Add it and run again:
+                      "principals": {"\(options.principal)": {..., "producerKeys": ["\(key.publicKey.rawRepresentation.base64EncodedString())"]}}
+                    """
+                )
             }
-            services.trust(producer: options.principal, key: key.publicKey)
-            do { try services.saveTrustedProducers(to: options.data.url) } catch { throw CLIError("\(error)") }
             guard let correction = FileManager.default.contents(atPath: event) else {
                 throw CLIError("cannot read \(event)")
             }

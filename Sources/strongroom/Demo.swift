@@ -53,8 +53,15 @@ struct Demo: ParsableCommand {
             )
             print("   \(topic): schema id \(registered.id), fingerprint \(registered.fingerprint.prefix(12))…")
         }
+        // Producer keys are pinned in the policy, which the demo keeps beside its data; in
+        // production the policy lives outside the data directory, under change control.
+        let posKey = Curve25519.Signing.PrivateKey()
+        let fraudKey = Curve25519.Signing.PrivateKey()
         let policyURL = directory.appendingPathComponent("policy.json")
-        try DemoFiles.text("examples/policy.json").write(to: policyURL, atomically: true, encoding: .utf8)
+        try Demo.pinning(
+            ["pos-terminal": posKey.publicKey, "fraud-service": fraudKey.publicKey],
+            in: DemoFiles.text("examples/policy.json")
+        ).write(to: policyURL, atomically: true, encoding: .utf8)
         let policy = try PolicyEngine(contentsOf: policyURL)
         print("   policy version \(policy.policy.version): \(policy.policy.rules.count) rules, deny by default")
         let services = StrongroomServices(
@@ -73,11 +80,6 @@ struct Demo: ParsableCommand {
                 config: TopicConfig(partitions: 3, retentionMs: 2555 * 86_400_000, classification: "RESTRICTED")
             )
         }
-        let posKey = Curve25519.Signing.PrivateKey()
-        let fraudKey = Curve25519.Signing.PrivateKey()
-        services.trust(producer: "pos-terminal", key: posKey.publicKey)
-        services.trust(producer: "fraud-service", key: fraudKey.publicKey)
-        try services.saveTrustedProducers(to: directory)
 
         step("2. The point of sale produces \(count) loan applications (validated, DLP-scanned, encrypted, signed)")
         let workload = DemoWorkload.events(count: count)
@@ -275,6 +277,23 @@ struct Demo: ParsableCommand {
     }
 
     func step(_ title: String) { print("\n" + title) }
+
+    /// `policy` with each principal's producer key added to its `producerKeys`.
+    static func pinning(_ keys: [String: Curve25519.Signing.PublicKey], in policy: String) throws -> String {
+        guard case .object(var document) = try JSONValue(parsing: Array(policy.utf8)),
+            let p = document.firstIndex(where: { $0.key == "principals" }),
+            case .object(var principals) = document[p].value
+        else { throw CLIError("the example policy has no principals") }
+        for i in principals.indices {
+            guard let key = keys[principals[i].key], case .object(var fields) = principals[i].value else { continue }
+            fields.append(.init("producerKeys", .array([.string(key.rawRepresentation.base64EncodedString())])))
+            principals[i].value = .object(fields)
+        }
+        document[p].value = .object(principals)
+        var out: [UInt8] = []
+        JSONValue.object(document).write(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
 
     /// A JSON-lines logger appending to `url`.
     static func fileLogger(_ url: URL) -> Logger {

@@ -367,7 +367,8 @@ struct DSRCLITests {
         #expect(try CLI.run(["demo", "--count", "200", "--data-dir", directory.path]).status == 0)
         let workload = DemoWorkload.events(count: 200)
         let subject = try #require(workload.first { $0.customerID != workload[0].customerID })
-        let policy = TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path
+        // The demo's policy copy pins its producers' keys; consumers trust nothing else.
+        var policy = directory.appendingPathComponent("policy.json").path
         let common = [
             "--subject", subject.customerID, "--policy", policy, "--tenant", "bfb", "--data-dir", directory.path,
         ]
@@ -394,13 +395,26 @@ struct DSRCLITests {
             atomically: true,
             encoding: .utf8
         )
-        let rectify = try CLI.run(
+        // Until the policy pins the DPO's producer key, nothing is appended and the key to pin is printed.
+        let unpinned = try CLI.run(
             ["dsr", "rectify", "--principal", "dana", "--topic", "loan_applications", "--event", corrected.path]
                 + common
         )
+        #expect(unpinned.status != 0 && unpinned.err.contains("not pinned in the policy"))
+        let key = try #require(unpinned.err.split(separator: "\"").first { $0.count == 44 && $0.hasSuffix("=") })
+        let pinned = directory.deletingLastPathComponent().appendingPathComponent("policy-with-dana.json")
+        try pinProducerKey(String(key), for: "dana", from: URL(fileURLWithPath: policy), to: pinned)
+        policy = pinned.path
+        let common2 = [
+            "--subject", subject.customerID, "--policy", policy, "--tenant", "bfb", "--data-dir", directory.path,
+        ]
+        let rectify = try CLI.run(
+            ["dsr", "rectify", "--principal", "dana", "--topic", "loan_applications", "--event", corrected.path]
+                + common2
+        )
         #expect(rectify.status == 0, "\(rectify.err)")
         #expect(rectify.out.contains("Correction appended"))
-        let after = try CLI.run(["dsr", "access", "--principal", "dana"] + common)
+        let after = try CLI.run(["dsr", "access", "--principal", "dana"] + common2)
         #expect(after.out.contains(#""count" : \#(2 * held + 1)"#))
         let keyFile = directory.appendingPathComponent("producer-dana.key")
         #expect((try FileManager.default.attributesOfItem(atPath: keyFile.path)[.posixPermissions] as? Int) == 0o600)
@@ -409,7 +423,7 @@ struct DSRCLITests {
         try other.json.write(to: corrected, atomically: true, encoding: .utf8)
         let wrong = try CLI.run(
             ["dsr", "rectify", "--principal", "dana", "--topic", "loan_applications", "--event", corrected.path]
-                + common
+                + common2
         )
         #expect(wrong.status != 0 && wrong.err.contains("same data subject"))
     }
@@ -425,7 +439,7 @@ struct ConsumerCrashTests {
         }
         let directory = TestSupport.scratchDirectory("consumer-crash").appendingPathComponent("data")
         #expect(try CLI.run(["demo", "--count", "2000", "--data-dir", directory.path]).status == 0)
-        let policy = TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path
+        let policy = directory.appendingPathComponent("policy.json").path
         let arguments = [
             "consume", "--topic", "loan_applications", "--partition", "0", "--principal", "fraud-service",
             "--purpose", "credit-check", "--group", "fraud-crash-test", "--policy", policy, "--tenant", "bfb",
@@ -476,4 +490,21 @@ struct ConsumerCrashTests {
         // The restart starts at or before the first offset the killed run never printed: no skip.
         if let first = resumed.first { #expect(first <= (seen.max() ?? -1) + 1) }
     }
+}
+
+/// Copies the policy at `source` to `target` with `key` added to `principal`'s `producerKeys`.
+func pinProducerKey(_ key: String, for principal: String, from source: URL, to target: URL) throws {
+    guard case .object(var document) = try JSONValue(parsing: Data(contentsOf: source)),
+        let p = document.firstIndex(where: { $0.key == "principals" }),
+        case .object(var principals) = document[p].value,
+        let i = principals.firstIndex(where: { $0.key == principal }),
+        case .object(var fields) = principals[i].value
+    else { throw CocoaError(.fileReadCorruptFile) }
+    fields.removeAll { $0.key == "producerKeys" }
+    fields.append(.init("producerKeys", .array([.string(key)])))
+    principals[i].value = .object(fields)
+    document[p].value = .object(principals)
+    var out: [UInt8] = []
+    JSONValue.object(document).write(to: &out)
+    try Data(out).write(to: target)
 }

@@ -443,7 +443,6 @@ struct SecurityFindingsTests {
         )
         try f.produce([#"{"ssn":"123-45-6789"}"#])
         _ = try f.consume("reader", purpose: "p")
-        try f.services.saveTrustedProducers(to: directory)
         try f.services.keys.backup(to: directory.appendingPathComponent("keys.backup"))
         try PrivateFiles.write(Array("plaintext".utf8), to: directory.appendingPathComponent("export.json").path)
 
@@ -495,6 +494,86 @@ struct SecurityFindingsTests {
         }
         _ = try f.services.registry.register(subject: "t-value", schema: v2, principal: "admin", force: true)
         #expect(try f.consume("reader", purpose: "p").first?["ssn"] == .string("123-45-6789"))
+    }
+
+    @Test("M3: only keys pinned in the policy (or in code) are trusted, and the signer must hold Produce")
+    func producerTrustIsPinnedAndAuthorized() throws {
+        let schema = #"{"type":"object","properties":{"ssn":{"type":"string","confluent:tags":["PII"]}}}"#
+        let producerKey = Curve25519.Signing.PrivateKey()
+        let pinned = readerPolicy(allow: ["/ssn"]).replacingOccurrences(
+            of: #""producer":{"kind":"service"}"#,
+            with:
+                #""producer":{"kind":"service","producerKeys":["\#(producerKey.publicKey.rawRepresentation.base64EncodedString())"]}"#
+        )
+        let f = try SmallFixture(
+            schema: schema,
+            policy: pinned.replacingOccurrences(
+                of: #""rules":["#,
+                with:
+                    #""rules":[{"id":"dl","effect":"allow","principals":["reader"],"actions":["Produce"],"resource":{"type":"topic","name":"t.dlq"}},"#
+            )
+        )
+        // A key written into the data directory is not read by anything.
+        let intruderKey = Curve25519.Signing.PrivateKey()
+        try Data(#"{"producer":"\#(intruderKey.publicKey.rawRepresentation.base64EncodedString())"}"#.utf8)
+            .write(to: f.directory.appendingPathComponent("producers.json"))
+        let fresh = StrongroomServices(
+            keys: f.services.keys,
+            log: f.services.log,
+            registry: f.services.registry,
+            policy: f.services.policy,
+            audit: f.services.audit,
+            tenant: "bank"
+        )
+        #expect(
+            fresh.trustedProducerKeys()[ExactText("producer")]?.map(\.rawRepresentation) == [
+                producerKey.publicKey.rawRepresentation
+            ]
+        )
+        for (principal, key) in [("producer", producerKey), ("producer", intruderKey)] {
+            let producer = SecureProducer(services: fresh, principal: principal, key: key)
+            _ = try producer.produce([Array(#"{"ssn":"123-45-6789"}"#.utf8)], to: "t")[0].get()
+        }
+        // The reader holds a pinned key too (trusted in code here) but no Produce right on t.
+        fresh.trust(producer: "reader", key: intruderKey.publicKey)
+        let records = try fresh.log.fetch(topic: "t", partition: 0, from: 0, maxBytes: 1 << 20, maxRecords: 10)
+        let forged = try RecordSignature.sign(
+            [
+                RecordSignature.Content(
+                    topic: "t",
+                    key: records[0].key ?? [],
+                    value: records[0].value ?? [],
+                    schemaID: 1,
+                    producer: "reader"
+                )
+            ],
+            producer: "reader",
+            key: intruderKey,
+            batchID: "b"
+        )
+        _ = try fresh.log.append(
+            [
+                LogRecord(
+                    key: records[0].key,
+                    value: records[0].value,
+                    headers: forged[0].map { RecordHeader($0.0, $0.1) } + [RecordHeader("sr-schema", text: "1")]
+                )
+            ],
+            to: "t"
+        )
+        var seen: [JSONValue] = []
+        let consumer = SecureConsumer(services: fresh, principal: "reader", purpose: "p", group: "g-m3")
+        while try consumer.consume(
+            topic: "t",
+            partition: 0,
+            handler: { seen += try $0.map { try JSONValue(parsing: $0.value) } }
+        ) > 0 {}
+        #expect(seen.count == 1)
+        let dead = try fresh.log.fetch(topic: "t.dlq", partition: 0, from: 0, maxBytes: 1 << 20, maxRecords: 10)
+        let reasons = dead.compactMap { $0.headers.first { $0.name == "sr-dlq-reason" } }.map {
+            String(decoding: $0.value, as: UTF8.self)
+        }
+        #expect(reasons.sorted() == ["producer key not trusted", "signer may not produce to this topic"])
     }
 }
 
