@@ -119,8 +119,9 @@ public final class StrongroomServices: Sendable {
         producers.withLock { $0[ExactText(principal)] = key }
     }
 
-    /// Every producer key a reader trusts: the `producerKeys` pinned per principal in the
-    /// policy in force (outside the data directory, under the operator's change control), and
+    /// Every producer key a reader trusts.
+    ///
+    /// The `producerKeys` pinned per principal in the policy in force (outside the data directory, under the operator's change control), and
     /// keys trusted in code with ``trust(producer:key:)``. Nothing in the data directory adds one.
     public func trustedProducerKeys() -> [ExactText: [Curve25519.Signing.PublicKey]] {
         var trusted: [ExactText: [Curve25519.Signing.PublicKey]] = [:]

@@ -165,7 +165,9 @@ public struct Principal: Hashable, Sendable {
     public var tenant: String?
     /// The principal's department, if any.
     public var department: String?
-    /// Raw 32-byte Ed25519 public keys this principal signs produced records with. Pinned in
+    /// Raw 32-byte Ed25519 public keys this principal signs produced records with.
+    ///
+    /// Pinned in
     /// the policy file (under the operator's change control, outside the data directory), so
     /// whoever can write the data directory cannot make a consumer trust a key of their own.
     public var producerKeys: [[UInt8]]
@@ -202,8 +204,9 @@ public struct AuthorizationContext: Hashable, Sendable {
     public var classification: String?
     /// A governance token (`srg1.…`), honoured only by a ``PolicyEngine`` that trusts its issuer.
     public var token: String?
-    /// True when the source address was checked by an earlier decision about the same act: a
-    /// consumer re-checking a signed record's Produce right cannot know the producer's address,
+    /// True when the source address was checked by an earlier decision about the same act.
+    ///
+    /// A consumer re-checking a signed record's Produce right cannot know the producer's address,
     /// which the producer's own authorization already checked. An allow's network condition
     /// then counts as met; a deny's still applies (denies fail closed).
     public var networkAttested: Bool
