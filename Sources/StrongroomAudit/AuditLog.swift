@@ -114,7 +114,11 @@ public final class AuditLog: Sendable {
     }
 
     /// Opens the log in `dataDirectory`, creating it and its signing key on first use.
-    public init(dataDirectory: URL) throws(AuditError) {
+    ///
+    /// - Parameter signingKey: where the Ed25519 signing key lives (created 0600 on first use).
+    ///   Keep it outside the data directory, under another owner, so that whoever can rewrite
+    ///   the log cannot also re-sign it; nil keeps it at `<dataDirectory>/audit.key`.
+    public init(dataDirectory: URL, signingKey: URL? = nil) throws(AuditError) {
         do {
             try PrivateFiles.directory(dataDirectory.path)
         } catch {
@@ -163,7 +167,7 @@ public final class AuditLog: Sendable {
             throw AuditError(.storage, "cannot read \(path)")
         }
         self.signer = try Self.loadOrCreateKey(
-            dataDirectory.appendingPathComponent(Self.keyFileName),
+            signingKey ?? dataDirectory.appendingPathComponent(Self.keyFileName),
             origin: origin,
             hasCheckpoints: hasCheckpoints
         )

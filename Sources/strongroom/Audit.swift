@@ -22,7 +22,12 @@ struct AuditCommand: ParsableCommand {
     )
 
     static func open(_ data: DataDirectoryOptions) throws -> AuditLog {
-        do { return try AuditLog(dataDirectory: data.url) } catch { throw CLIError("\(error)") }
+        _ = try data.existing()
+        guard FileManager.default.fileExists(atPath: data.url.appendingPathComponent(AuditLog.databaseFileName).path)
+        else {
+            throw CLIError("no audit log in \(data.url.path): check --data-dir (`strongroom init` makes one)")
+        }
+        do { return try data.auditLog() } catch { throw CLIError("\(error)") }
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
@@ -60,6 +65,16 @@ struct AuditCommand: ParsableCommand {
                     throw CLIError("cannot read checkpoint \(file)")
                 }
                 notes.append(note)
+            }
+            if keys.isEmpty || notes.isEmpty {
+                printError(
+                    """
+                    warning: checked against what the data directory itself holds\(keys.isEmpty ? " (its own signing key)" : "")\
+                    \(notes.isEmpty ? " with no checkpoint kept elsewhere" : ""). Whoever can write the data directory can \
+                    rewrite the log and re-sign it: keep checkpoints outside it (`audit checkpoint --out`, a witness) and \
+                    pass --checkpoint and --trusted-key.
+                    """
+                )
             }
             let result: AuditVerification
             do {

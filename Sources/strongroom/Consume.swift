@@ -51,7 +51,7 @@ struct ConsumeCommand: ParsableCommand {
                 log: try SQLiteEventLog(dataDirectory: data.url),
                 registry: try SchemaRegistry(dataDirectory: data.url),
                 policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
-                audit: try AuditLog(dataDirectory: data.url),
+                audit: try data.auditLog(),
                 tenant: tenant,
                 logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
             )

@@ -66,7 +66,7 @@ struct DSRCommand: ParsableCommand {
                     log: try SQLiteEventLog(dataDirectory: data.url),
                     registry: try SchemaRegistry(dataDirectory: data.url),
                     policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
-                    audit: try AuditLog(dataDirectory: data.url),
+                    audit: try data.auditLog(),
                     tenant: tenant,
                     logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
                 )

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
+import StrongroomAudit
 import StrongroomKeys
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create a data directory: a keyring (mode 0600) and an empty key store.",
+        abstract: "Create a data directory: a keyring (mode 0600), an empty key store and an audit log.",
         discussion: "Refuses to overwrite an existing keyring: losing it loses every key."
     )
 
@@ -16,6 +17,16 @@ struct Init: ParsableCommand {
             print("Initialized \(data.url.path)")
             print("  keyring:   \(data.url.appendingPathComponent(KeyStore.keyringFileName).path) (mode 0600)")
             print("  key store: \(store.databaseURL.path)")
+            let audit = try data.auditLog()
+            let keyPath = data.auditKeyURL?.path ?? data.url.appendingPathComponent(AuditLog.keyFileName).path
+            print(
+                "  audit log: \(data.url.appendingPathComponent(AuditLog.databaseFileName).path), signed with \(keyPath)"
+            )
+            print("  audit verifier key (record it outside this directory): \(audit.verifierKey.text)")
+            if data.auditKeyURL == nil {
+                print("  note: the audit signing key is inside the data directory; pass --audit-key (or set")
+                print("        STRONGROOM_AUDIT_KEY) to keep it apart, and keep checkpoints elsewhere.")
+            }
         } catch {
             throw CLIError("strongroom init: \(error)")
         }

@@ -222,7 +222,8 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             let store = try Keys.open(data)
-            let audit = try AuditCommand.open(data)
+            let audit: AuditLog
+            do { audit = try data.auditLog() } catch { throw CLIError("\(error)") }
             do {
                 let receipt = try store.erase(subject: subject, tenant: tenant)
                 // The receipt names the subject by the key store's keyed hash only.
@@ -267,7 +268,8 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             let store = try Keys.open(data)
-            let audit = try AuditCommand.open(data)
+            let audit: AuditLog
+            do { audit = try data.auditLog() } catch { throw CLIError("\(error)") }
             do {
                 let report = try store.finalize()
                 if !report.finalized.isEmpty {

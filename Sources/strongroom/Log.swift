@@ -293,7 +293,7 @@ struct LogCommand: ParsableCommand {
                     registry: try SchemaRegistry(dataDirectory: data.url),
                     // The sweep authorizes nothing: a policy without rules.
                     policy: PolicyEngine(try Policy(parsing: Array(#"{"version":"retention-sweep","rules":[]}"#.utf8))),
-                    audit: try AuditLog(dataDirectory: data.url)
+                    audit: try data.auditLog()
                 )
                 outcomes = try RetentionSweep(services: services).run()
             } catch { throw CLIError("\(error)") }

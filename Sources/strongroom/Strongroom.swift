@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StrongroomAudit
 
 @main
 struct StrongroomCommand: ParsableCommand {
@@ -26,9 +27,37 @@ struct DataDirectoryOptions: ParsableArguments {
     )
     var dataDir: String?
 
+    @Option(
+        name: .customLong("audit-key"),
+        help: """
+            The audit log's signing key file, best kept outside the data directory under another owner \
+            (default: $STRONGROOM_AUDIT_KEY, else <data-dir>/audit.key).
+            """
+    )
+    var auditKey: String?
+
     var url: URL {
         let path = dataDir ?? ProcessInfo.processInfo.environment["STRONGROOM_DATA"] ?? "./strongroom-data"
         return URL(fileURLWithPath: path, isDirectory: true)
+    }
+
+    /// The signing key's path when it is kept apart from the data directory.
+    var auditKeyURL: URL? {
+        (auditKey ?? ProcessInfo.processInfo.environment["STRONGROOM_AUDIT_KEY"]).map { URL(fileURLWithPath: $0) }
+    }
+
+    /// The data directory's audit log, signing with the configured key.
+    func auditLog() throws -> AuditLog { try AuditLog(dataDirectory: url, signingKey: auditKeyURL) }
+
+    /// The data directory, which must exist: read-only commands never create one.
+    func existing() throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CLIError(
+                "no data directory at \(url.path): check --data-dir or $STRONGROOM_DATA (`strongroom init` makes one)"
+            )
+        }
+        return url
     }
 }
 

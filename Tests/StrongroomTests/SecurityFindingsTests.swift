@@ -575,6 +575,38 @@ struct SecurityFindingsTests {
         }
         #expect(reasons.sorted() == ["producer key not trusted", "signer may not produce to this topic"])
     }
+
+    @Test("M6: the audit signing key can live outside the data directory; verify warns without a witness")
+    func auditKeyOutsideTheDataDirectory() throws {
+        let root = TestSupport.scratchDirectory("m6")
+        let data = root.appendingPathComponent("data")
+        let keys = root.appendingPathComponent("keys")
+        try FileManager.default.createDirectory(at: keys, withIntermediateDirectories: true)
+        let keyFile = keys.appendingPathComponent("audit.key").path
+        let common = ["--data-dir", data.path, "--audit-key", keyFile]
+        let initialized = try CLI.run(["init"] + common)
+        #expect(initialized.status == 0, "\(initialized.err)")
+        #expect(FileManager.default.fileExists(atPath: keyFile))
+        #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("audit.key").path))
+        #expect(try CLI.run(["keys", "erase", "--subject", "CUST-1"] + common).status == 0)
+        let verifier = try CLI.run(["audit", "key"] + common).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let checkpoint = root.appendingPathComponent("witness.txt").path
+        #expect(try CLI.run(["audit", "checkpoint", "--out", checkpoint] + common).status == 0)
+        let bare = try CLI.run(["audit", "verify"] + common)
+        #expect(bare.status == 0)
+        #expect(bare.err.contains("warning") && bare.err.contains("--checkpoint"))
+        let witnessed = try CLI.run(
+            ["audit", "verify", "--trusted-key", verifier, "--checkpoint", checkpoint] + common
+        )
+        #expect(witnessed.status == 0, "\(witnessed.err)")
+        #expect(!witnessed.err.contains("warning"))
+
+        // CLI: a read-only command on a mistyped data directory is an error and creates nothing.
+        let typo = root.appendingPathComponent("dta")
+        let missing = try CLI.run(["audit", "verify", "--data-dir", typo.path])
+        #expect(missing.status != 0 && missing.err.contains("no data directory"))
+        #expect(!FileManager.default.fileExists(atPath: typo.path))
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
