@@ -45,6 +45,14 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
     /// What the rule asks, without the value.
     public var message: String
 
+    /// An error at `pointer` for `keyword`, with the rule's `schemaPointer` and words without the value.
+    public init(pointer: String, keyword: String, schemaPointer: String, message: String) {
+        self.pointer = pointer
+        self.keyword = keyword
+        self.schemaPointer = schemaPointer
+        self.message = message
+    }
+
     /// The pointer, the rule and the message.
     public var description: String {
         "\(pointer.isEmpty ? "/" : pointer): \(message) [\(keyword) at \(schemaPointer.isEmpty ? "#" : "#" + schemaPointer)]"
@@ -58,8 +66,9 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
 /// uuid, as assertions), local `$ref` into `$defs` / `definitions` / any JSON pointer of
 /// the document, allOf, anyOf, oneOf, and boolean schemas.
 ///
-/// Numbers are compared exactly (``ExactDecimal``). An unknown keyword is ignored, as the
-/// specification asks; a malformed known keyword is a compile error.
+/// Numbers are compared exactly (``ExactDecimal``). An unsupported keyword refuses the schema
+/// (never ignored: a security boundary enforces all of its schema or none); a malformed known
+/// keyword is a compile error.
 public final class JSONSchemaValidator: Sendable {
     /// The draft whose `$ref` rules apply.
     public enum Draft: Sendable {

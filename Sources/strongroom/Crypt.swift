@@ -45,22 +45,36 @@ struct CipherOptions: ParsableArguments {
 /// are handled as one batch.
 func processLines(
     _ label: String,
+    maxLineBytes: Int = InputLines.defaultMaxBytes,
     _ body: ([[UInt8]]) -> [Result<[UInt8], EventCipherError>]
 ) throws {
-    var pending: [UInt8] = []
+    var input = InputLines(maxBytes: maxLineBytes)
     var lineNumber = 0
     var failures = 0
     var outputLost = false
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    func handle(_ lines: [[UInt8]]) {
-        var out: [UInt8] = []
-        let kept = lines.filter { !$0.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D } }
+    var done = false
+    while !done {
+        var batch: [[UInt8]] = []
         var numbers: [Int] = []
-        for line in lines {
+        repeat {
+            guard let next = input.next() else {
+                done = true
+                break
+            }
             lineNumber += 1
-            if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { numbers.append(lineNumber) }
-        }
-        for (number, result) in zip(numbers, body(kept)) {
+            switch next {
+            case .tooLong:
+                failures += 1
+                printError("strongroom \(label): line \(lineNumber): longer than \(maxLineBytes) bytes, skipped")
+            case .line(let line):
+                if InputLines.isBlank(line) { continue }
+                batch.append(line)
+                numbers.append(lineNumber)
+            }
+        } while input.hasBufferedLine && batch.count < 1000
+        guard !batch.isEmpty else { continue }
+        var out: [UInt8] = []
+        for (number, result) in zip(numbers, body(batch)) {
             switch result {
             case .success(let bytes):
                 out.append(contentsOf: bytes)
@@ -72,16 +86,6 @@ func processLines(
         }
         if !writeOut(out) { outputLost = true }
     }
-    while true {
-        let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        pending.append(contentsOf: buffer[0..<n])
-        guard let last = pending.lastIndex(of: 0x0A) else { continue }
-        let lines = pending[..<last].split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) }
-        pending.removeSubrange(...last)
-        handle(lines)
-    }
-    if !pending.isEmpty { handle([pending]) }
     if outputLost { throw CLIError("strongroom \(label): standard output could not be written") }
     if failures > 0 {
         printError("strongroom \(label): \(failures) of \(lineNumber) lines failed")

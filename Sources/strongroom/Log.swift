@@ -179,7 +179,10 @@ struct LogCommand: ParsableCommand {
 
         func run() throws {
             let log = try openEventLog(data, durability: durability)
-            do { _ = try log.describeTopic(topic) } catch { throw CLIError("\(error)") }
+            let maxRecordBytes: Int
+            do { maxRecordBytes = try log.describeTopic(topic).config.maxRecordBytes } catch {
+                throw CLIError("\(error)")
+            }
             var records: [LogRecord] = []
             var failures = 0
             var lineNumber = 0
@@ -192,24 +195,32 @@ struct LogCommand: ParsableCommand {
                 for p in positions { out += Array("\(p.partition) \(p.offset)\n".utf8) }
                 guard writeOut(out) else { throw CLIError("cannot write to standard output") }
             }
-            while let line = readLine(strippingNewline: true) {
+            var input = InputLines(maxBytes: maxRecordBytes)
+            while let next = input.next() {
                 lineNumber += 1
-                if line.allSatisfy(\.isWhitespace) { continue }
+                // Each line is checked alone: one bad or oversized line never costs its batch.
+                guard case .line(let line) = next else {
+                    printError("strongroom log append: line \(lineNumber): longer than \(maxRecordBytes) bytes, skipped")
+                    failures += 1
+                    continue
+                }
+                if InputLines.isBlank(line) { continue }
+                let value: JSONValue
+                do { value = try JSONValue(parsing: line) } catch {
+                    printError("strongroom log append: line \(lineNumber): not JSON (\(error.code) at byte \(error.offset))")
+                    failures += 1
+                    continue
+                }
                 var key: [UInt8]? = nil
                 if let keyField {
-                    guard let value = try? JSONValue(parsing: line), case .object = value else {
-                        printError("strongroom log append: line \(lineNumber): not a JSON object")
-                        failures += 1
-                        continue
-                    }
-                    guard let k = value[keyField]?.stringValue else {
+                    guard case .object = value, let k = value[keyField]?.stringValue else {
                         printError("strongroom log append: line \(lineNumber): no string member \(keyField)")
                         failures += 1
                         continue
                     }
                     key = Array(k.utf8)
                 }
-                records.append(LogRecord(key: key, value: Array(line.utf8)))
+                records.append(LogRecord(key: key, value: line))
                 if records.count >= batch { try flush() }
             }
             try flush()

@@ -250,10 +250,24 @@ struct SchemaCommand: ParsableCommand {
             }
             var line = 0
             var invalid = 0
-            while let input = readLine(strippingNewline: true) {
+            var lines = InputLines(maxBytes: ValidationLimits().maxEventBytes + 1)
+            while let next = lines.next() {
                 line += 1
-                if input.allSatisfy(\.isWhitespace) { continue }
-                let errors = validator.validate(bytes: Array(input.utf8))
+                let errors: [StrongroomSchema.ValidationError]
+                switch next {
+                case .tooLong:
+                    errors = [
+                        StrongroomSchema.ValidationError(
+                            pointer: "",
+                            keyword: "limit",
+                            schemaPointer: "",
+                            message: "event larger than \(ValidationLimits().maxEventBytes) bytes"
+                        )
+                    ]
+                case .line(let input):
+                    if InputLines.isBlank(input) { continue }
+                    errors = validator.validate(bytes: input)
+                }
                 if !errors.isEmpty { invalid += 1 }
                 if json {
                     var out: [UInt8] = []

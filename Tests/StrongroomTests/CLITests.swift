@@ -10,6 +10,7 @@ struct CLI {
     static func run(
         _ arguments: [String],
         input: String = "",
+        bytes: [UInt8]? = nil,
         environment: [String: String] = [:]
     ) throws -> (status: Int32, out: String, err: String) {
         guard let executable = TestSupport.executable else { throw CocoaError(.fileNoSuchFile) }
@@ -24,7 +25,7 @@ struct CLI {
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
+        stdin.fileHandleForWriting.write(Data(bytes ?? Array(input.utf8)))
         try stdin.fileHandleForWriting.close()
         let out = stdout.fileHandleForReading.readDataToEndOfFile()
         let err = stderr.fileHandleForReading.readDataToEndOfFile()

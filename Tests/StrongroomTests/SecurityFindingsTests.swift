@@ -607,6 +607,44 @@ struct SecurityFindingsTests {
         #expect(missing.status != 0 && missing.err.contains("no data directory"))
         #expect(!FileManager.default.fileExists(atPath: typo.path))
     }
+
+    @Test("L2/L5/L9: lines are bytes: invalid UTF-8 refused, an endless line bounded, one bad line costs only itself")
+    func inputLines() throws {
+        let data = TestSupport.scratchDirectory("lines")
+        let env = ["STRONGROOM_DATA": data.path]
+        #expect(try CLI.run(["init"], environment: env).status == 0)
+        #expect(try CLI.run(["topic", "create", "raw", "--partitions", "1"], environment: env).status == 0)
+        let good = Array(#"{"a":"x"}"#.utf8)
+        let invalidUTF8: [UInt8] = Array(#"{"a":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
+        let oversized = Array(#"{"a":""#.utf8) + Array(repeating: UInt8(ascii: "b"), count: 2 << 20) + Array(#""}"#.utf8)
+        let input = good + [0x0A] + invalidUTF8 + [0x0A] + oversized + [0x0A] + good + [0x0A]
+        let appended = try CLI.run(["log", "append", "--topic", "raw", "--batch", "10"], bytes: input, environment: env)
+        #expect(appended.status == 1)
+        #expect(appended.out.split(separator: "\n").count == 2, "both good lines appended: \(appended.out)")
+        #expect(appended.err.contains("line 2: not JSON"))
+        #expect(appended.err.contains("line 3: longer than"))
+        let stored = try SQLiteEventLog(dataDirectory: data).fetch(
+            topic: "raw",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        #expect(stored.map(\.value) == [good, good])
+
+        let schema = data.deletingLastPathComponent().appendingPathComponent("s.json")
+        try Data(#"{"type":"object"}"#.utf8).write(to: schema)
+        let validated = try CLI.run(["schema", "validate", "--schema", schema.path], bytes: invalidUTF8 + [0x0A], environment: env)
+        #expect(validated.status == 1)
+        // A stream with no newline at all: reported, never held whole.
+        let endless = Array(repeating: UInt8(ascii: "x"), count: 3 << 20)
+        let encrypted = try CLI.run(
+            ["encrypt", "--topic", "t", "--schema", schema.path],
+            bytes: endless + [0x0A] + good + [0x0A],
+            environment: env
+        )
+        #expect(encrypted.err.contains("line 1: longer than"))
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
