@@ -328,7 +328,11 @@ public final class SecureProducer: Sendable {
                 results[i] = .failure(PipelineError(.invalid, "not JSON"))
                 continue
             }
-            let findings = services.dlp.scan(value, taggedPointers: schema.patterns)
+            let findings = services.dlp.scan(
+                value,
+                taggedPointers: schema.patterns,
+                declaredNames: schema.validator.declaredNames
+            )
             if !findings.isEmpty {
                 if dlpAction == "flag" {
                     for f in findings { flagged[f.description, default: 0] += 1 }

@@ -1,3 +1,4 @@
+import Foundation
 public import StrongroomJSON
 
 /// A kind of sensitive value that the data-loss-prevention scanner looks for in free text.
@@ -57,8 +58,8 @@ public struct DLPFinding: Sendable, Hashable, CustomStringConvertible {
 /// Finds personal data and secrets in the strings of events that no schema tag covers.
 ///
 /// Tagged fields are encrypted, so what leaks is free text: a memo holding a card number,
-/// a note holding a phone number. ``scan(_:skipping:)`` visits every string value (object
-/// keys are not values and are not scanned) except those under a covered pointer.
+/// a note holding a phone number. ``scan(_:skipping:)`` visits every string value and every
+/// member name (a name can hold data too) except those under a covered pointer.
 ///
 /// Scanning costs no allocation per character: each detector is a pass over the string's
 /// UTF-8 bytes, and a first pass counting digits and marks skips detectors that cannot fire.
@@ -143,6 +144,80 @@ public struct DLPScanner: Sendable {
         var pointer = ""
         visit(event, pointer: &pointer, covered: covered, into: &findings)
         return findings
+    }
+
+    /// ``scan(_:taggedPointers:)`` with findings fit for errors, logs and the audit: a member
+    /// name outside `declaredNames` is data, so the finding's pointer names it by position
+    /// (`/<member 2>`) instead.
+    public func scan(
+        _ event: JSONValue,
+        taggedPointers: [String],
+        declaredNames: Set<ExactText>
+    ) -> [DLPFinding] {
+        let tagged = taggedPointers.map { DLPPointerPattern($0) }
+        var findings: [DLPFinding] = []
+        var pointer = ""
+        walkNames(event, pointer: &pointer, covered: { p in tagged.contains { $0.covers(p) } }) { name, at in
+            // A member name the schema does not declare is free text too.
+            guard !declaredNames.contains(ExactText(name)) else { return }
+            for detector in detect(name) { findings.append(DLPFinding(pointer: at, detector: detector)) }
+        }
+        findings += scan(event, taggedPointers: taggedPointers)
+        return findings.map { finding in
+            DLPFinding(
+                pointer: Self.safePointer(finding.pointer, in: event, declaredNames: declaredNames),
+                detector: finding.detector
+            )
+        }
+    }
+
+    private func walkNames(
+        _ value: JSONValue,
+        pointer: inout String,
+        covered: (String) -> Bool,
+        _ body: (String, String) -> Void
+    ) {
+        if covered(pointer) { return }
+        switch value {
+        case .array(let elements):
+            for (index, element) in elements.enumerated() {
+                let saved = pointer
+                pointer += "/\(index)"
+                walkNames(element, pointer: &pointer, covered: covered, body)
+                pointer = saved
+            }
+        case .object(let members):
+            for member in members {
+                let saved = pointer
+                pointer += "/" + JSONPathSet.escapePointerToken(member.key)
+                if !covered(pointer) { body(member.key, pointer) }
+                walkNames(member.value, pointer: &pointer, covered: covered, body)
+                pointer = saved
+            }
+        default: return
+        }
+    }
+
+    /// `pointer` with every member token not in `declaredNames` replaced by its position.
+    static func safePointer(_ pointer: String, in event: JSONValue, declaredNames: Set<ExactText>) -> String {
+        var node: JSONValue? = event
+        var out = ""
+        for token in pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            let name = String(token).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            switch node {
+            case .array(let elements)?:
+                out += "/" + token
+                node = Int(token).flatMap { $0 < elements.count ? elements[$0] : nil }
+            case .object(let members)?:
+                let index = members.firstIndex { $0.key.hasSameBytes(as: name) }
+                out += declaredNames.contains(ExactText(name)) ? "/" + token : "/<member \(index ?? -1)>"
+                node = index.map { members[$0].value }
+            default:
+                out += "/<member>"
+                node = nil
+            }
+        }
+        return out
     }
 
     /// Every finding in the string values of `event` outside the tagged fields.

@@ -84,7 +84,10 @@ public final class JSONSchemaValidator: Sendable {
     public let limits: ValidationLimits
     let root: Node
     /// Compiled schemas by JSON pointer in the document, for `$ref`.
-    let table: [String: Node]
+    let table: [String: Node]  // text-keyed: schema pointers, written by the schema author
+    /// Every member name some `properties` of the schema declares: the names that may appear in
+    /// an error or a DLP finding. Any other member name is data and is named by position.
+    public let declaredNames: Set<ExactText>
 
     /// Compiles `schema`.
     ///
@@ -98,6 +101,7 @@ public final class JSONSchemaValidator: Sendable {
         try compiler.resolveReferences()
         self.draft = draft
         self.limits = limits
+        self.declaredNames = Set(compiler.table.values.flatMap { $0.properties.keys })
         self.root = root
         self.table = compiler.table
     }
@@ -409,10 +413,14 @@ final class Node: @unchecked Sendable {
             )
             ok = false
         }
-        for member in members {
-            let child = pointer + "/" + JSONPathSet.escapePointerToken(member.key)
+        for (index, member) in members.enumerated() {
+            // A member name the schema does not declare is data (it could be an SSN): errors name
+            // it by position, `<member 3>`, never by its text.
+            let declared = properties[ExactText(member.key)]
+            let child =
+                pointer + "/" + (declared != nil ? JSONPathSet.escapePointerToken(member.key) : "<member \(index)>")
             var described = false
-            if let schema = properties[ExactText(member.key)] {
+            if let schema = declared {
                 described = true
                 ok = schema.validate(member.value, pointer: child, depth: depth + 1, context: &context) && ok
             }
@@ -498,11 +506,12 @@ final class Node: @unchecked Sendable {
             return ok
         case .object(let members):
             var ok = true
-            for m in members {
+            for (index, m) in members.enumerated() {
+                // Below an undescribed member every name is data: named by position.
                 ok =
                     checkLimits(
                         m.value,
-                        pointer: pointer + "/" + JSONPathSet.escapePointerToken(m.key),
+                        pointer: pointer + "/<member \(index)>",
                         depth: depth + 1,
                         context: &context
                     ) && ok

@@ -200,14 +200,18 @@ struct LogCommand: ParsableCommand {
                 lineNumber += 1
                 // Each line is checked alone: one bad or oversized line never costs its batch.
                 guard case .line(let line) = next else {
-                    printError("strongroom log append: line \(lineNumber): longer than \(maxRecordBytes) bytes, skipped")
+                    printError(
+                        "strongroom log append: line \(lineNumber): longer than \(maxRecordBytes) bytes, skipped"
+                    )
                     failures += 1
                     continue
                 }
                 if InputLines.isBlank(line) { continue }
                 let value: JSONValue
                 do { value = try JSONValue(parsing: line) } catch {
-                    printError("strongroom log append: line \(lineNumber): not JSON (\(error.code) at byte \(error.offset))")
+                    printError(
+                        "strongroom log append: line \(lineNumber): not JSON (\(error.code) at byte \(error.offset))"
+                    )
                     failures += 1
                     continue
                 }

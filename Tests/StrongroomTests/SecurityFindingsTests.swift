@@ -616,9 +616,14 @@ struct SecurityFindingsTests {
         #expect(try CLI.run(["topic", "create", "raw", "--partitions", "1"], environment: env).status == 0)
         let good = Array(#"{"a":"x"}"#.utf8)
         let invalidUTF8: [UInt8] = Array(#"{"a":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
-        let oversized = Array(#"{"a":""#.utf8) + Array(repeating: UInt8(ascii: "b"), count: 2 << 20) + Array(#""}"#.utf8)
+        let oversized =
+            Array(#"{"a":""#.utf8) + Array(repeating: UInt8(ascii: "b"), count: 2 << 20) + Array(#""}"#.utf8)
         let input = good + [0x0A] + invalidUTF8 + [0x0A] + oversized + [0x0A] + good + [0x0A]
-        let appended = try CLI.run(["log", "append", "--topic", "raw", "--batch", "10"], bytes: input, environment: env)
+        let appended = try CLI.run(
+            ["log", "append", "--topic", "raw", "--batch", "10"],
+            bytes: input,
+            environment: env
+        )
         #expect(appended.status == 1)
         #expect(appended.out.split(separator: "\n").count == 2, "both good lines appended: \(appended.out)")
         #expect(appended.err.contains("line 2: not JSON"))
@@ -634,7 +639,11 @@ struct SecurityFindingsTests {
 
         let schema = data.deletingLastPathComponent().appendingPathComponent("s.json")
         try Data(#"{"type":"object"}"#.utf8).write(to: schema)
-        let validated = try CLI.run(["schema", "validate", "--schema", schema.path], bytes: invalidUTF8 + [0x0A], environment: env)
+        let validated = try CLI.run(
+            ["schema", "validate", "--schema", schema.path],
+            bytes: invalidUTF8 + [0x0A],
+            environment: env
+        )
         #expect(validated.status == 1)
         // A stream with no newline at all: reported, never held whole.
         let endless = Array(repeating: UInt8(ascii: "x"), count: 3 << 20)
@@ -644,6 +653,25 @@ struct SecurityFindingsTests {
             environment: env
         )
         #expect(encrypted.err.contains("line 1: longer than"))
+    }
+
+    @Test("L10: member names are data: errors, findings and the audit name undeclared members by position")
+    func memberNamesAreNotEchoed() throws {
+        let closed = #"{"type":"object","additionalProperties":false,"properties":{"id":{"type":"string"}}}"#
+        let open = #"{"type":"object","properties":{"id":{"type":"string"}}}"#
+        for schema in [closed, open] {
+            let f = try SmallFixture(schema: schema, policy: readerPolicy(allow: ["/id"]))
+            let producer = SecureProducer(services: f.services, principal: "producer", key: f.producerKey)
+            let result = producer.produce([Array(#"{"id":"e1","123-45-6789":"note"}"#.utf8)], to: "t")[0]
+            guard case .failure(let error) = result else {
+                Issue.record("an SSN in a member name was accepted")
+                continue
+            }
+            #expect(!error.description.contains("6789"), "\(error)")
+            #expect(error.description.contains("<member 1>"), "\(error)")
+            let audit = try f.auditEntries().map { String(describing: $0) }.joined()
+            #expect(!audit.contains("6789"))
+        }
     }
 }
 
