@@ -157,7 +157,8 @@ public struct DLPScanner: Sendable {
         let tagged = taggedPointers.map { DLPPointerPattern($0) }
         var findings: [DLPFinding] = []
         var pointer = ""
-        walkNames(event, pointer: &pointer, covered: { p in tagged.contains { $0.covers(p) } }) { name, at in
+        let covered: (String) -> Bool = { p in tagged.contains { $0.covers(p) } }
+        walkNames(event, pointer: &pointer, covered: covered) { name, at in
             // A member name the schema does not declare is free text too.
             guard !declaredNames.contains(ExactText(name)) else { return }
             for detector in detect(name) { findings.append(DLPFinding(pointer: at, detector: detector)) }

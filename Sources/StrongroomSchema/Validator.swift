@@ -85,8 +85,10 @@ public final class JSONSchemaValidator: Sendable {
     let root: Node
     /// Compiled schemas by JSON pointer in the document, for `$ref`.
     let table: [String: Node]  // text-keyed: schema pointers, written by the schema author
-    /// Every member name some `properties` of the schema declares: the names that may appear in
-    /// an error or a DLP finding. Any other member name is data and is named by position.
+    /// Every member name some `properties` of the schema declares.
+    ///
+    /// Only these may appear in an error or a DLP finding; any other member name is data and is
+    /// named by position.
     public let declaredNames: Set<ExactText>
 
     /// Compiles `schema`.
