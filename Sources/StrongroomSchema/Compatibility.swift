@@ -257,7 +257,7 @@ public enum SchemaCompatibility {
                 (pattern, "mask weakened from \(style.rawValue) to \(new.masks[pattern]?.rawValue ?? "full")")
             )
         }
-        if let level = old.classification, new.classification.map { $0 < level } ?? true {
+        if let level = old.classification, Self.isLower(new.classification, than: level) {
             issues.append(
                 (
                     "/strongroom:classification",
@@ -265,10 +265,22 @@ public enum SchemaCompatibility {
                 )
             )
         }
-        if let days = old.retentionDays, new.retentionDays.map { $0 > days } ?? true {
+        if let days = old.retentionDays, Self.isLonger(new.retentionDays, than: days) {
             issues.append(("/strongroom:retentionDays", "retention lengthened from \(days) days"))
         }
         return issues
+    }
+
+    /// True when `level` is missing or below `old`.
+    static func isLower(_ level: Classification?, than old: Classification) -> Bool {
+        guard let level else { return true }
+        return level < old
+    }
+
+    /// True when `days` is missing (kept for ever) or above `old`.
+    static func isLonger(_ days: Int?, than old: Int) -> Bool {
+        guard let days else { return true }
+        return days > old
     }
 
     static func weaken(

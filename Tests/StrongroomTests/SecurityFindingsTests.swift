@@ -429,7 +429,7 @@ struct SecurityFindingsTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
         // A database left world-readable by an older version is tightened, with its WAL.
-        FileManager.default.createFile(atPath: directory.appendingPathComponent("log.sqlite").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("log.sqlite").path, contents: nil)
         try FileManager.default.setAttributes(
             [.posixPermissions: 0o644],
             ofItemAtPath: directory.appendingPathComponent("log.sqlite").path
@@ -462,7 +462,7 @@ struct SecurityFindingsTests {
         let planted = TestSupport.scratchDirectory("planted")
         try FileManager.default.createDirectory(at: planted, withIntermediateDirectories: true)
         let target = planted.appendingPathComponent("elsewhere")
-        FileManager.default.createFile(atPath: target.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: target.path, contents: nil)
         try FileManager.default.createSymbolicLink(
             atPath: planted.appendingPathComponent("keys.generation").path,
             withDestinationPath: target.path
