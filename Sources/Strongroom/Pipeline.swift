@@ -239,6 +239,11 @@ public final class StrongroomServices: Sendable {
     /// access it records, so an access that cannot be audited does not happen.
     func record(_ entries: [AuditEntry]) throws(PipelineError) {
         guard !entries.isEmpty else { return }
+        // Every entry names the policy that decided it.
+        let current = policy.policy
+        let stamp = "\(current.version) \(current.digest)"
+        var entries = entries
+        for i in entries.indices where entries[i].policy == nil { entries[i].policy = stamp }
         do { try audit.append(entries) } catch {
             logger.error("audit append failed", metadata: ["error": "\(error)"])
             throw PipelineError(.audit, "\(error)")
@@ -658,7 +663,14 @@ public final class SecureConsumer: Sendable {
         }
         // The entries go first: what cannot be audited is not revealed, dead-lettered or committed.
         try services.record(
-            auditEntries(topic, reader.fields, dead: dead, deadLetterDecision: deadLetterDecision, correlationID)
+            auditEntries(
+                topic,
+                reader.fields,
+                keyIDs: reader.decryptedKeys.sorted().map(\.string),
+                dead: dead,
+                deadLetterDecision: deadLetterDecision,
+                correlationID
+            )
         )
         if !fresh.isEmpty {
             // Stored before anything is committed: a dead letter is never lost to a skipped offset.
@@ -745,6 +757,7 @@ public final class SecureConsumer: Sendable {
     func auditEntries(
         _ topic: String,
         _ fields: FieldDecisions,
+        keyIDs: [String],
         dead: [(StoredRecord, String)],
         deadLetterDecision: Decision?,
         _ correlationID: String
@@ -762,6 +775,7 @@ public final class SecureConsumer: Sendable {
                     rules: entry.decision.matchedRules,
                     reason: entry.decision.isAllowed ? nil : "masked: \(entry.decision.reason)",
                     correlationID: correlationID,
+                    keyIDs: entry.decision.isAllowed ? keyIDs : [],
                     count: entry.count
                 )
             )
@@ -796,6 +810,8 @@ struct RecordReader {
     var fields: FieldDecisions
     /// Whether each signer may produce to the topic, decided once per reader.
     var produceRights: [ExactText: Bool] = [:]
+    /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
+    var decryptedKeys: Set<ExactText> = []
     var verifiedRoots: [[UInt8]: Merkle.Hash]
 
     /// Why a record could not be read.
@@ -887,6 +903,11 @@ struct RecordReader {
         self.fields = fields
         switch revealed {
         case .success(let outcome):
+            if outcome.decrypted > 0 {
+                for reference in StrongroomServices.keyReferences(in: value) {
+                    decryptedKeys.insert(ExactText(reference))
+                }
+            }
             return .success(
                 Read(
                     event: ConsumedEvent(

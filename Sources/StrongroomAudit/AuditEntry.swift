@@ -44,6 +44,8 @@ public struct AuditEntry: Sendable, Hashable {
     public var count: Int
     /// For erasure receipts: the key store's keyed hash of the subject, never the id.
     public var subjectHash: String?
+    /// The policy in force when it was decided: `<version> <sha256 digest>`.
+    public var policy: String?
 
     /// An entry; `index` is assigned by the log.
     public init(
@@ -59,8 +61,10 @@ public struct AuditEntry: Sendable, Hashable {
         correlationID: String? = nil,
         keyIDs: [String] = [],
         count: Int = 1,
-        subjectHash: String? = nil
+        subjectHash: String? = nil,
+        policy: String? = nil
     ) {
+        self.policy = policy
         self.time = Date(timeIntervalSince1970: (time.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
         self.principal = principal
         self.action = action
@@ -105,6 +109,10 @@ public struct AuditEntry: Sendable, Hashable {
         Self.appendDecimal(Int64(bitPattern: index), to: &out)
         out += Self.keyKeyIDs
         strings(keyIDs)
+        if let policy {
+            out += Self.keyPolicy
+            JSONValue.writeString(policy, to: &out)
+        }
         out += Self.keyPrincipal
         JSONValue.writeString(principal, to: &out)
         if let purpose {
@@ -137,6 +145,7 @@ public struct AuditEntry: Sendable, Hashable {
     static let keyFields = Array(#","fields":"#.utf8)
     static let keyIndex = Array(#","index":"#.utf8)
     static let keyKeyIDs = Array(#","keyIDs":"#.utf8)
+    static let keyPolicy = Array(#","policy":"#.utf8)
     static let keyPrincipal = Array(#","principal":"#.utf8)
     static let keyPurpose = Array(#","purpose":"#.utf8)
     static let keyReason = Array(#","reason":"#.utf8)
@@ -225,7 +234,8 @@ public struct AuditEntry: Sendable, Hashable {
             correlationID: string("correlationID"),
             keyIDs: keyIDs,
             count: count,
-            subjectHash: string("subjectHash")
+            subjectHash: string("subjectHash"),
+            policy: string("policy")
         )
         self.index = UInt64(index)
     }

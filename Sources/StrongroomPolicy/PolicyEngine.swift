@@ -31,6 +31,16 @@ public final class PolicyEngine: Sendable {
     private let issuers: [String: Curve25519.Signing.PublicKey]
     private let clock: @Sendable () -> Date
     private let tokens: Mutex<TokenState>
+    private let journal = Mutex<SpentTokenJournal?>(nil)
+
+    /// Records spent single-use token ids in the file at `url` (created 0600).
+    ///
+    /// The file is shared by every process that uses it: a single-use token is then spent once across processes
+    /// and restarts, not once per process. If the file cannot be read or written, single-use
+    /// tokens are refused (fail closed).
+    public func recordSpentTokens(in url: URL) {
+        journal.withLock { $0 = SpentTokenJournal(path: url.path) }
+    }
 
     /// An engine enforcing `policy`, honouring tokens signed by `trustedIssuers`.
     public convenience init(_ policy: Policy, trustedIssuers: [Curve25519.Signing.PublicKey] = []) {
@@ -211,11 +221,15 @@ public final class PolicyEngine: Sendable {
         if token.singleUse {
             // notBefore <= now + skew and the lifetime is at most 7 days: no overflow here either.
             let until = token.expires + PolicyEngine.tokenClockSkew
-            let outcome = tokens.withLock { $0.replay.spend(token.issuer + "." + token.id, until: until, now: now) }
+            var outcome = tokens.withLock { $0.replay.spend(token.issuer + "." + token.id, until: until, now: now) }
+            if outcome == .fresh, let journal = journal.withLock({ $0 }) {
+                outcome = journal.spend(token.issuer + "." + token.id, until: until, now: now)
+            }
             switch outcome {
             case .fresh: break
             case .replayed: return deny("token replayed")
             case .full: return deny("token replay cache full of unexpired single-use tokens")
+            case .unavailable: return deny("spent-token journal unavailable")
             }
         }
         return Decision(
@@ -239,6 +253,7 @@ struct ReplayCache {
         case fresh
         case replayed
         case full
+        case unavailable
     }
 
     let capacity: Int
@@ -264,5 +279,64 @@ struct ReplayCache {
         spent[key] = until
         earliest = min(earliest, until)
         return .fresh
+    }
+}
+
+/// Spent single-use token ids in a file shared by processes: `<id> <until>` lines, appended
+/// under an exclusive `flock`, fsynced before the token is honoured; expired lines are dropped
+/// when the file is rewritten.
+struct SpentTokenJournal: Sendable {
+    let path: String
+
+    func spend(_ key: String, until: Int64, now: Int64) -> ReplayCache.Outcome {
+        // Ids are issuer key ids and token ids: ASCII without spaces or newlines.
+        guard key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return .unavailable }
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return .unavailable }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { return .unavailable }
+        defer { flock(fd, LOCK_UN) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return .unavailable }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        var live: [(String, Int64)] = []
+        for line in bytes.split(separator: 0x0A) {
+            let parts = line.split(separator: 0x20)
+            guard parts.count == 2, let expiry = Int64(String(decoding: parts[1], as: UTF8.self)) else { continue }
+            let id = String(decoding: parts[0], as: UTF8.self)
+            if id.utf8.elementsEqual(key.utf8) { return .replayed }
+            if expiry > now { live.append((id, expiry)) }
+        }
+        let entry = Array("\(key) \(until)\n".utf8)
+        let rewrite = live.count * 2 < bytes.count / 32 && bytes.count > 1 << 20
+        if rewrite {
+            // Mostly expired lines: start over with the live ones.
+            guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { return .unavailable }
+            var fresh: [UInt8] = []
+            for (id, expiry) in live { fresh += Array("\(id) \(expiry)\n".utf8) }
+            guard write(fd, fresh + entry) else { return .unavailable }
+        } else {
+            guard lseek(fd, 0, SEEK_END) >= 0, write(fd, entry) else { return .unavailable }
+        }
+        return fsync(fd) == 0 ? .fresh : .unavailable
+    }
+
+    private func write(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
     }
 }

@@ -237,6 +237,41 @@ struct TokenTests {
         #expect(!second.isAllowed && second.reason == "token replayed")
     }
 
+    @Test("L7: with a shared journal a single-use token is spent once across engines (processes) and restarts")
+    func singleUseAcrossProcesses() throws {
+        let journal = TestSupport.scratchDirectory("spent").appendingPathComponent("spent-tokens")
+        try FileManager.default.createDirectory(
+            at: journal.deletingLastPathComponent(),
+            withIntermediateDirectories: true
+        )
+        let token = try grant(singleUse: true)
+        let clock = clock
+        let other = PolicyEngine(policy, trustedIssuers: [issuer.publicKey], clock: { clock.now })
+        engine.recordSpentTokens(in: journal)
+        other.recordSpentTokens(in: journal)
+        #expect(decide(token).isAllowed)
+        let elsewhere = other.authorize(
+            principalID: "ops",
+            .decrypt,
+            ssn,
+            AuthorizationContext(purpose: "incident-4711", token: token)
+        )
+        #expect(!elsewhere.isAllowed && elsewhere.reason == "token replayed")
+        let mode = try FileManager.default.attributesOfItem(atPath: journal.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // A journal that cannot be written refuses single-use tokens instead of honouring them twice.
+        let broken = PolicyEngine(policy, trustedIssuers: [issuer.publicKey], clock: { clock.now })
+        broken.recordSpentTokens(in: journal.deletingLastPathComponent().appendingPathComponent("missing/dir/file"))
+        let fresh = try grant(singleUse: true)
+        let refused = broken.authorize(
+            principalID: "ops",
+            .decrypt,
+            ssn,
+            AuthorizationContext(purpose: "incident-4711", token: fresh)
+        )
+        #expect(!refused.isAllowed && refused.reason == "spent-token journal unavailable")
+    }
+
     @Test("an explicit deny still wins over a valid token")
     func denyWins() throws {
         let resource = Resource.field(topic: "customer_360", pointer: "/ssn")

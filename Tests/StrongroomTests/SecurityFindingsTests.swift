@@ -673,6 +673,21 @@ struct SecurityFindingsTests {
             #expect(!audit.contains("6789"))
         }
     }
+
+    @Test("L8: audit entries name the policy version and digest, and decrypts name the key references used")
+    func auditNamesPolicyAndKeys() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        _ = try f.consume("fraud-service", purpose: "credit-check")
+        let entries = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        let policy = f.services.policy.policy
+        #expect(!entries.isEmpty)
+        #expect(entries.allSatisfy { $0.policy == "\(policy.version) \(policy.digest)" })
+        let decrypts = entries.filter { $0.action == "Decrypt" && $0.decision == .allow }
+        #expect(!decrypts.isEmpty)
+        #expect(decrypts.allSatisfy { !$0.keyIDs.isEmpty && $0.keyIDs.allSatisfy { $0.hasPrefix("subject:") } })
+        #expect(entries.filter { $0.action == "Decrypt" && $0.decision == .deny }.allSatisfy { $0.keyIDs.isEmpty })
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
