@@ -225,7 +225,24 @@ struct Keys: ParsableCommand {
             let audit: AuditLog
             do { audit = try data.auditLog() } catch { throw CLIError("\(error)") }
             do {
+                // The request is recorded before anything is destroyed: no audit, no erasure.
+                let hash = try store.subjectHash(subject, tenant: tenant)
+                do {
+                    try audit.append(
+                        AuditEntry(
+                            principal: principal,
+                            action: "EraseRequested",
+                            resource: tenant.isEmpty ? "subject" : "subject:tenant=\(tenant)",
+                            decision: .allow,
+                            correlationID: correlationId,
+                            subjectHash: hash
+                        )
+                    )
+                } catch {
+                    throw CLIError("nothing erased: the audit entry could not be written: \(error)")
+                }
                 let receipt = try store.erase(subject: subject, tenant: tenant)
+                let nothingHeld = !receipt.alreadyErased && receipt.versionsDeleted == 0
                 // The receipt names the subject by the key store's keyed hash only.
                 do {
                     try audit.append(
@@ -235,7 +252,10 @@ struct Keys: ParsableCommand {
                             resource: tenant.isEmpty ? "subject" : "subject:tenant=\(tenant)",
                             decision: .allow,
                             reason: receipt.alreadyErased
-                                ? "already erased" : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
+                                ? "already erased"
+                                : nothingHeld
+                                    ? "no keys held for this subject in this tenant; new data for it will be refused"
+                                    : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
                             correlationID: correlationId,
                             keyIDs: [receipt.keyID],
                             count: receipt.versionsDeleted,
@@ -248,8 +268,12 @@ struct Keys: ParsableCommand {
                 try Keys.emit(receipt, json: output.json) {
                     receipt.alreadyErased
                         ? "Already erased: key id \(receipt.keyID)"
-                        : "Erased: key id \(receipt.keyID), \(receipt.versionsDeleted) key version(s) deleted. "
-                            + "Run `strongroom keys finalize` to make it final for backups."
+                        : nothingHeld
+                            ? "No keys held for this subject in tenant \"\(tenant)\": nothing was destroyed "
+                                + "(check --tenant and that its data was encrypted under a subject key). "
+                                + "New data for it will be refused. Key id \(receipt.keyID)."
+                            : "Erased: key id \(receipt.keyID), \(receipt.versionsDeleted) key version(s) deleted. "
+                                + "Run `strongroom keys finalize` to make it final for backups."
                 }
             } catch let error as KeyStoreError {
                 throw CLIError("\(error)")

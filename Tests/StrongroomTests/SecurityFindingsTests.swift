@@ -688,6 +688,26 @@ struct SecurityFindingsTests {
         #expect(decrypts.allSatisfy { !$0.keyIDs.isEmpty && $0.keyIDs.allSatisfy { $0.hasPrefix("subject:") } })
         #expect(entries.filter { $0.action == "Decrypt" && $0.decision == .deny }.allSatisfy { $0.keyIDs.isEmpty })
     }
+
+    @Test("L11: erasing a subject with no keys says so, is recorded as such, and never claims to have destroyed data")
+    func eraseOfAnUnknownSubject() throws {
+        let data = TestSupport.scratchDirectory("l11")
+        let env = ["STRONGROOM_DATA": data.path]
+        #expect(try CLI.run(["init"], environment: env).status == 0)
+        let erased = try CLI.run(
+            ["keys", "erase", "--subject", "CUST-NEVER-SEEN", "--tenant", "bfx"],
+            environment: env
+        )
+        #expect(erased.status == 0)
+        #expect(erased.out.contains("No keys held") && erased.out.contains("nothing was destroyed"))
+        #expect(!erased.out.contains("Erased:"))
+        let entries = try AuditLog(dataDirectory: data).entries(from: 0, limit: 10).compactMap {
+            AuditEntry(canonical: $0.bytes)
+        }
+        #expect(entries.map(\.action) == ["EraseRequested", "Erase"])
+        #expect(entries.last?.reason?.contains("no keys held") == true)
+        #expect(entries.last?.count == 0)
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
