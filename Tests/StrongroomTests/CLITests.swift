@@ -178,16 +178,16 @@ struct AuditCLITests {
         }
         let verify = try CLI.run(["audit", "verify", "--json"], environment: env)
         #expect(verify.status == 0)
-        #expect(verify.out.contains(#""ok":true"#) && verify.out.contains(#""size":3"#))
+        #expect(verify.out.contains(#""ok":true"#) && verify.out.contains(#""size":6"#))
         let proof = try CLI.run(["audit", "prove", "--index", "1"], environment: env)
         #expect(proof.status == 0 && proof.out.contains("verified"))
-        #expect(try CLI.run(["audit", "prove", "--index", "3"], environment: env).status != 0)
+        #expect(try CLI.run(["audit", "prove", "--index", "6"], environment: env).status != 0)
 
         let cursor = directory.deletingLastPathComponent().appendingPathComponent("siem.cursor").path
         let first = try CLI.run(["audit", "export", "--format", "syslog", "--cursor", cursor], environment: env)
         #expect(first.status == 0)
         let lines = first.out.split(separator: "\n")
-        #expect(lines.count == 3)
+        #expect(lines.count == 6)  // each erasure: the request, then the receipt
         #expect(lines.allSatisfy { $0.hasPrefix("<110>1 ") && $0.contains("[audit@32473 index=") })
         #expect(first.out.contains(#"principal="user:dpo""#))
         #expect(try CLI.run(["audit", "export", "--cursor", cursor], environment: env).out.isEmpty)
@@ -199,7 +199,7 @@ struct AuditCLITests {
         let checkpointFile = directory.deletingLastPathComponent().appendingPathComponent("checkpoint.txt").path
         #expect(try CLI.run(["audit", "checkpoint", "--out", checkpointFile], environment: env).status == 0)
         let note = try String(contentsOfFile: checkpointFile, encoding: .utf8)
-        #expect(note.split(separator: "\n").dropFirst().first == "4")
+        #expect(note.split(separator: "\n").dropFirst().first == "7")
 
         // No file in the data directory holds a subject id in clear.
         for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
