@@ -77,6 +77,7 @@ public struct DeadLetterReplay: Sendable {
                 let original = record.headers.filter { !$0.name.hasPrefix("sr-dlq-") }
                 let check = RecordSignature.verify(
                     topic: topic,
+                    partition: record.partition,
                     key: record.key ?? [],
                     value: record.value ?? [],
                     headers: original,
@@ -85,7 +86,13 @@ public struct DeadLetterReplay: Sendable {
                 )
                 if stop == nil, case .success = check {
                     back.append(
-                        LogRecord(key: record.key, value: record.value, headers: original, timestamp: record.timestamp)
+                        LogRecord(
+                            key: record.key,
+                            value: record.value,
+                            headers: original,
+                            timestamp: record.timestamp,
+                            partition: record.partition
+                        )
                     )
                 } else {
                     // Progress stops at the first record that still fails: a later replay, once its

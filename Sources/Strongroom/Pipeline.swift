@@ -260,6 +260,16 @@ public final class SecureProducer: Sendable {
     /// The producer's network address, for policy conditions.
     public let sourceAddress: IPAddress?
     let key: Curve25519.Signing.PrivateKey
+    /// This producer's session (random, 128 bits, hex): with a per-partition record number it
+    /// lets consumers see records deleted, replayed or reordered (`sr-seq`).
+    public let session: String
+    let sequencer = Mutex(SequenceState())
+
+    struct SequenceState {
+        /// topic → partition → next record number.
+        var counters: [ExactText: [Int: Int]] = [:]
+        var roundRobin = Int.random(in: 0..<1024)
+    }
 
     /// A producer acting as `principal`, signing with `key` (its public key must be trusted
     /// by consumers: ``StrongroomServices/trust(producer:key:)``).
@@ -273,6 +283,12 @@ public final class SecureProducer: Sendable {
         self.principal = principal
         self.key = key
         self.sourceAddress = sourceAddress
+        var random = SystemRandomNumberGenerator()
+        self.session = (0..<2).map { _ in
+            let v: UInt64 = random.next()
+            let hex = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
     }
 
     /// Produces `events` (JSON objects) to `topic`: one result per event, good ones appended.
@@ -350,88 +366,118 @@ public final class SecureProducer: Sendable {
             if let field = schema.annotations.subjectField { subjects[i] = value[field]?.stringValue }
         }
         let encrypted = schema.cipher.encrypt(batch: accepted.map { events[$0] })
-        var records: [LogRecord] = []
-        var contents: [RecordSignature.Content] = []
-        var extra: [[(String, [UInt8])]] = []
-        var recordIndex: [Int] = []
+        var pending: [(index: Int, key: [UInt8], value: [UInt8])] = []
         for (i, result) in zip(accepted, encrypted) {
             switch result {
             case .failure(let error):
                 results[i] = .failure(PipelineError(.encryption, "\(error)"))
             case .success(let value):
                 let subjectHash = subjects[i].flatMap { try? services.keys.subjectHash($0, tenant: services.tenant) }
-                let key = Array((subjectHash ?? "").utf8)
-                contents.append(
-                    RecordSignature.Content(
-                        topic: topic,
-                        key: key,
-                        value: value,
-                        schemaID: schema.id,
-                        producer: principal
-                    )
-                )
-                records.append(LogRecord(key: key.isEmpty ? nil : key, value: value))
-                extra.append([
-                    (RecordSignature.Header.schema, Array(String(schema.id).utf8)),
-                    (RecordSignature.Header.subject, key),
-                    (
-                        RecordSignature.Header.keys,
-                        Array(StrongroomServices.keyReferences(in: value).joined(separator: ",").utf8)
-                    ),
-                    (RecordSignature.Header.correlation, Array(correlationID.utf8)),
-                    (RecordSignature.Header.contentType, Array("application/json; strongroom=1".utf8)),
-                ])
-                recordIndex.append(i)
+                pending.append((i, Array((subjectHash ?? "").utf8), value))
             }
         }
-        guard !records.isEmpty else {
+        guard !pending.isEmpty else {
             do { try services.record(auditEntries(topic, results, pending: 0, correlationID, flagged)) } catch {
                 return results.map { _ in .failure(error) }
             }
             return finish(topic, results, correlationID, flagged)
         }
-        let batchID = "\(principal)-\(UUID().uuidString)"
-        let signatures: [[(String, [UInt8])]]
-        do {
-            signatures = try RecordSignature.sign(contents, producer: principal, key: key, batchID: batchID)
-        } catch {
-            for j in recordIndex { results[j] = .failure(PipelineError(.signature, "signing failed")) }
+        let partitionCount: Int
+        do { partitionCount = try services.log.describeTopic(topic).partitions.count } catch {
+            for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
             try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
             return finish(topic, results, correlationID, flagged)
         }
-        for j in records.indices {
-            records[j].headers = (signatures[j] + extra[j]).map { RecordHeader($0.0, $0.1) }
-        }
-        // The entry is written before the records: what cannot be audited is not produced.
-        do {
-            try services.record(auditEntries(topic, results, pending: recordIndex.count, correlationID, flagged))
-        } catch {
-            return results.map { _ in .failure(error) }
-        }
-        do {
-            // A busy or briefly failing store is retried with backoff; a refusal is not.
-            let positions = try services.retry.run {
-                try services.log.append(records, to: topic)
-            }
-            for (j, position) in positions.enumerated() { results[recordIndex[j]] = .success(position) }
-            let sealed = records.reduce(0) { $0 + StrongroomServices.sealedRanges(in: $1.value ?? []).count }
-            services.count("strongroom_fields_encrypted_total", [("topic", topic)], by: sealed)
-        } catch {
-            for j in recordIndex { results[j] = .failure(PipelineError(.log, "\(error)")) }
-            // The allow entry above said these were to be appended; say they were not.
-            try? services.record([
-                AuditEntry(
-                    principal: principal,
-                    action: "Produce",
-                    resource: "topic:\(topic)",
-                    decision: .deny,
-                    reason: PipelineError.Kind.log.rawValue,
-                    correlationID: correlationID,
-                    count: recordIndex.count
+        // Sequence numbers, signing and the append happen under one lock, so this producer's
+        // records reach each partition in sequence order; the counters move only on success.
+        return sequencer.withLock { state in
+            var counters = state.counters[ExactText(topic)] ?? [:]
+            var records: [LogRecord] = []
+            var contents: [RecordSignature.Content] = []
+            for p in pending {
+                let partition: Int
+                if p.key.isEmpty {
+                    partition = state.roundRobin % max(partitionCount, 1)
+                    state.roundRobin &+= 1
+                } else {
+                    partition = Partitioner.partition(forKey: p.key, partitions: partitionCount)
+                }
+                let number = counters[partition, default: 0]
+                counters[partition] = number + 1
+                contents.append(
+                    RecordSignature.Content(
+                        topic: topic,
+                        partition: partition,
+                        sequence: "\(session):\(number)",
+                        key: p.key,
+                        value: p.value,
+                        schemaID: schema.id,
+                        producer: principal
+                    )
                 )
-            ])
+                let extra: [(String, [UInt8])] = [
+                    (RecordSignature.Header.schema, Array(String(schema.id).utf8)),
+                    (RecordSignature.Header.subject, p.key),
+                    (
+                        RecordSignature.Header.keys,
+                        Array(StrongroomServices.keyReferences(in: p.value).joined(separator: ",").utf8)
+                    ),
+                    (RecordSignature.Header.correlation, Array(correlationID.utf8)),
+                    (RecordSignature.Header.contentType, Array("application/json; strongroom=1".utf8)),
+                ]
+                records.append(
+                    LogRecord(
+                        key: p.key.isEmpty ? nil : p.key,
+                        value: p.value,
+                        headers: extra.map { RecordHeader($0.0, $0.1) },
+                        partition: partition
+                    )
+                )
+            }
+            let batchID = "\(principal)-\(UUID().uuidString)"
+            let signatures: [[(String, [UInt8])]]
+            do {
+                signatures = try RecordSignature.sign(contents, producer: principal, key: key, batchID: batchID)
+            } catch {
+                for p in pending { results[p.index] = .failure(PipelineError(.signature, "signing failed")) }
+                try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
+                return finish(topic, results, correlationID, flagged)
+            }
+            for j in records.indices {
+                records[j].headers = signatures[j].map { RecordHeader($0.0, $0.1) } + records[j].headers
+            }
+            // The entry is written before the records: what cannot be audited is not produced.
+            do throws(PipelineError) {
+                try services.record(auditEntries(topic, results, pending: pending.count, correlationID, flagged))
+            } catch {
+                return results.map { _ in .failure(error) }
+            }
+            do {
+                // A busy or briefly failing store is retried with backoff; a refusal is not.
+                let positions = try services.retry.run {
+                    try services.log.append(records, to: topic)
+                }
+                for (j, position) in positions.enumerated() { results[pending[j].index] = .success(position) }
+                state.counters[ExactText(topic)] = counters
+                let sealed = records.reduce(0) { $0 + StrongroomServices.sealedRanges(in: $1.value ?? []).count }
+                services.count("strongroom_fields_encrypted_total", [("topic", topic)], by: sealed)
+            } catch {
+                for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
+                // The allow entry above said these were to be appended; say they were not.
+                try? services.record([
+                    AuditEntry(
+                        principal: principal,
+                        action: "Produce",
+                        resource: "topic:\(topic)",
+                        decision: .deny,
+                        reason: PipelineError.Kind.log.rawValue,
+                        correlationID: correlationID,
+                        count: pending.count
+                    )
+                ])
+            }
+            return finish(topic, results, correlationID, [:])
         }
-        return finish(topic, results, correlationID, [:])
     }
 
     /// Metrics and the log line for a produce call; every result filled in.
@@ -550,6 +596,8 @@ public final class SecureConsumer: Sendable {
     /// scope by an engine that trusts its issuer, spent once if single-use.
     public let token: String?
     let verified = Mutex<[[UInt8]: Merkle.Hash]>([:])
+    /// Producer sessions' next expected record numbers, advanced only when a batch commits.
+    let sequences = Mutex<[ExactText: Int]>([:])
 
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
     public init(services: StrongroomServices, principal: String, purpose: String?, group: String, token: String? = nil)
@@ -632,7 +680,8 @@ public final class SecureConsumer: Sendable {
             topic: topic,
             principal: principal,
             context: context,
-            verifiedRoots: verified.withLock { $0 }
+            verifiedRoots: verified.withLock { $0 },
+            sequences: sequences.withLock { $0 }
         )
         var dead: [(StoredRecord, String)] = []
         var events: [ConsumedEvent] = []
@@ -667,6 +716,7 @@ public final class SecureConsumer: Sendable {
                 topic,
                 reader.fields,
                 keyIDs: reader.decryptedKeys.sorted().map(\.string),
+                gaps: reader.gaps,
                 dead: dead,
                 deadLetterDecision: deadLetterDecision,
                 correlationID
@@ -684,7 +734,9 @@ public final class SecureConsumer: Sendable {
                                 RecordHeader("sr-dlq-reason", text: reason),
                                 RecordHeader("sr-dlq-source", text: Self.source(topic, record)),
                             ],
-                            timestamp: record.timestamp
+                            timestamp: record.timestamp,
+                            // Same partition as the source: the signature binds it.
+                            partition: record.partition
                         )
                     },
                     to: topic + ".dlq"
@@ -693,6 +745,7 @@ public final class SecureConsumer: Sendable {
         }
         try handler(events)
         try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)
+        sequences.withLock { $0 = reader.sequences }
         services.count("strongroom_records_consumed_total", [("topic", topic)], by: events.count)
         for (reason, count) in Dictionary(grouping: dead, by: \.1).mapValues(\.count) {
             services.count("strongroom_dead_letters_total", [("topic", topic), ("reason", reason)], by: count)
@@ -758,6 +811,7 @@ public final class SecureConsumer: Sendable {
         _ topic: String,
         _ fields: FieldDecisions,
         keyIDs: [String],
+        gaps: [RecordReader.SequenceGap],
         dead: [(StoredRecord, String)],
         deadLetterDecision: Decision?,
         _ correlationID: String
@@ -777,6 +831,21 @@ public final class SecureConsumer: Sendable {
                     correlationID: correlationID,
                     keyIDs: entry.decision.isAllowed ? keyIDs : [],
                     count: entry.count
+                )
+            )
+        }
+        for gap in gaps {
+            entries.append(
+                AuditEntry(
+                    principal: principal,
+                    action: "SequenceGap",
+                    resource: "topic:\(topic)",
+                    decision: .deny,
+                    reason:
+                        "records \(gap.from)..<\(gap.to) of producer \(gap.producer) session \(gap.session.prefix(8)) "
+                        + "missing from partition \(gap.partition)",
+                    correlationID: correlationID,
+                    count: gap.to - gap.from
                 )
             )
         }
@@ -812,6 +881,19 @@ struct RecordReader {
     var produceRights: [ExactText: Bool] = [:]
     /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
     var decryptedKeys: Set<ExactText> = []
+    /// `<session>:<partition>` → the next record number expected from that producer session.
+    var sequences: [ExactText: Int]
+    /// Records missing between two records of one producer session (deleted, or not yet seen).
+    var gaps: [SequenceGap] = []
+
+    /// Records of a producer session that never arrived: numbers `from..<to` in `partition`.
+    struct SequenceGap {
+        let producer: String
+        let session: String
+        let partition: Int
+        let from: Int
+        let to: Int
+    }
     var verifiedRoots: [[UInt8]: Merkle.Hash]
 
     /// Why a record could not be read.
@@ -841,8 +923,10 @@ struct RecordReader {
         topic: String,
         principal: String,
         context: AuthorizationContext,
-        verifiedRoots: [[UInt8]: Merkle.Hash] = [:]
+        verifiedRoots: [[UInt8]: Merkle.Hash] = [:],
+        sequences: [ExactText: Int] = [:]
     ) {
+        self.sequences = sequences
         self.services = services
         self.topic = topic
         self.trusted = services.trustedProducerKeys()
@@ -857,6 +941,7 @@ struct RecordReader {
         let signed: SignedHeaders
         switch RecordSignature.verify(
             topic: topic,
+            partition: record.partition,
             key: record.key ?? [],
             value: value,
             headers: record.headers,
@@ -885,6 +970,27 @@ struct RecordReader {
         guard produceRights[signer] == true else {
             return .failure(.record("signer may not produce to this topic"))
         }
+        // A producer session numbers its records per partition without gaps: a lower number
+        // than expected is a replay, a duplicate or a reordering; a higher one means records
+        // went missing in between.
+        let stream = ExactText("\(signed.session):\(record.partition)")
+        if let expected = sequences[stream] {
+            if signed.number < expected {
+                return .failure(.record("replayed, duplicated or reordered record"))
+            }
+            if signed.number > expected {
+                gaps.append(
+                    SequenceGap(
+                        producer: signed.producer,
+                        session: signed.session,
+                        partition: record.partition,
+                        from: expected,
+                        to: signed.number
+                    )
+                )
+            }
+        }
+        sequences[stream] = signed.number + 1
         let schema: StrongroomServices.CompiledSchema
         do { schema = try services.schema(for: topic, id: signed.schemaID) } catch {
             return .failure(.record("schema: \(error.kind.rawValue)"))

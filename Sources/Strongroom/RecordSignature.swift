@@ -28,6 +28,8 @@ public enum RecordSignature {
         public static let producerKey = "sr-producer-key"
         /// The schema id the value was validated against.
         public static let schema = "sr-schema"
+        /// `<producer session>:<n>`: the producer session's record number in this partition.
+        public static let sequence = "sr-seq"
         /// Keyed hash of the data subject (the key store's family id).
         public static let subject = "sr-subject"
         /// Key references used for the record's fields.
@@ -42,6 +44,11 @@ public enum RecordSignature {
     public struct Content: Sendable {
         /// The topic.
         public var topic: String
+        /// The partition the record is appended to.
+        public var partition: Int
+        /// `<session>:<n>`: 32 hex digits naming the producer session, and the record's number
+        /// among that session's records in this partition (0, 1, 2, … with no gap).
+        public var sequence: String
         /// The record key.
         public var key: [UInt8]
         /// The record value (fields encrypted).
@@ -52,8 +59,18 @@ public enum RecordSignature {
         public var producer: String
 
         /// Content of one record.
-        public init(topic: String, key: [UInt8], value: [UInt8], schemaID: Int, producer: String) {
+        public init(
+            topic: String,
+            partition: Int,
+            sequence: String,
+            key: [UInt8],
+            value: [UInt8],
+            schemaID: Int,
+            producer: String
+        ) {
             self.topic = topic
+            self.partition = partition
+            self.sequence = sequence
             self.key = key
             self.value = value
             self.schemaID = schemaID
@@ -62,8 +79,12 @@ public enum RecordSignature {
 
         /// The record's leaf hash.
         public var leafHash: Merkle.Hash {
-            var bytes = Array("strongroom/record/v1".utf8)
-            for part in [Array(topic.utf8), key, value, Array(String(schemaID).utf8), Array(producer.utf8)] {
+            var bytes = Array("strongroom/record/v2".utf8)
+            let parts = [
+                Array(topic.utf8), Array(String(partition).utf8), Array(sequence.utf8), key, value,
+                Array(String(schemaID).utf8), Array(producer.utf8),
+            ]
+            for part in parts {
                 let n = UInt32(truncatingIfNeeded: part.count)
                 bytes += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
                 bytes += part
@@ -107,6 +128,7 @@ public enum RecordSignature {
                 (Header.proof, tree.inclusionPath(UInt64(i)).flatMap { $0 }),
                 (Header.producer, Array(producer.utf8)),
                 (Header.producerKey, Array(keyID.utf8)),
+                (Header.sequence, Array(contents[i].sequence.utf8)),
             ]
         }
     }
@@ -129,6 +151,7 @@ public enum RecordSignature {
     ///   the record cannot be trusted.
     public static func verify(
         topic: String,
+        partition: Int,
         key: [UInt8],
         value: [UInt8],
         headers: [RecordHeader],
@@ -142,6 +165,8 @@ public enum RecordSignature {
         }
         let content = Content(
             topic: topic,
+            partition: partition,
+            sequence: parsed.sequence,
             key: key,
             value: value,
             schemaID: parsed.schemaID,
@@ -201,6 +226,12 @@ public struct SignedHeaders: Sendable, Hashable {
     public var proof: [[UInt8]]
     /// The Ed25519 signature of the batch statement.
     public var signature: [UInt8]
+    /// `<session>:<n>` as written.
+    public var sequence: String
+    /// The producer session (32 lowercase hex digits).
+    public var session: String
+    /// The record's number among the session's records in its partition.
+    public var number: Int
 
     /// The largest batch a record may claim to belong to.
     public static let maxBatchSize: UInt64 = 1 << 24
@@ -210,6 +241,7 @@ public struct SignedHeaders: Sendable, Hashable {
     static let names = [
         RecordSignature.Header.signature, RecordSignature.Header.batch, RecordSignature.Header.proof,
         RecordSignature.Header.producer, RecordSignature.Header.producerKey, RecordSignature.Header.schema,
+        RecordSignature.Header.sequence,
     ]
 
     /// Parses the headers of a stored record.
@@ -222,8 +254,12 @@ public struct SignedHeaders: Sendable, Hashable {
         }
         if values.allSatisfy({ $0 == nil }) { return .failure(.missing) }
         guard let signatureText = values[0], let batch = values[1], let proof = values[2], let producer = values[3],
-            let keyID = values[4], let schema = values[5]
+            let keyID = values[4], let schema = values[5], let sequence = values[6]
         else { return .failure(.missing) }
+        // `<32 lowercase hex>:<decimal>`.
+        guard sequence.count > 33, sequence[32] == UInt8(ascii: ":"), sequence[..<32].allSatisfy({ isLowerHex($0) }),
+            let number = decimal(sequence[33...], maxDigits: 18)
+        else { return .failure(.malformed) }
         guard isPrintableASCII(producer, max: maxNameLength),
             keyID.count == 16, keyID.allSatisfy({ isLowerHex($0) }),
             let schemaID = decimal(schema[...], maxDigits: 9), schemaID > 0,
@@ -247,7 +283,10 @@ public struct SignedHeaders: Sendable, Hashable {
                 index: UInt64(index),
                 size: UInt64(size),
                 proof: stride(from: 0, to: proof.count, by: 32).map { Array(proof[$0..<($0 + 32)]) },
-                signature: Array(signature)
+                signature: Array(signature),
+                sequence: String(decoding: sequence, as: UTF8.self),
+                session: String(decoding: sequence[..<32], as: UTF8.self),
+                number: number
             )
         )
     }

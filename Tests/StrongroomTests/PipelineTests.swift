@@ -184,6 +184,8 @@ struct PipelineTests {
             [
                 RecordSignature.Content(
                     topic: "loan_applications",
+                    partition: 0,
+                    sequence: String(repeating: "a", count: 32) + ":0",
                     key: stored[1].key ?? [],
                     value: stored[1].value ?? [],
                     schemaID: 1,

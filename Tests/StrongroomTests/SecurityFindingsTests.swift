@@ -30,7 +30,7 @@ struct SmallFixture {
     let services: StrongroomServices
     let producerKey = Curve25519.Signing.PrivateKey()
 
-    init(schema: String, policy: String, tenant: String = "bank", directory: URL? = nil) throws {
+    init(schema: String, policy: String, tenant: String = "bank", directory: URL? = nil, partitions: Int = 1) throws {
         let directory = directory ?? TestSupport.scratchDirectory("security")
         self.directory = directory
         let registry = try SchemaRegistry(dataDirectory: directory)
@@ -43,7 +43,7 @@ struct SmallFixture {
             audit: try AuditLog(dataDirectory: directory),
             tenant: tenant
         )
-        try services.createTopic("t", config: TopicConfig(partitions: 1))
+        try services.createTopic("t", config: TopicConfig(partitions: partitions))
         services.trust(producer: "producer", key: producerKey.publicKey)
     }
 
@@ -196,6 +196,8 @@ struct SecurityFindingsTests {
             [
                 RecordSignature.Content(
                     topic: "loan_applications",
+                    partition: 0,
+                    sequence: String(repeating: "a", count: 32) + ":0",
                     key: Array(victimHash.utf8),
                     value: otherRecord.value ?? [],
                     schemaID: 1,
@@ -381,7 +383,17 @@ struct SecurityFindingsTests {
         var generator = SplitMix64(seed: 0x5EED_0004)
         let valid =
             try RecordSignature.sign(
-                [RecordSignature.Content(topic: "t", key: [], value: [1], schemaID: 1, producer: "p")],
+                [
+                    RecordSignature.Content(
+                        topic: "t",
+                        partition: 0,
+                        sequence: String(repeating: "a", count: 32) + ":0",
+                        key: [],
+                        value: [1],
+                        schemaID: 1,
+                        producer: "p"
+                    )
+                ],
                 producer: "p",
                 key: Curve25519.Signing.PrivateKey(),
                 batchID: "b"
@@ -541,6 +553,8 @@ struct SecurityFindingsTests {
             [
                 RecordSignature.Content(
                     topic: "t",
+                    partition: 0,
+                    sequence: String(repeating: "a", count: 32) + ":0",
                     key: records[0].key ?? [],
                     value: records[0].value ?? [],
                     schemaID: 1,
@@ -707,6 +721,44 @@ struct SecurityFindingsTests {
         #expect(entries.map(\.action) == ["EraseRequested", "Erase"])
         #expect(entries.last?.reason?.contains("no keys held") == true)
         #expect(entries.last?.count == 0)
+    }
+
+    @Test("M2: deleted, replayed and cross-partition records are detected: gap audited, the others dead-lettered")
+    func sequencesAndPartitionsAreBound() throws {
+        let f = try SmallFixture(
+            schema: #"{"type":"object","properties":{"ssn":{"type":"string","confluent:tags":["PII"]}}}"#,
+            policy: readerPolicy(allow: ["/ssn"]),
+            partitions: 2
+        )
+        let producer = SecureProducer(services: f.services, principal: "producer", key: f.producerKey)
+        let results = producer.produce((0..<6).map { Array(#"{"ssn":"000-00-000\#($0)"}"#.utf8) }, to: "t")
+        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        let p0 = try f.services.log.fetch(topic: "t", partition: 0, from: 0, maxBytes: 1 << 20, maxRecords: 10)
+        #expect(p0.count == 3)
+        // Someone with write access deletes the record at offset 1 of partition 0 …
+        let db = try DatabaseQueue(path: f.directory.appendingPathComponent("log.sqlite").path)
+        try db.write { try $0.execute(sql: "DELETE FROM record WHERE id = (SELECT min(id) FROM record) + 1") }
+        // … appends a copy of offset 0 again, and a copy into the other partition.
+        _ = try f.services.log.append(
+            [
+                LogRecord(key: p0[0].key, value: p0[0].value, headers: p0[0].headers, partition: 0),
+                LogRecord(key: p0[0].key, value: p0[0].value, headers: p0[0].headers, partition: 1),
+            ],
+            to: "t"
+        )
+        let consumer = SecureConsumer(services: f.services, principal: "reader", purpose: "p", group: "g-m2")
+        var seen = 0
+        for partition in 0..<2 {
+            while try consumer.consume(topic: "t", partition: partition, handler: { seen += $0.count }) > 0 {}
+        }
+        #expect(seen == 5)  // 6 produced, one deleted; neither copy delivered
+        let entries = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        let gaps = entries.filter { $0.action == "SequenceGap" }
+        #expect(gaps.count == 1)
+        #expect(gaps.first?.reason?.contains("records 1..<2") == true && gaps.first?.count == 1)
+        let deadReasons = entries.filter { $0.action == "DeadLetter" }.compactMap(\.reason).joined(separator: " | ")
+        #expect(deadReasons.contains("replayed, duplicated or reordered record"))
+        #expect(deadReasons.contains(RecordSignature.Failure.invalid.rawValue))
     }
 }
 
