@@ -18,6 +18,10 @@ public struct EventCipherError: Error, Hashable, Sendable, CustomStringConvertib
             case keyUnavailable = "key unavailable"
             case keyRetired = "key version retired"
             case malformedCiphertext = "malformed field ciphertext"
+            case alreadyEncrypted = "value is already an sr1: ciphertext; refusing to encrypt it again"
+            case notAnObject = "an event must be a JSON object"
+            case schemaViolation = "schema violation"
+            case untaggedPersonalData = "personal data in an untagged field"
             case authenticationFailure = "field failed authentication"
         }
 
@@ -38,6 +42,14 @@ public struct EventCipherError: Error, Hashable, Sendable, CustomStringConvertib
         public static let keyRetired = Code(base: .keyRetired)
         /// A tagged value that starts with `sr1:` but is not a valid ciphertext.
         public static let malformedCiphertext = Code(base: .malformedCiphertext)
+        /// A tagged value handed to encryption is already an `sr1:` string.
+        public static let alreadyEncrypted = Code(base: .alreadyEncrypted)
+        /// The event is not a JSON object.
+        public static let notAnObject = Code(base: .notAnObject)
+        /// The event breaks its schema (checked before encryption by the CLI's `encrypt`).
+        public static let schemaViolation = Code(base: .schemaViolation)
+        /// DLP found personal data outside the tagged fields.
+        public static let untaggedPersonalData = Code(base: .untaggedPersonalData)
         /// Wrong key, tampering, or a ciphertext moved from another field or event.
         public static let authenticationFailure = Code(base: .authenticationFailure)
 
@@ -165,6 +177,10 @@ public struct EventCipher: Sendable {
         do { matches = try paths.matches(in: bytes, maxDepth: options.maxDepth) } catch {
             throw EventCipherError(.invalidJSON, "\(error.code) at byte \(error.offset)")
         }
+        // Only objects are events: `[1,2]` or `"x"` would pass through unencrypted.
+        guard let first = bytes.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }),
+            first == UInt8(ascii: "{")
+        else { throw EventCipherError(.notAnObject) }
         var result = Scan(matches: matches)
         for match in matches where match.tag < 0 {
             let isSubject = match.tag == Self.subjectTag
@@ -175,6 +191,10 @@ public struct EventCipher: Sendable {
         }
         if options.subjectField != nil, result.subject == nil, matches.contains(where: { $0.tag >= 0 }) {
             throw EventCipherError(.missingSubject, "/" + (options.subjectField ?? ""))
+        }
+        // A named event-id field that is absent would silently drop the event binding.
+        if let field = options.eventIDField, result.eventID == nil, matches.contains(where: { $0.tag >= 0 }) {
+            throw EventCipherError(.invalidEventID, "/" + field + " missing")
         }
         return result
     }
@@ -287,6 +307,12 @@ public struct EventCipher: Sendable {
         var copied = 0
         for match in scan.matches where match.tag >= 0 {
             let field = plan.fields[match.tag]
+            let span = match.span
+            if span.count > 6, event[span.lowerBound] == UInt8(ascii: "\""),
+                FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)...]))
+            {
+                throw EventCipherError(.alreadyEncrypted, match.pointer)
+            }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<match.span.lowerBound]))
             out.append(UInt8(ascii: "\""))
             let prefix: [UInt8]

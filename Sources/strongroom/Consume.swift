@@ -36,8 +36,8 @@ struct ConsumeCommand: ParsableCommand {
     var group: String
     @Option(help: "Policy file.")
     var policy: String
-    @Option(help: "Tenant.")
-    var tenant = ""
+    @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+    var tenant: String?
     @Option(help: "Events per batch (one commit per batch).")
     var batch = 100
     @Option(help: "Stop after this many batches (default: until the end of the partition).")
@@ -52,7 +52,7 @@ struct ConsumeCommand: ParsableCommand {
                 registry: try SchemaRegistry(dataDirectory: data.url),
                 policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
                 audit: try data.auditLog(),
-                tenant: tenant,
+                tenant: try data.tenant(tenant),
                 logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
             )
         } catch { throw CLIError("\(error)") }

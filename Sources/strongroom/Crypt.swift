@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strongroom
+import StrongroomJSON
 import StrongroomKeys
 import StrongroomSchema
 
@@ -12,10 +13,15 @@ struct CipherOptions: ParsableArguments {
     @Option(help: "JSON Schema file; fields whose confluent:tags hold PII are encrypted.")
     var schema: String
 
-    @Option(help: "Tenant (bound into every ciphertext).")
-    var tenant: String = ""
+    @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+    var tenant: String?
 
-    @Option(help: "Top-level field holding the data-subject id; its fields use the subject's own key.")
+    @Option(
+        help: """
+            Top-level field holding the data-subject id; its fields use the subject's own key. Default: the \
+            schema's strongroom:subject field (a different one is refused).
+            """
+    )
     var subjectField: String?
 
     @Option(
@@ -24,15 +30,37 @@ struct CipherOptions: ParsableArguments {
     )
     var eventIdField: String?
 
-    func cipher(dataDirectory: URL) throws -> EventCipher {
+    /// The schema, its plan and annotations, and the cipher for the data directory's tenant.
+    func load(_ data: DataDirectoryOptions) throws -> (schema: JSONValue, cipher: EventCipher) {
+        let tenant = try data.tenant(tenant)
         do {
-            let plan = try EncryptionPlan(contentsOf: URL(fileURLWithPath: schema))
-            let keys = try KeyStore.open(dataDirectory: dataDirectory)
-            return try EventCipher(
+            guard let bytes = FileManager.default.contents(atPath: schema) else {
+                throw CLIError("cannot read schema file \(schema)")
+            }
+            let value = try JSONValue(parsing: bytes)
+            let plan = try EncryptionPlan(schema: value)
+            let annotations = try SchemaAnnotations(schema: value)
+            // The schema's subject field is the subject field: encrypting its customers' PII
+            // under one topic key would make their erasure impossible.
+            var subject = subjectField
+            if let named = annotations.subjectField {
+                if let given = subjectField, !given.hasSameBytes(as: named) {
+                    throw CLIError(
+                        "--subject-field \(given) disagrees with the schema's strongroom:subject field \(named): "
+                            + "check --subject-field and --schema"
+                    )
+                }
+                subject = named
+            }
+            let keys = try KeyStore.open(dataDirectory: data.url)
+            let cipher = try EventCipher(
                 plan: plan,
                 keys: keys,
-                options: .init(topic: topic, tenant: tenant, subjectField: subjectField, eventIDField: eventIdField)
+                options: .init(topic: topic, tenant: tenant, subjectField: subject, eventIDField: eventIdField)
             )
+            return (value, cipher)
+        } catch let error as CLIError {
+            throw error
         } catch {
             throw CLIError("\(error)")
         }
@@ -110,10 +138,62 @@ struct Encrypt: ParsableCommand {
 
     @OptionGroup var data: DataDirectoryOptions
     @OptionGroup var options: CipherOptions
+    @Flag(help: "Pass events through even when the schema tags no field PII (nothing is then encrypted).")
+    var allowNoTags = false
+    @Flag(help: "Skip JSON Schema validation of each event (a warning is printed).")
+    var noValidate = false
+    @Flag(help: "Skip the DLP scan of untagged fields (a warning is printed).")
+    var noDLP = false
 
     func run() throws {
-        let cipher = try options.cipher(dataDirectory: data.url)
-        try processLines("encrypt") { cipher.encrypt(batch: $0) }
+        let (schema, cipher) = try options.load(data)
+        if cipher.plan.fields.isEmpty && !allowNoTags {
+            throw CLIError(
+                "the schema tags no field PII, so nothing would be encrypted: check --schema "
+                    + "(or pass --allow-no-tags to write events through in clear)"
+            )
+        }
+        let validator: JSONSchemaValidator?
+        do { validator = noValidate ? nil : try JSONSchemaValidator(schema: schema) } catch {
+            throw CLIError("schema: \(error)")
+        }
+        if noValidate { printError("warning: --no-validate: events are not checked against the schema") }
+        if noDLP { printError("warning: --no-dlp: personal data in untagged fields is not looked for") }
+        let scanner = DLPScanner()
+        let patterns = cipher.plan.fields.map(\.pattern)
+        let declared = validator?.declaredNames ?? []
+        // The same checks as the produce pipeline: schema, then DLP, then encryption.
+        try processLines("encrypt") { lines in
+            var checked: [Result<[UInt8], EventCipherError>?] = Array(repeating: nil, count: lines.count)
+            var accepted: [Int] = []
+            for (i, line) in lines.enumerated() {
+                if let validator {
+                    let errors = validator.validate(bytes: line)
+                    if !errors.isEmpty {
+                        let code: EventCipherError.Code = errors[0].keyword == "json" ? .invalidJSON : .schemaViolation
+                        checked[i] = .failure(
+                            EventCipherError(code, errors.prefix(3).map(\.description).joined(separator: "; "))
+                        )
+                        continue
+                    }
+                }
+                if !noDLP, let value = try? JSONValue(parsing: line) {
+                    let findings = scanner.scan(value, taggedPointers: patterns, declaredNames: declared)
+                    if !findings.isEmpty {
+                        checked[i] = .failure(
+                            EventCipherError(
+                                .untaggedPersonalData,
+                                findings.map(\.description).joined(separator: ", ")
+                            )
+                        )
+                        continue
+                    }
+                }
+                accepted.append(i)
+            }
+            for (i, result) in zip(accepted, cipher.encrypt(batch: accepted.map { lines[$0] })) { checked[i] = result }
+            return checked.map { $0 ?? .failure(EventCipherError(.invalidJSON)) }
+        }
     }
 }
 
@@ -131,7 +211,7 @@ struct Decrypt: ParsableCommand {
     @OptionGroup var options: CipherOptions
 
     func run() throws {
-        let cipher = try options.cipher(dataDirectory: data.url)
+        let cipher = try options.load(data).cipher
         try processLines("decrypt") { lines in
             lines.map { line in Result { () throws(EventCipherError) in try cipher.decrypt(line) } }
         }

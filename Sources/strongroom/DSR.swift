@@ -39,8 +39,8 @@ struct DSRCommand: ParsableCommand {
         var principal: String
         @Option(help: "Policy file.")
         var policy: String
-        @Option(help: "Tenant.")
-        var tenant = ""
+        @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+        var tenant: String?
         @Option(help: "The requester's network address, for policy conditions (a local CLI: loopback).")
         var sourceAddress = "127.0.0.1"
         @Option(help: "Ticket or correlation id, recorded in the audit log.")
@@ -67,7 +67,7 @@ struct DSRCommand: ParsableCommand {
                     registry: try SchemaRegistry(dataDirectory: data.url),
                     policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
                     audit: try data.auditLog(),
-                    tenant: tenant,
+                    tenant: try data.tenant(tenant),
                     logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
                 )
                 return services

@@ -39,6 +39,10 @@ struct Demo: ParsableCommand {
 
         step("1. Topics, schemas with PII tags, and the policy (examples/)")
         try KeyStore.initialize(dataDirectory: directory)
+        try PrivateFiles.write(
+            Array("bfb\n".utf8),
+            to: directory.appendingPathComponent(DataDirectoryOptions.tenantFileName).path
+        )
         // The pipeline's key store: the keyring behind a circuit breaker, as a KMS would be.
         let keys = try KeyStore.openGuarded(dataDirectory: directory)
         let registry = try SchemaRegistry(dataDirectory: directory)

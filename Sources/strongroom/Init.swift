@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StrongroomAudit
+import StrongroomFiles
 import StrongroomKeys
 
 struct Init: ParsableCommand {
@@ -10,13 +11,25 @@ struct Init: ParsableCommand {
     )
 
     @OptionGroup var data: DataDirectoryOptions
+    @Option(
+        help: """
+            The tenant this data directory belongs to: bound into every ciphertext and used by every command \
+            (a different --tenant is then refused). Default: none ("").
+            """
+    )
+    var tenant = ""
 
     func run() throws {
         do {
             let store = try KeyStore.initialize(dataDirectory: data.url)
+            try PrivateFiles.write(
+                Array((tenant + "\n").utf8),
+                to: data.url.appendingPathComponent(DataDirectoryOptions.tenantFileName).path
+            )
             print("Initialized \(data.url.path)")
             print("  keyring:   \(data.url.appendingPathComponent(KeyStore.keyringFileName).path) (mode 0600)")
             print("  key store: \(store.databaseURL.path)")
+            print("  tenant:    \(tenant.isEmpty ? "(none)" : tenant)")
             let audit = try data.auditLog()
             let keyPath = data.auditKeyURL?.path ?? data.url.appendingPathComponent(AuditLog.keyFileName).path
             print(

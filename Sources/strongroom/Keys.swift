@@ -24,10 +24,11 @@ struct Keys: ParsableCommand {
         var topic: String?
         @Option(help: "A data subject's key family.")
         var subject: String?
-        @Option(help: "Tenant.")
-        var tenant: String = ""
+        @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+        var tenant: String?
 
-        func family() throws -> KeyFamily {
+        func family(_ data: DataDirectoryOptions) throws -> KeyFamily {
+            let tenant = try data.tenant(tenant)
             switch (topic, subject) {
             case (let topic?, nil): return .topic(topic, tenant: tenant)
             case (nil, let subject?): return .subject(subject, tenant: tenant)
@@ -124,7 +125,7 @@ struct Keys: ParsableCommand {
         func run() throws {
             let store = try Keys.open(data)
             do {
-                let reference = try store.rotate(try family.family())
+                let reference = try store.rotate(try family.family(data))
                 try Keys.emit(["key": reference.description], json: output.json) {
                     "Rotated: now encrypting with \(reference)"
                 }
@@ -147,7 +148,7 @@ struct Keys: ParsableCommand {
         func run() throws {
             let store = try Keys.open(data)
             do {
-                try store.retire(try family.family(), version: version)
+                try store.retire(try family.family(data), version: version)
                 try Keys.emit(["retired": version], json: output.json) { "Retired version \(version)" }
             } catch let error as KeyStoreError {
                 throw CLIError("\(error)")
@@ -212,8 +213,8 @@ struct Keys: ParsableCommand {
         @OptionGroup var data: DataDirectoryOptions
         @Option(help: "The data subject's id.")
         var subject: String
-        @Option(help: "Tenant.")
-        var tenant: String = ""
+        @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+        var tenant: String?
         @Option(help: "Who asks, recorded in the audit receipt (default: user:<login name>).")
         var principal: String = Keys.defaultPrincipal
         @Option(help: "Correlation id of the request (e.g. the DSR ticket), recorded in the receipt.")
@@ -222,6 +223,7 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             let store = try Keys.open(data)
+            let tenant = try data.tenant(tenant)
             let audit: AuditLog
             do { audit = try data.auditLog() } catch { throw CLIError("\(error)") }
             do {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StrongroomAudit
+import StrongroomJSON
 
 @main
 struct StrongroomCommand: ParsableCommand {
@@ -48,6 +49,25 @@ struct DataDirectoryOptions: ParsableArguments {
 
     /// The data directory's audit log, signing with the configured key.
     func auditLog() throws -> AuditLog { try AuditLog(dataDirectory: url, signingKey: auditKeyURL) }
+
+    /// The file naming the data directory's tenant (`init --tenant`).
+    static let tenantFileName = "tenant"
+
+    /// The tenant every command acts in: the data directory's own (`init --tenant`), which a
+    /// different `--tenant` may not override; `requested` (else "") for a directory made before
+    /// tenants were recorded.
+    func tenant(_ requested: String?) throws -> String {
+        let file = url.appendingPathComponent(Self.tenantFileName)
+        guard let data = FileManager.default.contents(atPath: file.path) else { return requested ?? "" }
+        let stored = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if let requested, !requested.hasSameBytes(as: stored) {
+            throw CLIError(
+                "--tenant \"\(requested)\" does not match this data directory's tenant \"\(stored)\" "
+                    + "(\(url.path)): check --tenant and --data-dir"
+            )
+        }
+        return stored
+    }
 
     /// The data directory, which must exist: read-only commands never create one.
     func existing() throws -> URL {

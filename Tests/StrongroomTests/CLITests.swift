@@ -25,8 +25,11 @@ struct CLI {
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
-        stdin.fileHandleForWriting.write(Data(bytes ?? Array(input.utf8)))
-        try stdin.fileHandleForWriting.close()
+        // A command may exit before reading all its input (a refused option): a closed pipe is
+        // then an error to ignore, not a signal that kills the test process.
+        signal(SIGPIPE, SIG_IGN)
+        try? stdin.fileHandleForWriting.write(contentsOf: Data(bytes ?? Array(input.utf8)))
+        try? stdin.fileHandleForWriting.close()
         let out = stdout.fileHandleForReading.readDataToEndOfFile()
         let err = stderr.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

@@ -662,7 +662,7 @@ struct SecurityFindingsTests {
         // A stream with no newline at all: reported, never held whole.
         let endless = Array(repeating: UInt8(ascii: "x"), count: 3 << 20)
         let encrypted = try CLI.run(
-            ["encrypt", "--topic", "t", "--schema", schema.path],
+            ["encrypt", "--topic", "t", "--schema", schema.path, "--allow-no-tags"],
             bytes: endless + [0x0A] + good + [0x0A],
             environment: env
         )
@@ -707,11 +707,11 @@ struct SecurityFindingsTests {
     func eraseOfAnUnknownSubject() throws {
         let data = TestSupport.scratchDirectory("l11")
         let env = ["STRONGROOM_DATA": data.path]
-        #expect(try CLI.run(["init"], environment: env).status == 0)
-        let erased = try CLI.run(
-            ["keys", "erase", "--subject", "CUST-NEVER-SEEN", "--tenant", "bfx"],
-            environment: env
-        )
+        #expect(try CLI.run(["init", "--tenant", "bfx"], environment: env).status == 0)
+        // CLI issue: the data directory knows its tenant; another one is refused, naming both.
+        let mistyped = try CLI.run(["keys", "erase", "--subject", "CUST-1", "--tenant", "bfb"], environment: env)
+        #expect(mistyped.status != 0 && mistyped.err.contains("does not match this data directory's tenant \"bfx\""))
+        let erased = try CLI.run(["keys", "erase", "--subject", "CUST-NEVER-SEEN"], environment: env)
         #expect(erased.status == 0)
         #expect(erased.out.contains("No keys held") && erased.out.contains("nothing was destroyed"))
         #expect(!erased.out.contains("Erased:"))
@@ -719,6 +719,7 @@ struct SecurityFindingsTests {
             AuditEntry(canonical: $0.bytes)
         }
         #expect(entries.map(\.action) == ["EraseRequested", "Erase"])
+        #expect(entries.last?.resource == "subject:tenant=bfx")
         #expect(entries.last?.reason?.contains("no keys held") == true)
         #expect(entries.last?.count == 0)
     }
@@ -759,6 +760,62 @@ struct SecurityFindingsTests {
         let deadReasons = entries.filter { $0.action == "DeadLetter" }.compactMap(\.reason).joined(separator: " | ")
         #expect(deadReasons.contains("replayed, duplicated or reordered record"))
         #expect(deadReasons.contains(RecordSignature.Failure.invalid.rawValue))
+    }
+
+    @Test(
+        "CLI: encrypt fails closed: no tags, non-objects, missing bound fields, sr1 values, DLP; the schema names the subject"
+    )
+    func encryptFailsClosed() throws {
+        let data = TestSupport.scratchDirectory("encrypt-closed")
+        let env = ["STRONGROOM_DATA": data.path]
+        #expect(try CLI.run(["init", "--tenant", "bank"], environment: env).status == 0)
+        let folder = data.deletingLastPathComponent()
+        let tagged = folder.appendingPathComponent("tagged.json")
+        try Data(
+            #"""
+            {"type":"object","properties":{"id":{"type":"string"},"customerId":{"type":"string","strongroom:subject":true},
+             "ssn":{"type":"string","confluent:tags":["PII"]},"memo":{"type":"string"}}}
+            """#.utf8
+        ).write(to: tagged)
+        let untagged = folder.appendingPathComponent("untagged.json")
+        try Data(#"{"type":"object"}"#.utf8).write(to: untagged)
+        let base = ["encrypt", "--topic", "t", "--event-id-field", "id", "--schema"]
+
+        let noTags = try CLI.run(
+            base + [untagged.path],
+            input: #"{"id":"1","ssn":"123-45-6789"}"# + "\n",
+            environment: env
+        )
+        #expect(noTags.status != 0 && noTags.err.contains("tags no field PII") && noTags.out.isEmpty)
+
+        let lines = [
+            #"{"id":"1","customerId":"C-1","ssn":"123-45-6789","memo":"ok"}"#,  // good
+            "[1,2]",  // not an object
+            #"{"customerId":"C-1","ssn":"123-45-6789"}"#,  // no event id
+            #"{"id":"4","customerId":"C-1","ssn":"sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKj"}"#,  // already encrypted
+            // A card number in an untagged field.
+            #"{"id":"5","customerId":"C-1","ssn":"123-45-6789","memo":"card 4111 1111 1111 1111"}"#,
+        ]
+        let result = try CLI.run(base + [tagged.path], input: lines.joined(separator: "\n") + "\n", environment: env)
+        #expect(result.status == 1)
+        #expect(result.out.split(separator: "\n").count == 1)
+        for expected in [
+            "line 2: ", "line 3: event-id field", "line 4: value is already an sr1: ciphertext",
+            "line 5: personal data in an untagged field",
+        ] {
+            #expect(result.err.contains(expected), "\(expected): \(result.err)")
+        }
+        #expect(!result.err.contains("4111") && !result.out.contains("123-45-6789"))
+        // Without --subject-field the schema's subject field is used: erasing C-1 reaches the good line.
+        #expect(try CLI.run(["keys", "erase", "--subject", "C-1"], environment: env).out.contains("Erased:"))
+        let decrypted = try CLI.run(
+            ["decrypt", "--topic", "t", "--event-id-field", "id", "--schema", tagged.path],
+            input: result.out,
+            environment: env
+        )
+        #expect(decrypted.out.contains(#""ssn":{"$erased":true}"#))
+        let disagree = try CLI.run(base + [tagged.path, "--subject-field", "id"], input: "", environment: env)
+        #expect(disagree.status != 0 && disagree.err.contains("disagrees with the schema's strongroom:subject"))
     }
 }
 
