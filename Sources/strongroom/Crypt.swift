@@ -211,6 +211,7 @@ struct Decrypt: ParsableCommand {
     @OptionGroup var options: CipherOptions
 
     func run() throws {
+        try data.audit("Decrypt", "topic:\(options.topic)", reason: "strongroom decrypt from the shell")
         let cipher = try options.load(data).cipher
         try processLines("decrypt") { lines in
             lines.map { line in Result { () throws(EventCipherError) in try cipher.decrypt(line) } }

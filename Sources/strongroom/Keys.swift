@@ -123,6 +123,7 @@ struct Keys: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
+            try data.audit("RotateKey", family.topic.map { "key:topic/\($0)" } ?? "key:subject")
             let store = try Keys.open(data)
             do {
                 let reference = try store.rotate(try family.family(data))
@@ -146,6 +147,11 @@ struct Keys: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
+            try data.audit(
+                "RetireKey",
+                family.topic.map { "key:topic/\($0)" } ?? "key:subject",
+                reason: "version \(version)"
+            )
             let store = try Keys.open(data)
             do {
                 try store.retire(try family.family(data), version: version)
@@ -167,6 +173,7 @@ struct Keys: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
+            try data.audit("RotateKEK", "keyring")
             let store = try Keys.open(data)
             do {
                 let report = try store.rotateKEK { done, total in
@@ -192,6 +199,7 @@ struct Keys: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
+            try data.audit("DestroyKEK", "keyring", reason: "version \(version)")
             let store = try Keys.open(data)
             do {
                 try store.destroyKEK(version: version)

@@ -74,6 +74,7 @@ struct TopicCommand: ParsableCommand {
         var dlp = "reject"
 
         func run() throws {
+            try data.audit("CreateTopic", "topic:\(name)")
             let classes = ["PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"]
             if let classification, !classes.contains(classification) {
                 throw ValidationError("classification must be one of \(classes.joined(separator: ", "))")
@@ -137,6 +138,7 @@ struct TopicCommand: ParsableCommand {
         var name: String
 
         func run() throws {
+            try data.audit("DeleteTopic", "topic:\(name)")
             do { try openEventLog(data).deleteTopic(name) } catch { throw CLIError("\(error)") }
             print("Deleted topic \(name)")
         }
@@ -178,6 +180,7 @@ struct LogCommand: ParsableCommand {
         var durability: SQLiteEventLog.Durability = .full
 
         func run() throws {
+            try data.audit("Append", "topic:\(topic)", reason: "raw records from the shell")
             let log = try openEventLog(data, durability: durability)
             let maxRecordBytes: Int
             do { maxRecordBytes = try log.describeTopic(topic).config.maxRecordBytes } catch {
@@ -255,6 +258,7 @@ struct LogCommand: ParsableCommand {
         var json = false
 
         func run() throws {
+            try data.audit("Read", "topic:\(topic)", reason: "partition \(partition)")
             let log = try openEventLog(data)
             do {
                 var next =

@@ -396,6 +396,7 @@ struct PolicyCommand: ParsableCommand {
         }
 
         func run() throws {
+            try data.audit("IssueGovernanceToken", "principal:\(principal)", reason: "\(action) \(resource)")
             let loaded = try PolicyCommand.load(policy)
             guard let seconds = Grant.seconds(ttl) else {
                 throw ValidationError("--ttl: a positive duration such as 90s, 15m, 2h, 1d; at most 7d")

@@ -53,6 +53,7 @@ struct SchemaCommand: ParsableCommand {
         var json = false
 
         func run() throws {
+            try data.audit("RegisterSchema", "subject:\(subject)", reason: force ? "forced" : nil)
             let registry = try SchemaCommand.open(data)
             do {
                 let registered = try registry.register(

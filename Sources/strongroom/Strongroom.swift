@@ -69,6 +69,30 @@ struct DataDirectoryOptions: ParsableArguments {
         return stored
     }
 
+    /// Writes one audit entry for a command about to reveal plaintext or change configuration,
+    /// before it acts: if the entry cannot be written, the command does not run.
+    ///
+    /// Metadata only: who (`$STRONGROOM_PRINCIPAL`, else `user:<login name>`), what, on which
+    /// resource, counts; never a value.
+    func audit(_ action: String, _ resource: String, reason: String? = nil, count: Int = 1) throws {
+        let principal =
+            ProcessInfo.processInfo.environment["STRONGROOM_PRINCIPAL"] ?? "user:" + ProcessInfo.processInfo.userName
+        do {
+            try auditLog().append(
+                AuditEntry(
+                    principal: principal,
+                    action: action,
+                    resource: resource,
+                    decision: .allow,
+                    reason: reason,
+                    count: count
+                )
+            )
+        } catch {
+            throw CLIError("not done: the audit entry could not be written: \(error)")
+        }
+    }
+
     /// The data directory, which must exist: read-only commands never create one.
     func existing() throws -> URL {
         var isDirectory: ObjCBool = false

@@ -817,6 +817,43 @@ struct SecurityFindingsTests {
         let disagree = try CLI.run(base + [tagged.path, "--subject-field", "id"], input: "", environment: env)
         #expect(disagree.status != 0 && disagree.err.contains("disagrees with the schema's strongroom:subject"))
     }
+
+    @Test("CLI: every command that reveals plaintext or changes configuration writes an audit entry first")
+    func everyAccessAudited() throws {
+        let data = TestSupport.scratchDirectory("audited")
+        let env = ["STRONGROOM_DATA": data.path, "STRONGROOM_PRINCIPAL": "user:tester"]
+        let root = TestSupport.packageRoot
+        let schema = root.appendingPathComponent("examples/loan_application.schema.json").path
+        let events = try String(
+            contentsOf: root.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        )
+        #expect(try CLI.run(["init"], environment: env).status == 0)
+        func count() throws -> Int { try AuditLog(dataDirectory: data).entries(from: 0, limit: 10_000).count }
+        let cipher = ["--topic", "loan_applications", "--schema", schema, "--event-id-field", "applicationId"]
+        let encrypted = try CLI.run(["encrypt"] + cipher, input: events, environment: env)
+        #expect(encrypted.status == 0, "\(encrypted.err)")
+        let steps: [([String], String, String)] = [
+            (["decrypt"] + cipher, encrypted.out, "Decrypt"),
+            (["keys", "rotate", "--subject", "CUST-00000001"], "", "RotateKey"),
+            (["keys", "rotate-kek"], "", "RotateKEK"),
+            (["topic", "create", "raw", "--partitions", "1"], "", "CreateTopic"),
+            (["schema", "register", "--subject", "raw-value", "--schema", schema], "", "RegisterSchema"),
+            (["log", "append", "--topic", "raw"], #"{"a":1}"# + "\n", "Append"),
+            (["log", "read", "--topic", "raw"], "", "Read"),
+            (["topic", "delete", "raw"], "", "DeleteTopic"),
+        ]
+        for (arguments, input, action) in steps {
+            let before = try count()
+            let run = try CLI.run(arguments, input: input, environment: env)
+            #expect(run.status == 0, "\(arguments): \(run.err)")
+            let entries = try AuditLog(dataDirectory: data).entries(from: UInt64(before), limit: 100).compactMap {
+                AuditEntry(canonical: $0.bytes)
+            }
+            #expect(entries.first?.action == action, "\(arguments)")
+            #expect(entries.first?.principal == "user:tester")
+        }
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
