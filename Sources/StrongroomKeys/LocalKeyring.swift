@@ -172,7 +172,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             var createdAt: Int64
             var root: [UInt8]?
             /// Co-path nodes left by punctures, keyed by ``nodeName(depth:prefix:)``.
-            var nodes: [String: [UInt8]]
+            var nodes: [String: [UInt8]]  // text-keyed: node names are ASCII we write ourselves
             var punctures = 0
 
             /// The tree node covering `path` and its depth (in levels).
@@ -283,7 +283,11 @@ private func prefix(of path: UInt64, depth: Int) -> UInt64 { depth == 0 ? 0 : pa
 @inline(__always)
 private func digit(of path: UInt64, level: Int) -> UInt8 { UInt8(truncatingIfNeeded: path >> (60 - 4 * level) & 0xF) }
 
-private func nodeName(depth: Int, prefix: UInt64) -> String { "\(depth):\(String(prefix, radix: 16))" }
+/// `"<depth>:<prefix>"`, the prefix as exactly `depth` lowercase hex digits (leading zeros kept).
+private func nodeName(depth: Int, prefix: UInt64) -> String {
+    let hex = String(prefix, radix: 16)
+    return "\(depth):" + String(repeating: "0", count: max(0, depth - hex.count)) + hex
+}
 
 /// The tree's step to child `digit` (0-15): HMAC-SHA256 keyed by the node (a PRF, as GGM asks).
 private func child(_ node: [UInt8], _ digit: UInt8) -> [UInt8] {
@@ -296,3 +300,35 @@ func randomBytes(_ count: Int) -> [UInt8] {
 }
 
 func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+extension LocalKeyring.File.Version {
+    enum CodingKeys: String, CodingKey {
+        case version, state, createdAt, root, nodes, punctures
+    }
+
+    /// Reads a version; node names written before names kept their leading zeros
+    /// (`"2:5"` for prefix `05`) are read as the prefix they stand for and renamed.
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decode(UInt32.self, forKey: .version)
+        state = try c.decode(KEKVersionState.self, forKey: .state)
+        createdAt = try c.decode(Int64.self, forKey: .createdAt)
+        root = try c.decodeIfPresent([UInt8].self, forKey: .root)
+        punctures = try c.decodeIfPresent(Int.self, forKey: .punctures) ?? 0
+        var renamed: [String: [UInt8]] = [:]
+        for (name, key) in try c.decode([String: [UInt8]].self, forKey: .nodes) {
+            let parts = name.split(separator: ":")
+            guard parts.count == 2, let depth = Int(parts[0]), (1...LocalKeyring.treeLevels).contains(depth),
+                parts[1].count <= depth, let prefix = UInt64(parts[1], radix: 16), prefix >> (4 * depth) == 0
+            else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .nodes,
+                    in: c,
+                    debugDescription: "malformed key-tree node name"
+                )
+            }
+            renamed[nodeName(depth: depth, prefix: prefix)] = key
+        }
+        nodes = renamed
+    }
+}

@@ -25,6 +25,71 @@ private func isErased(_ lookup: KeyLookup) -> Bool {
 
 @Suite("Local keyring")
 struct LocalKeyringTests {
+    @Test("key-tree node names keep every hex digit (an erased id starting 0 or 00), and old names still read")
+    func nodeNamesKeepLeadingZeros() throws {
+        let (dir, store) = try fresh()
+        func subject(withHashPrefix prefix: String, excluding other: String? = nil) throws -> String {
+            for i in 0..<100_000 {
+                let id = "CUST-\(i)"
+                let hash = try store.subjectHash(id)
+                if hash.hasPrefix(prefix), other.map({ !hash.hasPrefix($0) }) ?? true { return id }
+            }
+            throw KeyStoreError(.storage, "no subject found")
+        }
+        let zero = try subject(withHashPrefix: "0", excluding: "00")
+        let doubleZero = try subject(withHashPrefix: "00")
+        // Survivors whose keys sit under the punctured nodes' zero-prefixed siblings ("2:0x", "3:00x"):
+        // those are the names an old keyring wrote without their leading zeros.
+        let zeroHash = try store.subjectHash(zero)
+        let doubleZeroHash = try store.subjectHash(doubleZero)
+        func survivor(_ accept: (String) -> Bool) throws -> String {
+            for i in 0..<100_000 where accept(try store.subjectHash("SURVIVOR-\(i)")) { return "SURVIVOR-\(i)" }
+            throw KeyStoreError(.storage, "no survivor found")
+        }
+        let underZero = try survivor { $0.hasPrefix("0") && !$0.hasPrefix("00") && $0.prefix(2) != zeroHash.prefix(2) }
+        let underDoubleZero = try survivor { $0.hasPrefix("00") && $0.prefix(3) != doubleZeroHash.prefix(3) }
+        let survivors = try ["SURVIVOR-x", underZero, underDoubleZero].map {
+            try store.encryptionKey(for: .subject($0))
+        }
+        _ = try store.encryptionKey(for: .subject(zero))
+        _ = try store.encryptionKey(for: .subject(doubleZero))
+        _ = try store.erase(subject: zero)
+        _ = try store.erase(subject: doubleZero)
+        _ = try store.finalize()
+
+        let url = dir.appendingPathComponent(KeyStore.keyringFileName)
+        func nodeNames() throws -> [String] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
+            let versions = json?["versions"] as? [[String: Any]] ?? []
+            return versions.flatMap { ($0["nodes"] as? [String: Any] ?? [:]).keys }
+        }
+        let names = try nodeNames()
+        #expect(!names.isEmpty)
+        for name in names {
+            let parts = name.split(separator: ":")
+            #expect(parts.count == 2 && Int(parts[0]) == parts[1].count, "\(name)")
+        }
+        #expect(names.contains { $0.hasPrefix("2:0") } && names.contains { $0.hasPrefix("3:00") })
+
+        func survivorsOpen() throws {
+            let reopened = try KeyStore.open(dataDirectory: dir)
+            for survivor in survivors { #expect(key(try reopened.decryptionKey(survivor.reference)) == survivor) }
+        }
+        try survivorsOpen()
+        // A keyring written the old way (leading zeros dropped: "2:5" for prefix 05) still reads.
+        var text = try String(contentsOf: url, encoding: .utf8)
+        let legacy = try NSRegularExpression(pattern: #""([0-9]+):0+([0-9a-f])"#)
+        text = legacy.stringByReplacingMatches(
+            in: text,
+            range: NSRange(text.startIndex..., in: text),
+            withTemplate: #""$1:$2"#
+        )
+        try Data(text.utf8).write(to: url)
+        chmod(url.path, 0o600)
+        #expect(try nodeNames().contains { $0.hasPrefix("2:") && $0.split(separator: ":")[1].count < 2 })
+        try survivorsOpen()
+    }
+
     @Test("refuses a keyring group or others can read, as ssh does")
     func permissions() throws {
         let (dir, _) = try fresh()
