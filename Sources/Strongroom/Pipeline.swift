@@ -78,7 +78,9 @@ public final class StrongroomServices: Sendable {
     /// Backoff for transient storage failures (a refusal is never retried).
     public let retry = RetryPolicy(isTransient: { ($0 as? LogError)?.code == .storage })
     let dlp = DLPScanner()
-    let compiled = Mutex<[Int: CompiledSchema]>([:])
+    /// Compiled schemas by topic and id: the registry gives identical schema texts one id across
+    /// subjects, and a cipher binds its topic.
+    let compiled = Mutex<[ExactText: CompiledSchema]>([:])
 
     /// Services over existing components.
     public init(
@@ -160,19 +162,28 @@ public final class StrongroomServices: Sendable {
         do { registered = try registry.schema(subject: topic + "-value") } catch {
             throw PipelineError(.noSchema, "\(topic)-value")
         }
-        if let hit = compiled.withLock({ $0[registered.id] }) { return hit }
+        if let hit = compiled.withLock({ $0[Self.cacheKey(topic, registered.id)] }) { return hit }
         return try compile(registered, topic: topic)
     }
+
+    static func cacheKey(_ topic: String, _ id: Int) -> ExactText { ExactText("\(id)/\(topic)") }
 
     /// The schema a stored record names (its `sr-schema` id), which must be a version of
     /// `topic`'s subject: readers use the subject field and tags the record was produced
     /// under, never the latest version's.
     func schema(for topic: String, id: Int) throws(PipelineError) -> CompiledSchema {
-        if let hit = compiled.withLock({ $0[id] }), hit.cipher.options.topic.hasSameBytes(as: topic) { return hit }
-        let registered: RegisteredSchema
-        do { registered = try registry.schema(id: id) } catch { throw PipelineError(.noSchema, "schema id \(id)") }
-        guard registered.subject.hasSameBytes(as: topic + "-value") else {
-            throw PipelineError(.noSchema, "schema id \(id) is not a version of \(topic)-value")
+        if let hit = compiled.withLock({ $0[Self.cacheKey(topic, id)] }) { return hit }
+        // One id can serve several subjects: the id must be one of this topic's versions.
+        let subject = topic + "-value"
+        var found: RegisteredSchema?
+        do {
+            for version in try registry.versions(subject: subject) {
+                let candidate = try registry.schema(subject: subject, version: version)
+                if candidate.id == id { found = candidate }
+            }
+        } catch { throw PipelineError(.noSchema, "schema id \(id)") }
+        guard let registered = found else {
+            throw PipelineError(.noSchema, "schema id \(id) is not a version of \(subject)")
         }
         return try compile(registered, topic: topic)
     }
@@ -195,7 +206,7 @@ public final class StrongroomServices: Sendable {
                 cipher: cipher,
                 patterns: plan.fields.map(\.pattern)
             )
-            compiled.withLock { $0[registered.id] = entry }
+            compiled.withLock { $0[Self.cacheKey(topic, registered.id)] = entry }
             return entry
         } catch {
             throw PipelineError(.noSchema, "\(topic)-value does not compile: \(error)")
@@ -372,8 +383,17 @@ public final class SecureProducer: Sendable {
             case .failure(let error):
                 results[i] = .failure(PipelineError(.encryption, "\(error)"))
             case .success(let value):
-                let subjectHash = subjects[i].flatMap { try? services.keys.subjectHash($0, tenant: services.tenant) }
-                pending.append((i, Array((subjectHash ?? "").utf8), value))
+                var subjectHash = ""
+                if let subject = subjects[i] {
+                    // No key means no partition affinity and no way to find the record for a
+                    // data-subject request: refuse rather than append it unkeyed.
+                    guard let hash = try? services.keys.subjectHash(subject, tenant: services.tenant) else {
+                        results[i] = .failure(PipelineError(.encryption, "subject hash unavailable"))
+                        continue
+                    }
+                    subjectHash = hash
+                }
+                pending.append((i, Array(subjectHash.utf8), value))
             }
         }
         guard !pending.isEmpty else {
@@ -730,7 +750,8 @@ public final class SecureConsumer: Sendable {
                         LogRecord(
                             key: record.key,
                             value: record.value,
-                            headers: record.headers + [
+                            // Incoming `sr-dlq-*` headers are dropped: only ours may name a source.
+                            headers: record.headers.filter { !$0.name.utf8.starts(with: "sr-dlq-".utf8) } + [
                                 RecordHeader("sr-dlq-reason", text: reason),
                                 RecordHeader("sr-dlq-source", text: Self.source(topic, record)),
                             ],
@@ -745,7 +766,10 @@ public final class SecureConsumer: Sendable {
         }
         try handler(events)
         try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)
-        sequences.withLock { $0 = reader.sequences }
+        // Merged, never overwritten: another consume call may have advanced other streams.
+        sequences.withLock { stored in
+            for (stream, next) in reader.sequences { stored[stream] = max(stored[stream] ?? 0, next) }
+        }
         services.count("strongroom_records_consumed_total", [("topic", topic)], by: events.count)
         for (reason, count) in Dictionary(grouping: dead, by: \.1).mapValues(\.count) {
             services.count("strongroom_dead_letters_total", [("topic", topic), ("reason", reason)], by: count)
@@ -877,8 +901,6 @@ struct RecordReader {
     let topic: String
     let trusted: [ExactText: [Curve25519.Signing.PublicKey]]
     var fields: FieldDecisions
-    /// Whether each signer may produce to the topic, decided once per reader.
-    var produceRights: [ExactText: Bool] = [:]
     /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
     var decryptedKeys: Set<ExactText> = []
     /// `<session>:<partition>` → the next record number expected from that producer session.
@@ -953,27 +975,26 @@ struct RecordReader {
         }
         // A valid signature proves who signed, not that they may write here: the signer's
         // Produce right is checked again, at the record's time, in this reader's tenant.
-        let signer = ExactText(signed.producer)
-        if produceRights[signer] == nil {
-            let decision = services.policy.authorize(
-                principalID: signed.producer,
-                .produce,
-                .topic(topic),
-                AuthorizationContext(
-                    time: Date(timeIntervalSince1970: Double(record.timestamp) / 1000),
-                    tenant: services.tenant.isEmpty ? nil : services.tenant,
-                    networkAttested: true
-                )
+        let decision = services.policy.authorize(
+            principalID: signed.producer,
+            .produce,
+            .topic(topic),
+            AuthorizationContext(
+                time: Date(timeIntervalSince1970: Double(record.timestamp) / 1000),
+                tenant: services.tenant.isEmpty ? nil : services.tenant,
+                networkAttested: true
             )
-            produceRights[signer] = decision.isAllowed
-        }
-        guard produceRights[signer] == true else {
+        )
+        // Decided per record, at its own time: a time-boxed grant is not judged by one record.
+        guard decision.isAllowed else {
             return .failure(.record("signer may not produce to this topic"))
         }
         // A producer session numbers its records per partition without gaps: a lower number
         // than expected is a replay, a duplicate or a reordering; a higher one means records
         // went missing in between.
-        let stream = ExactText("\(signed.session):\(record.partition)")
+        // Producer and topic are in the key: a producer numbers each topic on its own, and one
+        // producer cannot disturb another's stream by signing its session id.
+        let stream = ExactText("\(signed.producer)\u{0}\(topic)\u{0}\(signed.session)\u{0}\(record.partition)")
         if let expected = sequences[stream] {
             if signed.number < expected {
                 return .failure(.record("replayed, duplicated or reordered record"))

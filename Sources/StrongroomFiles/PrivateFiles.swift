@@ -27,17 +27,27 @@ public enum PrivateFiles {
     /// Creates `path` as a 0700 directory (and its missing parents), or tightens an existing one.
     public static func directory(_ path: String) throws(PrivateFileError) {
         var info = stat()
-        if lstat(path, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFDIR else { throw PrivateFileError("\(path) is not a directory") }
-            if info.st_mode & 0o077 != 0, chmod(path, 0o700) != 0 {
+        if lstat(path, &info) != 0 {
+            let parent = NSStringPath(path: path).deletingLastComponent
+            var parentInfo = stat()
+            if !parent.isEmpty, parent != path, lstat(parent, &parentInfo) != 0 { try directory(parent) }
+            guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+                throw PrivateFileError("cannot create directory \(path) (errno \(errno))")
+            }
+            // Whatever is there now (ours, or a racer's) is checked like an existing one.
+            guard lstat(path, &info) == 0 else { throw PrivateFileError("cannot create directory \(path)") }
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw PrivateFileError("\(path) is not a directory (a symbolic link is refused)")
+        }
+        guard info.st_uid == geteuid() else { throw PrivateFileError("\(path) belongs to another user") }
+        if info.st_mode & 0o077 != 0 {
+            // Tightened through a descriptor opened without following links, never by path.
+            let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            defer { if fd >= 0 { close(fd) } }
+            guard fd >= 0, fchmod(fd, 0o700) == 0 else {
                 throw PrivateFileError("\(path) is accessible by group or others and cannot be tightened: chmod 700")
             }
-            return
-        }
-        let parent = NSStringPath(path: path).deletingLastComponent
-        if !parent.isEmpty, parent != path, lstat(parent, &info) != 0 { try directory(parent) }
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-            throw PrivateFileError("cannot create directory \(path) (errno \(errno))")
         }
     }
 
@@ -69,8 +79,14 @@ public enum PrivateFiles {
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw PrivateFileError("\(path) is not a regular file (a symbolic link is refused)")
         }
-        if info.st_mode & 0o077 != 0, chmod(path, 0o600) != 0 {
-            throw PrivateFileError("\(path) is accessible by group or others and cannot be tightened: chmod 600")
+        if info.st_mode & 0o077 != 0 {
+            // Through a descriptor opened without following links: a link swapped in after the
+            // check is refused, never chmod-ed.
+            let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            defer { if fd >= 0 { close(fd) } }
+            guard fd >= 0, fchmod(fd, 0o600) == 0 else {
+                throw PrivateFileError("\(path) is accessible by group or others and cannot be tightened: chmod 600")
+            }
         }
     }
 

@@ -283,8 +283,7 @@ struct ReplayCache {
 }
 
 /// Spent single-use token ids in a file shared by processes: `<id> <until>` lines, appended
-/// under an exclusive `flock`, fsynced before the token is honoured; expired lines are dropped
-/// when the file is rewritten.
+/// under an exclusive `flock` and fsynced before the token is honoured; never rewritten.
 struct SpentTokenJournal: Sendable {
     let path: String
 
@@ -305,25 +304,16 @@ struct SpentTokenJournal: Sendable {
             if n == 0 { break }
             bytes += chunk[0..<n]
         }
-        var live: [(String, Int64)] = []
         for line in bytes.split(separator: 0x0A) {
             let parts = line.split(separator: 0x20)
-            guard parts.count == 2, let expiry = Int64(String(decoding: parts[1], as: UTF8.self)) else { continue }
-            let id = String(decoding: parts[0], as: UTF8.self)
-            if id.utf8.elementsEqual(key.utf8) { return .replayed }
-            if expiry > now { live.append((id, expiry)) }
+            guard parts.count == 2 else { continue }
+            if parts[0].elementsEqual(key.utf8) { return .replayed }
         }
-        let entry = Array("\(key) \(until)\n".utf8)
-        let rewrite = live.count * 2 < bytes.count / 32 && bytes.count > 1 << 20
-        if rewrite {
-            // Mostly expired lines: start over with the live ones.
-            guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else { return .unavailable }
-            var fresh: [UInt8] = []
-            for (id, expiry) in live { fresh += Array("\(id) \(expiry)\n".utf8) }
-            guard write(fd, fresh + entry) else { return .unavailable }
-        } else {
-            guard lseek(fd, 0, SEEK_END) >= 0, write(fd, entry) else { return .unavailable }
-        }
+        // Append-only: never truncated or rewritten, so a crash or a full disk cannot forget a
+        // spent id; a torn last line is closed first so the new entry stands on its own line.
+        var entry = Array("\(key) \(until)\n".utf8)
+        if let last = bytes.last, last != 0x0A { entry.insert(0x0A, at: 0) }
+        guard lseek(fd, 0, SEEK_END) >= 0, write(fd, entry) else { return .unavailable }
         return fsync(fd) == 0 ? .fresh : .unavailable
     }
 

@@ -304,13 +304,13 @@ struct DLPPointerPattern: Sendable {
     /// True when `pointer` is this pattern's value or lies below it.
     func covers(_ pointer: String) -> Bool {
         if !hasWildcard {
-            guard pointer.hasPrefix(raw) else { return false }
+            guard pointer.utf8.starts(with: raw.utf8) else { return false }
             let rest = pointer.utf8.dropFirst(raw.utf8.count)
             return rest.isEmpty || rest.first == UInt8(ascii: "/")
         }
         var remaining = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         for token in tokens {
-            guard let next = remaining.first, token == "*" || token == next else { return false }
+            guard let next = remaining.first, token == "*" || token.utf8.elementsEqual(next.utf8) else { return false }
             remaining = remaining.dropFirst()
         }
         return true

@@ -62,7 +62,9 @@ public struct EncryptionPlan: Sendable {
             into: &fields,
             honoured: &honoured
         )
-        try EncryptionPlan.checkEveryTag(schema, pointer: "", honoured: honoured)
+        var visited = Set<ExactText>()
+        EncryptionPlan.collectVisited(schema, root: schema, pointer: "", depth: 0, into: &visited)
+        try EncryptionPlan.checkEveryTag(schema, root: schema, pointer: "", honoured: honoured, visited: visited)
         self.fields = try EncryptionPlan.normalized(fields)
     }
 
@@ -95,8 +97,93 @@ public struct EncryptionPlan: Sendable {
     /// Walks every subschema position of the document and refuses a `PII` tag the walk did not honour.
     ///
     /// Below an honoured tag everything is covered, so the scan stops there.
-    static func checkEveryTag(_ node: JSONValue, pointer: String, honoured: Set<ExactText>) throws(SchemaError) {
+    /// The schema positions the plan's walk reaches (properties, schema-form items, combinator
+    /// branches, local `$ref` targets), as pointers.
+    static func collectVisited(
+        _ node: JSONValue,
+        root: JSONValue,
+        pointer: String,
+        depth: Int,
+        into visited: inout Set<ExactText>
+    ) {
+        guard depth < 64, case .object = node, visited.insert(ExactText(pointer)).inserted else { return }
+        if let ref = node["$ref"]?.stringValue, let target = resolve(ref, in: root) {
+            collectVisited(target, root: root, pointer: String(ref.dropFirst()), depth: depth + 1, into: &visited)
+        }
+        for member in node["properties"]?.objectMembers ?? [] {
+            let child = pointer + "/properties/" + JSONPathSet.escapePointerToken(member.key)
+            collectVisited(member.value, root: root, pointer: child, depth: depth + 1, into: &visited)
+        }
+        if let items = node["items"], case .object = items {
+            collectVisited(items, root: root, pointer: pointer + "/items", depth: depth + 1, into: &visited)
+        }
+        for keyword in ["allOf", "anyOf", "oneOf"] {
+            guard case .array(let branches) = node[keyword] ?? .null else { continue }
+            for (i, branch) in branches.enumerated() {
+                collectVisited(
+                    branch,
+                    root: root,
+                    pointer: pointer + "/\(keyword)/\(i)",
+                    depth: depth + 1,
+                    into: &visited
+                )
+            }
+        }
+    }
+
+    /// True when a `PII` tag appears anywhere in `node`, following local `$ref`s.
+    static func containsTag(_ node: JSONValue, root: JSONValue, depth: Int) -> Bool {
+        guard depth < 64 else { return true }  // too deep to tell: treat as tagged (fail closed)
+        switch node {
+        case .object(let members):
+            if isTaggedPII(node) { return true }
+            for member in members {
+                if member.key == "$ref", let ref = member.value.stringValue {
+                    guard let target = resolvePointer(ref, in: root) else { continue }
+                    if containsTag(target, root: root, depth: depth + 1) { return true }
+                } else if containsTag(member.value, root: root, depth: depth + 1) {
+                    return true
+                }
+            }
+            return false
+        case .array(let elements): return elements.contains { containsTag($0, root: root, depth: depth + 1) }
+        default: return false
+        }
+    }
+
+    /// Any local `#/…` pointer into the document.
+    static func resolvePointer(_ ref: String, in root: JSONValue) -> JSONValue? {
+        guard ref.hasPrefix("#") else { return nil }
+        var node: JSONValue? = root
+        for token in ref.dropFirst().split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            let name = String(token).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+            switch node {
+            case .object?: node = node?[name]
+            case .array(let a)?: node = Int(name).flatMap { $0 >= 0 && $0 < a.count ? a[$0] : nil }
+            default: return nil
+            }
+        }
+        return node
+    }
+
+    static func checkEveryTag(
+        _ node: JSONValue,
+        root: JSONValue,
+        pointer: String,
+        honoured: Set<ExactText>,
+        visited: Set<ExactText>
+    ) throws(SchemaError) {
         guard case .object(let members) = node else { return }
+        // A `$ref` where the walk does not go must not lead to a tag: the value it describes
+        // would be checked against a PII schema and stored in clear.
+        if let ref = node["$ref"]?.stringValue, !visited.contains(ExactText(pointer)),
+            let target = resolvePointer(ref, in: root), containsTag(target, root: root, depth: 0)
+        {
+            throw SchemaError(
+                "a $ref here leads to a PII tag that field encryption cannot follow from this position",
+                at: pointer
+            )
+        }
         if isTaggedPII(node) {
             guard honoured.contains(ExactText(pointer)) else {
                 throw SchemaError(
@@ -114,29 +201,43 @@ public struct EncryptionPlan: Sendable {
                 for child in member.value.objectMembers ?? [] {
                     try checkEveryTag(
                         child.value,
+                        root: root,
                         pointer: here + "/" + JSONPathSet.escapePointerToken(child.key),
-                        honoured: honoured
+                        honoured: honoured,
+                        visited: visited
                     )
                 }
             case "allOf", "anyOf", "oneOf", "prefixItems":
                 if case .array(let schemas) = member.value {
                     for (i, child) in schemas.enumerated() {
-                        try checkEveryTag(child, pointer: here + "/\(i)", honoured: honoured)
+                        try checkEveryTag(
+                            child,
+                            root: root,
+                            pointer: here + "/\(i)",
+                            honoured: honoured,
+                            visited: visited
+                        )
                     }
                 }
             case "items":
                 if case .array(let schemas) = member.value {
                     for (i, child) in schemas.enumerated() {
-                        try checkEveryTag(child, pointer: here + "/\(i)", honoured: honoured)
+                        try checkEveryTag(
+                            child,
+                            root: root,
+                            pointer: here + "/\(i)",
+                            honoured: honoured,
+                            visited: visited
+                        )
                     }
                 } else {
-                    try checkEveryTag(member.value, pointer: here, honoured: honoured)
+                    try checkEveryTag(member.value, root: root, pointer: here, honoured: honoured, visited: visited)
                 }
             case "enum", "const", "default", "examples":
                 continue  // values, not schemas
             default:
                 // `not`, `additionalProperties`, `additionalItems`, `if`/`then`/`else`, `contains`, …
-                try checkEveryTag(member.value, pointer: here, honoured: honoured)
+                try checkEveryTag(member.value, root: root, pointer: here, honoured: honoured, visited: visited)
             }
         }
     }

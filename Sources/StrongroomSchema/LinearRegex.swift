@@ -75,13 +75,25 @@ struct LinearRegex: Sendable {
         static let lineTerminators: [ClosedRange<UInt32>] = [0x0A...0x0A, 0x0D...0x0D, 0x2028...0x2029]
     }
 
+    /// Longest pattern accepted, in code points, and deepest group nesting.
+    static let maxPatternLength = 4096
+    static let maxNesting = 64
+    /// Most syntax-tree visits while compiling (an empty group repeated inside repeats emits
+    /// nothing, so the program size alone would not bound the work).
+    static let maxCompileSteps = 200_000
+
     /// Compiles `pattern`.
     init(_ pattern: String) throws(CompileError) {
-        var parser = Parser(Array(pattern.unicodeScalars).map(\.value))
+        let scalars = Array(pattern.unicodeScalars).map(\.value)
+        guard scalars.count <= Self.maxPatternLength else {
+            throw CompileError(message: "pattern longer than \(Self.maxPatternLength) characters")
+        }
+        var parser = Parser(scalars)
         let tree = try parser.parseAlternation()
         guard parser.atEnd else { throw CompileError(message: "unbalanced ')'") }
         var program: [Instruction] = []
-        try Self.emit(tree, into: &program)
+        var steps = 0
+        try Self.emit(tree, into: &program, steps: &steps)
         program.append(.match)
         self.program = program
     }
@@ -102,6 +114,7 @@ struct LinearRegex: Sendable {
     struct Parser {
         let s: [UInt32]
         var i = 0
+        var depth = 0
 
         init(_ s: [UInt32]) { self.s = s }
 
@@ -193,14 +206,26 @@ struct LinearRegex: Sendable {
                     } else if peek(1) == Self.c("<"), let n = peek(2), n != Self.c("="), n != Self.c("!") {
                         // Named group: skip the name.
                         i += 2
-                        while let c = peek(), c != Self.c(">") { i += 1 }
-                        guard peek() == Self.c(">") else { throw CompileError(message: "unterminated group name") }
+                        let nameStart = i
+                        while let c = peek(), c != Self.c(">") {
+                            let isNameChar =
+                                (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) || c == 0x5F || c == 0x24
+                                || (i > nameStart && (0x30...0x39).contains(c))
+                            guard isNameChar else { throw CompileError(message: "invalid group name") }
+                            i += 1
+                        }
+                        guard peek() == Self.c(">"), i > nameStart else {
+                            throw CompileError(message: "unterminated or empty group name")
+                        }
                         i += 1
                     } else {
                         throw CompileError(message: "lookaround is not supported (it needs backtracking)")
                     }
                 }
+                depth += 1
+                guard depth <= LinearRegex.maxNesting else { throw CompileError(message: "groups nested too deeply") }
                 let inner = try parseAlternation()
+                depth -= 1
                 guard peek() == Self.c(")") else { throw CompileError(message: "missing ')'") }
                 i += 1
                 return (inner, true)
@@ -389,44 +414,47 @@ struct LinearRegex: Sendable {
 
     // MARK: Program
 
-    static func emit(_ node: Node, into p: inout [Instruction]) throws(CompileError) {
-        guard p.count < maxProgramSize else { throw CompileError(message: "pattern too large") }
+    static func emit(_ node: Node, into p: inout [Instruction], steps: inout Int) throws(CompileError) {
+        steps += 1
+        guard p.count < maxProgramSize, steps <= maxCompileSteps else {
+            throw CompileError(message: "pattern too large")
+        }
         switch node {
         case .empty: break
         case .set(let set): p.append(.scalar(set))
         case .lineStart: p.append(.lineStart)
         case .lineEnd: p.append(.lineEnd)
         case .wordBoundary(let b): p.append(.wordBoundary(b))
-        case .concat(let items): for item in items { try emit(item, into: &p) }
+        case .concat(let items): for item in items { try emit(item, into: &p, steps: &steps) }
         case .alternation(let branches):
             var jumps: [Int] = []
             for (k, branch) in branches.enumerated() {
                 if k < branches.count - 1 {
                     let split = p.count
                     p.append(.split(split + 1, -1))
-                    try emit(branch, into: &p)
+                    try emit(branch, into: &p, steps: &steps)
                     jumps.append(p.count)
                     p.append(.jump(-1))
                     p[split] = .split(split + 1, p.count)
                 } else {
-                    try emit(branch, into: &p)
+                    try emit(branch, into: &p, steps: &steps)
                 }
             }
             for j in jumps { p[j] = .jump(p.count) }
         case .repeatRange(let inner, let low, let high):
-            for _ in 0..<low { try emit(inner, into: &p) }
+            for _ in 0..<low { try emit(inner, into: &p, steps: &steps) }
             if let high {
                 var splits: [Int] = []
                 for _ in low..<high {
                     splits.append(p.count)
                     p.append(.split(p.count + 1, -1))
-                    try emit(inner, into: &p)
+                    try emit(inner, into: &p, steps: &steps)
                 }
                 for s in splits { p[s] = .split(s + 1, p.count) }
             } else {
                 let split = p.count
                 p.append(.split(split + 1, -1))
-                try emit(inner, into: &p)
+                try emit(inner, into: &p, steps: &steps)
                 p.append(.jump(split))
                 p[split] = .split(split + 1, p.count)
             }

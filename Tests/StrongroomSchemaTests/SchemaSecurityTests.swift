@@ -196,4 +196,35 @@ struct SchemaSecurityTests {
         #expect(try r.register(subject: "t-value", schema: candidate, principal: "admin", force: true).version == 2)
         #expect(try r.changes().last?.action == "register-forced")
     }
+
+    @Test("Review: a $ref from a position the plan does not follow may not lead to a PII tag")
+    func refsIntoTagsFromUnfollowedPositions() throws {
+        let attacks = [
+            ##"{"properties":{"email":{"$ref":"#/$defs/pii"}},"additionalProperties":{"$ref":"#/$defs/pii"},"$defs":{"pii":{"type":"string","confluent:tags":["PII"]}}}"##,
+            ##"{"properties":{"x":{"type":"string","confluent:tags":["PII"]}},"patternProperties":{"^y":{"$ref":"#/properties/x"}}}"##,
+        ]
+        for attack in attacks {
+            #expect(throws: SchemaError.self, "\(attack)") { try plan(attack) }
+        }
+        // The same $ref from a followed position is fine.
+        _ = try plan(##"{"properties":{"email":{"$ref":"#/$defs/pii"}},"$defs":{"pii":{"confluent:tags":["PII"]}}}"##)
+    }
+
+    @Test("Review: pattern compilation is bounded: empty repeats, deep nesting, long patterns, group names")
+    func patternCompilationBounded() throws {
+        let refused = [
+            "(?:(?:(?:(?:){1000}){1000}){1000}){1000}",
+            String(repeating: "(", count: 100_000) + String(repeating: ")", count: 100_000),
+            String(repeating: "a", count: 5000),
+            "(?<a)b>x)",
+        ]
+        for pattern in refused {
+            var text: [UInt8] = []
+            JSONValue.writeString(pattern, to: &text)
+            #expect(throws: SchemaError.self) {
+                try schema(#"{"pattern":"# + String(decoding: text, as: UTF8.self) + "}")
+            }
+        }
+        _ = try schema(#"{"pattern":"(?<name_1>a)"}"#)
+    }
 }

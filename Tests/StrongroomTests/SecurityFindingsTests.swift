@@ -854,6 +854,32 @@ struct SecurityFindingsTests {
             #expect(entries.first?.principal == "user:tester")
         }
     }
+
+    @Test("Review: one schema text registered for two topics gets one id; each topic keeps its own cipher")
+    func sharedSchemaIDAcrossTopics() throws {
+        let schema = #"{"type":"object","properties":{"ssn":{"type":"string","confluent:tags":["PII"]}}}"#
+        let f = try SmallFixture(
+            schema: schema,
+            policy: readerPolicy(allow: ["/ssn"]).replacingOccurrences(
+                of: #""resource":{"type":"topic","name":"t"}"#,
+                with: #""resource":{"type":"topic","name":"t","pattern":"prefixed"}"#
+            ).replacingOccurrences(of: #""topic":"t","pointers""#, with: #""topic":"t2","pointers""#)
+        )
+        let second = try f.services.registry.register(subject: "t2-value", schema: schema, principal: "test")
+        #expect(second.id == (try f.services.registry.schema(subject: "t-value")).id)
+        try f.services.createTopic("t2", config: TopicConfig(partitions: 1))
+        let producer = SecureProducer(services: f.services, principal: "producer", key: f.producerKey)
+        _ = try producer.produce([Array(#"{"ssn":"123-45-6789"}"#.utf8)], to: "t")[0].get()
+        _ = try producer.produce([Array(#"{"ssn":"987-65-4321"}"#.utf8)], to: "t2")[0].get()
+        var seen: [JSONValue] = []
+        let consumer = SecureConsumer(services: f.services, principal: "reader", purpose: "p", group: "g-shared")
+        while try consumer.consume(
+            topic: "t2",
+            partition: 0,
+            handler: { seen += try $0.map { try JSONValue(parsing: $0.value) } }
+        ) > 0 {}
+        #expect(seen.map { $0["ssn"] } == [.string("987-65-4321")])
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
