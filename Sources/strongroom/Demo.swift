@@ -29,6 +29,11 @@ struct Demo: ParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Run in this (new or empty) directory instead, and keep it.")
     var dataDir: String?
 
+    func validate() throws {
+        // The scenario erases one customer and reads the others: it needs at least two events.
+        guard count >= 2 else { throw ValidationError("--count must be at least 2") }
+    }
+
     func run() throws {
         let started = ContinuousClock.now
         let directory =
@@ -77,7 +82,10 @@ struct Demo: ParsableCommand {
             tenant: "bfb",
             logger: Demo.fileLogger(directory.appendingPathComponent("pipeline.log"))
         )
-        print("   pipeline logs (JSON lines): \(directory.appendingPathComponent("pipeline.log").path)")
+        // The path is only worth printing when the directory outlives the demo.
+        if keep || dataDir != nil {
+            print("   pipeline logs (JSON lines): \(directory.appendingPathComponent("pipeline.log").path)")
+        }
         for topic in ["loan_applications", "loan_decisions", "customer_360"] {
             try services.createTopic(
                 topic,
@@ -259,7 +267,10 @@ struct Demo: ParsableCommand {
             ("erasure", "\(erasedEvents) of \(victimEvents) events of the customer erased; \(readable) others readable")
         )
         let final = try keys.finalize()
-        print("   finalized: KEK versions punctured \(final.kekVersions.map { "v\($0)" }.joined(separator: ", "))")
+        print(
+            "   finalized: a backup of the key store taken before the erasure can no longer unwrap that "
+                + "customer's key (KEK versions \(final.kekVersions.map { "v\($0)" }.joined(separator: ", ")) punctured)"
+        )
 
         step("7. The audit log is verified and its signed checkpoint printed")
         let verification = try services.audit.verify()

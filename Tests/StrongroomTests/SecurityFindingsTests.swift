@@ -880,6 +880,12 @@ struct SecurityFindingsTests {
         ) > 0 {}
         #expect(seen.map { $0["ssn"] } == [.string("987-65-4321")])
     }
+
+    @Test("CLI: demo --count 0 is a clear error, not a crash")
+    func demoCountZero() throws {
+        let run = try CLI.run(["demo", "--count", "0"])
+        #expect(run.status == 64 && run.err.contains("--count must be at least 2"))
+    }
 }
 
 func isAuditFailure(_ error: any Error) -> Bool { (error as? PipelineError)?.kind == .audit }
