@@ -158,44 +158,19 @@ public struct DLPScanner: Sendable {
         var findings: [DLPFinding] = []
         var pointer = ""
         let covered: (String) -> Bool = { p in tagged.contains { $0.covers(p) } }
-        walkNames(event, pointer: &pointer, covered: covered) { name, at in
-            // A member name the schema does not declare is free text too.
+        // One pass: string values, and member names the schema does not declare (free text too).
+        let names: (String, String) -> Void = { name, at in
             guard !declaredNames.contains(ExactText(name)) else { return }
             for detector in detect(name) { findings.append(DLPFinding(pointer: at, detector: detector)) }
         }
-        findings += scan(event, taggedPointers: taggedPointers)
+        walkStrings(event, pointer: &pointer, covered: covered, names: names) { text, at in
+            for detector in detect(text) { findings.append(DLPFinding(pointer: at, detector: detector)) }
+        }
         return findings.map { finding in
             DLPFinding(
                 pointer: Self.safePointer(finding.pointer, in: event, declaredNames: declaredNames),
                 detector: finding.detector
             )
-        }
-    }
-
-    private func walkNames(
-        _ value: JSONValue,
-        pointer: inout String,
-        covered: (String) -> Bool,
-        _ body: (String, String) -> Void
-    ) {
-        if covered(pointer) { return }
-        switch value {
-        case .array(let elements):
-            for (index, element) in elements.enumerated() {
-                let saved = pointer
-                pointer += "/\(index)"
-                walkNames(element, pointer: &pointer, covered: covered, body)
-                pointer = saved
-            }
-        case .object(let members):
-            for member in members {
-                let saved = pointer
-                pointer += "/" + JSONPathSet.escapePointerToken(member.key)
-                if !covered(pointer) { body(member.key, pointer) }
-                walkNames(member.value, pointer: &pointer, covered: covered, body)
-                pointer = saved
-            }
-        default: return
         }
     }
 
@@ -257,10 +232,13 @@ public struct DLPScanner: Sendable {
         }
     }
 
+    /// Calls `body` with every string value and its pointer, and `names` (when given) with
+    /// every member name and the member's pointer, skipping covered subtrees.
     private func walkStrings(
         _ value: JSONValue,
         pointer: inout String,
         covered: (String) -> Bool,
+        names: ((String, String) -> Void)? = nil,
         _ body: (String, String) -> Void
     ) {
         if covered(pointer) { return }
@@ -271,14 +249,15 @@ public struct DLPScanner: Sendable {
             for (index, element) in elements.enumerated() {
                 let saved = pointer
                 pointer += "/\(index)"
-                walkStrings(element, pointer: &pointer, covered: covered, body)
+                walkStrings(element, pointer: &pointer, covered: covered, names: names, body)
                 pointer = saved
             }
         case .object(let members):
             for member in members {
                 let saved = pointer
                 pointer += "/" + JSONPathSet.escapePointerToken(member.key)
-                walkStrings(member.value, pointer: &pointer, covered: covered, body)
+                if let names, !covered(pointer) { names(member.key, pointer) }
+                walkStrings(member.value, pointer: &pointer, covered: covered, names: names, body)
                 pointer = saved
             }
         case .null, .bool, .number:

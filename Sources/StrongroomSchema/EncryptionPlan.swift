@@ -207,19 +207,8 @@ public struct EncryptionPlan: Sendable {
                         visited: visited
                     )
                 }
-            case "allOf", "anyOf", "oneOf", "prefixItems":
-                if case .array(let schemas) = member.value {
-                    for (i, child) in schemas.enumerated() {
-                        try checkEveryTag(
-                            child,
-                            root: root,
-                            pointer: here + "/\(i)",
-                            honoured: honoured,
-                            visited: visited
-                        )
-                    }
-                }
-            case "items":
+            case "allOf", "anyOf", "oneOf", "prefixItems", "items":
+                // Arrays of schemas; `items` may also be one schema.
                 if case .array(let schemas) = member.value {
                     for (i, child) in schemas.enumerated() {
                         try checkEveryTag(
