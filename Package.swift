@@ -135,6 +135,7 @@ let package = Package(
             name: "StrongroomKeysTests",
             dependencies: [
                 "StrongroomKeys", "StrongroomTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -10,8 +10,10 @@ import StrongroomSchema
 ///
 /// Each is authorized by the policy and audited.
 ///
-/// A subject is found in the log by the keyed subject hash every record carries
-/// (`sr-subject`), never by its id in clear; dead-letter topics are searched too.
+/// A subject is found in the log by its pseudonym, the random key id the key store holds for
+/// it and every one of its records carries as its (signed) record key; never by its id, which
+/// is an encrypted field. Dead-letter topics are searched too. After erasure the key store no
+/// longer knows the pseudonym: nothing can be found, and nothing links the records to the person.
 public struct DataSubjectRequests: Sendable {
     /// The services.
     public let services: StrongroomServices
@@ -40,8 +42,8 @@ public struct DataSubjectRequests: Sendable {
 
     /// Where a subject's records are: topic → partition → offsets.
     public struct Holdings: Sendable, Codable, Hashable {
-        /// The keyed subject hash searched for.
-        public var subjectHash: String
+        /// The subject's pseudonym searched for; empty when the subject holds no keys.
+        public var subjectKey: String
         /// True when the subject's keys were erased (its fields read as erased).
         public var erased: Bool
         /// Offsets per topic and partition.
@@ -86,7 +88,7 @@ public struct DataSubjectRequests: Sendable {
     /// entry follows. A subject with no keys is recorded as "no keys held", never as shredded.
     public func erase(subject: String, correlationID: String) throws -> ErasureReceipt {
         try require(.erase, .key("subject"), correlationID)
-        let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
+        let hash = try services.keys.pseudonym(ofSubject: subject, tenant: services.tenant)
         try services.record([
             AuditEntry(
                 principal: principal,
@@ -95,7 +97,7 @@ public struct DataSubjectRequests: Sendable {
                 decision: .allow,
                 purpose: Self.purpose,
                 correlationID: correlationID,
-                subjectHash: hash
+                subjectKey: hash
             )
         ])
         let receipt = try services.keys.erase(subject: subject, tenant: services.tenant)
@@ -113,9 +115,9 @@ public struct DataSubjectRequests: Sendable {
                         ? "no keys held for this subject in this tenant; new data for it will be refused"
                         : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
                 correlationID: correlationID,
-                keyIDs: [receipt.keyID],
+                keyIDs: receipt.keyID.isEmpty ? [] : [receipt.keyID],
                 count: receipt.versionsDeleted,
-                subjectHash: receipt.keyID
+                subjectKey: receipt.keyID.isEmpty ? nil : receipt.keyID
             )
         ])
         return receipt
@@ -127,7 +129,7 @@ public struct DataSubjectRequests: Sendable {
     /// own subject field: a record that only carries the subject's hash header is listed under
     /// `unreadable`, never as the subject's.
     public func access(subject: String, correlationID: String) throws -> Holdings {
-        let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
+        let hash = try services.keys.pseudonym(ofSubject: subject, tenant: services.tenant)
         var records: [String: [String: [Int64]]] = [:]  // text-keyed: topic names are ASCII (log rule)
         var unreadable: [Unreadable] = []
         var count = 0
@@ -137,7 +139,7 @@ public struct DataSubjectRequests: Sendable {
             var reader = RecordReader(services: services, topic: source, principal: principal, context: context())
             for partition in topic.partitions {
                 for record in try scan(topic.name, partition.partition, hash) {
-                    switch try verify(&reader, record, subject: subject, reveal: false) {
+                    switch try verify(&reader, record, subject: subject, pseudonym: hash, reveal: false) {
                     case .success:
                         records[topic.name, default: [:]]["\(partition.partition)", default: []].append(record.offset)
                         count += 1
@@ -158,10 +160,16 @@ public struct DataSubjectRequests: Sendable {
                 reason: unreadable.isEmpty ? nil : "\(unreadable.count) record(s) failed verification",
                 correlationID: correlationID,
                 count: count,
-                subjectHash: hash
+                subjectKey: hash
             )
         ])
-        return Holdings(subjectHash: hash, erased: erased, records: records, count: count, unreadable: unreadable)
+        return Holdings(
+            subjectKey: hash ?? "",
+            erased: erased,
+            records: records,
+            count: count,
+            unreadable: unreadable
+        )
     }
 
     /// A record that carries the subject's hash but could not be verified as the subject's:
@@ -184,16 +192,21 @@ public struct DataSubjectRequests: Sendable {
         }
     }
 
-    /// Verifies `record` as a consumer does and checks that it names `subject`.
+    /// Verifies `record` as a consumer does and checks that its encrypted subject field names
+    /// `subject`: sealed under the subject's key (its pseudonym) and, when decrypted, the same
+    /// bytes.
     func verify(
         _ reader: inout RecordReader,
         _ record: StoredRecord,
         subject: String,
+        pseudonym: String?,
         reveal: Bool
     ) throws -> Result<ConsumedEvent, RecordReader.ReadError> {
         switch reader.read(record, reveal: reveal) {
         case .success(let read):
-            guard let named = read.subject, named.hasSameBytes(as: subject) else {
+            guard let pseudonym, let named = read.event.outcome.subjectKey, named.hasSameBytes(as: pseudonym),
+                read.subject.map({ $0.hasSameBytes(as: subject) }) ?? true
+            else {
                 return .failure(RecordReader.ReadError("the record names another data subject"))
             }
             return .success(read.event)
@@ -208,7 +221,7 @@ public struct DataSubjectRequests: Sendable {
     }
 
     /// Every event of the subject, decrypted where the policy allows for this purpose (masked
-    /// otherwise), as one JSON document: `{"subjectHash", "exportedAt", "events": [...],
+    /// otherwise), as one JSON document: `{"subjectKey", "exportedAt", "events": [...],
     /// "unreadable": [...]}`.
     ///
     /// Records are verified exactly as a consumer verifies them (signature, schema, subject
@@ -216,7 +229,7 @@ public struct DataSubjectRequests: Sendable {
     /// content, and the rest of the export goes on. The audit entry is written before the
     /// document is returned; if it cannot be, nothing is returned.
     public func export(subject: String, correlationID: String) throws -> [UInt8] {
-        let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
+        let hash = try services.keys.pseudonym(ofSubject: subject, tenant: services.tenant)
         var events: [JSONValue] = []
         var unreadable: [Unreadable] = []
         var decrypted = 0
@@ -228,7 +241,7 @@ public struct DataSubjectRequests: Sendable {
             var reader = RecordReader(services: services, topic: topic.name, principal: principal, context: context())
             for partition in topic.partitions {
                 for record in try scan(topic.name, partition.partition, hash) {
-                    switch try verify(&reader, record, subject: subject, reveal: true) {
+                    switch try verify(&reader, record, subject: subject, pseudonym: hash, reveal: true) {
                     case .success(let event):
                         decrypted += event.outcome.decrypted
                         events.append(
@@ -255,12 +268,12 @@ public struct DataSubjectRequests: Sendable {
                 reason: "\(events.count) event(s), \(decrypted) field(s) decrypted, \(unreadable.count) unreadable",
                 correlationID: correlationID,
                 count: events.count,
-                subjectHash: hash
+                subjectKey: hash
             )
         ])
         var document: [UInt8] = []
         JSONValue.object([
-            .init("subjectHash", .string(hash)),
+            .init("subjectKey", .string(hash ?? "")),
             .init("exportedAt", .string(AuditEntry.timestamp(Date()))),
             .init("events", .array(events)),
             .init(
@@ -295,7 +308,7 @@ public struct DataSubjectRequests: Sendable {
         correlationID: String
     ) throws -> RecordPosition {
         try require(.produce, .topic(topic), correlationID)
-        let hash = try services.keys.subjectHash(subject, tenant: services.tenant)
+        let hash = try services.keys.pseudonym(ofSubject: subject, tenant: services.tenant)
         guard let field = try services.schema(for: topic).annotations.subjectField,
             (try? JSONValue(parsing: correction))?[field]?.stringValue?.hasSameBytes(as: subject) == true
         else { throw PipelineError(.invalid, "the correction must name the same data subject") }
@@ -308,17 +321,19 @@ public struct DataSubjectRequests: Sendable {
                 purpose: Self.purpose,
                 reason: "correction to be appended through the secure produce path",
                 correlationID: correlationID,
-                subjectHash: hash
+                subjectKey: hash
             )
         ])
         return try producer.produce([correction], to: topic, correlationID: correlationID)[0].get()
     }
 
-    /// Records of one partition whose subject header is `hash`.
-    func scan(_ topic: String, _ partition: Int, _ hash: String) throws -> [StoredRecord] {
+    /// Records of one partition whose record key is the subject's pseudonym (signed, unlike the
+    /// `sr-subject` header); none when the subject holds no keys.
+    func scan(_ topic: String, _ partition: Int, _ pseudonym: String?) throws -> [StoredRecord] {
+        guard let pseudonym else { return [] }
         var found: [StoredRecord] = []
         var next: Int64 = 0
-        let needle = Array(hash.utf8)
+        let needle = Array(pseudonym.utf8)
         while true {
             let page = try services.log.fetch(
                 topic: topic,
@@ -328,9 +343,7 @@ public struct DataSubjectRequests: Sendable {
                 maxRecords: 5000
             )
             guard let last = page.last else { return found }
-            found += page.filter { record in
-                record.headers.contains { $0.name == RecordSignature.Header.subject && $0.value == needle }
-            }
+            found += page.filter { $0.key == needle }
             next = last.offset + 1
         }
     }

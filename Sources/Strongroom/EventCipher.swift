@@ -124,8 +124,20 @@ public struct EventCipher: Sendable {
         public var masked = 0
         /// Fields left encrypted.
         public var kept = 0
-        /// The data-subject id the event names, if the cipher has a subject field.
+        /// The data-subject id the event names: set when its subject field was decrypted (or
+        /// was stored in clear), nil when it was masked or kept.
         public var subject: String?
+        /// The pseudonym (key id, hex) of the event's data subject, read from the header of its
+        /// encrypted subject field: what record keys, `sr-subject` and audit entries carry.
+        public var subjectKey: String?
+    }
+
+    /// One encrypted event and the pseudonym of its data subject.
+    public struct Sealed: Sendable, Hashable {
+        /// The event with its tagged fields and subject field encrypted.
+        public var value: [UInt8]
+        /// The subject's pseudonym (key id, hex), nil for an event without a subject.
+        public var subjectKey: String?
     }
 
     /// The value an erased field reads as.
@@ -138,6 +150,8 @@ public struct EventCipher: Sendable {
     /// The key store.
     public let keys: KeyStore
     let paths: JSONPathSet
+    /// The subject field, encrypted (randomized) like personal data under the subject's key.
+    let subjectPlanField: EncryptionPlan.Field?
     static let subjectTag = -1
     static let eventTag = -2
 
@@ -164,12 +178,31 @@ public struct EventCipher: Sendable {
         self.keys = keys
         self.options = options
         self.paths = paths
+        self.subjectPlanField = options.subjectField.map {
+            EncryptionPlan.Field(
+                steps: [.member($0)],
+                pattern: "/" + JSONPathSet.escapePointerToken($0),
+                deterministic: false
+            )
+        }
     }
 
     struct Scan {
         var matches: [JSONPathSet.Match]
+        /// The subject id, when the subject field is in clear.
         var subject: String?
+        /// The subject's key id, when the subject field is an `sr1:` ciphertext.
+        var subjectKey: KeyID?
         var eventID: String?
+
+        /// Personal data to seal: a tagged field, or the subject field in clear.
+        var needsKey: Bool { subject != nil || matches.contains { $0.tag >= 0 } }
+    }
+
+    /// The plan field a match stands for: a tagged field, or the subject field.
+    func field(_ match: JSONPathSet.Match) -> EncryptionPlan.Field? {
+        if match.tag >= 0 { return plan.fields[match.tag] }
+        return match.tag == Self.subjectTag ? subjectPlanField : nil
     }
 
     func scan(_ bytes: UnsafeBufferPointer<UInt8>) throws(EventCipherError) -> Scan {
@@ -184,12 +217,19 @@ public struct EventCipher: Sendable {
         var result = Scan(matches: matches)
         for match in matches where match.tag < 0 {
             let isSubject = match.tag == Self.subjectTag
+            if isSubject, let sealed = Self.sealedField(bytes, match.span) {
+                guard sealed.key.scope == .subject else { throw EventCipherError(.invalidSubject, match.pointer) }
+                result.subjectKey = sealed.key.id
+                continue
+            }
             guard let text = Self.decodeString(bytes, match.span), !text.isEmpty else {
                 throw EventCipherError(isSubject ? .invalidSubject : .invalidEventID, match.pointer)
             }
             if isSubject { result.subject = text } else { result.eventID = text }
         }
-        if options.subjectField != nil, result.subject == nil, matches.contains(where: { $0.tag >= 0 }) {
+        if options.subjectField != nil, result.subject == nil, result.subjectKey == nil,
+            matches.contains(where: { $0.tag >= 0 })
+        {
             throw EventCipherError(.missingSubject, "/" + (options.subjectField ?? ""))
         }
         // A named event-id field that is absent would silently drop the event binding.
@@ -197,6 +237,16 @@ public struct EventCipher: Sendable {
             throw EventCipherError(.invalidEventID, "/" + field + " missing")
         }
         return result
+    }
+
+    /// The parsed ciphertext when the value at `span` is an `sr1:` string that parses.
+    static func sealedField(_ bytes: UnsafeBufferPointer<UInt8>, _ span: Range<Int>) -> SealedField? {
+        guard span.count > 6, bytes[span.lowerBound] == UInt8(ascii: "\""),
+            FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: bytes[(span.lowerBound + 1)...]))
+        else { return nil }
+        return try? SealedField(
+            parsing: UnsafeBufferPointer(rebasing: bytes[(span.lowerBound + 1)..<(span.upperBound - 1)])
+        )
     }
 
     static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ span: Range<Int>) -> String? {
@@ -218,10 +268,15 @@ public struct EventCipher: Sendable {
     // MARK: Encrypt
 
     /// Encrypts one event; appends the result to `out`.
-    public func encrypt(_ event: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) throws(EventCipherError) {
+    @discardableResult
+    public func encrypt(
+        _ event: UnsafeBufferPointer<UInt8>,
+        into out: inout [UInt8]
+    ) throws(EventCipherError) -> String? {
         let scan = try scan(event)
         let key = try encryptionKey(for: scan)
         try seal(event, scan: scan, key: key, into: &out)
+        return key?.reference.scope == .subject ? key?.reference.id.description : nil
     }
 
     /// Encrypts one event.
@@ -242,6 +297,11 @@ public struct EventCipher: Sendable {
     /// The keys of all their subjects are resolved together first: new subjects' keys
     /// are created in one transaction.
     public func encrypt(batch events: [[UInt8]]) -> [Result<[UInt8], EventCipherError>] {
+        seal(batch: events).map { $0.map(\.value) }
+    }
+
+    /// Encrypts many events, one result per event, each with its subject's pseudonym.
+    public func seal(batch events: [[UInt8]]) -> [Result<Sealed, EventCipherError>] {
         var scans: [Result<Scan, EventCipherError>] = []
         scans.reserveCapacity(events.count)
         var families = Set<KeyFamily>()
@@ -249,7 +309,7 @@ public struct EventCipher: Sendable {
             let scanned: Result<Scan, EventCipherError> = event.withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
             }
-            if case .success(let s) = scanned, s.matches.contains(where: { $0.tag >= 0 }) {
+            if case .success(let s) = scanned, s.needsKey, s.subjectKey == nil {
                 families.insert(family(for: s.subject))
             }
             scans.append(scanned)
@@ -263,12 +323,13 @@ public struct EventCipher: Sendable {
                     var out: [UInt8] = []
                     out.reserveCapacity(buffer.count * 2)
                     var key: DataEncryptionKey? = nil
-                    if scan.matches.contains(where: { $0.tag >= 0 }) {
+                    if scan.needsKey, scan.subjectKey == nil {
                         key = resolved[family(for: scan.subject)]
-                        if key == nil { key = try encryptionKey(for: scan) }
                     }
+                    if key == nil { key = try encryptionKey(for: scan) }
                     try seal(buffer, scan: scan, key: key, into: &out)
-                    return .success(out)
+                    let pseudonym = key?.reference.scope == .subject ? key?.reference.id.description : nil
+                    return .success(Sealed(value: out, subjectKey: pseudonym))
                 } catch {
                     return .failure(error)
                 }
@@ -277,7 +338,8 @@ public struct EventCipher: Sendable {
     }
 
     func encryptionKey(for scan: Scan) throws(EventCipherError) -> DataEncryptionKey? {
-        guard scan.matches.contains(where: { $0.tag >= 0 }) else { return nil }
+        if scan.subjectKey != nil { throw EventCipherError(.alreadyEncrypted, "/" + (options.subjectField ?? "")) }
+        guard scan.needsKey else { return nil }
         do { return try keys.encryptionKey(for: family(for: scan.subject)) } catch {
             if error.code == .subjectErased {
                 throw EventCipherError(.subjectErased)
@@ -299,14 +361,14 @@ public struct EventCipher: Sendable {
         let context = FieldContext(
             tenant: options.tenant,
             topic: options.topic,
-            subject: scan.subject,
+            subjectKey: key.reference.scope == .subject ? key.reference.id : nil,
             eventID: scan.eventID
         )
         let randomized = context.associatedDataPrefix()
         var deterministicPrefix: [UInt8]? = nil
         var copied = 0
-        for match in scan.matches where match.tag >= 0 {
-            let field = plan.fields[match.tag]
+        for match in scan.matches {
+            guard let field = field(match) else { continue }
             let span = match.span
             if span.count > 6, event[span.lowerBound] == UInt8(ascii: "\""),
                 FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)...]))
@@ -397,23 +459,26 @@ public struct EventCipher: Sendable {
         let scan = try scan(event)
         var outcome = DecryptOutcome()
         outcome.subject = scan.subject
+        outcome.subjectKey = scan.subjectKey?.description
         let context = FieldContext(
             tenant: options.tenant,
             topic: options.topic,
-            subject: scan.subject,
+            subjectKey: scan.subjectKey,
             eventID: scan.eventID
         )
         var randomized: [UInt8]? = nil
         var deterministic: [UInt8]? = nil
         var copied = 0
-        for match in scan.matches where match.tag >= 0 {
+        for match in scan.matches {
+            guard let field = field(match) else { continue }
             let span = match.span
             guard span.count > 6, event[span.lowerBound] == UInt8(ascii: "\""),
                 FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)...]))
             else {
                 // A tagged value stored in clear (an older schema did not tag it) is still masked
                 // for a reader without decrypt rights: the tag, not the storage, decides.
-                if case .mask(let style) = treatment(match.pointer, plan.fields[match.tag]) {
+                if case .mask(let style) = treatment(match.pointer, field) {
+                    if match.tag == Self.subjectTag { outcome.subject = nil }
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<span.lowerBound]))
                     copied = span.upperBound
                     let plain = Array(UnsafeBufferPointer(rebasing: event[span]))
@@ -423,7 +488,7 @@ public struct EventCipher: Sendable {
                 }
                 continue
             }
-            let how = treatment(match.pointer, plan.fields[match.tag])
+            let how = treatment(match.pointer, field)
             if how == .keep {
                 outcome.kept += 1
                 continue
@@ -470,10 +535,14 @@ public struct EventCipher: Sendable {
                     JSONValue.writeString(masked, to: &out)
                     outcome.masked += 1
                 } else {
+                    let start = out.count
                     do {
                         try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &out)
                     } catch {
                         throw EventCipherError(.authenticationFailure, match.pointer)
+                    }
+                    if match.tag == Self.subjectTag {
+                        outcome.subject = (try? JSONValue(parsing: Array(out[start...])))?.stringValue
                     }
                     outcome.decrypted += 1
                 }

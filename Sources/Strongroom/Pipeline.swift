@@ -346,7 +346,6 @@ public final class SecureProducer: Sendable {
         let dlpAction = (try? services.log.describeTopic(topic).config.dlpAction) ?? "reject"
         var results = [Result<RecordPosition, PipelineError>?](repeating: nil, count: events.count)
         var accepted: [Int] = []
-        var subjects: [Int: String] = [:]
         var flagged: [String: Int] = [:]
         for (i, event) in events.enumerated() {
             let errors = schema.validator.validate(bytes: event)
@@ -374,26 +373,17 @@ public final class SecureProducer: Sendable {
                 }
             }
             accepted.append(i)
-            if let field = schema.annotations.subjectField { subjects[i] = value[field]?.stringValue }
         }
-        let encrypted = schema.cipher.encrypt(batch: accepted.map { events[$0] })
+        let encrypted = schema.cipher.seal(batch: accepted.map { events[$0] })
         var pending: [(index: Int, key: [UInt8], value: [UInt8])] = []
         for (i, result) in zip(accepted, encrypted) {
             switch result {
             case .failure(let error):
                 results[i] = .failure(PipelineError(.encryption, "\(error)"))
-            case .success(let value):
-                var subjectHash = ""
-                if let subject = subjects[i] {
-                    // No key means no partition affinity and no way to find the record for a
-                    // data-subject request: refuse rather than append it unkeyed.
-                    guard let hash = try? services.keys.subjectHash(subject, tenant: services.tenant) else {
-                        results[i] = .failure(PipelineError(.encryption, "subject hash unavailable"))
-                        continue
-                    }
-                    subjectHash = hash
-                }
-                pending.append((i, Array(subjectHash.utf8), value))
+            case .success(let sealed):
+                // The subject's pseudonym is the record key: partition affinity, and how a
+                // data-subject request finds the record.
+                pending.append((i, Array((sealed.subjectKey ?? "").utf8), sealed.value))
             }
         }
         guard !pending.isEmpty else {
@@ -936,7 +926,7 @@ struct RecordReader {
     /// One record read.
     struct Read {
         var event: ConsumedEvent
-        /// The data-subject id the event names (its schema's subject field), if any.
+        /// The data-subject id the event names (its decrypted subject field), if revealed.
         var subject: String?
     }
 
@@ -1030,6 +1020,11 @@ struct RecordReader {
         self.fields = fields
         switch revealed {
         case .success(let outcome):
+            // The record key is signed; the subject field's key id is authenticated: they must
+            // name the same pseudonym, or a data-subject request would miss or mis-assign it.
+            guard (record.key ?? []) == Array((outcome.subjectKey ?? "").utf8) else {
+                return .failure(.record("the record key does not name the event's data subject"))
+            }
             if outcome.decrypted > 0 {
                 for reference in StrongroomServices.keyReferences(in: value) {
                     decryptedKeys.insert(ExactText(reference))

@@ -42,8 +42,8 @@ public struct AuditEntry: Sendable, Hashable {
     public var keyIDs: [String]
     /// How many records or fields this entry stands for (aggregated per batch).
     public var count: Int
-    /// For erasure receipts: the key store's keyed hash of the subject, never the id.
-    public var subjectHash: String?
+    /// The data subject's pseudonym (its random key id, hex), never the id.
+    public var subjectKey: String?
     /// The policy in force when it was decided: `<version> <sha256 digest>`.
     public var policy: String?
 
@@ -61,7 +61,7 @@ public struct AuditEntry: Sendable, Hashable {
         correlationID: String? = nil,
         keyIDs: [String] = [],
         count: Int = 1,
-        subjectHash: String? = nil,
+        subjectKey: String? = nil,
         policy: String? = nil
     ) {
         self.policy = policy
@@ -77,7 +77,7 @@ public struct AuditEntry: Sendable, Hashable {
         self.correlationID = correlationID
         self.keyIDs = keyIDs
         self.count = count
-        self.subjectHash = subjectHash
+        self.subjectKey = subjectKey
     }
 
     /// The canonical bytes: RFC 8785 JSON, members in code-point order, optional ones omitted.
@@ -127,9 +127,9 @@ public struct AuditEntry: Sendable, Hashable {
         JSONValue.writeString(resource, to: &out)
         out += Self.keyRules
         strings(rules)
-        if let subjectHash {
-            out += Self.keySubjectHash
-            JSONValue.writeString(subjectHash, to: &out)
+        if let subjectKey {
+            out += Self.keySubjectKey
+            JSONValue.writeString(subjectKey, to: &out)
         }
         out += Self.keyTime
         out.append(UInt8(ascii: "\""))
@@ -151,7 +151,7 @@ public struct AuditEntry: Sendable, Hashable {
     static let keyReason = Array(#","reason":"#.utf8)
     static let keyResource = Array(#","resource":"#.utf8)
     static let keyRules = Array(#","rules":"#.utf8)
-    static let keySubjectHash = Array(#","subjectHash":"#.utf8)
+    static let keySubjectKey = Array(#","subjectKey":"#.utf8)
     static let keyTime = Array(#","time":"#.utf8)
 
     static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
@@ -234,7 +234,7 @@ public struct AuditEntry: Sendable, Hashable {
             correlationID: string("correlationID"),
             keyIDs: keyIDs,
             count: count,
-            subjectHash: string("subjectHash"),
+            subjectKey: string("subjectKey"),
             policy: string("policy")
         )
         self.index = UInt64(index)

@@ -28,7 +28,7 @@ public enum SIEMFormat {
         if let purpose = entry.purpose { ext += [("cs3Label", "purpose"), ("cs3", purpose)] }
         if !entry.rules.isEmpty { ext += [("cs4Label", "rules"), ("cs4", entry.rules.joined(separator: ","))] }
         if let correlation = entry.correlationID { ext += [("cs5Label", "correlationId"), ("cs5", correlation)] }
-        if let subject = entry.subjectHash { ext += [("cs6Label", "subjectHash"), ("cs6", subject)] }
+        if let subject = entry.subjectKey { ext += [("cs6Label", "subjectKey"), ("cs6", subject)] }
         if let reason = entry.reason { ext.append(("reason", reason)) }
         let extensions = ext.map { "\($0.0)=\(value($0.1))" }.joined(separator: " ")
         return
@@ -59,7 +59,7 @@ public enum SIEMFormat {
             ("resource", entry.resource), ("decision", entry.decision.rawValue), ("count", String(entry.count)),
         ]
         if let purpose = entry.purpose { params.append(("purpose", purpose)) }
-        if let subject = entry.subjectHash { params.append(("subjectHash", subject)) }
+        if let subject = entry.subjectKey { params.append(("subjectKey", subject)) }
         let sd =
             "[audit@\(enterpriseNumber) " + params.map { "\($0.0)=\"\(param($0.1))\"" }.joined(separator: " ") + "]"
         // JSON escapes C0 controls already; the Unicode line breaks it may keep are escaped too

@@ -18,24 +18,27 @@ public enum FieldAlgorithm: UInt8, Sendable, Hashable, CustomStringConvertible {
 
 /// Where a field ciphertext belongs: the associated data that binds it.
 ///
-/// A ciphertext opens only with the same tenant, topic, subject, event id and field
-/// pointer it was sealed with, so one cut from another field, event, topic or tenant
-/// fails authentication.
+/// A ciphertext opens only with the same tenant, topic, subject key, event id and field
+/// pointer it was sealed with, so one cut from another field, event, subject, topic or
+/// tenant fails authentication.
+///
+/// The subject is bound by its key id (a random pseudonym), never by its id: the subject
+/// id itself is an encrypted field, so nothing in clear names the person.
 public struct FieldContext: Sendable, Hashable {
     /// The tenant, or "" for a single-tenant deployment.
     public var tenant: String
     /// The topic the event belongs to.
     public var topic: String
-    /// The data subject's id, or nil for a topic-scoped field.
-    public var subject: String?
+    /// The key id of the event's data subject, or nil for an event without one.
+    public var subjectKey: KeyID?
     /// The event's id, or nil when the caller binds no event (see docs/formats.md).
     public var eventID: String?
 
     /// A context for one event.
-    public init(tenant: String = "", topic: String, subject: String? = nil, eventID: String? = nil) {
+    public init(tenant: String = "", topic: String, subjectKey: KeyID? = nil, eventID: String? = nil) {
         self.tenant = tenant
         self.topic = topic
-        self.subject = subject
+        self.subjectKey = subjectKey
         self.eventID = eventID
     }
 
@@ -44,7 +47,7 @@ public struct FieldContext: Sendable, Hashable {
         var out = Array(FieldCipher.domain.utf8)
         appendLengthPrefixed(Array(tenant.utf8), to: &out)
         appendLengthPrefixed(Array(topic.utf8), to: &out)
-        appendLengthPrefixed(Array((subject ?? "").utf8), to: &out)
+        appendLengthPrefixed(subjectKey?.bytes ?? [], to: &out)
         appendLengthPrefixed(Array((eventID ?? "").utf8), to: &out)
         return out
     }
@@ -62,7 +65,7 @@ func appendLengthPrefixed(_ bytes: some Collection<UInt8>, to out: inout [UInt8]
 
 /// The `sr1:` field-ciphertext format: seal and open one field value.
 ///
-/// `"sr1:" + base64url(header ‖ nonce ‖ ciphertext ‖ tag)`, header = version (1),
+/// `"sr1:" + base64url(header ‖ nonce ‖ ciphertext ‖ tag)`, header = version (2),
 /// algorithm (1), key scope (1), key id (16), key version (4, big-endian). The
 /// associated data is ``FieldContext/associatedDataPrefix()`` ‖ length-prefixed JSON
 /// pointer ‖ header. Byte-exact description and vectors: `docs/formats.md`.
@@ -70,8 +73,8 @@ public enum FieldCipher {
     /// The text every field ciphertext starts with.
     public static let prefix = "sr1:"
     static let prefixBytes: [UInt8] = Array(prefix.utf8)
-    static let domain = "strongroom/field/v1"
-    static let version: UInt8 = 1
+    static let domain = "strongroom/field/v2"
+    static let version: UInt8 = 2
     /// Header bytes before the nonce.
     public static let headerCount = 23
     static let tagCount = 16
@@ -141,12 +144,12 @@ public enum FieldCipher {
                     }
                     return try AES.GCM.Nonce(data: UnsafeRawBufferPointer(buffer))
                 }
-                let box = try AES.GCM.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
+                let box = try AES.GCM.seal(plaintext, using: key.gcmKey, nonce: nonce, authenticating: aad)
                 guard let combined = box.combined else { throw CipherError(.invalidArgument) }
                 sealed.append(contentsOf: combined)
             case .aes256GCMSIVDeterministic:
                 guard let nonce = sivNonce else { throw CipherError(.unsupportedAlgorithm) }
-                let box = try AES.GCM._SIV.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
+                let box = try AES.GCM._SIV.seal(plaintext, using: key.sivKey, nonce: nonce, authenticating: aad)
                 sealed.append(contentsOf: box.ciphertext)
                 sealed.append(contentsOf: box.tag)
             }
@@ -223,6 +226,7 @@ public struct SealedField: Sendable {
             throw CipherError(.malformed, "invalid base64url")
         }
         guard bytes.count >= FieldCipher.headerCount else { throw CipherError(.malformed, "truncated header") }
+        // Version 1 (subject id in clear and in the associated data) is no longer read.
         guard bytes[0] == FieldCipher.version else { throw CipherError(.unsupportedVersion, "version \(bytes[0])") }
         guard let algorithm = FieldAlgorithm(rawValue: bytes[1]) else {
             throw CipherError(.unsupportedAlgorithm, "algorithm \(bytes[1])")
@@ -287,7 +291,7 @@ public struct SealedField: Sendable {
             switch algorithm {
             case .aes256GCM:
                 let box = try AES.GCM.SealedBox(combined: bytes[FieldCipher.headerCount...])
-                out.append(contentsOf: try AES.GCM.open(box, using: key.key, authenticating: aad))
+                out.append(contentsOf: try AES.GCM.open(box, using: key.gcmKey, authenticating: aad))
             case .aes256GCMSIVDeterministic:
                 guard let nonce = FieldCipher.sivNonce else { throw CipherError(.unsupportedAlgorithm) }
                 let box = try AES.GCM._SIV.SealedBox(
@@ -295,7 +299,7 @@ public struct SealedField: Sendable {
                     ciphertext: bytes[nonceEnd..<tagStart],
                     tag: bytes[tagStart...]
                 )
-                out.append(contentsOf: try AES.GCM._SIV.open(box, using: key.key, authenticating: aad))
+                out.append(contentsOf: try AES.GCM._SIV.open(box, using: key.sivKey, authenticating: aad))
             }
         } catch let error as CipherError {
             throw error

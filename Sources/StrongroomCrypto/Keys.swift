@@ -13,8 +13,8 @@ public enum KeyScope: UInt8, Sendable, Hashable, CaseIterable, CustomStringConve
 
 /// A 128-bit key-family identifier.
 ///
-/// Derived by the key store from a keyed hash of the family's name, so it reveals
-/// nothing about the subject it belongs to.
+/// A subject family's id is random (a pseudonym the key store maps to the subject and forgets
+/// on erasure); a topic family's is a keyed hash of the topic's name.
 public struct KeyID: Sendable, Hashable, CustomStringConvertible {
     /// The sixteen bytes, high half.
     public let high: UInt64
@@ -36,6 +36,12 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
             if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
         }
         self.init(high: h, low: l)
+    }
+
+    /// Sixteen bytes from the system's secure random source.
+    public static func random() -> KeyID {
+        var generator = SystemRandomNumberGenerator()
+        return KeyID(high: generator.next(), low: generator.next())
     }
 
     /// The sixteen bytes, big-endian.
@@ -76,17 +82,30 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     public let reference: KeyReference
     /// The AES-256 key.
     public let key: SymmetricKey
+    /// The subkeys each AEAD uses, derived once: one key never serves two algorithms.
+    let gcmKey: SymmetricKey
+    let sivKey: SymmetricKey
 
     /// Pairs `key` (256 bits) with its reference.
     public init(reference: KeyReference, key: SymmetricKey) throws(CipherError) {
         guard key.bitCount == 256 else { throw CipherError(.invalidKey, "data-encryption keys are 256-bit") }
-        self.reference = reference
-        self.key = key
+        self.init(checked: reference, key: key)
     }
 
     private init(checked reference: KeyReference, key: SymmetricKey) {
         self.reference = reference
         self.key = key
+        self.gcmKey = Self.subkey(key, FieldAlgorithm.aes256GCM)
+        self.sivKey = Self.subkey(key, FieldAlgorithm.aes256GCMSIVDeterministic)
+    }
+
+    /// HKDF-SHA256 (RFC 5869), no salt, info `strongroom/field/v2/` ‖ algorithm byte: 32 bytes.
+    static func subkey(_ key: SymmetricKey, _ algorithm: FieldAlgorithm) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key,
+            info: Array("strongroom/field/v2/".utf8) + [algorithm.rawValue],
+            outputByteCount: 32
+        )
     }
 
     /// A fresh random key.

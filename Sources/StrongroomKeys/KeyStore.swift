@@ -82,7 +82,8 @@ public struct KeyStoreConfiguration: Sendable {
 
 /// The proof an erasure happened, free of personal data.
 public struct ErasureReceipt: Sendable, Hashable, Codable {
-    /// The erased family's id: a keyed hash of the subject id, never the id.
+    /// The erased family's id: the subject's random pseudonym, never the id; empty when the
+    /// subject held no keys.
     public var keyID: String
     /// Unix time of the erasure.
     public var erasedAt: Int64
@@ -207,9 +208,25 @@ public final class KeyStore: Sendable {
                         CREATE INDEX IF NOT EXISTS dek_kek ON dek(kek_version);
                         CREATE TABLE IF NOT EXISTS tombstone (
                             key_id BLOB PRIMARY KEY, erased_at INTEGER NOT NULL, finalized_at INTEGER);
+                        CREATE TABLE IF NOT EXISTS subject (
+                            lookup BLOB PRIMARY KEY, key_id BLOB NOT NULL UNIQUE) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS erased_subject (lookup BLOB PRIMARY KEY) WITHOUT ROWID;
                         """
                 )
+                // Stores written before subject pseudonyms keyed subjects by the keyed hash
+                // itself: their records carry the subject id in clear. Refuse, never mix.
+                if try Int.fetchOne(db, sql: "PRAGMA user_version") == 0 {
+                    guard try Bool.fetchOne(db, sql: "SELECT 1 FROM family WHERE scope = 1 LIMIT 1") != true,
+                        try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone LIMIT 1") != true
+                    else { throw Legacy() }
+                    try db.execute(sql: "PRAGMA user_version = 2")
+                }
             }
+        } catch is Legacy {
+            throw KeyStoreError(
+                .storage,
+                "\(databaseURL.path) was written before subject pseudonyms (format 1): re-create the data directory"
+            )
         } catch {
             throw KeyStoreError(.storage, "cannot open \(databaseURL.path)")
         }
@@ -244,22 +261,25 @@ public final class KeyStore: Sendable {
             if let hit = cachedActive(family) { result[family] = hit } else { missing.append(family) }
         }
         guard !missing.isEmpty else { return result }
-        let ids = try missing.map { family throws(KeyStoreError) in (family, try familyID(family)) }
-        let rows: [(KeyFamily, KeyID, ActiveRow?, Bool)] = try read { db in
-            try ids.map { family, id in
+        let names = try missing.map { family throws(KeyStoreError) in (family, try familyID(family)) }
+        let rows: [(KeyFamily, KeyID, KeyID?, ActiveRow?, Bool)] = try read { db in
+            try names.map { family, name in
+                guard case .id(let id) = try Self.resolve(family, name: name, db) else {
+                    return (family, name, nil, nil, try Self.isErased(family, name: name, db))
+                }
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: Self.activeRowSQL),
                     arguments: [Data(id.bytes)]
                 )
                 let erased =
                     try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [Data(id.bytes)]) ?? false
-                return (family, id, row.map { ActiveRow(row: $0) }, erased)
+                return (family, name, id, row.map { ActiveRow(row: $0) }, erased)
             }
         }
         var toCreate: [(KeyFamily, KeyID)] = []
-        for (family, id, row, erased) in rows {
+        for (family, name, id, row, erased) in rows {
             if erased { continue }
-            if let row {
+            if let id, let row {
                 let key = try unwrap(
                     row.wrapped,
                     kekVersion: row.kekVersion,
@@ -268,7 +288,7 @@ public final class KeyStore: Sendable {
                 remember(active: key, for: family)
                 result[family] = key
             } else {
-                toCreate.append((family, id))
+                toCreate.append((family, name))
             }
         }
         if !toCreate.isEmpty {
@@ -280,22 +300,40 @@ public final class KeyStore: Sendable {
         return result
     }
 
+    /// Creates the first key of each family.
+    ///
+    /// A subject's key id is a fresh random pseudonym, recorded against its keyed lookup hash;
+    /// a topic's is the keyed hash of its name.
     private func create(_ families: [(KeyFamily, KeyID)]) throws(KeyStoreError) -> [(KeyFamily, DataEncryptionKey)] {
-        let prepared = try families.map { family, id throws(KeyStoreError) in
+        let prepared = try families.map { family, name throws(KeyStoreError) in
+            let id = family.scope == .subject ? KeyID.random() : name
             let key = DataEncryptionKey.generate(reference: KeyReference(scope: family.scope, id: id, version: 1))
             let wrapped = try wrap(key.key, family: id)
-            return (family, key, wrapped)
+            return (family, name, key, wrapped)
         }
         let stamp = now()
         return try write { db in
             var out: [(KeyFamily, DataEncryptionKey)] = []
-            for (family, key, wrapped) in prepared {
-                let idData = Data(key.reference.id.bytes)
-                if try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [idData]) == true {
+            for (family, name, key, wrapped) in prepared {
+                // Another process may have created it (or erased the subject) since we looked:
+                // keep the first.
+                let id: KeyID
+                switch try Self.resolve(family, name: name, db) {
+                case .erased: continue
+                case .id(let existing): id = existing
+                case .none:
+                    try db.cachedStatement(sql: "INSERT INTO subject (lookup, key_id) VALUES (?, ?)")
+                        .execute(arguments: [Data(name.bytes), Data(key.reference.id.bytes)])
+                    id = key.reference.id
+                }
+                let existingData = Data(id.bytes)
+                if try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [existingData]) == true {
                     continue
                 }
-                // Another process may have created it since we looked: keep the first.
-                if let existing = try Row.fetchOne(db.cachedStatement(sql: Self.activeRowSQL), arguments: [idData]) {
+                if let existing = try Row.fetchOne(
+                    db.cachedStatement(sql: Self.activeRowSQL),
+                    arguments: [existingData]
+                ) {
                     let row = ActiveRow(row: existing)
                     out.append(
                         (
@@ -303,12 +341,14 @@ public final class KeyStore: Sendable {
                             try self.unwrap(
                                 row.wrapped,
                                 kekVersion: row.kekVersion,
-                                reference: KeyReference(scope: family.scope, id: key.reference.id, version: row.version)
+                                reference: KeyReference(scope: family.scope, id: id, version: row.version)
                             )
                         )
                     )
                     continue
                 }
+                guard id == key.reference.id else { continue }
+                let idData = Data(key.reference.id.bytes)
                 try db.cachedStatement(
                     sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, ?, 1, ?)"
                 ).execute(
@@ -332,6 +372,34 @@ public final class KeyStore: Sendable {
         JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version WHERE f.key_id = ?
         """
     static let tombstoneSQL = "SELECT 1 FROM tombstone WHERE key_id = ?"
+    static let subjectSQL = "SELECT key_id FROM subject WHERE lookup = ?"
+    static let erasedSubjectSQL = "SELECT 1 FROM erased_subject WHERE lookup = ?"
+
+    /// What a family's name resolves to inside one transaction.
+    enum Resolution {
+        /// The family's key id.
+        case id(KeyID)
+        /// A subject that holds no keys yet.
+        case none
+        /// A subject that was erased: it never gets a key again.
+        case erased
+    }
+
+    /// A topic's id is its keyed name hash; a subject's is the pseudonym recorded against its
+    /// keyed lookup hash.
+    static func resolve(_ family: KeyFamily, name: KeyID, _ db: Database) throws -> Resolution {
+        guard family.scope == .subject else { return .id(name) }
+        let lookup = Data(name.bytes)
+        if try Bool.fetchOne(db.cachedStatement(sql: erasedSubjectSQL), arguments: [lookup]) == true { return .erased }
+        guard let id = try Data.fetchOne(db.cachedStatement(sql: subjectSQL), arguments: [lookup]) else { return .none }
+        guard let keyID = KeyID(bytes: Array(id)) else { throw KeyStoreError(.storage, "bad subject key id") }
+        return .id(keyID)
+    }
+
+    static func isErased(_ family: KeyFamily, name: KeyID, _ db: Database) throws -> Bool {
+        if case .erased = try resolve(family, name: name, db) { return true }
+        return false
+    }
     static let versionRowSQL = "SELECT version, kek_version, wrapped, state FROM dek WHERE key_id = ? AND version = ?"
 
     // MARK: Decrypting
@@ -377,7 +445,7 @@ public final class KeyStore: Sendable {
     /// Adds a version to `family` that encrypts from now on; older versions still decrypt.
     @discardableResult
     public func rotate(_ family: KeyFamily) throws(KeyStoreError) -> KeyReference {
-        let id = try familyID(family)
+        let id = try existingID(family)
         let idData = Data(id.bytes)
         let newKey = SymmetricKey(size: .bits256)
         let wrapped = try wrap(newKey, family: id)
@@ -414,7 +482,7 @@ public final class KeyStore: Sendable {
     /// Retires a non-active version: its wrapped key is deleted, fields under it no
     /// longer decrypt.
     public func retire(_ family: KeyFamily, version: UInt32) throws(KeyStoreError) {
-        let id = try familyID(family)
+        let id = try existingID(family)
         let idData = Data(id.bytes)
         try write { db in
             guard
@@ -507,17 +575,22 @@ public final class KeyStore: Sendable {
     /// Crypto-shreds a data subject: every key version is deleted at once, and every
     /// cache in every process sharing this directory drops it before the next lookup.
     ///
-    /// Idempotent. The tombstone is keyed by the family id (a keyed hash of the subject
-    /// id), never the id itself. Call ``finalize()`` to make the erasure reach backups.
+    /// Idempotent. The link from the subject to its pseudonym (the key id its records carry)
+    /// is deleted with the keys: what stays is a tombstone keyed by the pseudonym, so fields
+    /// read as erased, and the subject's keyed lookup hash, so new data for it is refused;
+    /// nothing joins the two. Call ``finalize()`` to make the erasure reach backups.
     @discardableResult
     public func erase(subject: String, tenant: String = "") throws(KeyStoreError) -> ErasureReceipt {
         let family = KeyFamily.subject(subject, tenant: tenant)
-        let id = try familyID(family)
-        let idData = Data(id.bytes)
+        let lookup = Data(try familyID(family).bytes)
         let stamp = now()
-        let (deleted, already): (Int, Bool) = try write { db in
-            let already =
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [idData]) ?? false
+        let (id, deleted, already): (KeyID?, Int, Bool) = try write { db in
+            let already = try Bool.fetchOne(db, sql: Self.erasedSubjectSQL, arguments: [lookup]) ?? false
+            try db.execute(sql: "INSERT OR IGNORE INTO erased_subject (lookup) VALUES (?)", arguments: [lookup])
+            guard let idData = try Data.fetchOne(db, sql: Self.subjectSQL, arguments: [lookup]) else {
+                return (nil, 0, already)
+            }
+            try db.execute(sql: "DELETE FROM subject WHERE lookup = ?", arguments: [lookup])
             try db.execute(sql: "DELETE FROM dek WHERE key_id = ?", arguments: [idData])
             let deleted = db.changesCount
             try db.execute(sql: "DELETE FROM family WHERE key_id = ?", arguments: [idData])
@@ -525,17 +598,21 @@ public final class KeyStore: Sendable {
                 sql: "INSERT OR IGNORE INTO tombstone (key_id, erased_at) VALUES (?, ?)",
                 arguments: [idData, stamp]
             )
-            return (deleted, already)
+            return (KeyID(bytes: Array(idData)), deleted, already)
         }
-        // The old wrapped bytes may still sit in WAL frames: fold them away now.
+        // The old wrapped bytes and the subject's link may still sit in WAL frames: fold them
+        // away now.
         _ = try? db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         cache.withLock { cache in
-            cache.erased.insert(id)
-            cache.drop(family: id)
+            if let id {
+                cache.erased.insert(id)
+                cache.drop(family: id)
+            }
+            cache.active[family] = nil
         }
         generation.bump()
         return ErasureReceipt(
-            keyID: id.description,
+            keyID: id?.description ?? "",
             erasedAt: stamp,
             versionsDeleted: deleted,
             alreadyErased: already && deleted == 0
@@ -544,10 +621,9 @@ public final class KeyStore: Sendable {
 
     /// True when `subject` was erased.
     public func isErased(subject: String, tenant: String = "") throws(KeyStoreError) -> Bool {
-        let id = try familyID(.subject(subject, tenant: tenant))
-        return try read { db in
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone WHERE key_id = ?", arguments: [Data(id.bytes)]) ?? false
-        }
+        let family = KeyFamily.subject(subject, tenant: tenant)
+        let name = try familyID(family)
+        return try read { db in try Self.isErased(family, name: name, db) }
     }
 
     /// Makes pending erasures final: every KEK version is punctured at the erased
@@ -643,12 +719,29 @@ public final class KeyStore: Sendable {
 
     // MARK: Internals
 
-    /// The keyed hash that names `subject` outside the key store.
+    /// The pseudonym that names `subject` outside the key store (its key id, hex), or nil when
+    /// the subject holds no keys (never had any, or was erased).
     ///
-    /// Record headers and erasure receipts carry it: the key family id, hex, which only the
-    /// keyring can compute.
-    public func subjectHash(_ subject: String, tenant: String = "") throws(KeyStoreError) -> String {
-        "\(try familyID(.subject(subject, tenant: tenant)))"
+    /// Record keys, `sr-subject` headers, field headers and audit entries carry it; only this
+    /// store links it to the subject, and erasure deletes the link.
+    public func pseudonym(ofSubject subject: String, tenant: String = "") throws(KeyStoreError) -> String? {
+        let family = KeyFamily.subject(subject, tenant: tenant)
+        let name = try familyID(family)
+        return try read { db in
+            if case .id(let id) = try Self.resolve(family, name: name, db) { return id.description }
+            return nil
+        }
+    }
+
+    /// The key id of a family that holds keys.
+    func existingID(_ family: KeyFamily) throws(KeyStoreError) -> KeyID {
+        let name = try familyID(family)
+        let resolved = try read { db in try Self.resolve(family, name: name, db) }
+        switch resolved {
+        case .id(let id): return id
+        case .erased: throw KeyStoreError(.subjectErased)
+        case .none: throw KeyStoreError(.unknownKey, "no keys for \(family)")
+        }
     }
 
     func familyID(_ family: KeyFamily) throws(KeyStoreError) -> KeyID {
@@ -741,6 +834,8 @@ public final class KeyStore: Sendable {
     public func clearCache() {
         cache.withLock { $0 = Cache(generation: generation.value) }
     }
+
+    private struct Legacy: Error {}
 
     private func read<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
         do { return try db.read(body) } catch let error as KeyStoreError { throw error } catch {

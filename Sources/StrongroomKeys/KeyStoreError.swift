@@ -1,6 +1,6 @@
 /// A key-store operation that could not be done.
 ///
-/// Messages name key ids (keyed hashes), versions and files; never a subject id, a
+/// Messages name key ids (pseudonyms or keyed hashes), versions and files; never a subject id, a
 /// key byte or a plaintext.
 public struct KeyStoreError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, as a stable code.

@@ -36,6 +36,13 @@ public struct EncryptionPlan: Sendable {
         public var pattern: String
         /// Deterministic (equality-searchable) rather than randomized.
         public var deterministic: Bool
+
+        /// A field at `steps`, whose pointer pattern is `pattern`.
+        public init(steps: [JSONPathSet.Step], pattern: String, deterministic: Bool) {
+            self.steps = steps
+            self.pattern = pattern
+            self.deterministic = deterministic
+        }
     }
 
     /// The tag that marks personal data.

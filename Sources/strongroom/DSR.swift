@@ -17,7 +17,7 @@ struct DSRCommand: ParsableCommand {
         commandName: "dsr",
         abstract: "GDPR data-subject requests: erase, access, export. Authorized by the policy and audited.",
         discussion: """
-            The subject is found by the keyed hash every record carries, never by its id in clear. The acting
+            The subject is found by its pseudonym (the record key of each of its records), never by its id, which is encrypted. The acting
             principal needs Erase on key resources (erase), Describe and Consume on the topics (access, export)
             and Decrypt on fields for purpose data-subject-request (export); examples/policy.json gives these to
             the dpo role.

@@ -116,7 +116,7 @@ struct Demo: ParsableCommand {
         let produceSeconds = seconds(since: produceStart)
         summary.append(("applications produced", "\(produced) (\(refused) refused), \(rate(produced, produceSeconds))"))
 
-        step("3. fraud-service decrypts ssn and dateOfBirth for purpose credit-check and writes decisions")
+        step("3. fraud-service decrypts customerId, ssn and dateOfBirth for purpose credit-check and writes decisions")
         let fraud = SecureConsumer(
             services: services,
             principal: "fraud-service",
@@ -229,11 +229,11 @@ struct Demo: ParsableCommand {
                 correlationID: "DSR-0001",
                 keyIDs: [receipt.keyID],
                 count: receipt.versionsDeleted,
-                subjectHash: receipt.keyID
+                subjectKey: receipt.keyID
             )
         )
         print(
-            "   receipt: subject hash \(receipt.keyID.prefix(16))…, \(receipt.versionsDeleted) key version(s) destroyed"
+            "   receipt: pseudonym \(receipt.keyID.prefix(16))…, \(receipt.versionsDeleted) key version(s) destroyed"
         )
         let replay = SecureConsumer(
             services: services,
@@ -261,7 +261,7 @@ struct Demo: ParsableCommand {
         }
         let victimEvents = workload.filter { $0.customerID == victim }.count
         print(
-            "   replay: \(erasedEvents) event(s) of that customer read {\"$erased\":true}; \(readable) others still decrypt"
+            "   replay: \(erasedEvents) event(s) of that customer read {\"$erased\":true}, their id included: nothing links them to the person; \(readable) others still decrypt"
         )
         summary.append(
             ("erasure", "\(erasedEvents) of \(victimEvents) events of the customer erased; \(readable) others readable")

@@ -56,7 +56,7 @@ struct Keys: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List key families, their versions, KEK versions and erasure counts.",
-            discussion: "Subject families show only their key id (a keyed hash): subject ids are never stored."
+            discussion: "Subject families show only their key id (a random pseudonym): subject ids are never stored."
         )
         @OptionGroup var data: DataDirectoryOptions
         @OptionGroup var output: Output
@@ -215,7 +215,7 @@ struct Keys: ParsableCommand {
             abstract: "Crypto-shred a data subject: every key version deleted, immediately, in every process.",
             discussion: """
                 Fields of the subject then decrypt to {"$erased":true}. Run `keys finalize` to make the erasure
-                reach backups of the key store too. The receipt names the subject only by its keyed hash.
+                reach backups of the key store too. The receipt names the subject only by its pseudonym, which the key store forgets.
                 """
         )
         @OptionGroup var data: DataDirectoryOptions
@@ -236,7 +236,7 @@ struct Keys: ParsableCommand {
             do { audit = try data.auditLog() } catch { throw CLIError("\(error)") }
             do {
                 // The request is recorded before anything is destroyed: no audit, no erasure.
-                let hash = try store.subjectHash(subject, tenant: tenant)
+                let hash = try store.pseudonym(ofSubject: subject, tenant: tenant)
                 do {
                     try audit.append(
                         AuditEntry(
@@ -245,7 +245,7 @@ struct Keys: ParsableCommand {
                             resource: tenant.isEmpty ? "subject" : "subject:tenant=\(tenant)",
                             decision: .allow,
                             correlationID: correlationId,
-                            subjectHash: hash
+                            subjectKey: hash
                         )
                     )
                 } catch {
@@ -253,7 +253,7 @@ struct Keys: ParsableCommand {
                 }
                 let receipt = try store.erase(subject: subject, tenant: tenant)
                 let nothingHeld = !receipt.alreadyErased && receipt.versionsDeleted == 0
-                // The receipt names the subject by the key store's keyed hash only.
+                // The receipt names the subject by its pseudonym only, which nothing maps back now.
                 do {
                     try audit.append(
                         AuditEntry(
@@ -267,9 +267,9 @@ struct Keys: ParsableCommand {
                                     ? "no keys held for this subject in this tenant; new data for it will be refused"
                                     : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
                             correlationID: correlationId,
-                            keyIDs: [receipt.keyID],
+                            keyIDs: receipt.keyID.isEmpty ? [] : [receipt.keyID],
                             count: receipt.versionsDeleted,
-                            subjectHash: receipt.keyID
+                            subjectKey: receipt.keyID.isEmpty ? nil : receipt.keyID
                         )
                     )
                 } catch {
@@ -277,11 +277,11 @@ struct Keys: ParsableCommand {
                 }
                 try Keys.emit(receipt, json: output.json) {
                     receipt.alreadyErased
-                        ? "Already erased: key id \(receipt.keyID)"
+                        ? "Already erased."
                         : nothingHeld
                             ? "No keys held for this subject in tenant \"\(tenant)\": nothing was destroyed "
                                 + "(check --tenant and that its data was encrypted under a subject key). "
-                                + "New data for it will be refused. Key id \(receipt.keyID)."
+                                + "New data for it will be refused."
                             : "Erased: key id \(receipt.keyID), \(receipt.versionsDeleted) key version(s) deleted. "
                                 + "Run `strongroom keys finalize` to make it final for backups."
                 }

@@ -21,7 +21,7 @@ func sampleEntry(_ i: Int) -> AuditEntry {
         correlationID: "corr-\(i / 10)",
         keyIDs: ["subject:0011…:v1"],
         count: i % 9 + 1,
-        subjectHash: i % 5 == 0 ? String(repeating: "ab", count: 32) : nil
+        subjectKey: i % 5 == 0 ? String(repeating: "ab", count: 32) : nil
     )
 }
 

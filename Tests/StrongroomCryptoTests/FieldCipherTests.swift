@@ -31,12 +31,12 @@ struct FormatVector: Sendable, CustomStringConvertible {
             context: FieldContext(
                 tenant: "bfb",
                 topic: "loan_applications",
-                subject: "CUST-00000001",
+                subjectKey: keyID,
                 eventID: "6f1c2a9e-1d4b-4c1e-9a55-0b7e3c1d2f01"
             ),
             pointer: "/ssn",
             plaintext: #""123-45-6789""#,
-            expected: "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA"
+            expected: "sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqu_9mSQM7AtnZCvwNbMoQitK4nSaHzFpHSb-PYphQ"
         ),
         FormatVector(
             name: "V2",
@@ -47,7 +47,7 @@ struct FormatVector: Sendable, CustomStringConvertible {
             pointer: "/address",
             plaintext: #"{"street":"12 Main St","city":"New York","postalCode":"10001","country":"US"}"#,
             expected:
-                "sr1:AQECEBESExQVFhcYGRobHB0eHwAAAAOgoaKjpKWmp6ipqqudOg9ZN65ny0BfpeI1Wo2_GcJ5Q-aVbk7_Z1L_XZFXT7cBZ6bAUDgfc750p3oO4pUEdCItQOo4T3FuO2-GXKfT28nrG0LcxtrWt6w68kreQCM42uPbW36CQuFQPzA"
+                "sr1:AgECEBESExQVFhcYGRobHB0eHwAAAAOgoaKjpKWmp6ipqqvm5SXXbOF9xISi2t7crdDJjTrtVLKe3369n7BbisZA9frdW_otD_ov5u3CwyrW_6ejZmjtOKLzI2fgmIHKWq2gsGB5RJIGkZAtbldDc1c_HYU41I95ANBkKo5ectU"
         ),
         FormatVector(
             name: "V3",
@@ -57,22 +57,37 @@ struct FormatVector: Sendable, CustomStringConvertible {
             context: FieldContext(
                 tenant: "bfb",
                 topic: "loan_applications",
-                subject: "CUST-00000001",
+                subjectKey: keyID,
                 eventID: "evt-1"
             ),
             pointer: "/amount",
             plaintext: "12500.00",
-            expected: "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAKgoaKjpKWmp6ipqqvXKkkddeUyjyAa9rTDQin-MmbMoXGozuU"
+            expected: "sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAKgoaKjpKWmp6ipqqus9WOTLqoogBI8NcEm2i0G2Dleq8ZrJvE"
         ),
         FormatVector(
             name: "V4",
             algorithm: .aes256GCMSIVDeterministic,
             scope: .subject,
             version: 1,
-            context: FieldContext(tenant: "bfb", topic: "loan_applications", subject: "CUST-00000001"),
+            context: FieldContext(tenant: "bfb", topic: "loan_applications", subjectKey: keyID),
             pointer: "/email",
             plaintext: #""mary.johnson@example.com""#,
-            expected: "sr1:AQIBEBESExQVFhcYGRobHB0eHwAAAAEx3eSic3SbAMrq7H7ufXP5RVIKmHSOjWuymOlQR8TpEN92bW07DP_0U5o"
+            expected: "sr1:AgIBEBESExQVFhcYGRobHB0eHwAAAAFZ6FdlQQdYA22n8b5H1ABZg6rmtl-NjAXQHszXN22nvBGO4CBflHWUFN4"
+        ),
+        FormatVector(
+            name: "V5",
+            algorithm: .aes256GCM,
+            scope: .subject,
+            version: 1,
+            context: FieldContext(
+                tenant: "bfb",
+                topic: "loan_applications",
+                subjectKey: keyID,
+                eventID: "6f1c2a9e-1d4b-4c1e-9a55-0b7e3c1d2f01"
+            ),
+            pointer: "/customerId",
+            plaintext: #""CUST-00000001""#,
+            expected: "sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqu_hAPwSqkogJaoyN_evL87X2xe_hPHJdspfFekNVQC"
         ),
     ]
 
@@ -165,7 +180,7 @@ struct FieldCipherTests {
         c.eventID = "another-event"
         moved.append(("/ssn", c))
         c = v.context
-        c.subject = "CUST-00000002"
+        c.subjectKey = KeyID(high: 1, low: 2)
         moved.append(("/ssn", c))
         c = v.context
         c.topic = "customer_360"
@@ -192,20 +207,24 @@ struct FieldCipherTests {
             ("sr1:AQEB!!", .malformed),
             ("sr1:AQE", .malformed),
             (
-                "sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA",
+                "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA",
                 .unsupportedVersion
             ),
             (
-                "sr1:AQkBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA",
+                "sr1:AwEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqu_9mSQM7AtnZCvwNbMoQitK4nSaHzFpHSb-PYphQ",
+                .unsupportedVersion
+            ),
+            (
+                "sr1:AgkBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqu_9mSQM7AtnZCvwNbMoQitK4nSaHzFpHSb-PYphQ",
                 .unsupportedAlgorithm
             ),
             (
-                "sr1:AQEJEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA",
+                "sr1:AgEJEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqu_9mSQM7AtnZCvwNbMoQitK4nSaHzFpHSb-PYphQ",
                 .unsupportedAlgorithm
             ),
-            ("sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4e", .malformed),
+            ("sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqu_9mSQ", .malformed),
             (
-                "sr1:AQEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqvEKU4eaP83klRSv-oll4hV2XS7f1L9S8otdAU0UA==",
+                "sr1:AgEBEBESExQVFhcYGRobHB0eHwAAAAGgoaKjpKWmp6ipqqu_9mSQM7AtnZCvwNbMoQitK4nSaHzFpHSb-PYphQ==",
                 .malformed
             ),
         ]

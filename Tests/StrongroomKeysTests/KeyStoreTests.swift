@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import StrongroomCrypto
 import StrongroomKeys
 import StrongroomTestSupport
@@ -28,33 +29,26 @@ struct LocalKeyringTests {
     @Test("key-tree node names keep every hex digit (an erased id starting 0 or 00), and old names still read")
     func nodeNamesKeepLeadingZeros() throws {
         let (dir, store) = try fresh()
-        func subject(withHashPrefix prefix: String, excluding other: String? = nil) throws -> String {
-            for i in 0..<100_000 {
-                let id = "CUST-\(i)"
-                let hash = try store.subjectHash(id)
-                if hash.hasPrefix(prefix), other.map({ !hash.hasPrefix($0) }) ?? true { return id }
-            }
-            throw KeyStoreError(.storage, "no subject found")
-        }
-        let zero = try subject(withHashPrefix: "0", excluding: "00")
-        let doubleZero = try subject(withHashPrefix: "00")
+        // Subject key ids are random pseudonyms: draw a pool and pick by prefix.
+        let pool = try store.encryptionKeys(for: (0..<4096).map { KeyFamily.subject("S-\($0)") })
+            .map { (name: $0.key.name, key: $0.value, hex: $0.value.reference.id.description) }
+            .sorted { $0.name < $1.name }
+        let zero = try #require(pool.first { $0.hex.hasPrefix("0") && !$0.hex.hasPrefix("00") })
+        let doubleZero = try #require(pool.first { $0.hex.hasPrefix("00") })
         // Survivors whose keys sit under the punctured nodes' zero-prefixed siblings ("2:0x", "3:00x"):
         // those are the names an old keyring wrote without their leading zeros.
-        let zeroHash = try store.subjectHash(zero)
-        let doubleZeroHash = try store.subjectHash(doubleZero)
-        func survivor(_ accept: (String) -> Bool) throws -> String {
-            for i in 0..<100_000 where accept(try store.subjectHash("SURVIVOR-\(i)")) { return "SURVIVOR-\(i)" }
-            throw KeyStoreError(.storage, "no survivor found")
-        }
-        let underZero = try survivor { $0.hasPrefix("0") && !$0.hasPrefix("00") && $0.prefix(2) != zeroHash.prefix(2) }
-        let underDoubleZero = try survivor { $0.hasPrefix("00") && $0.prefix(3) != doubleZeroHash.prefix(3) }
-        let survivors = try ["SURVIVOR-x", underZero, underDoubleZero].map {
-            try store.encryptionKey(for: .subject($0))
-        }
-        _ = try store.encryptionKey(for: .subject(zero))
-        _ = try store.encryptionKey(for: .subject(doubleZero))
-        _ = try store.erase(subject: zero)
-        _ = try store.erase(subject: doubleZero)
+        let underZero = try #require(
+            pool.first { $0.hex.hasPrefix("0") && !$0.hex.hasPrefix("00") && $0.hex.prefix(2) != zero.hex.prefix(2) }
+        )
+        let underDoubleZero = try #require(
+            pool.first { $0.hex.hasPrefix("00") && $0.hex.prefix(3) != doubleZero.hex.prefix(3) }
+        )
+        let other = try #require(pool.first { !$0.hex.hasPrefix("0") })
+        let survivors = [other.key, underZero.key, underDoubleZero.key]
+        let zeroName = zero.name
+        let doubleZeroName = doubleZero.name
+        _ = try store.erase(subject: zeroName)
+        _ = try store.erase(subject: doubleZeroName)
         _ = try store.finalize()
 
         let url = dir.appendingPathComponent(KeyStore.keyringFileName)
@@ -209,6 +203,17 @@ struct KeyStoreTests {
         #expect(isErased(try reopened.decryptionKey(gone.reference)))
         #expect(key(try reopened.decryptionKey(kept.reference)) == kept)
         #expect(try reopened.isErased(subject: "CUST-ERASE"))
+        // Nothing in the store joins the subject to its pseudonym any more: the key id its
+        // records carry is known only as erased, and the subject only as refused.
+        #expect(try reopened.pseudonym(ofSubject: "CUST-ERASE") == nil)
+        #expect(try reopened.pseudonym(ofSubject: "CUST-KEEP") == kept.reference.id.description)
+        let links = try DatabaseQueue(path: store.databaseURL.path).read { db in
+            try Data.fetchAll(db, sql: "SELECT key_id FROM subject")
+        }
+        #expect(links == [Data(kept.reference.id.bytes)])
+        // A subject never seen gets a fresh random pseudonym; an erased one gets none.
+        #expect(try store.erase(subject: "CUST-NEVER").keyID.isEmpty)
+        #expect(throws: KeyStoreError(.subjectErased)) { try store.encryptionKey(for: .subject("CUST-NEVER")) }
         // The store's bytes hold no copy of the erased wrapped key's plaintext.
         let raw = try Data(contentsOf: store.databaseURL)
         #expect(raw.range(of: Data(gone.key.withUnsafeBytes { Array($0) })) == nil)
@@ -272,14 +277,14 @@ struct KeyStoreTests {
                             let sealed = try FieldCipher.seal(
                                 Array("\"v\"".utf8),
                                 pointer: "/f",
-                                context: FieldContext(topic: "t", subject: s),
+                                context: FieldContext(topic: "t", subjectKey: k.reference.id),
                                 key: k
                             )
                             switch try store.decryptionKey(k.reference) {
                             case .key(let again):
                                 let opened = try SealedField(parsing: sealed).open(
                                     pointer: "/f",
-                                    context: FieldContext(topic: "t", subject: s),
+                                    context: FieldContext(topic: "t", subjectKey: k.reference.id),
                                     key: again
                                 )
                                 #expect(opened == Array("\"v\"".utf8))

@@ -1,6 +1,7 @@
 import Foundation
 import Strongroom
 import StrongroomJSON
+import StrongroomKeys
 import StrongroomLog
 import StrongroomTestSupport
 import Testing
@@ -172,6 +173,9 @@ struct AuditCLITests {
         let directory = TestSupport.scratchDirectory("audit-cli").appendingPathComponent("data")
         let env = ["STRONGROOM_DATA": directory.path]
         #expect(try CLI.run(["init"], environment: env).status == 0)
+        // Two subjects hold keys (their data was encrypted); the third never had any.
+        let store = try KeyStore.open(dataDirectory: directory)
+        for subject in ["CUST-00000017", "CUST-00000018"] { _ = try store.encryptionKey(for: .subject(subject)) }
         for subject in ["CUST-00000017", "CUST-00000018", "CUST-00000019"] {
             let erased = try CLI.run(
                 ["keys", "erase", "--subject", subject, "--principal", "user:dpo", "--correlation-id", "DSR-7"],

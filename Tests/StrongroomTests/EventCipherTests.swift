@@ -60,7 +60,8 @@ struct EventCipherTests {
         let sealed = try cipher.encrypt(plain)
         let text = String(decoding: sealed, as: UTF8.self)
         for secret in [
-            "123-45-6789", "1980-04-12", "m@example.com", "New York", "555-0101", "123456789012345678901234567890",
+            "CUST-1", "123-45-6789", "1980-04-12", "m@example.com", "New York", "555-0101",
+            "123456789012345678901234567890",
         ] {
             #expect(!text.contains(secret))
         }
@@ -105,7 +106,22 @@ struct EventCipherTests {
             ),
             ("another subject", try paste(into: otherSubject, field: "ssn", with: cipher), cipher),
         ]
-        for (label, tampered, c) in cases {
+        // The subject field is itself a ciphertext under the subject's key, bound to its event:
+        // swapping it for another subject's (or another event's) makes the event fail as a whole.
+        func withSubject(of donor: [UInt8], in target: [UInt8]) throws -> [UInt8] {
+            let id = try JSONValue(parsing: donor)["customerId"]
+            guard case .object(var members) = try JSONValue(parsing: target), let id else { return [] }
+            for i in members.indices where members[i].key == "customerId" { members[i].value = id }
+            var out: [UInt8] = []
+            JSONValue.object(members).write(to: &out)
+            return out
+        }
+        let mine = try cipher.encrypt(event("CUST-1", id: "e1"))
+        let swapped: [(String, [UInt8], EventCipher)] = [
+            ("another subject's id", try withSubject(of: otherSubject, in: mine), cipher),
+            ("another event's id", try withSubject(of: otherEvent, in: mine), cipher),
+        ]
+        for (label, tampered, c) in cases + swapped {
             #expect(throws: EventCipherError.self, "\(label)") { try c.decrypt(tampered) }
         }
         // Same bytes read as another topic or tenant: same keys, other context.
@@ -128,7 +144,7 @@ struct EventCipherTests {
         let b = try cipher.encrypt(event("CUST-2", id: "e2"))
         try cipher.keys.erase(subject: "CUST-1")
         let erased = try JSONValue(parsing: cipher.decrypt(a))
-        for field in ["ssn", "dateOfBirth", "email", "address", "income"] {
+        for field in ["customerId", "ssn", "dateOfBirth", "email", "address", "income"] {
             #expect(erased[field] == .object([.init("$erased", .bool(true))]), "\(field)")
         }
         #expect(erased["amount"] == .number("12500.00"))

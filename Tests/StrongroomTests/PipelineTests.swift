@@ -379,12 +379,12 @@ struct ObservabilityTests {
         }
         #expect(try total("strongroom_records_produced_total", [("topic", "loan_applications")]) == Int64(events.count))
         #expect(
-            try total("strongroom_fields_encrypted_total", [("topic", "loan_applications")]) == Int64(events.count * 6)
+            try total("strongroom_fields_encrypted_total", [("topic", "loan_applications")]) == Int64(events.count * 7)
         )
         #expect(try total("strongroom_records_consumed_total", [("topic", "loan_applications")]) == Int64(events.count))
         #expect(
             try total("strongroom_decrypts_total", [("topic", "loan_applications"), ("purpose", "credit-check")])
-                == Int64(events.count * 2)
+                == Int64(events.count * 3)
         )
         #expect(try total("strongroom_denials_total", [("action", "Consume"), ("topic", "loan_applications")]) == 1)
         #expect(

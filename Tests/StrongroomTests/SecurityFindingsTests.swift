@@ -170,6 +170,73 @@ struct SecurityFindingsTests {
 
     static let tuesdayAfternoon = Date(timeIntervalSince1970: 1_795_528_800)  // 2026-11-24T14:00:00Z
 
+    /// Every file under `directory`, recursively, with its bytes.
+    static func files(under directory: URL) throws -> [(String, Data)] {
+        let paths = FileManager.default.enumerator(atPath: directory.path)?.allObjects as? [String] ?? []
+        return try paths.compactMap { path in
+            var isDirectory: ObjCBool = false
+            let url = directory.appendingPathComponent(path)
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue
+            else { return nil }
+            return (path, try Data(contentsOf: url))
+        }
+    }
+
+    @Test("M8: no subject id in clear on disk; after erase and finalize nothing links the records to the person")
+    func erasureLeavesNoLink() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        #expect(f.producer.produce(events, to: "loan_applications").allSatisfy { (try? $0.get()) != nil })
+        let victim = "CUST-00000001"
+        let ids = try events.compactMap { try JSONValue(parsing: $0)["customerId"]?.stringValue }
+        let pseudonym = try #require(try f.services.keys.pseudonym(ofSubject: victim, tenant: "bfb"))
+        // The subject id is an encrypted field: no file (log, WAL, key store, audit) holds any id.
+        func subjectIDsOnDisk() throws -> [String] {
+            try Self.files(under: f.directory).flatMap { name, bytes in
+                ids.filter { bytes.range(of: Data($0.utf8)) != nil }.map { "\(name): \($0)" }
+            }
+        }
+        #expect(try subjectIDsOnDisk().isEmpty)
+        // The fraud service may decrypt the id; the analyst sees it masked.
+        let fraud = try f.consume("fraud-service", purpose: "credit-check")
+        #expect(fraud.contains { $0["customerId"] == .string(victim) })
+        #expect(try f.consume("analytics", purpose: "reporting").allSatisfy { $0["customerId"] == .string("***") })
+
+        let erased = try f.services.keys.erase(subject: victim, tenant: "bfb")
+        #expect(erased.keyID == pseudonym && erased.versionsDeleted == 1)
+        _ = try f.services.keys.finalize()
+        #expect(try subjectIDsOnDisk().isEmpty)
+        // The key store no longer knows which records were the victim's: the pseudonym is known
+        // only as erased, and the subject only as refused.
+        #expect(try f.services.keys.pseudonym(ofSubject: victim, tenant: "bfb") == nil)
+        let links = try DatabaseQueue(path: f.directory.appendingPathComponent("keys.sqlite").path).read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM subject WHERE key_id = ?",
+                arguments: [Data(try #require([UInt8](hex: pseudonym)))]
+            )
+        }
+        #expect(links == 0)
+        let dsr = DataSubjectRequests(
+            services: f.services,
+            principal: "dana",
+            sourceAddress: IPAddress("10.30.1.2"),
+            clock: { Self.tuesdayAfternoon }
+        )
+        #expect(try dsr.access(subject: victim, correlationID: "M8").count == 0)
+        // The aggregate survives: every record still reads, the victim's with the id, SSN and
+        // the other personal fields erased and the amounts in clear.
+        let after = try f.consume("fraud-service", purpose: "credit-check", group: "fraud-after-erasure")
+        #expect(after.count == events.count)
+        let gone = after.filter { $0["customerId"] == .object([.init("$erased", .bool(true))]) }
+        #expect(gone.count == ids.filter { $0 == victim }.count && !gone.isEmpty)
+        #expect(gone.allSatisfy { $0["ssn"] == .object([.init("$erased", .bool(true))]) && $0["amount"] != nil })
+        #expect(!after.contains { $0["customerId"] == .string(victim) })
+        // New data for the erased subject is refused.
+        let again = f.producer.produce([events[0]], to: "loan_applications")
+        #expect((try? again[0].get()) == nil)
+    }
+
     @Test("H4/L6: export verifies records like consume and checks the subject; bad records are listed, not shown")
     func exportVerifiesRecords() throws {
         let f = try PipelineFixture()
@@ -178,15 +245,18 @@ struct SecurityFindingsTests {
         let victim = "CUST-00000001"
         let other = try #require(try JSONValue(parsing: events[1])["customerId"]?.stringValue)
         let otherSSN = try #require(try JSONValue(parsing: events[1])["ssn"]?.stringValue)
-        let victimHash = try f.services.keys.subjectHash(victim, tenant: "bfb")
-        let stored = try f.services.log.fetch(
-            topic: "loan_applications",
-            partition: 0,
-            from: 0,
-            maxBytes: 1 << 20,
-            maxRecords: 10
-        )
-        let otherRecord = try #require(stored.first { String(decoding: $0.value ?? [], as: UTF8.self).contains(other) })
+        let victimHash = try #require(try f.services.keys.pseudonym(ofSubject: victim, tenant: "bfb"))
+        let otherHash = try #require(try f.services.keys.pseudonym(ofSubject: other, tenant: "bfb"))
+        let stored = try f.services.log.describeTopic("loan_applications").partitions.flatMap {
+            try f.services.log.fetch(
+                topic: "loan_applications",
+                partition: $0.partition,
+                from: 0,
+                maxBytes: 1 << 20,
+                maxRecords: 10
+            )
+        }
+        let otherRecord = try #require(stored.first { $0.key == Array(otherHash.utf8) })
         func relabelled(_ headers: [RecordHeader]) -> [RecordHeader] {
             headers.map { $0.name == "sr-subject" ? RecordHeader("sr-subject", text: victimHash) : $0 }
         }
@@ -248,7 +318,7 @@ struct SecurityFindingsTests {
         #expect(
             unreadable.map { $0["reason"]?.stringValue ?? "" }.sorted()
                 == [
-                    RecordSignature.Failure.missing.rawValue, "the record names another data subject",
+                    RecordSignature.Failure.missing.rawValue, "the record key does not name the event's data subject",
                 ].sorted()
         )
         let holdings = try dsr.access(subject: victim, correlationID: "H4-access")
