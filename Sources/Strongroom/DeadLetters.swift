@@ -36,6 +36,76 @@ public struct DeadLetterReplay: Sendable {
         }
     }
 
+    /// One dead letter, described without its content.
+    public struct Letter: Sendable, Hashable, Codable {
+        /// Partition of `<topic>.dlq`.
+        public var partition: Int
+        /// Offset in it.
+        public var offset: Int64
+        /// Why it was dead-lettered (`sr-dlq-reason`).
+        public var reason: String
+        /// Where it came from, `<topic>:<partition>:<offset>` (`sr-dlq-source`).
+        public var source: String
+        /// The producer the record names, when it names one (not verified: it failed).
+        public var producer: String?
+        /// When it was dead-lettered, Unix milliseconds.
+        public var time: Int64
+    }
+
+    /// The dead letters of `topic` (the records of `<topic>.dlq`), without their content, at
+    /// most `limit`; none when there is no dead-letter topic.
+    ///
+    /// Needs `Describe` on `<topic>.dlq`; the listing is audited first.
+    public func list(topic: String, limit: Int = 1000, correlationID: String = UUID().uuidString) throws -> [Letter] {
+        let dlq = topic + ".dlq"
+        let context = AuthorizationContext(tenant: services.tenant.isEmpty ? nil : services.tenant)
+        let decision = services.policy.authorize(principalID: principal, .describe, .topic(dlq), context)
+        try services.record([
+            AuditEntry(
+                principal: principal,
+                action: "ListDeadLetters",
+                resource: "topic:\(dlq)",
+                decision: decision.isAllowed ? .allow : .deny,
+                rules: decision.matchedRules,
+                reason: decision.isAllowed ? nil : decision.reason,
+                correlationID: correlationID
+            )
+        ])
+        guard decision.isAllowed else { throw PipelineError(.denied, decision.reason) }
+        guard let description = try? services.log.describeTopic(dlq) else { return [] }
+        var letters: [Letter] = []
+        for partition in description.partitions {
+            var next = partition.startOffset
+            while letters.count < limit {
+                let page = try services.log.fetch(
+                    topic: dlq,
+                    partition: partition.partition,
+                    from: next,
+                    maxBytes: 8 << 20,
+                    maxRecords: min(1000, limit - letters.count)
+                )
+                guard let last = page.last else { break }
+                for record in page {
+                    func header(_ name: String) -> String? {
+                        record.headers.first { $0.name == name }.map { String(decoding: $0.value, as: UTF8.self) }
+                    }
+                    letters.append(
+                        Letter(
+                            partition: record.partition,
+                            offset: record.offset,
+                            reason: header("sr-dlq-reason") ?? "",
+                            source: header("sr-dlq-source") ?? "",
+                            producer: header(RecordSignature.Header.producer),
+                            time: record.timestamp
+                        )
+                    )
+                }
+                next = last.offset + 1
+            }
+        }
+        return letters
+    }
+
     /// Replays partition `partition` of `<topic>.dlq` from the replay group's committed offset.
     public func replay(topic: String, partition: Int, correlationID: String = UUID().uuidString) throws -> Report {
         let dlq = topic + ".dlq"
@@ -58,6 +128,17 @@ public struct DeadLetterReplay: Sendable {
             }
         }
         let group = "dead-letter-replay"
+        // Audit first: the request is on record before anything is appended.
+        try services.record([
+            AuditEntry(
+                principal: principal,
+                action: "ReplayDeadLettersRequested",
+                resource: "topic:\(dlq)",
+                decision: .allow,
+                reason: "partition \(partition)",
+                correlationID: correlationID
+            )
+        ])
         var next = try services.log.committedOffset(group: group, topic: dlq, partition: partition) ?? 0
         let trusted = services.trustedProducerKeys()
         var verified: [[UInt8]: Merkle.Hash] = [:]

@@ -140,10 +140,7 @@ public final class StrongroomServices: Sendable {
 
     /// Creates `topic` and its dead-letter topic `<topic>.dlq` (same partitions).
     public func createTopic(_ topic: String, config: TopicConfig) throws(LogError) {
-        try log.createTopic(topic, config: config)
-        var dlq = config
-        dlq.retentionBytes = nil
-        try log.createTopic(topic + ".dlq", config: dlq)
+        try log.createTopicWithDeadLetters(topic, config: config)
     }
 
     struct CompiledSchema: @unchecked Sendable {
@@ -619,6 +616,51 @@ public final class SecureConsumer: Sendable {
         self.token = token
     }
 
+    /// Where the group stands in one partition: the next offset it will read, and the
+    /// partition's end (the offset the next record will get).
+    public func position(topic: String, partition: Int) throws -> (next: Int64, end: Int64) {
+        let description = try services.log.describeTopic(topic)
+        guard let state = description.partitions.first(where: { $0.partition == partition }) else {
+            throw PipelineError(.log, "topic \(topic) has no partition \(partition)")
+        }
+        let committed = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
+        return (max(committed, state.startOffset), state.endOffset)
+    }
+
+    /// Moves the group back to the first record the partition still holds, so the next
+    /// consume reads everything again.
+    ///
+    /// Needs `Consume` on the topic and on the group, like reading; the entry is written first
+    /// (an allow or the denial), so no audit, no move.
+    public func rewind(topic: String, partition: Int, correlationID: String = UUID().uuidString) throws {
+        let context = AuthorizationContext(
+            purpose: purpose,
+            tenant: services.tenant.isEmpty ? nil : services.tenant,
+            token: token
+        )
+        var decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
+        if decision.isAllowed {
+            decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
+        }
+        let start = try position(topic: topic, partition: partition)
+        let first = try services.log.describeTopic(topic).partitions.first { $0.partition == partition }?.startOffset
+        try services.record([
+            AuditEntry(
+                principal: principal,
+                action: "ResetGroup",
+                resource: "topic:\(topic) group:\(group)",
+                decision: decision.isAllowed ? .allow : .deny,
+                purpose: purpose,
+                rules: decision.matchedRules,
+                reason: decision.isAllowed
+                    ? "partition \(partition): offset \(start.next) → \(first ?? 0)" : decision.reason,
+                correlationID: correlationID
+            )
+        ])
+        guard decision.isAllowed else { throw PipelineError(.denied, decision.reason) }
+        try services.log.commit(group: group, topic: topic, partition: partition, offset: first ?? 0)
+    }
+
     /// Reads up to `maxRecords` from the group's committed offset, hands them to `handler`,
     /// then commits: a crash inside `handler` replays the batch, never skips it.
     ///
@@ -1046,6 +1088,18 @@ struct RecordReader {
         case .failure(let error):
             return .failure(.record("field: \(error.code)"))
         }
+    }
+}
+
+extension EventLog {
+    /// Creates `topic` and beside it `<topic>.dlq`: same partitions, classification and time
+    /// retention, no byte cap (a dead letter is evidence), room for the dead-letter headers.
+    public func createTopicWithDeadLetters(_ topic: String, config: TopicConfig) throws(LogError) {
+        try createTopic(topic, config: config)
+        var dlq = config
+        dlq.retentionBytes = nil
+        dlq.maxRecordBytes = config.maxRecordBytes + 4096
+        try createTopic(topic + ".dlq", config: dlq)
     }
 }
 

@@ -175,7 +175,14 @@ public final class GuardedKEKProvider: KeyEncryptionKeyProvider {
     }
     /// Unwraps a DEK.
     public func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
-        try breaker.call { try base.unwrap(wrapped, family: family) }
+        // A punctured leaf is the provider's answer, not an outage: it must not open the circuit.
+        try breaker.call { () throws -> Result<SymmetricKey, KeyStoreError> in
+            do { return .success(try base.unwrap(wrapped, family: family)) } catch let error as KeyStoreError
+                where error.code == .punctured
+            {
+                return .failure(error)
+            }
+        }.get()
     }
     /// The keyed family id.
     public func familyID(for descriptor: [UInt8]) throws -> KeyID {

@@ -210,6 +210,76 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// JSON text for people, ending with a newline.
+    ///
+    /// A container goes on one line (`{"a": 1, "b": [2, 3]}`) when that fits in `width`
+    /// columns, else one member or element per line, indented by two spaces. Numbers and member
+    /// order exactly as parsed.
+    public func indentedText(width: Int = 100) -> String {
+        var out: [UInt8] = []
+        writeIndented(to: &out, indent: 0, width: width)
+        out.append(0x0A)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func writeSpaced(to out: inout [UInt8]) {
+        switch self {
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (i, e) in elements.enumerated() {
+                if i > 0 { out.append(contentsOf: ", ".utf8) }
+                e.writeSpaced(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, m) in members.enumerated() {
+                if i > 0 { out.append(contentsOf: ", ".utf8) }
+                JSONValue.writeString(m.key, to: &out)
+                out.append(contentsOf: ": ".utf8)
+                m.value.writeSpaced(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        default: write(to: &out)
+        }
+    }
+
+    func writeIndented(to out: inout [UInt8], indent: Int, width: Int) {
+        var inline: [UInt8] = []
+        writeSpaced(to: &inline)
+        let lineStart = out.lastIndex(of: 0x0A).map { out.count - $0 - 1 } ?? out.count
+        guard lineStart + inline.count > width else {
+            out.append(contentsOf: inline)
+            return
+        }
+        let pad = [UInt8](repeating: 0x20, count: indent + 2)
+        switch self {
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (i, e) in elements.enumerated() {
+                out.append(contentsOf: (i > 0 ? ",\n" : "\n").utf8)
+                out.append(contentsOf: pad)
+                e.writeIndented(to: &out, indent: indent + 2, width: width)
+            }
+            out.append(0x0A)
+            out.append(contentsOf: [UInt8](repeating: 0x20, count: indent))
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, m) in members.enumerated() {
+                out.append(contentsOf: (i > 0 ? ",\n" : "\n").utf8)
+                out.append(contentsOf: pad)
+                JSONValue.writeString(m.key, to: &out)
+                out.append(contentsOf: ": ".utf8)
+                m.value.writeIndented(to: &out, indent: indent + 2, width: width)
+            }
+            out.append(0x0A)
+            out.append(contentsOf: [UInt8](repeating: 0x20, count: indent))
+            out.append(UInt8(ascii: "}"))
+        default: out.append(contentsOf: inline)
+        }
+    }
+
     /// Appends a JSON string literal, escaped as RFC 8785 §3.2.2.2 asks.
     public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))

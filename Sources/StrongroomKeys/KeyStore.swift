@@ -280,11 +280,18 @@ public final class KeyStore: Sendable {
         for (family, name, id, row, erased) in rows {
             if erased { continue }
             if let id, let row {
-                let key = try unwrap(
-                    row.wrapped,
-                    kekVersion: row.kekVersion,
-                    reference: KeyReference(scope: family.scope, id: id, version: row.version)
-                )
+                let key: DataEncryptionKey
+                do {
+                    key = try unwrap(
+                        row.wrapped,
+                        kekVersion: row.kekVersion,
+                        reference: KeyReference(scope: family.scope, id: id, version: row.version)
+                    )
+                } catch {
+                    // Restored from before a finalized erasure: the subject is erased.
+                    if error.code == .punctured { continue }
+                    throw error
+                }
                 remember(active: key, for: family)
                 result[family] = key
             } else {
@@ -435,7 +442,14 @@ public final class KeyStore: Sendable {
         guard let row = found.row else { throw KeyStoreError(.unknownKey, "\(reference)") }
         guard (row["state"] as String?) != "retired" else { throw KeyStoreError(.keyRetired, "\(reference)") }
         let active = ActiveRow(row: row)
-        let key = try unwrap(active.wrapped, kekVersion: active.kekVersion, reference: reference)
+        let key: DataEncryptionKey
+        do { key = try unwrap(active.wrapped, kekVersion: active.kekVersion, reference: reference) } catch {
+            // A key store restored from before a finalized erasure still holds the wrapped key;
+            // the keyring no longer derives its leaf: the field reads as erased, as it should.
+            guard error.code == .punctured else { throw error }
+            cache.withLock { _ = $0.erased.insert(reference.id) }
+            return .erased
+        }
         remember(key)
         return .key(key)
     }

@@ -17,6 +17,7 @@ public struct KeyStoreError: Error, Hashable, Sendable, CustomStringConvertible 
             case storage = "key store storage error"
             case invalidArgument = "invalid argument"
             case unwrapFailed = "key unwrap failed"
+            case punctured = "key erased (its key-tree leaf was punctured by finalize)"
         }
 
         let base: Base
@@ -43,6 +44,8 @@ public struct KeyStoreError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let invalidArgument = Code(base: .invalidArgument)
         /// A wrapped key did not authenticate under its KEK.
         public static let unwrapFailed = Code(base: .unwrapFailed)
+        /// The key's leaf was punctured: an erasure was finalized (seen from a restored backup).
+        public static let punctured = Code(base: .punctured)
 
         /// The code as words.
         public var description: String { base.rawValue }

@@ -214,7 +214,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                 throw KeyStoreError(.kekUnavailable, "KEK v\(version) destroyed or unknown")
             }
             guard let (start, depth) = v.cover(family.high) else {
-                throw KeyStoreError(.kekUnavailable, "KEK v\(version) punctured at family \(family)")
+                throw KeyStoreError(.punctured, "KEK v\(version), family \(family)")
             }
             var node = start
             for level in depth..<LocalKeyring.treeLevels { node = child(node, digit(of: family.high, level: level)) }

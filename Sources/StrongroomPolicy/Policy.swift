@@ -143,10 +143,11 @@ public struct Policy: Sendable {
             }
         }
         if let deny = firstDeny {
+            let rules = moreDenies ? applying(.deny, principal, action, resource, context) : deny.idList
             return Decision(
                 effect: .deny,
-                matchedRules: moreDenies ? applying(.deny, principal, action, resource, context) : deny.idList,
-                reason: "denied by rule (deny overrides allow)",
+                matchedRules: rules,
+                reason: "denied by rule \(rules.joined(separator: ", ")) (deny overrides allow)",
                 policyVersion: version
             )
         }

@@ -160,7 +160,9 @@ public final class PolicyEngine: Sendable {
             return Decision(
                 effect: .deny,
                 matchedRules: decision.matchedRules,
-                reason: "denied by rule (deny overrides allow, governance tokens included)",
+                reason:
+                    "denied by rule \(decision.matchedRules.joined(separator: ", ")) "
+                    + "(deny overrides allow, governance tokens included)",
                 policyVersion: snapshot.policy.version
             )
         }

@@ -8,8 +8,8 @@ struct AuditCommand: ParsableCommand {
         commandName: "audit",
         abstract: "The tamper-evident audit log: verify, prove, checkpoint, export.",
         discussion: """
-            Every decrypt, denial and erasure is recorded as metadata (never payload values) in an
-            append-only RFC 6962 Merkle tree in <data-dir>/audit.sqlite, with a signed checkpoint
+            Every decrypt, denial and erasure is recorded as metadata (never payload values) in an \
+            append-only RFC 6962 Merkle tree in <data-dir>/audit.sqlite, with a signed checkpoint \
             (c2sp.org/tlog-checkpoint, Ed25519) after every append. Entry schema: docs/audit.md.
 
               strongroom audit verify
@@ -36,10 +36,10 @@ struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Replay every entry and check every signed checkpoint; name the first bad entry.",
             discussion: """
-                Recomputes each leaf hash from the stored entry, the tree, and each checkpoint's root and
-                signature. Exit status 0 when the log is intact, 1 with the first bad index otherwise.
-                Whoever can write the data directory can also replace the signing key, delete checkpoints
-                and cut the tail: pass the verifier key you recorded (--trusted-key name+id+base64, then only
+                Recomputes each leaf hash from the stored entry, the tree, and each checkpoint's root and \
+                signature. Exit status 0 when the log is intact, 1 with the first bad index otherwise. \
+                Whoever can write the data directory can also replace the signing key, delete checkpoints \
+                and cut the tail: pass the verifier key you recorded (--trusted-key name+id+base64, then only \
                 it is trusted) and checkpoints you kept elsewhere (--checkpoint FILE) to catch that.
                 """
         )
@@ -191,7 +191,7 @@ struct AuditCommand: ParsableCommand {
             commandName: "checkpoint",
             abstract: "Write the newest signed checkpoint (a c2sp.org signed note) for external attestation.",
             discussion: """
-                The note's three lines are origin, tree size and base64 root; the signature line is Ed25519.
+                The note's three lines are origin, tree size and base64 root; the signature line is Ed25519. \
                 Verify it elsewhere with the key `strongroom audit key` prints (any signed-note verifier).
                 """
         )
@@ -226,7 +226,7 @@ struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Export entries for a SIEM as JSON Lines, CEF or RFC 5424 syslog, resuming from a cursor.",
             discussion: """
-                --cursor FILE holds the next index to export; it is read first and advanced after the
+                --cursor FILE holds the next index to export; it is read first and advanced after the \
                 lines are written, so a scheduled export sends each entry once. Without it, every entry.
                 """
         )
@@ -290,10 +290,10 @@ struct AuditBench: ParsableCommand {
         commandName: "audit",
         abstract: "Durable audit appends/s, and proof generation and verification at 1,000,000 entries.",
         discussion: """
-            Appends --entries decrypt/deny entries in batches of --batch (one transaction, one fsync, one
-            signed checkpoint per batch) to a fresh log in a temporary folder, then times inclusion proofs
-            for --proofs random entries and consistency proofs between random sizes, each generated from
-            the SQLite store and verified (RFC 9162), and checked against each other. Lines in the
+            Appends --entries decrypt/deny entries in batches of --batch (one transaction, one fsync, one \
+            signed checkpoint per batch) to a fresh log in a temporary folder, then times inclusion proofs \
+            for --proofs random entries and consistency proofs between random sizes, each generated from \
+            the SQLite store and verified (RFC 9162), and checked against each other. Lines in the \
             ../shared/bench format; for proofs `events_per_s` is proofs/s and the note gives µs per proof.
 
               strongroom bench audit --entries 1000000

@@ -71,10 +71,10 @@ struct CipherOptions: ParsableArguments {
 ///
 /// Failures are reported per line and do not stop the stream. Lines available together
 /// are handled as one batch.
-func processLines(
+func processLines<Failure: Error>(
     _ label: String,
     maxLineBytes: Int = InputLines.defaultMaxBytes,
-    _ body: ([[UInt8]]) -> [Result<[UInt8], EventCipherError>]
+    _ body: ([[UInt8]]) -> [Result<[UInt8], Failure>]
 ) throws {
     var input = InputLines(maxBytes: maxLineBytes)
     var lineNumber = 0
@@ -125,9 +125,9 @@ struct Encrypt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encrypt the PII fields of JSON Lines (stdin → stdout).",
         discussion: """
-            Every field the schema tags PII becomes an "sr1:…" string (AES-256-GCM, or AES-256-GCM-SIV where
-            the schema says "strongroom:encryption": "deterministic"); tags on an object cover its contents.
-            A bad line is reported on stderr with its number and reason; the others are still written.
+            Every field the schema tags PII becomes an "sr1:…" string (AES-256-GCM, or AES-256-GCM-SIV where \
+            the schema says "strongroom:encryption": "deterministic"); tags on an object cover its contents. \
+            A bad line is reported on stderr with its number and reason; the others are still written. \
             Exit status 1 when any line failed.
 
             Example:
@@ -201,8 +201,8 @@ struct Decrypt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decrypt the PII fields of JSON Lines (stdin → stdout).",
         discussion: """
-            Takes the options `encrypt` took. Fields of an erased subject come out as {"$erased":true}:
-            erasure is an outcome, not an error. A line that fails (tampered, moved from another event,
+            Takes the options `encrypt` took. Fields of an erased subject come out as {"$erased":true}: \
+            erasure is an outcome, not an error. A line that fails (tampered, moved from another event, \
             unknown key) is reported on stderr with its number; the others are still written.
             """
     )
@@ -214,7 +214,17 @@ struct Decrypt: ParsableCommand {
         try data.audit("Decrypt", "topic:\(options.topic)", reason: "strongroom decrypt from the shell")
         let cipher = try options.load(data).cipher
         try processLines("decrypt") { lines in
-            lines.map { line in Result { () throws(EventCipherError) in try cipher.decrypt(line) } }
+            lines.map { line in
+                Result { () throws(EventCipherError) in try cipher.decrypt(line) }.mapError { error in
+                    // A field that opens nowhere but in its own context: name the options that set it.
+                    guard error.code == .authenticationFailure else { return error }
+                    return EventCipherError(
+                        error.code,
+                        error.detail + "; check --topic, --event-id-field and the data directory's tenant: "
+                            + "they must be the ones the events were encrypted with"
+                    )
+                }
+            }
         }
     }
 }

@@ -17,9 +17,9 @@ struct DSRCommand: ParsableCommand {
         commandName: "dsr",
         abstract: "GDPR data-subject requests: erase, access, export. Authorized by the policy and audited.",
         discussion: """
-            The subject is found by its pseudonym (the record key of each of its records), never by its id, which is encrypted. The acting
-            principal needs Erase on key resources (erase), Describe and Consume on the topics (access, export)
-            and Decrypt on fields for purpose data-subject-request (export); examples/policy.json gives these to
+            The subject is found by its pseudonym (the record key of each of its records), never by its id, which is encrypted. The acting \
+            principal needs Erase on key resources (erase), Describe and Consume on the topics (access, export) \
+            and Decrypt on fields for purpose data-subject-request (export); examples/policy.json gives these to \
             the dpo role.
 
               strongroom dsr access --subject CUST-00000001 --principal dana --policy examples/policy.json --tenant bfb
@@ -43,8 +43,16 @@ struct DSRCommand: ParsableCommand {
         var tenant: String?
         @Option(help: "The requester's network address, for policy conditions (a local CLI: loopback).")
         var sourceAddress = "127.0.0.1"
-        @Option(help: "Ticket or correlation id, recorded in the audit log.")
-        var correlationId = "DSR-" + UUID().uuidString.prefix(8)
+        @Option(
+            name: .customLong("correlation-id"),
+            help: "Ticket or correlation id, recorded in the audit log (default: DSR- and 8 random hex digits)."
+        )
+        var ticket: String?
+
+        /// One generated id per run, made at run time (a random default would show in --help).
+        static let generated = "DSR-" + UUID().uuidString.prefix(8).lowercased()
+
+        var correlationId: String { ticket ?? Self.generated }
 
         func requests() throws -> DataSubjectRequests {
             do {
@@ -59,22 +67,7 @@ struct DSRCommand: ParsableCommand {
             }
         }
 
-        func services() throws -> StrongroomServices {
-            do {
-                let services = StrongroomServices(
-                    keys: try KeyStore.openGuarded(dataDirectory: data.url),
-                    log: try SQLiteEventLog(dataDirectory: data.url),
-                    registry: try SchemaRegistry(dataDirectory: data.url),
-                    policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
-                    audit: try data.auditLog(),
-                    tenant: try data.tenant(tenant),
-                    logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
-                )
-                return services
-            } catch {
-                throw CLIError("\(error)")
-            }
-        }
+        func services() throws -> StrongroomServices { try data.services(policy: policy, tenant: tenant) }
     }
 
     struct Erase: ParsableCommand {
@@ -146,9 +139,9 @@ struct DSRCommand: ParsableCommand {
             abstract:
                 "Append a corrected event of the subject through the secure produce path (the log stays immutable).",
             discussion: """
-                The event (a JSON file) must name the same data subject and pass the topic's schema and DLP. It is
-                signed with the acting principal's producer key, <data-dir>/producer-<principal>.key (created on first
-                use, mode 0600). Consumers trust it only once the policy pins its public key under
+                The event (a JSON file) must name the same data subject and pass the topic's schema and DLP. It is \
+                signed with the acting principal's producer key, <data-dir>/producer-<principal>.key (created on first \
+                use, mode 0600). Consumers trust it only once the policy pins its public key under \
                 principals.<principal>.producerKeys: until then the command prints the key to pin and appends nothing.
                 """
         )
@@ -169,16 +162,7 @@ struct DSRCommand: ParsableCommand {
             do { key = try ProducerKeys.loadOrCreate(principal: options.principal, in: options.data.url) } catch {
                 throw CLIError("\(error)")
             }
-            let pinned = services.trustedProducerKeys()[ExactText(options.principal)] ?? []
-            guard pinned.contains(where: { $0.rawRepresentation == key.publicKey.rawRepresentation }) else {
-                throw CLIError(
-                    """
-                    \(options.principal)'s producer key is not pinned in the policy, so consumers would dead-letter the \
-                    correction. Add it and run again:
-                      "principals": {"\(options.principal)": {..., "producerKeys": ["\(key.publicKey.rawRepresentation.base64EncodedString())"]}}
-                    """
-                )
-            }
+            try ProducerKeys.requirePinned(key, principal: options.principal, services: services)
             guard let correction = FileManager.default.contents(atPath: event) else {
                 throw CLIError("cannot read \(event)")
             }
@@ -204,6 +188,25 @@ struct DSRCommand: ParsableCommand {
 
 /// A principal's producer signing key in the data directory.
 enum ProducerKeys {
+    /// Refuses, printing the key to pin, when the policy does not pin `key` for `principal`:
+    /// consumers would dead-letter everything it signs.
+    static func requirePinned(
+        _ key: Curve25519.Signing.PrivateKey,
+        principal: String,
+        services: StrongroomServices
+    ) throws {
+        let pinned = services.trustedProducerKeys()[ExactText(principal)] ?? []
+        guard pinned.contains(where: { $0.rawRepresentation == key.publicKey.rawRepresentation }) else {
+            throw CLIError(
+                """
+                \(principal)'s producer key is not pinned in the policy, so consumers would dead-letter what it \
+                signs; nothing was appended. Add it and run again:
+                  "principals": {"\(principal)": {..., "producerKeys": ["\(key.publicKey.rawRepresentation.base64EncodedString())"]}}
+                """
+            )
+        }
+    }
+
     static func loadOrCreate(principal: String, in directory: URL) throws -> Curve25519.Signing.PrivateKey {
         guard principal.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }) else {
             throw CLIError("principal names for key files are printable ASCII without /")

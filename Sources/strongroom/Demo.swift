@@ -16,8 +16,8 @@ struct Demo: ParsableCommand {
         abstract: "The BFB scenario end to end on the embedded default: produce, fraud scoring, masked analytics, "
             + "a denied developer, GDPR erasure, a verified audit log.",
         discussion: """
-            Runs in a fresh temporary data directory (removed afterwards unless --keep or --data-dir) and needs no
-            service. Schemas and the policy come from examples/ (embedded copies when run elsewhere). No
+            Runs in a fresh temporary data directory (removed afterwards unless --keep or --data-dir) and needs no \
+            service. Schemas and the policy come from examples/ (embedded copies when run elsewhere). No \
             plaintext personal data is printed: decrypted values stay in memory.
             """
     )
@@ -42,7 +42,7 @@ struct Demo: ParsableCommand {
         defer { if !keep && dataDir == nil { try? FileManager.default.removeItem(at: directory) } }
         var summary: [(String, String)] = []
 
-        step("1. Topics, schemas with PII tags, and the policy (examples/)")
+        step("1. Topics, schemas with PII tags, and the policy (\(try DemoFiles.folder()))")
         try KeyStore.initialize(dataDirectory: directory)
         try PrivateFiles.write(
             Array("bfb\n".utf8),
@@ -331,7 +331,14 @@ struct Demo: ParsableCommand {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
-    func rate(_ n: Int, _ seconds: Double) -> String { String(format: "%.0f events/s", Double(n) / max(seconds, 1e-9)) }
+    func rate(_ n: Int, _ seconds: Double) -> String {
+        let figure = String(format: "%.0f events/s", Double(n) / max(seconds, 1e-9))
+        #if DEBUG
+        return figure + " (debug build: `swift build -c release` for real figures)"
+        #else
+        return figure
+        #endif
+    }
 }
 
 /// A stand-in credit bureau: a deterministic score from the SSN and date of birth.
@@ -367,16 +374,30 @@ struct ProgressBar {
 
 /// The example files, from the package when run in it, else the embedded copies.
 enum DemoFiles {
+    /// The package folders the demo's files are looked for in: the current one, then the one
+    /// this binary was built from.
+    static let bases = [
+        FileManager.default.currentDirectoryPath,
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path,
+    ]
+
     static func text(_ relative: String) throws -> String {
-        for base in [
-            FileManager.default.currentDirectoryPath,
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().path,
-        ] {
+        for base in bases {
             let url = URL(fileURLWithPath: base).appendingPathComponent(relative)
             if let text = try? String(contentsOf: url, encoding: .utf8) { return text }
         }
         throw CLIError("cannot find \(relative): run the demo from the package folder")
+    }
+
+    /// The examples folder the demo reads, as the user would type it.
+    static func folder() throws -> String {
+        for base in bases {
+            let url = URL(fileURLWithPath: base).appendingPathComponent("examples/loan_application.schema.json")
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            return base == FileManager.default.currentDirectoryPath ? "examples/" : base + "/examples/"
+        }
+        throw CLIError("cannot find examples/: run the demo from the package folder")
     }
 }
 
@@ -386,9 +407,9 @@ struct PipelineBench: ParsableCommand {
         abstract: "Secure produce (validate + DLP + encrypt + sign + durable append) and consume (fetch + verify + "
             + "authorize + decrypt) of an events file through the embedded log, events/s.",
         discussion: """
-            The schema is registered as <topic>-value with "strongroom:subject" set on --subject-field; a generated
-            policy lets bench-producer produce and bench-consumer consume and decrypt every field for purpose
-            bench. Produce batches of --batch events, one durable transaction each; consume 1,000 per fetch.
+            The schema is registered as <topic>-value with "strongroom:subject" set on --subject-field; a generated \
+            policy lets bench-producer produce and bench-consumer consume and decrypt every field for purpose \
+            bench. Produce batches of --batch events, one durable transaction each; consume 1,000 per fetch. \
             Compare with the confluent-kafka+csfle produce_csfle and consume_csfle lines of ../shared/bench.
 
               strongroom bench pipeline --events /tmp/srbench/events-100000.jsonl \\

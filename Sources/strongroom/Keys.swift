@@ -214,7 +214,7 @@ struct Keys: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Crypto-shred a data subject: every key version deleted, immediately, in every process.",
             discussion: """
-                Fields of the subject then decrypt to {"$erased":true}. Run `keys finalize` to make the erasure
+                Fields of the subject then decrypt to {"$erased":true}. Run `keys finalize` to make the erasure \
                 reach backups of the key store too. The receipt names the subject only by its pseudonym, which the key store forgets.
                 """
         )

@@ -41,7 +41,10 @@ struct TopicCommand: ParsableCommand {
     static func text(_ topic: TopicDescription) -> String {
         var lines = ["\(topic.name): \(topic.config.partitions) partition(s)"]
         var settings: [String] = []
-        if let ms = topic.config.retentionMs { settings.append("retention \(ms) ms") }
+        if let ms = topic.config.retentionMs {
+            let days = Double(ms) / 86_400_000
+            settings.append("retention \(String(format: days < 1 ? "%.3g" : "%.4g", days)) days (\(ms) ms)")
+        }
         if let bytes = topic.config.retentionBytes { settings.append("retention \(bytes) bytes per partition") }
         if let c = topic.config.classification { settings.append("classification \(c)") }
         if topic.config.encryptionRequired { settings.append("encryption required") }
@@ -54,7 +57,13 @@ struct TopicCommand: ParsableCommand {
     }
 
     struct Create: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a topic.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a topic, and beside it its dead-letter topic <name>.dlq.",
+            discussion: """
+                The dead-letter topic gets the same partitions, classification and time retention: it holds, \
+                still encrypted, the records a consumer could not verify or read (see `strongroom dlq`).
+                """
+        )
         @OptionGroup var data: DataDirectoryOptions
         @Argument(help: "Topic name: 1–249 of A-Z a-z 0-9 . _ -")
         var name: String
@@ -70,7 +79,7 @@ struct TopicCommand: ParsableCommand {
         var encryptionRequired = false
         @Option(help: "Largest record accepted, in bytes.")
         var maxRecordBytes = 1 << 20
-        @Option(help: "DLP finding in an untagged field: reject (default) or flag.")
+        @Option(help: "What a DLP finding in an untagged field does: reject or flag.")
         var dlp = "reject"
 
         func run() throws {
@@ -80,21 +89,27 @@ struct TopicCommand: ParsableCommand {
                 throw ValidationError("classification must be one of \(classes.joined(separator: ", "))")
             }
             let log = try openEventLog(data)
+            let config = TopicConfig(
+                partitions: partitions,
+                retentionMs: retentionMs,
+                retentionBytes: retentionBytes,
+                classification: classification,
+                encryptionRequired: encryptionRequired,
+                maxRecordBytes: maxRecordBytes,
+                dlpAction: dlp
+            )
+            let withDeadLetters = !name.hasSuffix(".dlq")
             do {
-                try log.createTopic(
-                    name,
-                    config: TopicConfig(
-                        partitions: partitions,
-                        retentionMs: retentionMs,
-                        retentionBytes: retentionBytes,
-                        classification: classification,
-                        encryptionRequired: encryptionRequired,
-                        maxRecordBytes: maxRecordBytes,
-                        dlpAction: dlp
-                    )
-                )
+                if withDeadLetters {
+                    try log.createTopicWithDeadLetters(name, config: config)
+                } else {
+                    try log.createTopic(name, config: config)
+                }
             } catch { throw CLIError("\(error)") }
-            print("Created topic \(name) with \(partitions) partition(s)")
+            print(
+                "Created topic \(name) with \(partitions) partition(s)"
+                    + (withDeadLetters ? ", and its dead-letter topic \(name).dlq" : "")
+            )
         }
     }
 
@@ -150,10 +165,11 @@ struct LogCommand: ParsableCommand {
         commandName: "log",
         abstract: "Raw append and read on the embedded event log (operators' tools, not the secure path).",
         discussion: """
-            These bypass schema validation, encryption, signatures and policy: use them to inspect and
-            repair, never to produce customer data.
+            These bypass schema validation, encryption, signatures and policy: use them to inspect and \
+            repair, never to produce customer data (that is `strongroom produce`). Appending to a protected \
+            topic needs --raw, and is audited.
 
-              printf '{"customerId":"C1","amount":10}\\n' | strongroom log append --topic t --key-field customerId
+              printf '{"customerId":"C1","amount":10}\\n' | strongroom log append --topic t --key-field customerId --raw
               strongroom log read --topic t --partition 0 --from 0
             """,
         subcommands: [Append.self, Read.self, Retention.self]
@@ -161,12 +177,16 @@ struct LogCommand: ParsableCommand {
 
     struct Append: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Append stdin lines as records; print `partition offset` for each once it is durable.",
+            abstract: "Append stdin lines as raw records; print `partition P offset O` for each once it is durable.",
             discussion: """
-                Each non-empty line is one record value. With --key-field, lines must be JSON objects and the
-                named member (a string) is the key, so records land where a Kafka client would put them.
-                A bad line is reported with its number and skipped; the others are appended. Exit status 1
-                when any line failed.
+                Each non-empty line is one record value, stored as it is: no validation, DLP, encryption or \
+                signature. With --key-field, lines must be JSON objects and the named member (a string) is the \
+                key, so records land where a Kafka client would put them. A bad line is reported with its number \
+                and skipped; the others are appended. Exit status 1 when any line failed.
+
+                A topic whose classification is above PUBLIC, whose DLP action is reject (the default) or that \
+                requires encryption is protected: raw records there are refused unless --raw is given, which the \
+                audit log records. Customer data goes through `strongroom produce`.
                 """
         )
         @OptionGroup var data: DataDirectoryOptions
@@ -178,14 +198,38 @@ struct LogCommand: ParsableCommand {
         var batch = 500
         @Option(help: "Durability of each append: full, normal or off.")
         var durability: SQLiteEventLog.Durability = .full
+        @Flag(help: "Append to a protected topic anyway, unchecked and unencrypted (audited).")
+        var raw = false
+
+        /// Why a topic must not take raw records; empty when it may.
+        static func protections(_ config: TopicConfig) -> [String] {
+            var found: [String] = []
+            if let c = config.classification, c != "PUBLIC" { found.append("classification \(c)") }
+            if (config.dlpAction ?? "reject") == "reject" { found.append("DLP reject") }
+            if config.encryptionRequired { found.append("encryption required") }
+            return found
+        }
 
         func run() throws {
-            try data.audit("Append", "topic:\(topic)", reason: "raw records from the shell")
+            _ = try data.existing()
             let log = try openEventLog(data, durability: durability)
-            let maxRecordBytes: Int
-            do { maxRecordBytes = try log.describeTopic(topic).config.maxRecordBytes } catch {
-                throw CLIError("\(error)")
+            let config: TopicConfig
+            do { config = try log.describeTopic(topic).config } catch { throw CLIError("\(error)") }
+            let protections = Self.protections(config)
+            if !protections.isEmpty && !raw {
+                throw CLIError(
+                    "topic \(topic) is protected (\(protections.joined(separator: ", "))): produce customer data "
+                        + "with `strongroom produce`, or pass --raw to append unchecked records (audited)"
+                )
             }
+            try data.audit(
+                raw ? "AppendRaw" : "Append",
+                "topic:\(topic)",
+                reason: protections.isEmpty
+                    ? "raw records from the shell"
+                    : "raw records from the shell, bypassing: \(protections.joined(separator: ", "))"
+            )
+            let maxRecordBytes = config.maxRecordBytes
             var records: [LogRecord] = []
             var failures = 0
             var lineNumber = 0
@@ -195,7 +239,7 @@ struct LogCommand: ParsableCommand {
                 do { positions = try log.append(records, to: topic) } catch { throw CLIError("\(error)") }
                 records.removeAll(keepingCapacity: true)
                 var out: [UInt8] = []
-                for p in positions { out += Array("\(p.partition) \(p.offset)\n".utf8) }
+                for p in positions { out += Array("partition \(p.partition) offset \(p.offset)\n".utf8) }
                 guard writeOut(out) else { throw CLIError("cannot write to standard output") }
             }
             var input = InputLines(maxBytes: maxRecordBytes)
@@ -246,11 +290,11 @@ struct LogCommand: ParsableCommand {
         @OptionGroup var data: DataDirectoryOptions
         @Option(help: "Topic.")
         var topic: String
-        @Option(help: "Partition.")
-        var partition = 0
+        @Option(help: "Partition (default: every partition, in order).")
+        var partition: Int?
         @Option(help: "First offset (default: the group's committed offset, else 0).")
         var from: Int64?
-        @Option(help: "Most records to print.")
+        @Option(help: "Most records to print (per partition).")
         var limit = 1000
         @Option(help: "Consumer group: resume from and commit to it.")
         var group: String?
@@ -258,8 +302,16 @@ struct LogCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try data.audit("Read", "topic:\(topic)", reason: "partition \(partition)")
+            _ = try data.existing()
+            try data.audit("Read", "topic:\(topic)", reason: partition.map { "partition \($0)" } ?? "every partition")
             let log = try openEventLog(data)
+            do {
+                let partitions = try partition.map { [$0] } ?? log.describeTopic(topic).partitions.map(\.partition)
+                for partition in partitions { try read(log, partition) }
+            } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+        }
+
+        func read(_ log: SQLiteEventLog, _ partition: Int) throws {
             do {
                 var next =
                     try from ?? group.flatMap { try log.committedOffset(group: $0, topic: topic, partition: partition) }
@@ -296,8 +348,8 @@ struct LogCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the retention sweep now and say what it removed, topic by topic.",
             discussion: """
-                A topic's retention is its own --retention-ms, else its schema's strongroom:retentionDays, else the
-                default of its classification (INTERNAL 365 days, CONFIDENTIAL and RESTRICTED 2555). Removals are
+                A topic's retention is its own --retention-ms, else its schema's strongroom:retentionDays, else the \
+                default of its classification (INTERNAL 365 days, CONFIDENTIAL and RESTRICTED 2555). Removals are \
                 recorded in the audit log.
                 """
         )
@@ -359,7 +411,7 @@ struct LogBench: ParsableCommand {
             append: key (the --key-field value) and value bytes in hand, appended in batches of --batch
               records, each batch one durable transaction (WAL, synchronous=FULL unless --durability says
               otherwise), one thread. Same meaning as the `produce` op of ../shared/bench.
-            read: every partition fetched from offset 0 to the end (1 MiB / 10,000-record pages).
+            read: every partition fetched from offset 0 to the end (1 MiB / 10,000-record pages). \
             Lines in the ../shared/bench format; compare with the confluent-kafka produce/consume lines.
 
               strongroom bench log --events /tmp/srbench/events-100000.jsonl

@@ -2,6 +2,8 @@ import ArgumentParser
 import Crypto
 import Foundation
 import StrongroomCrypto
+import StrongroomFiles
+import StrongroomJSON
 import StrongroomPolicy
 
 struct PolicyCommand: ParsableCommand {
@@ -19,7 +21,7 @@ struct PolicyCommand: ParsableCommand {
             Actions: Produce, Consume, Describe, Decrypt, Alter, Erase, Admin.
             Format and evaluation order: docs/policy.md.
             """,
-        subcommands: [Check.self, Explain.self, Test.self, Grant.self, Issuer.self]
+        subcommands: [Check.self, Explain.self, Test.self, Grant.self, Issuer.self, PinProducer.self]
     )
 
     struct Output: ParsableArguments {
@@ -83,9 +85,9 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate a policy file: errors refuse it (exit 1), warnings are printed (exit 0).",
             discussion: """
-                Errors: bad JSON, missing version, unknown action, resource type or field, bad CIDR or time
+                Errors: bad JSON, missing version, unknown action, resource type or field, bad CIDR or time \
                 window, duplicate rule id, a principal holding an undeclared role.
-                Warnings: unreachable rules (shadowed by a deny, or naming nobody), allow/deny conflicts,
+                Warnings: unreachable rules (shadowed by a deny, or naming nobody), allow/deny conflicts, \
                 Decrypt allowed without purposes.
 
                   strongroom policy check examples/policy.json
@@ -177,7 +179,7 @@ struct PolicyCommand: ParsableCommand {
                   strongroom policy explain --policy examples/policy.json --principal fraud-service \\
                       --action Decrypt --resource field:loan_applications/ssn --purpose credit-check --tenant bfb
 
-                A --token is verified against the issuer key in the data directory (governance.key, if present)
+                A --token is verified against the issuer key in the data directory (governance.key, if present) \
                 and any --trust-key; it is consulted only when no rule allows and none denies.
                 """
         )
@@ -260,9 +262,9 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the allow/deny expectations of a policy's test file, as `opa test` does.",
             discussion: """
-                Tests come from --tests, else the policy's own "tests" member, else FILE with .json replaced
-                by .tests.json. Format: {"tests": [{"name", "principal", "action", "resource", "purpose"?,
-                "sourceAddress"?, "tenant"?, "classification"?, "time"?, "expect": "allow"|"deny"}]}.
+                Tests come from --tests, else the policy's own "tests" member, else FILE with .json replaced \
+                by .tests.json. Format: {"tests": [{"name", "principal", "action", "resource", "purpose"?, \
+                "sourceAddress"?, "tenant"?, "classification"?, "time"?, "expect": "allow"|"deny"}]}. \
                 Exit status 1 if any case fails.
 
                   strongroom policy test examples/policy.json
@@ -354,10 +356,10 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue a signed, expiring break-glass grant for one exact scope.",
             discussion: """
-                The token is bound to the policy's version and digest (SHA-256 of the file) and to exactly
-                (principal, action, resource, purpose);
-                it only ever adds an allow where no rule allows, never overrides a deny. The issuer key is
-                governance.key in the data directory (created 0600 on first use); engines must trust its public
+                The token is bound to the policy's version and digest (SHA-256 of the file) and to exactly \
+                (principal, action, resource, purpose); \
+                it only ever adds an allow where no rule allows, never overrides a deny. The issuer key is \
+                governance.key in the data directory (created 0600 on first use); engines must trust its public \
                 key (`strongroom policy issuer`).
 
                   strongroom policy grant --policy examples/policy.json --principal analytics --action Decrypt \\
@@ -440,6 +442,65 @@ struct PolicyCommand: ParsableCommand {
         }
     }
 
+    struct PinProducer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pin-producer",
+            abstract: "Write a copy of a policy that trusts a principal's producer key from this data directory.",
+            discussion: """
+                Consumers trust a signature only from a key the policy lists under \
+                principals.<principal>.producerKeys. This reads <data-dir>/producer-<principal>.key (creating it, \
+                mode 0600, on first use), adds its public key to the principal in a copy of POLICY, checks the \
+                copy, and writes it to --out (never over an existing file). Review and sign off the copy as you \
+                would any policy change; the pinning is audited.
+
+                  strongroom policy pin-producer examples/policy.json --principal pos-terminal --out policy.json
+                """
+        )
+        @Argument(help: "The policy file to start from.")
+        var policy: String
+        @Option(help: "The producing principal (declared in the policy).")
+        var principal: String
+        @Option(help: "Where to write the new policy (must not exist).")
+        var out: String
+        @OptionGroup var data: DataDirectoryOptions
+
+        func run() throws {
+            _ = try data.existing()
+            _ = try PolicyCommand.load(policy)
+            guard let text = FileManager.default.contents(atPath: policy),
+                case .object(var members) = try? JSONValue(parsing: Array(text))
+            else { throw CLIError("\(policy): not a JSON object") }
+            guard let p = members.firstIndex(where: { $0.key == "principals" }),
+                case .object(var principals) = members[p].value,
+                let i = principals.firstIndex(where: { $0.key.hasSameBytes(as: principal) }),
+                case .object(var entry) = principals[i].value
+            else { throw CLIError("\(principal) is not declared under principals in \(policy)") }
+            let key = try ProducerKeys.loadOrCreate(principal: principal, in: data.url)
+            let encoded = key.publicKey.rawRepresentation.base64EncodedString()
+            var keys: [JSONValue] = []
+            if let k = entry.firstIndex(where: { $0.key == "producerKeys" }) {
+                guard case .array(let existing) = entry[k].value else {
+                    throw CLIError("\(policy): principals.\(principal).producerKeys is not an array")
+                }
+                keys = existing
+                entry.remove(at: k)
+            }
+            if !keys.contains(.string(encoded)) { keys.append(.string(encoded)) }
+            entry.append(.init("producerKeys", .array(keys)))
+            principals[i].value = .object(entry)
+            members[p].value = .object(principals)
+            guard !FileManager.default.fileExists(atPath: out) else {
+                throw CLIError("\(out) exists: pick a new file for the pinned copy")
+            }
+            try data.audit("PinProducerKey", "principal:\(principal)", reason: "key \(encoded) pinned in \(out)")
+            do { try PrivateFiles.write(Array(JSONValue.object(members).indentedText().utf8), to: out) } catch {
+                throw CLIError("cannot write \(out): \(error)")
+            }
+            _ = try PolicyCommand.load(out)
+            print("\(out): \(principal) now trusts producer key \(encoded)")
+        }
+    }
+
     struct Issuer: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the governance issuer's key id and public key (creating the key on first use).",
@@ -475,8 +536,8 @@ struct PolicyBench: ParsableCommand {
         commandName: "policy",
         abstract: "Authorization decisions/s on a generated 50 services × 200 topics policy (10,000 ACLs).",
         discussion: """
-            One thread. The policy: each service has a literal allow on every topic (Produce+Describe on the 4 it
-            owns, Consume on the rest), a prefixed consumer-group allow, role-based Describe on a prefix, and
+            One thread. The policy: each service has a literal allow on every topic (Produce+Describe on the 4 it \
+            owns, Consume on the rest), a prefixed consumer-group allow, role-based Describe on a prefix, and \
             prefixed denies. Ops:
               authorize_allow       Consume on a topic the service may read (literal index hit)
               authorize_deny        Produce on a topic the service does not own (default deny)

@@ -8,8 +8,8 @@ struct SchemaCommand: ParsableCommand {
         commandName: "schema",
         abstract: "The schema registry: register, get, list, check, diff, validate; compatibility modes.",
         discussion: """
-            Subjects are <topic>-value. Registration checks the subject's compatibility mode (default BACKWARD)
-            against earlier versions, and in every mode refuses schema poisoning: a removed PII tag or a loosened
+            Subjects are <topic>-value. Registration checks the subject's compatibility mode (default BACKWARD) \
+            against earlier versions, and in every mode refuses schema poisoning: a removed PII tag or a loosened \
             constraint (removed pattern, wider maximum, …) needs --force, an admin's decision that is recorded.
 
               strongroom schema register --subject loan_applications-value --schema examples/loan_application.schema.json
@@ -220,7 +220,7 @@ struct SchemaCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate JSON Lines on stdin against a schema; name each bad line's pointer and rule.",
             discussion: """
-                Errors carry the JSON pointer and the rule, never the value. Exit status 1 when any line is
+                Errors carry the JSON pointer and the rule, never the value. Exit status 1 when any line is \
                 invalid. With --json, one result object per line: {"line":N,"valid":bool,"errors":[…]}.
                 """
         )
@@ -329,7 +329,7 @@ struct ValidateBench: ParsableCommand {
         commandName: "validate",
         abstract: "JSON Schema validation (parse + validate) of an events file, events/s.",
         discussion: """
-            Same contract as ../shared/bench: 1000-event warm-up, then the whole file, one thread. Compare with
+            Same contract as ../shared/bench: 1000-event warm-up, then the whole file, one thread. Compare with \
             the difference between the confluent-csfle `encrypt` and `encrypt_novalidate` lines.
 
               strongroom bench validate --events /tmp/srbench/events-100000.jsonl \\

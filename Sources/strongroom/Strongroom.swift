@@ -1,7 +1,13 @@
 import ArgumentParser
 import Foundation
+import Logging
+import Strongroom
 import StrongroomAudit
 import StrongroomJSON
+import StrongroomKeys
+import StrongroomLog
+import StrongroomPolicy
+import StrongroomSchema
 
 @main
 struct StrongroomCommand: ParsableCommand {
@@ -9,12 +15,13 @@ struct StrongroomCommand: ParsableCommand {
         commandName: "strongroom",
         abstract: "Secure, compliant event streaming: field-level encryption, crypto-shredding, signed events.",
         discussion: """
-            Data lives in a data directory: --data-dir, else $STRONGROOM_DATA, else ./strongroom-data.
+            Data lives in a data directory: --data-dir, else $STRONGROOM_DATA, else ./strongroom-data. \
             Start with `strongroom init`, or try `strongroom demo` for a guided walk-through.
             """,
         subcommands: [
             Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, SchemaCommand.self, TopicCommand.self,
-            LogCommand.self, ConsumeCommand.self, PolicyCommand.self, AuditCommand.self, DSRCommand.self,
+            ProduceCommand.self, ConsumeCommand.self, DLQCommand.self, LogCommand.self, PolicyCommand.self,
+            AuditCommand.self, DSRCommand.self,
             Bench.self,
         ]
     )
@@ -31,8 +38,8 @@ struct DataDirectoryOptions: ParsableArguments {
     @Option(
         name: .customLong("audit-key"),
         help: """
-            The audit log's signing key file, best kept outside the data directory under another owner \
-            (default: $STRONGROOM_AUDIT_KEY, else <data-dir>/audit.key).
+            The audit log's signing key file, best kept outside the data directory where its writers cannot reach \
+            it (default: $STRONGROOM_AUDIT_KEY, else <data-dir>/audit.key).
             """
     )
     var auditKey: String?
@@ -91,6 +98,23 @@ struct DataDirectoryOptions: ParsableArguments {
         } catch {
             throw CLIError("not done: the audit entry could not be written: \(error)")
         }
+    }
+
+    /// The secure pipeline's services on this data directory, deciding with the policy file at
+    /// `policy`, in the data directory's tenant (a different `tenant` is refused).
+    func services(policy: String, tenant requested: String?) throws -> StrongroomServices {
+        _ = try existing()
+        do {
+            return StrongroomServices(
+                keys: try KeyStore.openGuarded(dataDirectory: url),
+                log: try SQLiteEventLog(dataDirectory: url),
+                registry: try SchemaRegistry(dataDirectory: url),
+                policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
+                audit: try auditLog(),
+                tenant: try tenant(requested),
+                logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
+            )
+        } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
     }
 
     /// The data directory, which must exist: read-only commands never create one.

@@ -1,5 +1,6 @@
 import Foundation
 import Strongroom
+import StrongroomAudit
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomLog
@@ -230,7 +231,7 @@ struct EventLogCrashTests {
 
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["log", "append", "--topic", "crash", "--key-field", "k", "--batch", "64"]
+        process.arguments = ["log", "append", "--topic", "crash", "--key-field", "k", "--batch", "64", "--raw"]
         process.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
         let stdin = Pipe()
         let stdout = Pipe()
@@ -254,15 +255,25 @@ struct EventLogCrashTests {
         var acknowledged: [(partition: Int, offset: Int64)] = []
         var buffer = Data()
         let reader = stdout.fileHandleForReading
-        while acknowledged.count < 3_000 {
+        var malformed = false
+        while acknowledged.count < 3_000 && !malformed {
             let chunk = reader.availableData
             if chunk.isEmpty { break }
             buffer.append(chunk)
             while let newline = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
                 buffer.removeSubrange(buffer.startIndex...newline)
+                // `partition P offset O`
                 let parts = line.split(separator: " ")
-                if parts.count == 2, let p = Int(parts[0]), let o = Int64(parts[1]) { acknowledged.append((p, o)) }
+                if parts.count == 4, parts[0] == "partition", parts[2] == "offset", let p = Int(parts[1]),
+                    let o = Int64(parts[3])
+                {
+                    acknowledged.append((p, o))
+                } else {
+                    Issue.record("unexpected acknowledgement line: \(line)")
+                    malformed = true
+                    break
+                }
             }
         }
         kill(process.processIdentifier, SIGKILL)
@@ -515,4 +526,133 @@ func pinProducerKey(_ key: String, for principal: String, from source: URL, to t
     var out: [UInt8] = []
     JSONValue.object(document).write(to: &out)
     try Data(out).write(to: target)
+}
+
+@Suite("strongroom produce, consume, dlq and raw appends", .serialized)
+struct SecureShellTests {
+    @Test("CLI: produce runs the pipeline per line, refuses unpinned keys and raw appends to protected topics")
+    func produceFromTheShell() throws {
+        let root = TestSupport.packageRoot
+        let directory = TestSupport.scratchDirectory("produce-cli")
+        try? FileManager.default.removeItem(at: directory)
+        let data = directory.appendingPathComponent("data").path
+        let env = ["STRONGROOM_DATA": data, "STRONGROOM_PRINCIPAL": "user:tester"]
+        let examples = root.appendingPathComponent("examples")
+        let events = try String(contentsOf: examples.appendingPathComponent("loan_applications.jsonl"), encoding: .utf8)
+        #expect(try CLI.run(["init", "--tenant", "bfb"], environment: env).status == 0)
+        #expect(
+            try CLI.run(["topic", "create", "loan_applications", "--classification", "RESTRICTED"], environment: env)
+                .status == 0
+        )
+        let schema = examples.appendingPathComponent("loan_application.schema.json").path
+        #expect(
+            try CLI.run(
+                ["schema", "register", "--subject", "loan_applications-value", "--schema", schema],
+                environment: env
+            )
+            .status == 0
+        )
+        let produce = [
+            "produce", "--topic", "loan_applications", "--principal", "pos-terminal", "--source-address", "10.20.0.5",
+        ]
+        // An unpinned producer key: nothing is appended, and the key to pin is printed.
+        let unpinned = try CLI.run(
+            produce + ["--policy", examples.appendingPathComponent("policy.json").path],
+            input: events,
+            environment: env
+        )
+        #expect(unpinned.status != 0 && unpinned.err.contains("producerKeys") && unpinned.out.isEmpty)
+        let policy = directory.appendingPathComponent("policy.json").path
+        let pinned = try CLI.run(
+            [
+                "policy", "pin-producer", examples.appendingPathComponent("policy.json").path, "--principal",
+                "pos-terminal", "--out", policy,
+            ],
+            environment: env
+        )
+        #expect(pinned.status == 0, "\(pinned.err)")
+        #expect(try CLI.run(["policy", "check", policy], environment: env).status == 0)
+        #expect(
+            try CLI.run(
+                ["policy", "pin-producer", policy, "--principal", "pos-terminal", "--out", policy],
+                environment: env
+            )
+            .status != 0,
+            "never over an existing file"
+        )
+        // One good line, one that breaks the schema, one with an SSN in an undeclared field, one good.
+        let lines = events.split(separator: "\n").map(String.init)
+        let broken = lines[1].replacingOccurrences(of: #""amount":"#, with: #""amount":"many","x":"#)
+        let leaking = lines[2].replacingOccurrences(of: #""storeId":""#, with: #""storeId":"ssn 536-22-8726 "#)
+        let mixed = try CLI.run(
+            produce + ["--policy", policy],
+            input: [lines[0], broken, leaking, lines[3]].joined(separator: "\n") + "\n",
+            environment: env
+        )
+        #expect(mixed.status == 1)
+        #expect(mixed.out.split(separator: "\n").count == 2 && mixed.out.contains(#""offset":"#))
+        #expect(mixed.err.contains("line 2: schema violation") && mixed.err.contains("line 3: personal data"))
+        #expect(!mixed.err.contains("536-22-8726") && !mixed.err.contains("CUST-"))
+        // From the wrong network the Produce right does not hold.
+        let outside = try CLI.run(
+            ["produce", "--topic", "loan_applications", "--principal", "pos-terminal", "--policy", policy],
+            input: lines[0] + "\n",
+            environment: env
+        )
+        #expect(outside.status == 1 && outside.err.contains("denied"))
+
+        // Raw appends to a protected topic need --raw, which is audited as such.
+        let raw = try CLI.run(
+            ["log", "append", "--topic", "loan_applications"],
+            input: lines[0] + "\n",
+            environment: env
+        )
+        #expect(raw.status != 0 && raw.err.contains("protected") && raw.err.contains("strongroom produce"))
+        let forced = try CLI.run(
+            ["log", "append", "--topic", "loan_applications", "--raw"],
+            input: #"{"not":"an application"}"# + "\n",
+            environment: env
+        )
+        #expect(forced.status == 0 && forced.out.hasPrefix("partition "))
+
+        // Consume: the raw record is dead-lettered; then nothing new; --from-beginning reads again.
+        let consume = [
+            "consume", "--topic", "loan_applications", "--principal", "fraud-service", "--purpose", "credit-check",
+            "--group", "fraud-cli", "--policy", policy,
+        ]
+        let first = try CLI.run(consume, environment: env)
+        #expect(first.status == 0 && first.out.split(separator: "\n").count == 2, "\(first.err)")
+        let again = try CLI.run(consume, environment: env)
+        #expect(again.status == 0 && again.out.isEmpty && again.err.contains("nothing new to consume: group fraud-cli"))
+        let rewound = try CLI.run(consume + ["--from-beginning"], environment: env)
+        #expect(rewound.out.split(separator: "\n").count == 2)
+        let denied = try CLI.run(
+            [
+                "consume", "--topic", "loan_applications", "--principal", "analytics", "--purpose", "reporting",
+                "--group", "fraud-cli", "--policy", policy, "--from-beginning",
+            ],
+            environment: env
+        )
+        #expect(denied.status != 0, "another team's group cannot be rewound")
+
+        // Dead letters: listed without content; replay leaves the unsigned record where it is.
+        let dlq = ["--topic", "loan_applications", "--principal", "olga", "--policy", policy]
+        let listed = try CLI.run(["dlq", "list"] + dlq, environment: env)
+        #expect(listed.status == 0 && listed.out.contains("signature headers missing"), "\(listed.err)")
+        #expect(!listed.out.contains("an application"))
+        let replayed = try CLI.run(["dlq", "replay"] + dlq, environment: env)
+        #expect(replayed.status == 1 && replayed.out.contains("Replayed 0") && replayed.out.contains("1 still fail"))
+        #expect(
+            try CLI.run(
+                ["dlq", "list", "--topic", "loan_applications", "--principal", "analytics", "--policy", policy],
+                environment: env
+            ).status != 0
+        )
+
+        let actions = try AuditLog(dataDirectory: URL(fileURLWithPath: data)).entries(from: 0, limit: 10_000)
+            .compactMap { AuditEntry(canonical: $0.bytes)?.action }
+        for action in ["PinProducerKey", "AppendRaw", "ResetGroup", "ListDeadLetters", "ReplayDeadLettersRequested"] {
+            #expect(actions.contains(action), "\(action) audited")
+        }
+    }
 }

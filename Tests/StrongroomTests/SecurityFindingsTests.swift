@@ -704,7 +704,7 @@ struct SecurityFindingsTests {
             Array(#"{"a":""#.utf8) + Array(repeating: UInt8(ascii: "b"), count: 2 << 20) + Array(#""}"#.utf8)
         let input = good + [0x0A] + invalidUTF8 + [0x0A] + oversized + [0x0A] + good + [0x0A]
         let appended = try CLI.run(
-            ["log", "append", "--topic", "raw", "--batch", "10"],
+            ["log", "append", "--topic", "raw", "--batch", "10", "--raw"],
             bytes: input,
             environment: env
         )
@@ -909,7 +909,7 @@ struct SecurityFindingsTests {
             (["keys", "rotate-kek"], "", "RotateKEK"),
             (["topic", "create", "raw", "--partitions", "1"], "", "CreateTopic"),
             (["schema", "register", "--subject", "raw-value", "--schema", schema], "", "RegisterSchema"),
-            (["log", "append", "--topic", "raw"], #"{"a":1}"# + "\n", "Append"),
+            (["log", "append", "--topic", "raw", "--raw"], #"{"a":1}"# + "\n", "AppendRaw"),
             (["log", "read", "--topic", "raw"], "", "Read"),
             (["topic", "delete", "raw"], "", "DeleteTopic"),
         ]

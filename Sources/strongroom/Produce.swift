@@ -1,0 +1,69 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Strongroom
+import StrongroomJSON
+import StrongroomLog
+import StrongroomPolicy
+
+struct ProduceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "produce",
+        abstract: "Produce JSON Lines to a topic through the secure pipeline (stdin → one result per line).",
+        discussion: """
+            Each line goes through what every producer goes through: the principal's Produce right (from the \
+            policy, at this time, from --source-address), the topic's schema, the DLP scan, field encryption under \
+            the data subject's key, a batch signature, the audit entry, then the append. Each accepted line prints \
+            {"partition":P,"offset":O} on stdout, in input order; refused lines are reported on stderr with their number \
+            and reason, and the others are still produced. Exit status 1 when any line was refused.
+
+            Records are signed with the principal's producer key, <data-dir>/producer-<principal>.key (created on \
+            first use, mode 0600). Consumers trust it only once the policy pins its public key under \
+            principals.<principal>.producerKeys: until then nothing is produced and the key to pin is printed.
+
+            Example:
+              strongroom produce --topic loan_applications --principal pos-terminal --source-address 10.20.0.5 \\
+                  --policy policy.json < examples/loan_applications.jsonl
+            """
+    )
+
+    @OptionGroup var data: DataDirectoryOptions
+    @Option(help: "Topic to produce to.")
+    var topic: String
+    @Option(help: "The producing principal (a principal of the policy).")
+    var principal: String
+    @Option(help: "Policy file.")
+    var policy: String
+    @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+    var tenant: String?
+    @Option(help: "The producer's network address, for the policy's CIDR conditions.")
+    var sourceAddress = "127.0.0.1"
+    @Option(help: "Correlation id recorded on every record and audit entry (default: a fresh one per batch).")
+    var correlationId: String?
+
+    func run() throws {
+        let services = try data.services(policy: policy, tenant: tenant)
+        guard let address = IPAddress(sourceAddress) else {
+            throw CLIError("--source-address \(sourceAddress) is not an IPv4 or IPv6 address")
+        }
+        let key: Curve25519.Signing.PrivateKey
+        do { key = try ProducerKeys.loadOrCreate(principal: principal, in: data.url) } catch {
+            throw CLIError("\(error)")
+        }
+        try ProducerKeys.requirePinned(key, principal: principal, services: services)
+        let producer = SecureProducer(services: services, principal: principal, key: key, sourceAddress: address)
+        try processLines("produce") { (lines: [[UInt8]]) -> [Result<[UInt8], PipelineError>] in
+            let correlation = correlationId ?? UUID().uuidString.lowercased()
+            return producer.produce(lines, to: topic, correlationID: correlation).map { result in
+                result.map { position in
+                    var out: [UInt8] = []
+                    JSONValue.object([
+                        .init("partition", .number("\(position.partition)")),
+                        .init("offset", .number("\(position.offset)")),
+                    ]).write(to: &out)
+                    return out
+                }
+            }
+        }
+    }
+}

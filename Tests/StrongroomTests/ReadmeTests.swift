@@ -1,0 +1,111 @@
+import Foundation
+import StrongroomTestSupport
+import Testing
+
+/// The README's quick start, run as written: each command of its first code block, in order,
+/// in a fresh directory, must exit 0 and print what its comment promises.
+@Suite("README quick start", .serialized)
+struct ReadmeTests {
+    /// The quick start's commands: continuation lines joined, comments and blank lines dropped.
+    static func commands() throws -> [String] {
+        let readme = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"),
+            encoding: .utf8
+        )
+        guard let section = readme.range(of: "## Quick start") else { return [] }
+        let rest = readme[section.upperBound...]
+        guard let open = rest.range(of: "```\n"), let close = rest[open.upperBound...].range(of: "\n```") else {
+            return []
+        }
+        var commands: [String] = []
+        var pending = ""
+        for line in rest[open.upperBound..<close.lowerBound].split(separator: "\n", omittingEmptySubsequences: false) {
+            let text = String(line)
+            if pending.isEmpty && (text.trimmingCharacters(in: .whitespaces).isEmpty || text.hasPrefix("#")) {
+                continue
+            }
+            if text.hasSuffix("\\") {
+                pending += text.dropLast() + " "
+            } else {
+                commands.append(pending + text)
+                pending = ""
+            }
+        }
+        return commands
+    }
+
+    /// What the output of a command must contain, by the command's first words.
+    static let promises: [(prefix: String, contains: [String])] = [
+        ("strongroom init", ["bfb"]),
+        ("strongroom encrypt", []),
+        ("strongroom produce", [#""offset":"#]),
+        ("strongroom consume --topic loan_applications --principal fraud-service", [#""ssn":"123-"#]),
+        ("strongroom consume --topic loan_applications --principal analytics", [#""ssn":"***-**-"#]),
+        ("strongroom dlq list", ["No dead letters"]),
+        ("strongroom dsr access", [#""count""#]),
+        ("strongroom keys erase", ["Erased"]),
+        ("strongroom keys finalize", ["Finalized 1 erasure"]),
+        ("strongroom audit verify", ["OK"]),
+        ("strongroom policy explain", ["ALLOW"]),
+        ("strongroom log read", ["sr1:"]),
+        ("strongroom demo", ["Summary"]),
+    ]
+
+    @Test("every quick-start command works as written, in order, and says what its comment promises")
+    func quickStart() throws {
+        guard let executable = TestSupport.executable else {
+            Issue.record("the strongroom executable was not built")
+            return
+        }
+        let commands = try Self.commands()
+        #expect(commands.count > 25, "the quick start lost its commands")
+        let directory = TestSupport.scratchDirectory("readme")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            at: directory.appendingPathComponent("examples"),
+            withDestinationURL: TestSupport.packageRoot.appendingPathComponent("examples")
+        )
+        // The test builds the binary itself: the README's `swift build` is the one line not run, and
+        // the built binary's folder comes first on PATH.
+        let path =
+            executable.deletingLastPathComponent().path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "")
+        var exports: [String] = []
+        var erased = false
+        for command in commands {
+            if command.hasPrefix("swift build") { continue }
+            if command.hasPrefix("export ") {
+                exports.append(command)
+                continue
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", (exports + [command]).joined(separator: "\n")]
+            process.currentDirectoryURL = directory
+            var environment = ProcessInfo.processInfo.environment
+            environment["PATH"] = path
+            environment["STRONGROOM_DATA"] = nil
+            process.environment = environment
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(
+                process.terminationStatus == 0,
+                "`\(command)` exited \(process.terminationStatus): \(text.suffix(600))"
+            )
+            for (prefix, needles) in Self.promises where command.hasPrefix(prefix) {
+                for needle in needles {
+                    #expect(text.contains(needle), "`\(command)` should print \(needle): \(text.prefix(600))")
+                }
+            }
+            if command.hasPrefix("strongroom keys erase") { erased = true }
+            if erased && command.hasPrefix("strongroom decrypt") {
+                #expect(text.contains(#""customerId":{"$erased":true}"#), "`\(command)`")
+            }
+        }
+    }
+}
