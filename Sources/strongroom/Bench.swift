@@ -51,16 +51,18 @@ struct CryptoBench: ParsableCommand {
         commandName: "crypto",
         abstract: "Field encryption and decryption of an events file, one thread.",
         discussion: """
-            Same contract as ../shared/bench: 1000-event warm-up (untimed), then the whole file timed. \
-            encrypt: JSON line → encrypted line (scan + per-field AES-256-GCM + splice), subject keys created on
-              first use (durably, in one transaction per batch of 1024 events).
-            encrypt_warm: encrypt again, every subject's key now in the store and its cache. \
-            decrypt: encrypted line → plaintext event parsed into a JSON value (the peers' meaning). \
-            decrypt_bytes: encrypted line → plaintext JSON bytes (no parse). \
+            Same contract as ../shared/bench: 1000-event warm-up (untimed), then the whole file timed.
+
+            encrypt: JSON line → encrypted line (scan + per-field AES-256-GCM + splice), subject keys created \
+            on first use (durably, in one transaction per batch of 1024 events).
+            encrypt_warm: encrypt again, every subject's key now in the store and its cache.
+            decrypt: encrypted line → plaintext event parsed into a JSON value (the peers' meaning).
+            decrypt_bytes: encrypted line → plaintext JSON bytes (no parse).
             decrypt_cold: as decrypt_bytes with the key cache emptied first: every key unwrapped from the store.
 
               python3 ../shared/bench/workload.py --n 100000 --out /tmp/events.jsonl
-              strongroom bench crypto --events /tmp/events.jsonl --schema ../shared/bench/loan_application.schema.json \\
+              strongroom bench crypto --events /tmp/events.jsonl \\
+                  --schema ../shared/bench/loan_application.schema.json \\
                   --subject-field customerId
             """
     )

@@ -19,8 +19,8 @@ struct ConsumeCommand: ParsableCommand {
             Producer keys are trusted only as the policy pins them (principals.<id>.producerKeys), never from the \
             data directory; the demo writes its own policy copy with its keys pinned, <data-dir>/policy.json.
 
-              strongroom consume --topic loan_applications --partition 0 --principal fraud-service \\
-                  --purpose credit-check --group fraud-scoring --policy examples/policy.json --tenant bfb
+              strongroom consume --topic loan_applications --principal fraud-service \\
+                  --purpose credit-check --group fraud-scoring --policy policy.json
             """
     )
     @OptionGroup var data: DataDirectoryOptions
@@ -36,7 +36,12 @@ struct ConsumeCommand: ParsableCommand {
     var group: String
     @Option(help: "Policy file.")
     var policy: String
-    @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+    @Option(
+        help: """
+            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+            directory's, set by `init --tenant`; a different one is refused.
+            """
+    )
     var tenant: String?
     @Option(help: "Events per batch (one commit per batch).")
     var batch = 100

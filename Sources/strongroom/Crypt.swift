@@ -13,7 +13,12 @@ struct CipherOptions: ParsableArguments {
     @Option(help: "JSON Schema file; fields whose confluent:tags hold PII are encrypted.")
     var schema: String
 
-    @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+    @Option(
+        help: """
+            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+            directory's, set by `init --tenant`; a different one is refused.
+            """
+    )
     var tenant: String?
 
     @Option(
@@ -131,8 +136,10 @@ struct Encrypt: ParsableCommand {
             Exit status 1 when any line failed.
 
             Example:
-              strongroom encrypt --topic loan_applications --schema examples/loan_application.schema.json \\
-                  --subject-field customerId --event-id-field applicationId < events.jsonl > encrypted.jsonl
+              strongroom encrypt --topic loan_applications \\
+                  --schema examples/loan_application.schema.json \\
+                  --subject-field customerId --event-id-field applicationId < \\
+                  events.jsonl > encrypted.jsonl
             """
     )
 

@@ -12,8 +12,10 @@ struct DLQCommand: ParsableCommand {
             `list` shows where each came from and why, never its content; `replay` re-verifies each with the \
             keys the policy trusts now and appends those that pass back to the topic, in order.
 
-              strongroom dlq list --topic loan_applications --principal olga --policy policy.json
-              strongroom dlq replay --topic loan_applications --partition 0 --principal olga --policy policy.json
+              strongroom dlq list --topic loan_applications --principal olga \\
+                  --policy policy.json
+              strongroom dlq replay --topic loan_applications --partition 0 \\
+                  --principal olga --policy policy.json
             """,
         subcommands: [List.self, Replay.self]
     )
@@ -26,7 +28,12 @@ struct DLQCommand: ParsableCommand {
         var principal: String
         @Option(help: "Policy file.")
         var policy: String
-        @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+        @Option(
+            help: """
+                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+                directory's, set by `init --tenant`; a different one is refused.
+                """
+        )
         var tenant: String?
 
         func replay() throws -> DeadLetterReplay {

@@ -22,11 +22,14 @@ struct DSRCommand: ParsableCommand {
             and Decrypt on fields for purpose data-subject-request (export); examples/policy.json gives these to \
             the dpo role.
 
-              strongroom dsr access --subject CUST-00000001 --principal dana --policy examples/policy.json --tenant bfb
-              strongroom dsr export --subject CUST-00000001 --principal dana --policy examples/policy.json --tenant bfb
-              strongroom dsr erase  --subject CUST-00000001 --principal dana --policy examples/policy.json --tenant bfb
-              strongroom dsr rectify --subject CUST-00000001 --topic loan_applications --event corrected.json \
-                  --principal dana --policy examples/policy.json --tenant bfb
+              strongroom dsr access --subject CUST-00000001 --principal dana \\
+                  --policy examples/policy.json
+              strongroom dsr export --subject CUST-00000001 --principal dana \\
+                  --policy examples/policy.json
+              strongroom dsr erase  --subject CUST-00000001 --principal dana \\
+                  --policy examples/policy.json
+              strongroom dsr rectify --subject CUST-00000001 --topic loan_applications \\
+                  --event corrected.json --principal dana --policy examples/policy.json
             """,
         subcommands: [Erase.self, Access.self, Export.self, Rectify.self]
     )
@@ -39,7 +42,12 @@ struct DSRCommand: ParsableCommand {
         var principal: String
         @Option(help: "Policy file.")
         var policy: String
-        @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+        @Option(
+            help: """
+                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+                directory's, set by `init --tenant`; a different one is refused.
+                """
+        )
         var tenant: String?
         @Option(help: "The requester's network address, for policy conditions (a local CLI: loopback).")
         var sourceAddress = "127.0.0.1"

@@ -13,13 +13,19 @@ struct Init: ParsableCommand {
     @OptionGroup var data: DataDirectoryOptions
     @Option(
         help: """
-            The tenant this data directory belongs to: bound into every ciphertext and used by every command \
-            (a different --tenant is then refused). Default: none ("").
+            The tenant this data directory belongs to (the bank, brand or business unit whose customers these \
+            are): bound into every ciphertext and key id, matched against the policy's tenant conditions, and \
+            used by every command, which then refuses a different --tenant. Printable ASCII, no spaces. \
+            Default: no tenant (the empty string), for a single-tenant deployment.
             """
     )
-    var tenant = ""
+    var tenant: String?
 
     func run() throws {
+        let tenant = self.tenant ?? ""
+        guard tenant.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw ValidationError("--tenant must be printable ASCII without spaces")
+        }
         do {
             let store = try KeyStore.initialize(dataDirectory: data.url)
             try PrivateFiles.write(

@@ -24,7 +24,12 @@ struct Keys: ParsableCommand {
         var topic: String?
         @Option(help: "A data subject's key family.")
         var subject: String?
-        @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+        @Option(
+            help: """
+                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+                directory's, set by `init --tenant`; a different one is refused.
+                """
+        )
         var tenant: String?
 
         func family(_ data: DataDirectoryOptions) throws -> KeyFamily {
@@ -221,10 +226,19 @@ struct Keys: ParsableCommand {
         @OptionGroup var data: DataDirectoryOptions
         @Option(help: "The data subject's id.")
         var subject: String
-        @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+        @Option(
+            help: """
+                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+                directory's, set by `init --tenant`; a different one is refused.
+                """
+        )
         var tenant: String?
-        @Option(help: "Who asks, recorded in the audit receipt (default: user:<login name>).")
-        var principal: String = Keys.defaultPrincipal
+        @Option(
+            name: .customLong("principal"),
+            help: "Who asks, recorded in the audit receipt (default: user:<login name>)."
+        )
+        var principalOption: String?
+        var principal: String { principalOption ?? Keys.defaultPrincipal }
         @Option(help: "Correlation id of the request (e.g. the DSR ticket), recorded in the receipt.")
         var correlationId: String?
         @OptionGroup var output: Output
@@ -296,8 +310,12 @@ struct Keys: ParsableCommand {
             abstract: "Make pending erasures final: every KEK version forgets the erased keys, backups included."
         )
         @OptionGroup var data: DataDirectoryOptions
-        @Option(help: "Who asks, recorded in the audit log (default: user:<login name>).")
-        var principal: String = Keys.defaultPrincipal
+        @Option(
+            name: .customLong("principal"),
+            help: "Who asks, recorded in the audit log (default: user:<login name>)."
+        )
+        var principalOption: String?
+        var principal: String { principalOption ?? Keys.defaultPrincipal }
         @OptionGroup var output: Output
 
         func run() throws {
@@ -345,13 +363,13 @@ extension Keys {
         )
         @OptionGroup var data: DataDirectoryOptions
         @Option(help: "Destination file.")
-        var to: String
+        var out: String
 
         func run() throws {
             let store = try Keys.open(data)
             do {
-                try store.backup(to: URL(fileURLWithPath: to))
-                print("Backed up key store to \(to)")
+                try store.backup(to: URL(fileURLWithPath: out))
+                print("Backed up key store to \(out)")
             } catch {
                 throw CLIError("\(error)")
             }

@@ -25,8 +25,9 @@ struct TopicCommand: ParsableCommand {
         discussion: """
             Topics are never created implicitly: appending to a topic that does not exist is an error.
 
-              strongroom topic create loan_applications --partitions 6 --retention-ms 604800000 \\
-                  --classification RESTRICTED --encryption-required
+              strongroom topic create loan_applications --partitions 6 \\
+                  --retention-ms 604800000 --classification RESTRICTED \\
+                  --encryption-required
               strongroom topic describe loan_applications
             """,
         subcommands: [Create.self, List.self, Describe.self, Delete.self]

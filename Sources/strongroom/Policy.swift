@@ -176,8 +176,10 @@ struct PolicyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Decide one request and show which rules matched and why.",
             discussion: """
-                  strongroom policy explain --policy examples/policy.json --principal fraud-service \\
-                      --action Decrypt --resource field:loan_applications/ssn --purpose credit-check --tenant bfb
+                  strongroom policy explain --policy examples/policy.json \\
+                      --principal fraud-service --action Decrypt \\
+                      --resource field:loan_applications/ssn --purpose credit-check \\
+                      --tenant bfb
 
                 A --token is verified against the issuer key in the data directory (governance.key, if present) \
                 and any --trust-key; it is consulted only when no rule allows and none denies.
@@ -362,8 +364,10 @@ struct PolicyCommand: ParsableCommand {
                 governance.key in the data directory (created 0600 on first use); engines must trust its public \
                 key (`strongroom policy issuer`).
 
-                  strongroom policy grant --policy examples/policy.json --principal analytics --action Decrypt \\
-                      --resource field:loan_applications/ssn --purpose incident-4711 --ttl 15m --single-use
+                  strongroom policy grant --policy examples/policy.json \\
+                      --principal analytics --action Decrypt \\
+                      --resource field:loan_applications/ssn --purpose incident-4711 \\
+                      --ttl 15m --single-use
                 """
         )
         @Option(help: "The policy file (JSON) the grant is bound to.")
@@ -453,7 +457,8 @@ struct PolicyCommand: ParsableCommand {
                 copy, and writes it to --out (never over an existing file). Review and sign off the copy as you \
                 would any policy change; the pinning is audited.
 
-                  strongroom policy pin-producer examples/policy.json --principal pos-terminal --out policy.json
+                  strongroom policy pin-producer examples/policy.json \\
+                      --principal pos-terminal --out policy.json
                 """
         )
         @Argument(help: "The policy file to start from.")

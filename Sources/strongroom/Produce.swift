@@ -22,8 +22,9 @@ struct ProduceCommand: ParsableCommand {
             principals.<principal>.producerKeys: until then nothing is produced and the key to pin is printed.
 
             Example:
-              strongroom produce --topic loan_applications --principal pos-terminal --source-address 10.20.0.5 \\
-                  --policy policy.json < examples/loan_applications.jsonl
+              strongroom produce --topic loan_applications --principal pos-terminal \\
+                  --source-address 10.20.0.5 --policy policy.json < \\
+                  examples/loan_applications.jsonl
             """
     )
 
@@ -34,7 +35,12 @@ struct ProduceCommand: ParsableCommand {
     var principal: String
     @Option(help: "Policy file.")
     var policy: String
-    @Option(help: "Tenant (default: the data directory's, set by `init --tenant`; another one is refused).")
+    @Option(
+        help: """
+            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+            directory's, set by `init --tenant`; a different one is refused.
+            """
+    )
     var tenant: String?
     @Option(help: "The producer's network address, for the policy's CIDR conditions.")
     var sourceAddress = "127.0.0.1"

@@ -12,9 +12,12 @@ struct SchemaCommand: ParsableCommand {
             against earlier versions, and in every mode refuses schema poisoning: a removed PII tag or a loosened \
             constraint (removed pattern, wider maximum, …) needs --force, an admin's decision that is recorded.
 
-              strongroom schema register --subject loan_applications-value --schema examples/loan_application.schema.json
-              strongroom schema check --subject loan_applications-value --schema new.schema.json
-              strongroom schema validate --subject loan_applications-value < examples/loan_applications.jsonl
+              strongroom schema register --subject loan_applications-value \\
+                  --schema examples/loan_application.schema.json
+              strongroom schema check --subject loan_applications-value \\
+                  --schema new.schema.json
+              strongroom schema validate --subject loan_applications-value < \\
+                  examples/loan_applications.jsonl
             """,
         subcommands: [
             Register.self, Get.self, List.self, Check.self, Diff.self, Validate.self, Compatibility.self, History.self,

@@ -656,3 +656,41 @@ struct SecureShellTests {
         }
     }
 }
+
+@Suite("strongroom --help")
+struct HelpTests {
+    static func subcommands(of help: String) -> [String] {
+        guard let start = help.range(of: "SUBCOMMANDS:\n") else { return [] }
+        // The section ends at the first blank line; names are lowercase words at two spaces' indent.
+        let section = help[start.upperBound...].prefix { _ in true }.components(separatedBy: "\n\n")[0]
+        return section.split(separator: "\n").compactMap { line in
+            // A description's continuation lines are indented further: a name starts at column 3.
+            guard line.hasPrefix("  "), line.dropFirst(2).first?.isLetter == true,
+                let name = line.dropFirst(2).split(separator: " ").first,
+                name.allSatisfy({ $0.isLowercase || $0 == "-" })
+            else { return nil }
+            return String(name)
+        }
+    }
+
+    @Test("every help text: no line broken past 80 columns, no default said twice, the same text every time")
+    func helpTexts() throws {
+        var commands: [[String]] = [[]]
+        var index = 0
+        while index < commands.count {
+            let command = commands[index]
+            index += 1
+            let help = try CLI.run(command + ["--help"])
+            #expect(help.status == 0, "\(command)")
+            #expect(try CLI.run(command + ["--help"]).out == help.out, "\(command): help differs between runs")
+            for line in help.out.split(separator: "\n") where !line.hasPrefix("USAGE:") {
+                #expect(line.count <= 80, "\(command): \(line)")
+                #expect(!line.contains("(default: ") || line.components(separatedBy: "default").count <= 2)
+            }
+            #expect(!help.out.contains(") (default:"), "\(command): a default said twice")
+            guard help.status == 0 else { continue }
+            for sub in Self.subcommands(of: help.out) where sub != "help" { commands.append(command + [sub]) }
+        }
+        #expect(commands.count > 50 && commands.count < 200, "every subcommand visited once")
+    }
+}
