@@ -205,6 +205,7 @@ public struct DataSubjectRequests: Sendable {
         switch reader.read(record, reveal: reveal) {
         case .success(let read):
             guard let pseudonym, let named = read.event.outcome.subjectKey, named.hasSameBytes(as: pseudonym),
+                read.event.outcome.subjectAuthenticated,
                 read.subject.map({ $0.hasSameBytes(as: subject) }) ?? true
             else {
                 return .failure(RecordReader.ReadError("the record names another data subject"))

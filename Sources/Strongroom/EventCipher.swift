@@ -130,6 +130,9 @@ public struct EventCipher: Sendable {
         /// The pseudonym (key id, hex) of the event's data subject, read from the header of its
         /// encrypted subject field: what record keys, `sr-subject` and audit entries carry.
         public var subjectKey: String?
+        /// True when the subject field was opened under that key (so the key id is authentic);
+        /// false when it was not sealed, or its key was erased.
+        public var subjectAuthenticated = false
     }
 
     /// One encrypted event and the pseudonym of its data subject.
@@ -217,7 +220,13 @@ public struct EventCipher: Sendable {
         var result = Scan(matches: matches)
         for match in matches where match.tag < 0 {
             let isSubject = match.tag == Self.subjectTag
-            if isSubject, let sealed = Self.sealedField(bytes, match.span) {
+            if isSubject, match.span.count > 6, bytes[match.span.lowerBound] == UInt8(ascii: "\""),
+                FieldCipher.looksSealed(UnsafeBufferPointer(rebasing: bytes[(match.span.lowerBound + 1)...]))
+            {
+                // An `sr1:` value that does not parse is a broken ciphertext, never a subject id.
+                guard let sealed = Self.sealedField(bytes, match.span) else {
+                    throw EventCipherError(.malformedCiphertext, match.pointer)
+                }
                 guard sealed.key.scope == .subject else { throw EventCipherError(.invalidSubject, match.pointer) }
                 result.subjectKey = sealed.key.id
                 continue
@@ -489,7 +498,8 @@ public struct EventCipher: Sendable {
                 continue
             }
             let how = treatment(match.pointer, field)
-            if how == .keep {
+            // The subject field is opened even when kept, to authenticate the key id it names.
+            if how == .keep && match.tag != Self.subjectTag {
                 outcome.kept += 1
                 continue
             }
@@ -503,6 +513,32 @@ public struct EventCipher: Sendable {
                 if error.code == .keyRetired { throw EventCipherError(.keyRetired, match.pointer) }
                 throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
             }
+            let prefix: [UInt8]
+            if sealed.algorithm == .aes256GCMSIVDeterministic {
+                if deterministic == nil {
+                    var c = context
+                    c.eventID = nil
+                    deterministic = c.associatedDataPrefix()
+                }
+                prefix = deterministic ?? []
+            } else {
+                if randomized == nil { randomized = context.associatedDataPrefix() }
+                prefix = randomized ?? []
+            }
+            if how == .keep {
+                if case .key(let key) = lookup {
+                    var plain: [UInt8] = []
+                    do {
+                        try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &plain)
+                    } catch {
+                        throw EventCipherError(.authenticationFailure, match.pointer)
+                    }
+                    for i in plain.indices { plain[i] = 0 }
+                    outcome.subjectAuthenticated = true
+                }
+                outcome.kept += 1
+                continue
+            }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied..<span.lowerBound]))
             copied = span.upperBound
             switch lookup {
@@ -510,18 +546,6 @@ public struct EventCipher: Sendable {
                 out.append(contentsOf: Self.erasedMarker)
                 outcome.erased += 1
             case .key(let key):
-                let prefix: [UInt8]
-                if sealed.algorithm == .aes256GCMSIVDeterministic {
-                    if deterministic == nil {
-                        var c = context
-                        c.eventID = nil
-                        deterministic = c.associatedDataPrefix()
-                    }
-                    prefix = deterministic ?? []
-                } else {
-                    if randomized == nil { randomized = context.associatedDataPrefix() }
-                    prefix = randomized ?? []
-                }
                 if case .mask(let style) = how {
                     var plain: [UInt8] = []
                     do {
@@ -532,6 +556,7 @@ public struct EventCipher: Sendable {
                     let masked = Self.masked(plain, style: style)
                     // The plaintext never leaves this scope.
                     for i in plain.indices { plain[i] = 0 }
+                    if match.tag == Self.subjectTag { outcome.subjectAuthenticated = true }
                     JSONValue.writeString(masked, to: &out)
                     outcome.masked += 1
                 } else {
@@ -543,6 +568,7 @@ public struct EventCipher: Sendable {
                     }
                     if match.tag == Self.subjectTag {
                         outcome.subject = (try? JSONValue(parsing: Array(out[start...])))?.stringValue
+                        outcome.subjectAuthenticated = true
                     }
                     outcome.decrypted += 1
                 }

@@ -642,23 +642,37 @@ public final class SecureConsumer: Sendable {
         if decision.isAllowed {
             decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
         }
-        let start = try position(topic: topic, partition: partition)
-        let first = try services.log.describeTopic(topic).partitions.first { $0.partition == partition }?.startOffset
+        // Decided and recorded before the log is looked at: a refused principal learns nothing.
+        guard decision.isAllowed else {
+            try services.record([
+                AuditEntry(
+                    principal: principal,
+                    action: "ResetGroup",
+                    resource: "topic:\(topic) group:\(group)",
+                    decision: .deny,
+                    purpose: purpose,
+                    rules: decision.matchedRules,
+                    reason: decision.reason,
+                    correlationID: correlationID
+                )
+            ])
+            throw PipelineError(.denied, decision.reason)
+        }
         try services.record([
             AuditEntry(
                 principal: principal,
                 action: "ResetGroup",
                 resource: "topic:\(topic) group:\(group)",
-                decision: decision.isAllowed ? .allow : .deny,
+                decision: .allow,
                 purpose: purpose,
                 rules: decision.matchedRules,
-                reason: decision.isAllowed
-                    ? "partition \(partition): offset \(start.next) → \(first ?? 0)" : decision.reason,
+                reason: "partition \(partition): back to its first record",
                 correlationID: correlationID
             )
         ])
-        guard decision.isAllowed else { throw PipelineError(.denied, decision.reason) }
-        try services.log.commit(group: group, topic: topic, partition: partition, offset: first ?? 0)
+        let first = try services.log.describeTopic(topic).partitions.first { $0.partition == partition }?.startOffset
+        guard let first else { throw PipelineError(.log, "topic \(topic) has no partition \(partition)") }
+        try services.log.commit(group: group, topic: topic, partition: partition, offset: first)
     }
 
     /// Reads up to `maxRecords` from the group's committed offset, hands them to `handler`,
@@ -1062,8 +1076,9 @@ struct RecordReader {
         self.fields = fields
         switch revealed {
         case .success(let outcome):
-            // The record key is signed; the subject field's key id is authenticated: they must
-            // name the same pseudonym, or a data-subject request would miss or mis-assign it.
+            // The record key is signed; the subject field's key id is bound into every field's
+            // associated data: they must name the same pseudonym, or a data-subject request would
+            // miss or mis-assign the record (DSR also requires the subject field to open).
             guard (record.key ?? []) == Array((outcome.subjectKey ?? "").utf8) else {
                 return .failure(.record("the record key does not name the event's data subject"))
             }

@@ -215,17 +215,20 @@ public final class KeyStore: Sendable {
                 )
                 // Stores written before subject pseudonyms keyed subjects by the keyed hash
                 // itself: their records carry the subject id in clear. Refuse, never mix.
-                if try Int.fetchOne(db, sql: "PRAGMA user_version") == 0 {
+                switch try Int.fetchOne(db, sql: "PRAGMA user_version") {
+                case 0:
                     guard try Bool.fetchOne(db, sql: "SELECT 1 FROM family WHERE scope = 1 LIMIT 1") != true,
                         try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone LIMIT 1") != true
                     else { throw Legacy() }
                     try db.execute(sql: "PRAGMA user_version = 2")
+                case 2: break
+                default: throw Legacy()
                 }
             }
         } catch is Legacy {
             throw KeyStoreError(
                 .storage,
-                "\(databaseURL.path) was written before subject pseudonyms (format 1): re-create the data directory"
+                "\(databaseURL.path) is not a key store of format 2 (subject pseudonyms): re-create the data directory"
             )
         } catch {
             throw KeyStoreError(.storage, "cannot open \(databaseURL.path)")
@@ -255,6 +258,8 @@ public final class KeyStore: Sendable {
     ) throws(KeyStoreError)
         -> [KeyFamily: DataEncryptionKey]
     {
+        // Read before the database: what is cached must not predate an erasure.
+        let observed = generation.value
         var result: [KeyFamily: DataEncryptionKey] = [:]
         var missing: [KeyFamily] = []
         for family in Set(families) {
@@ -292,7 +297,7 @@ public final class KeyStore: Sendable {
                     if error.code == .punctured { continue }
                     throw error
                 }
-                remember(active: key, for: family)
+                remember(active: key, for: family, observed: observed)
                 result[family] = key
             } else {
                 toCreate.append((family, name))
@@ -300,7 +305,7 @@ public final class KeyStore: Sendable {
         }
         if !toCreate.isEmpty {
             for (family, key) in try create(toCreate) {
-                remember(active: key, for: family)
+                remember(active: key, for: family, observed: observed)
                 result[family] = key
             }
         }
@@ -425,6 +430,7 @@ public final class KeyStore: Sendable {
         }
         if let cached { return cached }
         if moved { reloadProvider() }
+        let observed = generation.value
         let idData = Data(reference.id.bytes)
         let found: (row: Row?, erased: Bool) = try read { db in
             let row = try Row.fetchOne(
@@ -450,7 +456,7 @@ public final class KeyStore: Sendable {
             cache.withLock { _ = $0.erased.insert(reference.id) }
             return .erased
         }
-        remember(key)
+        remember(key, observed: observed)
         return .key(key)
     }
 
@@ -805,18 +811,24 @@ public final class KeyStore: Sendable {
         return hit
     }
 
-    private func remember(active key: DataEncryptionKey, for family: KeyFamily) {
+    /// Caches a key read while the generation was `observed`, only if nothing moved it since:
+    /// a key read just before an erasure committed must not outlive the erasure in the cache.
+    private func remember(active key: DataEncryptionKey, for family: KeyFamily, observed: UInt64) {
         let expires = ContinuousClock.now + configuration.cacheTTL
         cache.withLock { cache in
+            _ = cache.sync(generation.value)
+            guard cache.generation == observed else { return }
             cache.makeRoom(capacity: configuration.cacheCapacity)
             cache.active[family] = Cache.Entry(key: key, expires: expires)
             cache.keys[key.reference] = Cache.Entry(key: key, expires: expires)
         }
     }
 
-    private func remember(_ key: DataEncryptionKey) {
+    private func remember(_ key: DataEncryptionKey, observed: UInt64) {
         let expires = ContinuousClock.now + configuration.cacheTTL
         cache.withLock { cache in
+            _ = cache.sync(generation.value)
+            guard cache.generation == observed else { return }
             cache.makeRoom(capacity: configuration.cacheCapacity)
             cache.keys[key.reference] = Cache.Entry(key: key, expires: expires)
         }

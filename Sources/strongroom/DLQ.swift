@@ -67,10 +67,15 @@ struct DLQCommand: ParsableCommand {
                 print("No dead letters for \(options.topic).")
                 return
             }
+            // Header bytes are unverified: nothing but printable ASCII reaches the terminal.
+            func safe(_ text: String) -> String {
+                String(text.unicodeScalars.map { (0x20..<0x7F).contains($0.value) ? Character($0) : "?" })
+            }
             for letter in letters {
                 print(
-                    "\(options.topic).dlq partition \(letter.partition) offset \(letter.offset): from \(letter.source)"
-                        + (letter.producer.map { ", producer \($0)" } ?? "") + ": \(letter.reason)"
+                    "\(options.topic).dlq partition \(letter.partition) offset \(letter.offset): from "
+                        + safe(letter.source) + (letter.producer.map { ", producer " + safe($0) } ?? "") + ": "
+                        + safe(letter.reason)
                 )
             }
         }

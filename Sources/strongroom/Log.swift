@@ -185,7 +185,7 @@ struct LogCommand: ParsableCommand {
                 key, so records land where a Kafka client would put them. A bad line is reported with its number \
                 and skipped; the others are appended. Exit status 1 when any line failed.
 
-                A topic whose classification is above PUBLIC, whose DLP action is reject (the default) or that \
+                A topic that is not classified PUBLIC, whose DLP action is reject (the default) or that \
                 requires encryption is protected: raw records there are refused unless --raw is given, which the \
                 audit log records. Customer data goes through `strongroom produce`.
                 """
@@ -205,7 +205,8 @@ struct LogCommand: ParsableCommand {
         /// Why a topic must not take raw records; empty when it may.
         static func protections(_ config: TopicConfig) -> [String] {
             var found: [String] = []
-            if let c = config.classification, c != "PUBLIC" { found.append("classification \(c)") }
+            // Only an explicit PUBLIC is unprotected: an unclassified topic may hold anything.
+            if config.classification != "PUBLIC" { found.append("classification \(config.classification ?? "none")") }
             if (config.dlpAction ?? "reject") == "reject" { found.append("DLP reject") }
             if config.encryptionRequired { found.append("encryption required") }
             return found

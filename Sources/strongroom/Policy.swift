@@ -2,7 +2,6 @@ import ArgumentParser
 import Crypto
 import Foundation
 import StrongroomCrypto
-import StrongroomFiles
 import StrongroomJSON
 import StrongroomPolicy
 
@@ -475,7 +474,7 @@ struct PolicyCommand: ParsableCommand {
             guard let text = FileManager.default.contents(atPath: policy),
                 case .object(var members) = try? JSONValue(parsing: Array(text))
             else { throw CLIError("\(policy): not a JSON object") }
-            guard let p = members.firstIndex(where: { $0.key == "principals" }),
+            guard let p = members.firstIndex(where: { $0.key.hasSameBytes(as: "principals") }),
                 case .object(var principals) = members[p].value,
                 let i = principals.firstIndex(where: { $0.key.hasSameBytes(as: principal) }),
                 case .object(var entry) = principals[i].value
@@ -483,7 +482,7 @@ struct PolicyCommand: ParsableCommand {
             let key = try ProducerKeys.loadOrCreate(principal: principal, in: data.url)
             let encoded = key.publicKey.rawRepresentation.base64EncodedString()
             var keys: [JSONValue] = []
-            if let k = entry.firstIndex(where: { $0.key == "producerKeys" }) {
+            if let k = entry.firstIndex(where: { $0.key.hasSameBytes(as: "producerKeys") }) {
                 guard case .array(let existing) = entry[k].value else {
                     throw CLIError("\(policy): principals.\(principal).producerKeys is not an array")
                 }
@@ -494,14 +493,15 @@ struct PolicyCommand: ParsableCommand {
             entry.append(.init("producerKeys", .array(keys)))
             principals[i].value = .object(entry)
             members[p].value = .object(principals)
-            guard !FileManager.default.fileExists(atPath: out) else {
-                throw CLIError("\(out) exists: pick a new file for the pinned copy")
-            }
+            let pinned = Array(JSONValue.object(members).indentedText().utf8)
+            // Checked before anything is written, and never written over an existing file.
+            do { _ = try Policy(parsing: pinned) } catch { throw CLIError("the pinned copy does not load: \(error)") }
             try data.audit("PinProducerKey", "principal:\(principal)", reason: "key \(encoded) pinned in \(out)")
-            do { try PrivateFiles.write(Array(JSONValue.object(members).indentedText().utf8), to: out) } catch {
-                throw CLIError("cannot write \(out): \(error)")
-            }
-            _ = try PolicyCommand.load(out)
+            let fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw CLIError("cannot create \(out) (it may exist: pick a new file)") }
+            defer { close(fd) }
+            let written = pinned.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written == pinned.count, fsync(fd) == 0 else { throw CLIError("cannot write \(out)") }
             print("\(out): \(principal) now trusts producer key \(encoded)")
         }
     }

@@ -134,6 +134,14 @@ struct CLITests {
         let result = try CLI.run(["demo", "--count", "\(count)", "--data-dir", directory.path])
         #expect(result.status == 0, "\(result.err)")
         #expect(result.out.contains("denied and audited"))
+        #expect(result.out.contains("denied by rule developers-never-consume"), "the denial names its rule")
+        #expect(result.out.contains("(examples/)"), "the header names the folder it read")
+        // The executable is built in the tests' configuration.
+        #if DEBUG
+        #expect(result.out.contains("debug build: `swift build -c release` for real figures"))
+        #else
+        #expect(!result.out.contains("debug build"))
+        #endif
         #expect(result.out.contains(#"read {"$erased":true}"#))
         #expect(result.out.contains("entries verified"))
         // Every PII value the demo produced, searched for in every file and every output line.
@@ -614,6 +622,12 @@ struct SecureShellTests {
             environment: env
         )
         #expect(forced.status == 0 && forced.out.hasPrefix("partition "))
+        let described = try CLI.run(
+            ["topic", "create", "short-lived", "--retention-ms", "604800000", "--classification", "PUBLIC"],
+            environment: env
+        )
+        #expect(described.status == 0 && described.out.contains("dead-letter topic short-lived.dlq"))
+        #expect(try CLI.run(["topic", "describe", "short-lived"], environment: env).out.contains("retention 7 days"))
 
         // Consume: the raw record is dead-lettered; then nothing new; --from-beginning reads again.
         let consume = [
@@ -648,6 +662,19 @@ struct SecureShellTests {
                 environment: env
             ).status != 0
         )
+
+        // Decrypting with another topic than the events were encrypted for names the options to check.
+        let encrypted = try CLI.run(
+            ["encrypt", "--topic", "loan_applications", "--schema", schema],
+            input: lines[0] + "\n",
+            environment: env
+        )
+        let misread = try CLI.run(
+            ["decrypt", "--topic", "loan_decisions", "--schema", schema],
+            input: encrypted.out,
+            environment: env
+        )
+        #expect(misread.status == 1 && misread.err.contains("check --topic, --event-id-field"))
 
         let actions = try AuditLog(dataDirectory: URL(fileURLWithPath: data)).entries(from: 0, limit: 10_000)
             .compactMap { AuditEntry(canonical: $0.bytes)?.action }

@@ -170,5 +170,12 @@ struct EventCipherTests {
         // A forged sr1 value in a tagged field is a typed error too.
         let forged = Array(#"{"applicationId":"e","customerId":"C","ssn":"sr1:AAAA"}"#.utf8)
         #expect(throws: EventCipherError(.malformedCiphertext, "")) { try cipher.decrypt(forged) }
+        // A subject field that looks like a ciphertext but is not one is never taken as a subject id:
+        // no key is made for it, and decrypting names it as broken.
+        let bogus = Array(#"{"applicationId":"e","customerId":"sr1:not-a-ciphertext","ssn":"x"}"#.utf8)
+        let before = try cipher.keys.list().count
+        #expect(throws: EventCipherError(.malformedCiphertext, "")) { try cipher.encrypt(bogus) }
+        #expect(throws: EventCipherError(.malformedCiphertext, "")) { try cipher.decrypt(bogus) }
+        #expect(try cipher.keys.list().count == before)
     }
 }
