@@ -616,6 +616,39 @@ public final class SecureConsumer: Sendable {
         self.token = token
     }
 
+    /// `Consume` on the topic and on the group (its offsets are shared state: moving them needs
+    /// its own grant); a denial is audited as `action` before anything else happens.
+    func authorizeReading(
+        _ topic: String,
+        action: String,
+        _ correlationID: String
+    ) throws -> (Decision, AuthorizationContext) {
+        let context = AuthorizationContext(
+            purpose: purpose,
+            tenant: services.tenant.isEmpty ? nil : services.tenant,
+            token: token
+        )
+        var decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
+        if decision.isAllowed {
+            decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
+        }
+        if !decision.isAllowed {
+            try services.record([
+                AuditEntry(
+                    principal: principal,
+                    action: action,
+                    resource: "topic:\(topic) group:\(group)",
+                    decision: .deny,
+                    purpose: purpose,
+                    rules: decision.matchedRules,
+                    reason: decision.reason,
+                    correlationID: correlationID
+                )
+            ])
+        }
+        return (decision, context)
+    }
+
     /// Where the group stands in one partition: the next offset it will read, and the
     /// partition's end (the offset the next record will get).
     public func position(topic: String, partition: Int) throws -> (next: Int64, end: Int64) {
@@ -633,31 +666,9 @@ public final class SecureConsumer: Sendable {
     /// Needs `Consume` on the topic and on the group, like reading; the entry is written first
     /// (an allow or the denial), so no audit, no move.
     public func rewind(topic: String, partition: Int, correlationID: String = UUID().uuidString) throws {
-        let context = AuthorizationContext(
-            purpose: purpose,
-            tenant: services.tenant.isEmpty ? nil : services.tenant,
-            token: token
-        )
-        var decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
-        if decision.isAllowed {
-            decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
-        }
         // Decided and recorded before the log is looked at: a refused principal learns nothing.
-        guard decision.isAllowed else {
-            try services.record([
-                AuditEntry(
-                    principal: principal,
-                    action: "ResetGroup",
-                    resource: "topic:\(topic) group:\(group)",
-                    decision: .deny,
-                    purpose: purpose,
-                    rules: decision.matchedRules,
-                    reason: decision.reason,
-                    correlationID: correlationID
-                )
-            ])
-            throw PipelineError(.denied, decision.reason)
-        }
+        let (decision, _) = try authorizeReading(topic, action: "ResetGroup", correlationID)
+        guard decision.isAllowed else { throw PipelineError(.denied, decision.reason) }
         try services.record([
             AuditEntry(
                 principal: principal,
@@ -696,29 +707,8 @@ public final class SecureConsumer: Sendable {
     ) throws -> Int {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
-        let context = AuthorizationContext(
-            purpose: purpose,
-            tenant: services.tenant.isEmpty ? nil : services.tenant,
-            token: token
-        )
-        var decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
-        // The group's offsets are shared state: moving them needs its own grant.
-        if decision.isAllowed {
-            decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
-        }
+        let (decision, context) = try authorizeReading(topic, action: "Consume", correlationID)
         guard decision.isAllowed else {
-            try services.record([
-                AuditEntry(
-                    principal: principal,
-                    action: "Consume",
-                    resource: "topic:\(topic) group:\(group)",
-                    decision: .deny,
-                    purpose: purpose,
-                    rules: decision.matchedRules,
-                    reason: decision.reason,
-                    correlationID: correlationID
-                )
-            ])
             services.count("strongroom_denials_total", [("action", "Consume"), ("topic", topic)])
             services.logger.warning(
                 "consume denied",

@@ -23,26 +23,15 @@ struct ConsumeCommand: ParsableCommand {
                   --purpose credit-check --group fraud-scoring --policy policy.json
             """
     )
-    @OptionGroup var data: DataDirectoryOptions
+    @OptionGroup var pipeline: PipelineOptions
     @Option(help: "Topic.")
     var topic: String
     @Option(help: "Partition (default: every partition, in order).")
     var partition: Int?
-    @Option(help: "The consuming principal.")
-    var principal: String
     @Option(help: "Declared purpose for decrypts.")
     var purpose: String?
     @Option(help: "Consumer group (committed offsets).")
     var group: String
-    @Option(help: "Policy file.")
-    var policy: String
-    @Option(
-        help: """
-            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-            directory's, set by `init --tenant`; a different one is refused.
-            """
-    )
-    var tenant: String?
     @Option(help: "Events per batch (one commit per batch).")
     var batch = 100
     @Option(help: "Stop after this many batches (default: until the end of the partition).")
@@ -54,8 +43,13 @@ struct ConsumeCommand: ParsableCommand {
     var fromBeginning = false
 
     func run() throws {
-        let services = try data.services(policy: policy, tenant: tenant)
-        let consumer = SecureConsumer(services: services, principal: principal, purpose: purpose, group: group)
+        let services = try pipeline.services()
+        let consumer = SecureConsumer(
+            services: services,
+            principal: pipeline.principal,
+            purpose: purpose,
+            group: group
+        )
         var batches = 0
         var consumed = 0
         do {

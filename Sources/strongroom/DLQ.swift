@@ -21,23 +21,12 @@ struct DLQCommand: ParsableCommand {
     )
 
     struct Options: ParsableArguments {
-        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var pipeline: PipelineOptions
         @Option(help: "The source topic (its dead letters are in <topic>.dlq).")
         var topic: String
-        @Option(help: "Who acts (a principal of the policy).")
-        var principal: String
-        @Option(help: "Policy file.")
-        var policy: String
-        @Option(
-            help: """
-                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-                directory's, set by `init --tenant`; a different one is refused.
-                """
-        )
-        var tenant: String?
 
         func replay() throws -> DeadLetterReplay {
-            DeadLetterReplay(services: try data.services(policy: policy, tenant: tenant), principal: principal)
+            DeadLetterReplay(services: try pipeline.services(), principal: pipeline.principal)
         }
     }
 

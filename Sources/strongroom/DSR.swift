@@ -35,20 +35,9 @@ struct DSRCommand: ParsableCommand {
     )
 
     struct Options: ParsableArguments {
-        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var pipeline: PipelineOptions
         @Option(help: "The data subject's id.")
         var subject: String
-        @Option(help: "Who carries the request out (a principal of the policy).")
-        var principal: String
-        @Option(help: "Policy file.")
-        var policy: String
-        @Option(
-            help: """
-                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-                directory's, set by `init --tenant`; a different one is refused.
-                """
-        )
-        var tenant: String?
         @Option(help: "The requester's network address, for policy conditions (a local CLI: loopback).")
         var sourceAddress = "127.0.0.1"
         @Option(
@@ -75,7 +64,10 @@ struct DSRCommand: ParsableCommand {
             }
         }
 
-        func services() throws -> StrongroomServices { try data.services(policy: policy, tenant: tenant) }
+        var data: DataDirectoryOptions { pipeline.data }
+        var principal: String { pipeline.principal }
+
+        func services() throws -> StrongroomServices { try pipeline.services() }
     }
 
     struct Erase: ParsableCommand {

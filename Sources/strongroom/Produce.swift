@@ -28,32 +28,27 @@ struct ProduceCommand: ParsableCommand {
             """
     )
 
-    @OptionGroup var data: DataDirectoryOptions
+    @OptionGroup var pipeline: PipelineOptions
     @Option(help: "Topic to produce to.")
     var topic: String
-    @Option(help: "The producing principal (a principal of the policy).")
-    var principal: String
-    @Option(help: "Policy file.")
-    var policy: String
     @Option(
         help: """
-            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-            directory's, set by `init --tenant`; a different one is refused.
+            The producer's network address, for the policy's CIDR conditions. Self-asserted, like --principal: \
+            the shell is an operator's tool; the gateway authenticates both.
             """
     )
-    var tenant: String?
-    @Option(help: "The producer's network address, for the policy's CIDR conditions.")
     var sourceAddress = "127.0.0.1"
     @Option(help: "Correlation id recorded on every record and audit entry (default: a fresh one per batch).")
     var correlationId: String?
 
     func run() throws {
-        let services = try data.services(policy: policy, tenant: tenant)
+        let services = try pipeline.services()
+        let principal = pipeline.principal
         guard let address = IPAddress(sourceAddress) else {
             throw CLIError("--source-address \(sourceAddress) is not an IPv4 or IPv6 address")
         }
         let key: Curve25519.Signing.PrivateKey
-        do { key = try ProducerKeys.loadOrCreate(principal: principal, in: data.url) } catch {
+        do { key = try ProducerKeys.loadOrCreate(principal: principal, in: pipeline.data.url) } catch {
             throw CLIError("\(error)")
         }
         try ProducerKeys.requirePinned(key, principal: principal, services: services)

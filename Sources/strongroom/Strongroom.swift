@@ -129,6 +129,26 @@ struct DataDirectoryOptions: ParsableArguments {
     }
 }
 
+/// What every command on the secure pipeline takes: the data directory, who acts, under which
+/// policy, in which tenant.
+struct PipelineOptions: ParsableArguments {
+    @OptionGroup var data: DataDirectoryOptions
+    @Option(help: "Who acts: a principal of the policy.")
+    var principal: String
+    @Option(help: "Policy file.")
+    var policy: String
+    @Option(
+        help: """
+            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+            directory's, set by `init --tenant`; a different one is refused.
+            """
+    )
+    var tenant: String?
+
+    /// The pipeline's services for this data directory, policy and tenant.
+    func services() throws -> StrongroomServices { try data.services(policy: policy, tenant: tenant) }
+}
+
 /// Prints to standard error.
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
