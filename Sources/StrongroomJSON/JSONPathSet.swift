@@ -154,10 +154,50 @@ public struct JSONPathSet: Sendable {
         }
     }
 
-    /// RFC 6901 escaping: `~` → `~0`, `/` → `~1`.
+    /// RFC 6901 escaping: `~` → `~0`, `/` → `~1`, byte by byte (a `/` followed by a combining
+    /// mark is still a `/`).
     public static func escapePointerToken(_ token: String) -> String {
         guard token.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return token }
-        return token.replacingTildeAndSlash()
+        var out: [UInt8] = []
+        for b in token.utf8 {
+            switch b {
+            case UInt8(ascii: "~"): out += [UInt8(ascii: "~"), UInt8(ascii: "0")]
+            case UInt8(ascii: "/"): out += [UInt8(ascii: "~"), UInt8(ascii: "1")]
+            default: out.append(b)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// RFC 6901 unescaping of one token: `~1` → `/`, `~0` → `~`, byte by byte.
+    public static func unescapePointerToken(_ token: some StringProtocol) -> String {
+        let bytes = Array(token.utf8)
+        guard bytes.contains(UInt8(ascii: "~")) else { return String(token) }
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "~"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "1") {
+                out.append(UInt8(ascii: "/"))
+                i += 2
+            } else if bytes[i] == UInt8(ascii: "~"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "0") {
+                out.append(UInt8(ascii: "~"))
+                i += 2
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The tokens of a JSON pointer after its leading `/`, split at every `/` byte (Swift's
+    /// `split(separator: "/")` would not split where a combining mark follows the slash), and
+    /// unescaped unless `unescape` is false.
+    public static func pointerTokens(_ pointer: some StringProtocol, unescape: Bool = true) -> [String] {
+        pointer.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().map {
+            let raw = String(decoding: $0, as: UTF8.self)
+            return unescape ? unescapePointerToken(raw) : raw
+        }
     }
 }
 
@@ -173,19 +213,5 @@ struct SeenKeys {
         list.append(key)
         if list.count > 32 { set = Set(list.map { ExactText($0) }) }
         return true
-    }
-}
-
-extension String {
-    fileprivate func replacingTildeAndSlash() -> String {
-        var out = ""
-        for c in self {
-            switch c {
-            case "~": out += "~0"
-            case "/": out += "~1"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }

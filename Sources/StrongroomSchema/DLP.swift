@@ -178,8 +178,8 @@ public struct DLPScanner: Sendable {
     static func safePointer(_ pointer: String, in event: JSONValue, declaredNames: Set<ExactText>) -> String {
         var node: JSONValue? = event
         var out = ""
-        for token in pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
-            let name = String(token).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+        for token in JSONPathSet.pointerTokens(pointer, unescape: false) {
+            let name = JSONPathSet.unescapePointerToken(token)
             switch node {
             case .array(let elements)?:
                 out += "/" + token
@@ -269,14 +269,14 @@ public struct DLPScanner: Sendable {
 /// A tagged pointer, split into tokens once; `*` matches any one token.
 struct DLPPointerPattern: Sendable {
     let raw: String
-    let tokens: [Substring]
+    let tokens: [String]
     let hasWildcard: Bool
 
     init(_ raw: String) {
         self.raw = raw
         // "" is the whole document; "/a/b" splits to ["a", "b"].
-        let parts = raw.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        self.tokens = Array(parts)
+        let parts = JSONPathSet.pointerTokens(raw, unescape: false)
+        self.tokens = parts
         self.hasWildcard = parts.contains("*")
     }
 
@@ -287,7 +287,7 @@ struct DLPPointerPattern: Sendable {
             let rest = pointer.utf8.dropFirst(raw.utf8.count)
             return rest.isEmpty || rest.first == UInt8(ascii: "/")
         }
-        var remaining = pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var remaining = JSONPathSet.pointerTokens(pointer, unescape: false)[...]
         for token in tokens {
             guard let next = remaining.first, token == "*" || token.utf8.elementsEqual(next.utf8) else { return false }
             remaining = remaining.dropFirst()

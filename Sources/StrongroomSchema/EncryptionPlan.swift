@@ -162,8 +162,7 @@ public struct EncryptionPlan: Sendable {
     static func resolvePointer(_ ref: String, in root: JSONValue) -> JSONValue? {
         guard ref.hasPrefix("#") else { return nil }
         var node: JSONValue? = root
-        for token in ref.dropFirst().split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
-            let name = String(token).replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+        for name in JSONPathSet.pointerTokens(ref.dropFirst()) {
             switch node {
             case .object?: node = node?[name]
             case .array(let a)?: node = Int(name).flatMap { $0 >= 0 && $0 < a.count ? a[$0] : nil }

@@ -179,8 +179,7 @@ struct Compiler {
 
     static func resolve(_ pointer: String, in document: JSONValue) -> JSONValue? {
         var node = document
-        for raw in pointer.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
-            let token = raw.replacingOccurrences(of: "~1", with: "/").replacingOccurrences(of: "~0", with: "~")
+        for token in JSONPathSet.pointerTokens(pointer) {
             switch node {
             case .object:
                 guard let next = node[token] else { return nil }

@@ -75,6 +75,24 @@ struct JSONPathSetTests {
         )
     }
 
+    @Test("pointer tokens are escaped and split by bytes: a slash or tilde before a combining mark still counts")
+    func pointerBytes() throws {
+        // "/\u{301}" is one Swift Character: comparing Characters would leave this slash raw, and
+        // the member "x/\u{301}" would share its pointer with the member "\u{301}" inside "x".
+        #expect(JSONPathSet.escapePointerToken("x/\u{301}") == "x~1\u{301}")
+        #expect(JSONPathSet.escapePointerToken("~\u{301}") == "~0\u{301}")
+        #expect(JSONPathSet.pointerTokens("/x~1\u{301}/\u{301}") == ["x/\u{301}", "\u{301}"])
+        #expect(JSONPathSet.pointerTokens("/a/\u{301}b", unescape: false) == ["a", "\u{301}b"])
+        #expect(JSONPathSet.unescapePointerToken("~01~1") == "~1/")
+        var set = JSONPathSet()
+        set.insert([.member("x/\u{301}")], tag: 0)
+        set.insert([.member("x"), .member("\u{301}")], tag: 1)
+        let text = Array(#"{"x/\#u{301}":1,"x":{"\#u{301}":2}}"#.utf8)
+        let found = try text.withUnsafeBufferPointer { try set.matches(in: $0) }
+        #expect(found.map(\.pointer) == ["/x~1\u{301}", "/x/\u{301}"])
+        #expect(Set(found.map(\.pointer)).count == 2)
+    }
+
     @Test("a duplicate member name cannot hide a tagged field")
     func duplicates() {
         var set = JSONPathSet()
