@@ -88,38 +88,22 @@ public struct DataSubjectRequests: Sendable {
     /// entry follows. A subject with no keys is recorded as "no keys held", never as shredded.
     public func erase(subject: String, correlationID: String) throws -> ErasureReceipt {
         try require(.erase, .key("subject"), correlationID)
-        let hash = try services.keys.pseudonym(ofSubject: subject, tenant: services.tenant)
-        try services.record([
-            AuditEntry(
+        let receipt: ErasureReceipt
+        do {
+            receipt = try SubjectErasure.erase(
+                subject: subject,
+                tenant: services.tenant,
+                keys: services.keys,
                 principal: principal,
-                action: "EraseRequested",
                 resource: "subject",
-                decision: .allow,
                 purpose: Self.purpose,
-                correlationID: correlationID,
-                subjectKey: hash
-            )
-        ])
-        let receipt = try services.keys.erase(subject: subject, tenant: services.tenant)
+                correlationID: correlationID
+            ) { try services.record([$0]) }
+        } catch let failure as SubjectErasure.Failure {
+            // Callers see the pipeline's own error: `audit log unavailable`.
+            throw failure.cause
+        }
         services.count("strongroom_erasures_total", [])
-        try services.record([
-            AuditEntry(
-                principal: principal,
-                action: "Erase",
-                resource: "subject",
-                decision: .allow,
-                purpose: Self.purpose,
-                reason: receipt.alreadyErased
-                    ? "already erased"
-                    : receipt.versionsDeleted == 0
-                        ? "no keys held for this subject in this tenant; new data for it will be refused"
-                        : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
-                correlationID: correlationID,
-                keyIDs: receipt.keyID.isEmpty ? [] : [receipt.keyID],
-                count: receipt.versionsDeleted,
-                subjectKey: receipt.keyID.isEmpty ? nil : receipt.keyID
-            )
-        ])
         return receipt
     }
 
@@ -347,5 +331,78 @@ public struct DataSubjectRequests: Sendable {
             found += page.filter { $0.key == needle }
             next = last.offset + 1
         }
+    }
+}
+
+/// One crypto-shredding, recorded.
+///
+/// The request entry first (no audit, no erasure), then the erasure, then the receipt. A
+/// subject with no keys is recorded as "no keys held", never as shredded. The CLI's
+/// `keys erase` and `dsr erase` both go through it.
+public enum SubjectErasure {
+    /// Which step failed: before anything was destroyed, or after.
+    public struct Failure: Error, CustomStringConvertible {
+        /// True when the keys were destroyed but the receipt could not be written.
+        public let erased: Bool
+        /// The underlying error.
+        public let cause: any Error
+
+        /// The step and the cause.
+        public var description: String {
+            erased
+                ? "erased, but the audit receipt could not be written: \(cause)"
+                : "nothing erased: the audit entry could not be written: \(cause)"
+        }
+    }
+
+    /// Erases `subject` in `tenant`, writing each audit entry with `record`.
+    public static func erase(
+        subject: String,
+        tenant: String,
+        keys: KeyStore,
+        principal: String,
+        resource: String,
+        purpose: String? = nil,
+        correlationID: String?,
+        record: (AuditEntry) throws -> Void
+    ) throws -> ErasureReceipt {
+        let pseudonym = try keys.pseudonym(ofSubject: subject, tenant: tenant)
+        do {
+            try record(
+                AuditEntry(
+                    principal: principal,
+                    action: "EraseRequested",
+                    resource: resource,
+                    decision: .allow,
+                    purpose: purpose,
+                    correlationID: correlationID,
+                    subjectKey: pseudonym
+                )
+            )
+        } catch { throw Failure(erased: false, cause: error) }
+        let receipt = try keys.erase(subject: subject, tenant: tenant)
+        let nothingHeld = !receipt.alreadyErased && receipt.versionsDeleted == 0
+        // The receipt names the subject by its pseudonym only, which nothing maps back now.
+        do {
+            try record(
+                AuditEntry(
+                    principal: principal,
+                    action: "Erase",
+                    resource: resource,
+                    decision: .allow,
+                    purpose: purpose,
+                    reason: receipt.alreadyErased
+                        ? "already erased"
+                        : nothingHeld
+                            ? "no keys held for this subject in this tenant; new data for it will be refused"
+                            : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
+                    correlationID: correlationID,
+                    keyIDs: receipt.keyID.isEmpty ? [] : [receipt.keyID],
+                    count: receipt.versionsDeleted,
+                    subjectKey: receipt.keyID.isEmpty ? nil : receipt.keyID
+                )
+            )
+        } catch { throw Failure(erased: true, cause: error) }
+        return receipt
     }
 }

@@ -13,13 +13,8 @@ struct CipherOptions: ParsableArguments {
     @Option(help: "JSON Schema file; fields whose confluent:tags hold PII are encrypted.")
     var schema: String
 
-    @Option(
-        help: """
-            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-            directory's, set by `init --tenant`; a different one is refused.
-            """
-    )
-    var tenant: String?
+    @OptionGroup var tenantOption: TenantOption
+    var tenant: String? { tenantOption.tenant }
 
     @Option(
         help: """

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Strongroom
 import StrongroomAudit
 import StrongroomCrypto
 import StrongroomKeys
@@ -24,13 +25,8 @@ struct Keys: ParsableCommand {
         var topic: String?
         @Option(help: "A data subject's key family.")
         var subject: String?
-        @Option(
-            help: """
-                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-                directory's, set by `init --tenant`; a different one is refused.
-                """
-        )
-        var tenant: String?
+        @OptionGroup var tenantOption: TenantOption
+        var tenant: String? { tenantOption.tenant }
 
         func family(_ data: DataDirectoryOptions) throws -> KeyFamily {
             let tenant = try data.tenant(tenant)
@@ -226,13 +222,8 @@ struct Keys: ParsableCommand {
         @OptionGroup var data: DataDirectoryOptions
         @Option(help: "The data subject's id.")
         var subject: String
-        @Option(
-            help: """
-                The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-                directory's, set by `init --tenant`; a different one is refused.
-                """
-        )
-        var tenant: String?
+        @OptionGroup var tenantOption: TenantOption
+        var tenant: String? { tenantOption.tenant }
         @Option(
             name: .customLong("principal"),
             help: "Who asks, recorded in the audit receipt (default: user:<login name>)."
@@ -249,46 +240,15 @@ struct Keys: ParsableCommand {
             let audit: AuditLog
             do { audit = try data.auditLog() } catch { throw CLIError("\(error)") }
             do {
-                // The request is recorded before anything is destroyed: no audit, no erasure.
-                let hash = try store.pseudonym(ofSubject: subject, tenant: tenant)
-                do {
-                    try audit.append(
-                        AuditEntry(
-                            principal: principal,
-                            action: "EraseRequested",
-                            resource: tenant.isEmpty ? "subject" : "subject:tenant=\(tenant)",
-                            decision: .allow,
-                            correlationID: correlationId,
-                            subjectKey: hash
-                        )
-                    )
-                } catch {
-                    throw CLIError("nothing erased: the audit entry could not be written: \(error)")
-                }
-                let receipt = try store.erase(subject: subject, tenant: tenant)
+                let receipt = try SubjectErasure.erase(
+                    subject: subject,
+                    tenant: tenant,
+                    keys: store,
+                    principal: principal,
+                    resource: tenant.isEmpty ? "subject" : "subject:tenant=\(tenant)",
+                    correlationID: correlationId
+                ) { _ = try audit.append($0) }
                 let nothingHeld = !receipt.alreadyErased && receipt.versionsDeleted == 0
-                // The receipt names the subject by its pseudonym only, which nothing maps back now.
-                do {
-                    try audit.append(
-                        AuditEntry(
-                            principal: principal,
-                            action: "Erase",
-                            resource: tenant.isEmpty ? "subject" : "subject:tenant=\(tenant)",
-                            decision: .allow,
-                            reason: receipt.alreadyErased
-                                ? "already erased"
-                                : nothingHeld
-                                    ? "no keys held for this subject in this tenant; new data for it will be refused"
-                                    : "crypto-shredded \(receipt.versionsDeleted) key version(s)",
-                            correlationID: correlationId,
-                            keyIDs: receipt.keyID.isEmpty ? [] : [receipt.keyID],
-                            count: receipt.versionsDeleted,
-                            subjectKey: receipt.keyID.isEmpty ? nil : receipt.keyID
-                        )
-                    )
-                } catch {
-                    throw CLIError("erased, but the audit receipt could not be written: \(error)")
-                }
                 try Keys.emit(receipt, json: output.json) {
                     receipt.alreadyErased
                         ? "Already erased."
@@ -300,6 +260,8 @@ struct Keys: ParsableCommand {
                                 + "Run `strongroom keys finalize` to make it final for backups."
                 }
             } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            } catch let error as SubjectErasure.Failure {
                 throw CLIError("\(error)")
             }
         }

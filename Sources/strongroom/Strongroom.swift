@@ -129,6 +129,17 @@ struct DataDirectoryOptions: ParsableArguments {
     }
 }
 
+/// The tenant a command acts in, explained once for every command.
+struct TenantOption: ParsableArguments {
+    @Option(
+        help: """
+            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
+            directory's, set by `init --tenant`; a different one is refused.
+            """
+    )
+    var tenant: String?
+}
+
 /// What every command on the secure pipeline takes: the data directory, who acts, under which
 /// policy, in which tenant.
 struct PipelineOptions: ParsableArguments {
@@ -137,13 +148,8 @@ struct PipelineOptions: ParsableArguments {
     var principal: String
     @Option(help: "Policy file.")
     var policy: String
-    @Option(
-        help: """
-            The tenant whose keys and data these are (bound into every ciphertext). Default: the data \
-            directory's, set by `init --tenant`; a different one is refused.
-            """
-    )
-    var tenant: String?
+    @OptionGroup var tenantOption: TenantOption
+    var tenant: String? { tenantOption.tenant }
 
     /// The pipeline's services for this data directory, policy and tenant.
     func services() throws -> StrongroomServices { try data.services(policy: policy, tenant: tenant) }
