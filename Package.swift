@@ -20,6 +20,13 @@ let package = Package(
         .library(name: "Strongroom", targets: ["Strongroom"]),
         .executable(name: "strongroom", targets: ["strongroom"]),
     ],
+    traits: [
+        .trait(
+            name: "OpenSSL",
+            description: "Field AES-256-GCM through OpenSSL 3's EVP API (libcrypto) instead of swift-crypto."
+        ),
+        .default(enabledTraits: ["OpenSSL"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
@@ -31,10 +38,12 @@ let package = Package(
     targets: [
         .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
         .target(name: "StrongroomFiles", swiftSettings: swiftSettings),
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "StrongroomCrypto",
             dependencies: [
                 "StrongroomJSON",
+                .target(name: "CLibCrypto", condition: .when(traits: ["OpenSSL"])),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

@@ -121,45 +121,106 @@ public enum FieldCipher {
         nonce fixedNonce: [UInt8]?,
         into out: inout [UInt8]
     ) throws(CipherError) {
-        // One buffer for header ‖ nonce ‖ ciphertext ‖ tag, one for the associated data.
-        var sealed = [UInt8](repeating: 0, count: headerCount)
-        sealed.reserveCapacity(headerCount + algorithm.nonceCount + plaintext.count + tagCount)
-        writeHeader(&sealed, algorithm: algorithm, key: key.reference)
-        var aad: [UInt8] = []
-        aad.reserveCapacity(associatedDataPrefix.count + 4 + pointer.utf8.count + headerCount)
-        aad.append(contentsOf: associatedDataPrefix)
-        appendLengthPrefixed(pointer.utf8, to: &aad)
-        aad.append(contentsOf: sealed)
-        do {
+        let count = sealedCount(plaintext.count, algorithm)
+        try withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { (sealed) throws(CipherError) in
+            try sealBinary(
+                plaintext,
+                pointer: pointer,
+                associatedDataPrefix: associatedDataPrefix,
+                key: key,
+                algorithm: algorithm,
+                nonce: fixedNonce,
+                into: sealed
+            )
+            out.append(contentsOf: prefixBytes)
+            Base64URL.encode(UnsafeRawBufferPointer(sealed), into: &out)
+        }
+    }
+
+    /// Bytes of header ‖ nonce ‖ ciphertext ‖ tag for a plaintext of `count` bytes.
+    static func sealedCount(_ count: Int, _ algorithm: FieldAlgorithm) -> Int {
+        headerCount + algorithm.nonceCount + count + tagCount
+    }
+
+    /// Writes header ‖ nonce ‖ ciphertext ‖ tag (``sealedCount(_:_:)`` bytes) to `sealed`.
+    static func sealBinary(
+        _ plaintext: UnsafeRawBufferPointer,
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        key: DataEncryptionKey,
+        algorithm: FieldAlgorithm,
+        nonce fixedNonce: [UInt8]?,
+        into sealed: UnsafeMutableRawBufferPointer
+    ) throws(CipherError) {
+        guard sealed.count == sealedCount(plaintext.count, algorithm) else { throw CipherError(.invalidArgument) }
+        writeHeader(sealed, algorithm: algorithm, key: key.reference)
+        let header = UnsafeRawBufferPointer(rebasing: sealed[..<headerCount])
+        let nonceEnd = headerCount + algorithm.nonceCount
+        try withAssociatedData(associatedDataPrefix, pointer: pointer, header: header) { (aad) throws(CipherError) in
             switch algorithm {
             case .aes256GCM:
-                let nonce = try withUnsafeTemporaryAllocation(byteCount: 12, alignment: 1) { buffer in
-                    if let fixedNonce {
-                        guard fixedNonce.count == 12 else {
-                            throw CipherError(.invalidArgument, "nonce must be 12 bytes")
-                        }
-                        buffer.copyBytes(from: fixedNonce)
-                    } else {
-                        NonceSource.fill(buffer)
-                    }
-                    return try AES.GCM.Nonce(data: UnsafeRawBufferPointer(buffer))
+                let nonce = UnsafeMutableRawBufferPointer(rebasing: sealed[headerCount..<nonceEnd])
+                if let fixedNonce {
+                    guard fixedNonce.count == 12 else { throw CipherError(.invalidArgument, "nonce must be 12 bytes") }
+                    nonce.copyBytes(from: fixedNonce)
+                } else {
+                    NonceSource.fill(nonce)
                 }
-                let box = try AES.GCM.seal(plaintext, using: key.gcmKey, nonce: nonce, authenticating: aad)
-                guard let combined = box.combined else { throw CipherError(.invalidArgument) }
-                sealed.append(contentsOf: combined)
+                try key.fieldKeys.sealGCM(
+                    nonce: UnsafeRawBufferPointer(nonce),
+                    aad: aad,
+                    plaintext: plaintext,
+                    into: UnsafeMutableRawBufferPointer(rebasing: sealed[nonceEnd...])
+                )
             case .aes256GCMSIVDeterministic:
                 guard let nonce = sivNonce else { throw CipherError(.unsupportedAlgorithm) }
-                let box = try AES.GCM._SIV.seal(plaintext, using: key.sivKey, nonce: nonce, authenticating: aad)
-                sealed.append(contentsOf: box.ciphertext)
-                sealed.append(contentsOf: box.tag)
+                let sivKey = try key.fieldKeys.sivKey()
+                do {
+                    let box = try AES.GCM._SIV.seal(plaintext, using: sivKey, nonce: nonce, authenticating: aad)
+                    let body = UnsafeMutableRawBufferPointer(rebasing: sealed[nonceEnd...])
+                    box.ciphertext.withUnsafeBytes { body.copyMemory(from: $0) }
+                    box.tag.withUnsafeBytes {
+                        UnsafeMutableRawBufferPointer(rebasing: body[plaintext.count...]).copyMemory(from: $0)
+                    }
+                } catch {
+                    throw CipherError(.invalidKey)
+                }
             }
-        } catch let error as CipherError {
-            throw error
-        } catch {
-            throw CipherError(.invalidKey)
         }
-        out.append(contentsOf: prefixBytes)
-        sealed.withUnsafeBytes { Base64URL.encode($0, into: &out) }
+    }
+
+    /// Calls `body` with prefix ‖ length-prefixed pointer ‖ header, assembled on the stack.
+    static func withAssociatedData<R>(
+        _ prefix: [UInt8],
+        pointer: String,
+        header: UnsafeRawBufferPointer,
+        _ body: (UnsafeRawBufferPointer) throws(CipherError) -> R
+    ) throws(CipherError) -> R {
+        var pointer = pointer
+        let result: Result<R, CipherError> = pointer.withUTF8 { path in
+            let count = prefix.count + 4 + path.count + header.count
+            return withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { aad in
+                prefix.withUnsafeBytes {
+                    UnsafeMutableRawBufferPointer(rebasing: aad[..<prefix.count]).copyMemory(from: $0)
+                }
+                var at = prefix.count
+                let n = UInt32(truncatingIfNeeded: path.count)
+                aad[at] = UInt8(n >> 24)
+                aad[at + 1] = UInt8(n >> 16 & 0xFF)
+                aad[at + 2] = UInt8(n >> 8 & 0xFF)
+                aad[at + 3] = UInt8(n & 0xFF)
+                at += 4
+                UnsafeMutableRawBufferPointer(rebasing: aad[at..<(at + path.count)]).copyMemory(
+                    from: UnsafeRawBufferPointer(path)
+                )
+                at += path.count
+                UnsafeMutableRawBufferPointer(rebasing: aad[at...]).copyMemory(from: header)
+                do throws(CipherError) { return .success(try body(UnsafeRawBufferPointer(aad))) } catch {
+                    return .failure(error)
+                }
+            }
+        }
+        return try result.get()
     }
 
     /// Seals `plaintext` and returns the `sr1:` text.
@@ -191,7 +252,7 @@ public enum FieldCipher {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func writeHeader(_ header: inout [UInt8], algorithm: FieldAlgorithm, key: KeyReference) {
+    static func writeHeader(_ header: UnsafeMutableRawBufferPointer, algorithm: FieldAlgorithm, key: KeyReference) {
         header[0] = version
         header[1] = algorithm.rawValue
         header[2] = key.scope.rawValue
@@ -280,31 +341,73 @@ public struct SealedField: Sendable {
         into out: inout [UInt8]
     ) throws(CipherError) {
         guard key.reference == self.key else { throw CipherError(.invalidArgument, "key does not match header") }
-        var aad: [UInt8] = []
-        aad.reserveCapacity(associatedDataPrefix.count + 4 + pointer.utf8.count + FieldCipher.headerCount)
-        aad.append(contentsOf: associatedDataPrefix)
-        appendLengthPrefixed(pointer.utf8, to: &aad)
-        aad.append(contentsOf: bytes[0..<FieldCipher.headerCount])
         let nonceEnd = FieldCipher.headerCount + algorithm.nonceCount
         let tagStart = bytes.count - FieldCipher.tagCount
-        do {
-            switch algorithm {
-            case .aes256GCM:
-                let box = try AES.GCM.SealedBox(combined: bytes[FieldCipher.headerCount...])
-                out.append(contentsOf: try AES.GCM.open(box, using: key.gcmKey, authenticating: aad))
-            case .aes256GCMSIVDeterministic:
-                guard let nonce = FieldCipher.sivNonce else { throw CipherError(.unsupportedAlgorithm) }
-                let box = try AES.GCM._SIV.SealedBox(
-                    nonce: nonce,
-                    ciphertext: bytes[nonceEnd..<tagStart],
-                    tag: bytes[tagStart...]
+        let result: Result<Void, CipherError> = bytes.withUnsafeBytes { bytes in
+            do throws(CipherError) {
+                try open(
+                    bytes,
+                    nonceEnd: nonceEnd,
+                    tagStart: tagStart,
+                    pointer: pointer,
+                    prefix: associatedDataPrefix,
+                    key: key,
+                    into: &out
                 )
-                out.append(contentsOf: try AES.GCM._SIV.open(box, using: key.sivKey, authenticating: aad))
+                return .success(())
+            } catch {
+                return .failure(error)
             }
-        } catch let error as CipherError {
-            throw error
-        } catch {
-            throw CipherError(.authenticationFailure)
+        }
+        try result.get()
+    }
+
+    private func open(
+        _ bytes: UnsafeRawBufferPointer,
+        nonceEnd: Int,
+        tagStart: Int,
+        pointer: String,
+        prefix associatedDataPrefix: [UInt8],
+        key: DataEncryptionKey,
+        into out: inout [UInt8]
+    ) throws(CipherError) {
+        do {
+            let header = UnsafeRawBufferPointer(rebasing: bytes[..<FieldCipher.headerCount])
+            let body = UnsafeRawBufferPointer(rebasing: bytes[nonceEnd..<tagStart])
+            let tag = UnsafeRawBufferPointer(rebasing: bytes[tagStart...])
+            try FieldCipher.withAssociatedData(associatedDataPrefix, pointer: pointer, header: header) {
+                (aad) throws(CipherError) in
+                switch algorithm {
+                case .aes256GCM:
+                    let start = out.count
+                    out.append(contentsOf: repeatElement(0, count: body.count))
+                    let opened: Result<Void, CipherError> = out.withUnsafeMutableBytes { all in
+                        do throws(CipherError) {
+                            try key.fieldKeys.openGCM(
+                                nonce: UnsafeRawBufferPointer(rebasing: bytes[FieldCipher.headerCount..<nonceEnd]),
+                                aad: aad,
+                                ciphertext: body,
+                                tag: tag,
+                                into: UnsafeMutableRawBufferPointer(rebasing: all[start...])
+                            )
+                            return .success(())
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                    if case .failure = opened { out.removeSubrange(start...) }
+                    try opened.get()
+                case .aes256GCMSIVDeterministic:
+                    guard let nonce = FieldCipher.sivNonce else { throw CipherError(.unsupportedAlgorithm) }
+                    let sivKey = try key.fieldKeys.sivKey()
+                    do {
+                        let box = try AES.GCM._SIV.SealedBox(nonce: nonce, ciphertext: body, tag: tag)
+                        out.append(contentsOf: try AES.GCM._SIV.open(box, using: sivKey, authenticating: aad))
+                    } catch {
+                        throw CipherError(.authenticationFailure)
+                    }
+                }
+            }
         }
     }
 

@@ -82,9 +82,9 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     public let reference: KeyReference
     /// The AES-256 key.
     public let key: SymmetricKey
-    /// The subkeys each AEAD uses, derived once: one key never serves two algorithms.
-    let gcmKey: SymmetricKey
-    let sivKey: SymmetricKey
+    /// The subkeys each AEAD uses, derived once (one key never serves two algorithms), with
+    /// their reusable cipher contexts.
+    let fieldKeys: FieldKeys
 
     /// Pairs `key` (256 bits) with its reference.
     public init(reference: KeyReference, key: SymmetricKey) throws(CipherError) {
@@ -95,9 +95,23 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     private init(checked reference: KeyReference, key: SymmetricKey) {
         self.reference = reference
         self.key = key
-        self.gcmKey = Self.subkey(key, FieldAlgorithm.aes256GCM)
-        self.sivKey = Self.subkey(key, FieldAlgorithm.aes256GCMSIVDeterministic)
+        self.fieldKeys = FieldKeys(
+            gcm: Self.subkey(key, FieldAlgorithm.aes256GCM),
+            siv: Self.subkey(key, FieldAlgorithm.aes256GCMSIVDeterministic)
+        )
     }
+
+    /// Frees this key's cipher contexts and subkeys now.
+    ///
+    /// Every later seal or open with it (or any copy of it) fails. The key store calls it
+    /// when the key's family is erased.
+    public func discard() { fieldKeys.discard() }
+
+    /// True after ``discard()``.
+    public var isDiscarded: Bool { fieldKeys.isDiscarded }
+
+    /// Which library seals and opens AES-256-GCM fields in this build.
+    public static var gcmBackend: String { FieldKeys.gcmBackend }
 
     /// HKDF-SHA256 (RFC 5869), no salt, info `strongroom/field/v2/` ‖ algorithm byte: 32 bytes.
     static func subkey(_ key: SymmetricKey, _ algorithm: FieldAlgorithm) -> SymmetricKey {

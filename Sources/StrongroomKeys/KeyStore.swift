@@ -626,6 +626,9 @@ public final class KeyStore: Sendable {
         cache.withLock { cache in
             if let id {
                 cache.erased.insert(id)
+                // Free the cipher contexts and subkeys now, in every copy still held.
+                for entry in cache.keys.values where entry.key.reference.id == id { entry.key.discard() }
+                for entry in cache.active.values where entry.key.reference.id == id { entry.key.discard() }
                 cache.drop(family: id)
             }
             cache.active[family] = nil

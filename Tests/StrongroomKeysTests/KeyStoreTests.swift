@@ -193,8 +193,14 @@ struct KeyStoreTests {
         let gone = try store.encryptionKey(for: .subject("CUST-ERASE"))
         let kept = try store.encryptionKey(for: .subject("CUST-KEEP"))
         _ = try store.rotate(.subject("CUST-ERASE"))
+        let active = try store.encryptionKey(for: .subject("CUST-ERASE"))
         let receipt = try store.erase(subject: "CUST-ERASE")
         #expect(receipt.versionsDeleted == 2 && !receipt.alreadyErased)
+        // The cached keys' cipher contexts and subkeys are freed at once, in every copy held.
+        #expect(active.isDiscarded && !kept.isDiscarded)
+        #expect(throws: CipherError(.invalidKey)) {
+            try FieldCipher.seal(Array("1".utf8), pointer: "/a", context: FieldContext(topic: "t"), key: active)
+        }
         #expect(receipt.keyID == gone.reference.id.description)
         #expect(isErased(try store.decryptionKey(gone.reference)))
         #expect(throws: KeyStoreError(.subjectErased)) { try store.encryptionKey(for: .subject("CUST-ERASE")) }

@@ -1,0 +1,231 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import Synchronization
+
+#if OpenSSL
+import CLibCrypto
+#endif
+
+/// The two AEAD subkeys of one data-encryption key, and what makes them fast.
+///
+/// AES-256-GCM goes through OpenSSL 3's EVP API when the `OpenSSL` trait is on (the
+/// default): a context is keyed once and reused with a fresh IV for every seal and open,
+/// one context per concurrent caller. With the trait off, swift-crypto does the same job.
+/// Both write the same bytes for the same key, nonce, associated data and plaintext.
+/// AES-256-GCM-SIV is always swift-crypto (OpenSSL 3.0 has none).
+///
+/// ``discard()`` frees the contexts (OpenSSL clears their key schedules) and the subkeys,
+/// and refuses every later use: the key store calls it when a key's family is erased.
+final class FieldKeys: Sendable {
+    private struct State: ~Copyable {
+        var gcm: SymmetricKey?
+        var siv: SymmetricKey?
+        #if OpenSSL
+        var idle: [Context] = []
+        #endif
+
+        var discarded: Bool { gcm == nil }
+    }
+
+    private let state: Mutex<State>
+    /// Contexts kept idle at most; more concurrent callers create and free their own.
+    static let idleLimit = 16
+
+    init(gcm: SymmetricKey, siv: SymmetricKey) {
+        state = Mutex(State(gcm: gcm, siv: siv))
+    }
+
+    deinit {
+        #if OpenSSL
+        state.withLock { state in
+            for context in state.idle { sr_gcm_free(context.pointer) }
+            state.idle = []
+        }
+        #endif
+    }
+
+    /// Frees the contexts and subkeys; every later seal or open throws ``CipherError/Code/invalidKey``.
+    func discard() {
+        state.withLock { state in
+            #if OpenSSL
+            for context in state.idle { sr_gcm_free(context.pointer) }
+            state.idle = []
+            #endif
+            state.gcm = nil
+            state.siv = nil
+        }
+    }
+
+    /// True after ``discard()``.
+    var isDiscarded: Bool { state.withLock { $0.discarded } }
+
+    static let discardedError = CipherError(.invalidKey, "key discarded (its family was erased)")
+
+    // MARK: AES-256-GCM
+
+    /// Seals `plaintext`: writes its ciphertext then the 16-byte tag to `out`
+    /// (`plaintext.count + 16` bytes).
+    func sealGCM(
+        nonce: UnsafeRawBufferPointer,
+        aad: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
+    ) throws(CipherError) {
+        guard nonce.count == 12, out.count == plaintext.count + 16, plaintext.count < Int32.max,
+            aad.count < Int32.max
+        else { throw CipherError(.invalidArgument) }
+        #if OpenSSL
+        let context = try checkOut()
+        let ok = sr_gcm_seal(
+            context.pointer,
+            nonce.baseAddress,
+            aad.baseAddress,
+            Int32(aad.count),
+            plaintext.baseAddress,
+            Int32(plaintext.count),
+            out.baseAddress,
+            out.baseAddress.map { $0 + plaintext.count }
+        )
+        checkIn(context)
+        guard ok == 1 else { throw CipherError(.invalidKey, "OpenSSL refused to seal") }
+        #else
+        try Self.swiftCryptoSeal(key: try gcmKey(), nonce: nonce, aad: aad, plaintext: plaintext, into: out)
+        #endif
+    }
+
+    /// Opens a GCM ciphertext: writes `ciphertext.count` bytes of plaintext to `out` when the
+    /// tag verifies; on failure `out` holds no plaintext.
+    func openGCM(
+        nonce: UnsafeRawBufferPointer,
+        aad: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer,
+        tag: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
+    ) throws(CipherError) {
+        guard nonce.count == 12, tag.count == 16, out.count == ciphertext.count, ciphertext.count < Int32.max,
+            aad.count < Int32.max
+        else { throw CipherError(.invalidArgument) }
+        #if OpenSSL
+        let context = try checkOut()
+        let ok = sr_gcm_open(
+            context.pointer,
+            nonce.baseAddress,
+            aad.baseAddress,
+            Int32(aad.count),
+            ciphertext.baseAddress,
+            Int32(ciphertext.count),
+            tag.baseAddress,
+            out.baseAddress
+        )
+        checkIn(context)
+        guard ok == 1 else {
+            out.initializeMemory(as: UInt8.self, repeating: 0)
+            throw CipherError(.authenticationFailure)
+        }
+        #else
+        try Self.swiftCryptoOpen(key: try gcmKey(), nonce: nonce, aad: aad, ciphertext: ciphertext, tag: tag, into: out)
+        #endif
+    }
+
+    func gcmKey() throws(CipherError) -> SymmetricKey {
+        guard let key = state.withLock({ $0.gcm }) else { throw Self.discardedError }
+        return key
+    }
+
+    func sivKey() throws(CipherError) -> SymmetricKey {
+        guard let key = state.withLock({ $0.siv }) else { throw Self.discardedError }
+        return key
+    }
+
+    #if OpenSSL
+    /// An `EVP_CIPHER_CTX`: idle in the pool, or used by exactly one caller between
+    /// ``checkOut()`` and ``checkIn(_:)``, never both.
+    struct Context: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
+
+    private func checkOut() throws(CipherError) -> Context {
+        enum Taken {
+            case context(Context)
+            case key(SymmetricKey)
+            case discarded
+        }
+        let taken: Taken = state.withLock { state in
+            if let context = state.idle.popLast() { return .context(context) }
+            guard let key = state.gcm else { return .discarded }
+            return .key(key)
+        }
+        switch taken {
+        case .context(let context): return context
+        case .discarded: throw Self.discardedError
+        case .key(let key):
+            let context = key.withUnsafeBytes { sr_gcm_new($0.bindMemory(to: UInt8.self).baseAddress) }
+            guard let context else { throw CipherError(.invalidKey, "OpenSSL could not key AES-256-GCM") }
+            return Context(pointer: context)
+        }
+    }
+
+    private func checkIn(_ context: Context) {
+        let keep = state.withLock { state in
+            guard !state.discarded, state.idle.count < Self.idleLimit else { return false }
+            state.idle.append(context)
+            return true
+        }
+        if !keep { sr_gcm_free(context.pointer) }
+    }
+    #endif
+
+    // MARK: swift-crypto
+
+    /// AES-256-GCM through swift-crypto: the backend without the `OpenSSL` trait, and the
+    /// reference the OpenSSL backend is compared with byte for byte.
+    static func swiftCryptoSeal(
+        key: SymmetricKey,
+        nonce: UnsafeRawBufferPointer,
+        aad: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
+    ) throws(CipherError) {
+        do {
+            let box = try AES.GCM.seal(
+                plaintext,
+                using: key,
+                nonce: try AES.GCM.Nonce(data: nonce),
+                authenticating: aad
+            )
+            box.ciphertext.withUnsafeBytes { out.copyMemory(from: $0) }
+            box.tag.withUnsafeBytes {
+                UnsafeMutableRawBufferPointer(rebasing: out[plaintext.count...]).copyMemory(from: $0)
+            }
+        } catch {
+            throw CipherError(.invalidKey)
+        }
+    }
+
+    static func swiftCryptoOpen(
+        key: SymmetricKey,
+        nonce: UnsafeRawBufferPointer,
+        aad: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer,
+        tag: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
+    ) throws(CipherError) {
+        do {
+            let box = try AES.GCM.SealedBox(nonce: try AES.GCM.Nonce(data: nonce), ciphertext: ciphertext, tag: tag)
+            let plain = try AES.GCM.open(box, using: key, authenticating: aad)
+            plain.withUnsafeBytes { out.copyMemory(from: $0) }
+        } catch {
+            throw CipherError(.authenticationFailure)
+        }
+    }
+
+    /// Which library seals and opens AES-256-GCM fields in this build.
+    static var gcmBackend: String {
+        #if OpenSSL
+        "OpenSSL EVP (\(String(cString: sr_openssl_version())))"
+        #else
+        "swift-crypto"
+        #endif
+    }
+}

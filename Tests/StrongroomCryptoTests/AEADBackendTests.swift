@@ -1,0 +1,306 @@
+import Crypto
+import Foundation
+import StrongroomTestSupport
+import Testing
+
+@_spi(FixedNonce) @testable import StrongroomCrypto
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func hex(_ s: String) -> [UInt8] { TestSupport.hex(s) }
+
+private func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+}
+
+/// Seals through the build's backend; returns ciphertext ‖ tag.
+private func seal(_ keys: FieldKeys, nonce: [UInt8], aad: [UInt8], plaintext: [UInt8]) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: plaintext.count + 16)
+    try nonce.withUnsafeBytes { n in
+        try aad.withUnsafeBytes { a in
+            try plaintext.withUnsafeBytes { p in
+                try out.withUnsafeMutableBytes { try keys.sealGCM(nonce: n, aad: a, plaintext: p, into: $0) }
+            }
+        }
+    }
+    return out
+}
+
+/// Opens through the build's backend; nil when authentication fails.
+private func open(_ keys: FieldKeys, nonce: [UInt8], aad: [UInt8], sealed: [UInt8]) -> [UInt8]? {
+    guard sealed.count >= 16 else { return nil }
+    let body = Array(sealed.dropLast(16))
+    let tag = Array(sealed.suffix(16))
+    var out = [UInt8](repeating: 0xEE, count: body.count)
+    do {
+        try nonce.withUnsafeBytes { n in
+            try aad.withUnsafeBytes { a in
+                try body.withUnsafeBytes { c in
+                    try tag.withUnsafeBytes { t in
+                        try out.withUnsafeMutableBytes {
+                            try keys.openGCM(nonce: n, aad: a, ciphertext: c, tag: t, into: $0)
+                        }
+                    }
+                }
+            }
+        }
+    } catch {
+        // No plaintext may be left behind by a failed open.
+        #expect(out.allSatisfy { $0 == 0 || $0 == 0xEE })
+        return nil
+    }
+    return out
+}
+
+/// swift-crypto's output for the same inputs: the reference the OpenSSL backend must match.
+private func referenceSeal(key: SymmetricKey, nonce: [UInt8], aad: [UInt8], plaintext: [UInt8]) throws -> [UInt8] {
+    let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: nonce), authenticating: aad)
+    return Array(box.ciphertext) + Array(box.tag)
+}
+
+@Suite("AES-256-GCM backend (OpenSSL EVP with the OpenSSL trait, else swift-crypto)")
+struct AEADBackendTests {
+    @Test("the backend in use is the one the build's traits name")
+    func backendName() {
+        #if OpenSSL
+        #expect(DataEncryptionKey.gcmBackend.hasPrefix("OpenSSL EVP (OpenSSL 3."))
+        #else
+        #expect(DataEncryptionKey.gcmBackend == "swift-crypto")
+        #endif
+    }
+
+    @Test("byte-identical to swift-crypto for every length 0-300 and 4 KiB, and both open each other's output")
+    func byteIdentical() throws {
+        for length in Array(0...300) + [1024, 4096, 65_537] {
+            let key = SymmetricKey(size: .bits256)
+            let keys = FieldKeys(gcm: key, siv: key)
+            let nonce = randomBytes(12)
+            let aad = randomBytes(length % 97)
+            let plaintext = randomBytes(length)
+            let ours = try seal(keys, nonce: nonce, aad: aad, plaintext: plaintext)
+            let reference = try referenceSeal(key: key, nonce: nonce, aad: aad, plaintext: plaintext)
+            #expect(ours == reference, "length \(length)")
+            #expect(open(keys, nonce: nonce, aad: aad, sealed: reference) == plaintext, "length \(length)")
+            let box = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: nonce),
+                ciphertext: ours.dropLast(16),
+                tag: ours.suffix(16)
+            )
+            #expect(Array(try AES.GCM.open(box, using: key, authenticating: aad)) == plaintext)
+        }
+    }
+
+    @Test("GCM specification test cases 13-16 through the backend", arguments: RFCVectors.aesGCM256)
+    func specVectors(vector: RFCVectors.GCMCase) throws {
+        let key = SymmetricKey(data: hex(vector.key))
+        let keys = FieldKeys(gcm: key, siv: key)
+        let sealed = try seal(keys, nonce: hex(vector.iv), aad: hex(vector.aad), plaintext: hex(vector.plaintext))
+        #expect(sealed == hex(vector.ciphertext) + hex(vector.tag), "\(vector.name)")
+        #expect(open(keys, nonce: hex(vector.iv), aad: hex(vector.aad), sealed: sealed) == hex(vector.plaintext))
+    }
+
+    @Test("Wycheproof AES-GCM (256-bit keys, 96-bit IV, 128-bit tag) through the backend")
+    func wycheproof() throws {
+        guard TestSupport.vectorsAvailable else { return }
+        let json = try TestSupport.vectorJSON("wycheproof/aes_gcm_test.json")
+        var checked = 0
+        for group in json["testGroups"] as? [[String: Any]] ?? [] {
+            guard group["keySize"] as? Int == 256, group["ivSize"] as? Int == 96, group["tagSize"] as? Int == 128
+            else { continue }
+            for test in group["tests"] as? [[String: Any]] ?? [] {
+                func bytes(_ name: String) -> [UInt8] { hex(test[name] as? String ?? "") }
+                let key = SymmetricKey(data: bytes("key"))
+                let keys = FieldKeys(gcm: key, siv: key)
+                let id = test["tcId"] as? Int ?? -1
+                let opened = open(keys, nonce: bytes("iv"), aad: bytes("aad"), sealed: bytes("ct") + bytes("tag"))
+                switch test["result"] as? String {
+                case "valid":
+                    #expect(opened == bytes("msg"), "tcId \(id)")
+                    let sealed = try seal(keys, nonce: bytes("iv"), aad: bytes("aad"), plaintext: bytes("msg"))
+                    #expect(sealed == bytes("ct") + bytes("tag"), "tcId \(id)")
+                case "invalid":
+                    #expect(opened == nil, "tcId \(id)")
+                default: break
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 50)
+    }
+
+    @Test("every flipped bit of ciphertext, tag or associated data fails, leaving no plaintext")
+    func tamper() throws {
+        let key = SymmetricKey(size: .bits256)
+        let keys = FieldKeys(gcm: key, siv: key)
+        let nonce = randomBytes(12)
+        let aad = Array("strongroom/field/v2 context".utf8)
+        let plaintext = Array(#""123-45-6789""#.utf8)
+        let sealed = try seal(keys, nonce: nonce, aad: aad, plaintext: plaintext)
+        for i in sealed.indices {
+            for bit in 0..<8 {
+                var bad = sealed
+                bad[i] ^= 1 << bit
+                #expect(open(keys, nonce: nonce, aad: aad, sealed: bad) == nil, "byte \(i) bit \(bit)")
+            }
+        }
+        for i in aad.indices {
+            var bad = aad
+            bad[i] ^= 0x01
+            #expect(open(keys, nonce: nonce, aad: bad, sealed: sealed) == nil)
+        }
+        var badNonce = nonce
+        badNonce[11] ^= 0x80
+        #expect(open(keys, nonce: badNonce, aad: aad, sealed: sealed) == nil)
+        let other = SymmetricKey(size: .bits256)
+        #expect(open(FieldKeys(gcm: other, siv: other), nonce: nonce, aad: aad, sealed: sealed) == nil)
+        // Opening again after all those failures still works: a failed open leaves the context usable.
+        #expect(open(keys, nonce: nonce, aad: aad, sealed: sealed) == plaintext)
+    }
+
+    @Test("one key shared by eight threads: every seal opens, and seals and opens interleave on reused contexts")
+    func concurrent() async throws {
+        let key = DataEncryptionKey.generate(
+            reference: KeyReference(scope: .topic, id: KeyID(high: 1, low: 2), version: 1)
+        )
+        let context = FieldContext(topic: "t")
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    var done = 0
+                    for i in 0..<2000 {
+                        let plaintext = Array(#""worker \#(worker) item \#(i)""#.utf8)
+                        let text = try FieldCipher.seal(plaintext, pointer: "/v", context: context, key: key)
+                        let opened = try SealedField(parsing: text).open(pointer: "/v", context: context, key: key)
+                        guard opened == plaintext else { throw CipherError(.authenticationFailure) }
+                        done += 1
+                    }
+                    return done
+                }
+            }
+            var total = 0
+            for try await n in group { total += n }
+            #expect(total == 16_000)
+        }
+    }
+
+    @Test("a discarded key refuses to seal or open, in every copy; other keys keep working")
+    func discard() throws {
+        let reference = KeyReference(scope: .subject, id: KeyID.random(), version: 1)
+        let key = DataEncryptionKey.generate(reference: reference)
+        let copy = key
+        let context = FieldContext(topic: "t", subjectKey: reference.id)
+        let text = try FieldCipher.seal(Array("1".utf8), pointer: "/a", context: context, key: key)
+        let det = try FieldCipher.seal(
+            Array("2".utf8),
+            pointer: "/b",
+            context: context,
+            key: key,
+            algorithm: .aes256GCMSIVDeterministic
+        )
+        key.discard()
+        #expect(copy.isDiscarded)
+        #expect(throws: CipherError(.invalidKey)) {
+            try FieldCipher.seal(Array("1".utf8), pointer: "/a", context: context, key: copy)
+        }
+        #expect(throws: CipherError(.invalidKey)) {
+            try SealedField(parsing: text).open(pointer: "/a", context: context, key: copy)
+        }
+        #expect(throws: CipherError(.invalidKey)) {
+            try SealedField(parsing: det).open(pointer: "/b", context: context, key: copy)
+        }
+        let other = DataEncryptionKey.generate(reference: KeyReference(scope: .topic, id: KeyID.random(), version: 1))
+        let again = try FieldCipher.seal(Array("1".utf8), pointer: "/a", context: context, key: other)
+        #expect(try SealedField(parsing: again).open(pointer: "/a", context: context, key: other) == Array("1".utf8))
+    }
+}
+
+@Suite("GCM nonces: pooled kernel randomness, never repeated")
+struct NonceTests {
+    @Test("pools are fork-safe on this kernel (MADV_WIPEONFORK), so nonces are pooled")
+    func pooled() {
+        #if os(Linux)
+        #expect(NonceSource.isPooled)
+        #endif
+    }
+
+    @Test("no nonce repeats across 10^7 field seals (each nonce read back from the sealed bytes)")
+    func tenMillion() throws {
+        let count = 10_000_000
+        let key = DataEncryptionKey.generate(reference: KeyReference(scope: .topic, id: KeyID.random(), version: 1))
+        let plaintext: [UInt8] = [0x31]
+        let sealedCount = FieldCipher.sealedCount(1, .aes256GCM)
+        var heads = [UInt64](repeating: 0, count: count)
+        var tails = [UInt32](repeating: 0, count: count)
+        let prefix = FieldContext(topic: "t").associatedDataPrefix()
+        try withUnsafeTemporaryAllocation(byteCount: sealedCount, alignment: 8) { sealed in
+            try plaintext.withUnsafeBytes { p in
+                for i in 0..<count {
+                    try FieldCipher.sealBinary(
+                        p,
+                        pointer: "/a",
+                        associatedDataPrefix: prefix,
+                        key: key,
+                        algorithm: .aes256GCM,
+                        nonce: nil,
+                        into: sealed
+                    )
+                    let n = FieldCipher.headerCount
+                    heads[i] = sealed.loadUnaligned(fromByteOffset: n, as: UInt64.self)
+                    tails[i] = sealed.loadUnaligned(fromByteOffset: n + 8, as: UInt32.self)
+                }
+            }
+        }
+        // Sort indices by the first 8 bytes; equal heads then compare the last 4.
+        var order = Array(0..<count)
+        order.sort { heads[$0] < heads[$1] }
+        var repeats = 0
+        for j in 1..<count where heads[order[j]] == heads[order[j - 1]] && tails[order[j]] == tails[order[j - 1]] {
+            repeats += 1
+        }
+        #expect(repeats == 0)
+        #expect(Set(heads.prefix(1000)).count == 1000)
+    }
+
+    #if os(Linux)
+    @Test("a forked child never hands out the parent's pooled nonces")
+    func fork() throws {
+        var first = [UInt8](repeating: 0, count: 12)
+        first.withUnsafeMutableBytes { NonceSource.fill($0) }  // the pool now holds ~1000 more
+        var pipe: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&pipe) == 0)
+        var fromChild = [UInt8](repeating: 0, count: 36)
+        let pid = Glibc.fork()
+        if pid == 0 {
+            // Child: only syscalls and memory already mapped.
+            fromChild.withUnsafeMutableBytes { buffer in
+                for i in 0..<3 {
+                    NonceSource.fill(UnsafeMutableRawBufferPointer(rebasing: buffer[(i * 12)..<(i * 12 + 12)]))
+                }
+                _ = write(pipe[1], buffer.baseAddress, 36)
+            }
+            _exit(0)
+        }
+        #expect(pid > 0)
+        close(pipe[1])
+        var parent = [UInt8](repeating: 0, count: 36)
+        parent.withUnsafeMutableBytes { buffer in
+            for i in 0..<3 {
+                NonceSource.fill(UnsafeMutableRawBufferPointer(rebasing: buffer[(i * 12)..<(i * 12 + 12)]))
+            }
+        }
+        let got = fromChild.withUnsafeMutableBytes { read(pipe[0], $0.baseAddress, 36) }
+        close(pipe[0])
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(got == 36)
+        #expect(fromChild != parent)
+        for i in 0..<3 {
+            let child = Array(fromChild[(i * 12)..<(i * 12 + 12)])
+            for j in 0..<3 { #expect(child != Array(parent[(j * 12)..<(j * 12 + 12)])) }
+        }
+    }
+    #endif
+}
