@@ -313,18 +313,19 @@ public struct EventCipher: Sendable {
     public func seal(batch events: [[UInt8]]) -> [Result<Sealed, EventCipherError>] {
         var scans: [Result<Scan, EventCipherError>] = []
         scans.reserveCapacity(events.count)
-        var families = Set<KeyFamily>()
+        // Each family's key, and the seals the batch makes under it (counted against its limit).
+        var demand: [KeyFamily: Int] = [:]
         for event in events {
             let scanned: Result<Scan, EventCipherError> = event.withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
             }
             if case .success(let s) = scanned, s.needsKey, s.subjectKey == nil {
-                families.insert(family(for: s.subject))
+                demand[family(for: s.subject), default: 0] += sealCount(s)
             }
             scans.append(scanned)
         }
         // One round trip for every subject; a failure resurfaces per event below.
-        let resolved = (try? keys.encryptionKeys(for: families)) ?? [:]
+        let resolved = (try? keys.encryptionKeys(for: demand)) ?? [:]
         return zip(events, scans).map { event, scanned in
             event.withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
@@ -346,10 +347,15 @@ public struct EventCipher: Sendable {
         }
     }
 
+    /// Fields an event's encryption seals: its tagged fields and its subject field.
+    func sealCount(_ scan: Scan) -> Int {
+        scan.matches.reduce(0) { $0 + (field($1) == nil ? 0 : 1) }
+    }
+
     func encryptionKey(for scan: Scan) throws(EventCipherError) -> DataEncryptionKey? {
         if scan.subjectKey != nil { throw EventCipherError(.alreadyEncrypted, "/" + (options.subjectField ?? "")) }
         guard scan.needsKey else { return nil }
-        do { return try keys.encryptionKey(for: family(for: scan.subject)) } catch {
+        do { return try keys.encryptionKey(for: family(for: scan.subject), seals: sealCount(scan)) } catch {
             if error.code == .subjectErased {
                 throw EventCipherError(.subjectErased)
             }

@@ -73,10 +73,56 @@ public struct KeyStoreConfiguration: Sendable {
     /// How long an unwrapped key stays in memory.
     public var cacheTTL: Duration
 
-    /// Defaults: 100,000 keys for five minutes.
-    public init(cacheCapacity: Int = 100_000, cacheTTL: Duration = .seconds(300)) {
+    /// Field seals a process reserves on disk at a time for one key version, before it
+    /// makes them: a crash loses at most this many from the count, and never undercounts.
+    public var sealReservation: UInt64
+
+    /// Defaults: 100,000 keys for five minutes; 65,536 seals reserved at a time.
+    public init(cacheCapacity: Int = 100_000, cacheTTL: Duration = .seconds(300), sealReservation: UInt64 = 1 << 16) {
         self.cacheCapacity = cacheCapacity
         self.cacheTTL = cacheTTL
+        self.sealReservation = max(1, sealReservation)
+    }
+}
+
+/// How much one data-encryption key version may encrypt before a new version takes over.
+///
+/// Kept in the key store, so every process on a data directory applies the same limits.
+/// Reaching either limit rotates the family on its next use: older versions still decrypt.
+public struct DEKUsageLimits: Sendable, Hashable, Codable {
+    /// NIST SP 800-38D §8.3: at most 2^32 AES-GCM invocations per key with random 96-bit nonces.
+    public static let randomNonceBound: UInt64 = 1 << 32
+    /// The default seal limit, 2^30: a quarter of the NIST bound.
+    public static let defaultMaxSeals: UInt64 = 1 << 30
+    /// The shortest age limit accepted.
+    public static let minimumMaxAgeSeconds: Int64 = 60
+
+    /// Field seals under one key version, at most.
+    public var maxSeals: UInt64
+    /// Seconds a key version encrypts after it was made; nil for no age limit.
+    public var maxAgeSeconds: Int64?
+
+    /// Limits, checked: `maxSeals` in 1...2^32, `maxAgeSeconds` at least a minute.
+    public init(maxSeals: UInt64 = defaultMaxSeals, maxAgeSeconds: Int64? = nil) throws(KeyStoreError) {
+        self.init(unchecked: maxSeals, maxAgeSeconds: maxAgeSeconds)
+        try validate()
+    }
+
+    init(unchecked maxSeals: UInt64, maxAgeSeconds: Int64?) {
+        self.maxSeals = maxSeals
+        self.maxAgeSeconds = maxAgeSeconds
+    }
+
+    func validate() throws(KeyStoreError) {
+        guard maxSeals >= 1, maxSeals <= Self.randomNonceBound else {
+            throw KeyStoreError(
+                .invalidArgument,
+                "the seal limit must be between 1 and 2^32 (NIST SP 800-38D bound for random nonces), got \(maxSeals)"
+            )
+        }
+        if let age = maxAgeSeconds, age < Self.minimumMaxAgeSeconds {
+            throw KeyStoreError(.invalidArgument, "the age limit must be at least \(Self.minimumMaxAgeSeconds) seconds")
+        }
     }
 }
 
@@ -121,6 +167,8 @@ public struct KeyFamilyInfo: Sendable, Hashable, Codable {
         public var kekVersion: UInt32
         /// Unix time created.
         public var createdAt: Int64
+        /// Field seals reserved under it so far: an upper bound on the seals it made.
+        public var sealed: UInt64
     }
 
     /// The family id, hex.
@@ -211,24 +259,30 @@ public final class KeyStore: Sendable {
                         CREATE TABLE IF NOT EXISTS subject (
                             lookup BLOB PRIMARY KEY, key_id BLOB NOT NULL UNIQUE) WITHOUT ROWID;
                         CREATE TABLE IF NOT EXISTS erased_subject (lookup BLOB PRIMARY KEY) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
                         """
                 )
                 // Stores written before subject pseudonyms keyed subjects by the keyed hash
                 // itself: their records carry the subject id in clear. Refuse, never mix.
-                switch try Int.fetchOne(db, sql: "PRAGMA user_version") {
-                case 0:
+                var format = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                if format == 0 {
                     guard try Bool.fetchOne(db, sql: "SELECT 1 FROM family WHERE scope = 1 LIMIT 1") != true,
                         try Bool.fetchOne(db, sql: "SELECT 1 FROM tombstone LIMIT 1") != true
                     else { throw Legacy() }
-                    try db.execute(sql: "PRAGMA user_version = 2")
-                case 2: break
-                default: throw Legacy()
+                    format = 2
                 }
+                if format == 2 {
+                    // Format 3 counts seals per key version; keys made before start from zero.
+                    try db.execute(sql: "ALTER TABLE dek ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
+                    try db.execute(sql: "PRAGMA user_version = 3")
+                    format = 3
+                }
+                guard format == 3 else { throw Legacy() }
             }
         } catch is Legacy {
             throw KeyStoreError(
                 .storage,
-                "\(databaseURL.path) is not a key store of format 2 (subject pseudonyms): re-create the data directory"
+                "\(databaseURL.path) is not a key store of format 2 or 3 (subject pseudonyms): re-create the data directory"
             )
         } catch {
             throw KeyStoreError(.storage, "cannot open \(databaseURL.path)")
@@ -239,148 +293,294 @@ public final class KeyStore: Sendable {
 
     // MARK: Encrypting
 
-    /// The key that encrypts new fields of `family`, created on first use.
+    /// The key that encrypts new fields of `family`, created on first use, with `seals`
+    /// field seals counted against its usage limit.
     ///
     /// - Throws: ``KeyStoreError/Code/subjectErased`` when the family was erased.
-    public func encryptionKey(for family: KeyFamily) throws(KeyStoreError) -> DataEncryptionKey {
-        if let hit = cachedActive(family) { return hit }
+    public func encryptionKey(for family: KeyFamily, seals: Int = 1) throws(KeyStoreError) -> DataEncryptionKey {
+        if let hit = cachedActive(family, seals: seals) { return hit }
         // Only an erased family is left out of the result.
-        guard let key = try encryptionKeys(for: [family])[family] else { throw KeyStoreError(.subjectErased) }
+        guard let key = try encryptionKeys(for: [family: seals])[family] else { throw KeyStoreError(.subjectErased) }
         return key
     }
 
-    /// The encrypting keys of many families: one read for those that exist, one write
-    /// transaction for those that do not (group creation keeps first use fast).
-    ///
-    /// Families that were erased are missing from the result.
+    /// The encrypting keys of many families, one seal each.
     public func encryptionKeys(
         for families: some Sequence<KeyFamily>
     ) throws(KeyStoreError)
         -> [KeyFamily: DataEncryptionKey]
     {
+        try encryptionKeys(for: Dictionary(families.map { ($0, 1) }, uniquingKeysWith: +))
+    }
+
+    /// The encrypting keys of many families, each with the number of field seals it is
+    /// about to make: one read, then one write transaction that creates the keys of new
+    /// families, reserves seals (``KeyStoreConfiguration/sealReservation`` at a time, on disk
+    /// before any is used) and rotates every key that reached its usage limits.
+    ///
+    /// Families that were erased are missing from the result.
+    public func encryptionKeys(for demand: [KeyFamily: Int]) throws(KeyStoreError) -> [KeyFamily: DataEncryptionKey] {
         // Read before the database: what is cached must not predate an erasure.
         let observed = generation.value
         var result: [KeyFamily: DataEncryptionKey] = [:]
-        var missing: [KeyFamily] = []
-        for family in Set(families) {
-            if let hit = cachedActive(family) { result[family] = hit } else { missing.append(family) }
+        var missing: [(family: KeyFamily, seals: UInt64)] = []
+        for (family, seals) in demand {
+            guard seals >= 0 else { throw KeyStoreError(.invalidArgument, "negative seal count") }
+            if let hit = cachedActive(family, seals: seals) {
+                result[family] = hit
+            } else {
+                missing.append((family, UInt64(seals)))
+            }
         }
         guard !missing.isEmpty else { return result }
-        let names = try missing.map { family throws(KeyStoreError) in (family, try familyID(family)) }
-        let rows: [(KeyFamily, KeyID, KeyID?, ActiveRow?, Bool)] = try read { db in
-            try names.map { family, name in
-                guard case .id(let id) = try Self.resolve(family, name: name, db) else {
-                    return (family, name, nil, nil, try Self.isErased(family, name: name, db))
-                }
-                let row = try Row.fetchOne(
-                    db.cachedStatement(sql: Self.activeRowSQL),
-                    arguments: [Data(id.bytes)]
-                )
-                let erased =
-                    try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [Data(id.bytes)]) ?? false
-                return (family, name, id, row.map { ActiveRow(row: $0) }, erased)
-            }
+        let named = try missing.map { m throws(KeyStoreError) in (m.family, m.seals, try familyID(m.family)) }
+        let (limits, found): (DEKUsageLimits, [Found]) = try read { db in
+            let limits = try Self.readLimits(db)
+            return (limits, try named.map { family, _, name in try Self.find(family, name: name, db) })
         }
-        var toCreate: [(KeyFamily, KeyID)] = []
-        for (family, name, id, row, erased) in rows {
-            if erased { continue }
-            if let id, let row {
-                let key: DataEncryptionKey
-                do {
-                    key = try unwrap(
-                        row.wrapped,
-                        kekVersion: row.kekVersion,
-                        reference: KeyReference(scope: family.scope, id: id, version: row.version)
-                    )
-                } catch {
-                    // Restored from before a finalized erasure: the subject is erased.
-                    if error.code == .punctured { continue }
-                    throw error
+        let stamp = now()
+        // Outside the write transaction: unwrap live keys, make and wrap new ones.
+        var plans: [Plan] = []
+        for ((family, seals, name), state) in zip(named, found) {
+            let reservation = try reservationSize(seals, limits)
+            var plan = Plan(family: family, name: name, seals: seals, reservation: reservation)
+            switch state {
+            case .erased: continue
+            case .missing:
+                plan.fresh = try freshKey(family.scope == .subject ? KeyID.random() : name, family.scope)
+            case .active(let id, let row):
+                if row.needsRotation(adding: reservation, limits, at: stamp) {
+                    plan.fresh = try freshKey(id, family.scope)
+                } else {
+                    do { plan.current = try unwrap(row, id: id, scope: family.scope) } catch {
+                        // Restored from before a finalized erasure: the subject is erased.
+                        if error.code == .punctured { continue }
+                        throw error
+                    }
                 }
-                remember(active: key, for: family, observed: observed)
-                result[family] = key
-            } else {
-                toCreate.append((family, name))
             }
+            plans.append(plan)
         }
-        if !toCreate.isEmpty {
-            for (family, key) in try create(toCreate) {
-                remember(active: key, for: family, observed: observed)
-                result[family] = key
+        let granted: [Granted] = try write { db in
+            try plans.compactMap { plan in try self.grant(plan, limits: limits, stamp: stamp, db) }
+        }
+        for grant in granted {
+            let staleAt = limits.maxAgeSeconds.map {
+                ContinuousClock.now + .seconds(max(0, $0 - (stamp - grant.createdAt)))
             }
+            remember(
+                active: grant.key,
+                for: grant.family,
+                budget: grant.reservation - grant.seals,
+                staleAt: staleAt,
+                observed: observed
+            )
+            result[grant.family] = grant.key
         }
         return result
     }
 
-    /// Creates the first key of each family.
-    ///
-    /// A subject's key id is a fresh random pseudonym, recorded against its keyed lookup hash;
-    /// a topic's is the keyed hash of its name.
-    private func create(_ families: [(KeyFamily, KeyID)]) throws(KeyStoreError) -> [(KeyFamily, DataEncryptionKey)] {
-        let prepared = try families.map { family, name throws(KeyStoreError) in
-            let id = family.scope == .subject ? KeyID.random() : name
-            let key = DataEncryptionKey.generate(reference: KeyReference(scope: family.scope, id: id, version: 1))
-            let wrapped = try wrap(key.key, family: id)
-            return (family, name, key, wrapped)
+    /// Seals to reserve on disk for a demand of `seals`: the configured block, at least the
+    /// demand, never more than one key may make.
+    private func reservationSize(_ seals: UInt64, _ limits: DEKUsageLimits) throws(KeyStoreError) -> UInt64 {
+        guard seals <= limits.maxSeals else {
+            throw KeyStoreError(
+                .invalidArgument,
+                "\(seals) seals in one request exceed the limit of \(limits.maxSeals) per key"
+            )
         }
-        let stamp = now()
-        return try write { db in
-            var out: [(KeyFamily, DataEncryptionKey)] = []
-            for (family, name, key, wrapped) in prepared {
-                // Another process may have created it (or erased the subject) since we looked:
-                // keep the first.
-                let id: KeyID
-                switch try Self.resolve(family, name: name, db) {
-                case .erased: continue
-                case .id(let existing): id = existing
-                case .none:
-                    try db.cachedStatement(sql: "INSERT INTO subject (lookup, key_id) VALUES (?, ?)")
-                        .execute(arguments: [Data(name.bytes), Data(key.reference.id.bytes)])
-                    id = key.reference.id
-                }
-                let existingData = Data(id.bytes)
-                if try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [existingData]) == true {
-                    continue
-                }
-                if let existing = try Row.fetchOne(
-                    db.cachedStatement(sql: Self.activeRowSQL),
-                    arguments: [existingData]
-                ) {
-                    let row = ActiveRow(row: existing)
-                    out.append(
-                        (
-                            family,
-                            try self.unwrap(
-                                row.wrapped,
-                                kekVersion: row.kekVersion,
-                                reference: KeyReference(scope: family.scope, id: id, version: row.version)
-                            )
-                        )
-                    )
-                    continue
-                }
-                guard id == key.reference.id else { continue }
-                let idData = Data(key.reference.id.bytes)
-                try db.cachedStatement(
-                    sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, ?, 1, ?)"
-                ).execute(
-                    arguments: [
-                        idData, Int(family.scope.rawValue), family.scope == .topic ? family.labelText : nil, stamp,
-                    ]
-                )
-                try db.cachedStatement(
-                    sql:
-                        "INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at) VALUES (?, 1, ?, ?, 'active', ?)"
-                ).execute(arguments: [idData, Int(wrapped.kekVersion), Data(wrapped.bytes), stamp])
-                out.append((family, key))
+        return min(max(configuration.sealReservation, seals), limits.maxSeals)
+    }
+
+    /// What one family resolved to when it was read.
+    enum Found {
+        case erased
+        case missing
+        case active(KeyID, ActiveRow)
+    }
+
+    /// One family's part of the write transaction.
+    struct Plan {
+        var family: KeyFamily
+        var name: KeyID
+        var seals: UInt64
+        var reservation: UInt64
+        /// The active key as read, when it stays active.
+        var current: DataEncryptionKey?
+        /// A new key, already wrapped, for a new family or a rotation.
+        var fresh: (key: DataEncryptionKey, wrapped: WrappedKey)?
+    }
+
+    /// A key granted for `seals` seals out of `reservation` reserved on disk.
+    struct Granted {
+        var family: KeyFamily
+        var key: DataEncryptionKey
+        var seals: UInt64
+        var reservation: UInt64
+        var createdAt: Int64
+    }
+
+    static func find(_ family: KeyFamily, name: KeyID, _ db: Database) throws -> Found {
+        guard case .id(let id) = try resolve(family, name: name, db) else {
+            return try isErased(family, name: name, db) ? .erased : .missing
+        }
+        let idData = Data(id.bytes)
+        if try Bool.fetchOne(db.cachedStatement(sql: tombstoneSQL), arguments: [idData]) == true { return .erased }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: activeRowSQL), arguments: [idData]) else {
+            return .missing
+        }
+        return .active(id, ActiveRow(row: row))
+    }
+
+    private func freshKey(
+        _ id: KeyID,
+        _ scope: KeyScope
+    ) throws(KeyStoreError) -> (key: DataEncryptionKey, wrapped: WrappedKey) {
+        // The version is set in the transaction; the wrap binds the family id only.
+        let key = DataEncryptionKey.generate(reference: KeyReference(scope: scope, id: id, version: 1))
+        return (key, try wrap(key.key, family: id))
+    }
+
+    /// Creates, reserves on or rotates one family, against what the database holds now:
+    /// another process may have created, rotated or erased it since it was read.
+    private func grant(_ plan: Plan, limits: DEKUsageLimits, stamp: Int64, _ db: Database) throws -> Granted? {
+        let family = plan.family
+        var granted = Granted(
+            family: family,
+            key: DataEncryptionKey.generate(reference: KeyReference(scope: family.scope, id: plan.name, version: 0)),
+            seals: plan.seals,
+            reservation: plan.reservation,
+            createdAt: stamp
+        )
+        switch try Self.find(family, name: plan.name, db) {
+        case .erased:
+            return nil
+        case .missing:
+            guard let fresh = plan.fresh else { return nil }
+            let id = fresh.key.reference.id
+            let idData = Data(id.bytes)
+            if family.scope == .subject {
+                try db.cachedStatement(sql: "INSERT INTO subject (lookup, key_id) VALUES (?, ?)")
+                    .execute(arguments: [Data(plan.name.bytes), idData])
             }
-            return out
+            try db.cachedStatement(
+                sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, ?, 1, ?)"
+            ).execute(
+                arguments: [idData, Int(family.scope.rawValue), family.scope == .topic ? family.labelText : nil, stamp]
+            )
+            try insertVersion(id, 1, fresh.wrapped, sealed: plan.reservation, stamp: stamp, db)
+            granted.key = fresh.key
+        case .active(let id, let row):
+            if row.needsRotation(adding: plan.reservation, limits, at: stamp) {
+                let next =
+                    try Int.fetchOne(
+                        db.cachedStatement(sql: "SELECT MAX(version) FROM dek WHERE key_id = ?"),
+                        arguments: [Data(id.bytes)]
+                    ).map { UInt32($0) + 1 } ?? row.version + 1
+                // A key made and wrapped for this family (not for a pseudonym another process
+                // lost to) is reused; otherwise make one now.
+                let fresh =
+                    try plan.fresh.flatMap { $0.key.reference.id == id ? $0 : nil } ?? freshKey(id, family.scope)
+                try db.cachedStatement(
+                    sql: "UPDATE dek SET state = 'decrypt-only' WHERE key_id = ? AND state = 'active'"
+                )
+                .execute(arguments: [Data(id.bytes)])
+                try insertVersion(id, next, fresh.wrapped, sealed: plan.reservation, stamp: stamp, db)
+                try db.cachedStatement(sql: "UPDATE family SET active_version = ? WHERE key_id = ?")
+                    .execute(arguments: [Int(next), Data(id.bytes)])
+                granted.key = try DataEncryptionKey(
+                    reference: KeyReference(scope: family.scope, id: id, version: next),
+                    key: fresh.key.key
+                )
+            } else {
+                try db.cachedStatement(sql: "UPDATE dek SET sealed = sealed + ? WHERE key_id = ? AND version = ?")
+                    .execute(arguments: [Int64(plan.reservation), Data(id.bytes), Int(row.version)])
+                if let current = plan.current, current.reference.version == row.version, current.reference.id == id {
+                    granted.key = current
+                } else {
+                    granted.key = try unwrap(row, id: id, scope: family.scope)
+                }
+                granted.createdAt = row.createdAt
+            }
         }
+        return granted
+    }
+
+    private func insertVersion(
+        _ id: KeyID,
+        _ version: UInt32,
+        _ wrapped: WrappedKey,
+        sealed: UInt64,
+        stamp: Int64,
+        _ db: Database
+    ) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at, sealed)
+                VALUES (?, ?, ?, ?, 'active', ?, ?)
+                """
+        ).execute(
+            arguments: [
+                Data(id.bytes), Int(version), Int(wrapped.kekVersion), Data(wrapped.bytes), stamp, Int64(sealed),
+            ]
+        )
+    }
+
+    private func unwrap(_ row: ActiveRow, id: KeyID, scope: KeyScope) throws(KeyStoreError) -> DataEncryptionKey {
+        try unwrap(
+            row.wrapped,
+            kekVersion: row.kekVersion,
+            reference: KeyReference(scope: scope, id: id, version: row.version)
+        )
+    }
+
+    // MARK: Usage limits
+
+    /// The usage limits every process on this key store applies.
+    public func usageLimits() throws(KeyStoreError) -> DEKUsageLimits {
+        try read { db in try Self.readLimits(db) }
+    }
+
+    /// Sets the usage limits for every process on this key store; each applies them from its
+    /// next key lookup (cached keys are dropped everywhere).
+    public func setUsageLimits(_ limits: DEKUsageLimits) throws(KeyStoreError) {
+        try limits.validate()
+        try write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO setting (name, value) VALUES ('dek_max_seals', ?)",
+                arguments: [Int64(limits.maxSeals)]
+            )
+            if let age = limits.maxAgeSeconds {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO setting (name, value) VALUES ('dek_max_age_seconds', ?)",
+                    arguments: [age]
+                )
+            } else {
+                try db.execute(sql: "DELETE FROM setting WHERE name = 'dek_max_age_seconds'")
+            }
+        }
+        generation.bump()
+    }
+
+    static func readLimits(_ db: Database) throws -> DEKUsageLimits {
+        let maxSeals = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT value FROM setting WHERE name = 'dek_max_seals'")
+        )
+        let maxAge = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT value FROM setting WHERE name = 'dek_max_age_seconds'")
+        )
+        let limits = DEKUsageLimits(
+            unchecked: maxSeals.map { UInt64(clamping: $0) } ?? DEKUsageLimits.defaultMaxSeals,
+            maxAgeSeconds: maxAge
+        )
+        // A corrupted setting must not lift the limit: refuse to encrypt.
+        try limits.validate()
+        return limits
     }
 
     // Hot statements, compiled once per connection.
     static let activeRowSQL = """
-        SELECT d.version, d.kek_version, d.wrapped FROM family f
+        SELECT d.version, d.kek_version, d.wrapped, d.sealed, d.created_at FROM family f
         JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version WHERE f.key_id = ?
         """
     static let tombstoneSQL = "SELECT 1 FROM tombstone WHERE key_id = ?"
@@ -412,7 +612,9 @@ public final class KeyStore: Sendable {
         if case .erased = try resolve(family, name: name, db) { return true }
         return false
     }
-    static let versionRowSQL = "SELECT version, kek_version, wrapped, state FROM dek WHERE key_id = ? AND version = ?"
+    static let versionRowSQL = """
+        SELECT version, kek_version, wrapped, state, sealed, created_at FROM dek WHERE key_id = ? AND version = ?
+        """
 
     // MARK: Decrypting
 
@@ -705,14 +907,16 @@ public final class KeyStore: Sendable {
                 let idData: Data = f["key_id"]
                 let versions = try Row.fetchAll(
                     db,
-                    sql: "SELECT version, state, kek_version, created_at FROM dek WHERE key_id = ? ORDER BY version",
+                    sql:
+                        "SELECT version, state, kek_version, created_at, sealed FROM dek WHERE key_id = ? ORDER BY version",
                     arguments: [idData]
                 ).map {
                     KeyFamilyInfo.Version(
                         version: UInt32($0["version"] as Int),
                         state: $0["state"],
                         kekVersion: UInt32($0["kek_version"] as Int),
-                        createdAt: $0["created_at"]
+                        createdAt: $0["created_at"],
+                        sealed: UInt64(clamping: $0["sealed"] as Int64)
                     )
                 }
                 let scope = KeyScope(rawValue: UInt8(f["scope"] as Int)) ?? .topic
@@ -803,11 +1007,17 @@ public final class KeyStore: Sendable {
         }
     }
 
-    private func cachedActive(_ family: KeyFamily) -> DataEncryptionKey? {
+    /// The cached active key of `family` when this process still holds `seals` reserved
+    /// seals for it and it is not past its age limit; the seals are taken.
+    private func cachedActive(_ family: KeyFamily, seals: Int) -> DataEncryptionKey? {
+        guard seals >= 0 else { return nil }
         let now = ContinuousClock.now
         let (hit, moved): (DataEncryptionKey?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
-            guard let entry = cache.active[family], entry.expires > now else { return (nil, false) }
+            guard let entry = cache.active[family], entry.expires > now, entry.budget >= UInt64(seals),
+                entry.staleAt.map({ $0 > now }) ?? true
+            else { return (nil, false) }
+            cache.active[family]?.budget -= UInt64(seals)
             return (entry.key, false)
         }
         if moved { reloadProvider() }
@@ -816,13 +1026,19 @@ public final class KeyStore: Sendable {
 
     /// Caches a key read while the generation was `observed`, only if nothing moved it since:
     /// a key read just before an erasure committed must not outlive the erasure in the cache.
-    private func remember(active key: DataEncryptionKey, for family: KeyFamily, observed: UInt64) {
+    private func remember(
+        active key: DataEncryptionKey,
+        for family: KeyFamily,
+        budget: UInt64,
+        staleAt: ContinuousClock.Instant?,
+        observed: UInt64
+    ) {
         let expires = ContinuousClock.now + configuration.cacheTTL
         cache.withLock { cache in
             _ = cache.sync(generation.value)
             guard cache.generation == observed else { return }
             cache.makeRoom(capacity: configuration.cacheCapacity)
-            cache.active[family] = Cache.Entry(key: key, expires: expires)
+            cache.active[family] = Cache.Entry(key: key, expires: expires, budget: budget, staleAt: staleAt)
             cache.keys[key.reference] = Cache.Entry(key: key, expires: expires)
         }
     }
@@ -887,6 +1103,10 @@ public final class KeyStore: Sendable {
         struct Entry {
             var key: DataEncryptionKey
             var expires: ContinuousClock.Instant
+            /// Seals this process reserved on disk and has not used yet (active keys).
+            var budget: UInt64 = 0
+            /// When the key passes its age limit (active keys).
+            var staleAt: ContinuousClock.Instant? = nil
         }
 
         var generation: UInt64
@@ -931,11 +1151,24 @@ struct ActiveRow {
     var version: UInt32
     var kekVersion: UInt32
     var wrapped: [UInt8]
+    /// Seals reserved on disk so far: an upper bound on the seals made under this version.
+    var sealed: UInt64
+    var createdAt: Int64
 
     init(row: Row) {
         version = UInt32(row["version"] as Int)
         kekVersion = UInt32(row["kek_version"] as Int)
         wrapped = Array(row["wrapped"] as Data)
+        sealed = UInt64(clamping: row["sealed"] as Int64)
+        createdAt = row["created_at"]
+    }
+
+    /// True when reserving `reservation` more seals would pass the seal limit, or the
+    /// version is older than the age limit.
+    func needsRotation(adding reservation: UInt64, _ limits: DEKUsageLimits, at now: Int64) -> Bool {
+        if sealed > limits.maxSeals || reservation > limits.maxSeals - sealed { return true }
+        if let age = limits.maxAgeSeconds, now - createdAt >= age { return true }
+        return false
     }
 }
 

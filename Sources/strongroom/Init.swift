@@ -20,6 +20,7 @@ struct Init: ParsableCommand {
             """
     )
     var tenant: String?
+    @OptionGroup var limits: Keys.LimitOptions
 
     func run() throws {
         let tenant = self.tenant ?? ""
@@ -27,7 +28,9 @@ struct Init: ParsableCommand {
             throw ValidationError("--tenant must be printable ASCII without spaces")
         }
         do {
+            let usage = try limits.applied(to: DEKUsageLimits())
             let store = try KeyStore.initialize(dataDirectory: data.url)
+            if !limits.isEmpty { try store.setUsageLimits(usage) }
             try PrivateFiles.write(
                 Array((tenant + "\n").utf8),
                 to: data.url.appendingPathComponent(DataDirectoryOptions.tenantFileName).path
@@ -36,6 +39,7 @@ struct Init: ParsableCommand {
             print("  keyring:   \(data.url.appendingPathComponent(KeyStore.keyringFileName).path) (mode 0600)")
             print("  key store: \(store.databaseURL.path)")
             print("  tenant:    \(tenant.isEmpty ? "(none)" : tenant)")
+            print("  \(Keys.LimitOptions.describe(usage))")
             let audit = try data.auditLog()
             let keyPath = data.auditKeyURL?.path ?? data.url.appendingPathComponent(AuditLog.keyFileName).path
             print(

@@ -10,7 +10,7 @@ struct Keys: ParsableCommand {
         abstract: "Manage data-encryption keys, KEK versions and erasures.",
         subcommands: [
             List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, Erase.self, Finalize.self,
-            Backup.self,
+            Backup.self, Limits.self,
         ]
     )
 
@@ -112,6 +112,98 @@ struct Keys: ParsableCommand {
             } catch let error as KeyStoreError {
                 throw CLIError("\(error)")
             }
+        }
+    }
+
+    /// The data-key usage limits options shared by `init` and `keys limits`.
+    struct LimitOptions: ParsableArguments {
+        @Option(
+            name: .customLong("dek-max-seals"),
+            help: """
+                Field seals one data-key version may make before a new version takes over (at most 2^32, \
+                NIST SP 800-38D's bound for random nonces). Default 1073741824 (2^30).
+                """
+        )
+        var maxSeals: UInt64?
+        @Option(
+            name: .customLong("dek-max-age"),
+            help: "Age after which a data-key version is replaced on its next use: 12h, 90d, 1y; none to lift it."
+        )
+        var maxAge: String?
+
+        var isEmpty: Bool { maxSeals == nil && maxAge == nil }
+
+        /// `current` with the options applied.
+        func applied(to current: DEKUsageLimits) throws -> DEKUsageLimits {
+            var age = current.maxAgeSeconds
+            if let text = maxAge {
+                if text == "none" {
+                    age = nil
+                } else {
+                    guard let seconds = Self.seconds(text) else {
+                        throw ValidationError("--dek-max-age: a duration such as 3600s, 12h, 90d or 1y, or none")
+                    }
+                    age = seconds
+                }
+            }
+            do { return try DEKUsageLimits(maxSeals: maxSeals ?? current.maxSeals, maxAgeSeconds: age) } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+
+        static func seconds(_ text: String) -> Int64? {
+            guard let unit = text.last, let n = Int64(text.dropLast()), n > 0 else { return nil }
+            let scale: Int64
+            switch unit {
+            case "s": scale = 1
+            case "m": scale = 60
+            case "h": scale = 3600
+            case "d": scale = 86_400
+            case "y": scale = 365 * 86_400
+            default: return nil
+            }
+            let total = n.multipliedReportingOverflow(by: scale)
+            return total.overflow ? nil : total.partialValue
+        }
+
+        static func describe(_ limits: DEKUsageLimits) -> String {
+            let age = limits.maxAgeSeconds.map { "\($0) s (\(Double($0) / 86_400) days)" } ?? "none"
+            return "data-key limits: at most \(limits.maxSeals) field seals per key version; maximum age \(age)"
+        }
+    }
+
+    struct Limits: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or set how much one data-key version may encrypt before it is rotated.",
+            discussion: """
+                Every key version counts its field seals in the key store (reserved in blocks before use, so \
+                a crash can only overcount). When a version reaches the seal limit, or is older than the age \
+                limit, its family gets a new version on its next use; older versions still decrypt. The \
+                limits live in the key store: every process on the data directory applies them.
+
+                  strongroom keys limits
+                  strongroom keys limits --dek-max-age 90d --dek-max-seals 268435456
+                """
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup var limits: LimitOptions
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let store = try Keys.open(data)
+            var current: DEKUsageLimits
+            do { current = try store.usageLimits() } catch { throw CLIError("\(error)") }
+            if !limits.isEmpty {
+                let updated = try limits.applied(to: current)
+                try data.audit(
+                    "SetKeyLimits",
+                    "keyring",
+                    reason: "max seals \(updated.maxSeals), max age \(updated.maxAgeSeconds.map { "\($0)s" } ?? "none")"
+                )
+                do { try store.setUsageLimits(updated) } catch { throw CLIError("\(error)") }
+                current = updated
+            }
+            try Keys.emit(current, json: output.json) { LimitOptions.describe(current) }
         }
     }
 

@@ -96,6 +96,37 @@ struct CLITests {
         )
     }
 
+    @Test("data-key limits: set at init, shown and changed by keys limits (audited), applied by encrypt")
+    func keyLimits() throws {
+        let dir = TestSupport.scratchDirectory("cli-limits").appendingPathComponent("data").path
+        let env = ["STRONGROOM_DATA": dir]
+        #expect(try CLI.run(["init", "--dek-max-age", "0s"], environment: env).status != 0)
+        #expect(try CLI.run(["init", "--dek-max-seals", "4294967297"], environment: env).status != 0)
+        let created = try CLI.run(["init", "--dek-max-age", "90d", "--dek-max-seals", "100"], environment: env)
+        #expect(created.status == 0 && created.out.contains("at most 100 field seals"))
+        #expect(
+            try CLI.run(["keys", "limits", "--json"], environment: env).out.contains(
+                #""maxAgeSeconds":7776000,"maxSeals":100"#
+            )
+        )
+        let set = try CLI.run(["keys", "limits", "--dek-max-seals", "7", "--dek-max-age", "none"], environment: env)
+        #expect(set.status == 0 && set.out.contains("at most 7 field seals") && set.out.contains("maximum age none"))
+        #expect(try CLI.run(["keys", "limits", "--dek-max-age", "5x"], environment: env).status != 0)
+        // Seven fields per event (six PII fields and the customer id) and a limit of 7: every event
+        // of one subject gets a new key version.
+        let events = try String(contentsOfFile: eventsPath, encoding: .utf8).split(separator: "\n").prefix(1)
+        let input = String(repeating: events[0] + "\n", count: 3)
+        let encrypted = try CLI.run(["encrypt"] + cipherArguments, input: input, environment: env)
+        #expect(encrypted.status == 0)
+        let listing = try CLI.run(["keys", "list", "--json"], environment: env).out
+        #expect(listing.contains(#""state":"active","version":3"#))
+        #expect(!listing.contains(#""sealed":8"#))
+        let audit = try CLI.run(["audit", "export"], environment: env).out
+        #expect(audit.contains("SetKeyLimits"))
+        let decrypted = try CLI.run(["decrypt"] + cipherArguments, input: encrypted.out, environment: env)
+        #expect(decrypted.out == input)
+    }
+
     @Test("a second process with a warm cache stops decrypting right after an erasure")
     func secondProcess() throws {
         let dir = TestSupport.scratchDirectory("cli2").appendingPathComponent("data").path
