@@ -5,6 +5,7 @@
 #ifndef STRONGROOM_CLIBCRYPTO_SHIM_H
 #define STRONGROOM_CLIBCRYPTO_SHIM_H
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -71,6 +72,40 @@ static inline int sr_gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *iv, cons
 fail:
     ERR_clear_error();
     return 0;
+}
+
+// An HMAC-SHA256 context, re-keyed for every MAC (sr_hmac_sha256), or NULL.
+static inline EVP_MAC_CTX *sr_hmac_sha256_new(void) {
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        ERR_clear_error();
+        return NULL;
+    }
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);  // holds its own reference to mac
+    EVP_MAC_free(mac);
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                            OSSL_PARAM_construct_end()};
+    if (ctx == NULL || EVP_MAC_CTX_set_params(ctx, params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ERR_clear_error();
+        return NULL;
+    }
+    return ctx;
+}
+
+// Frees the context; OpenSSL clears the digest states it held.
+static inline void sr_hmac_free(EVP_MAC_CTX *ctx) { EVP_MAC_CTX_free(ctx); }
+
+// HMAC-SHA256(key, message) into out (32 bytes). 1 on success.
+static inline int sr_hmac_sha256(EVP_MAC_CTX *ctx, const unsigned char *key, size_t key_len,
+                                 const unsigned char *message, size_t len, unsigned char *out) {
+    size_t n = 0;
+    if (EVP_MAC_init(ctx, key, key_len, NULL) != 1 || EVP_MAC_update(ctx, message, len) != 1
+        || EVP_MAC_final(ctx, out, &n, 32) != 1 || n != 32) {
+        ERR_clear_error();
+        return 0;
+    }
+    return 1;
 }
 
 // The version OpenSSL reports at run time, e.g. "OpenSSL 3.0.19 27 Jan 2026".

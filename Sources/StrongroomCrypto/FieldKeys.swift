@@ -21,6 +21,8 @@ final class FieldKeys: Sendable {
     private struct State: ~Copyable {
         var gcm: SymmetricKey?
         var siv: SymmetricKey?
+        /// The data key the SIV subkey is derived from on first use (most keys never need it).
+        var sivSource: SymmetricKey?
         #if OpenSSL
         var idle: [Context] = []
         #endif
@@ -34,6 +36,13 @@ final class FieldKeys: Sendable {
 
     init(gcm: SymmetricKey, siv: SymmetricKey) {
         state = Mutex(State(gcm: gcm, siv: siv))
+    }
+
+    /// Subkeys of `key`: the GCM one now, the SIV one when first used.
+    init(deriving key: SymmetricKey) {
+        state = Mutex(
+            State(gcm: DataEncryptionKey.subkey(key, .aes256GCM), siv: nil, sivSource: key)
+        )
     }
 
     deinit {
@@ -54,6 +63,7 @@ final class FieldKeys: Sendable {
             #endif
             state.gcm = nil
             state.siv = nil
+            state.sivSource = nil
         }
     }
 
@@ -134,7 +144,15 @@ final class FieldKeys: Sendable {
     }
 
     func sivKey() throws(CipherError) -> SymmetricKey {
-        guard let key = state.withLock({ $0.siv }) else { throw Self.discardedError }
+        let key: SymmetricKey? = state.withLock { state in
+            guard state.gcm != nil else { return nil }
+            if let siv = state.siv { return siv }
+            guard let source = state.sivSource else { return nil }
+            let siv = DataEncryptionKey.subkey(source, .aes256GCMSIVDeterministic)
+            state.siv = siv
+            return siv
+        }
+        guard let key else { throw Self.discardedError }
         return key
     }
 

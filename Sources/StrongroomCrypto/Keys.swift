@@ -95,10 +95,7 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     private init(checked reference: KeyReference, key: SymmetricKey) {
         self.reference = reference
         self.key = key
-        self.fieldKeys = FieldKeys(
-            gcm: Self.subkey(key, FieldAlgorithm.aes256GCM),
-            siv: Self.subkey(key, FieldAlgorithm.aes256GCMSIVDeterministic)
-        )
+        self.fieldKeys = FieldKeys(deriving: key)
     }
 
     /// Frees this key's cipher contexts and subkeys now.

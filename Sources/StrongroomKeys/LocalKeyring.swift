@@ -83,11 +83,12 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// HMAC-SHA256 of `descriptor` under the keyring's family key, first 16 bytes.
     public func familyID(for descriptor: [UInt8]) throws -> KeyID {
-        let key = state.withLock { SymmetricKey(data: $0.familyKey) }
+        let key = state.withLock { $0.familyKey }
         var data = LocalKeyring.familyLabel
         data.append(contentsOf: descriptor)
-        let mac = HMAC<SHA256>.authenticationCode(for: data, using: key)
-        guard let id = KeyID(bytes: Array(mac)) else { throw KeyStoreError(.keyringCorrupt) }
+        guard let id = KeyID(bytes: try makeChain().mac(key: key, message: data)) else {
+            throw KeyStoreError(.keyringCorrupt)
+        }
         return id
     }
 
@@ -109,9 +110,10 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     /// Punctures every live version at each family's leaf.
     public func puncture(_ families: [KeyID]) throws {
         guard !families.isEmpty else { return }
+        let chain = try makeChain()
         try mutate { file in
             for i in file.versions.indices where file.versions[i].state != .destroyed {
-                for family in families { file.versions[i].puncture(path: family.high) }
+                for family in families { file.versions[i].puncture(path: family.high, chain) }
             }
         }
     }
@@ -186,7 +188,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                 return nil
             }
 
-            mutating func puncture(path: UInt64) {
+            mutating func puncture(path: UInt64, _ chain: HMACChain) {
                 guard let (key, depth) = cover(path) else { return }
                 if depth == 0 {
                     root = nil
@@ -200,10 +202,11 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                     for sibling in 0..<LocalKeyring.arity where sibling != Int(digit) {
                         nodes[nodeName(depth: level + 1, prefix: parent << 4 | UInt64(sibling))] = child(
                             node,
-                            UInt8(sibling)
+                            UInt8(sibling),
+                            chain
                         )
                     }
-                    node = child(node, digit)
+                    node = child(node, digit, chain)
                 }
                 punctures += 1
             }
@@ -216,11 +219,12 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             guard let (start, depth) = v.cover(family.high) else {
                 throw KeyStoreError(.punctured, "KEK v\(version), family \(family)")
             }
+            let chain = try makeChain()
             var node = start
-            for level in depth..<LocalKeyring.treeLevels { node = child(node, digit(of: family.high, level: level)) }
-            return SymmetricKey(
-                data: HMAC<SHA256>.authenticationCode(for: LocalKeyring.leafLabel, using: SymmetricKey(data: node))
-            )
+            for level in depth..<LocalKeyring.treeLevels {
+                node = child(node, digit(of: family.high, level: level), chain)
+            }
+            return SymmetricKey(data: chain.mac(key: node, message: LocalKeyring.leafLabel))
         }
     }
 
@@ -290,8 +294,13 @@ private func nodeName(depth: Int, prefix: UInt64) -> String {
 }
 
 /// The tree's step to child `digit` (0-15): HMAC-SHA256 keyed by the node (a PRF, as GGM asks).
-private func child(_ node: [UInt8], _ digit: UInt8) -> [UInt8] {
-    Array(HMAC<SHA256>.authenticationCode(for: [digit], using: SymmetricKey(data: node)))
+private func child(_ node: [UInt8], _ digit: UInt8, _ chain: HMACChain) -> [UInt8] {
+    chain.mac(key: node, message: [digit])
+}
+
+/// A MAC chain for one derivation.
+func makeChain() throws(KeyStoreError) -> HMACChain {
+    do { return try HMACChain() } catch { throw KeyStoreError(.kekUnavailable, "HMAC-SHA256 unavailable") }
 }
 
 func randomBytes(_ count: Int) -> [UInt8] {

@@ -304,3 +304,41 @@ struct NonceTests {
     }
     #endif
 }
+
+@Suite("HMAC-SHA256 chains (OpenSSL EVP_MAC with the OpenSSL trait, else swift-crypto)")
+struct HMACChainTests {
+    @Test("RFC 4231 vectors", arguments: RFCVectors.hmacSHA256)
+    func rfc4231(vector: RFCVectors.HMACCase) throws {
+        let mac = try HMACChain().mac(key: hex(vector.key), message: hex(vector.data))
+        #expect(Array(mac.prefix(vector.truncatedBytes ?? 32)) == hex(vector.mac), "\(vector.name)")
+    }
+
+    @Test("equal to swift-crypto's HMAC<SHA256> for keys of 0-150 bytes and messages of 0-300, one chain reused")
+    func matchesSwiftCrypto() throws {
+        let chain = try HMACChain()
+        for n in 0...150 {
+            let key = randomBytes(n)
+            let message = randomBytes(n * 2)
+            let reference = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+            #expect(chain.mac(key: key, message: message) == reference, "key \(n) bytes")
+        }
+    }
+
+    @Test("Wycheproof HMAC-SHA256 (full-length tags)")
+    func wycheproof() throws {
+        guard TestSupport.vectorsAvailable else { return }
+        let json = try TestSupport.vectorJSON("wycheproof/hmac_sha256_test.json")
+        let chain = try HMACChain()
+        var checked = 0
+        for group in json["testGroups"] as? [[String: Any]] ?? [] where group["tagSize"] as? Int == 256 {
+            for test in group["tests"] as? [[String: Any]] ?? [] {
+                func bytes(_ name: String) -> [UInt8] { hex(test[name] as? String ?? "") }
+                let matches = chain.mac(key: bytes("key"), message: bytes("msg")) == bytes("tag")
+                if test["result"] as? String == "valid" { #expect(matches, "tcId \(test["tcId"] ?? "")") }
+                if test["result"] as? String == "invalid" { #expect(!matches, "tcId \(test["tcId"] ?? "")") }
+                checked += 1
+            }
+        }
+        #expect(checked > 50)
+    }
+}
