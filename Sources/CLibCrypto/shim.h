@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/opensslv.h>
 
 #if OPENSSL_VERSION_MAJOR < 3
@@ -106,6 +107,31 @@ static inline int sr_hmac_sha256(EVP_MAC_CTX *ctx, const unsigned char *key, siz
         return 0;
     }
     return 1;
+}
+
+// OpenSSL's HKDF, fetched once and shared (contexts are made per derivation), or NULL.
+static inline EVP_KDF *sr_hkdf_fetch(void) {
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    if (kdf == NULL) ERR_clear_error();
+    return kdf;
+}
+
+// HKDF-SHA256 (RFC 5869), no salt: out_len bytes of OKM from ikm and info. 1 on success.
+static inline int sr_hkdf_sha256(EVP_KDF *kdf, const unsigned char *ikm, size_t ikm_len,
+                                 const unsigned char *info, size_t info_len, unsigned char *out, size_t out_len) {
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+    if (ctx == NULL) {
+        ERR_clear_error();
+        return 0;
+    }
+    OSSL_PARAM params[4] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+                            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len),
+                            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len),
+                            OSSL_PARAM_construct_end()};
+    int ok = EVP_KDF_derive(ctx, out, out_len, params) == 1;
+    EVP_KDF_CTX_free(ctx);  // clears the key material it held
+    if (!ok) ERR_clear_error();
+    return ok;
 }
 
 // The version OpenSSL reports at run time, e.g. "OpenSSL 3.0.19 27 Jan 2026".

@@ -1,5 +1,9 @@
 public import Crypto
 
+#if OpenSSL
+import CLibCrypto
+#endif
+
 /// Which data-encryption key family a field is sealed under.
 public enum KeyScope: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// The data subject's own key: erasing the subject makes the field unreadable.
@@ -40,8 +44,9 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
 
     /// Sixteen bytes from the system's secure random source.
     public static func random() -> KeyID {
-        var generator = SystemRandomNumberGenerator()
-        return KeyID(high: generator.next(), low: generator.next())
+        var halves: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &halves) { NonceSource.fill($0) }
+        return KeyID(high: halves.0, low: halves.1)
     }
 
     /// The sixteen bytes, big-endian.
@@ -111,13 +116,44 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     public static var gcmBackend: String { FieldKeys.gcmBackend }
 
     /// HKDF-SHA256 (RFC 5869), no salt, info `strongroom/field/v2/` ‖ algorithm byte: 32 bytes.
+    ///
+    /// OpenSSL's HKDF with the `OpenSSL` trait (a new key is derived for every key made or
+    /// unwrapped), swift-crypto's otherwise: the same bytes, checked by the format vectors.
     static func subkey(_ key: SymmetricKey, _ algorithm: FieldAlgorithm) -> SymmetricKey {
-        HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: key,
-            info: Array("strongroom/field/v2/".utf8) + [algorithm.rawValue],
-            outputByteCount: 32
-        )
+        let info = Array("strongroom/field/v2/".utf8) + [algorithm.rawValue]
+        #if OpenSSL
+        if let kdf = hkdf {
+            var out = [UInt8](repeating: 0, count: 32)
+            let ok = key.withUnsafeBytes { ikm in
+                info.withUnsafeBufferPointer { i in
+                    out.withUnsafeMutableBufferPointer { o in
+                        sr_hkdf_sha256(
+                            kdf.pointer,
+                            ikm.bindMemory(to: UInt8.self).baseAddress,
+                            ikm.count,
+                            i.baseAddress,
+                            i.count,
+                            o.baseAddress,
+                            32
+                        )
+                    }
+                }
+            }
+            defer { out.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+            if ok == 1 { return SymmetricKey(data: out) }
+        }
+        #endif
+        return HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: info, outputByteCount: 32)
     }
+
+    #if OpenSSL
+    /// An `EVP_KDF`: immutable once fetched, shared by every thread.
+    struct KDF: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
+
+    static let hkdf: KDF? = sr_hkdf_fetch().map { KDF(pointer: $0) }
+    #endif
 
     /// A fresh random key.
     public static func generate(reference: KeyReference) -> DataEncryptionKey {

@@ -6,7 +6,8 @@ import Musl
 import Darwin
 #endif
 
-/// Random GCM nonces from the kernel CSPRNG, drawn in blocks into a per-thread pool.
+/// Random GCM nonces (and subject pseudonyms) from the kernel CSPRNG, drawn in blocks into a
+/// per-thread pool.
 ///
 /// One `getentropy` call per nonce costs about half a microsecond, more than the AES-GCM
 /// seal of a field. Each thread instead keeps its own pool of about a thousand nonces

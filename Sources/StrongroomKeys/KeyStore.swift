@@ -420,15 +420,33 @@ public final class KeyStore: Sendable {
         var createdAt: Int64
     }
 
+    /// One statement for what a family resolves to.
+    ///
+    /// Its erased-subject mark, key id, tombstone and active version. `?1` is the name (a
+    /// topic's key id, a subject's lookup hash), `?2` is 1 for a subject.
+    static let findSQL = """
+        SELECT
+          (SELECT 1 FROM erased_subject WHERE ?2 = 1 AND lookup = ?1) AS erased_subject,
+          s.id AS key_id,
+          (SELECT 1 FROM tombstone WHERE key_id = s.id) AS tombstone,
+          d.version, d.kek_version, d.wrapped, d.sealed, d.created_at
+        FROM (SELECT CASE WHEN ?2 = 1 THEN (SELECT key_id FROM subject WHERE lookup = ?1) ELSE ?1 END AS id) s
+        LEFT JOIN family f ON f.key_id = s.id
+        LEFT JOIN dek d ON d.key_id = f.key_id AND d.version = f.active_version
+        """
+
     static func find(_ family: KeyFamily, name: KeyID, _ db: Database) throws -> Found {
-        guard case .id(let id) = try resolve(family, name: name, db) else {
-            return try isErased(family, name: name, db) ? .erased : .missing
-        }
-        let idData = Data(id.bytes)
-        if try Bool.fetchOne(db.cachedStatement(sql: tombstoneSQL), arguments: [idData]) == true { return .erased }
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: activeRowSQL), arguments: [idData]) else {
+        let arguments: StatementArguments = [Data(name.bytes), family.scope == .subject ? 1 : 0]
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: findSQL), arguments: arguments) else {
             return .missing
         }
+        if (row["erased_subject"] as Int?) != nil { return .erased }
+        guard let idData = row["key_id"] as Data? else { return .missing }
+        guard let id = KeyID(bytes: Array(idData)), idData.count == 16 else {
+            throw KeyStoreError(.storage, "bad key id")
+        }
+        if (row["tombstone"] as Int?) != nil { return .erased }
+        guard (row["version"] as Int?) != nil else { return .missing }
         return .active(id, ActiveRow(row: row))
     }
 
@@ -445,13 +463,8 @@ public final class KeyStore: Sendable {
     /// another process may have created, rotated or erased it since it was read.
     private func grant(_ plan: Plan, limits: DEKUsageLimits, stamp: Int64, _ db: Database) throws -> Granted? {
         let family = plan.family
-        var granted = Granted(
-            family: family,
-            key: DataEncryptionKey.generate(reference: KeyReference(scope: family.scope, id: plan.name, version: 0)),
-            seals: plan.seals,
-            reservation: plan.reservation,
-            createdAt: stamp
-        )
+        let key: DataEncryptionKey
+        var createdAt = stamp
         switch try Self.find(family, name: plan.name, db) {
         case .erased:
             return nil
@@ -469,7 +482,7 @@ public final class KeyStore: Sendable {
                 arguments: [idData, Int(family.scope.rawValue), family.scope == .topic ? family.labelText : nil, stamp]
             )
             try insertVersion(id, 1, fresh.wrapped, sealed: plan.reservation, stamp: stamp, db)
-            granted.key = fresh.key
+            key = fresh.key
         case .active(let id, let row):
             if row.needsRotation(adding: plan.reservation, limits, at: stamp) {
                 let next =
@@ -488,7 +501,7 @@ public final class KeyStore: Sendable {
                 try insertVersion(id, next, fresh.wrapped, sealed: plan.reservation, stamp: stamp, db)
                 try db.cachedStatement(sql: "UPDATE family SET active_version = ? WHERE key_id = ?")
                     .execute(arguments: [Int(next), Data(id.bytes)])
-                granted.key = try DataEncryptionKey(
+                key = try DataEncryptionKey(
                     reference: KeyReference(scope: family.scope, id: id, version: next),
                     key: fresh.key.key
                 )
@@ -496,14 +509,20 @@ public final class KeyStore: Sendable {
                 try db.cachedStatement(sql: "UPDATE dek SET sealed = sealed + ? WHERE key_id = ? AND version = ?")
                     .execute(arguments: [Int64(plan.reservation), Data(id.bytes), Int(row.version)])
                 if let current = plan.current, current.reference.version == row.version, current.reference.id == id {
-                    granted.key = current
+                    key = current
                 } else {
-                    granted.key = try unwrap(row, id: id, scope: family.scope)
+                    key = try unwrap(row, id: id, scope: family.scope)
                 }
-                granted.createdAt = row.createdAt
+                createdAt = row.createdAt
             }
         }
-        return granted
+        return Granted(
+            family: family,
+            key: key,
+            seals: plan.seals,
+            reservation: plan.reservation,
+            createdAt: createdAt
+        )
     }
 
     private func insertVersion(

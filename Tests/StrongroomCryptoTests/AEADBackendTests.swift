@@ -342,3 +342,26 @@ struct HMACChainTests {
         #expect(checked > 50)
     }
 }
+
+@Suite("Field subkeys (HKDF-SHA256)")
+struct SubkeyTests {
+    @Test("the backend's HKDF equals swift-crypto's for every algorithm, and the SIV subkey is made on first use")
+    func hkdf() throws {
+        for _ in 0..<200 {
+            let key = SymmetricKey(size: .bits256)
+            for algorithm in [FieldAlgorithm.aes256GCM, .aes256GCMSIVDeterministic] {
+                let reference = HKDF<SHA256>.deriveKey(
+                    inputKeyMaterial: key,
+                    info: Array("strongroom/field/v2/".utf8) + [algorithm.rawValue],
+                    outputByteCount: 32
+                )
+                #expect(DataEncryptionKey.subkey(key, algorithm) == reference)
+            }
+            let keys = FieldKeys(deriving: key)
+            #expect(
+                try keys.sivKey() == DataEncryptionKey.subkey(key, .aes256GCMSIVDeterministic)
+                    && keys.gcmKey() == DataEncryptionKey.subkey(key, .aes256GCM)
+            )
+        }
+    }
+}
