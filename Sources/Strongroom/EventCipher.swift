@@ -331,7 +331,8 @@ public struct EventCipher: Sendable {
                 do throws(EventCipherError) {
                     let scan = try scanned.get()
                     var out: [UInt8] = []
-                    out.reserveCapacity(buffer.count * 2)
+                    // Sealing adds about 72 bytes a field: rarely more than three times the event.
+                    out.reserveCapacity(buffer.count * 3)
                     var key: DataEncryptionKey? = nil
                     if scan.needsKey, scan.subjectKey == nil {
                         key = resolved[family(for: scan.subject)]
@@ -483,6 +484,7 @@ public struct EventCipher: Sendable {
         )
         var randomized: [UInt8]? = nil
         var deterministic: [UInt8]? = nil
+        var lastLookup: (reference: KeyReference, lookup: KeyLookup)? = nil
         var copied = 0
         for match in scan.matches {
             guard let field = field(match) else { continue }
@@ -515,9 +517,15 @@ public struct EventCipher: Sendable {
                 throw EventCipherError(.malformedCiphertext, "\(match.pointer): \(error.code)")
             }
             let lookup: KeyLookup
-            do { lookup = try keys.decryptionKey(sealed.key) } catch {
-                if error.code == .keyRetired { throw EventCipherError(.keyRetired, match.pointer) }
-                throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
+            // An event's fields mostly share one key: ask the store once per key.
+            if let last = lastLookup, last.reference == sealed.key {
+                lookup = last.lookup
+            } else {
+                do { lookup = try keys.decryptionKey(sealed.key) } catch {
+                    if error.code == .keyRetired { throw EventCipherError(.keyRetired, match.pointer) }
+                    throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
+                }
+                lastLookup = (sealed.key, lookup)
             }
             let prefix: [UInt8]
             if sealed.algorithm == .aes256GCMSIVDeterministic {

@@ -15,12 +15,11 @@ public enum Base64URL {
         let full = bytes.count / 3 * 3
         let tail = bytes.count - full
         let count = full / 3 * 4 + (tail == 0 ? 0 : tail + 1)
-        let start = out.count
-        // Grows geometrically like any append, then writes through one pointer.
-        out.append(contentsOf: repeatElement(0, count: count))
-        out.withUnsafeMutableBufferPointer { buffer in
+        guard count > 0 else { return }
+        // Encoded on the stack, then appended at once (the array grows geometrically).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { buffer in
             alphabet.withUnsafeBufferPointer { a in
-                var o = start
+                var o = 0
                 var i = 0
                 while i < full {
                     let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
@@ -38,6 +37,7 @@ public enum Base64URL {
                     if tail == 2 { buffer[o + 2] = a[Int(v >> 6 & 63)] }
                 }
             }
+            out.append(contentsOf: UnsafeBufferPointer(buffer))
         }
     }
 

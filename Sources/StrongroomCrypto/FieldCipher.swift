@@ -44,23 +44,39 @@ public struct FieldContext: Sendable, Hashable {
 
     /// The associated-data prefix shared by every field of the event.
     public func associatedDataPrefix() -> [UInt8] {
-        var out = Array(FieldCipher.domain.utf8)
-        appendLengthPrefixed(Array(tenant.utf8), to: &out)
-        appendLengthPrefixed(Array(topic.utf8), to: &out)
-        appendLengthPrefixed(subjectKey?.bytes ?? [], to: &out)
-        appendLengthPrefixed(Array((eventID ?? "").utf8), to: &out)
+        var out: [UInt8] = []
+        out.reserveCapacity(
+            FieldCipher.domain.utf8.count + 16 + tenant.utf8.count + topic.utf8.count + 16 + (eventID?.utf8.count ?? 0)
+        )
+        out.append(contentsOf: FieldCipher.domain.utf8)
+        appendLengthPrefixed(tenant.utf8, to: &out)
+        appendLengthPrefixed(topic.utf8, to: &out)
+        if let subjectKey {
+            appendLength(16, to: &out)
+            withUnsafeBytes(of: subjectKey.high.bigEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: subjectKey.low.bigEndian) { out.append(contentsOf: $0) }
+        } else {
+            appendLength(0, to: &out)
+        }
+        appendLengthPrefixed((eventID ?? "").utf8, to: &out)
         return out
     }
 }
 
 @inline(__always)
 func appendLengthPrefixed(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
-    let n = UInt32(truncatingIfNeeded: bytes.count)
+    appendLength(bytes.count, to: &out)
+    out.append(contentsOf: bytes)
+}
+
+/// A 4-byte big-endian length.
+@inline(__always)
+func appendLength(_ count: Int, to out: inout [UInt8]) {
+    let n = UInt32(truncatingIfNeeded: count)
     out.append(UInt8(n >> 24))
     out.append(UInt8(n >> 16 & 0xFF))
     out.append(UInt8(n >> 8 & 0xFF))
     out.append(UInt8(n & 0xFF))
-    out.append(contentsOf: bytes)
 }
 
 /// The `sr1:` field-ciphertext format: seal and open one field value.

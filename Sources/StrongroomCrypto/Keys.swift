@@ -32,12 +32,16 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// An identifier from the first sixteen of `bytes`; nil when fewer.
+    @inlinable
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count >= 16 else { return nil }
         var h: UInt64 = 0
         var l: UInt64 = 0
-        for (i, b) in bytes.prefix(16).enumerated() {
+        var i = 0
+        for b in bytes {
             if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
+            i += 1
+            if i == 16 { break }
         }
         self.init(high: h, low: l)
     }
@@ -51,8 +55,13 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
 
     /// The sixteen bytes, big-endian.
     public var bytes: [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: high >> (56 - 8 * $0)) }
-            + (0..<8).map { UInt8(truncatingIfNeeded: low >> (56 - 8 * $0)) }
+        [UInt8](unsafeUninitializedCapacity: 16) { buffer, count in
+            for i in 0..<8 {
+                buffer[i] = UInt8(truncatingIfNeeded: high >> (56 - 8 * i))
+                buffer[8 + i] = UInt8(truncatingIfNeeded: low >> (56 - 8 * i))
+            }
+            count = 16
+        }
     }
 
     /// Lowercase hex.

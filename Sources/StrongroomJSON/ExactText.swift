@@ -18,7 +18,7 @@ public struct ExactText: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Equal when the UTF-8 bytes are.
     public static func == (lhs: ExactText, rhs: ExactText) -> Bool {
-        lhs.string.utf8.count == rhs.string.utf8.count && lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        lhs.string.hasSameBytes(as: rhs.string)
     }
 
     /// Hashes the UTF-8 bytes and their count.
@@ -42,6 +42,11 @@ extension String {
     /// True when both strings have the same UTF-8 bytes (`==` on `String` also accepts
     /// canonically equivalent spellings, which identities must not).
     public func hasSameBytes(as other: String) -> Bool {
-        utf8.count == other.utf8.count && utf8.elementsEqual(other.utf8)
+        guard utf8.count == other.utf8.count else { return false }
+        let compared: Bool?? = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in sameBytes(a, b) }
+        }
+        if let compared, let compared { return compared }
+        return utf8.elementsEqual(other.utf8)
     }
 }

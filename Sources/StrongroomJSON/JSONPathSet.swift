@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A set of value paths to find in documents, compiled once and matched in one pass.
 ///
 /// A path is a list of steps: an object member name, or ``Step/anyElement`` for every
@@ -42,11 +50,25 @@ public struct JSONPathSet: Sendable {
     final class Node: @unchecked Sendable {
         // Written only while the set is built, read-only afterwards.
         var members: [ExactText: Node] = [:]
+        /// The same members by UTF-8 name, for matching document bytes without a String.
+        var memberNames: [(name: [UInt8], node: Node)] = []
         var elements: Node?
         var tag: Int?
+        /// The JSON pointer of every value this node matches, when no array step leads here.
+        var pointer: String?
+
+        init(pointer: String?) { self.pointer = pointer }
+
+        /// The member child whose name has exactly these bytes.
+        func member(_ name: UnsafeBufferPointer<UInt8>) -> Node? {
+            for entry in memberNames where entry.name.count == name.count {
+                if entry.name.withUnsafeBufferPointer({ sameBytes($0, name) }) { return entry.node }
+            }
+            return nil
+        }
     }
 
-    let root = Node()
+    let root = Node(pointer: "")
 
     /// An empty set.
     public init() {}
@@ -61,15 +83,16 @@ public struct JSONPathSet: Sendable {
                 if let next = node.members[ExactText(name)] {
                     node = next
                 } else {
-                    let next = Node()
+                    let next = Node(pointer: node.pointer.map { $0 + "/" + JSONPathSet.escapePointerToken(name) })
                     node.members[ExactText(name)] = next
+                    node.memberNames.append((Array(name.utf8), next))
                     node = next
                 }
             case .anyElement:
                 if let next = node.elements {
                     node = next
                 } else {
-                    let next = Node()
+                    let next = Node(pointer: nil)
                     node.elements = next
                     node = next
                 }
@@ -91,6 +114,10 @@ public struct JSONPathSet: Sendable {
         return found
     }
 
+    /// Walks one value at `node`.
+    ///
+    /// `pointer` is the value's JSON pointer, kept up to date only below an array step
+    /// (elsewhere each node knows its pointer).
     private func walk(
         _ scanner: inout JSONScanner,
         node: Node,
@@ -100,11 +127,11 @@ public struct JSONPathSet: Sendable {
     ) throws(JSONError) {
         if let tag = node.tag {
             let span = try scanner.skipValue(depth: depth)
-            found.append(Match(tag: tag, pointer: pointer, span: span))
+            found.append(Match(tag: tag, pointer: node.pointer ?? pointer, span: span))
             return
         }
         let first = try scanner.peek()
-        if first == UInt8(ascii: "{"), !node.members.isEmpty {
+        if first == UInt8(ascii: "{"), !node.memberNames.isEmpty {
             guard depth < scanner.maxDepth else { throw JSONError(.tooDeep, at: scanner.position) }
             scanner.position += 1
             if try scanner.peek() == UInt8(ascii: "}") {
@@ -113,21 +140,38 @@ public struct JSONPathSet: Sendable {
             }
             // Duplicate names would let two readers see different values: refuse them
             // where they could hide a tagged field.
-            var seen = SeenKeys()
+            var seen = SeenKeys(document: scanner.bytes)
             while true {
                 guard try scanner.peek() == UInt8(ascii: "\"") else {
                     throw JSONError(.unexpectedByte, at: scanner.position)
                 }
                 let keyStart = scanner.position
                 let (contents, escaped) = try scanner.scanString()
-                let key = scanner.decodeString(contents, hasEscapes: escaped)
-                guard seen.insert(key) else { throw JSONError(.duplicateKey, at: keyStart) }
+                // The name's bytes: in place when it has no escapes, else decoded.
+                let child: Node?
+                if escaped {
+                    let decoded = scanner.decodeBytes(contents)
+                    let (fresh, match) = decoded.withUnsafeBufferPointer { name in
+                        (seen.insert(name, span: nil), node.member(name))
+                    }
+                    guard fresh else { throw JSONError(.duplicateKey, at: keyStart) }
+                    child = match
+                } else {
+                    let name = UnsafeBufferPointer(rebasing: scanner.bytes[contents])
+                    guard seen.insert(name, span: contents) else { throw JSONError(.duplicateKey, at: keyStart) }
+                    child = node.member(name)
+                }
                 try scanner.expect(UInt8(ascii: ":"))
-                if let child = node.members[ExactText(key)] {
-                    let saved = pointer
-                    pointer += "/" + JSONPathSet.escapePointerToken(key)
-                    try walk(&scanner, node: child, depth: depth + 1, pointer: &pointer, into: &found)
-                    pointer = saved
+                if let child {
+                    if child.pointer != nil {
+                        try walk(&scanner, node: child, depth: depth + 1, pointer: &pointer, into: &found)
+                    } else {
+                        let saved = pointer
+                        let token = scanner.decodeString(contents, hasEscapes: escaped)
+                        pointer = (node.pointer ?? pointer) + "/" + JSONPathSet.escapePointerToken(token)
+                        try walk(&scanner, node: child, depth: depth + 1, pointer: &pointer, into: &found)
+                        pointer = saved
+                    }
                 } else {
                     _ = try scanner.skipValue(depth: depth + 1)
                 }
@@ -140,10 +184,11 @@ public struct JSONPathSet: Sendable {
                 scanner.position += 1
                 return
             }
+            let base = node.pointer ?? pointer
             var index = 0
             while true {
                 let saved = pointer
-                pointer += "/\(index)"
+                pointer = base + "/\(index)"
                 try walk(&scanner, node: child, depth: depth + 1, pointer: &pointer, into: &found)
                 pointer = saved
                 index += 1
@@ -201,17 +246,42 @@ public struct JSONPathSet: Sendable {
     }
 }
 
-/// Member names of one object: a short list scanned linearly (events have a few
-/// dozen members; hashing each name cost more than the whole scan), a set beyond.
+/// Member names of one object, by UTF-8 bytes.
+///
+/// A short list scanned linearly (events have a few dozen members; hashing each name cost
+/// more than the whole scan), a set beyond. Names without escapes are kept as spans of the
+/// document, not copied.
 struct SeenKeys {
-    var list: [String] = []
-    var set: Set<ExactText> = []
+    let document: UnsafeBufferPointer<UInt8>
+    var spans: [Range<Int>] = []
+    var decoded: [[UInt8]] = []
+    var set: Set<[UInt8]>? = nil
 
-    mutating func insert(_ key: String) -> Bool {
-        if !set.isEmpty { return set.insert(ExactText(key)).inserted }
-        if list.contains(where: { $0.hasSameBytes(as: key) }) { return false }
-        list.append(key)
-        if list.count > 32 { set = Set(list.map { ExactText($0) }) }
+    init(document: UnsafeBufferPointer<UInt8>) {
+        self.document = document
+        spans.reserveCapacity(16)
+    }
+
+    /// Records `name` (found at `span` of the document when not decoded); false when it was
+    /// already there.
+    mutating func insert(_ name: UnsafeBufferPointer<UInt8>, span: Range<Int>?) -> Bool {
+        if set != nil { return set?.insert(Array(name)).inserted ?? false }
+        for seen in spans where seen.count == name.count {
+            if sameBytes(UnsafeBufferPointer(rebasing: document[seen]), name) { return false }
+        }
+        for seen in decoded where seen.count == name.count {
+            if seen.withUnsafeBufferPointer({ sameBytes($0, name) }) { return false }
+        }
+        if let span { spans.append(span) } else { decoded.append(Array(name)) }
+        if spans.count + decoded.count > 32 { set = Set(spans.map { Array(document[$0]) } + decoded) }
         return true
     }
+}
+
+/// True when both buffers hold the same bytes.
+@inline(__always)
+func sameBytes(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    guard let x = a.baseAddress, let y = b.baseAddress else { return a.count == 0 }
+    return memcmp(x, y, a.count) == 0
 }

@@ -259,6 +259,12 @@ public struct JSONScanner: ~Copyable {
     public func decodeString(_ contents: Range<Int>, hasEscapes: Bool) -> String {
         let raw = UnsafeBufferPointer(rebasing: bytes[contents])
         guard hasEscapes else { return String(decoding: raw, as: UTF8.self) }
+        return String(decoding: decodeBytes(contents), as: UTF8.self)
+    }
+
+    /// The UTF-8 bytes of a string validated by ``scanString()``, escapes decoded.
+    public func decodeBytes(_ contents: Range<Int>) -> [UInt8] {
+        let raw = UnsafeBufferPointer(rebasing: bytes[contents])
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = 0
@@ -291,7 +297,7 @@ public struct JSONScanner: ~Copyable {
             default: out.append(e)
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 }
 
