@@ -65,7 +65,18 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Lowercase hex.
-    public var description: String { bytes.hexString }
+    public var description: String {
+        String(unsafeUninitializedCapacity: 32) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            let d = digits.utf8Start
+            for i in 0..<16 {
+                let byte = UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> (56 - 8 * (i % 8)))
+                buffer[2 * i] = d[Int(byte >> 4)]
+                buffer[2 * i + 1] = d[Int(byte & 0xF)]
+            }
+            return 32
+        }
+    }
 }
 
 /// The full name of one data-encryption key: scope, family and version.
@@ -164,9 +175,15 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     static let hkdf: KDF? = sr_hkdf_fetch().map { KDF(pointer: $0) }
     #endif
 
-    /// A fresh random key.
+    /// A fresh random key: 32 bytes of kernel randomness from the calling thread's pool
+    /// (erased from the pool as they are taken).
     public static func generate(reference: KeyReference) -> DataEncryptionKey {
-        DataEncryptionKey(checked: reference, key: SymmetricKey(size: .bits256))
+        let key = withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { buffer in
+            NonceSource.fill(buffer)
+            defer { buffer.initializeMemory(as: UInt8.self, repeating: 0) }
+            return SymmetricKey(data: UnsafeRawBufferPointer(buffer))
+        }
+        return DataEncryptionKey(checked: reference, key: key)
     }
 
     /// The reference; never the key.

@@ -6,8 +6,8 @@ import Musl
 import Darwin
 #endif
 
-/// Random GCM nonces (and subject pseudonyms) from the kernel CSPRNG, drawn in blocks into a
-/// per-thread pool.
+/// Random GCM nonces, data keys and subject pseudonyms from the kernel CSPRNG, drawn in
+/// blocks into a per-thread pool.
 ///
 /// One `getentropy` call per nonce costs about half a microsecond, more than the AES-GCM
 /// seal of a field. Each thread instead keeps its own pool of about a thousand nonces
@@ -54,7 +54,10 @@ enum NonceSource {
             available = poolBytes
         }
         available -= nonce.count
-        nonce.copyMemory(from: UnsafeRawBufferPointer(start: pool + headerBytes + available, count: nonce.count))
+        let taken = UnsafeMutableRawBufferPointer(start: pool + headerBytes + available, count: nonce.count)
+        nonce.copyMemory(from: UnsafeRawBufferPointer(taken))
+        // Bytes handed out are erased from the pool: some become key material.
+        taken.initializeMemory(as: UInt8.self, repeating: 0)
         pool.storeBytes(of: available, as: Int.self)
     }
 

@@ -440,14 +440,15 @@ public final class KeyStore: Sendable {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: findSQL), arguments: arguments) else {
             return .missing
         }
-        if (row["erased_subject"] as Int?) != nil { return .erased }
-        guard let idData = row["key_id"] as Data? else { return .missing }
+        // By index: the columns of findSQL, in order.
+        if (row[0] as Int?) != nil { return .erased }
+        guard let idData = row[1] as Data? else { return .missing }
         guard let id = KeyID(bytes: Array(idData)), idData.count == 16 else {
             throw KeyStoreError(.storage, "bad key id")
         }
-        if (row["tombstone"] as Int?) != nil { return .erased }
-        guard (row["version"] as Int?) != nil else { return .missing }
-        return .active(id, ActiveRow(row: row))
+        if (row[2] as Int?) != nil { return .erased }
+        guard (row[3] as Int?) != nil else { return .missing }
+        return .active(id, ActiveRow(row: row, from: 3))
     }
 
     private func freshKey(
@@ -463,6 +464,9 @@ public final class KeyStore: Sendable {
     /// another process may have created, rotated or erased it since it was read.
     private func grant(_ plan: Plan, limits: DEKUsageLimits, stamp: Int64, _ db: Database) throws -> Granted? {
         let family = plan.family
+        if plan.current == nil, let fresh = plan.fresh, try claim(plan, fresh, stamp: stamp, db) {
+            return Granted(family: family, key: fresh.key, seals: plan.seals, reservation: plan.reservation, createdAt: stamp)
+        }
         let key: DataEncryptionKey
         var createdAt = stamp
         switch try Self.find(family, name: plan.name, db) {
@@ -523,6 +527,44 @@ public final class KeyStore: Sendable {
             reservation: plan.reservation,
             createdAt: createdAt
         )
+    }
+
+    /// Creates a new family in one step when nothing holds its place.
+    ///
+    /// The subject link (or the topic's family row) goes in only if no link, family or
+    /// erasure exists: a concurrent creation or erasure, or a rotation plan, finds it taken
+    /// and is left to the full check in ``grant(_:limits:stamp:_:)``.
+    private func claim(
+        _ plan: Plan,
+        _ fresh: (key: DataEncryptionKey, wrapped: WrappedKey),
+        stamp: Int64,
+        _ db: Database
+    ) throws -> Bool {
+        let family = plan.family
+        let id = fresh.key.reference.id
+        let idData = Data(id.bytes)
+        if family.scope == .subject {
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO subject (lookup, key_id) SELECT ?1, ?2
+                    WHERE NOT EXISTS (SELECT 1 FROM erased_subject WHERE lookup = ?1)
+                    """
+            ).execute(arguments: [Data(plan.name.bytes), idData])
+            guard db.changesCount == 1 else { return false }
+            try db.cachedStatement(
+                sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, NULL, 1, ?)"
+            ).execute(arguments: [idData, Int(family.scope.rawValue), stamp])
+        } else {
+            try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO family (key_id, scope, label, active_version, created_at)
+                    VALUES (?, ?, ?, 1, ?)
+                    """
+            ).execute(arguments: [idData, Int(family.scope.rawValue), family.labelText, stamp])
+            guard db.changesCount == 1 else { return false }
+        }
+        try insertVersion(id, 1, fresh.wrapped, sealed: plan.reservation, stamp: stamp, db)
+        return true
     }
 
     private func insertVersion(
@@ -1033,11 +1075,13 @@ public final class KeyStore: Sendable {
         let now = ContinuousClock.now
         let (hit, moved): (DataEncryptionKey?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
-            guard let entry = cache.active[family], entry.expires > now, entry.budget >= UInt64(seals),
-                entry.staleAt.map({ $0 > now }) ?? true
+            // One hash, and the entry read in place.
+            guard let index = cache.active.index(forKey: family) else { return (nil, false) }
+            guard cache.active.values[index].expires > now, cache.active.values[index].budget >= UInt64(seals),
+                cache.active.values[index].staleAt.map({ $0 > now }) ?? true
             else { return (nil, false) }
-            cache.active[family]?.budget -= UInt64(seals)
-            return (entry.key, false)
+            cache.active.values[index].budget -= UInt64(seals)
+            return (cache.active.values[index].key, false)
         }
         if moved { reloadProvider() }
         return hit
@@ -1180,6 +1224,15 @@ struct ActiveRow {
         wrapped = Array(row["wrapped"] as Data)
         sealed = UInt64(clamping: row["sealed"] as Int64)
         createdAt = row["created_at"]
+    }
+
+    /// From columns `first`...`first + 4`: version, kek_version, wrapped, sealed, created_at.
+    init(row: Row, from first: Int) {
+        version = UInt32(row[first] as Int)
+        kekVersion = UInt32(row[first + 1] as Int)
+        wrapped = Array(row[first + 2] as Data)
+        sealed = UInt64(clamping: row[first + 3] as Int64)
+        createdAt = row[first + 4]
     }
 
     /// True when reserving `reservation` more seals would pass the seal limit, or the
