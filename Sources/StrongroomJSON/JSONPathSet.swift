@@ -50,8 +50,11 @@ public struct JSONPathSet: Sendable {
     final class Node: @unchecked Sendable {
         // Written only while the set is built, read-only afterwards.
         var members: [ExactText: Node] = [:]
-        /// The same members by UTF-8 name, for matching document bytes without a String.
-        var memberNames: [(name: [UInt8], node: Node)] = []
+        /// The same members by UTF-8 name, for matching document bytes without a String:
+        /// every name in one buffer, so a lookup copies (and retains) nothing.
+        var nameBytes: [UInt8] = []
+        var nameRanges: [Range<Int>] = []
+        var nameNodes: [Node] = []
         var elements: Node?
         var tag: Int?
         /// The JSON pointer of every value this node matches, when no array step leads here.
@@ -61,10 +64,22 @@ public struct JSONPathSet: Sendable {
 
         /// The member child whose name has exactly these bytes.
         func member(_ name: UnsafeBufferPointer<UInt8>) -> Node? {
-            for entry in memberNames where entry.name.count == name.count {
-                if entry.name.withUnsafeBufferPointer({ sameBytes($0, name) }) { return entry.node }
+            let found: Int? = nameBytes.withUnsafeBufferPointer { all in
+                nameRanges.withUnsafeBufferPointer { ranges in
+                    for i in 0..<ranges.count where ranges[i].count == name.count {
+                        if sameBytes(UnsafeBufferPointer(rebasing: all[ranges[i]]), name) { return i }
+                    }
+                    return nil
+                }
             }
-            return nil
+            return found.map { nameNodes[$0] }
+        }
+
+        func addName(_ name: String, _ node: Node) {
+            let start = nameBytes.count
+            nameBytes.append(contentsOf: name.utf8)
+            nameRanges.append(start..<nameBytes.count)
+            nameNodes.append(node)
         }
     }
 
@@ -85,7 +100,7 @@ public struct JSONPathSet: Sendable {
                 } else {
                     let next = Node(pointer: node.pointer.map { $0 + "/" + JSONPathSet.escapePointerToken(name) })
                     node.members[ExactText(name)] = next
-                    node.memberNames.append((Array(name.utf8), next))
+                    node.addName(name, next)
                     node = next
                 }
             case .anyElement:
@@ -131,7 +146,7 @@ public struct JSONPathSet: Sendable {
             return
         }
         let first = try scanner.peek()
-        if first == UInt8(ascii: "{"), !node.memberNames.isEmpty {
+        if first == UInt8(ascii: "{"), !node.nameNodes.isEmpty {
             guard depth < scanner.maxDepth else { throw JSONError(.tooDeep, at: scanner.position) }
             scanner.position += 1
             if try scanner.peek() == UInt8(ascii: "}") {

@@ -465,7 +465,13 @@ public final class KeyStore: Sendable {
     private func grant(_ plan: Plan, limits: DEKUsageLimits, stamp: Int64, _ db: Database) throws -> Granted? {
         let family = plan.family
         if plan.current == nil, let fresh = plan.fresh, try claim(plan, fresh, stamp: stamp, db) {
-            return Granted(family: family, key: fresh.key, seals: plan.seals, reservation: plan.reservation, createdAt: stamp)
+            return Granted(
+                family: family,
+                key: fresh.key,
+                seals: plan.seals,
+                reservation: plan.reservation,
+                createdAt: stamp
+            )
         }
         let key: DataEncryptionKey
         var createdAt = stamp
@@ -1075,16 +1081,25 @@ public final class KeyStore: Sendable {
         let now = ContinuousClock.now
         let (hit, moved): (DataEncryptionKey?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
-            // One hash, and the entry read in place.
+            // One hash, and the entry read and charged in place (not copied).
             guard let index = cache.active.index(forKey: family) else { return (nil, false) }
-            guard cache.active.values[index].expires > now, cache.active.values[index].budget >= UInt64(seals),
-                cache.active.values[index].staleAt.map({ $0 > now }) ?? true
-            else { return (nil, false) }
-            cache.active.values[index].budget -= UInt64(seals)
-            return (cache.active.values[index].key, false)
+            return (Self.charge(&cache.active.values[index], seals: UInt64(seals), now: now), false)
         }
         if moved { reloadProvider() }
         return hit
+    }
+
+    /// The entry's key when it is fresh and holds `seals` reserved seals, which it gives up.
+    private static func charge(
+        _ entry: inout Cache.Entry,
+        seals: UInt64,
+        now: ContinuousClock.Instant
+    )
+        -> DataEncryptionKey?
+    {
+        guard entry.expires > now, entry.budget >= seals, entry.staleAt.map({ $0 > now }) ?? true else { return nil }
+        entry.budget -= seals
+        return entry.key
     }
 
     /// Caches a key read while the generation was `observed`, only if nothing moved it since:

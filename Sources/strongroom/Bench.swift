@@ -4,6 +4,7 @@ import Strongroom
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomSchema
+import Synchronization
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,14 +24,16 @@ struct BenchLine: Encodable {
     var events_per_s: Double
     var mb_per_s: Double
     var note: String?
+    var threads: Int?
 
-    init(op: String, n: Int, bytes: Int, seconds: Double, note: String? = nil) {
+    init(op: String, n: Int, bytes: Int, seconds: Double, note: String? = nil, threads: Int? = nil) {
         self.op = op
         self.n = n
         self.seconds = (seconds * 1000).rounded() / 1000
         self.events_per_s = (Double(n) / seconds).rounded()
         self.mb_per_s = (Double(bytes) / seconds / 1e6 * 100).rounded() / 100
         self.note = note
+        self.threads = threads
     }
 
     func print() {
@@ -38,6 +41,25 @@ struct BenchLine: Encodable {
         encoder.outputFormatting = [.sortedKeys]
         if let data = try? encoder.encode(self) { Swift.print(String(decoding: data, as: UTF8.self)) }
     }
+}
+
+/// Runs `body` on `count` threads at once, each with its index; the wall time in seconds.
+///
+/// The first error any worker throws is rethrown after all have finished.
+func measureParallel(_ count: Int, _ body: @Sendable (Int) throws -> Void) throws -> Double {
+    let failure = Mutex<(any Error)?>(nil)
+    let seconds = measure {
+        DispatchQueue.concurrentPerform(iterations: count) { worker in
+            do { try body(worker) } catch { failure.withLock { if $0 == nil { $0 = error } } }
+        }
+    }
+    if let error = failure.withLock({ $0 }) { throw error }
+    return seconds
+}
+
+/// `items` cut into `count` slices of nearly equal size, in order.
+func slices<T>(_ items: [T], _ count: Int) -> [ArraySlice<T>] {
+    (0..<count).map { i in items[(items.count * i / count)..<(items.count * (i + 1) / count)] }
 }
 
 func measure(_ body: () throws -> Void) rethrows -> Double {
@@ -49,7 +71,7 @@ func measure(_ body: () throws -> Void) rethrows -> Double {
 struct CryptoBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crypto",
-        abstract: "Field encryption and decryption of an events file, one thread.",
+        abstract: "Field encryption and decryption of an events file (--threads workers).",
         discussion: """
             Same contract as ../shared/bench: 1000-event warm-up (untimed), then the whole file timed.
 
@@ -81,6 +103,17 @@ struct CryptoBench: ParsableCommand {
     var warmup = 1000
     @Option(help: "Events per batch.")
     var batch = 1024
+    @Option(
+        help: """
+            Independent workers over disjoint slices of the file, one thread each; the lines report \
+            the aggregate rate and carry "threads". 1 is the line to compare with the peers.
+            """
+    )
+    var threads = 1
+
+    func validate() throws {
+        guard threads >= 1, threads <= 64 else { throw ValidationError("--threads: 1 to 64") }
+    }
 
     func run() throws {
         let lines = try Data(contentsOf: URL(fileURLWithPath: events)).split(separator: 0x0A).map { Array($0) }
@@ -95,7 +128,9 @@ struct CryptoBench: ParsableCommand {
             keys: keys,
             options: .init(topic: topic, subjectField: subjectField, eventIDField: eventIdField)
         )
-        func encryptAll(_ input: ArraySlice<[UInt8]>) throws -> [[UInt8]] {
+        let threads = self.threads
+        let batch = self.batch
+        @Sendable func encryptAll(_ input: ArraySlice<[UInt8]>) throws -> [[UInt8]] {
             var out: [[UInt8]] = []
             out.reserveCapacity(input.count)
             var start = input.startIndex
@@ -106,54 +141,52 @@ struct CryptoBench: ParsableCommand {
             }
             return out
         }
+        @Sendable func decryptAll(_ input: ArraySlice<[UInt8]>, parse: Bool) throws {
+            var out: [UInt8] = []
+            for line in input {
+                out.removeAll(keepingCapacity: true)
+                _ = try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
+                if parse { _ = try JSONValue(parsing: out) }
+            }
+        }
+        let shown: Int? = threads == 1 ? nil : threads
         _ = try encryptAll(lines.prefix(warmup))
-        var encrypted: [[UInt8]] = []
-        let encryptSeconds = try measure { encrypted = try encryptAll(lines[...]) }
-        BenchLine(op: "encrypt", n: lines.count, bytes: bytes, seconds: encryptSeconds).print()
-        let warmSeconds = try measure { _ = try encryptAll(lines[...]) }
+        let parts = slices(lines, threads)
+        let sealed = Mutex<[Int: [[UInt8]]]>([:])
+        let encryptSeconds = try measureParallel(threads) { worker in
+            let out = try encryptAll(parts[worker])
+            sealed.withLock { $0[worker] = out }
+        }
+        let encrypted = sealed.withLock { all in (0..<threads).flatMap { all[$0] ?? [] } }
+        BenchLine(op: "encrypt", n: lines.count, bytes: bytes, seconds: encryptSeconds, threads: shown).print()
+        let warmSeconds = try measureParallel(threads) { _ = try encryptAll(parts[$0]) }
         BenchLine(
             op: "encrypt_warm",
             n: lines.count,
             bytes: bytes,
             seconds: warmSeconds,
-            note: "every subject key exists"
+            note: "every subject key exists",
+            threads: shown
         )
         .print()
 
         for line in encrypted.prefix(warmup) { _ = try JSONValue(parsing: try cipher.decrypt(line)) }
-        let decryptSeconds = try measure {
-            var out: [UInt8] = []
-            for line in encrypted {
-                out.removeAll(keepingCapacity: true)
-                _ = try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
-                _ = try JSONValue(parsing: out)
-            }
-        }
-        BenchLine(op: "decrypt", n: lines.count, bytes: bytes, seconds: decryptSeconds).print()
+        let sealedParts = slices(encrypted, threads)
+        let decryptSeconds = try measureParallel(threads) { try decryptAll(sealedParts[$0], parse: true) }
+        BenchLine(op: "decrypt", n: lines.count, bytes: bytes, seconds: decryptSeconds, threads: shown).print()
 
-        let bytesSeconds = try measure {
-            var out: [UInt8] = []
-            for line in encrypted {
-                out.removeAll(keepingCapacity: true)
-                _ = try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
-            }
-        }
-        BenchLine(op: "decrypt_bytes", n: lines.count, bytes: bytes, seconds: bytesSeconds).print()
+        let bytesSeconds = try measureParallel(threads) { try decryptAll(sealedParts[$0], parse: false) }
+        BenchLine(op: "decrypt_bytes", n: lines.count, bytes: bytes, seconds: bytesSeconds, threads: shown).print()
 
         keys.clearCache()
-        let coldSeconds = try measure {
-            var out: [UInt8] = []
-            for line in encrypted {
-                out.removeAll(keepingCapacity: true)
-                _ = try line.withUnsafeBufferPointer { try cipher.decrypt($0, into: &out) }
-            }
-        }
+        let coldSeconds = try measureParallel(threads) { try decryptAll(sealedParts[$0], parse: false) }
         BenchLine(
             op: "decrypt_cold",
             n: lines.count,
             bytes: bytes,
             seconds: coldSeconds,
-            note: "key cache emptied first"
+            note: "key cache emptied first",
+            threads: shown
         )
         .print()
     }
