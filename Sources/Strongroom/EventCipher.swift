@@ -1,4 +1,4 @@
-import StrongroomCrypto
+public import StrongroomCrypto
 import StrongroomJSON
 public import StrongroomKeys
 public import StrongroomSchema
@@ -141,6 +141,8 @@ public struct EventCipher: Sendable {
         public var value: [UInt8]
         /// The subject's pseudonym (key id, hex), nil for an event without a subject.
         public var subjectKey: String?
+        /// The key every sealed field of the event names, nil when nothing was sealed.
+        public var key: KeyReference?
     }
 
     /// The value an erased field reads as.
@@ -340,7 +342,7 @@ public struct EventCipher: Sendable {
                     if key == nil { key = try encryptionKey(for: scan) }
                     try seal(buffer, scan: scan, key: key, into: &out)
                     let pseudonym = key?.reference.scope == .subject ? key?.reference.id.description : nil
-                    return .success(Sealed(value: out, subjectKey: pseudonym))
+                    return .success(Sealed(value: out, subjectKey: pseudonym, key: key?.reference))
                 } catch {
                     return .failure(error)
                 }

@@ -150,7 +150,7 @@ public final class StrongroomServices: Sendable {
         let plan: EncryptionPlan
         let annotations: SchemaAnnotations
         let cipher: EventCipher
-        let patterns: [String]
+        let coverage: DLPCoverage
     }
 
     /// The latest schema of `topic` (what producers validate against).
@@ -201,7 +201,7 @@ public final class StrongroomServices: Sendable {
                 plan: plan,
                 annotations: annotations,
                 cipher: cipher,
-                patterns: plan.fields.map(\.pattern)
+                coverage: DLPCoverage(plan.fields.map(\.pattern))
             )
             compiled.withLock { $0[Self.cacheKey(topic, registered.id)] = entry }
             return entry
@@ -358,7 +358,7 @@ public final class SecureProducer: Sendable {
             }
             let findings = services.dlp.scan(
                 value,
-                taggedPointers: schema.patterns,
+                coverage: schema.coverage,
                 declaredNames: schema.validator.declaredNames
             )
             if !findings.isEmpty {
@@ -372,7 +372,7 @@ public final class SecureProducer: Sendable {
             accepted.append(i)
         }
         let encrypted = schema.cipher.seal(batch: accepted.map { events[$0] })
-        var pending: [(index: Int, key: [UInt8], value: [UInt8])] = []
+        var pending: [(index: Int, key: [UInt8], value: [UInt8], keys: [UInt8])] = []
         for (i, result) in zip(accepted, encrypted) {
             switch result {
             case .failure(let error):
@@ -380,7 +380,12 @@ public final class SecureProducer: Sendable {
             case .success(let sealed):
                 // The subject's pseudonym is the record key: partition affinity, and how a
                 // data-subject request finds the record.
-                pending.append((i, Array((sealed.subjectKey ?? "").utf8), sealed.value))
+                pending.append(
+                    (
+                        i, Array((sealed.subjectKey ?? "").utf8), sealed.value,
+                        Array((sealed.key?.description ?? "").utf8)
+                    )
+                )
             }
         }
         guard !pending.isEmpty else {
@@ -427,7 +432,7 @@ public final class SecureProducer: Sendable {
                     (RecordSignature.Header.subject, p.key),
                     (
                         RecordSignature.Header.keys,
-                        Array(StrongroomServices.keyReferences(in: p.value).joined(separator: ",").utf8)
+                        p.keys
                     ),
                     (RecordSignature.Header.correlation, Array(correlationID.utf8)),
                     (RecordSignature.Header.contentType, Array("application/json; strongroom=1".utf8)),

@@ -103,7 +103,7 @@ public enum RecordSignature {
 
     /// The id of a producer's public key.
     public static func keyID(_ key: Curve25519.Signing.PublicKey) -> String {
-        SHA256.hash(data: key.rawRepresentation).prefix(8).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: key.rawRepresentation).withUnsafeBytes { Array($0.prefix(8)) }.hexString
     }
 
     /// Per-record signature headers for a batch.
@@ -172,7 +172,10 @@ public enum RecordSignature {
             schemaID: parsed.schemaID,
             producer: parsed.producer
         )
-        guard let publicKey = trusted[ExactText(parsed.producer)]?.first(where: { keyID($0) == parsed.producerKeyID })
+        guard
+            let publicKey = trusted[ExactText(parsed.producer)]?.first(where: {
+                keyID($0).hasSameBytes(as: parsed.producerKeyID)
+            })
         else { return .failure(.unknownProducer) }
         guard
             let root = try? Merkle.rootFromInclusionProof(

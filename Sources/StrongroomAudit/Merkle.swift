@@ -15,17 +15,27 @@ public enum Merkle {
         var hasher = SHA256()
         hasher.update(data: [0])
         hasher.update(data: entry)
-        return Array(hasher.finalize())
+        return bytes(hasher.finalize())
+    }
+
+    /// The hash of a leaf whose entry is these bytes (no generic data path: the hot case).
+    public static func leafHash(_ entry: [UInt8]) -> Hash {
+        var hasher = SHA256()
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
+        entry.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return bytes(hasher.finalize())
     }
 
     /// The hash of an interior node.
     public static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
         var hasher = SHA256()
-        hasher.update(data: [1])
-        hasher.update(data: left)
-        hasher.update(data: right)
-        return Array(hasher.finalize())
+        withUnsafeBytes(of: UInt8(1)) { hasher.update(bufferPointer: $0) }
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return bytes(hasher.finalize())
     }
+
+    static func bytes(_ digest: SHA256.Digest) -> Hash { digest.withUnsafeBytes { Array($0) } }
 
     /// The root of the empty tree.
     public static let emptyRoot: Hash = Array(SHA256.hash(data: [UInt8]()))

@@ -200,13 +200,16 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
 extension Sequence<UInt8> {
     /// Lowercase hex.
     public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in self {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
+        let bytes = Array(self)
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            let d = digits.utf8Start
+            for (i, b) in bytes.enumerated() {
+                buffer[2 * i] = d[Int(b >> 4)]
+                buffer[2 * i + 1] = d[Int(b & 0xF)]
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

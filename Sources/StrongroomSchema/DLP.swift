@@ -154,10 +154,18 @@ public struct DLPScanner: Sendable {
         taggedPointers: [String],
         declaredNames: Set<ExactText>
     ) -> [DLPFinding] {
-        let tagged = taggedPointers.map { DLPPointerPattern($0) }
+        scan(event, coverage: DLPCoverage(taggedPointers), declaredNames: declaredNames)
+    }
+
+    /// ``scan(_:taggedPointers:declaredNames:)`` with the tagged pointers compiled once.
+    public func scan(
+        _ event: JSONValue,
+        coverage: DLPCoverage,
+        declaredNames: Set<ExactText>
+    ) -> [DLPFinding] {
         var findings: [DLPFinding] = []
         var pointer = ""
-        let covered: (String) -> Bool = { p in tagged.contains { $0.covers(p) } }
+        let covered: (String) -> Bool = { p in coverage.covers(p) }
         // One pass: string values, and member names the schema does not declare (free text too).
         let names: (String, String) -> Void = { name, at in
             guard !declaredNames.contains(ExactText(name)) else { return }
@@ -264,6 +272,17 @@ public struct DLPScanner: Sendable {
             return
         }
     }
+}
+
+/// The tagged pointers (or `*` patterns) of a schema, compiled once for many scans.
+public struct DLPCoverage: Sendable {
+    let patterns: [DLPPointerPattern]
+
+    /// Compiles `taggedPointers`.
+    public init(_ taggedPointers: [String]) { patterns = taggedPointers.map { DLPPointerPattern($0) } }
+
+    /// True when `pointer` is a tagged value or lies below one.
+    public func covers(_ pointer: String) -> Bool { patterns.contains { $0.covers(pointer) } }
 }
 
 /// A tagged pointer, split into tokens once; `*` matches any one token.

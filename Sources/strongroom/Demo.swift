@@ -383,6 +383,12 @@ enum DemoFiles {
     ]
 
     static func text(_ relative: String) throws -> String {
+        if relative.hasPrefix("/") {
+            guard let text = try? String(contentsOf: URL(fileURLWithPath: relative), encoding: .utf8) else {
+                throw CLIError("cannot read \(relative)")
+            }
+            return text
+        }
         for base in bases {
             let url = URL(fileURLWithPath: base).appendingPathComponent(relative)
             if let text = try? String(contentsOf: url, encoding: .utf8) { return text }
