@@ -133,6 +133,8 @@ public struct EventCipher: Sendable {
         /// True when the subject field was opened under that key (so the key id is authentic);
         /// false when it was not sealed, or its key was erased.
         public var subjectAuthenticated = false
+        /// The keys that opened a field (decrypted or masked), each once.
+        public var keys: [KeyReference] = []
     }
 
     /// One encrypted event and the pseudonym of its data subject.
@@ -143,6 +145,8 @@ public struct EventCipher: Sendable {
         public var subjectKey: String?
         /// The key every sealed field of the event names, nil when nothing was sealed.
         public var key: KeyReference?
+        /// How many fields were sealed.
+        public var fields = 0
     }
 
     /// The value an erased field reads as.
@@ -342,7 +346,14 @@ public struct EventCipher: Sendable {
                     if key == nil { key = try encryptionKey(for: scan) }
                     try seal(buffer, scan: scan, key: key, into: &out)
                     let pseudonym = key?.reference.scope == .subject ? key?.reference.id.description : nil
-                    return .success(Sealed(value: out, subjectKey: pseudonym, key: key?.reference))
+                    return .success(
+                        Sealed(
+                            value: out,
+                            subjectKey: pseudonym,
+                            key: key?.reference,
+                            fields: key == nil ? 0 : sealCount(scan)
+                        )
+                    )
                 } catch {
                     return .failure(error)
                 }
@@ -562,6 +573,7 @@ public struct EventCipher: Sendable {
                 out.append(contentsOf: Self.erasedMarker)
                 outcome.erased += 1
             case .key(let key):
+                if !outcome.keys.contains(key.reference) { outcome.keys.append(key.reference) }
                 if case .mask(let style) = how {
                     var plain: [UInt8] = []
                     do {

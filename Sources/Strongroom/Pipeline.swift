@@ -210,36 +210,6 @@ public final class StrongroomServices: Sendable {
         }
     }
 
-    /// The `sr1:` strings of a record value, as byte ranges without the quotes.
-    static func sealedRanges(in value: [UInt8]) -> [Range<Int>] {
-        let marker = Array(#""sr1:"#.utf8)
-        var found: [Range<Int>] = []
-        var i = 0
-        while i + marker.count <= value.count {
-            guard value[i] == marker[0], value[(i + 1)..<(i + marker.count)].elementsEqual(marker[1...]) else {
-                i += 1
-                continue
-            }
-            var end = i + 1
-            while end < value.count, value[end] != UInt8(ascii: "\"") { end += 1 }
-            found.append((i + 1)..<end)
-            i = end
-        }
-        return found
-    }
-
-    /// The key references (`subject:<id>:v<n>`, never key bytes) the record's fields name.
-    static func keyReferences(in value: [UInt8]) -> [String] {
-        var found: [String] = []
-        for range in sealedRanges(in: value) {
-            let reference = value.withUnsafeBufferPointer { buffer in
-                (try? SealedField(parsing: UnsafeBufferPointer(rebasing: buffer[range])))?.key.description
-            }
-            if let reference, !found.contains(reference) { found.append(reference) }
-        }
-        return found
-    }
-
     /// The event cipher of `topic`'s current schema.
     public func cipher(forTopic topic: String) throws -> EventCipher { try schema(for: topic).cipher }
 
@@ -345,14 +315,15 @@ public final class SecureProducer: Sendable {
         var accepted: [Int] = []
         var flagged: [String: Int] = [:]
         for (i, event) in events.enumerated() {
-            let errors = schema.validator.validate(bytes: event)
+            // Parsed once: the validator's value is the one DLP scans.
+            let (parsed, errors) = schema.validator.validated(bytes: event)
             if !errors.isEmpty {
                 results[i] = .failure(
                     PipelineError(.invalid, errors.prefix(3).map(\.description).joined(separator: "; "))
                 )
                 continue
             }
-            guard let value = try? JSONValue(parsing: event) else {
+            guard let value = parsed else {
                 results[i] = .failure(PipelineError(.invalid, "not JSON"))
                 continue
             }
@@ -372,7 +343,7 @@ public final class SecureProducer: Sendable {
             accepted.append(i)
         }
         let encrypted = schema.cipher.seal(batch: accepted.map { events[$0] })
-        var pending: [(index: Int, key: [UInt8], value: [UInt8], keys: [UInt8])] = []
+        var pending: [(index: Int, key: [UInt8], value: [UInt8], keys: [UInt8], fields: Int)] = []
         for (i, result) in zip(accepted, encrypted) {
             switch result {
             case .failure(let error):
@@ -383,7 +354,7 @@ public final class SecureProducer: Sendable {
                 pending.append(
                     (
                         i, Array((sealed.subjectKey ?? "").utf8), sealed.value,
-                        Array((sealed.key?.description ?? "").utf8)
+                        Array((sealed.key?.description ?? "").utf8), sealed.fields
                     )
                 )
             }
@@ -471,7 +442,7 @@ public final class SecureProducer: Sendable {
                 }
                 for (j, position) in positions.enumerated() { results[pending[j].index] = .success(position) }
                 state.counters[ExactText(topic)] = counters
-                let sealed = records.reduce(0) { $0 + StrongroomServices.sealedRanges(in: $1.value ?? []).count }
+                let sealed = pending.reduce(0) { $0 + $1.fields }
                 services.count("strongroom_fields_encrypted_total", [("topic", topic)], by: sealed)
             } catch {
                 for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
@@ -1078,9 +1049,7 @@ struct RecordReader {
                 return .failure(.record("the record key does not name the event's data subject"))
             }
             if outcome.decrypted > 0 {
-                for reference in StrongroomServices.keyReferences(in: value) {
-                    decryptedKeys.insert(ExactText(reference))
-                }
+                for reference in outcome.keys { decryptedKeys.insert(ExactText(reference.description)) }
             }
             return .success(
                 Read(

@@ -302,8 +302,18 @@ struct DLPPointerPattern: Sendable {
     /// True when `pointer` is this pattern's value or lies below it.
     func covers(_ pointer: String) -> Bool {
         if !hasWildcard {
+            let n = raw.utf8.count
+            guard pointer.utf8.count >= n else { return false }
+            let same: Bool? =
+                pointer.utf8.withContiguousStorageIfAvailable { p in
+                    raw.utf8.withContiguousStorageIfAvailable { r in
+                        UnsafeBufferPointer(rebasing: p[..<n]).elementsEqual(r)
+                            && (p.count == n || p[n] == UInt8(ascii: "/"))
+                    } ?? nil
+                } ?? nil
+            if let same { return same }
             guard pointer.utf8.starts(with: raw.utf8) else { return false }
-            let rest = pointer.utf8.dropFirst(raw.utf8.count)
+            let rest = pointer.utf8.dropFirst(n)
             return rest.isEmpty || rest.first == UInt8(ascii: "/")
         }
         var remaining = JSONPathSet.pointerTokens(pointer, unescape: false)[...]

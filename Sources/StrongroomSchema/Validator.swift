@@ -110,28 +110,40 @@ public final class JSONSchemaValidator: Sendable {
 
     /// Parses `bytes` within the limits and validates the event.
     public func validate(bytes: some Collection<UInt8>) -> [ValidationError] {
+        validated(bytes: bytes).errors
+    }
+
+    /// Parses `bytes` within the limits and validates the event: the parsed event (nil when
+    /// it is not JSON within the limits) and the errors, empty when valid.
+    public func validated(bytes: some Collection<UInt8>) -> (value: JSONValue?, errors: [ValidationError]) {
         guard bytes.count <= limits.maxEventBytes else {
-            return [
-                ValidationError(
-                    pointer: "",
-                    keyword: "limit",
-                    schemaPointer: "",
-                    message: "event larger than \(limits.maxEventBytes) bytes"
-                )
-            ]
+            return (
+                nil,
+                [
+                    ValidationError(
+                        pointer: "",
+                        keyword: "limit",
+                        schemaPointer: "",
+                        message: "event larger than \(limits.maxEventBytes) bytes"
+                    )
+                ]
+            )
         }
         let value: JSONValue
         do { value = try JSONValue(parsing: bytes, maxDepth: limits.maxDepth) } catch {
-            return [
-                ValidationError(
-                    pointer: "",
-                    keyword: error.code == .tooDeep ? "limit" : "json",
-                    schemaPointer: "",
-                    message: "not valid JSON: \(error.code) at byte \(error.offset)"
-                )
-            ]
+            return (
+                nil,
+                [
+                    ValidationError(
+                        pointer: "",
+                        keyword: error.code == .tooDeep ? "limit" : "json",
+                        schemaPointer: "",
+                        message: "not valid JSON: \(error.code) at byte \(error.offset)"
+                    )
+                ]
+            )
         }
-        return validate(value)
+        return (value, validate(value))
     }
 
     /// Validates a parsed event; an empty result means valid.
