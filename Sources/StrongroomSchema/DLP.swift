@@ -164,15 +164,15 @@ public struct DLPScanner: Sendable {
         declaredNames: Set<ExactText>
     ) -> [DLPFinding] {
         var findings: [DLPFinding] = []
-        var pointer = ""
-        let covered: (String) -> Bool = { p in coverage.covers(p) }
+        var path: [String] = []
         // One pass: string values, and member names the schema does not declare (free text too).
-        let names: (String, String) -> Void = { name, at in
-            guard !declaredNames.contains(ExactText(name)) else { return }
-            for detector in detect(name) { findings.append(DLPFinding(pointer: at, detector: detector)) }
-        }
-        walkStrings(event, pointer: &pointer, covered: covered, names: names) { text, at in
-            for detector in detect(text) { findings.append(DLPFinding(pointer: at, detector: detector)) }
+        // The trie of tagged pointers walks along; a pointer string is built only for a finding.
+        walkUncovered(event, active: [coverage.root], path: &path) { text, isName, path in
+            if isName, declaredNames.contains(ExactText(text)) { return }
+            let detectors = detect(text)
+            guard !detectors.isEmpty else { return }
+            let pointer = path.map { "/" + JSONPathSet.escapePointerToken($0) }.joined()
+            for detector in detectors { findings.append(DLPFinding(pointer: pointer, detector: detector)) }
         }
         return findings.map { finding in
             DLPFinding(
@@ -240,6 +240,40 @@ public struct DLPScanner: Sendable {
         }
     }
 
+    /// Calls `body` with every string value and member name outside the tagged subtrees.
+    ///
+    /// `isName` is true for names; `path` is the unescaped tokens that lead there; `active` are
+    /// the coverage-trie nodes the path has reached.
+    private func walkUncovered(
+        _ value: JSONValue,
+        active: [DLPCoverage.Node],
+        path: inout [String],
+        _ body: (_ text: String, _ isName: Bool, _ path: [String]) -> Void
+    ) {
+        if active.contains(where: \.covered) { return }
+        switch value {
+        case .string(let text):
+            body(text, false, path)
+        case .array(let elements):
+            for (index, element) in elements.enumerated() {
+                let token = String(index)
+                path.append(token)
+                walkUncovered(element, active: DLPCoverage.step(active, token), path: &path, body)
+                path.removeLast()
+            }
+        case .object(let members):
+            for member in members {
+                let next = DLPCoverage.step(active, member.key)
+                path.append(member.key)
+                if !next.contains(where: \.covered) { body(member.key, true, path) }
+                walkUncovered(member.value, active: next, path: &path, body)
+                path.removeLast()
+            }
+        case .null, .bool, .number:
+            return
+        }
+    }
+
     /// Calls `body` with every string value and its pointer, and `names` (when given) with
     /// every member name and the member's pointer, skipping covered subtrees.
     private func walkStrings(
@@ -275,11 +309,52 @@ public struct DLPScanner: Sendable {
 }
 
 /// The tagged pointers (or `*` patterns) of a schema, compiled once for many scans.
+///
+/// A trie of unescaped tokens walked alongside the event, `*` matching any one token.
 public struct DLPCoverage: Sendable {
     let patterns: [DLPPointerPattern]
+    let root: Node
+
+    final class Node: @unchecked Sendable {
+        // Written only while the coverage is built, read-only afterwards.
+        var children: [ExactText: Node] = [:]
+        var any: Node?
+        /// A tagged pointer ends here: this value and everything below it is covered.
+        var covered = false
+    }
 
     /// Compiles `taggedPointers`.
-    public init(_ taggedPointers: [String]) { patterns = taggedPointers.map { DLPPointerPattern($0) } }
+    public init(_ taggedPointers: [String]) {
+        patterns = taggedPointers.map { DLPPointerPattern($0) }
+        root = Node()
+        for pattern in patterns {
+            var node = root
+            for token in pattern.tokens {
+                if token == "*" {
+                    let next = node.any ?? Node()
+                    node.any = next
+                    node = next
+                } else {
+                    let key = ExactText(JSONPathSet.unescapePointerToken(token))
+                    let next = node.children[key] ?? Node()
+                    node.children[key] = next
+                    node = next
+                }
+            }
+            node.covered = true
+        }
+    }
+
+    /// The trie nodes one `token` further down from `active`.
+    static func step(_ active: [Node], _ token: String) -> [Node] {
+        guard !active.isEmpty else { return active }
+        var next: [Node] = []
+        for node in active {
+            if let child = node.children[ExactText(token)] { next.append(child) }
+            if let any = node.any { next.append(any) }
+        }
+        return next
+    }
 
     /// True when `pointer` is a tagged value or lies below one.
     public func covers(_ pointer: String) -> Bool { patterns.contains { $0.covers(pointer) } }

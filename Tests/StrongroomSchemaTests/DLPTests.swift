@@ -210,6 +210,23 @@ struct DLPScanTests {
         #expect(items.isEmpty)
         // The root pointer covers everything.
         #expect(scanner.scan(event, taggedPointers: [""]).isEmpty)
+        // The pipeline's compiled coverage (a trie walked with the event) finds the same.
+        let names = Set(
+            [
+                "id", "ssn", "memo", "address", "street", "notes", "items", "iban", "sku", "a/b~c", "123-45-6789",
+                "amount", "ok", "none",
+            ].map { ExactText($0) }
+        )
+        for patterns in [
+            ["/ssn", "/address", "/items/*/iban", "/a~1b~0c"], ["/ss", "/addr", "/items/0/ib"],
+            ["/items", "/ssn", "/memo", "/address", "/a~1b~0c"], [""], ["/items/*", "/*"], [],
+        ] {
+            #expect(
+                scanner.scan(event, coverage: DLPCoverage(patterns), declaredNames: names)
+                    == scanner.scan(event, taggedPointers: patterns),
+                "\(patterns)"
+            )
+        }
         // A closure sees every pointer before its value is visited.
         var seen: [String] = []
         _ = scanner.scan(event) { pointer in
