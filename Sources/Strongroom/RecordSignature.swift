@@ -79,18 +79,24 @@ public enum RecordSignature {
 
         /// The record's leaf hash.
         public var leafHash: Merkle.Hash {
-            var bytes = Array("strongroom/record/v2".utf8)
-            let parts = [
-                Array(topic.utf8), Array(String(partition).utf8), Array(sequence.utf8), key, value,
-                Array(String(schemaID).utf8), Array(producer.utf8),
-            ]
-            for part in parts {
-                let n = UInt32(truncatingIfNeeded: part.count)
-                bytes += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
-                bytes += part
+            // SHA-256(0x00 ‖ entry), the entry streamed into the hash part by part (no copy of
+            // the value).
+            var hasher = SHA256()
+            func add(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+            func addPart(_ part: UnsafeRawBufferPointer) {
+                withUnsafeBytes(of: UInt32(truncatingIfNeeded: part.count).bigEndian) { add($0) }
+                add(part)
             }
-            return Merkle.leafHash(bytes)
+            withUnsafeBytes(of: UInt8(0)) { add($0) }
+            Self.domain.withUnsafeBytes { add($0) }
+            for text in [topic, String(partition), sequence] { Array(text.utf8).withUnsafeBytes { addPart($0) } }
+            key.withUnsafeBytes { addPart($0) }
+            value.withUnsafeBytes { addPart($0) }
+            for text in [String(schemaID), producer] { Array(text.utf8).withUnsafeBytes { addPart($0) } }
+            return hasher.finalize().withUnsafeBytes { Array($0) }
         }
+
+        static let domain = Array("strongroom/record/v2".utf8)
     }
 
     /// The signed statement: producer, key id, batch id, size and root.

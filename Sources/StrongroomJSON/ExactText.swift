@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A string that equals another only when their UTF-8 bytes are equal.
 ///
 /// Swift's `String` compares and hashes by Unicode canonical equivalence: `"\u{212A}AT-1"`
@@ -31,7 +39,18 @@ public struct ExactText: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Orders by UTF-8 bytes (the order of code points), never by locale or normalization.
     public static func < (lhs: ExactText, rhs: ExactText) -> Bool {
-        lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
+        let ordered: Bool?? = lhs.string.utf8.withContiguousStorageIfAvailable { a in
+            rhs.string.utf8.withContiguousStorageIfAvailable { b in
+                let n = min(a.count, b.count)
+                if n > 0, let x = a.baseAddress, let y = b.baseAddress {
+                    let c = memcmp(x, y, n)
+                    if c != 0 { return c < 0 }
+                }
+                return a.count < b.count
+            }
+        }
+        if let ordered, let ordered { return ordered }
+        return lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
     }
 
     /// The text.
