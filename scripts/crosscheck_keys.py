@@ -427,9 +427,11 @@ def check(bin_path, scratch, data):
     deks = {}
     ok_unwrap = retired = failed = orphan = 0
     fail_detail = []
-    for key_id, version, kek_version, wrapped, state, _ in kdb.execute(
-            "SELECT key_id, version, kek_version, wrapped, state, created_at FROM dek"):
+    sealed_counts = {}
+    for key_id, version, kek_version, wrapped, state, _, sealed in kdb.execute(
+            "SELECT key_id, version, kek_version, wrapped, state, created_at, sealed FROM dek"):
         key_id, wrapped = bytes(key_id), bytes(wrapped)
+        sealed_counts[(key_id, version)] = sealed
         if key_id not in families:
             orphan += 1
         if state == "retired":
@@ -458,7 +460,7 @@ def check(bin_path, scratch, data):
             failed += 1
             fail_detail.append(f"{key_id.hex()} v{version}: AES key unwrap failed (kek v{kek_version})")
     active_ok = all((k, a) in deks for k, (s, l, a) in families.items())
-    report(failed == 0 and orphan == 0 and active_ok and uv == 2, "step2 DEK unwrap",
+    report(failed == 0 and orphan == 0 and active_ok and uv == 3, "step2 DEK unwrap",
            f"{ok_unwrap} unwrapped, {retired} retired, {failed} failed, {orphan} without family, "
            f"{len(families)} live families (every active version unwraps: {active_ok}), user_version {uv}"
            + (f"; {fail_detail[:3]}" if fail_detail else ""))
@@ -531,6 +533,7 @@ def check(bin_path, scratch, data):
 
     tomb_ids = set(tombstones)
     n_fields = n_ok = n_erased_refused = n_bad = n_event_id_needed = 0
+    used_counts = {}
     bad = []
     clear_ids = set()
     per_topic_lines = {}
@@ -551,6 +554,7 @@ def check(bin_path, scratch, data):
         for pointer, text in sr1_fields(event):
             n_fields += 1
             f = parse_sr1(text)
+            used_counts[(f["key_id"], f["key_version"])] = used_counts.get((f["key_id"], f["key_version"]), 0) + 1
             dek = deks.get((f["key_id"], f["key_version"]))
             if dek is None:
                 if f["key_id"] in tomb_ids:
@@ -583,6 +587,16 @@ def check(bin_path, scratch, data):
         if erased_record:
             r["erased"] = True
         per_topic_lines.setdefault((r["topic"], schema_path), []).append((r, plain_text))
+    # Usage limits: every key version's recorded seal count bounds the fields found under it,
+    # and stays within the store's limit (docs/formats.md, "Usage limits").
+    limit_row = kdb.execute("SELECT value FROM setting WHERE name = 'dek_max_seals'").fetchone()
+    max_seals = limit_row[0] if limit_row else 1 << 30
+    over = [(k.hex(), v, n, sealed_counts.get((k, v))) for (k, v), n in used_counts.items()
+            if sealed_counts.get((k, v)) is not None and n > sealed_counts[(k, v)]]
+    over_limit = [(k.hex(), v, n) for (k, v), n in sealed_counts.items() if n > max_seals]
+    report(not over and not over_limit and 1 <= max_seals <= 1 << 32, "step3 seal counts",
+           f"{len(used_counts)} key versions used by records; every one's dek.sealed >= its fields on the log "
+           f"and <= the limit {max_seals}" + (f"; over: {over[:3]} {over_limit[:3]}" if over or over_limit else ""))
     report(n_bad == 0 and n_ok > 0, "step3 field decryption",
            f"{len(records)} records in {len(topics)} topics, {n_fields} sr1 fields: {n_ok} decrypted, "
            f"{n_erased_refused} of erased subjects unreadable (no DEK), {n_bad} failed"

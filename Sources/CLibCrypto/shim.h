@@ -101,6 +101,8 @@ static inline void sr_hmac_free(EVP_MAC_CTX *ctx) { EVP_MAC_CTX_free(ctx); }
 static inline int sr_hmac_sha256(EVP_MAC_CTX *ctx, const unsigned char *key, size_t key_len,
                                  const unsigned char *message, size_t len, unsigned char *out) {
     size_t n = 0;
+    // A NULL key would make EVP_MAC_init keep the previous one.
+    if (key == NULL) return 0;
     if (EVP_MAC_init(ctx, key, key_len, NULL) != 1 || EVP_MAC_update(ctx, message, len) != 1
         || EVP_MAC_final(ctx, out, &n, 32) != 1 || n != 32) {
         ERR_clear_error();

@@ -36,13 +36,16 @@ public final class HMACChain {
     public func mac(key: [UInt8], message: [UInt8]) -> [UInt8] {
         #if OpenSSL
         var out = [UInt8](repeating: 0, count: 32)
-        let ok = key.withUnsafeBytes { k in
+        // OpenSSL keeps the previous key when given a NULL one: an empty key gets a real
+        // pointer (its length stays 0).
+        let keyBytes = key.isEmpty ? [UInt8(0)] : key
+        let ok = keyBytes.withUnsafeBytes { k in
             message.withUnsafeBytes { m in
                 out.withUnsafeMutableBytes { o in
                     sr_hmac_sha256(
                         context,
                         k.bindMemory(to: UInt8.self).baseAddress,
-                        k.count,
+                        key.count,
                         m.bindMemory(to: UInt8.self).baseAddress,
                         m.count,
                         o.bindMemory(to: UInt8.self).baseAddress

@@ -126,7 +126,8 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
     /// Frees this key's cipher contexts and subkeys now.
     ///
     /// Every later seal or open with it (or any copy of it) fails. The key store calls it
-    /// when the key's family is erased.
+    /// when the key's family is erased. The root key bytes (``key``) live until the last copy
+    /// of this value is released; swift-crypto zeroizes them then.
     public func discard() { fieldKeys.discard() }
 
     /// True after ``discard()``.

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -22,14 +24,23 @@ import Darwin
 /// twice are out of reach of any in-process scheme and are documented as such.
 enum NonceSource {
     static let pageBytes = 12_288
-    /// Bytes before the pool: the count of unused pool bytes (zero after a fork).
+    /// Bytes before the pool: the count of unused pool bytes (zero after a fork), then the
+    /// fork generation the pool was filled in.
     static let headerBytes = 64
     /// The pool: 1018 twelve-byte nonces.
     static let poolBytes = (pageBytes - headerBytes) / 12 * 12
 
+    /// Bumped in every child `fork()` makes (a `pthread_atfork` handler): a second guard
+    /// beside the wiped page, for kernels or emulators that accept `MADV_WIPEONFORK` and
+    /// ignore it.
+    static let forkGeneration = Atomic<Int>(0)
+
     /// The key of each thread's pool, or nil when pools cannot be made fork-safe here.
     static let threadKey: pthread_key_t? = {
         guard wipeOnForkWorks() else { return nil }
+        guard pthread_atfork(nil, nil, { NonceSource.forkGeneration.add(1, ordering: .relaxed) }) == 0 else {
+            return nil
+        }
         var key = pthread_key_t()
         let status = pthread_key_create(&key) { pool in
             if let pool { munmap(pool, NonceSource.pageBytes) }
@@ -49,9 +60,12 @@ enum NonceSource {
             return
         }
         var available = pool.load(as: Int.self)
-        if available < nonce.count || available > poolBytes {
+        let generation = forkGeneration.load(ordering: .relaxed)
+        if available < nonce.count || available > poolBytes || pool.load(fromByteOffset: 8, as: Int.self) != generation
+        {
             draw(UnsafeMutableRawBufferPointer(start: pool + headerBytes, count: poolBytes))
             available = poolBytes
+            pool.storeBytes(of: generation, toByteOffset: 8, as: Int.self)
         }
         available -= nonce.count
         let taken = UnsafeMutableRawBufferPointer(start: pool + headerBytes + available, count: nonce.count)
@@ -79,11 +93,15 @@ enum NonceSource {
         guard let page = mmap(nil, pageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             page != MAP_FAILED
         else { return nil }
-        // MADV_WIPEONFORK (Linux 4.14+); the Glibc module does not export the constant.
-        guard madvise(page, pageBytes, 18) == 0 else {
+        // MADV_WIPEONFORK (Linux 4.14+); the Glibc module does not export the constant. Some
+        // emulators (QEMU user mode) accept any advice and ignore it: an invalid advice must
+        // fail first (BoringSSL's check), or no pool is kept.
+        guard madvise(page, pageBytes, -1) != 0, madvise(page, pageBytes, 18) == 0 else {
             munmap(page, pageBytes)
             return nil
         }
+        // MADV_DONTDUMP: future keys and nonces stay out of core dumps (best effort).
+        _ = madvise(page, pageBytes, 16)
         return page
         #else
         return nil

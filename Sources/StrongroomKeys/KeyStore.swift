@@ -349,23 +349,29 @@ public final class KeyStore: Sendable {
             case .missing:
                 plan.fresh = try freshKey(family.scope == .subject ? KeyID.random() : name, family.scope)
             case .active(let id, let row):
+                // Unwrapped even when it is about to be replaced: in a store restored from before
+                // a finalized erasure, failing to unwrap is what says the subject is erased.
+                let current: DataEncryptionKey
+                do { current = try unwrap(row, id: id, scope: family.scope) } catch {
+                    if error.code == .punctured { continue }
+                    throw error
+                }
+                plan.checked = current.reference
                 if row.needsRotation(adding: reservation, limits, at: stamp) {
                     plan.fresh = try freshKey(id, family.scope)
                 } else {
-                    do { plan.current = try unwrap(row, id: id, scope: family.scope) } catch {
-                        // Restored from before a finalized erasure: the subject is erased.
-                        if error.code == .punctured { continue }
-                        throw error
-                    }
+                    plan.current = current
                 }
             }
             plans.append(plan)
         }
-        let granted: [Granted] = try write { db in
-            try plans.compactMap { plan in try self.grant(plan, limits: limits, stamp: stamp, db) }
+        // The limits are read again inside the transaction: one changed since is applied now.
+        let (granted, limitsNow): ([Granted], DEKUsageLimits) = try write { db in
+            let limits = try Self.readLimits(db)
+            return (try plans.compactMap { plan in try self.grant(plan, limits: limits, stamp: stamp, db) }, limits)
         }
         for grant in granted {
-            let staleAt = limits.maxAgeSeconds.map {
+            let staleAt = limitsNow.maxAgeSeconds.map {
                 ContinuousClock.now + .seconds(max(0, $0 - (stamp - grant.createdAt)))
             }
             remember(
@@ -409,6 +415,8 @@ public final class KeyStore: Sendable {
         var current: DataEncryptionKey?
         /// A new key, already wrapped, for a new family or a rotation.
         var fresh: (key: DataEncryptionKey, wrapped: WrappedKey)?
+        /// The active version that was unwrapped (so not punctured) when read.
+        var checked: KeyReference?
     }
 
     /// A key granted for `seals` seals out of `reservation` reserved on disk.
@@ -463,6 +471,8 @@ public final class KeyStore: Sendable {
     /// Creates, reserves on or rotates one family, against what the database holds now:
     /// another process may have created, rotated or erased it since it was read.
     private func grant(_ plan: Plan, limits: DEKUsageLimits, stamp: Int64, _ db: Database) throws -> Granted? {
+        var plan = plan
+        plan.reservation = try reservationSize(plan.seals, limits)
         let family = plan.family
         if plan.current == nil, let fresh = plan.fresh, try claim(plan, fresh, stamp: stamp, db) {
             return Granted(
@@ -495,6 +505,13 @@ public final class KeyStore: Sendable {
             key = fresh.key
         case .active(let id, let row):
             if row.needsRotation(adding: plan.reservation, limits, at: stamp) {
+                // Not a version checked when read: unwrap it now, a punctured key means erased.
+                if plan.checked != KeyReference(scope: family.scope, id: id, version: row.version) {
+                    do { _ = try unwrap(row, id: id, scope: family.scope) } catch {
+                        if error.code == .punctured { return nil }
+                        throw error
+                    }
+                }
                 let next =
                     try Int.fetchOne(
                         db.cachedStatement(sql: "SELECT MAX(version) FROM dek WHERE key_id = ?"),
@@ -765,6 +782,8 @@ public final class KeyStore: Sendable {
             return UInt32(next)
         }
         invalidate(family: id)
+        // Other processes stop sealing under the old version now, not when their cache expires.
+        generation.bump()
         return KeyReference(scope: family.scope, id: id, version: version)
     }
 
@@ -889,9 +908,6 @@ public final class KeyStore: Sendable {
             )
             return (KeyID(bytes: Array(idData)), deleted, already)
         }
-        // The old wrapped bytes and the subject's link may still sit in WAL frames: fold them
-        // away now.
-        _ = try? db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         cache.withLock { cache in
             if let id {
                 cache.erased.insert(id)
@@ -902,7 +918,11 @@ public final class KeyStore: Sendable {
             }
             cache.active[family] = nil
         }
+        // Every process drops its cache before the checkpoint, which can wait on readers.
         generation.bump()
+        // The old wrapped bytes and the subject's link may still sit in WAL frames: fold them
+        // away now.
+        _ = try? db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         return ErasureReceipt(
             keyID: id?.description ?? "",
             erasedAt: stamp,

@@ -192,7 +192,13 @@ struct Keys: ParsableCommand {
         func run() throws {
             let store = try Keys.open(data)
             var current: DEKUsageLimits
-            do { current = try store.usageLimits() } catch { throw CLIError("\(error)") }
+            do { current = try store.usageLimits() } catch {
+                // A damaged setting stops encryption; setting both limits repairs it.
+                guard limits.maxSeals != nil, limits.maxAge != nil else {
+                    throw CLIError("\(error): set both --dek-max-seals and --dek-max-age to repair it")
+                }
+                current = try limits.applied(to: DEKUsageLimits())
+            }
             if !limits.isEmpty {
                 let updated = try limits.applied(to: current)
                 try data.audit(

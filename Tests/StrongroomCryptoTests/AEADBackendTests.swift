@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import StrongroomTestSupport
+import Synchronization
 import Testing
 
 @_spi(FixedNonce) @testable import StrongroomCrypto
@@ -363,5 +364,32 @@ struct SubkeyTests {
                     && keys.gcmKey() == DataEncryptionKey.subkey(key, .aes256GCM)
             )
         }
+    }
+}
+
+@Suite("GCM nonces: the fork guard beside the wiped page")
+struct ForkGenerationTests {
+    /// The next nonce the calling thread's pool would hand out.
+    func peekNext() -> [UInt8]? {
+        guard let pool = NonceSource.threadPool() else { return nil }
+        let available = pool.load(as: Int.self)
+        guard available >= 12 else { return nil }
+        return Array(UnsafeRawBufferPointer(start: pool + NonceSource.headerBytes + available - 12, count: 12))
+    }
+
+    @Test("a fork seen by pthread_atfork refills the pool even if the page was not wiped")
+    func atforkGuard() throws {
+        guard NonceSource.isPooled else { return }
+        var nonce = [UInt8](repeating: 0, count: 12)
+        nonce.withUnsafeMutableBytes { NonceSource.fill($0) }
+        // Without a fork the pool hands out the bytes it holds.
+        let expected = try #require(peekNext())
+        nonce.withUnsafeMutableBytes { NonceSource.fill($0) }
+        #expect(nonce == expected)
+        // As the child handler does after fork(): the pool's bytes are not used again.
+        let held = try #require(peekNext())
+        NonceSource.forkGeneration.add(1, ordering: .relaxed)
+        nonce.withUnsafeMutableBytes { NonceSource.fill($0) }
+        #expect(nonce != held)
     }
 }

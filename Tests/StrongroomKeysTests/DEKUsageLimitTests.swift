@@ -178,3 +178,32 @@ struct DEKUsageLimitTests {
         #expect(throws: KeyStoreError.self) { try fresh.encryptionKey(for: .topic("new")) }
     }
 }
+
+@Suite("Data-key usage limits and erasure")
+struct DEKLimitErasureTests {
+    @Test("a backup restored after erase, finalize and a KEK rotation: an erased subject past its limit stays erased")
+    func rotationDoesNotResurrect() throws {
+        let (dir, store) = try store("dek-resurrect", maxSeals: 10, reservation: 10)
+        let erased = try store.encryptionKey(for: .subject("CUST-GONE"), seals: 10)
+        let kept = try store.encryptionKey(for: .subject("CUST-KEPT"), seals: 10)
+        let backup = TestSupport.scratchDirectory("dek-resurrect-backup").appendingPathComponent("keys.sqlite")
+        try? FileManager.default.removeItem(at: backup)
+        try store.backup(to: backup)
+        try store.erase(subject: "CUST-GONE")
+        _ = try store.finalize()
+        // A new KEK version: its root was never punctured, so only the old row can say "erased".
+        _ = try store.rotateKEK()
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: store.databaseURL.path + suffix)
+        }
+        try FileManager.default.copyItem(at: backup, to: store.databaseURL)
+        let restored = try reopen(dir, reservation: 10)
+        // Both keys are at their limit: the next seal needs a new version. The erased subject gets none.
+        #expect(throws: KeyStoreError(.subjectErased)) { try restored.encryptionKey(for: .subject("CUST-GONE")) }
+        #expect(try restored.encryptionKeys(for: [.subject("CUST-GONE"): 1]).isEmpty)
+        let next = try restored.encryptionKey(for: .subject("CUST-KEPT"))
+        #expect(next.reference.id == kept.reference.id && next.reference.version == 2)
+        #expect(try recorded(restored)[2] == 10)
+        _ = erased
+    }
+}
