@@ -140,7 +140,7 @@ struct Keys: ParsableCommand {
                 if text == "none" {
                     age = nil
                 } else {
-                    guard let seconds = Self.seconds(text) else {
+                    guard let seconds = durationSeconds(text, units: "smhdy") else {
                         throw ValidationError("--dek-max-age: a duration such as 3600s, 12h, 90d or 1y, or none")
                     }
                     age = seconds
@@ -149,21 +149,6 @@ struct Keys: ParsableCommand {
             do { return try DEKUsageLimits(maxSeals: maxSeals ?? current.maxSeals, maxAgeSeconds: age) } catch {
                 throw ValidationError("\(error)")
             }
-        }
-
-        static func seconds(_ text: String) -> Int64? {
-            guard let unit = text.last, let n = Int64(text.dropLast()), n > 0 else { return nil }
-            let scale: Int64
-            switch unit {
-            case "s": scale = 1
-            case "m": scale = 60
-            case "h": scale = 3600
-            case "d": scale = 86_400
-            case "y": scale = 365 * 86_400
-            default: return nil
-            }
-            let total = n.multipliedReportingOverflow(by: scale)
-            return total.overflow ? nil : total.partialValue
         }
 
         static func describe(_ limits: DEKUsageLimits) -> String {

@@ -386,24 +386,10 @@ struct PolicyCommand: ParsableCommand {
         @OptionGroup var data: DataDirectoryOptions
         @OptionGroup var output: Output
 
-        static func seconds(_ text: String) -> Int? {
-            guard let unit = text.last, let n = Int(text.dropLast()), n > 0 else { return nil }
-            let scale: Int
-            switch unit {
-            case "s": scale = 1
-            case "m": scale = 60
-            case "h": scale = 3600
-            case "d": scale = 86_400
-            default: return nil
-            }
-            let total = n.multipliedReportingOverflow(by: scale)
-            return total.overflow || total.partialValue > 7 * 86_400 ? nil : total.partialValue
-        }
-
         func run() throws {
             try data.audit("IssueGovernanceToken", "principal:\(principal)", reason: "\(action) \(resource)")
             let loaded = try PolicyCommand.load(policy)
-            guard let seconds = Grant.seconds(ttl) else {
+            guard let seconds = durationSeconds(ttl, units: "smhd").flatMap({ $0 <= 7 * 86_400 ? Int($0) : nil }) else {
                 throw ValidationError("--ttl: a positive duration such as 90s, 15m, 2h, 1d; at most 7d")
             }
             let action = try PolicyCommand.action(action)

@@ -180,3 +180,20 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// A positive duration written `<n><unit>` (`90s`, `15m`, `2h`, `1d`, `1y` = 365 days), in
+/// seconds; nil for another form, a unit not in `units`, or an overflow.
+func durationSeconds(_ text: String, units: String) -> Int64? {
+    guard let unit = text.last, units.contains(unit), let n = Int64(text.dropLast()), n > 0 else { return nil }
+    let scale: Int64
+    switch unit {
+    case "s": scale = 1
+    case "m": scale = 60
+    case "h": scale = 3600
+    case "d": scale = 86_400
+    case "y": scale = 365 * 86_400
+    default: return nil
+    }
+    let total = n.multipliedReportingOverflow(by: scale)
+    return total.overflow ? nil : total.partialValue
+}
