@@ -169,6 +169,7 @@ public struct JSONScanner: ~Copyable {
         let start = position
         var hasEscapes = false
         while true {
+            skipPlainASCII()
             guard position < bytes.count else { throw JSONError(.unexpectedEnd, at: position) }
             let b = bytes[position]
             if b == UInt8(ascii: "\"") {
@@ -184,6 +185,27 @@ public struct JSONScanner: ~Copyable {
             } else {
                 try scanUTF8Sequence()
             }
+        }
+    }
+
+    /// Skips, eight bytes at a time, the bytes a string needs no check for.
+    ///
+    /// Those are ASCII from 0x20 up that is neither `"` nor `\`. It stops at the first word
+    /// holding anything else; the byte-by-byte loop then looks at it.
+    @inline(__always)
+    mutating func skipPlainASCII() {
+        guard let base = bytes.baseAddress else { return }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while position + 8 <= bytes.count {
+            let w = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+            // A byte ≥ 0x80, a byte < 0x20, a quote or a backslash sets that byte's high bit.
+            let quote = w ^ (ones &* 0x22)
+            let backslash = w ^ (ones &* 0x5C)
+            let special =
+                w | (w &- ones &* 0x20) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+            guard special & highs == 0 else { return }
+            position += 8
         }
     }
 

@@ -101,3 +101,42 @@ struct JSONPathSetTests {
         #expect(throws: JSONError.self) { try text.withUnsafeBufferPointer { try set.matches(in: $0) } }
     }
 }
+
+@Suite("String scanning eight bytes at a time")
+struct StringScanWordTests {
+    /// Scans one JSON string; its decoded text, or nil when refused.
+    func scan(_ bytes: [UInt8]) -> String? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var scanner = JSONScanner(buffer)
+            guard let (contents, escaped) = try? scanner.scanString(), scanner.position == bytes.count else {
+                return nil
+            }
+            return scanner.decodeString(contents, hasEscapes: escaped)
+        }
+    }
+
+    @Test("every special byte is seen at every offset of a word, and plain runs pass whole")
+    func everyOffset() {
+        let specials: [(bytes: [UInt8], decoded: String?)] = [
+            (Array(#"\""#.utf8), "\""), (Array(#"\\"#.utf8), "\\"), (Array(#"\n"#.utf8), "\n"),
+            (Array(#"\u00e9"#.utf8), "é"), (Array("é".utf8), "é"), (Array("€".utf8), "€"), ([0x7F], "\u{7F}"),
+            ([0x01], nil), ([0x1F], nil), ([0x0A], nil), ([0xFF], nil), ([0xC3], nil), ([0x80], nil),
+            (Array(#"\x"#.utf8), nil),
+        ]
+        for before in 0..<20 {
+            for after in [0, 1, 7, 8, 9] {
+                for special in specials {
+                    let text =
+                        [UInt8](repeating: UInt8(ascii: "a"), count: before) + special.bytes
+                        + [UInt8](repeating: UInt8(ascii: "b"), count: after)
+                    let expected = special.decoded.map {
+                        String(repeating: "a", count: before) + $0 + String(repeating: "b", count: after)
+                    }
+                    #expect(scan([0x22] + text + [0x22]) == expected, "\(before) \(special.bytes) \(after)")
+                }
+                // An unterminated string is refused wherever it ends.
+                #expect(scan([0x22] + [UInt8](repeating: UInt8(ascii: "a"), count: before + after)) == nil)
+            }
+        }
+    }
+}
