@@ -529,7 +529,7 @@ public struct EventCipher: Sendable {
             do { sealed = try SealedField(parsing: text) } catch {
                 throw EventCipherError(.malformedCiphertext, "\(match.pointer): \(error.code)")
             }
-            let lookup: KeyLookup
+            var lookup: KeyLookup
             // An event's fields mostly share one key: ask the store once per key.
             if let last = lastLookup, last.reference == sealed.key {
                 lookup = last.lookup
@@ -538,6 +538,8 @@ public struct EventCipher: Sendable {
                     if error.code == .keyRetired { throw EventCipherError(.keyRetired, match.pointer) }
                     throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
                 }
+                // Erased while this read was under way: the field reads as erased, not as tampered.
+                if case .key(let key) = lookup, key.isDiscarded { lookup = .erased }
                 lastLookup = (sealed.key, lookup)
             }
             let prefix: [UInt8]

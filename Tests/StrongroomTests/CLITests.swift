@@ -1,10 +1,12 @@
 import Foundation
 import Strongroom
 import StrongroomAudit
+import StrongroomCrypto
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomLog
 import StrongroomTestSupport
+import Synchronization
 import Testing
 
 /// Runs the built `strongroom` executable.
@@ -94,6 +96,33 @@ struct CLITests {
                 separator: "\n"
             )[1] == lines[1]
         )
+    }
+
+    @Test("two processes sealing the same events under the same keys at once never share a nonce")
+    func twoProcessNonces() throws {
+        let dir = TestSupport.scratchDirectory("cli-nonces").appendingPathComponent("data").path
+        let env = ["STRONGROOM_DATA": dir]
+        #expect(try CLI.run(["init"], environment: env).status == 0)
+        let events = try String(contentsOfFile: eventsPath, encoding: .utf8)
+        let input = String(repeating: events, count: 50)
+        // The subjects' keys exist first, so both processes seal under the same keys.
+        #expect(try CLI.run(["encrypt"] + cipherArguments, input: events, environment: env).status == 0)
+        let outputs = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let run = try? CLI.run(["encrypt"] + cipherArguments, input: input, environment: env)
+            outputs.withLock { $0.append(run?.out ?? "") }
+        }
+        var nonces = Set<[UInt8]>()
+        var count = 0
+        for out in outputs.withLock({ $0 }) {
+            for match in out.matches(of: /"sr1:([A-Za-z0-9_-]+)"/) {
+                guard let bytes = Base64URL.decode(String(match.1)), bytes.count > 35, bytes[1] == 1 else { continue }
+                nonces.insert(Array(bytes[23..<35]))
+                count += 1
+            }
+        }
+        #expect(count >= 2 * 50 * events.split(separator: "\n").count)
+        #expect(nonces.count == count)
     }
 
     @Test("data-key limits: set at init, shown and changed by keys limits (audited), applied by encrypt")
