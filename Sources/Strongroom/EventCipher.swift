@@ -203,6 +203,8 @@ public struct EventCipher: Sendable {
         /// The subject's key id, when the subject field is an `sr1:` ciphertext.
         var subjectKey: KeyID?
         var eventID: String?
+        /// Fields encryption seals: the tagged fields and the subject field.
+        var seals = 0
 
         /// Personal data to seal: a tagged field, or the subject field in clear.
         var needsKey: Bool { subject != nil || matches.contains { $0.tag >= 0 } }
@@ -224,6 +226,7 @@ public struct EventCipher: Sendable {
             first == UInt8(ascii: "{")
         else { throw EventCipherError(.notAnObject) }
         var result = Scan(matches: matches)
+        result.seals = matches.reduce(0) { $0 + (field($1) == nil ? 0 : 1) }
         for match in matches where match.tag < 0 {
             let isSubject = match.tag == Self.subjectTag
             if isSubject, match.span.count > 6, bytes[match.span.lowerBound] == UInt8(ascii: "\""),
@@ -321,28 +324,32 @@ public struct EventCipher: Sendable {
         scans.reserveCapacity(events.count)
         // Each family's key, and the seals the batch makes under it (counted against its limit).
         var demand: [KeyFamily: Int] = [:]
+        // The family of each event that needs a key, worked out once.
+        var families: [KeyFamily?] = []
+        families.reserveCapacity(events.count)
         for event in events {
             let scanned: Result<Scan, EventCipherError> = event.withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
             }
+            var eventFamily: KeyFamily? = nil
             if case .success(let s) = scanned, s.needsKey, s.subjectKey == nil {
-                demand[family(for: s.subject), default: 0] += sealCount(s)
+                let f = family(for: s.subject)
+                demand[f, default: 0] += s.seals
+                eventFamily = f
             }
+            families.append(eventFamily)
             scans.append(scanned)
         }
         // One round trip for every subject; a failure resurfaces per event below.
         let resolved = (try? keys.encryptionKeys(for: demand)) ?? [:]
-        return zip(events, scans).map { event, scanned in
-            event.withUnsafeBufferPointer { buffer in
+        return events.indices.map { i in
+            events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
-                    let scan = try scanned.get()
+                    let scan = try scans[i].get()
                     var out: [UInt8] = []
                     // Sealing adds about 72 bytes a field: rarely more than three times the event.
                     out.reserveCapacity(buffer.count * 3)
-                    var key: DataEncryptionKey? = nil
-                    if scan.needsKey, scan.subjectKey == nil {
-                        key = resolved[family(for: scan.subject)]
-                    }
+                    var key = families[i].flatMap { resolved[$0] }
                     if key == nil { key = try encryptionKey(for: scan) }
                     try seal(buffer, scan: scan, key: key, into: &out)
                     let pseudonym = key?.reference.scope == .subject ? key?.reference.id.description : nil
@@ -351,7 +358,7 @@ public struct EventCipher: Sendable {
                             value: out,
                             subjectKey: pseudonym,
                             key: key?.reference,
-                            fields: key == nil ? 0 : sealCount(scan)
+                            fields: key == nil ? 0 : scan.seals
                         )
                     )
                 } catch {
@@ -361,15 +368,10 @@ public struct EventCipher: Sendable {
         }
     }
 
-    /// Fields an event's encryption seals: its tagged fields and its subject field.
-    func sealCount(_ scan: Scan) -> Int {
-        scan.matches.reduce(0) { $0 + (field($1) == nil ? 0 : 1) }
-    }
-
     func encryptionKey(for scan: Scan) throws(EventCipherError) -> DataEncryptionKey? {
         if scan.subjectKey != nil { throw EventCipherError(.alreadyEncrypted, "/" + (options.subjectField ?? "")) }
         guard scan.needsKey else { return nil }
-        do { return try keys.encryptionKey(for: family(for: scan.subject), seals: sealCount(scan)) } catch {
+        do { return try keys.encryptionKey(for: family(for: scan.subject), seals: scan.seals) } catch {
             if error.code == .subjectErased {
                 throw EventCipherError(.subjectErased)
             }
