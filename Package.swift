@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "StrongroomPolicy", targets: ["StrongroomPolicy"]),
         .library(name: "StrongroomAudit", targets: ["StrongroomAudit"]),
         .library(name: "StrongroomLog", targets: ["StrongroomLog"]),
+        .library(name: "StrongroomKafka", targets: ["StrongroomKafka"]),
         .library(name: "Strongroom", targets: ["Strongroom"]),
         .executable(name: "strongroom", targets: ["strongroom"]),
     ],
@@ -24,6 +25,10 @@ let package = Package(
         .trait(
             name: "OpenSSL",
             description: "Field AES-256-GCM through OpenSSL 3's EVP API (libcrypto) instead of swift-crypto."
+        ),
+        .trait(
+            name: "Kafka",
+            description: "The event log on Apache Kafka through librdkafka (Debian's librdkafka-dev)."
         ),
         .default(enabledTraits: ["OpenSSL"]),
     ],
@@ -96,6 +101,12 @@ let package = Package(
             dependencies: ["StrongroomFiles", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(
+            name: "StrongroomKafka",
+            dependencies: ["StrongroomLog", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "StrongroomLogTestSupport",
             dependencies: ["StrongroomLog"],
@@ -119,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "strongroom",
             dependencies: [
-                "Strongroom", "StrongroomFiles",
+                "Strongroom", "StrongroomFiles", "StrongroomKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -171,6 +182,11 @@ let package = Package(
         .testTarget(
             name: "StrongroomLogTests",
             dependencies: ["StrongroomLog", "StrongroomLogTestSupport", "StrongroomTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomKafkaTests",
+            dependencies: ["StrongroomKafka", "StrongroomLog", "StrongroomLogTestSupport", "StrongroomTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

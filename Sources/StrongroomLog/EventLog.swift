@@ -58,6 +58,23 @@ public struct StoredRecord: Sendable, Hashable {
     public var headers: [RecordHeader]
     /// Milliseconds since 1970.
     public var timestamp: Int64
+
+    /// A stored record, as an engine reads it back.
+    public init(
+        partition: Int,
+        offset: Int64,
+        key: [UInt8]?,
+        value: [UInt8]?,
+        headers: [RecordHeader],
+        timestamp: Int64
+    ) {
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+    }
 }
 
 /// Where an appended record landed.
@@ -129,6 +146,21 @@ public struct TopicConfig: Sendable, Hashable, Codable {
     }
 }
 
+extension TopicConfig {
+    /// Checks the partition count, limits and DLP action every engine accepts.
+    public func validate() throws(LogError) {
+        guard (1...4096).contains(partitions) else {
+            throw LogError(.invalidArgument, "partitions must be 1…4096")
+        }
+        guard retentionMs.map({ $0 > 0 }) ?? true, retentionBytes.map({ $0 > 0 }) ?? true, maxRecordBytes > 0 else {
+            throw LogError(.invalidArgument, "retention and size limits must be positive")
+        }
+        guard dlpAction.map({ ["reject", "flag"].contains($0) }) ?? true else {
+            throw LogError(.invalidArgument, "dlpAction is reject or flag")
+        }
+    }
+}
+
 /// A topic and its partitions' offsets.
 public struct TopicDescription: Sendable, Hashable, Codable {
     /// One partition's state.
@@ -139,8 +171,16 @@ public struct TopicDescription: Sendable, Hashable, Codable {
         public var startOffset: Int64
         /// The offset the next record will get.
         public var endOffset: Int64
-        /// Bytes stored.
+        /// Bytes stored; -1 where the engine cannot know (Kafka keeps sizes on the brokers' disks).
         public var bytes: Int64
+
+        /// A partition's state.
+        public init(partition: Int, startOffset: Int64, endOffset: Int64, bytes: Int64) {
+            self.partition = partition
+            self.startOffset = startOffset
+            self.endOffset = endOffset
+            self.bytes = bytes
+        }
     }
 
     /// The topic name.
@@ -149,6 +189,13 @@ public struct TopicDescription: Sendable, Hashable, Codable {
     public var config: TopicConfig
     /// Its partitions.
     public var partitions: [Partition]
+
+    /// A description.
+    public init(name: String, config: TopicConfig, partitions: [Partition]) {
+        self.name = name
+        self.config = config
+        self.partitions = partitions
+    }
 }
 
 /// What a retention sweep removed.
@@ -165,10 +212,22 @@ public struct RetentionReport: Sendable, Hashable, Codable {
         public var bytes: Int64
         /// Why: `time` or `size`.
         public var reason: String
+
+        /// A removal.
+        public init(topic: String, partition: Int, records: Int, bytes: Int64, reason: String) {
+            self.topic = topic
+            self.partition = partition
+            self.records = records
+            self.bytes = bytes
+            self.reason = reason
+        }
     }
 
     /// Every partition that lost records.
     public var removals: [Removal] = []
+
+    /// A report.
+    public init(removals: [Removal] = []) { self.removals = removals }
 }
 
 /// An append-only, partitioned event log with consumer groups.

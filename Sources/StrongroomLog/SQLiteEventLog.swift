@@ -93,15 +93,7 @@ public final class SQLiteEventLog: EventLog {
     /// Creates a topic.
     public func createTopic(_ name: String, config: TopicConfig) throws(LogError) {
         try Self.validateTopicName(name)
-        guard (1...4096).contains(config.partitions) else {
-            throw LogError(.invalidArgument, "partitions must be 1…4096")
-        }
-        guard config.retentionMs.map({ $0 > 0 }) ?? true, config.retentionBytes.map({ $0 > 0 }) ?? true,
-            config.maxRecordBytes > 0
-        else { throw LogError(.invalidArgument, "retention and size limits must be positive") }
-        guard config.dlpAction.map({ ["reject", "flag"].contains($0) }) ?? true else {
-            throw LogError(.invalidArgument, "dlpAction is reject or flag")
-        }
+        try config.validate()
         let text = try Self.encode(config)
         try write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM topic WHERE name = ?", arguments: [name]) == true {

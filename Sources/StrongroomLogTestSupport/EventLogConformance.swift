@@ -21,6 +21,7 @@ public enum EventLogConformance {
         ("keys land on Kafka's murmur2 partition; order and offsets are kept per partition", orderPerPartition),
         ("keys, values, nulls, headers and timestamps round-trip", roundTrip),
         ("a retried idempotent batch is stored once; a skipped sequence is refused", idempotence),
+        ("producer sequences survive a restart", idempotenceAfterRestart),
         ("group offsets commit and resume after a restart", commitAndResume),
         ("fetch honours the byte and record limits and returns at least one record", fetchLimits),
         ("retention by time and by size removes the oldest; offsets are never reused", retention),
@@ -155,7 +156,17 @@ public enum EventLogConformance {
             _ = try log.append(batch, to: "idem", producer: ProducerStamp(id: 42, sequence: 2))
         }
         _ = try log.append(batch, to: "idem", producer: ProducerStamp(id: 42, sequence: 1))
-        // Another producer has its own sequence; a restart keeps both.
+        // Another producer has its own sequence.
+        _ = try log.append(batch, to: "idem", producer: ProducerStamp(id: 7, sequence: 0))
+        try expect(try count() == 15, "three batches stored")
+    }
+
+    static func idempotenceAfterRestart(_ dir: URL, _ make: Factory) throws {
+        let log = try make(dir)
+        try log.createTopic("idem", config: TopicConfig(partitions: 2))
+        let batch = (0..<5).map { LogRecord(key: bytes("k\($0)"), value: bytes("v\($0)")) }
+        _ = try log.append(batch, to: "idem", producer: ProducerStamp(id: 42, sequence: 0))
+        _ = try log.append(batch, to: "idem", producer: ProducerStamp(id: 42, sequence: 1))
         _ = try log.append(batch, to: "idem", producer: ProducerStamp(id: 7, sequence: 0))
         let reopened = try make(dir)
         let again = try reopened.append(batch, to: "idem", producer: ProducerStamp(id: 42, sequence: 1))

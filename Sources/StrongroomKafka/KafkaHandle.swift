@@ -1,0 +1,124 @@
+#if Kafka
+import CRdKafka
+import Foundation
+import StrongroomLog
+
+/// One librdkafka client (`rd_kafka_t`), destroyed with this object.
+final class KafkaHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    private let errors = ClientErrors()
+
+    /// A client of `kind` with `properties`; `configure` may add callbacks to the configuration.
+    init(
+        _ kind: rd_kafka_type_t,
+        properties: [(String, String)],
+        configure: (OpaquePointer) -> Void = { _ in }
+    ) throws(LogError) {
+        guard let conf = rd_kafka_conf_new() else { throw LogError(.storage, "librdkafka: no memory") }
+        var error = [CChar](repeating: 0, count: 512)
+        for (name, value) in properties {
+            if rd_kafka_conf_set(conf, name, value, &error, error.count) != RD_KAFKA_CONF_OK {
+                rd_kafka_conf_destroy(conf)
+                throw LogError(.invalidArgument, "Kafka setting \(name): \(Self.text(error))")
+            }
+        }
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(errors).toOpaque())
+        rd_kafka_conf_set_error_cb(conf, clientError)
+        configure(conf)
+        guard let handle = rd_kafka_new(kind, conf, &error, error.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw LogError(.storage, "Kafka client: \(Self.text(error))")
+        }
+        pointer = handle
+    }
+
+    deinit { rd_kafka_destroy(pointer) }
+
+    /// The last error librdkafka reported for the connection (TLS, SASL, brokers down), if any.
+    var lastError: String? { errors.last }
+
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func describe(_ code: rd_kafka_resp_err_t) -> String {
+        String(cString: rd_kafka_err2name(code)) + " (" + String(cString: rd_kafka_err2str(code)) + ")"
+    }
+
+    /// The cluster's id, or nil when no broker answers within `timeoutMs`.
+    func clusterID(timeoutMs: Int32) -> String? {
+        guard let id = rd_kafka_clusterid(pointer, timeoutMs) else { return nil }
+        defer { rd_kafka_mem_free(pointer, id) }
+        return String(cString: id)
+    }
+
+    /// A topic's partition count from the brokers' metadata; nil if the cluster has no such topic.
+    ///
+    /// Asks for every topic's metadata: asking for one unknown topic makes brokers that allow
+    /// auto-creation (and librdkafka's mock) create it.
+    func partitionCount(_ topic: String, timeoutMs: Int32) throws(LogError) -> Int? {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let code = rd_kafka_metadata(pointer, 1, nil, &metadata, timeoutMs)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw LogError(.storage, "Kafka metadata: \(Self.describe(code))")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        let topics = UnsafeBufferPointer(start: metadata.pointee.topics, count: Int(metadata.pointee.topic_cnt))
+        guard let entry = topics.first(where: { String(cString: $0.topic) == topic }) else { return nil }
+        switch entry.err {
+        case RD_KAFKA_RESP_ERR_NO_ERROR: return Int(entry.partition_cnt)
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC: return nil
+        default: throw LogError(.storage, "Kafka metadata for \(topic): \(Self.describe(entry.err))")
+        }
+    }
+
+    /// The first and next offsets of a partition, asked of its leader.
+    func watermarks(_ topic: String, _ partition: Int, timeoutMs: Int32) throws(LogError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let code = rd_kafka_query_watermark_offsets(pointer, topic, Int32(partition), &low, &high, timeoutMs)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw LogError(.storage, "Kafka offsets of \(topic)[\(partition)]: \(Self.describe(code))")
+        }
+        return (low, high)
+    }
+}
+
+/// Errors librdkafka reports outside any request: the cause when no broker answers.
+final class ClientErrors: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: String?
+
+    var last: String? { lock.withLock { stored } }
+
+    func record(_ text: String) { lock.withLock { stored = text } }
+}
+
+private let clientError:
+    @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void =
+        { _, code, reason, opaque in
+            guard let opaque else { return }
+            let errors = Unmanaged<ClientErrors>.fromOpaque(opaque).takeUnretainedValue()
+            let name = String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(code)))
+            errors.record(name + ": " + (reason.map { String(cString: $0) } ?? ""))
+        }
+
+/// A `rd_kafka_topic_partition_list_t` owned by Swift.
+final class PartitionList {
+    let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+
+    init(_ entries: [(topic: String, partition: Int, offset: Int64)]) {
+        pointer = rd_kafka_topic_partition_list_new(Int32(max(entries.count, 1)))
+        for entry in entries {
+            rd_kafka_topic_partition_list_add(pointer, entry.topic, Int32(entry.partition)).pointee.offset =
+                entry.offset
+        }
+    }
+
+    deinit { rd_kafka_topic_partition_list_destroy(pointer) }
+
+    var elements: UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
+        UnsafeMutableBufferPointer(start: pointer.pointee.elems, count: Int(pointer.pointee.cnt))
+    }
+}
+#endif
