@@ -28,6 +28,8 @@ struct Demo: ParsableCommand {
     var keep = false
     @Option(name: .customLong("data-dir"), help: "Run in this (new or empty) directory instead, and keep it.")
     var dataDir: String?
+    @OptionGroup(title: "Event log (keys, schemas, policy and audit stay in the data directory)")
+    var eventLog: LogOptions
 
     func validate() throws {
         // The scenario erases one customer and reads the others: it needs at least two events.
@@ -73,9 +75,15 @@ struct Demo: ParsableCommand {
         ).write(to: policyURL, atomically: true, encoding: .utf8)
         let policy = try PolicyEngine(contentsOf: policyURL)
         print("   policy version \(policy.policy.version): \(policy.policy.rules.count) rules, deny by default")
+        let log: any EventLog =
+            if let connection = try eventLog.connection() {
+                try LogOptions.openKafka(connection)
+            } else {
+                try SQLiteEventLog(dataDirectory: directory)
+            }
         let services = StrongroomServices(
             keys: keys,
-            log: try SQLiteEventLog(dataDirectory: directory),
+            log: log,
             registry: registry,
             policy: policy,
             audit: try AuditLog(dataDirectory: directory),

@@ -8,20 +8,12 @@ import StrongroomLog
 import StrongroomPolicy
 import StrongroomSchema
 
-/// Opens the embedded event log of a data directory.
-func openEventLog(_ data: DataDirectoryOptions, durability: SQLiteEventLog.Durability = .full) throws -> SQLiteEventLog
-{
-    do { return try SQLiteEventLog(dataDirectory: data.url, durability: durability) } catch {
-        throw CLIError("\(error)")
-    }
-}
-
 extension SQLiteEventLog.Durability: ExpressibleByArgument {}
 
 struct TopicCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topic",
-        abstract: "Create, list, describe and delete topics of the embedded event log.",
+        abstract: "Create, list, describe and delete topics of the event log (embedded, or Kafka with --kafka).",
         discussion: """
             Topics are never created implicitly: appending to a topic that does not exist is an error.
 
@@ -52,7 +44,8 @@ struct TopicCommand: ParsableCommand {
         settings.append("DLP \(topic.config.dlpAction ?? "reject")")
         if !settings.isEmpty { lines.append("  " + settings.joined(separator: ", ")) }
         for p in topic.partitions {
-            lines.append("  partition \(p.partition): offsets \(p.startOffset)..<\(p.endOffset), \(p.bytes) bytes")
+            let size = p.bytes < 0 ? "size kept by the brokers" : "\(p.bytes) bytes"
+            lines.append("  partition \(p.partition): offsets \(p.startOffset)..<\(p.endOffset), \(size)")
         }
         return lines.joined(separator: "\n")
     }
@@ -66,6 +59,7 @@ struct TopicCommand: ParsableCommand {
                 """
         )
         @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup(title: "Event log") var eventLog: LogOptions
         @Argument(help: "Topic name: 1–249 of A-Z a-z 0-9 . _ -")
         var name: String
         @Option(help: "Partitions (1…4096).")
@@ -89,7 +83,7 @@ struct TopicCommand: ParsableCommand {
             if let classification, !classes.contains(classification) {
                 throw ValidationError("classification must be one of \(classes.joined(separator: ", "))")
             }
-            let log = try openEventLog(data)
+            let log = try eventLog.open(data)
             let config = TopicConfig(
                 partitions: partitions,
                 retentionMs: retentionMs,
@@ -117,12 +111,13 @@ struct TopicCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List topics.")
         @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup(title: "Event log") var eventLog: LogOptions
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
         func run() throws {
             let topics: [TopicDescription]
-            do { topics = try openEventLog(data).topics() } catch { throw CLIError("\(error)") }
+            do { topics = try eventLog.open(data).topics() } catch { throw CLIError("\(error)") }
             if json { return try TopicCommand.emit(topics) }
             if topics.isEmpty { print("No topics. Create one with `strongroom topic create NAME`.") }
             for topic in topics { print(TopicCommand.text(topic)) }
@@ -132,6 +127,7 @@ struct TopicCommand: ParsableCommand {
     struct Describe: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a topic's configuration and offsets.")
         @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup(title: "Event log") var eventLog: LogOptions
         @Argument(help: "Topic name.")
         var name: String
         @Flag(help: "Print JSON instead of text.")
@@ -139,7 +135,7 @@ struct TopicCommand: ParsableCommand {
 
         func run() throws {
             let topic: TopicDescription
-            do { topic = try openEventLog(data).describeTopic(name) } catch { throw CLIError("\(error)") }
+            do { topic = try eventLog.open(data).describeTopic(name) } catch { throw CLIError("\(error)") }
             if json { return try TopicCommand.emit(topic) }
             print(TopicCommand.text(topic))
         }
@@ -150,12 +146,13 @@ struct TopicCommand: ParsableCommand {
             abstract: "Delete a topic, its records and its consumer groups' offsets."
         )
         @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup(title: "Event log") var eventLog: LogOptions
         @Argument(help: "Topic name.")
         var name: String
 
         func run() throws {
             try data.audit("DeleteTopic", "topic:\(name)")
-            do { try openEventLog(data).deleteTopic(name) } catch { throw CLIError("\(error)") }
+            do { try eventLog.open(data).deleteTopic(name) } catch { throw CLIError("\(error)") }
             print("Deleted topic \(name)")
         }
     }
@@ -164,7 +161,7 @@ struct TopicCommand: ParsableCommand {
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
-        abstract: "Raw append and read on the embedded event log (operators' tools, not the secure path).",
+        abstract: "Raw append and read on the event log (operators' tools, not the secure path).",
         discussion: """
             These bypass schema validation, encryption, signatures and policy: use them to inspect and \
             repair, never to produce customer data (that is `strongroom produce`). Appending to a protected \
@@ -191,6 +188,7 @@ struct LogCommand: ParsableCommand {
                 """
         )
         @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup(title: "Event log") var eventLog: LogOptions
         @Option(help: "Topic (must exist).")
         var topic: String
         @Option(help: "Top-level JSON member whose string value is the record key.")
@@ -214,7 +212,7 @@ struct LogCommand: ParsableCommand {
 
         func run() throws {
             _ = try data.existing()
-            let log = try openEventLog(data, durability: durability)
+            let log = try eventLog.open(data, durability: durability)
             let config: TopicConfig
             do { config = try log.describeTopic(topic).config } catch { throw CLIError("\(error)") }
             let protections = Self.protections(config)
@@ -290,6 +288,7 @@ struct LogCommand: ParsableCommand {
             discussion: "With --group, resumes from the group's committed offset and commits after printing."
         )
         @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup(title: "Event log") var eventLog: LogOptions
         @Option(help: "Topic.")
         var topic: String
         @Option(help: "Partition (default: every partition, in order).")
@@ -306,14 +305,14 @@ struct LogCommand: ParsableCommand {
         func run() throws {
             _ = try data.existing()
             try data.audit("Read", "topic:\(topic)", reason: partition.map { "partition \($0)" } ?? "every partition")
-            let log = try openEventLog(data)
+            let log = try eventLog.open(data)
             do {
                 let partitions = try partition.map { [$0] } ?? log.describeTopic(topic).partitions.map(\.partition)
                 for partition in partitions { try read(log, partition) }
             } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
         }
 
-        func read(_ log: SQLiteEventLog, _ partition: Int) throws {
+        func read(_ log: any EventLog, _ partition: Int) throws {
             do {
                 var next =
                     try from ?? group.flatMap { try log.committedOffset(group: $0, topic: topic, partition: partition) }
@@ -356,13 +355,14 @@ struct LogCommand: ParsableCommand {
                 """
         )
         @OptionGroup var data: DataDirectoryOptions
+        @OptionGroup(title: "Event log") var eventLog: LogOptions
 
         func run() throws {
             let outcomes: [RetentionSweep.Outcome]
             do {
                 let services = StrongroomServices(
                     keys: try KeyStore.openGuarded(dataDirectory: data.url),
-                    log: try SQLiteEventLog(dataDirectory: data.url),
+                    log: try eventLog.open(data),
                     registry: try SchemaRegistry(dataDirectory: data.url),
                     // The sweep authorizes nothing: a policy without rules.
                     policy: PolicyEngine(try Policy(parsing: Array(#"{"version":"retention-sweep","rules":[]}"#.utf8))),

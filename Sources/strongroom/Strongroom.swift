@@ -22,7 +22,7 @@ struct StrongroomCommand: ParsableCommand {
             Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, SchemaCommand.self, TopicCommand.self,
             ProduceCommand.self, ConsumeCommand.self, DLQCommand.self, LogCommand.self, PolicyCommand.self,
             AuditCommand.self, DSRCommand.self,
-            Bench.self,
+            Bench.self, DevCommand.self,
         ]
     )
 }
@@ -100,14 +100,15 @@ struct DataDirectoryOptions: ParsableArguments {
         }
     }
 
-    /// The secure pipeline's services on this data directory, deciding with the policy file at
-    /// `policy`, in the data directory's tenant (a different `tenant` is refused).
-    func services(policy: String, tenant requested: String?) throws -> StrongroomServices {
+    /// The secure pipeline's services on this data directory (and `log`'s event log), deciding
+    /// with the policy file at `policy`, in the data directory's tenant (a different `tenant` is refused).
+    func services(policy: String, tenant requested: String?, log: LogOptions) throws -> StrongroomServices {
         _ = try existing()
+        let eventLog = try log.open(self)
         do {
             return StrongroomServices(
                 keys: try KeyStore.openGuarded(dataDirectory: url),
-                log: try SQLiteEventLog(dataDirectory: url),
+                log: eventLog,
                 registry: try SchemaRegistry(dataDirectory: url),
                 policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: policy)),
                 audit: try auditLog(),
@@ -150,9 +151,10 @@ struct PipelineOptions: ParsableArguments {
     var policy: String
     @OptionGroup var tenantOption: TenantOption
     var tenant: String? { tenantOption.tenant }
+    @OptionGroup(title: "Event log") var eventLog: LogOptions
 
-    /// The pipeline's services for this data directory, policy and tenant.
-    func services() throws -> StrongroomServices { try data.services(policy: policy, tenant: tenant) }
+    /// The pipeline's services for this data directory, event log, policy and tenant.
+    func services() throws -> StrongroomServices { try data.services(policy: policy, tenant: tenant, log: eventLog) }
 }
 
 /// Prints to standard error.

@@ -109,3 +109,65 @@ struct ReadmeTests {
         }
     }
 }
+
+#if Kafka
+@Suite("README: Run it on Kafka")
+struct ReadmeKafkaTests {
+    /// The section's commands as one script: continuation lines joined, comments kept.
+    static func script() throws -> [String] {
+        let readme = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"),
+            encoding: .utf8
+        )
+        guard let section = readme.range(of: "## Run it on Kafka") else { return [] }
+        let rest = readme[section.upperBound...]
+        guard let open = rest.range(of: "```\n"), let close = rest[open.upperBound...].range(of: "\n```") else {
+            return []
+        }
+        return rest[open.upperBound..<close.lowerBound].split(separator: "\n").map(String.init)
+    }
+
+    @Test("the Kafka walk-through works as written, as one script")
+    func walkThrough() throws {
+        guard let executable = TestSupport.executable else {
+            Issue.record("the strongroom executable was not built")
+            return
+        }
+        // Installing and building are the test run's own (scripts/test); everything else runs.
+        let lines = try Self.script().filter { !$0.hasPrefix("apt-get ") && !$0.hasPrefix("swift build") }
+        #expect(lines.count > 10, "the section lost its commands")
+        #expect(lines.contains { $0.hasPrefix("kill %1") }, "the script stops its cluster")
+        let directory = TestSupport.scratchDirectory("readme-kafka")
+        for folder in ["examples", "scripts"] {
+            try FileManager.default.createSymbolicLink(
+                at: directory.appendingPathComponent(folder),
+                withDestinationURL: TestSupport.packageRoot.appendingPathComponent(folder)
+            )
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [
+            "-c", (["set -euo pipefail", "trap 'kill %1 2>/dev/null || true' EXIT"] + lines).joined(separator: "\n"),
+        ]
+        process.currentDirectoryURL = directory
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] =
+            executable.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "")
+        environment["STRONGROOM_DATA"] = nil
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text.suffix(1500))")
+        #expect(text.contains(#""offset":"#), "produce printed positions")
+        #expect(text.contains(#""ssn":"123-"#), "fraud-service read the SSN")
+        #expect(text.contains(#""payload":"{\"applicationId"#) && text.contains("sr1:"), "kcat read ciphertext")
+        #expect(text.contains(#""records": 4"#), "confluent-kafka read every record")
+        #expect(text.contains("WARNING: PLAINTEXT"), "plaintext is announced")
+    }
+}
+#endif

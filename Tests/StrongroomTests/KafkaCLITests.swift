@@ -1,0 +1,144 @@
+#if Kafka
+import Foundation
+import StrongroomTestSupport
+import Testing
+
+/// A `strongroom dev kafka` process: a 3-broker cluster on loopback, stopped with the value.
+final class DevKafka {
+    let process = Process()
+    let bootstrap: String
+
+    init(brokers: Int = 3) throws {
+        guard let executable = TestSupport.executable else { throw CocoaError(.fileNoSuchFile) }
+        process.executableURL = executable
+        process.arguments = ["dev", "kafka", "--brokers", "\(brokers)"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line: [UInt8] = []
+        while let byte = try out.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { line.append(byte) }
+        bootstrap = String(decoding: line, as: UTF8.self)
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// Runs a program found on PATH.
+func runTool(_ arguments: [String], input: String = "") throws -> (status: Int32, out: String, err: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let stdin = Pipe()
+    let stdout = Pipe()
+    let stderr = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+    try stdin.fileHandleForWriting.close()
+    let out = stdout.fileHandleForReading.readDataToEndOfFile()
+    let err = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
+@Suite("Strongroom on Kafka through the shell, read by Kafka's own tools", .serialized)
+struct KafkaCLITests {
+    let schemaPath = TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path
+
+    @Test(
+        "demo --kafka; kcat and confluent-kafka read the records; a raw kcat write is dead-lettered, never handed over"
+    )
+    func interop() throws {
+        let kafka = try DevKafka()
+        #expect(kafka.bootstrap.split(separator: ",").count == 3, "three brokers: \(kafka.bootstrap)")
+        let dir = TestSupport.scratchDirectory("kafka-cli").appendingPathComponent("data").path
+        let on = ["--kafka", kafka.bootstrap, "--allow-plaintext"]
+        let demo = try CLI.run(["demo", "--count", "60", "--data-dir", dir] + on)
+        #expect(demo.status == 0, "\(demo.err)")
+        #expect(demo.err.contains("WARNING: PLAINTEXT"), "plaintext is announced loudly")
+        #expect(demo.out.contains("applications produced                 60 (0 refused)"), "\(demo.out)")
+
+        // Without --allow-plaintext the same cluster is refused before any connection.
+        let refused = try CLI.run(["topic", "list", "--data-dir", dir, "--kafka", kafka.bootstrap])
+        #expect(refused.status != 0 && refused.err.contains("--allow-plaintext"), "\(refused.err)")
+        let listed = try CLI.run(["topic", "list", "--data-dir", dir] + on)
+        #expect(listed.status == 0 && listed.out.contains("loan_applications"), "\(listed.out) \(listed.err)")
+
+        let described = try CLI.run(["topic", "describe", "loan_applications", "--data-dir", dir] + on)
+        #expect(described.status == 0 && described.out.contains("RESTRICTED"), "\(described.out) \(described.err)")
+        let read = try CLI.run(
+            [
+                "log", "read", "--topic", "loan_applications", "--partition", "0", "--limit", "2", "--json",
+                "--data-dir", dir,
+            ]
+                + on
+        )
+        #expect(read.status == 0 && read.out.split(separator: "\n").count == 2, "\(read.err)")
+
+        // kcat (librdkafka's own tool): every record, its headers, the pseudonym key, sealed PII.
+        let kcat = try runTool([
+            "kcat", "-b", kafka.bootstrap, "-C", "-t", "loan_applications", "-o", "beginning", "-e", "-J", "-q",
+        ])
+        #expect(kcat.status == 0, "\(kcat.err)")
+        let records = kcat.out.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(records.count == 60)
+        for record in records {
+            let headers = record["headers"] as? [String] ?? []
+            let names = stride(from: 0, to: headers.count, by: 2).map { headers[$0] }
+            #expect(Set(["sr-sig", "sr-producer", "sr-subject", "sr-keys", "sr-schema", "sr-seq"]).isSubset(of: names))
+            let subject = names.firstIndex(of: "sr-subject").map { headers[2 * $0 + 1] }
+            #expect(record["key"] as? String == subject, "the key is the subject pseudonym")
+            let payload = (record["payload"] as? String).flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect((payload?["ssn"] as? String)?.hasPrefix("sr1:") == true)
+            #expect((payload?["customerId"] as? String)?.hasPrefix("sr1:") == true)
+            #expect(payload?["amount"] is NSNumber, "untagged fields stay plain JSON")
+        }
+
+        // confluent-kafka (an independent client), as a consumer group.
+        let python = try runTool([
+            "python3", TestSupport.packageRoot.appendingPathComponent("scripts/kafka_interop.py").path,
+            kafka.bootstrap, "loan_applications", schemaPath, "60",
+        ])
+        #expect(python.status == 0, "\(python.err)")
+        #expect(python.out.contains(#""records": 60"#), "\(python.out)")
+
+        // A record written straight to the topic (no signature, plaintext PII) is dead-lettered.
+        let raw = #"{"applicationId":"raw-1","customerId":"CUST-RAW","ssn":"123-45-6789","amount":5}"#
+        let produced = try runTool(
+            ["kcat", "-b", kafka.bootstrap, "-P", "-t", "loan_applications", "-p", "0", "-k", "CUST-RAW"],
+            input: raw + "\n"
+        )
+        #expect(produced.status == 0, "\(produced.err)")
+        let policy = dir + "/policy.json"
+        let consumed = try CLI.run(
+            [
+                "consume", "--data-dir", dir, "--topic", "loan_applications", "--partition", "0", "--principal",
+                "fraud-service", "--purpose", "credit-check", "--group", "fraud-scoring", "--policy", policy,
+            ] + on
+        )
+        #expect(consumed.status == 0, "\(consumed.err)")
+        #expect(!consumed.out.contains("123-45-6789") && !consumed.out.contains("raw-1"), "never handed over")
+        #expect(!consumed.err.contains("123-45-6789"), "nor printed")
+        let letters = try CLI.run(
+            [
+                "dlq", "list", "--data-dir", dir, "--topic", "loan_applications", "--principal", "olga", "--policy",
+                policy, "--json",
+            ] + on
+        )
+        #expect(letters.status == 0, "\(letters.err)")
+        #expect(letters.out.split(separator: "\n").count == 1, "one dead letter: \(letters.out)")
+        #expect(letters.out.contains("signature") || letters.out.contains("sr-sig"), "\(letters.out)")
+        #expect(!letters.out.contains("123-45-6789"), "dead-letter listings carry no content")
+    }
+}
+#endif
