@@ -39,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
@@ -104,7 +105,14 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .target(
             name: "StrongroomKafka",
-            dependencies: ["StrongroomLog", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"]))],
+            dependencies: [
+                "StrongroomLog", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"])),
+                .product(
+                    name: "ServiceLifecycle",
+                    package: "swift-service-lifecycle",
+                    condition: .when(traits: ["Kafka"])
+                ),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -131,6 +139,12 @@ let package = Package(
             name: "strongroom",
             dependencies: [
                 "Strongroom", "StrongroomFiles", "StrongroomKafka",
+                .product(
+                    name: "ServiceLifecycle",
+                    package: "swift-service-lifecycle",
+                    condition: .when(traits: ["Kafka"])
+                ),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle", condition: .when(traits: ["Kafka"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -186,7 +200,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StrongroomKafkaTests",
-            dependencies: ["StrongroomKafka", "StrongroomLog", "StrongroomLogTestSupport", "StrongroomTestSupport"],
+            dependencies: [
+                "StrongroomKafka", "StrongroomLog", "StrongroomLogTestSupport", "StrongroomTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

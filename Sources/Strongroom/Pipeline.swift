@@ -706,6 +706,42 @@ public final class SecureConsumer: Sendable {
                 maxRecords: maxRecords
             )
         }
+        return try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
+    }
+
+    /// Consumes records the caller already read from one partition (a Kafka group member's
+    /// poll), in offset order: verified, authorized, audited, handed to `handler`, then
+    /// committed, exactly as ``consume(topic:partition:maxRecords:correlationID:handler:)``.
+    @discardableResult
+    public func consume(
+        _ records: [StoredRecord],
+        topic: String,
+        partition: Int,
+        correlationID: String = UUID().uuidString,
+        handler: ([ConsumedEvent]) throws -> Void
+    ) throws -> Int {
+        let started = ContinuousClock.now
+        defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
+        guard records.allSatisfy({ $0.partition == partition }) else {
+            throw PipelineError(.log, "records of several partitions in one batch")
+        }
+        let (decision, context) = try authorizeReading(topic, action: "Consume", correlationID)
+        guard decision.isAllowed else {
+            services.count("strongroom_denials_total", [("action", "Consume"), ("topic", topic)])
+            throw PipelineError(.denied, decision.reason)
+        }
+        _ = try services.schema(for: topic)
+        return try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
+    }
+
+    func handle(
+        _ records: [StoredRecord],
+        topic: String,
+        partition: Int,
+        context: AuthorizationContext,
+        _ correlationID: String,
+        _ handler: ([ConsumedEvent]) throws -> Void
+    ) throws -> Int {
         guard let last = records.last else { return 0 }
         var reader = RecordReader(
             services: services,

@@ -67,6 +67,28 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
     private var readers: [String: PartitionReader] = [:]
     private var groups: [String: KafkaHandle] = [:]
     private var stamps: [String: (sequence: UInt64, positions: [RecordPosition])] = [:]
+    private var members: [ObjectIdentifier: WeakMember] = [:]
+
+    struct WeakMember {
+        weak var member: KafkaGroupConsumer?
+        let group: String
+    }
+
+    func addMember(_ member: KafkaGroupConsumer) {
+        stateLock.withLock { members[ObjectIdentifier(member)] = WeakMember(member: member, group: member.group) }
+    }
+
+    func removeMember(_ member: KafkaGroupConsumer) {
+        _ = stateLock.withLock { members.removeValue(forKey: ObjectIdentifier(member)) }
+    }
+
+    /// The client that may commit for `group` on `partition`: the member of this process that
+    /// owns it; nil if this process has members of the group but none owns it.
+    private func committer(_ group: String, _ partition: TopicPartition) throws(LogError) -> KafkaHandle? {
+        let local = stateLock.withLock { members.values.filter { $0.group == group }.compactMap(\.member) }
+        if local.isEmpty { return try self.group(group) }
+        return local.first { $0.owns(partition) }?.handle
+    }
 
     var timeout: Int32 { Int32(clamping: options.timeoutMs) }
 
@@ -473,12 +495,22 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         guard (0..<config.partitions).contains(partition) else {
             throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
         }
+        guard let handle = try committer(id, TopicPartition(topic: topic, partition: partition)) else {
+            throw LogError(.rebalanced, "\(topic)[\(partition)] is no longer this member's in group \(id)")
+        }
         let list = PartitionList([(topic, partition, offset)])
-        let code = rd_kafka_commit(try group(id).pointer, list.pointer, 0)
+        let code = rd_kafka_commit(handle.pointer, list.pointer, 0)
         let partitionError = list.elements.first?.err ?? RD_KAFKA_RESP_ERR_NO_ERROR
         guard code == RD_KAFKA_RESP_ERR_NO_ERROR, partitionError == RD_KAFKA_RESP_ERR_NO_ERROR else {
             let error = code == RD_KAFKA_RESP_ERR_NO_ERROR ? partitionError : code
-            throw LogError(.storage, "commit of \(id) on \(topic)[\(partition)]: \(KafkaHandle.describe(error))")
+            let moved: Set<rd_kafka_resp_err_t> = [
+                RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION,
+                RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST, RD_KAFKA_RESP_ERR__STATE,
+            ]
+            throw LogError(
+                moved.contains(error) ? .rebalanced : .storage,
+                "commit of \(id) on \(topic)[\(partition)]: \(KafkaHandle.describe(error))"
+            )
         }
     }
 

@@ -6,7 +6,7 @@ import StrongroomLog
 /// One librdkafka client (`rd_kafka_t`), destroyed with this object.
 final class KafkaHandle: @unchecked Sendable {
     let pointer: OpaquePointer
-    private let errors = ClientErrors()
+    let context = ClientContext()
 
     /// A client of `kind` with `properties`; `configure` may add callbacks to the configuration.
     init(
@@ -22,7 +22,7 @@ final class KafkaHandle: @unchecked Sendable {
                 throw LogError(.invalidArgument, "Kafka setting \(name): \(Self.text(error))")
             }
         }
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(errors).toOpaque())
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_error_cb(conf, clientError)
         configure(conf)
         guard let handle = rd_kafka_new(kind, conf, &error, error.count) else {
@@ -35,7 +35,7 @@ final class KafkaHandle: @unchecked Sendable {
     deinit { rd_kafka_destroy(pointer) }
 
     /// The last error librdkafka reported for the connection (TLS, SASL, brokers down), if any.
-    var lastError: String? { errors.last }
+    var lastError: String? { context.lastError }
 
     static func text(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -84,24 +84,55 @@ final class KafkaHandle: @unchecked Sendable {
     }
 }
 
-/// Errors librdkafka reports outside any request: the cause when no broker answers.
-final class ClientErrors: @unchecked Sendable {
+/// What librdkafka's callbacks report for one client: errors outside any request (the cause
+/// when no broker answers) and, for a group member, assignment changes.
+final class ClientContext: @unchecked Sendable {
     private let lock = NSLock()
-    private var stored: String?
+    private var error: String?
+    private var observer: (@Sendable (_ assigned: Bool, _ partitions: [TopicPartition]) -> Void)?
 
-    var last: String? { lock.withLock { stored } }
+    var lastError: String? { lock.withLock { error } }
 
-    func record(_ text: String) { lock.withLock { stored = text } }
+    func record(_ text: String) { lock.withLock { error = text } }
+
+    func observeRebalances(_ body: @escaping @Sendable (_ assigned: Bool, _ partitions: [TopicPartition]) -> Void) {
+        lock.withLock { observer = body }
+    }
+
+    func rebalanced(assigned: Bool, _ partitions: [TopicPartition]) {
+        let observer = lock.withLock { self.observer }
+        observer?(assigned, partitions)
+    }
 }
 
 private let clientError:
     @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void =
         { _, code, reason, opaque in
             guard let opaque else { return }
-            let errors = Unmanaged<ClientErrors>.fromOpaque(opaque).takeUnretainedValue()
+            let context = Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue()
             let name = String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(code)))
-            errors.record(name + ": " + (reason.map { String(cString: $0) } ?? ""))
+            context.record(name + ": " + (reason.map { String(cString: $0) } ?? ""))
         }
+
+/// A group member's rebalance: take the partitions assigned (from their committed offsets), or
+/// give up the revoked ones, then tell the member.
+let rebalance:
+    @convention(c) (
+        OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        UnsafeMutableRawPointer?
+    ) -> Void = { handle, code, list, opaque in
+        guard let handle else { return }
+        let assigned = code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+        var partitions: [TopicPartition] = []
+        if let list {
+            for entry in UnsafeBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt)) {
+                partitions.append(TopicPartition(topic: String(cString: entry.topic), partition: Int(entry.partition)))
+            }
+        }
+        _ = rd_kafka_assign(handle, assigned ? list : nil)
+        guard let opaque else { return }
+        Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue().rebalanced(assigned: assigned, partitions)
+    }
 
 /// A `rd_kafka_topic_partition_list_t` owned by Swift.
 final class PartitionList {

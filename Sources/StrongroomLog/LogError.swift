@@ -12,6 +12,7 @@ public struct LogError: Error, Hashable, Sendable, CustomStringConvertible {
             case outOfOrderSequence = "out-of-order producer sequence"
             case recordTooLarge = "record too large"
             case storage = "log storage error"
+            case rebalanced = "consumer group rebalanced"
         }
 
         let base: Base
@@ -30,6 +31,9 @@ public struct LogError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let recordTooLarge = Code(base: .recordTooLarge)
         /// The database could not be opened, read or written.
         public static let storage = Code(base: .storage)
+        /// A group commit refused because the partition moved to another member (a Kafka
+        /// rebalance): the new owner reads the batch again from the last commit.
+        public static let rebalanced = Code(base: .rebalanced)
 
         /// The code as words.
         public var description: String { base.rawValue }

@@ -8,6 +8,13 @@ import StrongroomKeys
 import StrongroomLog
 import StrongroomPolicy
 import StrongroomSchema
+import Synchronization
+
+#if Kafka
+import ServiceLifecycle
+import StrongroomKafka
+import UnixSignals
+#endif
 
 struct ConsumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,6 +48,38 @@ struct ConsumeCommand: ParsableCommand {
             "Move the group back to the partition's first record before reading (needs Consume on the group; audited)."
     )
     var fromBeginning = false
+    @Flag(
+        help: """
+            Kafka only: join the group as a member (its partitions shared with the group's other members and \
+            rebalanced as they come and go) and keep consuming until Ctrl-C or SIGTERM, which leaves the group \
+            after the batch in hand is committed.
+            """
+    )
+    var follow = false
+
+    func validate() throws {
+        if follow && partition != nil {
+            throw ValidationError("--follow takes the group's partitions: drop --partition")
+        }
+        if follow && fromBeginning {
+            throw ValidationError("--follow resumes from the group's offsets: drop --from-beginning")
+        }
+        if follow && !pipeline.eventLog.isKafka { throw ValidationError("--follow needs --kafka or --kafka-config") }
+    }
+
+    /// One JSON line per event, written before the batch is committed.
+    static func write(_ events: [ConsumedEvent]) throws {
+        var out: [UInt8] = []
+        for event in events {
+            JSONValue.object([
+                .init("partition", .number("\(event.partition)")),
+                .init("offset", .number("\(event.offset)")),
+                .init("event", try JSONValue(parsing: event.value)),
+            ]).write(to: &out)
+            out.append(0x0A)
+        }
+        guard writeOut(out) else { throw CLIError("cannot write to standard output") }
+    }
 
     func run() throws {
         let services = try pipeline.services()
@@ -50,6 +89,10 @@ struct ConsumeCommand: ParsableCommand {
             purpose: purpose,
             group: group
         )
+        if follow {
+            try FollowGroup.run(services: services, consumer: consumer, topic: topic, batch: batch)
+            return
+        }
         var batches = 0
         var consumed = 0
         do {
@@ -62,19 +105,13 @@ struct ConsumeCommand: ParsableCommand {
             if fromBeginning { for partition in partitions { try consumer.rewind(topic: topic, partition: partition) } }
             for partition in partitions {
                 while maxBatches.map({ batches < $0 }) ?? true {
-                    let n = try consumer.consume(topic: topic, partition: partition, maxRecords: batch) { events in
-                        var out: [UInt8] = []
-                        for event in events {
-                            JSONValue.object([
-                                .init("partition", .number("\(event.partition)")),
-                                .init("offset", .number("\(event.offset)")),
-                                .init("event", try JSONValue(parsing: event.value)),
-                            ]).write(to: &out)
-                            out.append(0x0A)
-                        }
-                        // The batch is handed over (written) before the offset is committed.
-                        guard writeOut(out) else { throw CLIError("cannot write to standard output") }
-                    }
+                    // The batch is handed over (written) before the offset is committed.
+                    let n = try consumer.consume(
+                        topic: topic,
+                        partition: partition,
+                        maxRecords: batch,
+                        handler: Self.write
+                    )
                     if n == 0 { break }
                     consumed += n
                     batches += 1
@@ -92,5 +129,43 @@ struct ConsumeCommand: ParsableCommand {
                 )
             }
         } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+    }
+}
+
+/// `consume --follow`: the secure consumer as a Kafka group member until a signal.
+enum FollowGroup {
+    static func run(services: StrongroomServices, consumer: SecureConsumer, topic: String, batch: Int) throws {
+        #if Kafka
+        guard let log = services.log as? KafkaEventLog else { throw CLIError("--follow needs --kafka") }
+        let member: KafkaGroupConsumer
+        do {
+            member = try KafkaGroupConsumer(log: log, group: consumer.group, topics: [topic], maxRecords: batch) {
+                partition,
+                records in
+                try consumer.consume(records, topic: partition.topic, partition: partition.partition) {
+                    try ConsumeCommand.write($0)
+                }
+            }
+        } catch { throw CLIError("\(error)") }
+        printError("strongroom consume: following group \(consumer.group) on \(topic); Ctrl-C leaves the group")
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [member],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: Logger(label: "strongroom.consume") { _ in SwiftLogNoOpLogHandler() }
+            )
+        )
+        let outcome = Mutex<(any Error)?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { try await group.run() } catch { outcome.withLock { $0 = error } }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.withLock({ $0 }) { throw CLIError("\(error)") }
+        #else
+        _ = (services, consumer, topic, batch)
+        throw CLIError("this strongroom was built without Kafka")
+        #endif
     }
 }

@@ -112,6 +112,41 @@ struct KafkaCLITests {
         #expect(python.status == 0, "\(python.err)")
         #expect(python.out.contains(#""records": 60"#), "\(python.out)")
 
+        // consume --follow: a group member until SIGTERM, which commits and leaves the group.
+        let follow = Process()
+        follow.executableURL = TestSupport.executable
+        follow.arguments =
+            [
+                "consume", "--data-dir", dir, "--topic", "loan_applications", "--principal", "fraud-service",
+                "--purpose", "credit-check", "--group", "fraud-follow", "--policy", dir + "/policy.json", "--follow",
+            ] + on
+        let followOut = Pipe()
+        follow.standardOutput = followOut
+        follow.standardError = FileHandle.nullDevice
+        try follow.run()
+        // A member that never hands anything over is stopped, so the test fails instead of hanging.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { [follow] in follow.terminate() }
+        var followed = 0
+        var buffer: [UInt8] = []
+        while followed < 60 {
+            let chunk = followOut.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            buffer += chunk
+            followed = buffer.filter { $0 == 0x0A }.count
+        }
+        follow.terminate()
+        follow.waitUntilExit()
+        #expect(followed == 60, "every event handed over to the group member")
+        #expect(String(decoding: buffer, as: UTF8.self).contains(#""ssn":"#))
+        #expect(follow.terminationStatus == 0, "SIGTERM is a graceful shutdown")
+        let after = try CLI.run(
+            [
+                "consume", "--data-dir", dir, "--topic", "loan_applications", "--principal", "fraud-service",
+                "--purpose", "credit-check", "--group", "fraud-follow", "--policy", dir + "/policy.json",
+            ] + on
+        )
+        #expect(after.err.contains("nothing new to consume"), "the member committed what it handed over: \(after.err)")
+
         // A record written straight to the topic (no signature, plaintext PII) is dead-lettered.
         let raw = #"{"applicationId":"raw-1","customerId":"CUST-RAW","ssn":"123-45-6789","amount":5}"#
         let produced = try runTool(
