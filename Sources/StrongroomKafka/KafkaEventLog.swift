@@ -280,8 +280,54 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
     /// Every registered topic.
     public func topics() throws(LogError) -> [TopicDescription] {
         var out: [TopicDescription] = []
-        for name in try refreshRegistry().keys.sorted() { out.append(try describeTopic(name)) }
+        for name in try refreshRegistry().keys.sorted() where !name.hasPrefix("__") {
+            out.append(try describeTopic(name))
+        }
         return out
+    }
+
+    /// Creates one of Strongroom's own single-partition, compacted topics (not a data topic).
+    func createInternalTopic(_ name: String) throws(LogError) {
+        guard name.hasPrefix("__") else { throw LogError(.invalidArgument, "\(name) is not an internal name") }
+        if isDevelopmentCluster {
+            try register(name, TopicConfig(partitions: 1))
+            let deadline = Date().addingTimeInterval(Double(options.timeoutMs) / 1000)
+            while try producer.partitionCount(name, timeoutMs: timeout) == nil {
+                guard Date() < deadline else {
+                    throw LogError(.storage, "the development cluster did not create \(name)")
+                }
+                usleep(20_000)
+            }
+            return
+        }
+        let code = try createKafkaTopic(
+            name,
+            partitions: 1,
+            configs: [("cleanup.policy", "compact"), ("min.insync.replicas", "\(options.minInSyncReplicas)")]
+        )
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR || code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
+            throw LogError(.storage, "creating \(name): \(KafkaHandle.describe(code))")
+        }
+    }
+
+    /// Records of one of Strongroom's own topics, which the registry does not list.
+    func fetchUnregistered(
+        _ topic: String,
+        partition: Int,
+        from offset: Int64,
+        end: Int64
+    ) throws(LogError)
+        -> [StoredRecord]
+    {
+        try reader(topic, partition).read(
+            topic: topic,
+            partition: partition,
+            from: offset,
+            end: end,
+            maxBytes: 8 << 20,
+            maxRecords: 5000,
+            timeoutMs: options.timeoutMs
+        )
     }
 
     /// A registered topic with its partitions' offsets (sizes are not known: -1).
@@ -453,7 +499,8 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         guard maxRecords > 0 else { return [] }
         let (low, high) = try producer.watermarks(topic, partition, timeoutMs: timeout)
         guard offset < high else { return [] }
-        return try reader(topic, partition).read(
+        let reader = try reader(topic, partition)
+        let page = try reader.read(
             topic: topic,
             partition: partition,
             from: max(offset, low),
@@ -461,6 +508,18 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
             maxBytes: maxBytes,
             maxRecords: maxRecords,
             timeoutMs: options.timeoutMs
+        )
+        guard page.isEmpty else { return page }
+        // The end the reader saw last time is stale (records arrived since): read again from a new assignment.
+        return try reader.read(
+            topic: topic,
+            partition: partition,
+            from: max(offset, low),
+            end: high,
+            maxBytes: maxBytes,
+            maxRecords: maxRecords,
+            timeoutMs: options.timeoutMs,
+            reassign: true
         )
     }
 

@@ -32,7 +32,9 @@ final class KafkaHandle: @unchecked Sendable {
         pointer = handle
     }
 
-    deinit { rd_kafka_destroy(pointer) }
+    // A group member leaves its group in `run()`; every other consumer here only assigns, and a
+    // consumer close would wait for a group coordinator that may be gone.
+    deinit { rd_kafka_destroy_flags(pointer, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)) }
 
     /// The last error librdkafka reported for the connection (TLS, SASL, brokers down), if any.
     var lastError: String? { context.lastError }

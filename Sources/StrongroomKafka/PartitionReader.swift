@@ -38,11 +38,12 @@ final class PartitionReader: @unchecked Sendable {
         end: Int64,
         maxBytes: Int,
         maxRecords: Int,
-        timeoutMs: Int
+        timeoutMs: Int,
+        reassign: Bool = false
     ) throws(LogError) -> [StoredRecord] {
         lock.lock()
         defer { lock.unlock() }
-        if self.topic != topic || self.partition != partition || next != offset {
+        if reassign || self.topic != topic || self.partition != partition || next != offset {
             let list = PartitionList([(topic, partition, offset)])
             let code = rd_kafka_assign(handle.pointer, list.pointer)
             guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
@@ -73,13 +74,11 @@ final class PartitionReader: @unchecked Sendable {
             }
         }
         while out.count < maxRecords && next < end {
-            guard let message = rd_kafka_consumer_poll(handle.pointer, 100) else {
-                if Date() > deadline {
-                    self.topic = nil
-                    throw LogError(.storage, "Kafka read of \(topic)[\(partition)] at \(next) timed out")
-                }
-                continue
+            if Date() > deadline {
+                self.topic = nil
+                throw LogError(.storage, "Kafka read of \(topic)[\(partition)] at \(next) timed out")
             }
+            guard let message = rd_kafka_consumer_poll(handle.pointer, 100) else { continue }
             defer { rd_kafka_message_destroy(message) }
             let m = message.pointee
             if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {

@@ -10,7 +10,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks on the shared workload, printed in the ../shared/bench result-line format.",
         subcommands: [
-            CryptoBench.self, ValidateBench.self, LogBench.self, PipelineBench.self, PolicyBench.self, AuditBench.self,
+            CryptoBench.self, ValidateBench.self, LogBench.self, PipelineBench.self, KafkaBench.self, PolicyBench.self,
+            AuditBench.self,
         ]
     )
 }

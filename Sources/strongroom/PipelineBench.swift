@@ -1,0 +1,326 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import Strongroom
+import StrongroomAudit
+import StrongroomJSON
+import StrongroomKeys
+import StrongroomLog
+import StrongroomPolicy
+import StrongroomSchema
+
+#if Kafka
+import StrongroomKafka
+#endif
+
+/// The secure pipeline set up for a benchmark in a scratch data directory, on a given log.
+struct SecureBench {
+    let services: StrongroomServices
+    let producer: SecureProducer
+
+    /// Registers `schema` (with `strongroom:subject` on `subjectField`, so every customer has its
+    /// own key as in the crypto bench) for each topic, creates the topics, and a policy letting
+    /// bench-producer produce and bench-consumer consume and decrypt everything for purpose bench.
+    init(
+        directory: URL,
+        schema: String,
+        subjectField: String,
+        topics: [String],
+        partitions: Int,
+        log: any EventLog
+    ) throws {
+        guard case .object(var members) = try JSONValue(parsing: DemoFiles.text(schema)) else {
+            throw CLIError("schema is not an object")
+        }
+        if let i = members.firstIndex(where: { $0.key == "properties" }),
+            case .object(var properties) = members[i].value,
+            let j = properties.firstIndex(where: { $0.key == subjectField }),
+            case .object(var field) = properties[j].value
+        {
+            field.append(.init("strongroom:subject", .bool(true)))
+            properties[j].value = .object(field)
+            members[i].value = .object(properties)
+        }
+        let registry = try SchemaRegistry(dataDirectory: directory)
+        for name in topics {
+            try registry.register(
+                subject: "\(name)-value",
+                schema: JSONValue.object(members).jsonText,
+                principal: "bench"
+            )
+        }
+        let policyText = """
+            {"version":"bench","principals":{"bench-producer":{"kind":"service"},"bench-consumer":{"kind":"service"}},
+             "rules":[
+              {"id":"p","effect":"allow","principals":["bench-producer"],"actions":["Produce"],"resource":{"type":"topic","name":"","pattern":"prefixed"}},
+              {"id":"c","effect":"allow","principals":["bench-consumer"],"actions":["Consume"],"resource":{"type":"topic","name":"","pattern":"prefixed"}},
+              {"id":"g","effect":"allow","principals":["bench-consumer"],"actions":["Consume"],"resource":{"type":"group","name":"","pattern":"prefixed"}},
+              {"id":"d","effect":"allow","principals":["bench-consumer"],"actions":["Decrypt"],"resource":{"type":"field","topic":"","pattern":"prefixed"},"purposes":["bench"]}]}
+            """
+        services = StrongroomServices(
+            keys: try KeyStore.initialize(dataDirectory: directory),
+            log: log,
+            registry: registry,
+            policy: PolicyEngine(try Policy(parsing: Array(policyText.utf8))),
+            audit: try AuditLog(dataDirectory: directory),
+            // Result lines own standard output.
+            logger: Logger(label: "strongroom.pipeline") { _ in SwiftLogNoOpLogHandler() }
+        )
+        for name in topics { try services.createTopic(name, config: TopicConfig(partitions: partitions)) }
+        let key = Curve25519.Signing.PrivateKey()
+        services.trust(producer: "bench-producer", key: key.publicKey)
+        producer = SecureProducer(services: services, principal: "bench-producer", key: key)
+    }
+
+    /// Produces `input` in calls of `batch` events; the number appended.
+    func produceAll(_ input: ArraySlice<[UInt8]>, to topic: String, batch: Int) -> Int {
+        var ok = 0
+        var start = input.startIndex
+        while start < input.endIndex {
+            let end = min(start + batch, input.endIndex)
+            ok += producer.produce(Array(input[start..<end]), to: topic).filter { (try? $0.get()) != nil }.count
+            start = end
+        }
+        return ok
+    }
+
+    /// Consumes every partition of `topic` to its end as group `group`; events and fields decrypted.
+    func consumeAll(_ topic: String, partitions: Int, group: String) throws -> (events: Int, decrypted: Int) {
+        let consumer = SecureConsumer(services: services, principal: "bench-consumer", purpose: "bench", group: group)
+        var consumed = 0
+        var decrypted = 0
+        for partition in 0..<partitions {
+            while try consumer.consume(
+                topic: topic,
+                partition: partition,
+                maxRecords: 1000,
+                handler: { events in
+                    consumed += events.count
+                    decrypted += events.reduce(0) { $0 + $1.outcome.decrypted }
+                }
+            ) > 0 {}
+        }
+        return (consumed, decrypted)
+    }
+}
+
+struct PipelineBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Secure produce (validate + DLP + encrypt + sign + durable append) and consume (fetch + verify + "
+            + "authorize + decrypt) of an events file through the embedded log, events/s.",
+        discussion: """
+            The schema is registered as <topic>-value with "strongroom:subject" set on --subject-field; a generated \
+            policy lets bench-producer produce and bench-consumer consume and decrypt every field for purpose \
+            bench. Produce batches of --batch events, one durable transaction each; consume 1,000 per fetch. \
+            Compare with the confluent-kafka+csfle produce_csfle and consume_csfle lines of ../shared/bench.
+
+              strongroom bench pipeline --events /tmp/srbench/events-100000.jsonl \\
+                  --schema ../shared/bench/loan_application.schema.json
+            """
+    )
+    @Option(help: "JSON Lines events file.")
+    var events: String
+    @Option(help: "JSON Schema with PII tags.")
+    var schema: String
+    @Option(help: "Data-subject field.")
+    var subjectField = "customerId"
+    @Option(help: "Topic.")
+    var topic = "loan_applications"
+    @Option(help: "Events per produce call.")
+    var batch = 1000
+    @Option(help: "Warm-up events (untimed, another topic).")
+    var warmup = 1000
+
+    func run() throws {
+        let lines = try Data(contentsOf: URL(fileURLWithPath: events)).split(separator: 0x0A).map { Array($0) }
+        let bytes = lines.reduce(0) { $0 + $1.count }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strongroom-bench-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bench = try SecureBench(
+            directory: directory,
+            schema: schema,
+            subjectField: subjectField,
+            topics: [topic, "warmup"],
+            partitions: 1,
+            log: try SQLiteEventLog(dataDirectory: directory)
+        )
+        _ = bench.produceAll(lines.prefix(warmup), to: "warmup", batch: batch)
+        var produced = 0
+        let produceSeconds = measure { produced = bench.produceAll(lines[...], to: topic, batch: batch) }
+        BenchLine(
+            op: "produce_secure",
+            n: lines.count,
+            bytes: bytes,
+            seconds: produceSeconds,
+            note: "\(produced) appended; validate + DLP + encrypt + sign + durable append, \(batch) per call"
+        )
+        .print()
+        var consumed = (events: 0, decrypted: 0)
+        let consumeSeconds = try measure { consumed = try bench.consumeAll(topic, partitions: 1, group: "bench") }
+        BenchLine(
+            op: "consume_secure",
+            n: consumed.events,
+            bytes: bytes,
+            seconds: consumeSeconds,
+            note: "fetch + verify + authorize + decrypt (\(consumed.decrypted) fields), offsets committed per 1,000"
+        )
+        .print()
+    }
+}
+
+struct KafkaBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kafka",
+        abstract: "Produce and consume through Strongroom's Kafka engine on a 3-broker cluster in this process, "
+            + "plain and through the secure pipeline, events/s.",
+        discussion: """
+            The same cluster as the confluent-kafka peer of ../shared/bench (librdkafka's mock brokers, acks=all), \
+            the same events and keys (--subject-field), the same ops: produce (key + value in hand → every record \
+            acknowledged), consume (the first --consume-events of a topic, every partition, the first record's wait \
+            excluded), and the secure produce and consume (compare with produce_csfle and consume_csfle). Needs \
+            the Kafka trait.
+
+              strongroom bench kafka --events /tmp/srbench/events-100000.jsonl \\
+                  --schema ../shared/bench/loan_application.schema.json
+            """
+    )
+    @Option(help: "JSON Lines events file.")
+    var events: String
+    @Option(help: "JSON Schema with PII tags.")
+    var schema: String
+    @Option(help: "Data-subject field, also the record key.")
+    var subjectField = "customerId"
+    @Option(help: "Events per append (plain) or produce call (secure).")
+    var batch = 5000
+    @Option(help: "Events consumed per consume op (the peer reads 20,000: a mock partition keeps its newest 5 MiB).")
+    var consumeEvents = 20_000
+    @Option(help: "Partitions per topic (the peer's auto-created topics have 4).")
+    var partitions = 4
+    @Option(help: "Brokers.")
+    var brokers = 3
+    @Option(help: "Warm-up events (untimed, another topic).")
+    var warmup = 1000
+
+    func run() throws {
+        #if Kafka
+        let lines = try Data(contentsOf: URL(fileURLWithPath: events)).split(separator: 0x0A).map { Array($0) }
+        let bytes = lines.reduce(0) { $0 + $1.count }
+        let keys = try lines.map { line -> [UInt8] in
+            guard let key = try JSONValue(parsing: line)[subjectField]?.stringValue else {
+                throw CLIError("an event has no string \(subjectField)")
+            }
+            return Array(key.utf8)
+        }
+        let consumeCount = min(consumeEvents, lines.count)
+        let consumeBytes = lines.prefix(consumeCount).reduce(0) { $0 + $1.count }
+        let cluster: MockKafkaCluster
+        let log: KafkaEventLog
+        do {
+            cluster = try MockKafkaCluster(brokers: brokers)
+            log = try KafkaEventLog(.init(connection: cluster.connection))
+        } catch { throw CLIError("\(error)") }
+        let records = zip(keys, lines).map { LogRecord(key: $0, value: $1) }
+        func appendAll(_ input: ArraySlice<LogRecord>, to topic: String) throws {
+            var start = input.startIndex
+            while start < input.endIndex {
+                let end = min(start + batch, input.endIndex)
+                _ = try log.append(Array(input[start..<end]), to: topic)
+                start = end
+            }
+        }
+        // Reads every partition to its end; the first record (the fetcher's start-up) is not timed.
+        func readAll(_ topic: String) throws -> (count: Int, seconds: Double) {
+            _ = try log.fetch(topic: topic, partition: 0, from: 0, maxBytes: 1 << 20, maxRecords: 1)
+            var count = 0
+            let seconds = try measure {
+                for partition in 0..<partitions {
+                    var next: Int64 = partition == 0 ? 1 : 0
+                    while true {
+                        let page = try log.fetch(
+                            topic: topic,
+                            partition: partition,
+                            from: next,
+                            maxBytes: 64 << 20,
+                            maxRecords: 10_000
+                        )
+                        guard let last = page.last else { break }
+                        count += page.count
+                        next = last.offset + 1
+                    }
+                }
+            }
+            return (count, seconds)
+        }
+        do {
+            for name in ["bench_warmup", "bench_plain", "bench_plain.c"] {
+                try log.createTopic(name, config: TopicConfig(partitions: partitions))
+            }
+            try appendAll(records.prefix(warmup)[...], to: "bench_warmup")
+            let produceSeconds = try measure { try appendAll(records[...], to: "bench_plain") }
+            BenchLine(
+                op: "produce",
+                n: lines.count,
+                bytes: bytes,
+                seconds: produceSeconds,
+                note: "KafkaEventLog.append, \(batch) per call, each returning once every record is acknowledged"
+            )
+            .print()
+            try appendAll(records.prefix(consumeCount)[...], to: "bench_plain.c")
+            let plain = try readAll("bench_plain.c")
+            BenchLine(
+                op: "consume",
+                n: plain.count,
+                bytes: consumeBytes * plain.count / max(consumeCount, 1),
+                seconds: plain.seconds,
+                note: "KafkaEventLog.fetch of every partition, first record excluded"
+            )
+            .print()
+
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "strongroom-bench-\(UUID())"
+            )
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let topic = "loan_applications"
+            let bench = try SecureBench(
+                directory: directory,
+                schema: schema,
+                subjectField: subjectField,
+                topics: [topic, topic + ".c", "warmup"],
+                partitions: partitions,
+                log: log
+            )
+            _ = bench.produceAll(lines.prefix(warmup), to: "warmup", batch: min(batch, 1000))
+            var produced = 0
+            let secureSeconds = measure { produced = bench.produceAll(lines[...], to: topic, batch: batch) }
+            BenchLine(
+                op: "produce_secure",
+                n: lines.count,
+                bytes: bytes,
+                seconds: secureSeconds,
+                note: "\(produced) acknowledged; validate + DLP + encrypt + sign + audit + Kafka append"
+            )
+            .print()
+            _ = bench.produceAll(lines.prefix(consumeCount), to: topic + ".c", batch: batch)
+            var consumed = (events: 0, decrypted: 0)
+            let consumeSeconds = try measure {
+                consumed = try bench.consumeAll(topic + ".c", partitions: partitions, group: "bench")
+            }
+            BenchLine(
+                op: "consume_secure",
+                n: consumed.events,
+                bytes: consumeBytes * consumed.events / max(consumeCount, 1),
+                seconds: consumeSeconds,
+                note: "fetch + verify + authorize + decrypt (\(consumed.decrypted) fields) + Kafka commits per 1,000"
+            )
+            .print()
+        } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
+        withExtendedLifetime(cluster) {}
+        #else
+        throw CLIError(
+            "this strongroom was built without Kafka: build with `swift build -c release --traits defaults,Kafka`"
+        )
+        #endif
+    }
+}
