@@ -557,11 +557,8 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         guard let handle = try committer(id, TopicPartition(topic: topic, partition: partition)) else {
             throw LogError(.rebalanced, "\(topic)[\(partition)] is no longer this member's in group \(id)")
         }
-        let list = PartitionList([(topic, partition, offset)])
-        let code = rd_kafka_commit(handle.pointer, list.pointer, 0)
-        let partitionError = list.elements.first?.err ?? RD_KAFKA_RESP_ERR_NO_ERROR
-        guard code == RD_KAFKA_RESP_ERR_NO_ERROR, partitionError == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            let error = code == RD_KAFKA_RESP_ERR_NO_ERROR ? partitionError : code
+        let error = handle.commit(topic, partition, offset: offset, timeoutMs: options.timeoutMs)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             let moved: Set<rd_kafka_resp_err_t> = [
                 RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION,
                 RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID, RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST, RD_KAFKA_RESP_ERR__STATE,

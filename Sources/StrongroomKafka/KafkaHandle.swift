@@ -84,7 +84,52 @@ final class KafkaHandle: @unchecked Sendable {
         }
         return (low, high)
     }
+
+    /// Commits `offset` for one partition and waits at most `timeoutMs` for the coordinator's
+    /// answer; the call's error (or the partition's) when it failed, `_TIMED_OUT` when none came.
+    ///
+    /// A synchronous `rd_kafka_commit` waits without end for a coordinator whose brokers are all
+    /// down; this one gives up.
+    func commit(_ topic: String, _ partition: Int, offset: Int64, timeoutMs: Int) -> rd_kafka_resp_err_t {
+        let list = PartitionList([(topic, partition, offset)])
+        guard let queue = rd_kafka_queue_new(pointer) else { return RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE }
+        defer { rd_kafka_queue_destroy(queue) }
+        // Retained until the callback runs; leaked when the answer never comes, since librdkafka may
+        // still hold it in a queued commit.
+        let result = Unmanaged.passRetained(CommitResult())
+        let code = rd_kafka_commit_queue(pointer, list.pointer, queue, commitDone, result.toOpaque())
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            result.release()
+            return code
+        }
+        let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
+        while !result.takeUnretainedValue().done && Date() < deadline {
+            _ = rd_kafka_queue_poll_callback(queue, 100)
+        }
+        let outcome = result.takeUnretainedValue()
+        guard outcome.done else { return RD_KAFKA_RESP_ERR__TIMED_OUT }
+        result.release()
+        return outcome.code
+    }
 }
+
+/// The answer to one bounded commit, written by ``commitDone`` on the committing thread.
+final class CommitResult {
+    var done = false
+    var code = RD_KAFKA_RESP_ERR_NO_ERROR
+}
+
+private let commitDone:
+    @convention(c) (
+        OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+        UnsafeMutableRawPointer?
+    ) -> Void = { _, code, list, opaque in
+        guard let opaque else { return }
+        let result = Unmanaged<CommitResult>.fromOpaque(opaque).takeUnretainedValue()
+        let partitionError = list.flatMap { $0.pointee.cnt > 0 ? $0.pointee.elems[0].err : nil }
+        result.code = code != RD_KAFKA_RESP_ERR_NO_ERROR ? code : partitionError ?? RD_KAFKA_RESP_ERR_NO_ERROR
+        result.done = true
+    }
 
 /// What librdkafka's callbacks report for one client: errors outside any request (the cause
 /// when no broker answers) and, for a group member, assignment changes.

@@ -45,6 +45,30 @@ struct KafkaFaultTests {
         #expect(Set(stored) == Set(acknowledged), "no acknowledged record lost")
     }
 
+    @Test("a group commit while every broker is down fails within the timeout instead of waiting without end")
+    func commitWithEveryBrokerDown() throws {
+        let cluster = try MockKafkaCluster(brokers: 3)
+        var connection = cluster.connection
+        connection.tuning["reconnect.backoff.max.ms"] = "200"
+        let log = try KafkaEventLog(.init(connection: connection, timeoutMs: 3000))
+        try log.createTopic("orders", config: TopicConfig(partitions: 1))
+        _ = try log.append([LogRecord(key: nil, value: Array("a".utf8))], to: "orders")
+        try log.commit(group: "billing", topic: "orders", partition: 0, offset: 1)
+        for broker in 1...3 { cluster.setBroker(broker, up: false) }
+        let started = Date()
+        #expect(throws: LogError.self) {
+            try log.commit(group: "billing", topic: "orders", partition: 0, offset: 1)
+        }
+        #expect(Date().timeIntervalSince(started) < 10, "bounded by the 3 s timeout, with slack for a loaded machine")
+        for broker in 1...3 { cluster.setBroker(broker, up: true) }
+        var committed: Int64?
+        for _ in 0..<50 where committed == nil {
+            committed = try? log.committedOffset(group: "billing", topic: "orders", partition: 0)
+            if committed == nil { usleep(200_000) }
+        }
+        #expect(committed == 1, "the group's offset is intact once the brokers are back")
+    }
+
     @Test("a partition leader down and up mid-stream: no acknowledged record lost, none duplicated")
     func brokerDownAndUp() throws {
         let cluster = try MockKafkaCluster(brokers: 3)
