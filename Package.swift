@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "StrongroomKafka",
             dependencies: [
-                "StrongroomLog", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"])),
+                "StrongroomLog", "StrongroomKeys", .target(name: "CRdKafka", condition: .when(traits: ["Kafka"])),
                 .product(
                     name: "ServiceLifecycle",
                     package: "swift-service-lifecycle",

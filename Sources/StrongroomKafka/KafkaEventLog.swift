@@ -1,6 +1,7 @@
 #if Kafka
 import CRdKafka
 import Foundation
+public import StrongroomKeys
 public import StrongroomLog
 
 /// A topic's Strongroom settings as kept on the cluster, in ``KafkaEventLog/registryTopic``.
@@ -23,6 +24,9 @@ struct TopicRegistration: Codable {
 public final class KafkaEventLog: EventLog, @unchecked Sendable {
     /// The compacted topic holding Strongroom's topic settings.
     public static let registryTopic = "__strongroom_topics"
+    /// The compacted, single-partition topic holding the key metadata of the key stores that
+    /// ``replicateKeys(from:)`` publishes, for a standby site (``KafkaMirror``).
+    public static let keysTopic = "__strongroom_keys"
 
     /// Where and how to connect, and how topics are made.
     public struct Options: Sendable {
@@ -68,6 +72,8 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
     private var groups: [String: KafkaHandle] = [:]
     private var stamps: [String: (sequence: UInt64, positions: [RecordPosition])] = [:]
     private var members: [ObjectIdentifier: WeakMember] = [:]
+    private var keyStore: KeyStore?
+    private var keysTopicReady = false
 
     struct WeakMember {
         weak var member: KafkaGroupConsumer?
@@ -341,6 +347,46 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         return TopicDescription(name: name, config: config, partitions: partitions)
     }
 
+    // MARK: Key metadata
+
+    /// Publishes `store`'s key metadata to ``keysTopic`` now and before every later append, so
+    /// the keys (and erasures) a record needs are on the cluster before the record is: a mirror
+    /// that copies the keys topic first gives a standby every key its records need.
+    public func replicateKeys(from store: KeyStore) throws(LogError) {
+        do { try store.startReplicationJournal() } catch {
+            throw LogError(.storage, "key metadata journal: \(error)")
+        }
+        stateLock.withLock { keyStore = store }
+        try publishKeyChanges()
+    }
+
+    /// Publishes the key store's unpublished changes and waits for their acknowledgement.
+    ///
+    /// New keys, rotations and erasures; the number of records. Nothing when no store is replicated.
+    @discardableResult
+    public func publishKeyChanges() throws(LogError) -> Int {
+        guard let store = stateLock.withLock({ keyStore }) else { return 0 }
+        do {
+            guard try store.hasUnpublishedChanges() else { return 0 }
+            if !stateLock.withLock({ keysTopicReady }) {
+                if try producer.partitionCount(Self.keysTopic, timeoutMs: timeout) == nil {
+                    try createInternalTopic(Self.keysTopic)
+                }
+                stateLock.withLock { keysTopicReady = true }
+            }
+            return try store.publishChanges { records in
+                _ = try self.produce(
+                    records.map { LogRecord(key: $0.key, value: $0.value, partition: 0) },
+                    to: Self.keysTopic
+                )
+            }
+        } catch let error as LogError {
+            throw error
+        } catch {
+            throw LogError(.storage, "publishing key metadata: \(error)")
+        }
+    }
+
     // MARK: Append
 
     /// Appends and waits until every record is acknowledged by the brokers.
@@ -376,6 +422,8 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
                 }
             }
         }
+        // The keys these records were sealed under reach the cluster first.
+        try publishKeyChanges()
         let routed = records.map { record in
             var record = record
             if record.partition == nil, let key = record.key {

@@ -1,6 +1,7 @@
 #if Kafka
 import Foundation
 public import ServiceLifecycle
+public import StrongroomKeys
 public import StrongroomLog
 
 /// Copies topics from one Kafka cluster to another (disaster recovery) with an exact offset
@@ -33,14 +34,23 @@ public final class KafkaMirror: Service, @unchecked Sendable {
         public var checkpointIntervalMs: Int
         /// Records copied per partition per pass.
         public var batch: Int
+        /// The standby site's key store: key metadata the primary published
+        /// (``KafkaEventLog/keysTopic``) is applied to it before the records that need it are copied.
+        public var keys: KeyStore?
 
         /// Options.
-        public init(topics: [String]? = nil, groups: [String] = [], checkpointIntervalMs: Int = 1000, batch: Int = 2000)
-        {
+        public init(
+            topics: [String]? = nil,
+            groups: [String] = [],
+            checkpointIntervalMs: Int = 1000,
+            batch: Int = 2000,
+            keys: KeyStore? = nil
+        ) {
             self.topics = topics
             self.groups = groups
             self.checkpointIntervalMs = checkpointIntervalMs
             self.batch = batch
+            self.keys = keys
         }
     }
 
@@ -154,23 +164,29 @@ public final class KafkaMirror: Service, @unchecked Sendable {
             }
         }
         let saved = try checkpoints()
-        for p in 0..<config.partitions {
-            let partition = TopicPartition(topic: topic, partition: p)
-            var state = saved[partition] ?? PartitionState()
-            // Records appended after the last checkpoint (a crash in between) extend the map.
-            let (_, high) = try target.producer.watermarks(topic, p, timeoutMs: target.timeout)
-            var next = state.targetNext ?? 0
-            while next < high {
-                let page = try target.fetch(topic: topic, partition: p, from: next, maxBytes: 8 << 20, maxRecords: 5000)
-                guard let last = page.last else { break }
-                for record in page {
-                    guard let origin = Self.origin(record), origin.cluster == source.clusterID else { continue }
-                    if origin.offset >= state.next { state.add(source: origin.offset, target: record.offset) }
-                }
-                next = last.offset + 1
+        for p in 0..<config.partitions { try recover(TopicPartition(topic: topic, partition: p), from: saved) }
+    }
+
+    /// A partition's map: the checkpoint, extended by the records the standby holds past it (a
+    /// crash between an append and its checkpoint).
+    private func recover(_ partition: TopicPartition, from saved: [TopicPartition: PartitionState]) throws(LogError) {
+        var state = saved[partition] ?? PartitionState()
+        let (topic, p) = (partition.topic, partition.partition)
+        let (_, high) = try target.producer.watermarks(topic, p, timeoutMs: target.timeout)
+        var next = state.targetNext ?? 0
+        while next < high {
+            let page =
+                topic.hasPrefix("__")
+                ? try target.fetchUnregistered(topic, partition: p, from: next, end: high)
+                : try target.fetch(topic: topic, partition: p, from: next, maxBytes: 8 << 20, maxRecords: 5000)
+            guard let last = page.last else { break }
+            for record in page {
+                guard let origin = Self.origin(record), origin.cluster == source.clusterID else { continue }
+                if origin.offset >= state.next { state.add(source: origin.offset, target: record.offset) }
             }
-            lock.withLock { states[partition] = state }
+            next = last.offset + 1
         }
+        lock.withLock { states[partition] = state }
     }
 
     static func origin(_ record: StoredRecord) -> (cluster: String, offset: Int64)? {
@@ -222,16 +238,17 @@ public final class KafkaMirror: Service, @unchecked Sendable {
 
     // MARK: Passes
 
-    /// Copies what is new in every mirrored partition; the number of records copied.
+    /// Copies what is new in every mirrored partition, the primary's key metadata first; the
+    /// number of records copied.
     @discardableResult
     public func mirrorOnce() throws(LogError) -> Int {
-        var copied = 0
+        var pages: [(partition: TopicPartition, state: PartitionState, records: [StoredRecord])] = []
         for topic in try mirroredTopics() {
             if lock.withLock({ !states.keys.contains { $0.topic == topic } }) { try prepare(topic) }
             let partitions = try source.config(of: topic).partitions
             for p in 0..<partitions {
                 let partition = TopicPartition(topic: topic, partition: p)
-                guard var state = lock.withLock({ states[partition] }) else { continue }
+                guard let state = lock.withLock({ states[partition] }) else { continue }
                 let page = try source.fetch(
                     topic: topic,
                     partition: p,
@@ -239,29 +256,75 @@ public final class KafkaMirror: Service, @unchecked Sendable {
                     maxBytes: 8 << 20,
                     maxRecords: options.batch
                 )
-                guard !page.isEmpty else { continue }
-                let records = page.map { record in
-                    LogRecord(
-                        key: record.key,
-                        value: record.value,
-                        headers: record.headers.filter { $0.name != Self.sourceHeader } + [
-                            RecordHeader(
-                                Self.sourceHeader,
-                                text: "\(source.clusterID):\(topic):\(p):\(record.offset)"
-                            )
-                        ],
-                        timestamp: record.timestamp,
-                        partition: p
-                    )
-                }
-                let positions = try target.produce(records, to: topic)
-                for (record, position) in zip(page, positions) {
-                    state.add(source: record.offset, target: position.offset)
-                }
-                lock.withLock { states[partition] = state }
-                try saveCheckpoint(partition, state)
-                copied += page.count
+                if !page.isEmpty { pages.append((partition, state, page)) }
             }
+        }
+        // Read after the records: every key they were sealed under was published before them.
+        var copied = try mirrorKeys()
+        for (partition, state, page) in pages {
+            copied += try copy(page, of: partition, state)
+        }
+        return copied
+    }
+
+    /// Appends `page` to the standby with its source coordinates, extends the map and checkpoints it.
+    private func copy(
+        _ page: [StoredRecord],
+        of partition: TopicPartition,
+        _ state: PartitionState
+    ) throws(LogError)
+        -> Int
+    {
+        var state = state
+        let records = page.map { record in
+            LogRecord(
+                key: record.key,
+                value: record.value,
+                headers: record.headers.filter { $0.name != Self.sourceHeader } + [
+                    RecordHeader(
+                        Self.sourceHeader,
+                        text: "\(source.clusterID):\(partition.topic):\(partition.partition):\(record.offset)"
+                    )
+                ],
+                timestamp: record.timestamp,
+                partition: partition.partition
+            )
+        }
+        let positions = try target.produce(records, to: partition.topic)
+        for (record, position) in zip(page, positions) {
+            state.add(source: record.offset, target: position.offset)
+        }
+        lock.withLock { states[partition] = state }
+        try saveCheckpoint(partition, state)
+        return page.count
+    }
+
+    /// Copies the primary's key metadata (``KafkaEventLog/keysTopic``) to the standby's, applying
+    /// it to the standby's key store (``Options/keys``) before it is checkpointed; records applied
+    /// twice after a crash are the same state again.
+    private func mirrorKeys() throws(LogError) -> Int {
+        let topic = KafkaEventLog.keysTopic
+        let partition = TopicPartition(topic: topic, partition: 0)
+        if lock.withLock({ states[partition] == nil }) {
+            guard try source.producer.partitionCount(topic, timeoutMs: source.timeout) != nil else { return 0 }
+            if try target.producer.partitionCount(topic, timeoutMs: target.timeout) == nil {
+                try target.createInternalTopic(topic)
+            }
+            try recover(partition, from: try checkpoints())
+        }
+        let (low, high) = try source.producer.watermarks(topic, 0, timeoutMs: source.timeout)
+        var copied = 0
+        while let state = lock.withLock({ states[partition] }), state.next < high {
+            let page = try source.fetchUnregistered(topic, partition: 0, from: max(state.next, low), end: high)
+            guard !page.isEmpty else { break }
+            if let keys = options.keys {
+                do {
+                    try keys.applyReplicated(page.map { KeyMetadataRecord(key: $0.key ?? [], value: $0.value) })
+                } catch {
+                    throw LogError(.storage, "applying the primary's key metadata to the standby: \(error)")
+                }
+            }
+            copied += try copy(page, of: partition, state)
         }
         return copied
     }
@@ -270,7 +333,7 @@ public final class KafkaMirror: Service, @unchecked Sendable {
     @discardableResult
     public func syncGroupOffsets() throws(LogError) -> [GroupCheckpoint] {
         var written: [GroupCheckpoint] = []
-        let partitions = lock.withLock { Array(states.keys) }
+        let partitions = lock.withLock { states.keys.filter { !$0.topic.hasPrefix("__") } }
         for group in options.groups {
             for partition in partitions {
                 guard

@@ -1180,13 +1180,13 @@ public final class KeyStore: Sendable {
 
     private struct Legacy: Error {}
 
-    private func read<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
         do { return try db.read(body) } catch let error as KeyStoreError { throw error } catch {
             throw KeyStoreError(.storage, "read failed")
         }
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
         do { return try db.write(body) } catch let error as KeyStoreError { throw error } catch {
             throw KeyStoreError(.storage, "write failed")
         }

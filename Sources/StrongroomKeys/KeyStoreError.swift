@@ -18,6 +18,7 @@ public struct KeyStoreError: Error, Hashable, Sendable, CustomStringConvertible 
             case invalidArgument = "invalid argument"
             case unwrapFailed = "key unwrap failed"
             case punctured = "key erased (its key-tree leaf was punctured by finalize)"
+            case replicationConflict = "replicated key metadata conflicts with this key store"
         }
 
         let base: Base
@@ -46,6 +47,9 @@ public struct KeyStoreError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let unwrapFailed = Code(base: .unwrapFailed)
         /// The key's leaf was punctured: an erasure was finalized (seen from a restored backup).
         public static let punctured = Code(base: .punctured)
+        /// Replicated key metadata contradicts what this store holds (two sites made keys for one
+        /// subject or version independently), or is not key metadata this build reads.
+        public static let replicationConflict = Code(base: .replicationConflict)
 
         /// The code as words.
         public var description: String { base.rawValue }
