@@ -76,7 +76,9 @@ public final class StrongroomServices: Sendable {
     /// Where counters and timers go (Prometheus later).
     public let metrics: any MetricsFactory
     /// Backoff for transient storage failures (a refusal is never retried).
-    public let retry = RetryPolicy(isTransient: { ($0 as? LogError)?.code == .storage })
+    public let retry: RetryPolicy
+    /// The default ``retry``: five attempts on a log's storage errors.
+    public static let defaultRetry = RetryPolicy(isTransient: { ($0 as? LogError)?.code == .storage })
     let dlp = DLPScanner()
     /// Compiled schemas by topic and id: the registry gives identical schema texts one id across
     /// subjects, and a cipher binds its topic.
@@ -91,8 +93,10 @@ public final class StrongroomServices: Sendable {
         audit: AuditLog,
         tenant: String = "",
         logger: Logger = Logger(label: "strongroom.pipeline"),
-        metrics: any MetricsFactory = MetricsSystem.factory
+        metrics: any MetricsFactory = MetricsSystem.factory,
+        retry: RetryPolicy = StrongroomServices.defaultRetry
     ) {
+        self.retry = retry
         self.keys = keys
         self.log = log
         self.registry = registry
@@ -310,7 +314,7 @@ public final class SecureProducer: Sendable {
         }
         let schema: StrongroomServices.CompiledSchema
         do { schema = try services.schema(for: topic) } catch { return events.map { _ in .failure(error) } }
-        let dlpAction = (try? services.log.describeTopic(topic).config.dlpAction) ?? "reject"
+        let dlpAction = (try? services.log.topicConfig(topic).dlpAction) ?? "reject"
         var results = [Result<RecordPosition, PipelineError>?](repeating: nil, count: events.count)
         var accepted: [Int] = []
         var flagged: [String: Int] = [:]
@@ -366,7 +370,7 @@ public final class SecureProducer: Sendable {
             return finish(topic, results, correlationID, flagged)
         }
         let partitionCount: Int
-        do { partitionCount = try services.log.describeTopic(topic).partitions.count } catch {
+        do { partitionCount = try services.log.topicConfig(topic).partitions } catch {
             for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
             try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
             return finish(topic, results, correlationID, flagged)

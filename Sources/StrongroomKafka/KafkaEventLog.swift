@@ -102,7 +102,12 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
     public init(_ options: Options) throws(LogError) {
         do { try options.connection.validate() } catch { throw LogError(.invalidArgument, error.description) }
         self.options = options
-        properties = options.connection.clientProperties + [("log.connection.close", "false")]
+        // A request to a broker that went away fails within the log's timeout, not librdkafka's
+        // 60 s (offset queries wait out the request, not their own timeout); tuning may override.
+        properties =
+            [("socket.timeout.ms", "\(max(options.timeoutMs, 10))")] + options.connection.clientProperties + [
+                ("log.connection.close", "false")
+            ]
         producer = try KafkaHandle(
             RD_KAFKA_PRODUCER,
             properties: properties + [
@@ -335,6 +340,9 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
             timeoutMs: options.timeoutMs
         )
     }
+
+    /// A topic's settings from the registry (read once, then on a miss).
+    public func topicConfig(_ name: String) throws(LogError) -> TopicConfig { try config(of: name) }
 
     /// A registered topic with its partitions' offsets (sizes are not known: -1).
     public func describeTopic(_ name: String) throws(LogError) -> TopicDescription {

@@ -75,14 +75,25 @@ final class KafkaHandle: @unchecked Sendable {
     }
 
     /// The first and next offsets of a partition, asked of its leader.
+    ///
+    /// Through ListOffsets for the earliest and the latest offset (`rd_kafka_offsets_for_times`),
+    /// which gives up after `timeoutMs`; `rd_kafka_query_watermark_offsets` waits without end
+    /// when the partition's brokers are all down.
     func watermarks(_ topic: String, _ partition: Int, timeoutMs: Int32) throws(LogError) -> (low: Int64, high: Int64) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        let code = rd_kafka_query_watermark_offsets(pointer, topic, Int32(partition), &low, &high, timeoutMs)
-        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            throw LogError(.storage, "Kafka offsets of \(topic)[\(partition)]: \(Self.describe(code))")
+        let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
+        var out: [Int64] = []
+        for position in [Int64(RD_KAFKA_OFFSET_BEGINNING), Int64(RD_KAFKA_OFFSET_END)] {
+            let remaining = Int32(clamping: max(1, Int(deadline.timeIntervalSinceNow * 1000)))
+            let list = PartitionList([(topic, partition, position)])
+            let code = rd_kafka_offsets_for_times(pointer, list.pointer, remaining)
+            let entry = list.elements.first
+            let error = code != RD_KAFKA_RESP_ERR_NO_ERROR ? code : entry?.err ?? RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let offset = entry?.offset, offset >= 0 else {
+                throw LogError(.storage, "Kafka offsets of \(topic)[\(partition)]: \(Self.describe(error))")
+            }
+            out.append(offset)
         }
-        return (low, high)
+        return (out[0], out[1])
     }
 
     /// Commits `offset` for one partition and waits at most `timeoutMs` for the coordinator's

@@ -111,6 +111,7 @@ public final class KafkaMirror: Service, @unchecked Sendable {
     private let lock = NSLock()
     private var states: [TopicPartition: PartitionState] = [:]
     private var stopping = false
+    private var copiedTotal = 0
     private var checkpointTopicReady = false
 
     /// A mirror from `source` (the primary) to `target` (the standby); state is recovered from
@@ -132,6 +133,9 @@ public final class KafkaMirror: Service, @unchecked Sendable {
         lock.withLock { states[partition]?.translate(offset) }
     }
 
+    /// Records copied since this mirror started, key metadata included.
+    public var copied: Int { lock.withLock { copiedTotal } }
+
     /// The next primary offset to copy, per partition.
     public var positions: [TopicPartition: Int64] { lock.withLock { states.mapValues(\.next) } }
 
@@ -139,7 +143,7 @@ public final class KafkaMirror: Service, @unchecked Sendable {
 
     private func mirroredTopics() throws(LogError) -> [String] {
         let registered = try source.refreshRegistry()
-        guard let wanted = options.topics else { return registered.keys.sorted() }
+        guard let wanted = options.topics else { return registered.keys.filter { !$0.hasPrefix("__") }.sorted() }
         var out: [String] = []
         for name in wanted {
             guard registered[name] != nil else { throw LogError(.unknownTopic, "\(name) is not on the primary") }
@@ -264,6 +268,7 @@ public final class KafkaMirror: Service, @unchecked Sendable {
         for (partition, state, page) in pages {
             copied += try copy(page, of: partition, state)
         }
+        lock.withLock { copiedTotal += copied }
         return copied
     }
 

@@ -82,7 +82,8 @@ final class PartitionReader: @unchecked Sendable {
             defer { rd_kafka_message_destroy(message) }
             let m = message.pointee
             if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                if Int(m.partition) == partition && m.offset >= next { break }
+                // An end seen before `end` was read is stale (records arrived since): keep polling.
+                if Int(m.partition) == partition && m.offset >= max(next, end) { break }
                 continue
             }
             guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {

@@ -246,6 +246,9 @@ public protocol EventLog: Sendable {
     func topics() throws(LogError) -> [TopicDescription]
     /// One topic.
     func describeTopic(_ name: String) throws(LogError) -> TopicDescription
+    /// One topic's settings, without its partitions' offsets (no round trip to a cluster's
+    /// partition leaders).
+    func topicConfig(_ name: String) throws(LogError) -> TopicConfig
 
     /// Appends `records` durably, in order; returns each record's position.
     ///
@@ -281,4 +284,9 @@ extension EventLog {
     public func append(_ records: [LogRecord], to topic: String) throws(LogError) -> [RecordPosition] {
         try append(records, to: topic, producer: nil)
     }
+}
+
+extension EventLog {
+    /// The settings from ``describeTopic(_:)``.
+    public func topicConfig(_ name: String) throws(LogError) -> TopicConfig { try describeTopic(name).config }
 }

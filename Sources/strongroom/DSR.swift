@@ -80,6 +80,8 @@ struct DSRCommand: ParsableCommand {
             let requests = try options.requests()
             do {
                 let receipt = try requests.erase(subject: options.subject, correlationID: options.correlationId)
+                // On Kafka the erasure reaches the keys topic (and so a standby site) now.
+                try LogOptions.publishKeyChanges(requests.services.log)
                 print(
                     receipt.alreadyErased
                         ? "Already erased (subject hash \(receipt.keyID))."

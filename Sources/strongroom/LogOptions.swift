@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Strongroom
 import StrongroomKafka
+import StrongroomKeys
 import StrongroomLog
 
 /// Where the event log lives: the data directory's embedded log, or a Kafka cluster.
@@ -147,7 +149,26 @@ struct LogOptions: ParsableArguments {
                 throw CLIError("\(error)")
             }
         }
-        return try Self.openKafka(connection)
+        let log = try Self.openKafka(connection)
+        #if Kafka
+        // The data directory's key metadata goes to the cluster before any record that needs it,
+        // so a mirror can give a standby site every key (and every erasure).
+        if let kafka = log as? KafkaEventLog,
+            FileManager.default.fileExists(atPath: data.url.appendingPathComponent(KeyStore.keyringFileName).path)
+        {
+            do { try kafka.replicateKeys(from: KeyStore.openGuarded(dataDirectory: data.url)) } catch {
+                throw CLIError("\(error)")
+            }
+        }
+        #endif
+        return log
+    }
+
+    /// Publishes key changes made since `log` was opened (an erasure) to its cluster now.
+    static func publishKeyChanges(_ log: any EventLog) throws {
+        #if Kafka
+        do { try (log as? KafkaEventLog)?.publishKeyChanges() } catch { throw CLIError("\(error)") }
+        #endif
     }
 
     static func openKafka(_ connection: KafkaConnection) throws -> any EventLog {

@@ -21,7 +21,7 @@ struct StrongroomCommand: ParsableCommand {
         subcommands: [
             Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, SchemaCommand.self, TopicCommand.self,
             ProduceCommand.self, ConsumeCommand.self, DLQCommand.self, LogCommand.self, PolicyCommand.self,
-            AuditCommand.self, DSRCommand.self,
+            AuditCommand.self, DSRCommand.self, MirrorCommand.self,
             Bench.self, DevCommand.self,
         ]
     )
