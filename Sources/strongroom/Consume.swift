@@ -132,6 +132,28 @@ struct ConsumeCommand: ParsableCommand {
     }
 }
 
+#if Kafka
+/// Runs `service` in a `ServiceGroup` until SIGTERM or SIGINT shuts it down gracefully, from
+/// synchronous command code; its error, if it failed.
+func runUntilSignal(_ service: any Service, label: String) throws {
+    let group = ServiceGroup(
+        configuration: .init(
+            services: [service],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() }
+        )
+    )
+    let outcome = Mutex<(any Error)?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do { try await group.run() } catch { outcome.withLock { $0 = error } }
+        done.signal()
+    }
+    done.wait()
+    if let error = outcome.withLock({ $0 }) { throw CLIError("\(error)") }
+}
+#endif
+
 /// `consume --follow`: the secure consumer as a Kafka group member until a signal.
 enum FollowGroup {
     static func run(services: StrongroomServices, consumer: SecureConsumer, topic: String, batch: Int) throws {
@@ -148,21 +170,7 @@ enum FollowGroup {
             }
         } catch { throw CLIError("\(error)") }
         printError("strongroom consume: following group \(consumer.group) on \(topic); Ctrl-C leaves the group")
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [member],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: Logger(label: "strongroom.consume") { _ in SwiftLogNoOpLogHandler() }
-            )
-        )
-        let outcome = Mutex<(any Error)?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { try await group.run() } catch { outcome.withLock { $0 = error } }
-            done.signal()
-        }
-        done.wait()
-        if let error = outcome.withLock({ $0 }) { throw CLIError("\(error)") }
+        try runUntilSignal(member, label: "strongroom.consume")
         #else
         _ = (services, consumer, topic, batch)
         throw CLIError("this strongroom was built without Kafka")

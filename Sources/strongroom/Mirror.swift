@@ -112,22 +112,8 @@ struct MirrorCommand: ParsableCommand {
         progress.schedule(deadline: .now() + 10, repeating: 10)
         progress.setEventHandler { printError("strongroom mirror: \(mirror.copied) records copied") }
         progress.resume()
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [mirror],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: Logger(label: "strongroom.mirror") { _ in SwiftLogNoOpLogHandler() }
-            )
-        )
-        let outcome = Mutex<(any Error)?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do { try await group.run() } catch { outcome.withLock { $0 = error } }
-            done.signal()
-        }
-        done.wait()
-        progress.cancel()
-        if let error = outcome.withLock({ $0 }) { throw CLIError("\(error)") }
+        defer { progress.cancel() }
+        try runUntilSignal(mirror, label: "strongroom.mirror")
         printError("strongroom mirror: stopped; \(mirror.copied) records copied")
         #else
         throw CLIError(
