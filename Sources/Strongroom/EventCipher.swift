@@ -320,29 +320,23 @@ public struct EventCipher: Sendable {
 
     /// Encrypts many events, one result per event, each with its subject's pseudonym.
     public func seal(batch events: [[UInt8]]) -> [Result<Sealed, EventCipherError>] {
-        var scans: [Result<Scan, EventCipherError>] = []
-        scans.reserveCapacity(events.count)
+        let scans = Parallel.map(events.count) { i in
+            events[i].withUnsafeBufferPointer { buffer -> Result<Scan, EventCipherError> in
+                do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
+            }
+        }
         // Each family's key, and the seals the batch makes under it (counted against its limit).
         var demand: [KeyFamily: Int] = [:]
         // The family of each event that needs a key, worked out once.
-        var families: [KeyFamily?] = []
-        families.reserveCapacity(events.count)
-        for event in events {
-            let scanned: Result<Scan, EventCipherError> = event.withUnsafeBufferPointer { buffer in
-                do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
-            }
-            var eventFamily: KeyFamily? = nil
-            if case .success(let s) = scanned, s.needsKey, s.subjectKey == nil {
-                let f = family(for: s.subject)
-                demand[f, default: 0] += s.seals
-                eventFamily = f
-            }
-            families.append(eventFamily)
-            scans.append(scanned)
+        let families = scans.map { scanned -> KeyFamily? in
+            guard case .success(let s) = scanned, s.needsKey, s.subjectKey == nil else { return nil }
+            let f = family(for: s.subject)
+            demand[f, default: 0] += s.seals
+            return f
         }
         // One round trip for every subject; a failure resurfaces per event below.
         let resolved = (try? keys.encryptionKeys(for: demand)) ?? [:]
-        return events.indices.map { i in
+        return Parallel.map(events.count) { i in
             events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
                     let scan = try scans[i].get()

@@ -318,31 +318,30 @@ public final class SecureProducer: Sendable {
         var results = [Result<RecordPosition, PipelineError>?](repeating: nil, count: events.count)
         var accepted: [Int] = []
         var flagged: [String: Int] = [:]
-        for (i, event) in events.enumerated() {
+        let checked = Parallel.map(events.count) { i -> Result<[DLPFinding], PipelineError> in
             // Parsed once: the validator's value is the one DLP scans.
-            let (parsed, errors) = schema.validator.validated(bytes: event)
+            let (parsed, errors) = schema.validator.validated(bytes: events[i])
             if !errors.isEmpty {
-                results[i] = .failure(
-                    PipelineError(.invalid, errors.prefix(3).map(\.description).joined(separator: "; "))
-                )
-                continue
+                return .failure(PipelineError(.invalid, errors.prefix(3).map(\.description).joined(separator: "; ")))
             }
-            guard let value = parsed else {
-                results[i] = .failure(PipelineError(.invalid, "not JSON"))
-                continue
-            }
-            let findings = services.dlp.scan(
-                value,
-                coverage: schema.coverage,
-                declaredNames: schema.validator.declaredNames
+            guard let value = parsed else { return .failure(PipelineError(.invalid, "not JSON")) }
+            return .success(
+                services.dlp.scan(value, coverage: schema.coverage, declaredNames: schema.validator.declaredNames)
             )
-            if !findings.isEmpty {
+        }
+        for (i, check) in checked.enumerated() {
+            switch check {
+            case .failure(let error):
+                results[i] = .failure(error)
+                continue
+            case .success(let findings) where !findings.isEmpty:
                 if dlpAction == "flag" {
                     for f in findings { flagged[f.description, default: 0] += 1 }
                 } else {
                     results[i] = .failure(PipelineError(.dlp, findings.map(\.description).joined(separator: ", ")))
                     continue
                 }
+            case .success: break
             }
             accepted.append(i)
         }

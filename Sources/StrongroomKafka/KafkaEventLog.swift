@@ -472,7 +472,9 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
             sent += 1
         }
         batch.expect(sent)
-        while !batch.isComplete { rd_kafka_poll(producer.pointer, 20) }
+        // flush, not poll: it sends at once instead of waiting out linger.ms, since the caller
+        // waits for these acknowledgements anyway. It may also wait for other appends' records.
+        while !batch.isComplete { _ = rd_kafka_flush(producer.pointer, 20) }
         let (positions, failure) = batch.result
         if let refused {
             throw LogError(

@@ -1,0 +1,32 @@
+import Foundation
+
+/// Per-event work of a large batch spread over the machine's cores.
+///
+/// Events of a batch are independent until they are numbered, signed and appended, so
+/// validation, DLP and sealing run on contiguous chunks at once; results keep the input order.
+enum Parallel {
+    /// Chunks smaller than this are not worth a thread hop.
+    static let minimumChunk = 128
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// `body(i)` for every `i` in `0..<count`, in order, computed on up to every core.
+    static func map<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+        let chunks = min(cores, count / minimumChunk)
+        guard chunks > 1 else { return (0..<count).map(body) }
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let base = UncheckedBuffer(buffer)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                // Each chunk writes only its own slots.
+                for i in (count * chunk / chunks)..<(count * (chunk + 1) / chunks) {
+                    (base.buffer.baseAddress.unsafelyUnwrapped + i).initialize(to: body(i))
+                }
+            }
+            initialized = count
+        }
+    }
+
+    private struct UncheckedBuffer<T>: @unchecked Sendable {
+        let buffer: UnsafeMutableBufferPointer<T>
+        init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
+    }
+}
