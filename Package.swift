@@ -30,7 +30,11 @@ let package = Package(
             name: "Kafka",
             description: "The event log on Apache Kafka through librdkafka (Debian's librdkafka-dev)."
         ),
-        .default(enabledTraits: ["OpenSSL"]),
+        .trait(
+            name: "PKCS11",
+            description: "KEKs in a PKCS#11 HSM: the module is loaded with dlopen; p11-kit's header (libp11-kit-dev)."
+        ),
+        .default(enabledTraits: ["OpenSSL", "PKCS11"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -55,9 +59,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(name: "CPKCS11", providers: [.apt(["libp11-kit-dev"])]),
         .target(
             name: "StrongroomKeys",
             dependencies: [
+                .target(name: "CPKCS11", condition: .when(traits: ["PKCS11"])),
                 "StrongroomFiles",
                 "StrongroomJSON",
                 "StrongroomCrypto",

@@ -153,60 +153,80 @@ public struct CircuitOpenError: Error, Sendable, CustomStringConvertible {
     public var description: String { "circuit open: the key-encryption-key provider is failing; not called" }
 }
 
-/// A key-encryption-key provider behind a circuit breaker: a failing KMS or HSM is not
-/// hammered, and callers fail fast with a clear error instead of waiting on every call.
+/// A key-encryption-key provider behind retries and a circuit breaker: a briefly unreachable
+/// KMS or HSM is retried with jittered backoff, a failing one is not hammered, and callers fail
+/// fast with a clear error instead of waiting on every call.
+///
+/// Only outages count against the breaker (``KeyStoreError/Code/providerUnavailable``, storage
+/// errors, anything untyped); a provider's answer (a punctured leaf, a wrong PIN, a destroyed
+/// KEK, a wrap that does not authenticate) passes through untouched.
 public final class GuardedKEKProvider: KeyEncryptionKeyProvider {
     /// The provider guarded.
     public let base: any KeyEncryptionKeyProvider
     /// The breaker.
     public let breaker: CircuitBreaker
+    /// Retries of one call before it counts as one failure.
+    public let retry: RetryPolicy
 
-    /// Guards `base` with `breaker`.
-    public init(_ base: any KeyEncryptionKeyProvider, breaker: CircuitBreaker = CircuitBreaker()) {
+    /// Guards `base` with `breaker` and `retry`.
+    public init(
+        _ base: any KeyEncryptionKeyProvider,
+        breaker: CircuitBreaker = CircuitBreaker(),
+        retry: RetryPolicy = GuardedKEKProvider.defaultRetry
+    ) {
         self.base = base
         self.breaker = breaker
+        self.retry = retry
+    }
+
+    /// Three tries, 50 ms then 100 ms ceilings, on outages only.
+    public static let defaultRetry = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50)) { isOutage($0) }
+
+    /// True for a failure to reach the provider, not an answer from it.
+    public static func isOutage(_ error: any Error) -> Bool {
+        guard let error = error as? KeyStoreError else { return !(error is CircuitOpenError) }
+        return error.code == .providerUnavailable || error.code == .storage
+    }
+
+    private func guarded<R>(_ body: () throws -> R) throws -> R {
+        try breaker.call { () throws -> Result<R, any Error> in
+            do { return .success(try retry.run(body)) } catch  where !Self.isOutage(error) { return .failure(error) }
+        }.get()
     }
 
     /// The active KEK version.
-    public func activeVersion() throws -> UInt32 { try breaker.call { try base.activeVersion() } }
+    public func activeVersion() throws -> UInt32 { try guarded { try base.activeVersion() } }
     /// Wraps a DEK.
     public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
-        try breaker.call { try base.wrap(key, family: family) }
+        try guarded { try base.wrap(key, family: family) }
     }
     /// Unwraps a DEK.
     public func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
-        // A punctured leaf is the provider's answer, not an outage: it must not open the circuit.
-        try breaker.call { () throws -> Result<SymmetricKey, KeyStoreError> in
-            do { return .success(try base.unwrap(wrapped, family: family)) } catch let error as KeyStoreError
-                where error.code == .punctured
-            {
-                return .failure(error)
-            }
-        }.get()
+        try guarded { try base.unwrap(wrapped, family: family) }
     }
     /// The keyed family id.
-    public func familyID(for descriptor: [UInt8]) throws -> KeyID {
-        try breaker.call { try base.familyID(for: descriptor) }
-    }
+    public func familyID(for descriptor: [UInt8]) throws -> KeyID { try guarded { try base.familyID(for: descriptor) } }
     /// Rotates the KEK.
-    public func rotate() throws -> UInt32 { try breaker.call { try base.rotate() } }
+    public func rotate() throws -> UInt32 { try guarded { try base.rotate() } }
     /// Punctures erased families.
-    public func puncture(_ families: [KeyID]) throws { try breaker.call { try base.puncture(families) } }
+    public func puncture(_ families: [KeyID]) throws { try guarded { try base.puncture(families) } }
     /// Destroys a KEK version.
-    public func destroy(version: UInt32) throws { try breaker.call { try base.destroy(version: version) } }
+    public func destroy(version: UInt32) throws { try guarded { try base.destroy(version: version) } }
     /// The KEK versions.
-    public func versions() throws -> [KEKVersionInfo] { try breaker.call { try base.versions() } }
+    public func versions() throws -> [KEKVersionInfo] { try guarded { try base.versions() } }
     /// Reloads the provider's state.
-    public func reload() throws { try breaker.call { try base.reload() } }
+    public func reload() throws { try guarded { try base.reload() } }
+    /// The guarded provider's reference.
+    public var reference: String { base.reference }
 }
 
 extension KeyStore {
-    /// Opens the key store of `dataDirectory` with its local keyring behind a circuit breaker.
+    /// Opens the key store of `dataDirectory` with its KEK provider behind a circuit breaker.
     public static func openGuarded(
         dataDirectory: URL,
         breaker: CircuitBreaker = CircuitBreaker()
     ) throws(KeyStoreError) -> KeyStore {
-        let keyring = try LocalKeyring(url: dataDirectory.appendingPathComponent(KeyStore.keyringFileName))
-        return try KeyStore(directory: dataDirectory, provider: GuardedKEKProvider(keyring, breaker: breaker))
+        let provider = try KeyStore.provider(of: dataDirectory)
+        return try KeyStore(directory: dataDirectory, provider: GuardedKEKProvider(provider, breaker: breaker))
     }
 }

@@ -60,4 +60,11 @@ public protocol KeyEncryptionKeyProvider: Sendable {
     func versions() throws -> [KEKVersionInfo]
     /// Re-reads state another process may have changed.
     func reload() throws
+    /// The provider and key reference, for listings and audit entries: never a secret.
+    var reference: String { get }
+}
+
+extension KeyEncryptionKeyProvider {
+    /// A provider that does not say.
+    public var reference: String { "\(type(of: self))" }
 }

@@ -202,25 +202,54 @@ public final class KeyStore: Sendable {
     static let databaseFileName = "keys.sqlite"
     static let generationFileName = "keys.generation"
 
-    /// Opens the store of a data directory, with its local keyring.
+    /// Opens the store of a data directory, with its KEK provider.
     public static func open(
         dataDirectory: URL,
         configuration: KeyStoreConfiguration = KeyStoreConfiguration()
     ) throws(KeyStoreError) -> KeyStore {
-        let keyring = try LocalKeyring(url: dataDirectory.appendingPathComponent(keyringFileName))
-        return try KeyStore(directory: dataDirectory, provider: keyring, configuration: configuration)
+        try KeyStore(directory: dataDirectory, provider: try provider(of: dataDirectory), configuration: configuration)
     }
 
-    /// Creates a data directory's keyring and key store; refuses to overwrite a keyring.
+    /// The KEK provider of a data directory: its `kek.json` (an HSM or KMS), else its local keyring.
+    ///
+    /// A directory with both is refused: which one holds the KEKs would be a guess.
+    public static func provider(of dataDirectory: URL) throws(KeyStoreError) -> any KeyEncryptionKeyProvider {
+        let envelope = dataDirectory.appendingPathComponent(EnvelopeKeyring.fileName)
+        let keyring = dataDirectory.appendingPathComponent(keyringFileName)
+        guard FileManager.default.fileExists(atPath: envelope.path) else { return try LocalKeyring(url: keyring) }
+        guard !FileManager.default.fileExists(atPath: keyring.path) else {
+            throw KeyStoreError(
+                .invalidArgument,
+                "\(dataDirectory.path) has both \(keyringFileName) and \(EnvelopeKeyring.fileName): keep the one that holds the KEKs"
+            )
+        }
+        return try EnvelopeKeyring.open(at: envelope)
+    }
+
+    /// Creates a data directory's KEK provider and key store; refuses to overwrite either.
+    ///
+    /// - Parameter kek: a root-key service reference (`pkcs11:…`), or nil for a local keyring file.
     @discardableResult
-    public static func initialize(dataDirectory: URL) throws(KeyStoreError) -> KeyStore {
+    public static func initialize(dataDirectory: URL, kek: String? = nil) throws(KeyStoreError) -> KeyStore {
         do {
             try PrivateFiles.directory(dataDirectory.path)
         } catch {
             throw KeyStoreError(.storage, "cannot create \(dataDirectory.path)")
         }
-        let keyring = try LocalKeyring.create(at: dataDirectory.appendingPathComponent(keyringFileName))
-        return try KeyStore(directory: dataDirectory, provider: keyring)
+        for name in [keyringFileName, EnvelopeKeyring.fileName]
+        where FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent(name).path) {
+            throw KeyStoreError(.keyringExists, dataDirectory.appendingPathComponent(name).path)
+        }
+        let provider: any KeyEncryptionKeyProvider
+        if let kek {
+            provider = try EnvelopeKeyring.create(
+                at: dataDirectory.appendingPathComponent(EnvelopeKeyring.fileName),
+                service: try RootKeyServices.service(for: kek)
+            )
+        } else {
+            provider = try LocalKeyring.create(at: dataDirectory.appendingPathComponent(keyringFileName))
+        }
+        return try KeyStore(directory: dataDirectory, provider: provider)
     }
 
     /// Opens (creating if needed) the key database in `directory`, with `provider`.

@@ -19,6 +19,8 @@ public struct KeyStoreError: Error, Hashable, Sendable, CustomStringConvertible 
             case unwrapFailed = "key unwrap failed"
             case punctured = "key erased (its key-tree leaf was punctured by finalize)"
             case replicationConflict = "replicated key metadata conflicts with this key store"
+            case providerUnavailable = "key provider unreachable"
+            case providerDenied = "key provider refused the credentials"
         }
 
         let base: Base
@@ -50,6 +52,11 @@ public struct KeyStoreError: Error, Hashable, Sendable, CustomStringConvertible 
         /// Replicated key metadata contradicts what this store holds (two sites made keys for one
         /// subject or version independently), or is not key metadata this build reads.
         public static let replicationConflict = Code(base: .replicationConflict)
+
+        /// The HSM, KMS or Vault cannot be reached (token absent, network, server error): retry later.
+        public static let providerUnavailable = Code(base: .providerUnavailable)
+        /// The HSM, KMS or Vault refused the credentials (wrong PIN, token, signature or policy).
+        public static let providerDenied = Code(base: .providerDenied)
 
         /// The code as words.
         public var description: String { base.rawValue }

@@ -45,17 +45,14 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         guard !FileManager.default.fileExists(atPath: url.path) else {
             throw KeyStoreError(.keyringExists, url.path)
         }
-        let file = File(
-            format: File.formatName,
-            familyKey: randomBytes(32),
-            activeVersion: 1,
-            versions: [File.Version(version: 1, state: .active, createdAt: now(), root: randomBytes(32), nodes: [:])]
-        )
-        try write(file, to: url)
+        try write(File.fresh(), to: url)
         return try LocalKeyring(url: url)
     }
 
     // MARK: KeyEncryptionKeyProvider
+
+    /// `keyring:<path>`.
+    public var reference: String { "keyring:\(url.path)" }
 
     /// The active KEK version.
     public func activeVersion() throws -> UInt32 { state.withLock { $0.activeVersion } }
@@ -83,63 +80,27 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// HMAC-SHA256 of `descriptor` under the keyring's family key, first 16 bytes.
     public func familyID(for descriptor: [UInt8]) throws -> KeyID {
-        let key = state.withLock { $0.familyKey }
-        var data = LocalKeyring.familyLabel
-        data.append(contentsOf: descriptor)
-        guard let id = KeyID(bytes: try makeChain().mac(key: key, message: data)) else {
-            throw KeyStoreError(.keyringCorrupt)
-        }
-        return id
+        try state.withLock { $0 }.familyID(for: descriptor)
     }
 
     /// Adds a version with a fresh root and makes it active; the old one is retired.
-    public func rotate() throws -> UInt32 {
-        try mutate { file in
-            let next = (file.versions.map(\.version).max() ?? 0) + 1
-            for i in file.versions.indices where file.versions[i].state == .active {
-                file.versions[i].state = .retired
-            }
-            file.versions.append(
-                File.Version(version: next, state: .active, createdAt: now(), root: randomBytes(32), nodes: [:])
-            )
-            file.activeVersion = next
-            return next
-        }
-    }
+    public func rotate() throws -> UInt32 { try mutate { file in file.rotate() } }
 
     /// Punctures every live version at each family's leaf.
     public func puncture(_ families: [KeyID]) throws {
         guard !families.isEmpty else { return }
         let chain = try makeChain()
-        try mutate { file in
-            for i in file.versions.indices where file.versions[i].state != .destroyed {
-                for family in families { file.versions[i].puncture(path: family.high, chain) }
-            }
-        }
+        try mutate { file in file.puncture(families, chain) }
     }
 
     /// Destroys a retired version: every key it still wraps becomes unreadable.
     public func destroy(version: UInt32) throws {
-        try mutate { file throws(KeyStoreError) in
-            guard let i = file.versions.firstIndex(where: { $0.version == version }) else {
-                throw KeyStoreError(.invalidArgument, "no KEK version \(version)")
-            }
-            guard version != file.activeVersion else {
-                throw KeyStoreError(.invalidArgument, "KEK version \(version) is active: rotate first")
-            }
-            file.versions[i].state = .destroyed
-            file.versions[i].root = nil
-            file.versions[i].nodes = [:]
-        }
+        try mutate { file throws(KeyStoreError) in try file.destroy(version) }
     }
 
     /// Every version with its state.
     public func versions() throws -> [KEKVersionInfo] {
-        state.withLock { file in
-            file.versions.map {
-                KEKVersionInfo(version: $0.version, state: $0.state, puncturedFamilies: $0.punctures)
-            }
-        }
+        state.withLock { $0.versionInfo }
     }
 
     /// Re-reads the file (another process may have rotated or punctured).
@@ -212,6 +173,66 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             }
         }
 
+        /// A file with one fresh KEK version and a fresh family-hash key.
+        static func fresh() -> File {
+            File(
+                format: formatName,
+                familyKey: randomBytes(32),
+                activeVersion: 1,
+                versions: [Version(version: 1, state: .active, createdAt: now(), root: randomBytes(32), nodes: [:])]
+            )
+        }
+
+        /// True when the file is one this build reads.
+        var isWellFormed: Bool {
+            format == File.formatName && familyKey.count == 32
+                && versions.contains(where: { $0.version == activeVersion && $0.state == .active })
+        }
+
+        /// HMAC-SHA256 of `descriptor` under the family key, first 16 bytes.
+        func familyID(for descriptor: [UInt8]) throws(KeyStoreError) -> KeyID {
+            var data = LocalKeyring.familyLabel
+            data.append(contentsOf: descriptor)
+            guard let id = KeyID(bytes: try makeChain().mac(key: familyKey, message: data)) else {
+                throw KeyStoreError(.keyringCorrupt)
+            }
+            return id
+        }
+
+        /// Adds a version with a fresh root and makes it active; the old one is retired.
+        mutating func rotate() -> UInt32 {
+            let next = (versions.map(\.version).max() ?? 0) + 1
+            for i in versions.indices where versions[i].state == .active { versions[i].state = .retired }
+            versions.append(Version(version: next, state: .active, createdAt: now(), root: randomBytes(32), nodes: [:]))
+            activeVersion = next
+            return next
+        }
+
+        /// Punctures every live version at each family's leaf.
+        mutating func puncture(_ families: [KeyID], _ chain: HMACChain) {
+            for i in versions.indices where versions[i].state != .destroyed {
+                for family in families { versions[i].puncture(path: family.high, chain) }
+            }
+        }
+
+        /// Destroys a non-active version.
+        mutating func destroy(_ version: UInt32) throws(KeyStoreError) {
+            guard let i = versions.firstIndex(where: { $0.version == version }) else {
+                throw KeyStoreError(.invalidArgument, "no KEK version \(version)")
+            }
+            guard version != activeVersion else {
+                throw KeyStoreError(.invalidArgument, "KEK version \(version) is active: rotate first")
+            }
+            versions[i].state = .destroyed
+            versions[i].root = nil
+            versions[i].nodes = [:]
+        }
+
+        /// What ``KeyEncryptionKeyProvider/versions()`` reports.
+        var versionInfo: [KEKVersionInfo] {
+            versions.map { KEKVersionInfo(version: $0.version, state: $0.state, puncturedFamilies: $0.punctures) }
+        }
+
         func leafKey(version: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey {
             guard let v = versions.first(where: { $0.version == version }), v.state != .destroyed else {
                 throw KeyStoreError(.kekUnavailable, "KEK v\(version) destroyed or unknown")
@@ -229,6 +250,15 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     }
 
     static func load(_ url: URL) throws(KeyStoreError) -> File {
+        let data = try readPrivate(url)
+        guard let file = try? JSONDecoder().decode(File.self, from: data), file.isWellFormed else {
+            throw KeyStoreError(.keyringCorrupt, url.path)
+        }
+        return file
+    }
+
+    /// The bytes of a file only this user may read, as ssh insists for a private key.
+    static func readPrivate(_ url: URL) throws(KeyStoreError) -> Data {
         var info = stat()
         guard stat(url.path, &info) == 0 else {
             throw KeyStoreError(.keyringMissing, "\(url.path): run `strongroom init`")
@@ -242,21 +272,12 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         guard info.st_uid == geteuid() else {
             throw KeyStoreError(.keyringPermissions, "\(url.path) is owned by another user")
         }
-        do {
-            let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
-            guard file.format == File.formatName, file.familyKey.count == 32,
-                file.versions.contains(where: { $0.version == file.activeVersion && $0.state == .active })
-            else { throw KeyStoreError(.keyringCorrupt, url.path) }
-            return file
-        } catch let error as KeyStoreError {
-            throw error
-        } catch {
-            throw KeyStoreError(.keyringCorrupt, url.path)
-        }
+        guard let data = try? Data(contentsOf: url) else { throw KeyStoreError(.keyringCorrupt, url.path) }
+        return data
     }
 
     /// Writes atomically: a new 0600 file, fsync, rename over the old one, fsync the folder.
-    static func write(_ file: File, to url: URL) throws(KeyStoreError) {
+    static func write(_ file: some Encodable, to url: URL) throws(KeyStoreError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(file) else { throw KeyStoreError(.keyringCorrupt, "encode") }

@@ -69,3 +69,67 @@ public enum TestSupport {
         }
     }
 }
+
+/// SoftHSM2 tokens for this test process, in a temporary directory.
+///
+/// SoftHSM reads `SOFTHSM2_CONF` and its token list once, when the module is first
+/// initialized, so the tokens are made up front: ``token``, shared by every test (each uses its
+/// own `object=` prefix), and ``pinToken``, on which no one ever logs in (PKCS#11 login state is
+/// per token and process, so a wrong PIN shows only on a token no session has logged in to).
+public enum SoftHSM {
+    /// Debian's module path.
+    public static let module = "/usr/lib/softhsm/libsofthsm2.so"
+    /// The user PIN of every token made here.
+    public static let pin = "4321"
+    /// The shared token's label.
+    public static let token = "strongroom-test"
+    /// The label of the token kept for wrong-PIN tests.
+    public static let pinToken = "strongroom-pin"
+    static let util = "/usr/bin/softhsm2-util"
+
+    /// True when SoftHSM2 is installed.
+    public static var isInstalled: Bool {
+        FileManager.default.fileExists(atPath: module) && FileManager.default.isExecutableFile(atPath: util)
+    }
+
+    /// The configuration file, made (with both tokens) on first use; nil if `softhsm2-util` failed.
+    public static let configuration: URL? = {
+        let dir = TestSupport.scratchDirectory("softhsm")
+        let tokens = dir.appendingPathComponent("tokens")
+        try? FileManager.default.createDirectory(at: tokens, withIntermediateDirectories: true)
+        let conf = dir.appendingPathComponent("softhsm2.conf")
+        let text =
+            "directories.tokendir = \(tokens.path)\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
+        guard (try? text.write(to: conf, atomically: true, encoding: .utf8)) != nil else { return nil }
+        setenv("SOFTHSM2_CONF", conf.path, 1)
+        for label in [token, pinToken] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: util)
+            process.arguments = ["--init-token", "--free", "--label", label, "--so-pin", "12345678", "--pin", pin]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return nil }
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { return nil }
+        }
+        return dir
+    }()
+
+    /// `SOFTHSM2_CONF` for a child process (a `strongroom` under test).
+    public static var environment: [String: String] {
+        guard let dir = configuration else { return [:] }
+        return ["SOFTHSM2_CONF": dir.appendingPathComponent("softhsm2.conf").path]
+    }
+
+    /// A URI for `token` with the label prefix `object`, reading the PIN from a 0600 file.
+    public static func uri(token: String = SoftHSM.token, object: String) throws -> String {
+        guard let dir = configuration else { throw CocoaError(.fileReadNoSuchFile) }
+        let pinFile = dir.appendingPathComponent("pin-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(
+            atPath: pinFile.path,
+            contents: Data(pin.utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        return "pkcs11:token=\(token);object=\(object)?module-path=\(module)&pin-source=file:\(pinFile.path)"
+    }
+}

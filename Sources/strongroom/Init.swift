@@ -7,7 +7,18 @@ import StrongroomKeys
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a data directory: a keyring (mode 0600), an empty key store and an audit log.",
-        discussion: "Refuses to overwrite an existing keyring: losing it loses every key."
+        discussion: """
+            Refuses to overwrite an existing keyring: losing it loses every key.
+
+            With --kek, the KEKs live in an HSM instead of a keyring file, named by an RFC 7512 PKCS#11 URI; \
+            the PIN comes from the URI's pin-source file or $STRONGROOM_PKCS11_PIN, never from an argument:
+
+              export STRONGROOM_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
+              strongroom init --data-dir ./data \\
+                --kek 'pkcs11:token=strongroom;object=payments?pin-source=file:/run/pin'
+
+            See docs/keys.md for each provider's setup and threat model.
+            """
     )
 
     @OptionGroup var data: DataDirectoryOptions
@@ -20,6 +31,13 @@ struct Init: ParsableCommand {
             """
     )
     var tenant: String?
+    @Option(
+        help: """
+            Where the key-encryption keys live: a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…&pin-source=…). \
+            Default: a keyring file in the data directory.
+            """
+    )
+    var kek: String?
     @OptionGroup var limits: Keys.LimitOptions
 
     func run() throws {
@@ -29,14 +47,21 @@ struct Init: ParsableCommand {
         }
         do {
             let usage = try limits.applied(to: DEKUsageLimits())
-            let store = try KeyStore.initialize(dataDirectory: data.url)
+            let store = try KeyStore.initialize(dataDirectory: data.url, kek: kek)
             if !limits.isEmpty { try store.setUsageLimits(usage) }
             try PrivateFiles.write(
                 Array((tenant + "\n").utf8),
                 to: data.url.appendingPathComponent(DataDirectoryOptions.tenantFileName).path
             )
             print("Initialized \(data.url.path)")
-            print("  keyring:   \(data.url.appendingPathComponent(KeyStore.keyringFileName).path) (mode 0600)")
+            if kek == nil {
+                print("  keyring:   \(data.url.appendingPathComponent(KeyStore.keyringFileName).path) (mode 0600)")
+            } else {
+                print("  KEKs:      \(store.provider.reference)")
+                print(
+                    "  key tree:  \(data.url.appendingPathComponent(EnvelopeKeyring.fileName).path) (sealed by the HSM, mode 0600)"
+                )
+            }
             print("  key store: \(store.databaseURL.path)")
             print("  tenant:    \(tenant.isEmpty ? "(none)" : tenant)")
             print("  \(Keys.LimitOptions.describe(usage))")

@@ -63,6 +63,7 @@ struct Keys: ParsableCommand {
         @OptionGroup var output: Output
 
         struct Listing: Encodable {
+            var provider: String
             var families: [KeyFamilyInfo]
             var kekVersions: [KEK]
             var erasures: Erasures
@@ -82,6 +83,7 @@ struct Keys: ParsableCommand {
             do {
                 let counts = try store.erasureCounts()
                 let listing = Listing(
+                    provider: store.provider.reference,
                     families: try store.list(),
                     kekVersions: try store.kekVersions().map {
                         .init(version: $0.version, state: $0.state.rawValue, puncturedFamilies: $0.puncturedFamilies)
@@ -99,6 +101,7 @@ struct Keys: ParsableCommand {
                         )
                     }
                     lines.append("")
+                    lines.append("KEK provider: \(listing.provider)")
                     lines.append(
                         "KEK versions: "
                             + listing.kekVersions.map {
@@ -257,8 +260,8 @@ struct Keys: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
-            try data.audit("RotateKEK", "keyring")
             let store = try Keys.open(data)
+            try data.audit("RotateKEK", "keyring", reason: "provider \(store.provider.reference)")
             do {
                 let report = try store.rotateKEK { done, total in
                     if !output.json { printError("rewrapped \(done)/\(total)") }
@@ -283,8 +286,8 @@ struct Keys: ParsableCommand {
         @OptionGroup var output: Output
 
         func run() throws {
-            try data.audit("DestroyKEK", "keyring", reason: "version \(version)")
             let store = try Keys.open(data)
+            try data.audit("DestroyKEK", "keyring", reason: "version \(version), provider \(store.provider.reference)")
             do {
                 try store.destroyKEK(version: version)
                 try Keys.emit(["destroyed": version], json: output.json) { "KEK version \(version) destroyed" }
@@ -378,7 +381,8 @@ struct Keys: ParsableCommand {
                                 resource: "keyring",
                                 decision: .allow,
                                 reason: "KEK versions punctured: "
-                                    + report.kekVersions.map { "v\($0)" }.joined(separator: ","),
+                                    + report.kekVersions.map { "v\($0)" }.joined(separator: ",")
+                                    + "; provider \(store.provider.reference)",
                                 keyIDs: report.finalized,
                                 count: report.finalized.count
                             )

@@ -781,3 +781,65 @@ struct HelpTests {
         #expect(commands.count > 50 && commands.count < 200, "every subcommand visited once")
     }
 }
+
+#if PKCS11
+@Suite("strongroom with KEKs in a PKCS#11 token (SoftHSM2)", .enabled(if: SoftHSM.isInstalled || TestSupport.isCI))
+struct PKCS11CLITests {
+    @Test(
+        "init --kek pkcs11:… makes no keyring file; keys list names the token; rotate-kek, destroy-kek, erase and finalize work and are audited"
+    )
+    func lifecycle() throws {
+        let dir = TestSupport.scratchDirectory("cli-hsm").path
+        let uri = try SoftHSM.uri(object: "cli-\(UUID().uuidString.prefix(8))")
+        let env = SoftHSM.environment
+        let initialized = try CLI.run(["init", "--data-dir", dir, "--kek", uri], environment: env)
+        #expect(initialized.status == 0, "\(initialized.err)")
+        #expect(initialized.out.contains("KEKs:      pkcs11:token=\(SoftHSM.token)"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/" + KeyStore.keyringFileName))
+        #expect(FileManager.default.fileExists(atPath: dir + "/" + EnvelopeKeyring.fileName))
+
+        let schema = TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path
+        let event = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        ).split(separator: "\n")[0]
+        let ssn = "123-45-6789"  // the first example event's
+        #expect(event.contains(ssn))
+        let crypt = [
+            "--data-dir", dir, "--topic", "loan_applications", "--schema", schema, "--subject-field", "customerId",
+        ]
+        let sealed = try CLI.run(["encrypt"] + crypt, input: event + "\n", environment: env)
+        #expect(sealed.status == 0, "\(sealed.err)")
+        #expect(!sealed.out.contains(ssn))
+
+        let rotated = try CLI.run(["keys", "rotate-kek", "--data-dir", dir], environment: env)
+        #expect(rotated.status == 0, "\(rotated.err)")
+        let destroyed = try CLI.run(["keys", "destroy-kek", "--data-dir", dir, "--version", "1"], environment: env)
+        #expect(destroyed.status == 0, "\(destroyed.err)")
+        let opened = try CLI.run(["decrypt"] + crypt, input: sealed.out, environment: env)
+        #expect(opened.status == 0, "\(opened.err)")
+        #expect(opened.out.contains(ssn))
+
+        let subject = "CUST-00000001"
+        #expect(
+            try CLI.run(["keys", "erase", "--data-dir", dir, "--subject", String(subject)], environment: env).status
+                == 0
+        )
+        let finalized = try CLI.run(["keys", "finalize", "--data-dir", dir], environment: env)
+        #expect(finalized.status == 0, "\(finalized.err)")
+        let listed = try CLI.run(["keys", "list", "--data-dir", dir, "--json"], environment: env)
+        #expect(listed.out.contains(#""provider":"pkcs11:token=\#(SoftHSM.token)"#))
+        let audit = try CLI.run(["audit", "export", "--data-dir", dir], environment: env)
+        for action in ["RotateKEK", "DestroyKEK", "FinalizeErasure"] {
+            #expect(audit.out.contains(#""action":"\#(action)""#), "\(action)")
+        }
+        #expect(audit.out.contains("provider pkcs11:token=\(SoftHSM.token)"))
+
+        // Without the PIN the directory opens nothing.
+        try FileManager.default.removeItem(atPath: String(uri.split(separator: "file:").last ?? ""))
+        let locked = try CLI.run(["keys", "list", "--data-dir", dir], environment: env)
+        #expect(locked.status != 0)
+        #expect(locked.err.contains("PIN"))
+    }
+}
+#endif

@@ -1,0 +1,227 @@
+import Crypto
+import Foundation
+import StrongroomCrypto
+import StrongroomKeys
+import StrongroomTestSupport
+import Synchronization
+import Testing
+
+private func key(_ lookup: KeyLookup) -> DataEncryptionKey? {
+    if case .key(let k) = lookup { k } else { nil }
+}
+
+private func isErased(_ lookup: KeyLookup) -> Bool {
+    if case .erased = lookup { true } else { false }
+}
+
+/// One KEK provider the conformance suite runs on.
+struct ProviderKind: CustomTestStringConvertible, Sendable {
+    let name: String
+    /// Makes a data directory's key store with this provider; nil reference: the local keyring.
+    let reference: @Sendable () throws -> String?
+
+    var testDescription: String { name }
+
+    static let local = ProviderKind(name: "local keyring") { nil }
+    static let pkcs11 = ProviderKind(name: "PKCS#11 (SoftHSM2)") {
+        try SoftHSM.uri(object: "payments-\(UUID().uuidString.prefix(8))")
+    }
+
+    static var all: [ProviderKind] {
+        #if PKCS11
+        // Outside CI a machine without SoftHSM2 runs the local keyring only; CI installs it.
+        if SoftHSM.isInstalled || TestSupport.isCI { return [.local, .pkcs11] }
+        #endif
+        return [.local]
+    }
+
+    func fresh() throws -> (URL, KeyStore) {
+        let dir = TestSupport.scratchDirectory("kek")
+        try? FileManager.default.removeItem(at: dir)
+        return (dir, try KeyStore.initialize(dataDirectory: dir, kek: try reference()))
+    }
+}
+
+@Suite("KEK provider conformance: every provider wraps, rotates, finalizes and fails alike")
+struct KEKProviderConformanceTests {
+    @Test(
+        "round trip, bound to the family; a changed byte or another family does not unwrap",
+        arguments: ProviderKind.all
+    )
+    func roundTrip(kind: ProviderKind) throws {
+        let (_, store) = try kind.fresh()
+        let provider = store.provider
+        let a = try provider.familyID(for: Array("family-a".utf8))
+        let b = try provider.familyID(for: Array("family-b".utf8))
+        #expect(a != b)
+        #expect(try provider.familyID(for: Array("family-a".utf8)) == a)
+        let dek = SymmetricKey(size: .bits256)
+        let wrapped = try provider.wrap(dek, family: a)
+        #expect(wrapped.kekVersion == 1)
+        #expect(try provider.unwrap(wrapped, family: a) == dek)
+        #expect(throws: KeyStoreError.self) { try provider.unwrap(wrapped, family: b) }
+        for i in [0, wrapped.bytes.count / 2, wrapped.bytes.count - 1] {
+            var tampered = wrapped
+            tampered.bytes[i] ^= 0x01
+            #expect(throws: KeyStoreError(.unwrapFailed)) { try provider.unwrap(tampered, family: a) }
+        }
+        let dir = TestSupport.scratchDirectory("kek-files")
+        // Nothing in the data directory holds the DEK in the clear.
+        let bytes = dek.withUnsafeBytes { Array($0) }
+        for file in try FileManager.default.contentsOfDirectory(
+            atPath: store.databaseURL.deletingLastPathComponent().path
+        ) {
+            let data = try Data(contentsOf: store.databaseURL.deletingLastPathComponent().appendingPathComponent(file))
+            #expect(data.range(of: Data(bytes)) == nil, "\(file)")
+        }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    @Test(
+        "KEK rotation rewraps every key; the old KEK is then destroyed and nothing is lost",
+        arguments: ProviderKind.all
+    )
+    func rotation(kind: ProviderKind) throws {
+        let (dir, store) = try kind.fresh()
+        let keys = try (0..<20).map { try store.encryptionKey(for: .subject("CUST-\($0)")) }
+        let report = try store.rotateKEK()
+        #expect(report.newVersion == 2)
+        #expect(report.rewrapped == 20)
+        try store.destroyKEK(version: 1)
+        #expect(try store.kekVersions().map(\.state) == [.destroyed, .active])
+        let reopened = try KeyStore.open(dataDirectory: dir)
+        for k in keys { #expect(key(try reopened.decryptionKey(k.reference)) == k) }
+        let later = try reopened.encryptionKey(for: .subject("CUST-NEW"))
+        #expect(key(try KeyStore.open(dataDirectory: dir).decryptionKey(later.reference)) == later)
+    }
+
+    @Test(
+        "a backup taken before an erasure, restored after finalize, opens every other subject and never the erased one",
+        arguments: ProviderKind.all
+    )
+    func finalizeReachesBackups(kind: ProviderKind) throws {
+        let (dir, store) = try kind.fresh()
+        let keys = try (0..<30).map { try store.encryptionKey(for: .subject("CUST-\($0)")) }
+        let backup = TestSupport.scratchDirectory("kek-backup")
+        try store.backup(to: backup.appendingPathComponent("keys.sqlite"))
+        // An attacker's copy of every provider file too, taken with the backup.
+        for name in [KeyStore.keyringFileName, EnvelopeKeyring.fileName]
+        where FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path) {
+            try FileManager.default.copyItem(
+                at: dir.appendingPathComponent(name),
+                to: backup.appendingPathComponent(name)
+            )
+        }
+
+        try store.erase(subject: "CUST-7")
+        let report = try store.finalize()
+        #expect(report.finalized == [keys[7].reference.id.description])
+
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: store.databaseURL.path + suffix)
+        }
+        try FileManager.default.copyItem(at: backup.appendingPathComponent("keys.sqlite"), to: store.databaseURL)
+        let restored = try KeyStore.open(dataDirectory: dir)
+        for (i, k) in keys.enumerated() {
+            if i == 7 {
+                #expect(isErased(try restored.decryptionKey(k.reference)))
+            } else {
+                #expect(key(try restored.decryptionKey(k.reference)) == k, "CUST-\(i)")
+            }
+        }
+        // The provider file from before the erasure: with a HSM, its sealing key is destroyed, so
+        // it opens nothing at all.
+        if FileManager.default.fileExists(atPath: backup.appendingPathComponent(EnvelopeKeyring.fileName).path) {
+            let old = dir.appendingPathComponent(EnvelopeKeyring.fileName)
+            try FileManager.default.removeItem(at: old)
+            try FileManager.default.copyItem(at: backup.appendingPathComponent(EnvelopeKeyring.fileName), to: old)
+            #expect(throws: KeyStoreError(.kekUnavailable)) { try KeyStore.open(dataDirectory: dir) }
+        }
+    }
+
+    @Test("concurrent wraps and unwraps from many threads", arguments: ProviderKind.all)
+    func concurrentUse(kind: ProviderKind) throws {
+        let (_, store) = try kind.fresh()
+        let provider = store.provider
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for i in 0..<40 {
+                do {
+                    let family = try provider.familyID(for: Array("w\(worker)-\(i)".utf8))
+                    let dek = SymmetricKey(size: .bits256)
+                    guard try provider.unwrap(try provider.wrap(dek, family: family), family: family) == dek else {
+                        failures.withLock { $0 += 1 }
+                        continue
+                    }
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+    }
+}
+
+#if PKCS11
+@Suite("PKCS#11 provider (SoftHSM2)", .enabled(if: SoftHSM.isInstalled || TestSupport.isCI))
+struct PKCS11ProviderTests {
+    @Test("the KEKs are sensitive, non-extractable token keys; kek.json holds no key; keys list names the token")
+    func kekProperties() throws {
+        let token = SoftHSM.token
+        let uri = try SoftHSM.uri(object: "props")
+        let dir = TestSupport.scratchDirectory("kek")
+        let store = try KeyStore.initialize(dataDirectory: dir, kek: uri)
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(KeyStore.keyringFileName).path))
+        let envelope = try #require(store.provider as? EnvelopeKeyring)
+        let service = try #require(envelope.service as? PKCS11KeyService)
+        #expect(
+            service.reference.hasPrefix("pkcs11:token=\(token);object=props?module-path=\(SoftHSM.module)&pin-source=")
+        )
+        let state =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: dir.appendingPathComponent(EnvelopeKeyring.fileName))
+            ) as? [String: Any]
+        let roots = try #require(state?["roots"] as? [[String: Any]])
+        let handle = try #require(roots.first?["handle"] as? String)
+        #expect(try service.isLocked(handle))
+        let attributes = try FileManager.default.attributesOfItem(
+            atPath: dir.appendingPathComponent(EnvelopeKeyring.fileName).path
+        )
+        #expect((attributes[.posixPermissions] as? Int ?? 0) & 0o077 == 0)
+    }
+
+    @Test("a wrong PIN, an absent token, a pin-value and an unknown attribute are clear errors")
+    func badConfigurations() throws {
+        _ = try #require(SoftHSM.configuration)
+        let token = SoftHSM.pinToken
+        let wrongPIN = TestSupport.scratchDirectory("pin").appendingPathComponent("pin")
+        _ = FileManager.default.createFile(
+            atPath: wrongPIN.path,
+            contents: Data("0000".utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        let base = "pkcs11:token=\(token)?module-path=\(SoftHSM.module)"
+        #expect(throws: KeyStoreError(.providerDenied)) {
+            _ = try PKCS11KeyService(uri: PKCS11URI(base + "&pin-source=file:\(wrongPIN.path)"), environment: [:])
+        }
+        #expect(throws: KeyStoreError(.providerUnavailable)) {
+            _ = try PKCS11KeyService(
+                uri: PKCS11URI("pkcs11:token=no-such-token?module-path=\(SoftHSM.module)"),
+                environment: [PKCS11KeyService.pinVariable: SoftHSM.pin]
+            )
+        }
+        #expect(throws: KeyStoreError(.invalidArgument)) { _ = try PKCS11URI(base + "&pin-value=1234") }
+        #expect(throws: KeyStoreError(.invalidArgument)) { _ = try PKCS11URI("pkcs11:token=a;serial=1") }
+        #expect(throws: KeyStoreError(.invalidArgument)) { _ = try PKCS11URI("pkcs11:object=a") }
+        #expect(throws: KeyStoreError(.invalidArgument)) {
+            _ = try PKCS11KeyService(
+                uri: PKCS11URI("pkcs11:token=\(token)"),
+                environment: [PKCS11KeyService.pinVariable: "1"]
+            )
+        }
+        #expect(throws: KeyStoreError(.invalidArgument)) {
+            _ = try PKCS11KeyService(uri: PKCS11URI(base), environment: [:])
+        }
+    }
+}
+#endif
