@@ -34,6 +34,10 @@ let package = Package(
             name: "PKCS11",
             description: "KEKs in a PKCS#11 HSM: the module is loaded with dlopen; p11-kit's header (libp11-kit-dev)."
         ),
+        .trait(
+            name: "KMS",
+            description: "KEKs in AWS KMS (and KMS-compatible endpoints) over HTTPS through async-http-client."
+        ),
         .default(enabledTraits: ["OpenSSL", "PKCS11"]),
     ],
     dependencies: [
@@ -44,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
@@ -64,6 +69,7 @@ let package = Package(
             name: "StrongroomKeys",
             dependencies: [
                 .target(name: "CPKCS11", condition: .when(traits: ["PKCS11"])),
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["KMS"])),
                 "StrongroomFiles",
                 "StrongroomJSON",
                 "StrongroomCrypto",

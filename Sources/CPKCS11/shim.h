@@ -83,21 +83,28 @@ static inline CK_RV sr_p11_generate_kek(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDL
     return f->C_GenerateKey(s, &mech, t, sizeof t / sizeof t[0], key);
 }
 
-// The secret-key object whose CKA_ID is `id`; CKR_KEY_HANDLE_INVALID if there is none, or more than one.
+// The secret-key objects whose CKA_ID is `id`: *found is how many (0, 1 or 2 meaning "more than
+// one"), *key the first. A session not logged in sees no private object: check the state.
 static inline CK_RV sr_p11_find_key(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, const unsigned char *id,
-                                    size_t id_len, CK_OBJECT_HANDLE *key) {
+                                    size_t id_len, CK_OBJECT_HANDLE *key, CK_ULONG *found) {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, (void *)id, id_len}};
+    *found = 0;
     CK_RV rv = f->C_FindObjectsInit(s, t, 2);
     if (rv != CKR_OK) return rv;
-    CK_OBJECT_HANDLE found[2];
-    CK_ULONG n = 0;
-    rv = f->C_FindObjects(s, found, 2, &n);
+    CK_OBJECT_HANDLE objects[2];
+    rv = f->C_FindObjects(s, objects, 2, found);
     f->C_FindObjectsFinal(s);
-    if (rv != CKR_OK) return rv;
-    if (n != 1) return CKR_KEY_HANDLE_INVALID;
-    *key = found[0];
-    return CKR_OK;
+    if (rv == CKR_OK && *found > 0) *key = objects[0];
+    return rv;
+}
+
+// Whether the session is logged in as the user (CKS_RW_USER_FUNCTIONS or CKS_RO_USER_FUNCTIONS).
+static inline CK_RV sr_p11_is_user(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, int *user) {
+    CK_SESSION_INFO info;
+    CK_RV rv = f->C_GetSessionInfo(s, &info);
+    *user = rv == CKR_OK && (info.state == CKS_RW_USER_FUNCTIONS || info.state == CKS_RO_USER_FUNCTIONS);
+    return rv;
 }
 
 // Whether `key` is sensitive and not extractable (a KEK we would refuse otherwise).

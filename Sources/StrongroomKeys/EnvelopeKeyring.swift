@@ -18,6 +18,17 @@ public protocol RootKeyService: Sendable {
     func unwrap(_ wrapped: [UInt8], under handle: String, context: [UInt8]) throws -> [UInt8]
     /// Destroys root key `handle` for good (an HSM deletes the object; a KMS schedules deletion).
     func destroyKey(_ handle: String) throws
+    /// The root key given at `init` for KEK version 1, if the service takes one (a KMS key id).
+    var configuredKey: String? { get }
+    /// Throws unless root key `handle` may be used (a KMS key pending deletion may not).
+    func checkUsable(_ handle: String) throws
+}
+
+extension RootKeyService {
+    /// None: version 1's root key is made by ``createKey(purpose:)``.
+    public var configuredKey: String? { nil }
+    /// Nothing to check beyond what the service's own calls refuse.
+    public func checkUsable(_ handle: String) throws {}
 }
 
 /// KEKs held by an HSM or KMS, with erasure that stays final for backups.
@@ -57,7 +68,8 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         var treeKey: [UInt8]
         /// nonce ‖ AES-256-GCM(tree key, the key tree as JSON) ‖ tag; associated data: format and seal key.
         var tree: [UInt8]
-        /// Sealing keys replaced by a finalize whose destruction has not been confirmed yet.
+        /// Root keys retired (sealing keys a finalize replaced, roots of destroyed versions) whose
+        /// destruction the service has not confirmed yet: every change retries them.
         var retiring: [String] = []
 
         struct Root: Codable, Sendable {
@@ -102,7 +114,12 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         guard !FileManager.default.fileExists(atPath: url.path) else {
             throw KeyStoreError(.keyringExists, url.path)
         }
-        let root = try call { try service.createKey(purpose: "data") }
+        let root: String
+        if let configured = service.configuredKey {
+            root = configured
+        } else {
+            root = try call { try service.createKey(purpose: "data") }
+        }
         let tree = LocalKeyring.File.fresh()
         let file = try seal(
             tree,
@@ -185,45 +202,29 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
     ///
     /// Throws ``KeyStoreError/Code/providerUnavailable`` when the old key could not be destroyed:
     /// the erasure is not final until a later call destroys it (``KeyStore/finalize()`` retries).
+    /// With no families, only retries destructions still pending.
     public func puncture(_ families: [KeyID]) throws {
         let chain = try makeChain()
-        let fresh = try Self.call { try service.createKey(purpose: "seal") }
-        let retiring = try state.withLock { current throws(KeyStoreError) -> [String] in
-            var loaded = try Self.load(url, service, reusing: current)
-            loaded.tree.puncture(families, chain)
-            let old = loaded.file.sealKey
-            loaded.file.retiring.append(old)
-            let resealed = try Self.seal(loaded.tree, base: loaded.file, service: service, sealKey: fresh)
-            try LocalKeyring.write(resealed.file, to: url)
-            current = resealed
-            return resealed.file.retiring
-        }
-        var destroyed: [String] = []
-        var failure: (any Error)?
-        for handle in retiring {
-            do {
-                try Self.call { try service.destroyKey(handle) }
-                destroyed.append(handle)
-            } catch { failure = error }
-        }
-        if !destroyed.isEmpty {
-            _ = try mutate { loaded throws(KeyStoreError) in loaded.file.retiring.removeAll { destroyed.contains($0) } }
-        }
-        if let failure {
-            throw KeyStoreError(
-                .providerUnavailable,
-                "the tree is punctured, but an old sealing key is not destroyed yet (\(failure)): run finalize again"
-            )
+        let fresh = families.isEmpty ? nil : try Self.call { try service.createKey(purpose: "seal") }
+        try locked { loaded throws(KeyStoreError) in
+            if let fresh {
+                loaded.tree.puncture(families, chain)
+                loaded.file.retiring.append(loaded.file.sealKey)
+                loaded = try Self.seal(loaded.tree, base: loaded.file, service: service, sealKey: fresh)
+                try LocalKeyring.write(loaded.file, to: url)
+            }
         }
     }
 
     /// Destroys a retired version: its tree root here and its root key in the service.
     public func destroy(version: UInt32) throws {
-        let root = try mutate { loaded throws(KeyStoreError) in
+        try locked { loaded throws(KeyStoreError) in
             try loaded.tree.destroy(version)
-            return try loaded.file.root(version)
+            let root = try loaded.file.root(version)
+            loaded.file.retiring.append(root)
+            loaded = try Self.seal(loaded.tree, base: loaded.file, service: service, treeKey: loaded.treeKey)
+            try LocalKeyring.write(loaded.file, to: url)
         }
-        try Self.call { try service.destroyKey(root) }
     }
 
     /// Every version with its state.
@@ -236,15 +237,55 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
 
     // MARK: State
 
-    private func mutate<R>(_ body: (inout Loaded) throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {
-        try state.withLock { current throws(KeyStoreError) in
-            // From the file, not memory: another process may have changed it.
-            var loaded = try Self.load(url, service, reusing: current)
+    private func mutate<R: Sendable>(_ body: (inout Loaded) throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {
+        try locked { loaded throws(KeyStoreError) -> R in
             let result = try body(&loaded)
-            let resealed = try Self.seal(loaded.tree, base: loaded.file, service: service, treeKey: loaded.treeKey)
-            try LocalKeyring.write(resealed.file, to: url)
-            current = resealed
+            loaded = try Self.seal(loaded.tree, base: loaded.file, service: service, treeKey: loaded.treeKey)
+            try LocalKeyring.write(loaded.file, to: url)
             return result
+        }
+    }
+
+    /// Runs `change` on the file as it is on disk, under this process's and every process's lock.
+    ///
+    /// Then it destroys every retired root key no live state uses and records which were
+    /// destroyed. The lock is held until that is recorded, so no process can write state sealed
+    /// under a key being destroyed.
+    private func locked<R: Sendable>(_ change: (inout Loaded) throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {
+        try state.withLock { current throws(KeyStoreError) -> R in
+            try LocalKeyring.withFileLock(url) { () throws(KeyStoreError) -> R in
+                var loaded = try Self.load(url, service, reusing: current)
+                let result = try change(&loaded)
+                current = loaded
+                let live = Set(
+                    loaded.file.roots.filter { root in
+                        loaded.tree.versions.contains { $0.version == root.version && $0.state != .destroyed }
+                    }.map(\.handle)
+                ).union([loaded.file.sealKey])
+                var destroyed: Set<String> = []
+                var failure: KeyStoreError?
+                for handle in Set(loaded.file.retiring) where !live.contains(handle) {
+                    do throws(KeyStoreError) {
+                        try Self.call { try service.destroyKey(handle) }
+                        destroyed.insert(handle)
+                    } catch {
+                        failure = error
+                    }
+                }
+                if !destroyed.isEmpty {
+                    loaded.file.retiring.removeAll { destroyed.contains($0) }
+                    loaded = try Self.seal(loaded.tree, base: loaded.file, service: service, treeKey: loaded.treeKey)
+                    try LocalKeyring.write(loaded.file, to: url)
+                    current = loaded
+                }
+                if let failure {
+                    throw KeyStoreError(
+                        .providerUnavailable,
+                        "a retired root key is not destroyed yet (\(failure)): run finalize again"
+                    )
+                }
+                return result
+            }
         }
     }
 
@@ -256,9 +297,15 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         return out
     }
 
-    /// The tree's associated data: it cannot be moved under another sealing key's record.
+    /// The tree's associated data: every other field of the file, so none can be changed
+    /// (a live key listed as retired, a root remapped, another provider named) without the tree
+    /// failing to open.
     static func treeAAD(_ file: File) -> [UInt8] {
-        treeLabel + Array(file.format.utf8) + [0] + Array(file.sealKey.utf8)
+        var header = file
+        header.tree = []
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return treeLabel + Array((try? encoder.encode(header)) ?? Data())
     }
 
     static func load(
@@ -280,6 +327,8 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         if let current, current.file.sealKey == file.sealKey, current.file.treeKey == file.treeKey {
             treeKey = current.treeKey
         } else {
+            // A sealing key the service was told to destroy is refused even where it still works.
+            try call { try service.checkUsable(file.sealKey) }
             let bytes = try call {
                 try service.unwrap(file.treeKey, under: file.sealKey, context: sealLabel + Array(file.sealKey.utf8))
             }
@@ -340,7 +389,7 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
 
 /// The root-key services this build can reach, by reference.
 public enum RootKeyServices {
-    /// The service `reference` names: `pkcs11:…` (RFC 7512).
+    /// The service `reference` names: `pkcs11:…` (RFC 7512) or `aws-kms:KEY?region=…`.
     ///
     /// - Throws: ``KeyStoreError/Code/invalidArgument`` for a reference this build cannot serve.
     public static func service(for reference: String) throws(KeyStoreError) -> any RootKeyService {
@@ -351,9 +400,16 @@ public enum RootKeyServices {
             throw KeyStoreError(.invalidArgument, "this build has no PKCS#11 support: build with the PKCS11 trait")
             #endif
         }
+        if reference.hasPrefix("aws-kms:") {
+            #if KMS
+            return try AWSKMSKeyService(reference: reference)
+            #else
+            throw KeyStoreError(.invalidArgument, "this build has no AWS KMS support: build with the KMS trait")
+            #endif
+        }
         throw KeyStoreError(
             .invalidArgument,
-            "unknown KEK provider \(reference.prefix(while: { $0 != ":" })): use pkcs11:token=…;object=…"
+            "unknown KEK provider \(reference.prefix(while: { $0 != ":" })): use pkcs11:… or aws-kms:…"
         )
     }
 }

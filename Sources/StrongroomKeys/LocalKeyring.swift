@@ -109,14 +109,16 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         state.withLock { $0 = fresh }
     }
 
-    private func mutate<R>(_ body: (inout File) throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {
+    private func mutate<R: Sendable>(_ body: (inout File) throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {
         try state.withLock { current throws(KeyStoreError) in
-            // Start from the file, not memory: another process may have changed it.
-            var file = try LocalKeyring.load(url)
-            let result = try body(&file)
-            try LocalKeyring.write(file, to: url)
-            current = file
-            return result
+            try LocalKeyring.withFileLock(url) { () throws(KeyStoreError) -> R in
+                // Start from the file, not memory: another process may have changed it.
+                var file = try LocalKeyring.load(url)
+                let result = try body(&file)
+                try LocalKeyring.write(file, to: url)
+                current = file
+                return result
+            }
         }
     }
 
@@ -277,12 +279,14 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     }
 
     /// Writes atomically: a new 0600 file, fsync, rename over the old one, fsync the folder.
+    ///
+    /// The temporary file has a name of its own; a folder that cannot be synced is an error, since
+    /// callers destroy keys next.
     static func write(_ file: some Encodable, to url: URL) throws(KeyStoreError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let data = try? encoder.encode(file) else { throw KeyStoreError(.keyringCorrupt, "encode") }
-        let tmp = url.path + ".tmp"
-        unlink(tmp)
+        let tmp = url.path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw KeyStoreError(.storage, "cannot create \(tmp)") }
         let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -292,11 +296,25 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             unlink(tmp)
             throw KeyStoreError(.storage, "cannot write \(url.path)")
         }
-        let dir = open(url.deletingLastPathComponent().path, O_RDONLY)
-        if dir >= 0 {
-            fsync(dir)
-            close(dir)
+        let dir = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if dir >= 0 { close(dir) } }
+        guard dir >= 0, fsync(dir) == 0 else {
+            throw KeyStoreError(.storage, "cannot sync the folder of \(url.path): the new file may not survive a crash")
         }
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `<url>.lock`: one process at a time reads,
+    /// changes and writes the file (and destroys what the change retired).
+    static func withFileLock<R>(_ url: URL, _ body: () throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {
+        let path = url.path + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KeyStoreError(.storage, "cannot open \(path)") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw KeyStoreError(.storage, "cannot lock \(path)") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
     }
 }
 

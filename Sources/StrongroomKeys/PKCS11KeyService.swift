@@ -17,8 +17,10 @@ public final class PKCS11KeyService: RootKeyService {
     public static let pinVariable = "STRONGROOM_PKCS11_PIN"
     /// The environment variable read for the module path when the URI has no `module-path`.
     public static let moduleVariable = "STRONGROOM_PKCS11_MODULE"
+    /// The environment variable naming a PIN file when the URI has no `pin-source`.
+    public static let pinFileVariable = "STRONGROOM_PKCS11_PIN_FILE"
 
-    /// `pkcs11:token=…;object=…?module-path=…&pin-source=…` (the PIN file's path, never the PIN).
+    /// `pkcs11:token=…;object=…`: what `kek.json` records (no module path, no PIN source).
     public let reference: String
     private let uri: PKCS11URI
     // The module's function table never changes, and it was initialized for OS locking.
@@ -67,8 +69,11 @@ public final class PKCS11KeyService: RootKeyService {
         }
         self.functions = functions
         self.pin = try uri.readPIN(environment: environment)
+        // Only the token and object are recorded: which library is loaded and where the PIN is read
+        // from come from the caller or this host's environment, never from the data directory.
         var canonical = uri
-        canonical.modulePath = module
+        canonical.modulePath = nil
+        canonical.pinSource = nil
         self.reference = canonical.description
         self.sessions = Mutex(Pool())
         // Once per module and process, never two at once: a module initialized twice concurrently
@@ -156,12 +161,24 @@ public final class PKCS11KeyService: RootKeyService {
     private func find(_ handle: String, _ session: CK_SESSION_HANDLE) throws(KeyStoreError) -> CK_OBJECT_HANDLE {
         guard let id = Self.bytes(hex: handle) else { throw KeyStoreError(.keyringCorrupt, "root key handle") }
         var key = CK_OBJECT_HANDLE(0)
-        let rv = sr_p11_find_key(functions, session, id, id.count, &key)
-        if rv == CKR_KEY_HANDLE_INVALID {
+        var found = CK_ULONG(0)
+        try check(sr_p11_find_key(functions, session, id, id.count, &key, &found), "C_FindObjects")
+        switch found {
+        case 1: return key
+        case 0:
+            // Private objects are invisible to a session that lost its login: that is not absence.
+            var user: Int32 = 0
+            try check(sr_p11_is_user(functions, session, &user), "C_GetSessionInfo")
+            guard user == 1 else {
+                throw KeyStoreError(.providerUnavailable, "session on token \(uri.token) is not logged in")
+            }
             throw KeyStoreError(.kekUnavailable, "root key \(handle.prefix(8)) not on token \(uri.token)")
+        default:
+            throw KeyStoreError(
+                .keyringCorrupt,
+                "more than one key on token \(uri.token) has the id \(handle.prefix(8))"
+            )
         }
-        try check(rv, "C_FindObjects")
-        return key
     }
 
     private func withSession<R>(_ body: (CK_SESSION_HANDLE) throws(KeyStoreError) -> R) throws(KeyStoreError) -> R {

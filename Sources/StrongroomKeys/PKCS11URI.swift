@@ -24,8 +24,10 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
         let parts = rest.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         var token: String?
         var object = "strongroom"
+        var seen: Set<String> = []
         for attribute in parts[0].split(separator: ";") {
             let (name, value) = try Self.attribute(attribute)
+            guard seen.insert(name).inserted else { throw Self.bad("\(name) given twice") }
             switch name {
             case "token": token = value
             case "object": object = value
@@ -38,6 +40,7 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
         if parts.count == 2 {
             for attribute in parts[1].split(separator: "&") {
                 let (name, value) = try Self.attribute(attribute)
+                guard seen.insert(name).inserted else { throw Self.bad("\(name) given twice") }
                 switch name {
                 case "module-path": modulePath = value
                 case "pin-source": pinSource = value
@@ -69,22 +72,33 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
         return text
     }
 
-    /// The PIN from `pin-source`, else from `$STRONGROOM_PKCS11_PIN`; trailing newlines dropped.
+    /// The PIN from `pin-source`, `$STRONGROOM_PKCS11_PIN_FILE` or `$STRONGROOM_PKCS11_PIN`.
+    ///
+    /// Trailing newlines are dropped; a PIN file must be private (0600, ours).
     func readPIN(environment: [String: String]) throws(KeyStoreError) -> [UInt8] {
         var pin: [UInt8]
-        if let pinSource {
-            let path = pinSource.hasPrefix("file:") ? String(pinSource.dropFirst(5)) : pinSource
-            guard path.hasPrefix("/") else { throw Self.bad("pin-source must be an absolute path or a file: URI") }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw KeyStoreError(.invalidArgument, "cannot read the PIN file \(path)")
+        if let source = pinSource ?? environment[PKCS11KeyService.pinFileVariable] {
+            var path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source
+            if path.hasPrefix("//") {
+                // file://localhost/p or file:///p; any other host is not a local file.
+                let rest = path.dropFirst(2)
+                guard let slash = rest.firstIndex(of: "/"), ["", "localhost"].contains(rest[..<slash]) else {
+                    throw Self.bad("pin-source names a file on another host")
+                }
+                path = String(rest[slash...])
             }
-            pin = Array(data)
+            guard path.hasPrefix("/") else { throw Self.bad("pin-source must be an absolute path or a file: URI") }
+            do {
+                pin = Array(try LocalKeyring.readPrivate(URL(fileURLWithPath: path)))
+            } catch {
+                throw KeyStoreError(.invalidArgument, "PIN file: \(error)")
+            }
         } else if let value = environment[PKCS11KeyService.pinVariable] {
             pin = Array(value.utf8)
         } else {
             throw KeyStoreError(
                 .invalidArgument,
-                "no PIN: add pin-source=file:/path to the URI or set \(PKCS11KeyService.pinVariable)"
+                "no PIN: add pin-source=file:/path to the URI, or set \(PKCS11KeyService.pinFileVariable) or \(PKCS11KeyService.pinVariable)"
             )
         }
         while let last = pin.last, last == 0x0A || last == 0x0D { pin.removeLast() }
@@ -94,7 +108,9 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
 
     static func attribute(_ text: Substring) throws(KeyStoreError) -> (String, String) {
         let pair = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        guard pair.count == 2, !pair[0].isEmpty, let value = String(pair[1]).removingPercentEncoding else {
+        guard pair.count == 2, !pair[0].isEmpty, let value = String(pair[1]).removingPercentEncoding,
+            !value.utf8.contains(0)
+        else {
             throw bad("malformed attribute \(text.prefix(40))")
         }
         return (String(pair[0]), value)

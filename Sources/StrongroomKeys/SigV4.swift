@@ -9,13 +9,16 @@ public import Foundation
 /// the unreserved set is percent-encoded once, as for every service but S3.
 public struct SigV4: Sendable {
     /// Access key, secret key and (temporary credentials) session token.
-    public struct Credentials: Sendable {
+    public struct Credentials: Sendable, CustomStringConvertible {
         /// The access key id (not secret: it appears in every request).
         public var accessKeyID: String
         /// The secret access key.
         public var secretAccessKey: String
         /// The STS session token, for temporary credentials.
         public var sessionToken: String?
+
+        /// The access key id; the secret and the token never.
+        public var description: String { "AWS credentials \(accessKeyID) (secret redacted)" }
 
         /// Credentials.
         public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {

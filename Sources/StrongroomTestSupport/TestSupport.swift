@@ -102,6 +102,9 @@ public enum SoftHSM {
             "directories.tokendir = \(tokens.path)\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
         guard (try? text.write(to: conf, atomically: true, encoding: .utf8)) != nil else { return nil }
         setenv("SOFTHSM2_CONF", conf.path, 1)
+        // What reopening a data directory reads (kek.json records only the token and object).
+        setenv("STRONGROOM_PKCS11_MODULE", module, 1)
+        setenv("STRONGROOM_PKCS11_PIN", pin, 1)
         for label in [token, pinToken] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: util)
@@ -118,7 +121,10 @@ public enum SoftHSM {
     /// `SOFTHSM2_CONF` for a child process (a `strongroom` under test).
     public static var environment: [String: String] {
         guard let dir = configuration else { return [:] }
-        return ["SOFTHSM2_CONF": dir.appendingPathComponent("softhsm2.conf").path]
+        return [
+            "SOFTHSM2_CONF": dir.appendingPathComponent("softhsm2.conf").path, "STRONGROOM_PKCS11_MODULE": module,
+            "STRONGROOM_PKCS11_PIN": pin,
+        ]
     }
 
     /// A URI for `token` with the label prefix `object`, reading the PIN from a 0600 file.
@@ -132,4 +138,19 @@ public enum SoftHSM {
         )
         return "pkcs11:token=\(token);object=\(object)?module-path=\(module)&pin-source=file:\(pinFile.path)"
     }
+}
+
+/// The KMS endpoint of a `moto_server` that `scripts/test` starts on loopback
+/// (`STRONGROOM_TEST_KMS_ENDPOINT`), with moto's fixed test credentials set for this process.
+public enum Moto {
+    /// The endpoint, or nil when no server was started.
+    public static let endpoint: String? = {
+        guard let url = ProcessInfo.processInfo.environment["STRONGROOM_TEST_KMS_ENDPOINT"], !url.isEmpty else {
+            return nil
+        }
+        // moto checks no signature; these only make requests well formed.
+        setenv("AWS_ACCESS_KEY_ID", "testing", 1)
+        setenv("AWS_SECRET_ACCESS_KEY", "testing", 1)
+        return url
+    }()
 }

@@ -33,11 +33,15 @@ struct Init: ParsableCommand {
     var tenant: String?
     @Option(
         help: """
-            Where the key-encryption keys live: a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…&pin-source=…). \
-            Default: a keyring file in the data directory.
+            Where the key-encryption keys live: a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…&pin-source=…) \
+            or an AWS KMS key (aws-kms:KEY_ID_OR_ARN). Default: a keyring file in the data directory.
             """
     )
     var kek: String?
+    @Option(help: "With --kek aws-kms:…, the KMS endpoint (a VPC endpoint, or a test server on loopback).")
+    var kmsEndpoint: String?
+    @Option(help: "With --kek aws-kms:…, the AWS region (default: $AWS_REGION).")
+    var region: String?
     @OptionGroup var limits: Keys.LimitOptions
 
     func run() throws {
@@ -47,7 +51,17 @@ struct Init: ParsableCommand {
         }
         do {
             let usage = try limits.applied(to: DEKUsageLimits())
-            let store = try KeyStore.initialize(dataDirectory: data.url, kek: kek)
+            var reference = kek
+            if kmsEndpoint != nil || region != nil {
+                guard let kek, kek.hasPrefix("aws-kms:") else {
+                    throw ValidationError("--kms-endpoint and --region go with --kek aws-kms:…")
+                }
+                var query: [String] = []
+                if let region { query.append("region=\(region)") }
+                if let kmsEndpoint { query.append("endpoint=\(kmsEndpoint)") }
+                reference = kek + (kek.contains("?") ? "&" : "?") + query.joined(separator: "&")
+            }
+            let store = try KeyStore.initialize(dataDirectory: data.url, kek: reference)
             if !limits.isEmpty { try store.setUsageLimits(usage) }
             try PrivateFiles.write(
                 Array((tenant + "\n").utf8),

@@ -27,12 +27,27 @@ struct ProviderKind: CustomTestStringConvertible, Sendable {
         try SoftHSM.uri(object: "payments-\(UUID().uuidString.prefix(8))")
     }
 
-    static var all: [ProviderKind] {
-        #if PKCS11
-        // Outside CI a machine without SoftHSM2 runs the local keyring only; CI installs it.
-        if SoftHSM.isInstalled || TestSupport.isCI { return [.local, .pkcs11] }
+    static let kms = ProviderKind(name: "AWS KMS (moto)") {
+        let endpoint = try #require(Moto.endpoint)
+        #if KMS
+        let bootstrap = try AWSKMSKeyService(reference: "aws-kms:bootstrap?region=eu-central-1&endpoint=\(endpoint)")
+        let key = try bootstrap.createKey(purpose: "test-root")
+        return "aws-kms:\(key)?region=eu-central-1&endpoint=\(endpoint)&deletion-window-days=7"
+        #else
+        return nil
         #endif
-        return [.local]
+    }
+
+    static var all: [ProviderKind] {
+        var kinds = [ProviderKind.local]
+        #if PKCS11
+        // Outside CI a machine without SoftHSM2 or moto runs what it has; CI has both.
+        if SoftHSM.isInstalled || TestSupport.isCI { kinds.append(.pkcs11) }
+        #endif
+        #if KMS
+        if Moto.endpoint != nil || TestSupport.isCI { kinds.append(.kms) }
+        #endif
+        return kinds
     }
 
     func fresh() throws -> (URL, KeyStore) {
@@ -174,9 +189,8 @@ struct PKCS11ProviderTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(KeyStore.keyringFileName).path))
         let envelope = try #require(store.provider as? EnvelopeKeyring)
         let service = try #require(envelope.service as? PKCS11KeyService)
-        #expect(
-            service.reference.hasPrefix("pkcs11:token=\(token);object=props?module-path=\(SoftHSM.module)&pin-source=")
-        )
+        // The data directory names the token and object only: the module and the PIN come from the host.
+        #expect(service.reference == "pkcs11:token=\(token);object=props")
         let state =
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: dir.appendingPathComponent(EnvelopeKeyring.fileName))
@@ -188,6 +202,37 @@ struct PKCS11ProviderTests {
             atPath: dir.appendingPathComponent(EnvelopeKeyring.fileName).path
         )
         #expect((attributes[.posixPermissions] as? Int ?? 0) & 0o077 == 0)
+    }
+
+    @Test("a kek.json whose header was edited (a live key listed for destruction, a root remapped) is refused")
+    func tamperedHeader() throws {
+        let dir = TestSupport.scratchDirectory("kek")
+        let store = try KeyStore.initialize(dataDirectory: dir, kek: try SoftHSM.uri(object: "tamper"))
+        let live = try store.encryptionKey(for: .subject("CUST-1"))
+        let url = dir.appendingPathComponent(EnvelopeKeyring.fileName)
+        let original = try Data(contentsOf: url)
+        let edits: [(inout [String: Any]) -> Void] = [
+            { state in state["retiring"] = [((state["roots"] as? [[String: Any]])?.first?["handle"] as? String) ?? ""]
+            },
+            { state in state["retiring"] = [state["sealKey"] as? String ?? ""] },
+            { state in state["roots"] = [["version": 1, "handle": String(repeating: "0", count: 32)]] },
+            { state in state["provider"] = "pkcs11:token=\(SoftHSM.token);object=other" },
+        ]
+        for (i, edit) in edits.enumerated() {
+            var state = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+            edit(&state)
+            try FileManager.default.removeItem(at: url)
+            _ = FileManager.default.createFile(
+                atPath: url.path,
+                contents: try JSONSerialization.data(withJSONObject: state),
+                attributes: [.posixPermissions: 0o600]
+            )
+            #expect(throws: KeyStoreError.self, "edit \(i)") { try KeyStore.open(dataDirectory: dir) }
+        }
+        // Put back, everything still opens: nothing was destroyed by the attempts.
+        try FileManager.default.removeItem(at: url)
+        _ = FileManager.default.createFile(atPath: url.path, contents: original, attributes: [.posixPermissions: 0o600])
+        #expect(key(try KeyStore.open(dataDirectory: dir).decryptionKey(live.reference)) == live)
     }
 
     @Test("a wrong PIN, an absent token, a pin-value and an unknown attribute are clear errors")

@@ -836,10 +836,57 @@ struct PKCS11CLITests {
         #expect(audit.out.contains("provider pkcs11:token=\(SoftHSM.token)"))
 
         // Without the PIN the directory opens nothing.
-        try FileManager.default.removeItem(atPath: String(uri.split(separator: "file:").last ?? ""))
-        let locked = try CLI.run(["keys", "list", "--data-dir", dir], environment: env)
+        let pinFile = String(uri.split(separator: "file:").last ?? "")
+        try FileManager.default.removeItem(atPath: pinFile)
+        let locked = try CLI.run(
+            ["keys", "list", "--data-dir", dir],
+            environment: env.merging(["STRONGROOM_PKCS11_PIN_FILE": pinFile]) { $1 }
+        )
         #expect(locked.status != 0)
         #expect(locked.err.contains("PIN"))
+    }
+}
+#endif
+
+#if KMS
+@Suite("strongroom with KEKs in AWS KMS (moto on loopback)", .enabled(if: Moto.endpoint != nil || TestSupport.isCI))
+struct KMSCLITests {
+    @Test(
+        "init --kek aws-kms:… --kms-endpoint --region: no keyring file, fields seal and open, keys list names the key"
+    )
+    func lifecycle() throws {
+        let endpoint = try #require(Moto.endpoint)
+        let key = try AWSKMSKeyService(reference: "aws-kms:bootstrap?region=eu-central-1&endpoint=\(endpoint)")
+            .createKey(purpose: "cli-test")
+        let dir = TestSupport.scratchDirectory("cli-kms").path
+        let env = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"]
+        let initialized = try CLI.run(
+            [
+                "init", "--data-dir", dir, "--kek", "aws-kms:\(key)", "--kms-endpoint", endpoint, "--region",
+                "eu-central-1",
+            ],
+            environment: env
+        )
+        #expect(initialized.status == 0, "\(initialized.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/" + KeyStore.keyringFileName))
+        let schema = TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path
+        let event = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        ).split(separator: "\n")[0]
+        let crypt = [
+            "--data-dir", dir, "--topic", "loan_applications", "--schema", schema, "--subject-field", "customerId",
+        ]
+        let sealed = try CLI.run(["encrypt"] + crypt, input: event + "\n", environment: env)
+        #expect(sealed.status == 0, "\(sealed.err)")
+        #expect(!sealed.out.contains("123-45-6789"))
+        let opened = try CLI.run(["decrypt"] + crypt, input: sealed.out, environment: env)
+        #expect(opened.out.contains("123-45-6789"))
+        let listed = try CLI.run(["keys", "list", "--data-dir", dir], environment: env)
+        #expect(listed.out.contains("KEK provider: aws-kms:\(key)?region=eu-central-1&endpoint=\(endpoint)"))
+        // --region without --kek aws-kms:… is refused, not ignored.
+        let refused = try CLI.run(["init", "--data-dir", dir + "-2", "--region", "eu-central-1"], environment: env)
+        #expect(refused.status != 0)
     }
 }
 #endif
