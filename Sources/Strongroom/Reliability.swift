@@ -107,6 +107,29 @@ public final class CircuitBreaker: Sendable {
     /// The current state.
     public var state: State { inner.withLock { $0.state } }
 
+    /// Calls `body` unless the breaker is open, without letting a success close or reset it.
+    ///
+    /// For calls answered from local state (a provider's family ids): their successes say nothing
+    /// of the service behind it and must not reset the count of its consecutive failures; their
+    /// failures still count, and an open breaker still refuses them.
+    public func callWithoutClosing<T>(_ body: () throws -> T) throws -> T {
+        let instant = now()
+        try inner.withLock { inner throws(CircuitOpenError) in
+            if case .open(let until) = inner.state, instant < until { throw CircuitOpenError() }
+        }
+        do {
+            return try body()
+        } catch {
+            let until = now() + resetTimeout
+            inner.withLock { inner in
+                guard case .closed = inner.state else { return }
+                inner.failures += 1
+                if inner.failures >= failureThreshold { inner.state = .open(until: until) }
+            }
+            throw error
+        }
+    }
+
     /// Calls `body` unless the breaker is open.
     public func call<T>(_ body: () throws -> T) throws -> T {
         let instant = now()
@@ -194,8 +217,17 @@ public final class GuardedKEKProvider: KeyEncryptionKeyProvider {
         }.get()
     }
 
+    // The active version, family ids and the version list are answered from the provider's state
+    // in this process: their successes must not reset the breaker's count of the service's
+    // consecutive failures (wrap, unwrap), so they go through it without closing it.
+    private func local<R>(_ body: () throws -> R) throws -> R {
+        try breaker.callWithoutClosing { () throws -> Result<R, any Error> in
+            do { return .success(try body()) } catch  where !Self.isOutage(error) { return .failure(error) }
+        }.get()
+    }
+
     /// The active KEK version.
-    public func activeVersion() throws -> UInt32 { try guarded { try base.activeVersion() } }
+    public func activeVersion() throws -> UInt32 { try local { try base.activeVersion() } }
     /// Wraps a DEK.
     public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
         try guarded { try base.wrap(key, family: family) }
@@ -205,7 +237,7 @@ public final class GuardedKEKProvider: KeyEncryptionKeyProvider {
         try guarded { try base.unwrap(wrapped, family: family) }
     }
     /// The keyed family id.
-    public func familyID(for descriptor: [UInt8]) throws -> KeyID { try guarded { try base.familyID(for: descriptor) } }
+    public func familyID(for descriptor: [UInt8]) throws -> KeyID { try local { try base.familyID(for: descriptor) } }
     /// Rotates the KEK.
     public func rotate() throws -> UInt32 { try guarded { try base.rotate() } }
     /// Punctures erased families.
@@ -213,7 +245,7 @@ public final class GuardedKEKProvider: KeyEncryptionKeyProvider {
     /// Destroys a KEK version.
     public func destroy(version: UInt32) throws { try guarded { try base.destroy(version: version) } }
     /// The KEK versions.
-    public func versions() throws -> [KEKVersionInfo] { try guarded { try base.versions() } }
+    public func versions() throws -> [KEKVersionInfo] { try local { try base.versions() } }
     /// Reloads the provider's state.
     public func reload() throws { try guarded { try base.reload() } }
     /// The guarded provider's reference.

@@ -8,7 +8,9 @@ import NIOHTTP1
 enum KeyServiceHTTP {
     static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(5), read: .seconds(15))
+        // A refused connection is retried by the client until the connect timeout: keep it short,
+        // so an outage reaches the caller's retries and circuit breaker in seconds.
+        configuration.timeout = .init(connect: .seconds(2), read: .seconds(15))
         configuration.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()

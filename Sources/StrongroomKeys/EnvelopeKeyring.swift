@@ -407,9 +407,16 @@ public enum RootKeyServices {
             throw KeyStoreError(.invalidArgument, "this build has no AWS KMS support: build with the KMS trait")
             #endif
         }
+        if reference.hasPrefix("vault-transit:") {
+            #if KMS
+            return try VaultTransitKeyService(reference: reference)
+            #else
+            throw KeyStoreError(.invalidArgument, "this build has no Vault Transit support: build with the KMS trait")
+            #endif
+        }
         throw KeyStoreError(
             .invalidArgument,
-            "unknown KEK provider \(reference.prefix(while: { $0 != ":" })): use pkcs11:… or aws-kms:…"
+            "unknown KEK provider \(reference.prefix(while: { $0 != ":" })): use pkcs11:…, aws-kms:… or vault-transit:…"
         )
     }
 }

@@ -1091,13 +1091,14 @@ public final class KeyStore: Sendable {
         do { return try provider.familyID(for: family.descriptor) } catch let error as KeyStoreError {
             throw error
         } catch {
-            throw KeyStoreError(.storage, "family id")
+            // Not the provider's answer (a circuit breaker's refusal): it could not be asked.
+            throw KeyStoreError(.providerUnavailable, "family id: \(error)")
         }
     }
 
     private func wrap(_ key: SymmetricKey, family: KeyID) throws(KeyStoreError) -> WrappedKey {
         do { return try provider.wrap(key, family: family) } catch let error as KeyStoreError { throw error } catch {
-            throw KeyStoreError(.storage, "wrap failed")
+            throw KeyStoreError(.providerUnavailable, "wrap: \(error)")
         }
     }
 
@@ -1108,7 +1109,7 @@ public final class KeyStore: Sendable {
         } catch let error as KeyStoreError {
             throw error
         } catch {
-            throw KeyStoreError(.unwrapFailed, "family \(family)")
+            throw KeyStoreError(.providerUnavailable, "unwrap for family \(family): \(error)")
         }
     }
 

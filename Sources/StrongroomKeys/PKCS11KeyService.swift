@@ -13,12 +13,12 @@ import Synchronization
 /// `pin-source=file:…` or the environment variable named by ``pinVariable``, never from an
 /// argument (a `pin-value` in the URI is refused).
 public final class PKCS11KeyService: RootKeyService {
-    /// The environment variable read for the PIN when the URI has no `pin-source`.
-    public static let pinVariable = "STRONGROOM_PKCS11_PIN"
-    /// The environment variable read for the module path when the URI has no `module-path`.
-    public static let moduleVariable = "STRONGROOM_PKCS11_MODULE"
-    /// The environment variable naming a PIN file when the URI has no `pin-source`.
-    public static let pinFileVariable = "STRONGROOM_PKCS11_PIN_FILE"
+    /// The environment variable read for the PIN (``PKCS11URI/pinVariable``).
+    public static let pinVariable = PKCS11URI.pinVariable
+    /// The environment variable read for the module path (``PKCS11URI/moduleVariable``).
+    public static let moduleVariable = PKCS11URI.moduleVariable
+    /// The environment variable naming a PIN file (``PKCS11URI/pinFileVariable``).
+    public static let pinFileVariable = PKCS11URI.pinFileVariable
 
     /// `pkcs11:token=…;object=…`: what `kek.json` records (no module path, no PIN source).
     public let reference: String

@@ -17,6 +17,13 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     /// The file holding the PIN.
     public var pinSource: String?
 
+    /// The environment variable read for the module path when the URI has no `module-path`.
+    public static let moduleVariable = "STRONGROOM_PKCS11_MODULE"
+    /// The environment variable naming a PIN file when the URI has no `pin-source`.
+    public static let pinFileVariable = "STRONGROOM_PKCS11_PIN_FILE"
+    /// The environment variable read for the PIN when neither a `pin-source` nor a PIN file is given.
+    public static let pinVariable = "STRONGROOM_PKCS11_PIN"
+
     /// Parses `text`.
     public init(_ text: String) throws(KeyStoreError) {
         guard text.hasPrefix("pkcs11:") else { throw Self.bad("must start with pkcs11:") }
@@ -77,7 +84,7 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
     /// Trailing newlines are dropped; a PIN file must be private (0600, ours).
     func readPIN(environment: [String: String]) throws(KeyStoreError) -> [UInt8] {
         var pin: [UInt8]
-        if let source = pinSource ?? environment[PKCS11KeyService.pinFileVariable] {
+        if let source = pinSource ?? environment[Self.pinFileVariable] {
             var path = source.hasPrefix("file:") ? String(source.dropFirst(5)) : source
             if path.hasPrefix("//") {
                 // file://localhost/p or file:///p; any other host is not a local file.
@@ -93,12 +100,12 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
             } catch {
                 throw KeyStoreError(.invalidArgument, "PIN file: \(error)")
             }
-        } else if let value = environment[PKCS11KeyService.pinVariable] {
+        } else if let value = environment[Self.pinVariable] {
             pin = Array(value.utf8)
         } else {
             throw KeyStoreError(
                 .invalidArgument,
-                "no PIN: add pin-source=file:/path to the URI, or set \(PKCS11KeyService.pinFileVariable) or \(PKCS11KeyService.pinVariable)"
+                "no PIN: add pin-source=file:/path to the URI, or set \(Self.pinFileVariable) or \(Self.pinVariable)"
             )
         }
         while let last = pin.last, last == 0x0A || last == 0x0D { pin.removeLast() }

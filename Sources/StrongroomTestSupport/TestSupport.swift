@@ -154,3 +154,18 @@ public enum Moto {
         return url
     }()
 }
+
+/// The Transit test server `scripts/test` starts on loopback (`STRONGROOM_TEST_VAULT_ADDR`, token
+/// `STRONGROOM_TEST_VAULT_TOKEN`, a Transit key `bootstrap` made), with `VAULT_TOKEN` set for
+/// this process.
+public enum VaultTransitServer {
+    /// The address, or nil when no server was started.
+    public static let address: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = environment["STRONGROOM_TEST_VAULT_ADDR"], !url.isEmpty,
+            let token = environment["STRONGROOM_TEST_VAULT_TOKEN"]
+        else { return nil }
+        setenv("VAULT_TOKEN", token, 1)
+        return url
+    }()
+}

@@ -28,6 +28,13 @@ struct Demo: ParsableCommand {
     var keep = false
     @Option(name: .customLong("data-dir"), help: "Run in this (new or empty) directory instead, and keep it.")
     var dataDir: String?
+    @Option(
+        help: """
+            Keep the KEKs in an HSM or KMS instead of a keyring file, as `init --kek` does (pkcs11:…, \
+            aws-kms:…?region=…, vault-transit:MOUNT/KEY?addr=…); see docs/keys.md.
+            """
+    )
+    var kek: String?
     @OptionGroup(title: "Event log (keys, schemas, policy and audit stay in the data directory)")
     var eventLog: LogOptions
 
@@ -45,12 +52,13 @@ struct Demo: ParsableCommand {
         var summary: [(String, String)] = []
 
         step("1. Topics, schemas with PII tags, and the policy (\(try DemoFiles.folder()))")
-        try KeyStore.initialize(dataDirectory: directory)
+        let created = try KeyStore.initialize(dataDirectory: directory, kek: kek)
+        summary.append(("KEK provider", created.provider.reference))
         try PrivateFiles.write(
             Array("bfb\n".utf8),
             to: directory.appendingPathComponent(DataDirectoryOptions.tenantFileName).path
         )
-        // The pipeline's key store: the keyring behind a circuit breaker, as a KMS would be.
+        // The pipeline's key store: the KEK provider behind retries and a circuit breaker.
         let keys = try KeyStore.openGuarded(dataDirectory: directory)
         let registry = try SchemaRegistry(dataDirectory: directory)
         for (topic, file) in [

@@ -34,7 +34,8 @@ struct Init: ParsableCommand {
     @Option(
         help: """
             Where the key-encryption keys live: a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…&pin-source=…) \
-            or an AWS KMS key (aws-kms:KEY_ID_OR_ARN). Default: a keyring file in the data directory.
+            an AWS KMS key (aws-kms:KEY_ID_OR_ARN) or a Vault Transit key (vault-transit:MOUNT/KEY). Default: a \
+            keyring file in the data directory.
             """
     )
     var kek: String?
@@ -42,6 +43,8 @@ struct Init: ParsableCommand {
     var kmsEndpoint: String?
     @Option(help: "With --kek aws-kms:…, the AWS region (default: $AWS_REGION).")
     var region: String?
+    @Option(help: "With --kek vault-transit:MOUNT/KEY, Vault's address (default: $VAULT_ADDR).")
+    var vaultAddr: String?
     @OptionGroup var limits: Keys.LimitOptions
 
     func run() throws {
@@ -60,6 +63,12 @@ struct Init: ParsableCommand {
                 if let region { query.append("region=\(region)") }
                 if let kmsEndpoint { query.append("endpoint=\(kmsEndpoint)") }
                 reference = kek + (kek.contains("?") ? "&" : "?") + query.joined(separator: "&")
+            }
+            if let vaultAddr {
+                guard let kek, kek.hasPrefix("vault-transit:") else {
+                    throw ValidationError("--vault-addr goes with --kek vault-transit:MOUNT/KEY")
+                }
+                reference = kek + (kek.contains("?") ? "&" : "?") + "addr=\(vaultAddr)"
             }
             let store = try KeyStore.initialize(dataDirectory: data.url, kek: reference)
             if !limits.isEmpty { try store.setUsageLimits(usage) }

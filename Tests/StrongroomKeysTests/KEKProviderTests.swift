@@ -38,6 +38,17 @@ struct ProviderKind: CustomTestStringConvertible, Sendable {
         #endif
     }
 
+    static let vault = ProviderKind(name: "Vault Transit (test server)") {
+        let address = try #require(VaultTransitServer.address)
+        #if KMS
+        let bootstrap = try VaultTransitKeyService(reference: "vault-transit:transit/bootstrap?addr=\(address)")
+        let key = try bootstrap.createKey(purpose: "test")
+        return "vault-transit:transit/\(key)?addr=\(address)"
+        #else
+        return nil
+        #endif
+    }
+
     static var all: [ProviderKind] {
         var kinds = [ProviderKind.local]
         #if PKCS11
@@ -46,6 +57,7 @@ struct ProviderKind: CustomTestStringConvertible, Sendable {
         #endif
         #if KMS
         if Moto.endpoint != nil || TestSupport.isCI { kinds.append(.kms) }
+        if VaultTransitServer.address != nil || TestSupport.isCI { kinds.append(.vault) }
         #endif
         return kinds
     }

@@ -171,3 +171,47 @@ struct ReadmeKafkaTests {
     }
 }
 #endif
+
+#if PKCS11
+@Suite("README: Keys in an HSM", .enabled(if: SoftHSM.isInstalled || TestSupport.isCI))
+struct ReadmeHSMTests {
+    @Test("the HSM walk-through works as written, as one script: the demo runs with its KEKs in SoftHSM2")
+    func walkThrough() throws {
+        guard let executable = TestSupport.executable else {
+            Issue.record("the strongroom executable was not built")
+            return
+        }
+        let readme = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"),
+            encoding: .utf8
+        )
+        let section = try #require(readme.range(of: "## Keys in an HSM"))
+        let rest = readme[section.upperBound...]
+        let open = try #require(rest.range(of: "```\n"))
+        let close = try #require(rest[open.upperBound...].range(of: "\n```"))
+        let lines = rest[open.upperBound..<close.lowerBound].split(separator: "\n").map(String.init)
+            .filter { !$0.hasPrefix("apt-get ") }
+        #expect(lines.contains { $0.contains("strongroom demo") && $0.contains("--kek 'pkcs11:") })
+        let directory = TestSupport.scratchDirectory("readme-hsm")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", (["set -euo pipefail"] + lines).joined(separator: "\n")]
+        process.currentDirectoryURL = directory
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = executable.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "")
+        for name in ["STRONGROOM_DATA", "STRONGROOM_PKCS11_PIN", "SOFTHSM2_CONF"] { environment[name] = nil }
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text.suffix(1500))")
+        #expect(text.contains("Summary"))
+        #expect(text.contains("pkcs11:token=strongroom;object=demo"), "the summary names the HSM")
+        #expect(!text.contains("4321"), "the PIN is never printed")
+    }
+}
+#endif

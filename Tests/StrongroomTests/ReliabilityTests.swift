@@ -157,3 +157,102 @@ struct ReliabilityTests {
         #expect(guarded.breaker.state == .closed)
     }
 }
+
+#if KMS
+/// A Vault Transit test server of this test's own, which it can take down and bring back.
+private final class TransitServer {
+    let port = Int.random(in: 47000..<47900)
+    let token = "outage-\(UUID().uuidString.prefix(8))"
+    let state = TestSupport.scratchDirectory("transit").appendingPathComponent("state.json")
+    private var process: Process?
+    var address: String { "http://127.0.0.1:\(port)" }
+
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "python3", TestSupport.packageRoot.appendingPathComponent("scripts/vault_transit_server.py").path,
+            "--port", "\(port)", "--token", token, "--state", state.path,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        for _ in 0..<50 {
+            if (try? curl(["-s", "-o", "/dev/null", "\(address)/v1/transit/keys/none"])) == 0 { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        throw CocoaError(.fileReadUnknown)
+    }
+
+    /// Kills the server as a crash would (SIGKILL: a test process may hand its children a
+    /// blocked SIGTERM).
+    func stop() {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        process = nil
+    }
+
+    @discardableResult
+    func curl(_ arguments: [String]) throws -> Int32 {
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        curl.arguments = arguments
+        curl.standardOutput = FileHandle.nullDevice
+        curl.standardError = FileHandle.nullDevice
+        try curl.run()
+        curl.waitUntilExit()
+        return curl.terminationStatus
+    }
+
+    deinit { stop() }
+}
+
+@Suite("A key provider that goes down and comes back")
+struct ProviderOutageTests {
+    @Test("calls fail with a typed error, the circuit opens and fails fast, and closes when the provider returns")
+    func outageAndRecovery() throws {
+        let server = TransitServer()
+        try server.start()
+        try server.curl([
+            "-sf", "-X", "POST", "-H", "X-Vault-Token: \(server.token)", "-d", #"{"type":"aes256-gcm96"}"#,
+            "\(server.address)/v1/transit/keys/outage",
+        ])
+        setenv("VAULT_TOKEN", server.token, 1)
+        let dir = TestSupport.scratchDirectory("outage")
+        _ = try KeyStore.initialize(dataDirectory: dir, kek: "vault-transit:transit/outage?addr=\(server.address)")
+        let breaker = CircuitBreaker(failureThreshold: 2, resetTimeout: .milliseconds(400))
+        let store = try KeyStore.openGuarded(dataDirectory: dir, breaker: breaker)
+        let before = try store.encryptionKey(for: .subject("CUST-1"))
+
+        server.stop()
+        for subject in ["CUST-2", "CUST-3"] {
+            #expect(throws: KeyStoreError(.providerUnavailable)) { try store.encryptionKey(for: .subject(subject)) }
+        }
+        #expect(breaker.state != .closed)
+        let clock = ContinuousClock()
+        let fast = clock.measure {
+            #expect(throws: KeyStoreError.self) { try store.encryptionKey(for: .subject("CUST-4")) }
+        }
+        #expect(fast < .milliseconds(100), "an open circuit does not call the provider")
+        // Keys already unwrapped stay usable from the cache while the provider is down.
+        guard case .key(let cached) = try store.decryptionKey(before.reference) else {
+            Issue.record("a cached key was not served")
+            return
+        }
+        #expect(cached == before)
+
+        try server.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let after = try store.encryptionKey(for: .subject("CUST-5"))
+        #expect(breaker.state == .closed)
+        guard case .key(let reopened) = try KeyStore.open(dataDirectory: dir).decryptionKey(after.reference) else {
+            Issue.record("the key made after recovery does not open")
+            return
+        }
+        #expect(reopened == after)
+    }
+}
+#endif
