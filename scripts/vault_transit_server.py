@@ -14,7 +14,8 @@ datakey/{plaintext,wrapped}/:name. Token auth (X-Vault-Token), namespaces (X-Vau
 errors as {"errors": [...]}. Ciphertexts are vault:v<N>:base64(nonce ‖ ciphertext ‖ tag) as
 Vault's keysutil writes them.
 
-Usage: vault_transit_server.py --port PORT --token TOKEN [--state FILE]   (127.0.0.1 only)
+Usage: vault_transit_server.py --port PORT --token TOKEN [--state FILE] [--port-file FILE]
+Listens on 127.0.0.1 only; --port 0 takes a free port, written to --port-file once listening.
 With --state, keys are kept in FILE (0600) across restarts, so a test can take the server down
 and bring it back.
 """
@@ -240,12 +241,19 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--state")
+    parser.add_argument("--port-file")
     a = parser.parse_args()
     global STATE
     STATE = a.state
     load()
     Handler.token = a.token
-    ThreadingHTTPServer(("127.0.0.1", a.port), Handler).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    if a.port_file:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(server.server_address[1]))
+        os.replace(tmp, a.port_file)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -111,6 +111,15 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
     /// Creates `url` with a root key for KEK version 1 and a sealing key, both made by `service`.
     @discardableResult
     public static func create(at url: URL, service: any RootKeyService) throws(KeyStoreError) -> EnvelopeKeyring {
+        try create(at: url, service: service, familyKey: nil)
+    }
+
+    /// Creates `url`, keeping `familyKey` (a migrated store's family ids) when given.
+    static func create(
+        at url: URL,
+        service: any RootKeyService,
+        familyKey: [UInt8]?
+    ) throws(KeyStoreError) -> EnvelopeKeyring {
         guard !FileManager.default.fileExists(atPath: url.path) else {
             throw KeyStoreError(.keyringExists, url.path)
         }
@@ -120,7 +129,7 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         } else {
             root = try call { try service.createKey(purpose: "data") }
         }
-        let tree = LocalKeyring.File.fresh()
+        let tree = LocalKeyring.File.fresh(familyKey: familyKey)
         let file = try seal(
             tree,
             base: File(

@@ -216,6 +216,12 @@ public final class KeyStore: Sendable {
     public static func provider(of dataDirectory: URL) throws(KeyStoreError) -> any KeyEncryptionKeyProvider {
         let envelope = dataDirectory.appendingPathComponent(EnvelopeKeyring.fileName)
         let keyring = dataDirectory.appendingPathComponent(keyringFileName)
+        guard !FileManager.default.fileExists(atPath: envelope.path + migratingSuffix) else {
+            throw KeyStoreError(
+                .invalidArgument,
+                "\(dataDirectory.path): a `keys migrate-kek` was interrupted; run it again to finish it"
+            )
+        }
         guard FileManager.default.fileExists(atPath: envelope.path) else { return try LocalKeyring(url: keyring) }
         guard !FileManager.default.fileExists(atPath: keyring.path) else {
             throw KeyStoreError(
@@ -1102,8 +1108,7 @@ public final class KeyStore: Sendable {
         }
     }
 
-    private func unwrapRaw(_ wrapped: [UInt8], kekVersion: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey
-    {
+    func unwrapRaw(_ wrapped: [UInt8], kekVersion: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey {
         do {
             return try provider.unwrap(WrappedKey(kekVersion: kekVersion, bytes: wrapped), family: family)
         } catch let error as KeyStoreError {

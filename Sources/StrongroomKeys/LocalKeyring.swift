@@ -103,6 +103,9 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         state.withLock { $0.versionInfo }
     }
 
+    /// The family-hash key: a key store moving to another provider keeps its family ids.
+    var familyKey: [UInt8] { state.withLock { $0.familyKey } }
+
     /// Re-reads the file (another process may have rotated or punctured).
     public func reload() throws {
         let fresh = try LocalKeyring.load(url)
@@ -176,10 +179,10 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         }
 
         /// A file with one fresh KEK version and a fresh family-hash key.
-        static func fresh() -> File {
+        static func fresh(familyKey: [UInt8]? = nil) -> File {
             File(
                 format: formatName,
-                familyKey: randomBytes(32),
+                familyKey: familyKey ?? randomBytes(32),
                 activeVersion: 1,
                 versions: [Version(version: 1, state: .active, createdAt: now(), root: randomBytes(32), nodes: [:])]
             )

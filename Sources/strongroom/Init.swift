@@ -54,22 +54,13 @@ struct Init: ParsableCommand {
         }
         do {
             let usage = try limits.applied(to: DEKUsageLimits())
-            var reference = kek
-            if kmsEndpoint != nil || region != nil {
-                guard let kek, kek.hasPrefix("aws-kms:") else {
-                    throw ValidationError("--kms-endpoint and --region go with --kek aws-kms:…")
-                }
-                var query: [String] = []
-                if let region { query.append("region=\(region)") }
-                if let kmsEndpoint { query.append("endpoint=\(kmsEndpoint)") }
-                reference = kek + (kek.contains("?") ? "&" : "?") + query.joined(separator: "&")
-            }
-            if let vaultAddr {
-                guard let kek, kek.hasPrefix("vault-transit:") else {
-                    throw ValidationError("--vault-addr goes with --kek vault-transit:MOUNT/KEY")
-                }
-                reference = kek + (kek.contains("?") ? "&" : "?") + "addr=\(vaultAddr)"
-            }
+            let reference = try KEKReference.build(
+                kek,
+                option: "--kek",
+                kmsEndpoint: kmsEndpoint,
+                region: region,
+                vaultAddr: vaultAddr
+            )
             let store = try KeyStore.initialize(dataDirectory: data.url, kek: reference)
             if !limits.isEmpty { try store.setUsageLimits(usage) }
             try PrivateFiles.write(
@@ -82,7 +73,7 @@ struct Init: ParsableCommand {
             } else {
                 print("  KEKs:      \(store.provider.reference)")
                 print(
-                    "  key tree:  \(data.url.appendingPathComponent(EnvelopeKeyring.fileName).path) (sealed by the HSM, mode 0600)"
+                    "  key tree:  \(data.url.appendingPathComponent(EnvelopeKeyring.fileName).path) (sealed by the provider, mode 0600)"
                 )
             }
             print("  key store: \(store.databaseURL.path)")
@@ -101,5 +92,34 @@ struct Init: ParsableCommand {
         } catch {
             throw CLIError("strongroom init: \(error)")
         }
+    }
+}
+
+/// A KEK provider reference from `--kek` (or `--to`) and the options that complete it.
+enum KEKReference {
+    static func build(
+        _ kek: String?,
+        option: String,
+        kmsEndpoint: String?,
+        region: String?,
+        vaultAddr: String?
+    ) throws -> String? {
+        var reference = kek
+        if kmsEndpoint != nil || region != nil {
+            guard let kek, kek.hasPrefix("aws-kms:") else {
+                throw ValidationError("--kms-endpoint and --region go with \(option) aws-kms:…")
+            }
+            var query: [String] = []
+            if let region { query.append("region=\(region)") }
+            if let kmsEndpoint { query.append("endpoint=\(kmsEndpoint)") }
+            reference = kek + (kek.contains("?") ? "&" : "?") + query.joined(separator: "&")
+        }
+        if let vaultAddr {
+            guard let kek, kek.hasPrefix("vault-transit:") else {
+                throw ValidationError("--vault-addr goes with \(option) vault-transit:MOUNT/KEY")
+            }
+            reference = kek + (kek.contains("?") ? "&" : "?") + "addr=\(vaultAddr)"
+        }
+        return reference
     }
 }

@@ -9,7 +9,8 @@ struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage data-encryption keys, KEK versions and erasures.",
         subcommands: [
-            List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, Erase.self, Finalize.self,
+            List.self, Rotate.self, Retire.self, RotateKEK.self, DestroyKEK.self, MigrateKEK.self, Erase.self,
+            Finalize.self,
             Backup.self, Limits.self,
         ]
     )
@@ -268,6 +269,54 @@ struct Keys: ParsableCommand {
                 }
                 try Keys.emit(report, json: output.json) {
                     "KEK rotated: version \(report.newVersion) active, \(report.rewrapped) keys rewrapped"
+                }
+            } catch let error as KeyStoreError {
+                throw CLIError("\(error)")
+            }
+        }
+    }
+
+    struct MigrateKEK: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "migrate-kek",
+            abstract:
+                "Move the KEKs from the keyring file to an HSM or KMS: every data key rewrapped, then the keyring deleted.",
+            discussion: """
+                Key ids, lookup hashes and record keys stay the same. Stop every writer first. If it is interrupted, \
+                the data directory refuses to open until this command is run again, which finishes it.
+
+                  strongroom keys migrate-kek --to 'pkcs11:token=strongroom;object=payments'
+
+                The keyring file is deleted, not shredded: its blocks may stay on the disk until reused.
+                """
+        )
+        @OptionGroup var data: DataDirectoryOptions
+        @Option(help: "The new provider: pkcs11:…, aws-kms:… or vault-transit:MOUNT/KEY (as `init --kek`).")
+        var to: String
+        @Option(help: "With --to aws-kms:…, the KMS endpoint.")
+        var kmsEndpoint: String?
+        @Option(help: "With --to aws-kms:…, the AWS region (default: $AWS_REGION).")
+        var region: String?
+        @Option(help: "With --to vault-transit:…, Vault's address (default: $VAULT_ADDR).")
+        var vaultAddr: String?
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let reference = try KEKReference.build(
+                to,
+                option: "--to",
+                kmsEndpoint: kmsEndpoint,
+                region: region,
+                vaultAddr: vaultAddr
+            )
+            // Recorded before anything moves: what cannot be audited is not done.
+            try data.audit("MigrateKEK", "keyring", reason: "to provider \(reference ?? to)")
+            do {
+                let report = try KeyStore.migrateKEK(dataDirectory: data.url, to: reference ?? to) { done, total in
+                    if !output.json { printError("rewrapped \(done)/\(total)") }
+                }
+                try Keys.emit(report, json: output.json) {
+                    "KEKs moved to \(report.provider): \(report.rewrapped) keys rewrapped, keyring deleted"
                 }
             } catch let error as KeyStoreError {
                 throw CLIError("\(error)")

@@ -166,6 +166,39 @@ struct KEKProviderConformanceTests {
         }
     }
 
+    @Test(
+        "migrate-kek moves a keyring directory to the provider: same key ids, erasures kept, keyring gone",
+        arguments: ProviderKind.all.filter { $0.name != ProviderKind.local.name }
+    )
+    func migrateFromKeyring(kind: ProviderKind) throws {
+        let dir = TestSupport.scratchDirectory("migrate")
+        let store = try KeyStore.initialize(dataDirectory: dir)
+        let keys = try (0..<20).map { try store.encryptionKey(for: .subject("CUST-\($0)")) }
+        let topic = try store.encryptionKey(for: .topic("loan_applications"))
+        try store.erase(subject: "CUST-4")
+        // An interrupted attempt: the directory refuses to open, and a new run starts it over.
+        let migrating = dir.appendingPathComponent(EnvelopeKeyring.fileName + ".migrating")
+        _ = FileManager.default.createFile(atPath: migrating.path, contents: Data("{}".utf8))
+        #expect(throws: KeyStoreError(.invalidArgument)) { try KeyStore.open(dataDirectory: dir) }
+
+        let reference = try #require(try kind.reference())
+        let report = try KeyStore.migrateKEK(dataDirectory: dir, to: reference)
+        #expect(report.rewrapped == 20)  // 19 subjects and the topic; the erased subject has no key left
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(KeyStore.keyringFileName).path))
+        #expect(!FileManager.default.fileExists(atPath: migrating.path))
+        let moved = try KeyStore.open(dataDirectory: dir)
+        #expect(moved.provider is EnvelopeKeyring)
+        for (i, k) in keys.enumerated() where i != 4 {
+            #expect(key(try moved.decryptionKey(k.reference)) == k, "CUST-\(i)")
+        }
+        #expect(isErased(try moved.decryptionKey(keys[4].reference)))
+        #expect(throws: KeyStoreError(.subjectErased)) { try moved.encryptionKey(for: .subject("CUST-4")) }
+        // Family ids are unchanged: the same subject finds the same key.
+        #expect(try moved.encryptionKey(for: .subject("CUST-7")).reference == keys[7].reference)
+        #expect(try moved.encryptionKey(for: .topic("loan_applications")) == topic)
+        #expect(throws: KeyStoreError(.keyringExists)) { try KeyStore.migrateKEK(dataDirectory: dir, to: reference) }
+    }
+
     @Test("concurrent wraps and unwraps from many threads", arguments: ProviderKind.all)
     func concurrentUse(kind: ProviderKind) throws {
         let (_, store) = try kind.fresh()

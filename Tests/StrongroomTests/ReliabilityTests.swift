@@ -161,8 +161,12 @@ struct ReliabilityTests {
 #if KMS
 /// A Vault Transit test server of this test's own, which it can take down and bring back.
 private final class TransitServer {
-    let port = Int.random(in: 47000..<47900)
-    let token = "outage-\(UUID().uuidString.prefix(8))"
+    private(set) var port = 0
+    let portFile = TestSupport.scratchDirectory("transit-port").appendingPathComponent("port")
+    // The shared test server's token when there is one: VAULT_TOKEN is one variable per process,
+    // read by every Vault test running beside this one.
+    let token =
+        ProcessInfo.processInfo.environment["STRONGROOM_TEST_VAULT_TOKEN"] ?? "outage-\(UUID().uuidString.prefix(8))"
     let state = TestSupport.scratchDirectory("transit").appendingPathComponent("state.json")
     private var process: Process?
     var address: String { "http://127.0.0.1:\(port)" }
@@ -172,14 +176,19 @@ private final class TransitServer {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "python3", TestSupport.packageRoot.appendingPathComponent("scripts/vault_transit_server.py").path,
-            "--port", "\(port)", "--token", token, "--state", state.path,
+            // The first start takes a free port; a restart takes the same one back.
+            "--port", "\(port)", "--port-file", portFile.path, "--token", token, "--state", state.path,
         ]
+        try? FileManager.default.removeItem(at: portFile)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
         for _ in 0..<50 {
-            if (try? curl(["-s", "-o", "/dev/null", "\(address)/v1/transit/keys/none"])) == 0 { return }
+            if let text = try? String(contentsOf: portFile, encoding: .utf8), let bound = Int(text) {
+                port = bound
+                return
+            }
             Thread.sleep(forTimeInterval: 0.1)
         }
         throw CocoaError(.fileReadUnknown)
@@ -220,7 +229,7 @@ struct ProviderOutageTests {
             "-sf", "-X", "POST", "-H", "X-Vault-Token: \(server.token)", "-d", #"{"type":"aes256-gcm96"}"#,
             "\(server.address)/v1/transit/keys/outage",
         ])
-        setenv("VAULT_TOKEN", server.token, 1)
+        if VaultTransitServer.address == nil { setenv("VAULT_TOKEN", server.token, 1) }
         let dir = TestSupport.scratchDirectory("outage")
         _ = try KeyStore.initialize(dataDirectory: dir, kek: "vault-transit:transit/outage?addr=\(server.address)")
         let breaker = CircuitBreaker(failureThreshold: 2, resetTimeout: .milliseconds(400))
