@@ -183,5 +183,91 @@ struct KafkaCLITests {
         #expect(letters.out.contains("signature") || letters.out.contains("sr-sig"), "\(letters.out)")
         #expect(!letters.out.contains("123-45-6789"), "dead-letter listings carry no content")
     }
+
+    @Test(
+        "the DR runbook from the shell: strongroom mirror --once copies records and keys, the standby decrypts, an erasure follows"
+    )
+    func mirrorFromTheShell() throws {
+        let primary = try DevKafka()
+        let standby = try DevKafka()
+        let root = TestSupport.scratchDirectory("kafka-dr")
+        let a = root.appendingPathComponent("primary").path
+        let b = root.appendingPathComponent("standby").path
+        let policy = root.appendingPathComponent("policy.json").path
+        let onA = ["--kafka", primary.bootstrap, "--allow-plaintext", "--data-dir", a]
+        let onB = ["--kafka", standby.bootstrap, "--allow-plaintext", "--data-dir", b]
+        func ok(_ arguments: [String], input: String = "") throws -> String {
+            let result = try CLI.run(arguments, input: input)
+            #expect(result.status == 0, "\(arguments.prefix(3)): \(result.err.suffix(600))")
+            return result.out
+        }
+        let events = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        )
+        // Primary: as the README's Kafka walk-through.
+        _ = try ok(["init", "--tenant", "bfb", "--data-dir", a])
+        _ = try ok(
+            ["topic", "create", "loan_applications", "--partitions", "3", "--classification", "RESTRICTED"] + onA
+        )
+        _ = try ok([
+            "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir", a,
+        ])
+        _ = try ok([
+            "policy", "pin-producer", TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path,
+            "--principal", "pos-terminal", "--out", policy, "--data-dir", a,
+        ])
+        _ = try ok(
+            [
+                "produce", "--topic", "loan_applications", "--principal", "pos-terminal", "--source-address",
+                "10.20.0.5",
+                "--policy", policy,
+            ] + onA,
+            input: events
+        )
+        // Standby, as the runbook's setup: its own directory with the primary's keyring.
+        _ = try ok(["init", "--tenant", "bfb", "--data-dir", b])
+        try FileManager.default.removeItem(atPath: b + "/keyring.json")
+        try FileManager.default.copyItem(atPath: a + "/keyring.json", toPath: b + "/keyring.json")
+        _ = try ok([
+            "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir", b,
+        ])
+        let mirror = [
+            "mirror", "--from", primary.bootstrap, "--to", standby.bootstrap, "--allow-plaintext",
+            "--data-dir", b, "--once",
+        ]
+        let pass = try CLI.run(mirror)
+        #expect(pass.status == 0, "\(pass.err.suffix(600))")
+        #expect(pass.err.contains("WARNING: PLAINTEXT"), "plaintext is announced")
+
+        let consume = [
+            "consume", "--topic", "loan_applications", "--principal", "fraud-service", "--purpose",
+            "credit-check", "--policy", policy,
+        ]
+        let first = try ok(consume + ["--group", "fraud-dr-1"] + onB)
+        let read = first.split(separator: "\n").filter { $0.contains("applicationId") }
+        #expect(read.count == events.split(separator: "\n").count, "every record copied and decrypted on the standby")
+        #expect(first.contains(#""ssn":"123-45-6789""#), "the standby opens fields with the replicated keys")
+
+        // An erasure on the primary reaches the standby with the next pass, after the records were copied.
+        // (The example policy lets the DPO erase on weekdays in office hours only: this copy drops that.)
+        var rules = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policy))) as? [String: Any]
+        )
+        rules["rules"] = (rules["rules"] as? [[String: Any]])?.map { rule in
+            var rule = rule
+            if rule["id"] as? String == "dpo-erase-subject-keys" { rule["conditions"] = nil }
+            return rule
+        }
+        let anytime = root.appendingPathComponent("policy-anytime.json")
+        try JSONSerialization.data(withJSONObject: rules).write(to: anytime)
+        _ = try ok(
+            ["dsr", "erase", "--principal", "dana", "--policy", anytime.path, "--subject", "CUST-00000001"] + onA
+        )
+        #expect(try CLI.run(mirror).status == 0)
+        let second = try ok(consume + ["--group", "fraud-dr-2"] + onB)
+        #expect(!second.contains("123-45-6789"), "the erased customer's SSN is gone on the standby too")
+        #expect(second.contains(#"{"$erased":true}"#))
+    }
 }
 #endif
