@@ -80,12 +80,8 @@ public final class AWSKMSKeyService: RootKeyService {
         var endpoint: String?
         var window = 30
         if parts.count == 2 {
-            for attribute in parts[1].split(separator: "&") {
-                let pair = attribute.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard pair.count == 2, let value = String(pair[1]).removingPercentEncoding, !value.isEmpty else {
-                    throw Self.bad("malformed attribute \(attribute.prefix(40))")
-                }
-                switch pair[0] {
+            for (name, value) in try ReferenceQuery.parse(parts[1], Self.bad) {
+                switch name {
                 case "region": region = value
                 case "endpoint": endpoint = value
                 case "deletion-window-days":
@@ -94,7 +90,7 @@ public final class AWSKMSKeyService: RootKeyService {
                     }
                     window = days
                 default:
-                    throw Self.bad("attribute \(pair[0]) is not supported (region, endpoint, deletion-window-days)")
+                    throw Self.bad("attribute \(name) is not supported (region, endpoint, deletion-window-days)")
                 }
             }
         }

@@ -131,3 +131,22 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
 
     static func bad(_ why: String) -> KeyStoreError { KeyStoreError(.invalidArgument, "PKCS#11 URI: \(why)") }
 }
+
+/// The `name=value&…` query of a provider reference (`aws-kms:…?region=…`, `vault-transit:…?addr=…`):
+/// values percent-decoded, an empty, malformed or repeated attribute refused.
+enum ReferenceQuery {
+    static func parse(_ query: Substring, _ bad: (String) -> KeyStoreError) throws(KeyStoreError) -> [(String, String)]
+    {
+        var seen: Set<String> = []
+        var out: [(String, String)] = []
+        for attribute in query.split(separator: "&") {
+            let pair = attribute.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard pair.count == 2, let value = String(pair[1]).removingPercentEncoding, !value.isEmpty,
+                !value.utf8.contains(0)
+            else { throw bad("malformed attribute \(attribute.prefix(40))") }
+            guard seen.insert(String(pair[0])).inserted else { throw bad("\(pair[0]) given twice") }
+            out.append((String(pair[0]), value))
+        }
+        return out
+    }
+}

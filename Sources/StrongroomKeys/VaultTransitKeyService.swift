@@ -47,15 +47,11 @@ public final class VaultTransitKeyService: RootKeyService {
         var address = environment["VAULT_ADDR"]
         var namespace = environment["VAULT_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
         if parts.count == 2 {
-            for attribute in parts[1].split(separator: "&") {
-                let pair = attribute.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard pair.count == 2, let value = String(pair[1]).removingPercentEncoding, !value.isEmpty else {
-                    throw Self.bad("malformed attribute \(attribute.prefix(40))")
-                }
-                switch pair[0] {
+            for (name, value) in try ReferenceQuery.parse(parts[1], Self.bad) {
+                switch name {
                 case "addr": address = value
                 case "namespace": namespace = value
-                default: throw Self.bad("attribute \(pair[0]) is not supported (addr, namespace)")
+                default: throw Self.bad("attribute \(name) is not supported (addr, namespace)")
                 }
             }
         }
