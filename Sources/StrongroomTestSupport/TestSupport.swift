@@ -127,8 +127,9 @@ public enum SoftHSM {
         ]
     }
 
-    /// A URI for `token` with the label prefix `object`, reading the PIN from a 0600 file.
-    public static func uri(token: String = SoftHSM.token, object: String) throws -> String {
+    /// A URI for `token` with the label prefix `object`, reading the PIN from a 0600 file and
+    /// loading `module`.
+    public static func uri(token: String = SoftHSM.token, object: String, module: String = module) throws -> String {
         guard let dir = configuration else { throw CocoaError(.fileReadNoSuchFile) }
         let pinFile = dir.appendingPathComponent("pin-\(UUID().uuidString)")
         _ = FileManager.default.createFile(
@@ -168,4 +169,32 @@ public enum VaultTransitServer {
         setenv("VAULT_TOKEN", token, 1)
         return url
     }()
+}
+
+extension SoftHSM {
+    /// A copy of the module at a path of its own, loaded as a separate instance.
+    ///
+    /// A test can finalize it (the HSM gone) and initialize it again without touching the
+    /// instance the other tests share. Both instances read the same token directory.
+    public static func privateModule() throws -> String {
+        let copy = TestSupport.scratchDirectory("softhsm-module").appendingPathComponent("libsofthsm2.so")
+        try? FileManager.default.removeItem(at: copy)
+        // Debian installs the module as a relative symbolic link: copy the file it names.
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: module).resolvingSymlinksInPath(), to: copy)
+        return copy.path
+    }
+
+    /// Calls `C_Finalize` (false) or `C_Initialize` with OS locking (true) on a loaded module;
+    /// returns the PKCS#11 return value.
+    public static func setRunning(_ running: Bool, module: String) -> UInt {
+        guard let handle = dlopen(module, RTLD_NOW | RTLD_NOLOAD) else { return UInt.max }
+        defer { dlclose(handle) }
+        typealias Call = @convention(c) (UnsafeMutableRawPointer?) -> UInt
+        guard let symbol = dlsym(handle, running ? "C_Initialize" : "C_Finalize") else { return UInt.max }
+        let call = unsafeBitCast(symbol, to: Call.self)
+        guard running else { return call(nil) }
+        // CK_C_INITIALIZE_ARGS: four mutex callbacks, flags (CKF_OS_LOCKING_OK = 2), reserved.
+        var arguments: [UInt] = [0, 0, 0, 0, 2, 0]
+        return arguments.withUnsafeMutableBytes { call($0.baseAddress) }
+    }
 }

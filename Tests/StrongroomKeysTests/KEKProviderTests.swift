@@ -220,6 +220,44 @@ struct KEKProviderConformanceTests {
         }
         #expect(failures.withLock { $0 } == 0)
     }
+
+    @Test(
+        "two openers of one kek.json (as two processes would) rotating and puncturing at once lose nothing",
+        arguments: ProviderKind.all.filter { $0.name != ProviderKind.local.name }
+    )
+    func concurrentOpeners(kind: ProviderKind) throws {
+        let reference = try #require(try kind.reference())
+        let url = TestSupport.scratchDirectory("kek-race").appendingPathComponent(EnvelopeKeyring.fileName)
+        let first = try EnvelopeKeyring.create(at: url, service: try RootKeyServices.service(for: reference))
+        let family = try first.familyID(for: Array("kept".utf8))
+        let dek = SymmetricKey(size: .bits256)
+        let wrapped = try first.wrap(dek, family: family)
+        // Each opener holds its own copy of the file's state, as a second process does: only the
+        // lock on kek.json keeps one's write from replacing the other's.
+        let openers = [first, try EnvelopeKeyring(url: url, service: try RootKeyServices.service(for: reference))]
+        let rotated = Mutex<[UInt32]>([])
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 12) { step in
+            let opener = openers[step % 2]
+            do {
+                if step % 4 < 2 {
+                    let version = try opener.rotate()
+                    rotated.withLock { $0.append(version) }
+                } else {
+                    try opener.puncture([try opener.familyID(for: Array("erased-\(step)".utf8))])
+                }
+            } catch {
+                failures.withLock { $0.append("step \(step): \(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        let reopened = try EnvelopeKeyring(url: url, service: try RootKeyServices.service(for: reference))
+        let versions = try reopened.versions().map(\.version)
+        let made = rotated.withLock { $0 }
+        #expect(Set(made).count == made.count, "two rotations took one version number")
+        #expect(versions.count == 1 + made.count, "a rotation was lost: versions \(versions), rotated to \(made)")
+        #expect(try reopened.unwrap(wrapped, family: family) == dek)
+    }
 }
 
 #if PKCS11

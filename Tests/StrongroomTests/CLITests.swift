@@ -888,5 +888,57 @@ struct KMSCLITests {
         let refused = try CLI.run(["init", "--data-dir", dir + "-2", "--region", "eu-central-1"], environment: env)
         #expect(refused.status != 0)
     }
+
+    @Test("processes racing on kek.json (two KEK rotations, a finalize, an encrypt at once) lose no key")
+    func concurrentKEKChanges() throws {
+        let endpoint = try #require(Moto.endpoint)
+        let key = try AWSKMSKeyService(reference: "aws-kms:bootstrap?region=eu-central-1&endpoint=\(endpoint)")
+            .createKey(purpose: "cli-race")
+        let dir = TestSupport.scratchDirectory("cli-kms-race").path
+        let env = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"]
+        let kek = ["--kek", "aws-kms:\(key)", "--kms-endpoint", endpoint, "--region", "eu-central-1"]
+        #expect(try CLI.run(["init", "--data-dir", dir] + kek, environment: env).status == 0)
+        let schema = TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path
+        let template = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        ).split(separator: "\n")[0]
+        func events(_ round: Int) -> String {
+            (0..<20).map { template.replacingOccurrences(of: "CUST-00000001", with: "CUST-R\(round)-\($0)") + "\n" }
+                .joined()
+        }
+        let crypt = [
+            "--data-dir", dir, "--topic", "loan_applications", "--schema", schema, "--subject-field", "customerId",
+        ]
+        let first = try CLI.run(["encrypt"] + crypt, input: events(0), environment: env)
+        try #require(first.status == 0, "\(first.err)")
+        var sealed = [first.out]
+        // Without the lock on kek.json, one rotation's file replaces the other's, and the keys the
+        // loser rewrapped point at a root key the file no longer lists.
+        for round in 1...3 {
+            let commands: [(arguments: [String], input: String)] = [
+                (["keys", "rotate-kek", "--data-dir", dir], ""), (["keys", "rotate-kek", "--data-dir", dir], ""),
+                (["keys", "finalize", "--data-dir", dir], ""), (["encrypt"] + crypt, events(round)),
+            ]
+            let results = Mutex([Int: (status: Int32, out: String, err: String)]())
+            DispatchQueue.concurrentPerform(iterations: commands.count) { index in
+                let result =
+                    (try? CLI.run(commands[index].arguments, input: commands[index].input, environment: env))
+                    ?? (status: -1, out: "", err: "did not start")
+                results.withLock { $0[index] = result }
+            }
+            for (index, result) in results.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+                #expect(result.status == 0, "round \(round), \(commands[index].arguments.prefix(2)): \(result.err)")
+                if index == 3 { sealed.append(result.out) }
+            }
+        }
+        let listed = try CLI.run(["keys", "list", "--data-dir", dir], environment: env)
+        #expect(listed.status == 0, "\(listed.err)")
+        for (round, output) in sealed.enumerated() {
+            let opened = try CLI.run(["decrypt"] + crypt, input: output, environment: env)
+            #expect(opened.status == 0, "round \(round): \(opened.err)")
+            #expect(opened.out.components(separatedBy: "123-45-6789").count == 21, "round \(round)")
+        }
+    }
 }
 #endif

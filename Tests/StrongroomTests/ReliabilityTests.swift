@@ -158,85 +158,96 @@ struct ReliabilityTests {
     }
 }
 
-#if KMS
-/// A Vault Transit test server of this test's own, which it can take down and bring back.
-private final class TransitServer {
-    private(set) var port = 0
-    let portFile = TestSupport.scratchDirectory("transit-port").appendingPathComponent("port")
-    // The shared test server's token when there is one: VAULT_TOKEN is one variable per process,
-    // read by every Vault test running beside this one.
-    let token =
-        ProcessInfo.processInfo.environment["STRONGROOM_TEST_VAULT_TOKEN"] ?? "outage-\(UUID().uuidString.prefix(8))"
-    let state = TestSupport.scratchDirectory("transit").appendingPathComponent("state.json")
-    private var process: Process?
-    var address: String { "http://127.0.0.1:\(port)" }
+#if PKCS11 || KMS
+/// A real provider this test can take away and bring back, keeping its keys.
+struct OutageProvider: CustomTestStringConvertible, Sendable {
+    let name: String
+    var testDescription: String { name }
 
-    func start() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", TestSupport.packageRoot.appendingPathComponent("scripts/vault_transit_server.py").path,
-            // The first start takes a free port; a restart takes the same one back.
-            "--port", "\(port)", "--port-file", portFile.path, "--token", token, "--state", state.path,
-        ]
-        try? FileManager.default.removeItem(at: portFile)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        for _ in 0..<50 {
-            if let text = try? String(contentsOf: portFile, encoding: .utf8), let bound = Int(text) {
-                port = bound
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-        throw CocoaError(.fileReadUnknown)
+    /// A service reference, and the switches that take the provider down and back up.
+    struct Setup {
+        let reference: String
+        let down: () -> Void
+        let up: () throws -> Void
     }
 
-    /// Kills the server as a crash would (SIGKILL: a test process may hand its children a
-    /// blocked SIGTERM).
-    func stop() {
-        if let process, process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        process = nil
+    let setUp: @Sendable () throws -> Setup
+
+    #if PKCS11
+    // SoftHSM2 runs in this process: there is no network to cut. A private copy of the module
+    // is finalized under the provider (every call then fails as with an HSM whose client lost
+    // it) and initialized again, with the tokens and keys unchanged.
+    static let pkcs11 = OutageProvider(name: "PKCS#11 (SoftHSM2)") {
+        let module = try SoftHSM.privateModule()
+        return Setup(
+            reference: try SoftHSM.uri(object: "outage-\(UUID().uuidString.prefix(8))", module: module),
+            down: { _ = SoftHSM.setRunning(false, module: module) },
+            up: { try #require(SoftHSM.setRunning(true, module: module) == 0) }
+        )
+    }
+    #endif
+
+    #if KMS
+    // The HTTP providers are reached through a relay that is cut: connections refused, open ones
+    // reset, the server and its keys untouched.
+    static let kms = OutageProvider(name: "AWS KMS (moto)") {
+        let endpoint = try #require(Moto.endpoint)
+        let key = try AWSKMSKeyService(reference: "aws-kms:bootstrap?region=eu-central-1&endpoint=\(endpoint)")
+            .createKey(purpose: "outage")
+        let relay = try TCPRelay(to: endpoint)
+        return Setup(
+            reference: "aws-kms:\(key)?region=eu-central-1&endpoint=\(relay.address)",
+            down: relay.cut,
+            up: relay.restore
+        )
     }
 
-    @discardableResult
-    func curl(_ arguments: [String]) throws -> Int32 {
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = arguments
-        curl.standardOutput = FileHandle.nullDevice
-        curl.standardError = FileHandle.nullDevice
-        try curl.run()
-        curl.waitUntilExit()
-        return curl.terminationStatus
+    static let vault = OutageProvider(name: "Vault Transit (test server)") {
+        let address = try #require(VaultTransitServer.address)
+        let key = try VaultTransitKeyService(reference: "vault-transit:transit/bootstrap?addr=\(address)")
+            .createKey(purpose: "outage")
+        let relay = try TCPRelay(to: address)
+        return Setup(
+            reference: "vault-transit:transit/\(key)?addr=\(relay.address)",
+            down: relay.cut,
+            up: relay.restore
+        )
     }
+    #endif
 
-    deinit { stop() }
+    static var all: [OutageProvider] {
+        var kinds: [OutageProvider] = []
+        #if PKCS11
+        if SoftHSM.isInstalled || TestSupport.isCI { kinds.append(.pkcs11) }
+        #endif
+        #if KMS
+        if Moto.endpoint != nil || TestSupport.isCI { kinds.append(.kms) }
+        if VaultTransitServer.address != nil || TestSupport.isCI { kinds.append(.vault) }
+        #endif
+        return kinds
+    }
 }
 
 @Suite("A key provider that goes down and comes back")
 struct ProviderOutageTests {
-    @Test("calls fail with a typed error, the circuit opens and fails fast, and closes when the provider returns")
-    func outageAndRecovery() throws {
-        let server = TransitServer()
-        try server.start()
-        try server.curl([
-            "-sf", "-X", "POST", "-H", "X-Vault-Token: \(server.token)", "-d", #"{"type":"aes256-gcm96"}"#,
-            "\(server.address)/v1/transit/keys/outage",
-        ])
-        if VaultTransitServer.address == nil { setenv("VAULT_TOKEN", server.token, 1) }
+    @Test(
+        "calls fail with a typed error, the circuit opens and fails fast, and closes when the provider returns",
+        arguments: OutageProvider.all
+    )
+    func outageAndRecovery(provider: OutageProvider) throws {
+        let setup = try provider.setUp()
         let dir = TestSupport.scratchDirectory("outage")
-        _ = try KeyStore.initialize(dataDirectory: dir, kek: "vault-transit:transit/outage?addr=\(server.address)")
+        try? FileManager.default.removeItem(at: dir)
+        _ = try KeyStore.initialize(dataDirectory: dir, kek: setup.reference)
         let breaker = CircuitBreaker(failureThreshold: 2, resetTimeout: .milliseconds(400))
-        let store = try KeyStore.openGuarded(dataDirectory: dir, breaker: breaker)
+        let envelope = try EnvelopeKeyring(
+            url: dir.appendingPathComponent(EnvelopeKeyring.fileName),
+            service: try RootKeyServices.service(for: setup.reference)
+        )
+        let store = try KeyStore(directory: dir, provider: GuardedKEKProvider(envelope, breaker: breaker))
         let before = try store.encryptionKey(for: .subject("CUST-1"))
 
-        server.stop()
+        setup.down()
         for subject in ["CUST-2", "CUST-3"] {
             #expect(throws: KeyStoreError(.providerUnavailable)) { try store.encryptionKey(for: .subject(subject)) }
         }
@@ -253,7 +264,7 @@ struct ProviderOutageTests {
         }
         #expect(cached == before)
 
-        try server.start()
+        try setup.up()
         Thread.sleep(forTimeInterval: 0.5)
         let after = try store.encryptionKey(for: .subject("CUST-5"))
         #expect(breaker.state == .closed)
