@@ -87,6 +87,9 @@ struct KEKProviderConformanceTests {
         #expect(wrapped.kekVersion == 1)
         #expect(try provider.unwrap(wrapped, family: a) == dek)
         #expect(throws: KeyStoreError.self) { try provider.unwrap(wrapped, family: b) }
+        // Another data directory's KEKs (another root key in the same provider) do not open it.
+        let (_, other) = try kind.fresh()
+        #expect(throws: KeyStoreError(.unwrapFailed)) { try other.provider.unwrap(wrapped, family: a) }
         for i in [0, wrapped.bytes.count / 2, wrapped.bytes.count - 1] {
             var tampered = wrapped
             tampered.bytes[i] ^= 0x01
