@@ -38,6 +38,10 @@ let package = Package(
             name: "KMS",
             description: "KEKs in AWS KMS (and KMS-compatible endpoints) over HTTPS through async-http-client."
         ),
+        .trait(
+            name: "Gateway",
+            description: "`strongroom serve`: the HTTPS gateway (Hummingbird, TLS 1.3, mTLS, OIDC bearer JWTs)."
+        ),
         .default(enabledTraits: ["OpenSSL", "PKCS11"]),
     ],
     dependencies: [
@@ -49,6 +53,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
@@ -143,6 +154,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StrongroomGateway",
+            dependencies: [
+                "Strongroom", "StrongroomFiles", "StrongroomJSON", "StrongroomKeys", "StrongroomLog",
+                "StrongroomPolicy",
+                "StrongroomSchema", "StrongroomAudit",
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Gateway"])),
+                .product(name: "HummingbirdTLS", package: "hummingbird", condition: .when(traits: ["Gateway"])),
+                .product(name: "HummingbirdCore", package: "hummingbird", condition: .when(traits: ["Gateway"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Gateway"])),
+                .product(name: "SwiftASN1", package: "swift-asn1", condition: .when(traits: ["Gateway"])),
+                .product(name: "JWTKit", package: "jwt-kit", condition: .when(traits: ["Gateway"])),
+                .product(name: "X509", package: "swift-certificates", condition: .when(traits: ["Gateway"])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Gateway"])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(traits: ["Gateway"])),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["Gateway"])),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StrongroomTestSupport",
             dependencies: ["StrongroomCrypto"],
             swiftSettings: swiftSettings
@@ -150,13 +182,17 @@ let package = Package(
         .executableTarget(
             name: "strongroom",
             dependencies: [
-                "Strongroom", "StrongroomFiles", "StrongroomKafka",
+                "Strongroom", "StrongroomFiles", "StrongroomKafka", "StrongroomGateway",
                 .product(
                     name: "ServiceLifecycle",
                     package: "swift-service-lifecycle",
-                    condition: .when(traits: ["Kafka"])
+                    condition: .when(traits: ["Kafka", "Gateway"])
                 ),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle", condition: .when(traits: ["Kafka"])),
+                .product(
+                    name: "UnixSignals",
+                    package: "swift-service-lifecycle",
+                    condition: .when(traits: ["Kafka", "Gateway"])
+                ),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -226,6 +262,24 @@ let package = Package(
                 "StrongroomFiles",
                 .product(name: "Logging", package: "swift-log"), .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrongroomGatewayTests",
+            dependencies: [
+                "StrongroomGateway", "Strongroom", "StrongroomTestSupport", "StrongroomKeys", "StrongroomLog",
+                "StrongroomSchema", "StrongroomAudit", "StrongroomPolicy", "StrongroomJSON", "StrongroomFiles",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Gateway"])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Gateway"])),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(traits: ["Gateway"])),
+                .product(name: "HTTPTypes", package: "swift-http-types", condition: .when(traits: ["Gateway"])),
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Gateway"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Gateway"])),
+                .product(name: "JWTKit", package: "jwt-kit", condition: .when(traits: ["Gateway"])),
+                .product(name: "X509", package: "swift-certificates", condition: .when(traits: ["Gateway"])),
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["Gateway"])),
             ],
             swiftSettings: swiftSettings
         ),

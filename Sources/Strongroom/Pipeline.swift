@@ -233,6 +233,23 @@ public final class StrongroomServices: Sendable {
     }
 }
 
+extension PolicyEngine {
+    /// Decides for `identity` when a front attested one, else for the policy's entry for `id`.
+    func authorize(
+        _ id: String,
+        as identity: Principal?,
+        _ action: Action,
+        _ resource: Resource,
+        _ context: AuthorizationContext
+    ) -> Decision {
+        if let identity {
+            authorize(identity, action, resource, context)
+        } else {
+            authorize(principalID: id, action, resource, context)
+        }
+    }
+}
+
 /// Produces events: authorize → validate → DLP → encrypt → sign → append → audit.
 public final class SecureProducer: Sendable {
     /// The services.
@@ -241,6 +258,9 @@ public final class SecureProducer: Sendable {
     public let principal: String
     /// The producer's network address, for policy conditions.
     public let sourceAddress: IPAddress?
+    /// The principal as a front attested it (roles and tenant from a verified token), decided
+    /// on instead of the policy's entry for ``principal``.
+    public let identity: Principal?
     let key: Curve25519.Signing.PrivateKey
     /// This producer's session (random, 128 bits, hex): with a per-partition record number it
     /// lets consumers see records deleted, replayed or reordered (`sr-seq`).
@@ -259,12 +279,14 @@ public final class SecureProducer: Sendable {
         services: StrongroomServices,
         principal: String,
         key: Curve25519.Signing.PrivateKey,
-        sourceAddress: IPAddress? = nil
+        sourceAddress: IPAddress? = nil,
+        identity: Principal? = nil
     ) {
         self.services = services
         self.principal = principal
         self.key = key
         self.sourceAddress = sourceAddress
+        self.identity = identity
         var random = SystemRandomNumberGenerator()
         self.session = (0..<2).map { _ in
             let v: UInt64 = random.next()
@@ -285,7 +307,7 @@ public final class SecureProducer: Sendable {
             sourceAddress: sourceAddress,
             tenant: services.tenant.isEmpty ? nil : services.tenant
         )
-        let decision = services.policy.authorize(principalID: principal, .produce, .topic(topic), context)
+        let decision = services.policy.authorize(principal, as: identity, .produce, .topic(topic), context)
         guard decision.isAllowed else {
             let audited = Result { () throws(PipelineError) in
                 try services.record([
@@ -581,18 +603,27 @@ public final class SecureConsumer: Sendable {
     /// A governance token (`srg1.…`): a time-boxed break-glass grant, honoured only within its
     /// scope by an engine that trusts its issuer, spent once if single-use.
     public let token: String?
+    /// The principal as a front attested it, decided on instead of the policy's entry.
+    public let identity: Principal?
     let verified = Mutex<[[UInt8]: Merkle.Hash]>([:])
     /// Producer sessions' next expected record numbers, advanced only when a batch commits.
     let sequences = Mutex<[ExactText: Int]>([:])
 
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
-    public init(services: StrongroomServices, principal: String, purpose: String?, group: String, token: String? = nil)
-    {
+    public init(
+        services: StrongroomServices,
+        principal: String,
+        purpose: String?,
+        group: String,
+        token: String? = nil,
+        identity: Principal? = nil
+    ) {
         self.services = services
         self.principal = principal
         self.purpose = purpose
         self.group = group
         self.token = token
+        self.identity = identity
     }
 
     /// `Consume` on the topic and on the group (its offsets are shared state: moving them needs
@@ -607,9 +638,9 @@ public final class SecureConsumer: Sendable {
             tenant: services.tenant.isEmpty ? nil : services.tenant,
             token: token
         )
-        var decision = services.policy.authorize(principalID: principal, .consume, .topic(topic), context)
+        var decision = services.policy.authorize(principal, as: identity, .consume, .topic(topic), context)
         if decision.isAllowed {
-            decision = services.policy.authorize(principalID: principal, .consume, .group(group), context)
+            decision = services.policy.authorize(principal, as: identity, .consume, .group(group), context)
         }
         if !decision.isAllowed {
             try services.record([
@@ -750,6 +781,7 @@ public final class SecureConsumer: Sendable {
             services: services,
             topic: topic,
             principal: principal,
+            identity: identity,
             context: context,
             verifiedRoots: verified.withLock { $0 },
             sequences: sequences.withLock { $0 }
@@ -777,7 +809,7 @@ public final class SecureConsumer: Sendable {
         var fresh: [(StoredRecord, String)] = []
         var deadLetterDecision: Decision?
         if !dead.isEmpty {
-            let decision = services.policy.authorize(principalID: principal, .produce, .topic(topic + ".dlq"), context)
+            let decision = services.policy.authorize(principal, as: identity, .produce, .topic(topic + ".dlq"), context)
             deadLetterDecision = decision
             if decision.isAllowed { fresh = try Self.notYetDeadLettered(dead, topic: topic, services: services) }
         }
@@ -995,6 +1027,7 @@ struct RecordReader {
         services: StrongroomServices,
         topic: String,
         principal: String,
+        identity: Principal? = nil,
         context: AuthorizationContext,
         verifiedRoots: [[UInt8]: Merkle.Hash] = [:],
         sequences: [ExactText: Int] = [:]
@@ -1003,7 +1036,13 @@ struct RecordReader {
         self.services = services
         self.topic = topic
         self.trusted = services.trustedProducerKeys()
-        self.fields = FieldDecisions(services: services, principal: principal, topic: topic, context: context)
+        self.fields = FieldDecisions(
+            services: services,
+            principal: principal,
+            identity: identity,
+            topic: topic,
+            context: context
+        )
         self.verifiedRoots = verifiedRoots
     }
 
@@ -1129,6 +1168,7 @@ extension EventLog {
 struct FieldDecisions {
     let services: StrongroomServices
     let principal: String
+    let identity: Principal?
     let topic: String
     let context: AuthorizationContext
     var counts: [ExactText: (decision: Decision, count: Int)] = [:]
@@ -1143,7 +1183,8 @@ struct FieldDecisions {
         let decision =
             counts[key]?.decision
             ?? services.policy.authorize(
-                principalID: principal,
+                principal,
+                as: identity,
                 .decrypt,
                 .field(topic: topic, pointer: pointer),
                 context

@@ -10,10 +10,12 @@ import StrongroomPolicy
 import StrongroomSchema
 import Synchronization
 
-#if Kafka
+#if Kafka || Gateway
 import ServiceLifecycle
-import StrongroomKafka
 import UnixSignals
+#endif
+#if Kafka
+import StrongroomKafka
 #endif
 
 struct ConsumeCommand: ParsableCommand {
@@ -132,7 +134,7 @@ struct ConsumeCommand: ParsableCommand {
     }
 }
 
-#if Kafka
+#if Kafka || Gateway
 /// Runs `service` in a `ServiceGroup` until SIGTERM or SIGINT shuts it down gracefully, from
 /// synchronous command code; its error, if it failed.
 func runUntilSignal(_ service: any Service, label: String) throws {

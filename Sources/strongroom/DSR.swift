@@ -161,10 +161,10 @@ struct DSRCommand: ParsableCommand {
                 throw CLIError("\(error)")
             }
             let key: Curve25519.Signing.PrivateKey
-            do { key = try ProducerKeys.loadOrCreate(principal: options.principal, in: options.data.url) } catch {
+            do { key = try CLIProducerKeys.loadOrCreate(principal: options.principal, in: options.data.url) } catch {
                 throw CLIError("\(error)")
             }
-            try ProducerKeys.requirePinned(key, principal: options.principal, services: services)
+            try CLIProducerKeys.requirePinned(key, principal: options.principal, services: services)
             guard let correction = FileManager.default.contents(atPath: event) else {
                 throw CLIError("cannot read \(event)")
             }
@@ -188,46 +188,30 @@ struct DSRCommand: ParsableCommand {
     }
 }
 
-/// A principal's producer signing key in the data directory.
-enum ProducerKeys {
-    /// Refuses, printing the key to pin, when the policy does not pin `key` for `principal`:
-    /// consumers would dead-letter everything it signs.
+/// The library's producer keys, with the CLI's messages.
+enum CLIProducerKeys {
+    /// Refuses, printing the key to pin, when the policy does not pin `key` for `principal`.
     static func requirePinned(
         _ key: Curve25519.Signing.PrivateKey,
         principal: String,
         services: StrongroomServices
     ) throws {
-        let pinned = services.trustedProducerKeys()[ExactText(principal)] ?? []
-        guard pinned.contains(where: { $0.rawRepresentation == key.publicKey.rawRepresentation }) else {
+        do {
+            try ProducerKeys.requirePinned(key, principal: principal, services: services)
+        } catch {
             throw CLIError(
                 """
                 \(principal)'s producer key is not pinned in the policy, so consumers would dead-letter what it \
                 signs; nothing was appended. Add it and run again:
-                  "principals": {"\(principal)": {..., "producerKeys": ["\(key.publicKey.rawRepresentation.base64EncodedString())"]}}
+                  "principals": {"\(principal)": {..., "producerKeys": ["\(error.publicKey ?? "")"]}}
                 """
             )
         }
     }
 
     static func loadOrCreate(principal: String, in directory: URL) throws -> Curve25519.Signing.PrivateKey {
-        guard principal.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }) else {
-            throw CLIError("principal names for key files are printable ASCII without /")
+        do { return try ProducerKeys.loadOrCreate(principal: principal, in: directory) } catch {
+            throw CLIError(error.detail)
         }
-        let url = directory.appendingPathComponent("producer-\(principal).key")
-        if let text = try? String(contentsOf: url, encoding: .utf8) {
-            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-            guard let mode = attributes[.posixPermissions] as? Int, mode & 0o077 == 0 else {
-                throw CLIError("\(url.path) is accessible by group or others: chmod 600")
-            }
-            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw CLIError("\(url.path) is not a producer key")
-            }
-            return try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-        }
-        let key = Curve25519.Signing.PrivateKey()
-        do {
-            try PrivateFiles.write(Array((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: url.path)
-        } catch { throw CLIError("\(error)") }
-        return key
     }
 }

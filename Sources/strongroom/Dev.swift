@@ -5,8 +5,8 @@ import StrongroomKafka
 struct DevCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev",
-        abstract: "Development services: a Kafka cluster on this machine, with nothing to install.",
-        subcommands: [Kafka.self]
+        abstract: "Development helpers: a Kafka cluster on this machine, test certificates and test tokens.",
+        subcommands: [Kafka.self, PKI.self, Token.self]
     )
 
     struct Kafka: ParsableCommand {

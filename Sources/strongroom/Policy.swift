@@ -465,7 +465,7 @@ struct PolicyCommand: ParsableCommand {
                 let i = principals.firstIndex(where: { $0.key.hasSameBytes(as: principal) }),
                 case .object(var entry) = principals[i].value
             else { throw CLIError("\(principal) is not declared under principals in \(policy)") }
-            let key = try ProducerKeys.loadOrCreate(principal: principal, in: data.url)
+            let key = try CLIProducerKeys.loadOrCreate(principal: principal, in: data.url)
             let encoded = key.publicKey.rawRepresentation.base64EncodedString()
             var keys: [JSONValue] = []
             if let k = entry.firstIndex(where: { $0.key.hasSameBytes(as: "producerKeys") }) {

@@ -48,10 +48,10 @@ struct ProduceCommand: ParsableCommand {
             throw CLIError("--source-address \(sourceAddress) is not an IPv4 or IPv6 address")
         }
         let key: Curve25519.Signing.PrivateKey
-        do { key = try ProducerKeys.loadOrCreate(principal: principal, in: pipeline.data.url) } catch {
+        do { key = try CLIProducerKeys.loadOrCreate(principal: principal, in: pipeline.data.url) } catch {
             throw CLIError("\(error)")
         }
-        try ProducerKeys.requirePinned(key, principal: principal, services: services)
+        try CLIProducerKeys.requirePinned(key, principal: principal, services: services)
         let producer = SecureProducer(services: services, principal: principal, key: key, sourceAddress: address)
         try processLines("produce") { (lines: [[UInt8]]) -> [Result<[UInt8], PipelineError>] in
             let correlation = correlationId ?? UUID().uuidString.lowercased()

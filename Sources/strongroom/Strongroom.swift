@@ -21,7 +21,7 @@ struct StrongroomCommand: ParsableCommand {
         subcommands: [
             Demo.self, Init.self, Encrypt.self, Decrypt.self, Keys.self, SchemaCommand.self, TopicCommand.self,
             ProduceCommand.self, ConsumeCommand.self, DLQCommand.self, LogCommand.self, PolicyCommand.self,
-            AuditCommand.self, DSRCommand.self, MirrorCommand.self,
+            AuditCommand.self, DSRCommand.self, MirrorCommand.self, ServeCommand.self,
             Bench.self, DevCommand.self,
         ]
     )
@@ -58,15 +58,13 @@ struct DataDirectoryOptions: ParsableArguments {
     func auditLog() throws -> AuditLog { try AuditLog(dataDirectory: url, signingKey: auditKeyURL) }
 
     /// The file naming the data directory's tenant (`init --tenant`).
-    static let tenantFileName = "tenant"
+    static let tenantFileName = StrongroomServices.tenantFileName
 
     /// The tenant every command acts in: the data directory's own (`init --tenant`), which a
     /// different `--tenant` may not override; `requested` (else "") for a directory made before
     /// tenants were recorded.
     func tenant(_ requested: String?) throws -> String {
-        let file = url.appendingPathComponent(Self.tenantFileName)
-        guard let data = FileManager.default.contents(atPath: file.path) else { return requested ?? "" }
-        let stored = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let stored = StrongroomServices.tenant(ofDataDirectory: url) else { return requested ?? "" }
         if let requested, !requested.hasSameBytes(as: stored) {
             throw CLIError(
                 "--tenant \"\(requested)\" does not match this data directory's tenant \"\(stored)\" "

@@ -1,0 +1,404 @@
+#if Gateway
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Strongroom
+import StrongroomAudit
+import StrongroomJSON
+import StrongroomKeys
+import StrongroomLog
+import StrongroomPolicy
+import StrongroomSchema
+import Synchronization
+import X509
+
+/// One tenant the gateway serves: its own data directory, so its topics, keys, schemas, audit
+/// log and policy are out of every other tenant's reach.
+public final class GatewayTenant: Sendable {
+    /// The tenant's name, as recorded in its data directory.
+    public let name: String
+    /// The tenant's data directory.
+    public let directory: URL
+    /// The pipeline's services on the tenant's data directory.
+    public let services: StrongroomServices
+    let producers = Mutex<[String: SecureProducer]>([:])
+
+    /// A tenant over already opened services.
+    public init(name: String, directory: URL, services: StrongroomServices) {
+        self.name = name
+        self.directory = directory
+        self.services = services
+    }
+
+    /// Opens `tenant`'s data directory, which must have been made for it (`init --tenant NAME`).
+    public static func open(name: String, _ tenant: GatewayConfiguration.Tenant) throws -> GatewayTenant {
+        let directory = URL(fileURLWithPath: tenant.dataDirectory, isDirectory: true)
+        guard let recorded = StrongroomServices.tenant(ofDataDirectory: directory), recorded.hasSameBytes(as: name)
+        else {
+            throw GatewayConfiguration.Invalid(
+                "tenants.\(name): \(directory.path) was not made for tenant \(name) (strongroom init --tenant \(name))"
+            )
+        }
+        let services = StrongroomServices(
+            keys: try KeyStore.openGuarded(dataDirectory: directory),
+            log: try SQLiteEventLog(dataDirectory: directory),
+            registry: try SchemaRegistry(dataDirectory: directory),
+            policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: tenant.policy)),
+            audit: try AuditLog(dataDirectory: directory, signingKey: tenant.auditKey.map { URL(fileURLWithPath: $0) }),
+            tenant: name,
+            logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
+        )
+        return GatewayTenant(name: name, directory: directory, services: services)
+    }
+
+    /// This principal's producer, signing with its key in the data directory (pinned in the
+    /// policy); one per principal and roles, so its record numbers run on.
+    func producer(for identity: GatewayIdentity, sourceAddress: IPAddress?) throws(Problem) -> SecureProducer {
+        let id = identity.principal.id
+        let cacheKey = id + "\u{0}" + identity.principal.roles.sorted().joined(separator: "\u{0}")
+        if let producer = producers.withLock({ $0[cacheKey] }), producer.sourceAddress == sourceAddress {
+            return producer
+        }
+        let key: Curve25519.Signing.PrivateKey
+        do {
+            key = try ProducerKeys.loadOrCreate(principal: id, in: directory)
+            try ProducerKeys.requirePinned(key, principal: id, services: services)
+        } catch {
+            throw Problem(
+                .forbidden,
+                "producer-key",
+                "Producer key not pinned",
+                error.kind == .notPinned
+                    ? "\(id)'s producer key is not pinned in the policy; pin \(error.publicKey ?? "") for it"
+                    : error.detail
+            )
+        }
+        let producer = SecureProducer(
+            services: services,
+            principal: id,
+            key: key,
+            sourceAddress: sourceAddress,
+            identity: identity.principal
+        )
+        producers.withLock { $0[cacheKey] = producer }
+        return producer
+    }
+}
+
+/// Who a request comes from, as the gateway established it.
+public struct GatewayIdentity: Sendable {
+    /// The principal the policy decides for: its id, the roles the token or policy gives, the tenant.
+    public var principal: Principal
+    /// The tenant the request runs in.
+    public var tenant: String
+}
+
+/// The request context: the connection (for the client certificate) and, once authenticated,
+/// the identity and correlation id.
+public struct GatewayContext: RequestContext {
+    /// Hummingbird's own request state.
+    public var coreContext: CoreRequestContextStorage
+    /// The connection: its peer certificate and address.
+    public let channel: any Channel
+    /// Who the request comes from, once authenticated.
+    public var identity: GatewayIdentity?
+    /// The trace id of the request's `traceparent`.
+    public var correlationID = ""
+    /// Shared by every layer's copy of the context: what the access log reports.
+    let state = RequestState()
+
+    /// The context of a request on `source`'s connection.
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// What inner layers tell the outer ones about a request.
+final class RequestState: Sendable {
+    private let stored = Mutex<GatewayIdentity?>(nil)
+    var identity: GatewayIdentity? {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
+    }
+}
+
+/// The HTTPS front: authenticates, limits, and hands each request to the library's pipeline
+/// types (`SecureProducer`, `SecureConsumer`) in the caller's tenant.
+public final class Gateway: Sendable {
+    /// What the gateway was started with.
+    public let configuration: GatewayConfiguration
+    let tenants: [String: GatewayTenant]
+    let mapping: PrincipalMapping
+    let verifier: TokenVerifier?
+    let rates: RateLimiter
+    let concurrency: ConcurrencyLimiter
+    let accessLog: Logger
+
+    /// A gateway over opened tenants; checks the configuration again.
+    public init(
+        configuration: GatewayConfiguration,
+        tenants: [GatewayTenant],
+        verifier: TokenVerifier?,
+        accessLog: Logger = Logger(label: "strongroom.gateway.access") { JSONLogHandler(label: $0) }
+    ) throws {
+        try configuration.check()
+        self.configuration = configuration
+        self.tenants = Dictionary(tenants.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.mapping = try PrincipalMapping(rules: configuration.principalMappingRules)
+        self.verifier = verifier
+        self.rates = RateLimiter(rate: configuration.limits.requestsPerSecond, burst: configuration.limits.burst)
+        self.concurrency = ConcurrencyLimiter(limit: configuration.limits.maxConcurrentRequests)
+        self.accessLog = accessLog
+    }
+
+    /// Opens every tenant and the JWKS the configuration names.
+    public static func open(_ configuration: GatewayConfiguration) async throws -> Gateway {
+        let tenants = try configuration.tenants.sorted { $0.key < $1.key }.map {
+            try GatewayTenant.open(name: $0.key, $0.value)
+        }
+        let verifier: TokenVerifier? =
+            if let oidc = configuration.oidc, configuration.authentication == .oidc {
+                try await TokenVerifier(oidc)
+            } else { nil }
+        return try Gateway(configuration: configuration, tenants: tenants, verifier: verifier)
+    }
+
+    // MARK: Server
+
+    /// The HTTP server: TLS 1.3 only, a client certificate required for mTLS.
+    public func server() throws -> HTTPServerBuilder {
+        let limits = configuration.limits
+        let http = HTTP1Channel.Configuration(
+            idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: limits.maxHeaderBytes,
+                maxHeaderListSize: limits.maxHeaderBytes,
+                maxHeaderFieldCount: 100
+            )
+        )
+        guard let tls = configuration.tls else { return .http1(configuration: http) }
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+        let key = NIOSSLPrivateKeySource.privateKey(try NIOSSLPrivateKey(file: tls.privateKey, format: .pem))
+        var settings =
+            if let ca = tls.clientCA {
+                TLSConfiguration.makeServerConfigurationWithMTLS(
+                    certificateChain: chain,
+                    privateKey: key,
+                    trustRoots: .file(ca)
+                )
+            } else {
+                TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: key)
+            }
+        settings.minimumTLSVersion = .tlsv13
+        return try .tls(.http1(configuration: http), tlsConfiguration: settings)
+    }
+
+    /// The application on the configured address; `onListening` gets the bound address.
+    public func application(
+        onListening: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            server: try server(),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "strongroom"
+            ),
+            onServerRunning: { channel in
+                onListening(channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")
+            },
+            logger: Logger(label: "strongroom.gateway") { JSONLogHandler(label: $0) }
+        )
+    }
+
+    /// Every route.
+    public func router() -> Router<GatewayContext> {
+        let router = Router(context: GatewayContext.self)
+        router.add(middleware: Front(gateway: self))
+        router.get("health") { _, _ in Self.json(#"{"status":"ok"}"#) }
+        let authenticated = router.group().add(middleware: Authenticate(gateway: self))
+        authenticated.get("ready") { _, context in try await self.ready(context) }
+        authenticated.post("v1/topics/:topic/records") { request, context in try await self.produce(request, context) }
+        authenticated.post("v1/topics/:topic/consume") { request, context in try await self.consume(request, context) }
+        return router
+    }
+
+    // MARK: Handlers
+
+    func tenant(_ context: GatewayContext) throws(Problem) -> (GatewayIdentity, GatewayTenant) {
+        guard let identity = context.identity, let tenant = tenants[identity.tenant] else {
+            throw Problem(.unauthorized, "unauthenticated", "Not authenticated", "no identity")
+        }
+        return (identity, tenant)
+    }
+
+    func ready(_ context: GatewayContext) async throws -> Response {
+        let (_, tenant) = try tenant(context)
+        let services = tenant.services
+        do {
+            _ = try services.keys.kekVersions()
+            _ = try services.log.topics()
+            _ = try services.audit.latestCheckpoint()
+        } catch {
+            throw Problem(
+                .serviceUnavailable,
+                "not-ready",
+                "Not ready",
+                "a key provider, the log or the audit log is unreachable"
+            )
+        }
+        return Self.json(#"{"status":"ready"}"#)
+    }
+
+    func produce(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        let (identity, tenant) = try tenant(context)
+        let topic = try topicParameter(context)
+        var body = try await JSONBody(request, limit: configuration.limits.maxBodyBytes)
+        guard case .array(let records)? = body.reader.value("records") else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "records: expected an array of events")
+        }
+        try body.done()
+        guard records.count <= configuration.limits.maxBatchRecords else {
+            throw Problem(
+                .contentTooLarge,
+                "batch-too-large",
+                "Batch too large",
+                "\(records.count) records; at most \(configuration.limits.maxBatchRecords) per request"
+            )
+        }
+        let events = records.map { record in
+            var bytes: [UInt8] = []
+            record.write(to: &bytes)
+            return bytes
+        }
+        let producer = try tenant.producer(for: identity, sourceAddress: Self.address(context.channel))
+        let correlation = context.correlationID
+        let results = try await NIOThreadPool.singleton.runIfActive {
+            producer.produce(events, to: topic, correlationID: correlation)
+        }
+        if !results.isEmpty, results.allSatisfy({ if case .failure(let e) = $0 { e.kind == .denied } else { false } }) {
+            throw Problem(
+                .forbidden,
+                "denied",
+                "Denied",
+                "the policy does not let \(identity.principal.id) produce to \(topic)"
+            )
+        }
+        var out = Array(#"{"results":["#.utf8)
+        var accepted = 0
+        for (i, result) in results.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            switch result {
+            case .success(let position):
+                accepted += 1
+                out += Array(#"{"partition":\#(position.partition),"offset":\#(position.offset)}"#.utf8)
+            case .failure(let error):
+                out += Array(#"{"error":{"kind":"#.utf8)
+                JSONValue.writeString(error.kind.rawValue, to: &out)
+                out += Array(#","detail":"#.utf8)
+                JSONValue.writeString(error.detail, to: &out)
+                out += Array("}}".utf8)
+            }
+        }
+        out += Array(#"],"accepted":\#(accepted),"refused":\#(results.count - accepted)}"#.utf8)
+        return Self.json(out)
+    }
+
+    func consume(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        let (identity, tenant) = try tenant(context)
+        let topic = try topicParameter(context)
+        var body = try await JSONBody(request, limit: configuration.limits.maxBodyBytes)
+        guard let group = try body.reader.string("group"), !group.isEmpty else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "group: required")
+        }
+        let purpose = try body.reader.string("purpose")
+        let limit = configuration.limits.maxConsumeRecords
+        let wanted = try body.reader.int("maxRecords", 1...limit) ?? min(500, limit)
+        let only = try body.reader.int("partition", 0...65_535)
+        try body.done()
+        let consumer = SecureConsumer(
+            services: tenant.services,
+            principal: identity.principal.id,
+            purpose: purpose,
+            group: group,
+            identity: identity.principal
+        )
+        let correlation = context.correlationID
+        let events: [ConsumedEvent] = try await NIOThreadPool.singleton.runIfActive {
+            let partitions =
+                try only.map { [$0] } ?? tenant.services.log.describeTopic(topic).partitions.map(\.partition)
+            var events: [ConsumedEvent] = []
+            for partition in partitions where events.count < wanted {
+                try consumer.consume(
+                    topic: topic,
+                    partition: partition,
+                    maxRecords: wanted - events.count,
+                    correlationID: correlation
+                ) { events += $0 }
+            }
+            return events
+        }
+        var out = Array(#"{"records":["#.utf8)
+        for (i, event) in events.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array(#"{"partition":\#(event.partition),"offset":\#(event.offset),"value":"#.utf8)
+            out += event.value
+            out.append(UInt8(ascii: "}"))
+        }
+        out += Array("]}".utf8)
+        return Self.json(out)
+    }
+
+    func topicParameter(_ context: GatewayContext) throws(Problem) -> String {
+        guard let topic = context.parameters.get("topic"), !topic.isEmpty else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "no topic")
+        }
+        return topic
+    }
+
+    static func address(_ channel: any Channel) -> IPAddress? {
+        channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
+    }
+
+    static func json(_ text: String) -> Response { json(Array(text.utf8)) }
+
+    static func json(_ bytes: [UInt8]) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+}
+
+/// A JSON request body, read up to the limit; its members read once each, unknown ones refused.
+struct JSONBody {
+    var reader: GatewayConfiguration.Reader
+
+    init(_ request: Request, limit: Int) async throws {
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: limit) } catch {
+            throw Problem(.contentTooLarge, "body-too-large", "Body too large", "the body is over \(limit) bytes")
+        }
+        let value: JSONValue
+        do { value = try JSONValue(parsing: buffer.readableBytesView) } catch {
+            throw Problem(.badRequest, "bad-request", "Bad request", "the body is not JSON")
+        }
+        do { reader = try GatewayConfiguration.Reader(value, "") } catch {
+            throw Problem(.badRequest, "bad-request", "Bad request", "the body is not a JSON object")
+        }
+    }
+
+    func done() throws(Problem) {
+        do { try reader.done() } catch { throw Problem(.badRequest, "bad-request", "Bad request", error.description) }
+    }
+}
+#endif

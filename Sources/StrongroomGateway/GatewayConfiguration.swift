@@ -1,0 +1,302 @@
+import Foundation
+import StrongroomJSON
+
+/// What `strongroom serve --config FILE` reads.
+///
+/// One listener, its TLS and authentication, the tenants it serves, and its limits. Unknown
+/// keys are errors; relative paths are read from the configuration file's folder.
+public struct GatewayConfiguration: Sendable {
+    /// How clients prove who they are.
+    public enum Authentication: String, Sendable {
+        /// A client certificate (TLS 1.3, required), its subject DN mapped to a principal.
+        case mtls
+        /// An OIDC bearer JWT, verified against a JWKS.
+        case oidc
+    }
+
+    /// The server's certificate and key, and for mTLS the CA that signs client certificates.
+    public struct TLS: Sendable {
+        /// The server certificate chain (PEM).
+        public var certificate: String
+        /// The server's private key (PEM).
+        public var privateKey: String
+        /// The CA that signs client certificates (PEM); required for mTLS.
+        public var clientCA: String?
+
+        /// A configuration with these values; the rest default.
+        public init(certificate: String, privateKey: String, clientCA: String? = nil) {
+            self.certificate = certificate
+            self.privateKey = privateKey
+            self.clientCA = clientCA
+        }
+    }
+
+    /// Where bearer tokens come from and what they must say.
+    public struct OIDC: Sendable {
+        /// A JWKS file (re-read when it changes).
+        public var jwks: String
+        /// The issuer (`iss`) tokens must name.
+        public var issuer: String
+        /// The audience (`aud`) tokens must name.
+        public var audience: String
+        /// The claim holding the tenant.
+        public var tenantClaim = "tenant"
+        /// The claim holding the roles (a list, or space-separated).
+        public var rolesClaim = "roles"
+        /// Seconds of clock difference allowed on `exp` and `nbf` (at most 300).
+        public var clockSkewSeconds = 60
+
+        /// A configuration with these values; the rest default.
+        public init(jwks: String, issuer: String, audience: String) {
+            self.jwks = jwks
+            self.issuer = issuer
+            self.audience = audience
+        }
+    }
+
+    /// One tenant: its data directory (made with `init --tenant NAME`) and its policy.
+    public struct Tenant: Sendable {
+        /// The tenant's data directory.
+        public var dataDirectory: String
+        /// The tenant's policy file.
+        public var policy: String
+        /// The audit log's signing key file, when kept outside the data directory.
+        public var auditKey: String?
+
+        /// A configuration with these values; the rest default.
+        public init(dataDirectory: String, policy: String, auditKey: String? = nil) {
+            self.dataDirectory = dataDirectory
+            self.policy = policy
+            self.auditKey = auditKey
+        }
+    }
+
+    /// Limits per tenant and per request.
+    public struct Limits: Sendable {
+        /// Bytes in one request body (413 beyond).
+        public var maxBodyBytes = 1 << 20
+        /// Records in one produce request.
+        public var maxBatchRecords = 1_000
+        /// Records one consume request may ask for.
+        public var maxConsumeRecords = 1_000
+        /// A tenant's sustained request rate.
+        public var requestsPerSecond = 100.0
+        /// Requests a tenant may make at once before the rate applies.
+        public var burst = 200
+        /// Requests one tenant may have in flight.
+        public var maxConcurrentRequests = 32
+        /// Seconds a connection may sit idle (slow or stalled clients are closed).
+        public var idleTimeoutSeconds = 30
+        /// Bytes in a header field, and in all of them.
+        public var maxHeaderBytes = 16 * 1024
+
+        /// A configuration with these values; the rest default.
+        public init() {}
+    }
+
+    /// The address to listen on.
+    public var host = "127.0.0.1"
+    /// The port to listen on (0: any free port).
+    public var port = 8443
+    /// The listener's TLS; required unless `allowPlaintext`.
+    public var tls: TLS?
+    /// Plain HTTP: for tests behind a local proxy only; refused unless set.
+    public var allowPlaintext = false
+    /// How clients authenticate.
+    public var authentication: Authentication
+    /// Rules from a certificate's subject DN to a principal (Kafka's syntax).
+    public var principalMappingRules = "DEFAULT"
+    /// Subject DNs refused even with a valid certificate.
+    public var revokedSubjects: [String] = []
+    /// The token settings, for `oidc`.
+    public var oidc: OIDC?
+    /// The tenants served, by name.
+    public var tenants: [String: Tenant]
+    /// Limits per tenant and request.
+    public var limits = Limits()
+
+    /// A configuration error, naming the key.
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        /// What is wrong, naming the key.
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// A configuration with these values; the rest default.
+    public init(authentication: Authentication, tenants: [String: Tenant]) {
+        self.authentication = authentication
+        self.tenants = tenants
+    }
+
+    /// Reads and checks `url`.
+    public init(contentsOf url: URL) throws(Invalid) {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw Invalid("cannot read \(url.path)")
+        }
+        let value: JSONValue
+        do { value = try JSONValue(parsing: Array(data)) } catch { throw Invalid("\(url.path): not JSON: \(error)") }
+        try self.init(json: value, base: url.deletingLastPathComponent())
+    }
+
+    /// Reads a parsed configuration; relative paths are taken from `base`.
+    public init(json: JSONValue, base: URL) throws(Invalid) {
+        var root = try Reader(json, "")
+        func path(_ text: String) -> String {
+            text.hasPrefix("/") ? text : base.appendingPathComponent(text).path
+        }
+        if let listen = try root.string("listen") {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                (1...65_535).contains(port) || port == 0
+            else { throw Invalid("listen: expected HOST:PORT, got \(listen)") }
+            host = String(listen[..<colon])
+            self.port = port
+        }
+        guard let auth = try root.string("authentication") else {
+            throw Invalid("authentication: required (mtls or oidc)")
+        }
+        guard let method = Authentication(rawValue: auth) else {
+            throw Invalid("authentication: \(auth) is not supported (mtls or oidc)")
+        }
+        authentication = method
+        allowPlaintext = try root.bool("allowPlaintext") ?? false
+        if var t = try root.object("tls") {
+            guard let certificate = try t.string("certificate"), let key = try t.string("privateKey") else {
+                throw Invalid("tls: certificate and privateKey are required")
+            }
+            tls = TLS(
+                certificate: path(certificate),
+                privateKey: path(key),
+                clientCA: try t.string("clientCA").map(path)
+            )
+            try t.done()
+        }
+        principalMappingRules = try root.string("principalMappingRules") ?? "DEFAULT"
+        revokedSubjects = try root.strings("revokedSubjects") ?? []
+        if var o = try root.object("oidc") {
+            guard let jwks = try o.string("jwks"), let issuer = try o.string("issuer"),
+                let audience = try o.string("audience")
+            else { throw Invalid("oidc: jwks, issuer and audience are required") }
+            var oidc = OIDC(jwks: path(jwks), issuer: issuer, audience: audience)
+            oidc.tenantClaim = try o.string("tenantClaim") ?? oidc.tenantClaim
+            oidc.rolesClaim = try o.string("rolesClaim") ?? oidc.rolesClaim
+            oidc.clockSkewSeconds = try o.int("clockSkewSeconds", 0...300) ?? oidc.clockSkewSeconds
+            try o.done()
+            self.oidc = oidc
+        }
+        guard var t = try root.object("tenants") else { throw Invalid("tenants: required") }
+        var tenants: [String: Tenant] = [:]
+        for name in t.keys {
+            guard var one = try t.object(name) else { continue }
+            guard let directory = try one.string("dataDirectory"), let policy = try one.string("policy") else {
+                throw Invalid("tenants.\(name): dataDirectory and policy are required")
+            }
+            tenants[name] = Tenant(
+                dataDirectory: path(directory),
+                policy: path(policy),
+                auditKey: try one.string("auditKey").map(path)
+            )
+            try one.done()
+        }
+        try t.done()
+        guard !tenants.isEmpty else { throw Invalid("tenants: at least one") }
+        self.tenants = tenants
+        if var l = try root.object("limits") {
+            limits.maxBodyBytes = try l.int("maxBodyBytes", 1_024...(64 << 20)) ?? limits.maxBodyBytes
+            limits.maxBatchRecords = try l.int("maxBatchRecords", 1...100_000) ?? limits.maxBatchRecords
+            limits.maxConsumeRecords = try l.int("maxConsumeRecords", 1...100_000) ?? limits.maxConsumeRecords
+            limits.requestsPerSecond = Double(
+                try l.int("requestsPerSecond", 1...1_000_000) ?? Int(limits.requestsPerSecond)
+            )
+            limits.burst = try l.int("burst", 1...1_000_000) ?? limits.burst
+            limits.maxConcurrentRequests =
+                try l.int("maxConcurrentRequests", 1...10_000) ?? limits.maxConcurrentRequests
+            limits.idleTimeoutSeconds = try l.int("idleTimeoutSeconds", 1...3_600) ?? limits.idleTimeoutSeconds
+            limits.maxHeaderBytes = try l.int("maxHeaderBytes", 1_024...(1 << 20)) ?? limits.maxHeaderBytes
+            try l.done()
+        }
+        try root.done()
+        try check()
+    }
+
+    /// The rules a configuration must keep whichever way it was made.
+    public func check() throws(Invalid) {
+        switch authentication {
+        case .mtls:
+            guard tls?.clientCA != nil else { throw Invalid("authentication mtls: tls.clientCA is required") }
+        case .oidc:
+            guard oidc != nil else { throw Invalid("authentication oidc: the oidc section is required") }
+        }
+        if tls == nil && !allowPlaintext {
+            throw Invalid("tls: required (plain HTTP only with \"allowPlaintext\": true, for a local test)")
+        }
+        do { _ = try PrincipalMapping(rules: principalMappingRules) } catch { throw Invalid("\(error)") }
+    }
+
+    /// Reads an object's members once each and refuses any left unread.
+    struct Reader {
+        let members: [JSONValue.Member]
+        let at: String
+        /// Indexes of the members read (keys compared as bytes).
+        var read: Set<Int> = []
+
+        init(_ value: JSONValue, _ at: String) throws(Invalid) {
+            guard let members = value.objectMembers else {
+                throw Invalid("\(at.isEmpty ? "the file" : at): expected an object")
+            }
+            self.members = members
+            self.at = at
+        }
+
+        var keys: [String] { members.map(\.key) }
+
+        private func name(_ key: String) -> String { at.isEmpty ? key : "\(at).\(key)" }
+
+        mutating func value(_ key: String) -> JSONValue? {
+            guard let index = members.firstIndex(where: { $0.key.hasSameBytes(as: key) }) else { return nil }
+            read.insert(index)
+            return members[index].value
+        }
+
+        mutating func string(_ key: String) throws(Invalid) -> String? {
+            guard let value = value(key) else { return nil }
+            guard let text = value.stringValue else { throw Invalid("\(name(key)): expected a string") }
+            return text
+        }
+
+        mutating func strings(_ key: String) throws(Invalid) -> [String]? {
+            guard let value = value(key) else { return nil }
+            guard case .array(let items) = value else { throw Invalid("\(name(key)): expected an array of strings") }
+            var out: [String] = []
+            for item in items {
+                guard let text = item.stringValue else { throw Invalid("\(name(key)): expected an array of strings") }
+                out.append(text)
+            }
+            return out
+        }
+
+        mutating func bool(_ key: String) throws(Invalid) -> Bool? {
+            guard let value = value(key) else { return nil }
+            guard case .bool(let b) = value else { throw Invalid("\(name(key)): expected true or false") }
+            return b
+        }
+
+        mutating func int(_ key: String, _ range: ClosedRange<Int>) throws(Invalid) -> Int? {
+            guard let value = value(key) else { return nil }
+            guard case .number(let text) = value, let n = Int(text), range.contains(n) else {
+                throw Invalid("\(name(key)): expected a whole number in \(range.lowerBound)…\(range.upperBound)")
+            }
+            return n
+        }
+
+        mutating func object(_ key: String) throws(Invalid) -> Reader? {
+            guard let value = value(key) else { return nil }
+            return try Reader(value, name(key))
+        }
+
+        func done() throws(Invalid) {
+            for (index, member) in members.enumerated() where !read.contains(index) {
+                throw Invalid("\(name(member.key)): unknown key")
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+#if Gateway
+import Foundation
+import JWTKit
+import StrongroomJSON
+
+/// Verifies OIDC bearer JWTs against a JWKS: signature (RS256, ES256 or EdDSA only), issuer,
+/// audience, expiry and not-before with a bounded clock skew; gives the subject, tenant and roles.
+public final class TokenVerifier: Sendable {
+    /// What a verified token says.
+    public struct Claims: Sendable, Equatable {
+        /// The principal (`sub`).
+        public var subject: String
+        /// The tenant claim.
+        public var tenant: String
+        /// The roles claim.
+        public var roles: [String]
+    }
+
+    /// Why a token is refused; the reason names the check, never a claim's value.
+    public struct Refused: Error, Sendable, CustomStringConvertible {
+        /// Which check failed.
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static let algorithms: Set<String> = ["RS256", "ES256", "EdDSA"]
+
+    let configuration: GatewayConfiguration.OIDC
+    let keys: JWTKeyCollection
+
+    /// Loads the JWKS the configuration names.
+    public init(_ configuration: GatewayConfiguration.OIDC) async throws(Refused) {
+        self.configuration = configuration
+        guard let data = FileManager.default.contents(atPath: configuration.jwks) else {
+            throw Refused("cannot read the JWKS \(configuration.jwks)")
+        }
+        let keys = JWTKeyCollection()
+        do { try await keys.add(jwksJSON: String(decoding: data, as: UTF8.self)) } catch {
+            throw Refused("the JWKS \(configuration.jwks) does not load: \(error)")
+        }
+        self.keys = keys
+    }
+
+    /// The verified claims of `token`, at `now`.
+    public func verify(_ token: String, now: Date = Date()) async throws(Refused) -> Claims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerBytes = Self.base64URL(parts[0]),
+            let header = try? JSONValue(parsing: headerBytes), let members = header.objectMembers
+        else { throw Refused("not a signed JWT") }
+        // Chosen here, not by the token: no `none`, no HMAC keyed with a public key.
+        guard let alg = members.first(where: { $0.key.hasSameBytes(as: "alg") })?.value.stringValue,
+            Self.algorithms.contains(alg)
+        else { throw Refused("signature algorithm not accepted (RS256, ES256, EdDSA)") }
+        let payload: Payload
+        do { payload = try await keys.verify(token, as: Payload.self) } catch {
+            throw Refused("signature does not verify")
+        }
+        let claims = payload.claims
+        func string(_ name: String) -> String? {
+            claims.first(where: { $0.key.hasSameBytes(as: name) })?.value.stringValue
+        }
+        func number(_ name: String) -> Double? {
+            guard case .number(let text)? = claims.first(where: { $0.key.hasSameBytes(as: name) })?.value else {
+                return nil
+            }
+            return Double(text)
+        }
+        let skew = Double(configuration.clockSkewSeconds)
+        let t = now.timeIntervalSince1970
+        guard let issuer = string("iss"), issuer.hasSameBytes(as: configuration.issuer) else {
+            throw Refused("issuer not accepted")
+        }
+        let audiences: [String]
+        switch claims.first(where: { $0.key.hasSameBytes(as: "aud") })?.value {
+        case .string(let one)?: audiences = [one]
+        case .array(let many)?: audiences = many.compactMap(\.stringValue)
+        default: audiences = []
+        }
+        guard audiences.contains(where: { $0.hasSameBytes(as: configuration.audience) }) else {
+            throw Refused("audience not accepted")
+        }
+        guard let exp = number("exp") else { throw Refused("no expiry (exp)") }
+        guard t < exp + skew else { throw Refused("expired") }
+        if let nbf = number("nbf"), t + skew < nbf { throw Refused("not valid yet (nbf)") }
+        guard let subject = string("sub"), !subject.isEmpty else { throw Refused("no subject (sub)") }
+        guard let tenant = string(configuration.tenantClaim), !tenant.isEmpty else {
+            throw Refused("no tenant claim (\(configuration.tenantClaim))")
+        }
+        var roles: [String] = []
+        switch claims.first(where: { $0.key.hasSameBytes(as: configuration.rolesClaim) })?.value {
+        case .array(let items)?: roles = items.compactMap(\.stringValue)
+        case .string(let text)?: roles = text.split(separator: " ").map(String.init)
+        case nil: break
+        default: throw Refused("roles claim (\(configuration.rolesClaim)) is not a list")
+        }
+        return Claims(subject: subject, tenant: tenant, roles: roles)
+    }
+
+    static func base64URL(_ text: Substring) -> [UInt8]? {
+        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while s.count % 4 != 0 { s.append("=") }
+        return Data(base64Encoded: s).map(Array.init)
+    }
+
+    /// Every claim, kept as JSON; the checks above read them.
+    struct Payload: JWTPayload {
+        var claims: [JSONValue.Member]
+
+        init(claims: [JSONValue.Member]) { self.claims = claims }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: AnyKey.self)
+            claims = try container.allKeys.map { key in
+                JSONValue.Member(key.stringValue, try container.decode(Claim.self, forKey: key).value)
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: AnyKey.self)
+            for member in claims { try container.encode(Claim(value: member.value), forKey: AnyKey(member.key)) }
+        }
+
+        // The checks need the configuration, so they run after decoding.
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// One claim value as JSON.
+    struct Claim: Codable {
+        var value: JSONValue
+
+        init(value: JSONValue) { self.value = value }
+
+        init(from decoder: any Decoder) throws {
+            if var array = try? decoder.unkeyedContainer() {
+                var items: [JSONValue] = []
+                while !array.isAtEnd { items.append(try array.decode(Claim.self).value) }
+                value = .array(items)
+            } else if let object = try? decoder.container(keyedBy: AnyKey.self) {
+                value = .object(
+                    try object.allKeys.map {
+                        JSONValue.Member($0.stringValue, try object.decode(Claim.self, forKey: $0).value)
+                    }
+                )
+            } else {
+                let single = try decoder.singleValueContainer()
+                if single.decodeNil() {
+                    value = .null
+                } else if let b = try? single.decode(Bool.self) {
+                    value = .bool(b)
+                } else if let n = try? single.decode(Int64.self) {
+                    value = .number(String(n))
+                } else if let d = try? single.decode(Double.self) {
+                    value = .number(String(d))
+                } else {
+                    value = .string(try single.decode(String.self))
+                }
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var single = encoder.singleValueContainer()
+            switch value {
+            case .null: try single.encodeNil()
+            case .bool(let b): try single.encode(b)
+            case .number(let text):
+                if let whole = Int64(text) { try single.encode(whole) } else { try single.encode(Double(text) ?? 0) }
+            case .string(let s): try single.encode(s)
+            case .array(let items): try single.encode(items.map { Claim(value: $0) })
+            case .object(let members):
+                var container = encoder.container(keyedBy: AnyKey.self)
+                for m in members { try container.encode(Claim(value: m.value), forKey: AnyKey(m.key)) }
+            }
+        }
+    }
+}
+#endif
