@@ -37,12 +37,13 @@ final class CapturedLines: Sendable {
 
 /// A tenant's data directory made as `strongroom init --tenant NAME` would, with the example
 /// topic, schema and policy (pos-terminal may produce from loopback, its producer key pinned).
-struct TenantFixture {
+struct TenantFixture: Sendable {
     let name: String
     let directory: URL
     let policy: URL
 
-    init(_ name: String) throws {
+    /// `foreign`: principals declared in this tenant's policy as another tenant's.
+    init(_ name: String, foreign: [String: String] = [:]) throws {
         self.name = name
         directory = TestSupport.scratchDirectory("gateway-\(name)")
         try KeyStore.initialize(dataDirectory: directory)
@@ -71,6 +72,7 @@ struct TenantFixture {
             }
             principals[id] = principal
         }
+        for (id, tenant) in foreign { principals[id] = ["kind": "user", "tenant": tenant] }
         policy["principals"] = principals
         var rules = try #require(policy["rules"] as? [[String: Any]])
         for i in rules.indices where rules[i]["id"] as? String == "pos-produce-applications" {
@@ -340,6 +342,193 @@ struct GatewayMTLSTests {
             #expect(limited.status == 429, "the fifth request, past a burst of 4: \(limited.body)")
             #expect(Int(limited.headers["retry-after"] ?? "") ?? 0 >= 1)
             try await pos.shutdown()
+        }
+    }
+}
+#endif
+
+#if Gateway
+@Suite("Gateway with OIDC bearer tokens: claims checked, tenants apart", .serialized)
+struct GatewayOIDCTests {
+    static let issuerName = "https://issuer.strongroom.test"
+
+    /// Starts a plaintext gateway (allowed for this test) over tenants bfb and other.
+    func withGateway(
+        _ body:
+            @escaping @Sendable (TokenIssuer, TenantFixture, TenantFixture, any TestClientProtocol, CapturedLines)
+            async throws -> Void
+    ) async throws {
+        let issuer = try TokenIssuer(folder: TestSupport.scratchDirectory("gateway-issuer"))
+        let bfb = try TenantFixture("bfb")
+        let other = try TenantFixture("other", foreign: ["auditor-bfb": "bfb"])
+        var configuration = GatewayConfiguration(
+            authentication: .oidc,
+            tenants: ["bfb": bfb.configuration, "other": other.configuration]
+        )
+        configuration.port = 0
+        configuration.allowPlaintext = true
+        var oidc = GatewayConfiguration.OIDC(jwks: issuer.jwks.path, issuer: Self.issuerName, audience: "strongroom")
+        oidc.clockSkewSeconds = 30
+        configuration.oidc = oidc
+        let captured = CapturedLines()
+        let gateway = try Gateway(
+            configuration: configuration,
+            tenants: [
+                try bfb.tenant(logger: captured.logger("strongroom.pipeline")),
+                try other.tenant(logger: captured.logger("strongroom.pipeline")),
+            ],
+            verifier: try await TokenVerifier(oidc),
+            accessLog: captured.logger("strongroom.gateway.access")
+        )
+        try await gateway.application().test(.live) { client in try await body(issuer, bfb, other, client, captured) }
+    }
+
+    typealias TokenIssuer = DevCredentials.TokenIssuer
+
+    func token(
+        _ issuer: TokenIssuer,
+        subject: String = "pos-terminal",
+        tenant: String = "bfb",
+        roles: [String] = [],
+        issuerName: String = issuerName,
+        audience: String = "strongroom",
+        lifetime: TimeInterval = 600,
+        extra: [String: JSONValue] = [:]
+    ) async throws -> String {
+        try await issuer.token(
+            subject: subject,
+            tenant: tenant,
+            roles: roles,
+            issuer: issuerName,
+            audience: audience,
+            lifetime: lifetime,
+            extra: extra
+        )
+    }
+
+    static func base64URL(_ bytes: some Sequence<UInt8>) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    @discardableResult
+    func call(
+        _ client: any TestClientProtocol,
+        _ token: String?,
+        _ uri: String,
+        body: String? = nil
+    ) async throws -> (status: Int, body: String) {
+        var headers: HTTPFields = [:]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if body != nil { headers[.contentType] = "application/json" }
+        return try await client.execute(
+            uri: uri,
+            method: body == nil ? .get : .post,
+            headers: headers,
+            body: body.map { ByteBuffer(string: $0) }
+        ) { response in (Int(response.status.code), String(buffer: response.body)) }
+    }
+
+    @Test(
+        "expired, not yet valid, wrong audience, wrong issuer, alg none, HS256 keyed with the public key, a bad signature and no tenant are refused"
+    )
+    func refusedTokens() async throws {
+        try await withGateway { issuer, _, _, client, _ in
+            let good = try await token(issuer)
+            #expect(try await call(client, good, "/ready").status == 200)
+            #expect(try await call(client, nil, "/ready").status == 401, "no token")
+            #expect(try await call(client, nil, "/health").status == 200, "health alone is open")
+            let parts = good.split(separator: ".").map(String.init)
+            let payload = parts[1]
+            let jwks = try Data(contentsOf: issuer.jwks)
+            let hsHeader = Self.base64URL(Array(#"{"alg":"HS256","typ":"JWT","kid":"strongroom-dev-1"}"#.utf8))
+            let hsMAC = HMAC<SHA256>.authenticationCode(
+                for: Data("\(hsHeader).\(payload)".utf8),
+                using: SymmetricKey(data: jwks)
+            )
+            var flipped = Array(parts[2])
+            flipped[5] = flipped[5] == "A" ? "B" : "A"
+            let cases: [(String, String)] = [
+                ("expired", try await token(issuer, lifetime: -120)),
+                (
+                    "not yet valid",
+                    try await token(issuer, extra: ["nbf": .number(String(Int(Date().timeIntervalSince1970) + 600))])
+                ),
+                ("wrong audience", try await token(issuer, audience: "someone-else")),
+                ("wrong issuer", try await token(issuer, issuerName: "https://evil.example")),
+                ("alg none", Self.base64URL(Array(#"{"alg":"none","typ":"JWT"}"#.utf8)) + ".\(payload)."),
+                ("HS256 with the public key", "\(hsHeader).\(payload).\(Self.base64URL(hsMAC))"),
+                ("bad signature", "\(parts[0]).\(payload).\(String(flipped))"),
+                ("no tenant", try await token(issuer, tenant: "")),
+                ("not a JWT", "not-a-token"),
+            ]
+            for (name, token) in cases {
+                let answer = try await call(client, token, "/ready")
+                #expect(answer.status == 401, "\(name): \(answer.body)")
+                #expect(answer.body.contains("urn:strongroom:problem:unauthenticated"), "\(name)")
+            }
+            let unknown = try await call(client, try await token(issuer, tenant: "nobody"), "/ready")
+            #expect(unknown.status == 403, "a tenant not served here")
+        }
+    }
+
+    @Test("a tenant's data is invisible to another; a principal claimed in the wrong tenant is refused and audited")
+    func tenants() async throws {
+        try await withGateway { issuer, bfb, other, client, captured in
+            let pos = try await token(issuer)
+            let produced = try await call(
+                client,
+                pos,
+                "/v1/topics/loan_applications/records",
+                body: Events.batch(Events.lines)
+            )
+            #expect(produced.status == 200 && produced.body.contains(#""accepted":4"#), "\(produced.body)")
+            let consume = #"{"group":"fraud-gateway","purpose":"credit-check"}"#
+            // The same principal and topic names in the other tenant reach the other tenant's data.
+            let elsewhere = try await call(
+                client,
+                try await token(issuer, subject: "fraud-service", tenant: "other"),
+                "/v1/topics/loan_applications/consume",
+                body: consume
+            )
+            #expect(elsewhere.status == 200 && elsewhere.body == #"{"records":[]}"#, "\(elsewhere.body)")
+            let home = try await call(
+                client,
+                try await token(issuer, subject: "fraud-service"),
+                "/v1/topics/loan_applications/consume",
+                body: consume
+            )
+            #expect(home.body.components(separatedBy: #""offset""#).count == 5, "\(home.body.prefix(200))")
+
+            // auditor-bfb is declared in other's policy as bfb's: a token placing it in other is refused.
+            let crossed = try await call(
+                client,
+                try await token(issuer, subject: "auditor-bfb", tenant: "other"),
+                "/ready"
+            )
+            #expect(crossed.status == 403 && crossed.body.contains("tenant-mismatch"), "\(crossed.body)")
+            let entries = try AuditLog(dataDirectory: other.directory).entries(from: 0, limit: 1_000)
+            #expect(entries.contains { String(decoding: $0.bytes, as: UTF8.self).contains("tenant mismatch") })
+            let bfbEntries = try AuditLog(dataDirectory: bfb.directory).entries(from: 0, limit: 1_000)
+            #expect(!bfbEntries.contains { String(decoding: $0.bytes, as: UTF8.self).contains("tenant mismatch") })
+            for value in Events.pii { #expect(!captured.all.contains(value), "\(value) in a log line") }
+        }
+    }
+
+    @Test("roles come from the token: an undeclared principal with role fraud may consume, without it may not")
+    func rolesFromToken() async throws {
+        try await withGateway { issuer, _, _, client, _ in
+            let body = #"{"group":"fraud-carol","purpose":"credit-check"}"#
+            let uri = "/v1/topics/loan_applications/consume"
+            let withRole = try await call(
+                client,
+                try await token(issuer, subject: "carol", roles: ["fraud"]),
+                uri,
+                body: body
+            )
+            #expect(withRole.status == 200, "\(withRole.body)")
+            let without = try await call(client, try await token(issuer, subject: "carol"), uri, body: body)
+            #expect(without.status == 403, "\(without.body)")
         }
     }
 }
