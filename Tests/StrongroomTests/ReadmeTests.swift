@@ -110,34 +110,31 @@ struct ReadmeTests {
     }
 }
 
-#if Kafka
-@Suite("README: Run it on Kafka")
-struct ReadmeKafkaTests {
-    /// The section's commands as one script: continuation lines joined, comments kept.
-    static func script() throws -> [String] {
+/// A README section's code block, run as one bash script in a fresh folder.
+enum ReadmeScript {
+    /// The first code block after `heading`, line by line.
+    static func lines(_ heading: String) throws -> [String] {
         let readme = try String(
             contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"),
             encoding: .utf8
         )
-        guard let section = readme.range(of: "## Run it on Kafka") else { return [] }
+        let section = try #require(readme.range(of: heading))
         let rest = readme[section.upperBound...]
-        guard let open = rest.range(of: "```\n"), let close = rest[open.upperBound...].range(of: "\n```") else {
-            return []
-        }
+        let open = try #require(rest.range(of: "```\n"))
+        let close = try #require(rest[open.upperBound...].range(of: "\n```"))
         return rest[open.upperBound..<close.lowerBound].split(separator: "\n").map(String.init)
     }
 
-    @Test("the Kafka walk-through works as written, as one script")
-    func walkThrough() throws {
-        guard let executable = TestSupport.executable else {
-            Issue.record("the strongroom executable was not built")
-            return
-        }
-        // Installing and building are the test run's own (scripts/test); everything else runs.
-        let lines = try Self.script().filter { !$0.hasPrefix("apt-get ") && !$0.hasPrefix("swift build") }
-        #expect(lines.count > 10, "the section lost its commands")
-        #expect(lines.contains { $0.hasPrefix("kill %1") }, "the script stops its cluster")
-        let directory = TestSupport.scratchDirectory("readme-kafka")
+    /// Runs `lines` with `set -euo pipefail` and the built `strongroom` first on PATH, in a new
+    /// folder holding links to the checkout's `examples` and `scripts`; its exit status and output.
+    static func run(
+        _ lines: [String],
+        label: String,
+        prologue: [String] = [],
+        unset: [String] = []
+    ) throws -> (status: Int32, output: String) {
+        let executable = try #require(TestSupport.executable, "the strongroom executable was not built")
+        let directory = TestSupport.scratchDirectory(label)
         for folder in ["examples", "scripts"] {
             try FileManager.default.createSymbolicLink(
                 at: directory.appendingPathComponent(folder),
@@ -146,14 +143,11 @@ struct ReadmeKafkaTests {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [
-            "-c", (["set -euo pipefail", "trap 'kill %1 2>/dev/null || true' EXIT"] + lines).joined(separator: "\n"),
-        ]
+        process.arguments = ["-c", (["set -euo pipefail"] + prologue + lines).joined(separator: "\n")]
         process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
-        environment["PATH"] =
-            executable.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "")
-        environment["STRONGROOM_DATA"] = nil
+        environment["PATH"] = executable.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "")
+        for name in ["STRONGROOM_DATA"] + unset { environment[name] = nil }
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
@@ -162,7 +156,26 @@ struct ReadmeKafkaTests {
         try process.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text.suffix(1500))")
+        return (process.terminationStatus, text)
+    }
+}
+
+#if Kafka
+@Suite("README: Run it on Kafka")
+struct ReadmeKafkaTests {
+    @Test("the Kafka walk-through works as written, as one script")
+    func walkThrough() throws {
+        // Installing and building are the test run's own (scripts/test); everything else runs.
+        let lines = try ReadmeScript.lines("## Run it on Kafka")
+            .filter { !$0.hasPrefix("apt-get ") && !$0.hasPrefix("swift build") }
+        #expect(lines.count > 10, "the section lost its commands")
+        #expect(lines.contains { $0.hasPrefix("kill %1") }, "the script stops its cluster")
+        let (status, text) = try ReadmeScript.run(
+            lines,
+            label: "readme-kafka",
+            prologue: ["trap 'kill %1 2>/dev/null || true' EXIT"]
+        )
+        #expect(status == 0, "\(text.suffix(1500))")
         #expect(text.contains(#""offset":"#), "produce printed positions")
         #expect(text.contains(#""ssn":"123-"#), "fraud-service read the SSN")
         #expect(text.contains(#""payload":"{\"applicationId"#) && text.contains("sr1:"), "kcat read ciphertext")
@@ -177,41 +190,38 @@ struct ReadmeKafkaTests {
 struct ReadmeHSMTests {
     @Test("the HSM walk-through works as written, as one script: the demo runs with its KEKs in SoftHSM2")
     func walkThrough() throws {
-        guard let executable = TestSupport.executable else {
-            Issue.record("the strongroom executable was not built")
-            return
-        }
-        let readme = try String(
-            contentsOf: TestSupport.packageRoot.appendingPathComponent("README.md"),
-            encoding: .utf8
-        )
-        let section = try #require(readme.range(of: "## Keys in an HSM"))
-        let rest = readme[section.upperBound...]
-        let open = try #require(rest.range(of: "```\n"))
-        let close = try #require(rest[open.upperBound...].range(of: "\n```"))
-        let lines = rest[open.upperBound..<close.lowerBound].split(separator: "\n").map(String.init)
-            .filter { !$0.hasPrefix("apt-get ") }
+        let lines = try ReadmeScript.lines("## Keys in an HSM").filter { !$0.hasPrefix("apt-get ") }
         #expect(lines.contains { $0.contains("strongroom demo") && $0.contains("--kek 'pkcs11:") })
-        let directory = TestSupport.scratchDirectory("readme-hsm")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", (["set -euo pipefail"] + lines).joined(separator: "\n")]
-        process.currentDirectoryURL = directory
-        var environment = ProcessInfo.processInfo.environment
-        environment["PATH"] = executable.deletingLastPathComponent().path + ":" + (environment["PATH"] ?? "")
-        for name in ["STRONGROOM_DATA", "STRONGROOM_PKCS11_PIN", "SOFTHSM2_CONF"] { environment[name] = nil }
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text.suffix(1500))")
+        let (status, text) = try ReadmeScript.run(
+            lines,
+            label: "readme-hsm",
+            unset: ["STRONGROOM_PKCS11_PIN", "SOFTHSM2_CONF"]
+        )
+        #expect(status == 0, "\(text.suffix(1500))")
         #expect(text.contains("Summary"))
         #expect(text.contains("pkcs11:token=strongroom;object=demo"), "the summary names the HSM")
         #expect(!text.contains("4321"), "the PIN is never printed")
+    }
+}
+#endif
+
+#if Gateway
+@Suite("README: Run the gateway")
+struct ReadmeGatewayTests {
+    @Test("the gateway walk-through works as written, as one script: mTLS, decrypted reads, refusals, SIGTERM")
+    func walkThrough() throws {
+        let lines = try ReadmeScript.lines("## Run the gateway")
+            .filter { !$0.hasPrefix("swift build") && !$0.hasPrefix("export PATH") }
+        #expect(lines.contains { $0.hasPrefix("kill %1 && wait %1") }, "the script stops the gateway")
+        let (status, text) = try ReadmeScript.run(
+            lines,
+            label: "readme-gateway",
+            prologue: ["trap 'kill %1 2>/dev/null || true' EXIT"]
+        )
+        #expect(status == 0, "\(text.suffix(1500))")
+        #expect(text.contains(#""ssn":"123-45-6789""#), "fraud-service read the SSN through the gateway")
+        #expect(text.contains(#""status":403"#) && text.contains("urn:strongroom:problem:"), "the produce was refused")
+        #expect(text.contains("refused in the TLS handshake"), "no certificate, no connection")
     }
 }
 #endif
