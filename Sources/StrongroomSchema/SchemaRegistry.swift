@@ -131,6 +131,11 @@ public final class SchemaRegistry: Sendable {
         guard valid else { throw RegistryError(.invalidSubject, "topic names are 1–249 of A-Z a-z 0-9 . _ -") }
     }
 
+    /// The fingerprint a registered copy of `text` has: SHA-256 of its RFC 8785 form, hex.
+    public static func fingerprint(of text: String) throws(RegistryError) -> String {
+        try canonical(text).2
+    }
+
     /// Canonical text and fingerprint of a schema that compiles.
     static func canonical(_ text: String) throws(RegistryError) -> (JSONValue, String, String) {
         let value: JSONValue

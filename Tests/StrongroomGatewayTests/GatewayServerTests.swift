@@ -73,11 +73,16 @@ struct TenantFixture: Sendable {
             principals[id] = principal
         }
         for (id, tenant) in foreign { principals[id] = ["kind": "user", "tenant": tenant] }
+        principals["schema-admin"] = ["kind": "service", "tenant": name]
         policy["principals"] = principals
         var rules = try #require(policy["rules"] as? [[String: Any]])
         for i in rules.indices where rules[i]["id"] as? String == "pos-produce-applications" {
             rules[i]["conditions"] = ["cidrs": ["127.0.0.0/8", "::1/128"]]
         }
+        rules.append([
+            "id": "schema-admins", "effect": "allow", "principals": ["schema-admin"], "actions": ["Alter", "Describe"],
+            "resource": ["type": "subject", "name": "", "pattern": "prefixed"],
+        ])
         policy["rules"] = rules
         self.policy = directory.appendingPathComponent("policy.json")
         try JSONSerialization.data(withJSONObject: policy).write(to: self.policy)
@@ -320,6 +325,37 @@ struct GatewayMTLSTests {
                 #expect(!produced.body.contains(value) && !denied.body.contains(value))
             }
             #expect(captured.all.contains(#""principal":"pos-terminal""#), "the access log names the principal")
+        }
+    }
+
+    @Test("confluent-kafka's SchemaRegistryClient registers, fetches, checks and is refused through the gateway")
+    func schemaRegistryClient() async throws {
+        try await withGateway { port, _ in
+            var files: [String] = []
+            for name in ["schema-admin", "pos-terminal"] {
+                let issued = try ca.client(commonName: name)
+                for (suffix, text) in [("pem", issued.certificate), ("key", issued.privateKey)] {
+                    let url = folder.appendingPathComponent("\(name).\(suffix)")
+                    try PrivateFiles.write(Array(text.utf8), to: url.path)
+                    files.append(url.path)
+                }
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [
+                "python3", TestSupport.packageRoot.appendingPathComponent("scripts/schema_registry_interop.py").path,
+                "https://127.0.0.1:\(port)", folder.appendingPathComponent("ca.pem").path, files[0], files[1],
+                TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path,
+                files[2], files[3],
+            ]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(text.suffix(2000))")
+            #expect(text.contains("OK: registered"))
         }
     }
 
