@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Prometheus
 import Strongroom
 import StrongroomAudit
 import StrongroomJSON
@@ -28,13 +29,51 @@ public final class GatewayTenant: Sendable {
     public let directory: URL
     /// The pipeline's services on the tenant's data directory.
     public let services: StrongroomServices
+    /// The tenant's metrics: the pipeline's (when its services record into it) and the
+    /// gateway's own; `/metrics` shows a caller only its own tenant's.
+    public let metrics: PrometheusCollectorRegistry
     let producers = Mutex<[String: SecureProducer]>([:])
 
-    /// A tenant over already opened services.
-    public init(name: String, directory: URL, services: StrongroomServices) {
+    /// A tenant over already opened services, whose metrics factory records into `metrics`.
+    public init(
+        name: String,
+        directory: URL,
+        services: StrongroomServices,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) {
         self.name = name
         self.directory = directory
         self.services = services
+        self.metrics = metrics
+    }
+
+    /// Counts a request and its latency, by route and status.
+    func observe(route: String, status: Int, duration: Duration) {
+        let labels = [("route", route), ("status", String(status)), ("tenant", name)]
+        metrics.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "strongroom",
+                subsystem: "http",
+                metricName: "requests",
+                unitName: "total",
+                helpText: "HTTP requests by route, status and tenant."
+            ),
+            labels: labels
+        ).increment()
+        metrics.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "strongroom",
+                subsystem: "http",
+                metricName: "request_duration",
+                unitName: "seconds",
+                helpText: "HTTP request latency by route, status and tenant."
+            ),
+            labels: labels,
+            buckets: [
+                .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
+                .seconds(2), .seconds(10),
+            ]
+        ).record(duration)
     }
 
     /// Opens `tenant`'s data directory, which must have been made for it (`init --tenant NAME`).
@@ -46,6 +85,7 @@ public final class GatewayTenant: Sendable {
                 "tenants.\(name): \(directory.path) was not made for tenant \(name) (strongroom init --tenant \(name))"
             )
         }
+        let metrics = PrometheusCollectorRegistry()
         let services = StrongroomServices(
             keys: try KeyStore.openGuarded(dataDirectory: directory),
             log: try SQLiteEventLog(dataDirectory: directory),
@@ -53,9 +93,10 @@ public final class GatewayTenant: Sendable {
             policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: tenant.policy)),
             audit: try AuditLog(dataDirectory: directory, signingKey: tenant.auditKey.map { URL(fileURLWithPath: $0) }),
             tenant: name,
-            logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) }
+            logger: Logger(label: "strongroom.pipeline") { JSONLogHandler(label: $0) },
+            metrics: PrometheusMetricsFactory(registry: metrics)
         )
-        return GatewayTenant(name: name, directory: directory, services: services)
+        return GatewayTenant(name: name, directory: directory, services: services, metrics: metrics)
     }
 
     /// This principal's producer, signing with its key in the data directory (pinned in the
@@ -226,6 +267,7 @@ public final class Gateway: Sendable {
         router.get("health") { _, _ in Self.json(#"{"status":"ok"}"#) }
         let authenticated = router.group().add(middleware: Authenticate(gateway: self))
         authenticated.get("ready") { _, context in try await self.ready(context) }
+        authenticated.get("metrics") { _, context in try self.metrics(context) }
         authenticated.post("v1/topics/:topic/records") { request, context in try await self.produce(request, context) }
         authenticated.post("v1/topics/:topic/consume") { request, context in try await self.consume(request, context) }
         RegistryRoutes(gateway: self).add(to: authenticated)
@@ -239,6 +281,30 @@ public final class Gateway: Sendable {
             throw Problem(.unauthorized, "unauthenticated", "Not authenticated", "no identity")
         }
         return (identity, tenant)
+    }
+
+    /// The caller's tenant's metrics, for a principal its policy lets `Describe` the cluster.
+    func metrics(_ context: GatewayContext) throws -> Response {
+        let (identity, tenant) = try tenant(context)
+        let decision = tenant.services.policy.authorize(
+            identity.principal,
+            .describe,
+            .cluster,
+            AuthorizationContext(tenant: tenant.name)
+        )
+        guard decision.isAllowed else {
+            throw Problem(
+                .forbidden,
+                "denied",
+                "Denied",
+                "the policy does not let \(identity.principal.id) describe the cluster"
+            )
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: tenant.metrics.emitToBuffer()))
+        )
     }
 
     func ready(_ context: GatewayContext) async throws -> Response {

@@ -101,6 +101,11 @@ struct Front: RouterMiddleware {
         if let identity = context.state.identity {
             metadata["principal"] = "\(identity.principal.id)"
             metadata["tenant"] = "\(identity.tenant)"
+            gateway.tenants[identity.tenant]?.observe(
+                route: context.endpointPath ?? "unmatched",
+                status: Int(response.status.code),
+                duration: elapsed
+            )
         }
         if let remote = context.channel.remoteAddress?.ipAddress { metadata["remote"] = "\(remote)" }
         gateway.accessLog.info("request", metadata: metadata)

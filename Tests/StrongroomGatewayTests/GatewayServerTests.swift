@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Prometheus
 import Strongroom
 import StrongroomAudit
 import StrongroomFiles
@@ -80,6 +81,10 @@ struct TenantFixture: Sendable {
             rules[i]["conditions"] = ["cidrs": ["127.0.0.0/8", "::1/128"]]
         }
         rules.append([
+            "id": "ops-metrics", "effect": "allow", "principals": ["schema-admin"], "actions": ["Describe"],
+            "resource": ["type": "cluster"],
+        ])
+        rules.append([
             "id": "schema-admins", "effect": "allow", "principals": ["schema-admin"], "actions": ["Alter", "Describe"],
             "resource": ["type": "subject", "name": "", "pattern": "prefixed"],
         ])
@@ -89,6 +94,7 @@ struct TenantFixture: Sendable {
     }
 
     func tenant(logger: Logger) throws -> GatewayTenant {
+        let metrics = PrometheusCollectorRegistry()
         let services = StrongroomServices(
             keys: try KeyStore.open(dataDirectory: directory),
             log: try SQLiteEventLog(dataDirectory: directory),
@@ -96,13 +102,14 @@ struct TenantFixture: Sendable {
             policy: try PolicyEngine(contentsOf: policy),
             audit: try AuditLog(dataDirectory: directory),
             tenant: name,
-            logger: logger
+            logger: logger,
+            metrics: PrometheusMetricsFactory(registry: metrics)
         )
         try services.createTopic(
             "loan_applications",
             config: TopicConfig(partitions: 2, classification: "RESTRICTED", encryptionRequired: true)
         )
-        return GatewayTenant(name: name, directory: directory, services: services)
+        return GatewayTenant(name: name, directory: directory, services: services, metrics: metrics)
     }
 
     var configuration: GatewayConfiguration.Tenant {
@@ -325,6 +332,25 @@ struct GatewayMTLSTests {
                 #expect(!produced.body.contains(value) && !denied.body.contains(value))
             }
             #expect(captured.all.contains(#""principal":"pos-terminal""#), "the access log names the principal")
+            let monitor = try client(try ca.client(commonName: "schema-admin"))
+            let metrics = try await send(monitor, port, "/metrics")
+            #expect(metrics.status == 200 && metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
+            #expect(
+                metrics.body.contains(
+                    #"strongroom_http_requests_total{route="/v1/topics/{topic}/records",status="200",tenant="bfb"} 1"#
+                ),
+                "\(metrics.body.prefix(3000))"
+            )
+            #expect(metrics.body.contains(#"strongroom_http_request_duration_seconds_bucket{"#))
+            #expect(
+                metrics.body.contains(#"strongroom_records_produced_total{topic="loan_applications"} 2"#),
+                "the pipeline's own counters"
+            )
+            for value in Events.pii { #expect(!metrics.body.contains(value), "\(value) in /metrics") }
+            try await monitor.shutdown()
+            let other = try client(try ca.client(commonName: "pos-terminal"))
+            #expect(try await send(other, port, "/metrics").status == 403, "metrics need Describe on the cluster")
+            try await other.shutdown()
         }
     }
 
