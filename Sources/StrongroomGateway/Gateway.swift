@@ -271,6 +271,7 @@ public final class Gateway: Sendable {
         authenticated.post("v1/topics/:topic/records") { request, context in try await self.produce(request, context) }
         authenticated.post("v1/topics/:topic/consume") { request, context in try await self.consume(request, context) }
         RegistryRoutes(gateway: self).add(to: authenticated)
+        AdminRoutes(gateway: self).add(to: authenticated)
         return router
     }
 

@@ -80,8 +80,12 @@ struct TenantFixture: Sendable {
         for i in rules.indices where rules[i]["id"] as? String == "pos-produce-applications" {
             rules[i]["conditions"] = ["cidrs": ["127.0.0.0/8", "::1/128"]]
         }
+        // Erasure in office hours only is the example's rule; tests run at any hour.
+        for i in rules.indices where rules[i]["id"] as? String == "dpo-erase-subject-keys" {
+            rules[i]["conditions"] = ["cidrs": ["127.0.0.1/32", "::1/128"]]
+        }
         rules.append([
-            "id": "ops-metrics", "effect": "allow", "principals": ["schema-admin"], "actions": ["Describe"],
+            "id": "ops-cluster", "effect": "allow", "principals": ["schema-admin"], "actions": ["Describe", "Admin"],
             "resource": ["type": "cluster"],
         ])
         rules.append([
@@ -382,6 +386,67 @@ struct GatewayMTLSTests {
             process.waitUntilExit()
             #expect(process.terminationStatus == 0, "\(text.suffix(2000))")
             #expect(text.contains("OK: registered"))
+        }
+    }
+
+    @Test("data-subject requests, keys, the audit log and policy explanations through the gateway")
+    func administration() async throws {
+        try await withGateway { port, captured in
+            let pos = try client(try ca.client(commonName: "pos-terminal"))
+            let produced = try await send(
+                pos,
+                port,
+                "/v1/topics/loan_applications/records",
+                body: Events.batch(Events.lines)
+            )
+            #expect(produced.body.contains(#""accepted":4"#), "\(produced.body)")
+            #expect(try await send(pos, port, "/v1/keys").status == 403, "keys need Admin on the cluster")
+            try await pos.shutdown()
+
+            let dana = try client(try ca.client(commonName: "dana"))
+            let subject = #"{"subject":"CUST-00000001"}"#
+            let access = try await send(dana, port, "/v1/dsr/access", body: subject)
+            #expect(access.status == 200 && access.body.contains(#""count":2"#), "\(access.body.prefix(400))")
+            let export = try await send(dana, port, "/v1/dsr/export", body: subject)
+            #expect(export.status == 200 && export.body.contains("123-45-6789"), "the DPO's export is decrypted")
+            let erased = try await send(dana, port, "/v1/dsr/erase", body: subject)
+            #expect(erased.status == 200 && erased.body.contains(#""alreadyErased":false"#), "\(erased.body)")
+            try await dana.shutdown()
+
+            let admin = try client(try ca.client(commonName: "schema-admin"))
+            let finalized = try await send(admin, port, "/v1/keys/finalize", body: "{}")
+            #expect(
+                finalized.status == 200 && finalized.body.contains(#""finalized":["#),
+                "\(finalized.status) \(finalized.body)"
+            )
+            let keys = try await send(admin, port, "/v1/keys")
+            #expect(keys.status == 200 && keys.body.contains(#""keyID""#), "\(keys.body.prefix(300))")
+            let verified = try await send(admin, port, "/v1/audit/verify")
+            #expect(verified.status == 200 && verified.body.contains(#""verified":true"#), "\(verified.body)")
+            let checkpoint = try await send(admin, port, "/v1/audit/checkpoint")
+            #expect(checkpoint.status == 200 && checkpoint.body.contains("strongroom"), "\(checkpoint.body)")
+            let explained = try await send(
+                admin,
+                port,
+                "/v1/policy/explain",
+                body:
+                    #"{"principal":"analytics","action":"Decrypt","resource":"field:loan_applications/ssn","purpose":"reporting"}"#
+            )
+            #expect(explained.body.contains(#""allowed":false"#) && explained.body.contains("analytics-never-decrypts"))
+            try await admin.shutdown()
+
+            let fraud = try client(try ca.client(commonName: "fraud-service"))
+            let consumed = try await send(
+                fraud,
+                port,
+                "/v1/topics/loan_applications/consume",
+                body: #"{"group":"fraud-after-erasure","purpose":"credit-check"}"#
+            )
+            #expect(consumed.body.contains(#"{"$erased":true}"#), "the erased customer reads as erased")
+            #expect(!consumed.body.contains("123-45-6789"))
+            try await fraud.shutdown()
+            #expect(!captured.all.contains("CUST-00000001"), "no subject id in a log line")
+            for value in Events.pii { #expect(!captured.all.contains(value), "\(value) in a log line") }
         }
     }
 
