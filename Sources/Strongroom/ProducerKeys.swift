@@ -39,26 +39,32 @@ public enum ProducerKeys {
             )
         }
         let url = directory.appendingPathComponent("producer-\(principal).key")
-        if let text = try? String(contentsOf: url, encoding: .utf8) {
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-                let mode = attributes[.posixPermissions] as? Int, mode & 0o077 == 0
-            else {
-                throw ProducerKeyError(
-                    kind: .unreadable,
-                    detail: "\(url.path) is accessible by group or others: chmod 600"
-                )
-            }
-            guard let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
-                let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-            else { throw ProducerKeyError(kind: .unreadable, detail: "\(url.path) is not a producer key") }
-            return key
-        }
+        // A key file that exists is read or refused, never replaced: its key may be pinned.
+        if FileManager.default.fileExists(atPath: url.path) { return try read(url) }
         let key = Curve25519.Signing.PrivateKey()
+        let created: Bool
         do {
-            try PrivateFiles.write(Array((key.rawRepresentation.base64EncodedString() + "\n").utf8), to: url.path)
+            created = try PrivateFiles.createNew(
+                Array((key.rawRepresentation.base64EncodedString() + "\n").utf8),
+                at: url.path
+            )
         } catch {
             throw ProducerKeyError(kind: .unreadable, detail: "cannot write \(url.path): \(error)")
         }
+        // Another process made it first: use its key.
+        return created ? key : try read(url)
+    }
+
+    static func read(_ url: URL) throws(ProducerKeyError) -> Curve25519.Signing.PrivateKey {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
+            let mode = attributes[.posixPermissions] as? Int, mode & 0o077 == 0
+        else {
+            throw ProducerKeyError(kind: .unreadable, detail: "\(url.path) is accessible by group or others: chmod 600")
+        }
+        guard let text = try? String(contentsOf: url, encoding: .utf8),
+            let raw = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+        else { throw ProducerKeyError(kind: .unreadable, detail: "\(url.path) is not a readable producer key") }
         return key
     }
 

@@ -126,6 +126,22 @@ public enum PrivateFiles {
         }
     }
 
+    /// Writes `bytes` to `path` only if nothing is there; false when `path` already exists.
+    ///
+    /// A complete 0600 file appears at once or not at all, and an existing file is never replaced.
+    public static func createNew(_ bytes: some Collection<UInt8>, at path: String) throws(PrivateFileError) -> Bool {
+        var random = SystemRandomNumberGenerator()
+        let staging = path + ".new-\(String(random.next() as UInt64, radix: 16))"
+        try write(bytes, to: staging)
+        defer { unlink(staging) }
+        // link(2) fails with EEXIST rather than replace: the first writer wins, whole.
+        guard link(staging, path) == 0 else {
+            if errno == EEXIST { return false }
+            throw PrivateFileError("cannot create \(path) (errno \(errno))")
+        }
+        return true
+    }
+
     /// Opens `path` for appending, creating it 0600 (`O_NOFOLLOW`); the caller closes the descriptor.
     public static func openForAppend(_ path: String) throws(PrivateFileError) -> Int32 {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)

@@ -69,11 +69,7 @@ struct AdminRoutes {
             identity.principal,
             action,
             .cluster,
-            AuthorizationContext(
-                sourceAddress: Gateway.address(context.channel),
-                tenant: tenant.name,
-                networkAttested: true
-            )
+            gateway.authorization(context, tenant)
         )
         if let audited {
             do {
@@ -102,7 +98,7 @@ struct AdminRoutes {
                 .forbidden,
                 "denied",
                 "Denied",
-                "the policy does not let \(identity.principal.id) \(action.rawValue) the cluster"
+                "the policy does not let this principal \(action.rawValue) the cluster"
             )
         }
         return tenant
@@ -147,14 +143,19 @@ struct AdminRoutes {
         }
         let resource: Resource
         do { resource = try Resource(parsing: resourceText) } catch {
-            throw Problem(.badRequest, "bad-request", "Bad request", "resource: \(error)")
+            throw Problem(
+                .badRequest,
+                "bad-request",
+                "Bad request",
+                "resource: not one (topic:NAME, field:TOPIC/POINTER, …)"
+            )
         }
         let engine = tenant.services.policy
         let explanation = engine.explain(
             engine.policy.principal(principal),
             action,
             resource,
-            AuthorizationContext(purpose: purpose, tenant: tenant.name)
+            gateway.authorization(context, tenant, purpose: purpose)
         )
         let rules: [JSONValue] = explanation.evaluations.map { evaluation in
             .object([

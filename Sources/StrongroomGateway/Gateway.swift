@@ -32,7 +32,9 @@ public final class GatewayTenant: Sendable {
     /// The tenant's metrics: the pipeline's (when its services record into it) and the
     /// gateway's own; `/metrics` shows a caller only its own tenant's.
     public let metrics: PrometheusCollectorRegistry
-    let producers = Mutex<[String: SecureProducer]>([:])
+    let producers = Mutex<[[UInt8]: SecureProducer]>([:])
+    /// Kept across requests so a group's sequence checks and verified batches run on.
+    let consumers = Mutex<[[UInt8]: SecureConsumer]>([:])
 
     /// A tenant over already opened services, whose metrics factory records into `metrics`.
     public init(
@@ -103,7 +105,7 @@ public final class GatewayTenant: Sendable {
     /// policy); one per principal and roles, so its record numbers run on.
     func producer(for identity: GatewayIdentity, sourceAddress: IPAddress?) throws(Problem) -> SecureProducer {
         let id = identity.principal.id
-        let cacheKey = id + "\u{0}" + identity.principal.roles.sorted().joined(separator: "\u{0}")
+        let cacheKey = Self.key([id] + identity.principal.roles.sorted())
         if let producer = producers.withLock({ $0[cacheKey] }), producer.sourceAddress == sourceAddress {
             return producer
         }
@@ -112,14 +114,19 @@ public final class GatewayTenant: Sendable {
             key = try ProducerKeys.loadOrCreate(principal: id, in: directory)
             try ProducerKeys.requirePinned(key, principal: id, services: services)
         } catch {
-            throw Problem(
-                .forbidden,
-                "producer-key",
-                "Producer key not pinned",
-                error.kind == .notPinned
-                    ? "\(id)'s producer key is not pinned in the policy; pin \(error.publicKey ?? "") for it"
-                    : error.detail
-            )
+            throw error.kind == .notPinned
+                ? Problem(
+                    .forbidden,
+                    "producer-key",
+                    "Producer key not pinned",
+                    "this principal's producer key is not pinned in the policy; pin \(error.publicKey ?? "")"
+                )
+                : Problem(
+                    .serviceUnavailable,
+                    "producer-key",
+                    "Producer key unusable",
+                    "this principal's producer key file in the data directory cannot be used"
+                )
         }
         let producer = SecureProducer(
             services: services,
@@ -130,6 +137,28 @@ public final class GatewayTenant: Sendable {
         )
         producers.withLock { $0[cacheKey] = producer }
         return producer
+    }
+
+    /// This principal's consumer for `group` and `purpose`, kept across requests.
+    func consumer(for identity: GatewayIdentity, group: String, purpose: String?) -> SecureConsumer {
+        let cacheKey = Self.key([identity.principal.id, group, purpose ?? "\u{0}"] + identity.principal.roles.sorted())
+        return consumers.withLock { consumers in
+            if let consumer = consumers[cacheKey] { return consumer }
+            let consumer = SecureConsumer(
+                services: services,
+                principal: identity.principal.id,
+                purpose: purpose,
+                group: group,
+                identity: identity.principal
+            )
+            consumers[cacheKey] = consumer
+            return consumer
+        }
+    }
+
+    /// A cache key from names: each length-prefixed, compared as bytes.
+    static func key(_ parts: [String]) -> [UInt8] {
+        parts.flatMap { part in Array("\(part.utf8.count):".utf8) + Array(part.utf8) }
     }
 }
 
@@ -291,15 +320,10 @@ public final class Gateway: Sendable {
             identity.principal,
             .describe,
             .cluster,
-            AuthorizationContext(tenant: tenant.name)
+            authorization(context, tenant)
         )
         guard decision.isAllowed else {
-            throw Problem(
-                .forbidden,
-                "denied",
-                "Denied",
-                "the policy does not let \(identity.principal.id) describe the cluster"
-            )
+            throw Problem(.forbidden, "denied", "Denied", "the policy does not let this principal describe the cluster")
         }
         return Response(
             status: .ok,
@@ -347,6 +371,22 @@ public final class Gateway: Sendable {
             record.write(to: &bytes)
             return bytes
         }
+        // Consumers check the signer's Produce right from the policy's own entry, not from a
+        // token's roles: a right only a token gives would be accepted here and dead-lettered there.
+        let own = tenant.services.policy.authorize(
+            principalID: identity.principal.id,
+            .produce,
+            .topic(topic),
+            AuthorizationContext(tenant: tenant.name, networkAttested: true)
+        )
+        guard own.isAllowed else {
+            throw Problem(
+                .forbidden,
+                "denied",
+                "Denied",
+                "Produce must be granted to this principal itself in the policy (consumers check the signer's own right)"
+            )
+        }
         let producer = try tenant.producer(for: identity, sourceAddress: Self.address(context.channel))
         let correlation = context.correlationID
         let results = try await NIOThreadPool.singleton.runIfActive {
@@ -357,7 +397,7 @@ public final class Gateway: Sendable {
                 .forbidden,
                 "denied",
                 "Denied",
-                "the policy does not let \(identity.principal.id) produce to \(topic)"
+                "the policy does not let this principal produce to this topic"
             )
         }
         var out = Array(#"{"results":["#.utf8)
@@ -392,27 +432,28 @@ public final class Gateway: Sendable {
         let wanted = try body.reader.int("maxRecords", 1...limit) ?? min(500, limit)
         let only = try body.reader.int("partition", 0...65_535)
         try body.done()
-        let consumer = SecureConsumer(
-            services: tenant.services,
-            principal: identity.principal.id,
-            purpose: purpose,
-            group: group,
-            identity: identity.principal
-        )
+        let consumer = tenant.consumer(for: identity, group: group, purpose: purpose)
         let correlation = context.correlationID
-        let events: [ConsumedEvent] = try await NIOThreadPool.singleton.runIfActive {
+        let (events, stopped) = try await NIOThreadPool.singleton.runIfActive {
+            () throws -> ([ConsumedEvent], (partition: Int, problem: Problem)?) in
             let partitions =
                 try only.map { [$0] } ?? tenant.services.log.describeTopic(topic).partitions.map(\.partition)
             var events: [ConsumedEvent] = []
             for partition in partitions where events.count < wanted {
-                try consumer.consume(
-                    topic: topic,
-                    partition: partition,
-                    maxRecords: wanted - events.count,
-                    correlationID: correlation
-                ) { events += $0 }
+                do {
+                    try consumer.consume(
+                        topic: topic,
+                        partition: partition,
+                        maxRecords: wanted - events.count,
+                        correlationID: correlation
+                    ) { events += $0 }
+                } catch {
+                    // Earlier partitions are committed: their records are answered, not lost.
+                    guard !events.isEmpty else { throw error }
+                    return (events, (partition, Front.problem(for: error)))
+                }
             }
-            return events
+            return (events, nil)
         }
         var out = Array(#"{"records":["#.utf8)
         for (i, event) in events.enumerated() {
@@ -421,7 +462,15 @@ public final class Gateway: Sendable {
             out += event.value
             out.append(UInt8(ascii: "}"))
         }
-        out += Array("]}".utf8)
+        out += Array("]".utf8)
+        if let stopped {
+            out += Array(
+                #","stopped":{"partition":\#(stopped.partition),"status":\#(stopped.problem.status.code),"title":"#.utf8
+            )
+            JSONValue.writeString(stopped.problem.title, to: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "}"))
         return Self.json(out)
     }
 
@@ -430,6 +479,22 @@ public final class Gateway: Sendable {
             throw Problem(.badRequest, "bad-request", "Bad request", "no topic")
         }
         return topic
+    }
+
+    /// The context a request is decided in: its tenant and, when the socket has one, its
+    /// peer's address (attested: taken from the connection, never from a header).
+    func authorization(
+        _ context: GatewayContext,
+        _ tenant: GatewayTenant,
+        purpose: String? = nil
+    ) -> AuthorizationContext {
+        let address = Self.address(context.channel)
+        return AuthorizationContext(
+            purpose: purpose,
+            sourceAddress: address,
+            tenant: tenant.name,
+            networkAttested: address != nil
+        )
     }
 
     static func address(_ channel: any Channel) -> IPAddress? {

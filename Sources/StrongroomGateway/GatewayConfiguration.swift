@@ -33,7 +33,7 @@ public struct GatewayConfiguration: Sendable {
 
     /// Where bearer tokens come from and what they must say.
     public struct OIDC: Sendable {
-        /// A JWKS file (re-read when it changes).
+        /// A JWKS file, read at start.
         public var jwks: String
         /// The issuer (`iss`) tokens must name.
         public var issuer: String
@@ -226,9 +226,29 @@ public struct GatewayConfiguration: Sendable {
         case .oidc:
             guard oidc != nil else { throw Invalid("authentication oidc: the oidc section is required") }
         }
-        if tls == nil && !allowPlaintext {
-            throw Invalid("tls: required (plain HTTP only with \"allowPlaintext\": true, for a local test)")
+        if tls == nil {
+            guard allowPlaintext else {
+                throw Invalid("tls: required (plain HTTP only with \"allowPlaintext\": true, for a local test)")
+            }
+            // Bearer tokens never cross a network in the clear.
+            guard ["127.0.0.1", "::1", "localhost"].contains(where: { $0.hasSameBytes(as: host) }) else {
+                throw Invalid("allowPlaintext: only on a loopback address (127.0.0.1, ::1, localhost)")
+            }
         }
+        if let oidc, !(0...300).contains(oidc.clockSkewSeconds) {
+            throw Invalid("oidc.clockSkewSeconds: 0…300")
+        }
+        let l = limits
+        let ranges: [(String, Bool)] = [
+            ("maxBodyBytes", (1_024...(64 << 20)).contains(l.maxBodyBytes)),
+            ("maxBatchRecords", (1...100_000).contains(l.maxBatchRecords)),
+            ("maxConsumeRecords", (1...100_000).contains(l.maxConsumeRecords)),
+            ("requestsPerSecond", l.requestsPerSecond.isFinite && l.requestsPerSecond > 0),
+            ("burst", l.burst >= 1), ("maxConcurrentRequests", (1...100_000).contains(l.maxConcurrentRequests)),
+            ("idleTimeoutSeconds", (1...3_600).contains(l.idleTimeoutSeconds)),
+            ("maxHeaderBytes", (1_024...(1 << 20)).contains(l.maxHeaderBytes)),
+        ]
+        for (name, ok) in ranges where !ok { throw Invalid("limits.\(name): out of range") }
         do { _ = try PrincipalMapping(rules: principalMappingRules) } catch { throw Invalid("\(error)") }
     }
 

@@ -227,19 +227,29 @@ struct Authenticate: RouterMiddleware {
                 "no principal mapping rule matches the certificate"
             )
         }
-        // The tenant is the one whose policy declares this principal for itself.
-        for (name, tenant) in gateway.tenants {
-            let declared = tenant.services.policy.policy.principals.first { $0.key.hasSameBytes(as: id) }?.value
-            if let declared, let own = declared.tenant, own.hasSameBytes(as: name) {
-                return GatewayIdentity(principal: declared, tenant: name)
-            }
+        // The tenant is the one whose policy declares this principal for itself; a name two
+        // tenants declare is nobody's, since one CA and one rule set serve every tenant.
+        let owners = gateway.tenants.compactMap { name, tenant -> GatewayIdentity? in
+            guard let declared = Self.declared(id, in: tenant), let own = declared.tenant, own.hasSameBytes(as: name)
+            else { return nil }
+            return GatewayIdentity(principal: declared, tenant: name)
         }
-        throw Problem(
-            .forbidden,
-            "unknown-principal",
-            "Unknown principal",
-            "\(id) is not declared with a tenant in any tenant's policy"
-        )
+        guard owners.count == 1, let owner = owners.first else {
+            throw Problem(
+                .forbidden,
+                "unknown-principal",
+                "Unknown principal",
+                owners.isEmpty
+                    ? "the certificate's principal is not declared with its tenant in any tenant's policy"
+                    : "the certificate's principal is declared by more than one tenant"
+            )
+        }
+        return owner
+    }
+
+    /// The principal `id` as `tenant`'s policy declares it (names compared as bytes), if it does.
+    static func declared(_ id: String, in tenant: GatewayTenant) -> Principal? {
+        tenant.services.policy.policy.principals.first { $0.key.hasSameBytes(as: id) }?.value
     }
 
     func tokenIdentity(_ request: Request, _ context: Context) async throws -> GatewayIdentity {
@@ -253,17 +263,20 @@ struct Authenticate: RouterMiddleware {
         do { claims = try await verifier.verify(String(header.dropFirst("Bearer ".count))) } catch {
             throw Problem(.unauthorized, "unauthenticated", "Not authenticated", "token refused: \(error.description)")
         }
-        guard let tenant = gateway.tenants[claims.tenant] else {
+        guard let tenant = gateway.tenants.first(where: { $0.key.hasSameBytes(as: claims.tenant) })?.value else {
             throw Problem(.forbidden, "unknown-tenant", "Unknown tenant", "the token's tenant is not served here")
         }
-        let declared = tenant.services.policy.policy.principal(claims.subject)
-        if let own = declared.tenant, !own.hasSameBytes(as: claims.tenant) {
+        let declared =
+            Self.declared(claims.subject, in: tenant) ?? Principal(id: claims.subject, kind: .user, tenant: nil)
+        // The issuer vouches for the tenant; the same name may exist in several tenants. Only a
+        // principal this tenant's own policy places in another tenant is a contradiction.
+        if declared.tenant.map({ !$0.hasSameBytes(as: tenant.name) }) == true {
             // A token for one tenant naming another tenant's principal: refused, and on record.
             _ = try? tenant.services.audit.append(
                 AuditEntry(
                     principal: claims.subject,
                     action: "Authenticate",
-                    resource: "tenant:\(claims.tenant)",
+                    resource: "tenant:\(tenant.name)",
                     decision: .deny,
                     reason: "tenant mismatch: the policy declares this principal in another tenant",
                     correlationID: context.correlationID
@@ -277,11 +290,11 @@ struct Authenticate: RouterMiddleware {
             id: claims.subject,
             kind: declared.kind,
             roles: roles,
-            tenant: claims.tenant,
+            tenant: tenant.name,
             department: declared.department,
             producerKeys: declared.producerKeys
         )
-        return GatewayIdentity(principal: principal, tenant: claims.tenant)
+        return GatewayIdentity(principal: principal, tenant: tenant.name)
     }
 }
 #endif

@@ -45,7 +45,8 @@ public struct PrincipalMapping: Sendable {
                     rest = rest.dropFirst()
                 }
                 let expression: NSRegularExpression
-                do { expression = try NSRegularExpression(pattern: pattern) } catch {
+                // Java's matches(): the whole DN or nothing, whatever the quantifiers prefer.
+                do { expression = try NSRegularExpression(pattern: "\\A(?:" + pattern + ")\\z") } catch {
                     throw ParseError(description: "principal mapping rule: invalid pattern \(pattern)")
                 }
                 rules.append(.pattern(expression, replacement: replacement, caseFold: fold))
@@ -91,9 +92,7 @@ public struct PrincipalMapping: Sendable {
             case .default:
                 return dn
             case .pattern(let expression, let replacement, let fold):
-                guard let match = expression.firstMatch(in: dn, options: [.anchored], range: range),
-                    match.range == range
-                else { continue }
+                guard let match = expression.firstMatch(in: dn, range: range), match.range == range else { continue }
                 let result = expression.replacementString(for: match, in: dn, offset: 0, template: replacement)
                 switch fold {
                 case "L": return result.lowercased()

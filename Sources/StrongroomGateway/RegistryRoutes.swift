@@ -92,35 +92,28 @@ struct RegistryRoutes {
         try gateway.tenant(context)
     }
 
-    /// Allows `action` on `subject` or throws 40301; a denied change is audited.
-    func authorize(_ action: Action, _ subject: String, _ context: GatewayContext) throws -> GatewayTenant {
+    /// Allows `action` on `subject` or throws 40301; a denied change is audited as `audited`.
+    func authorize(
+        _ action: Action,
+        _ subject: String,
+        _ context: GatewayContext,
+        audited: String? = nil
+    ) throws -> GatewayTenant {
         let (identity, tenant) = try tenant(context)
         let decision = tenant.services.policy.authorize(
             identity.principal,
             action,
             .subject(subject),
-            AuthorizationContext(
-                sourceAddress: Gateway.address(context.channel),
-                tenant: tenant.name,
-                networkAttested: true
-            )
+            gateway.authorization(context, tenant)
         )
         guard decision.isAllowed else {
-            if action == .alter {
-                try record(
-                    tenant,
-                    identity,
-                    "RegisterSchema",
-                    subject,
-                    context,
-                    allowed: false,
-                    reason: decision.reason
-                )
+            if let audited {
+                try record(tenant, identity, audited, subject, context, allowed: false, reason: decision.reason)
             }
             throw RegistryProblem(
                 status: .forbidden,
                 code: 40301,
-                message: "\(identity.principal.id) may not \(action.rawValue) subject \(subject)"
+                message: "the policy does not let this principal \(action.rawValue) this subject"
             )
         }
         return tenant
@@ -168,7 +161,7 @@ struct RegistryRoutes {
                 identity.principal,
                 .describe,
                 .subject(subject),
-                AuthorizationContext(tenant: tenant.name)
+                gateway.authorization(context, tenant)
             ).isAllowed
         }
         return Self.json(.array(visible.map { .string($0) }))
@@ -214,7 +207,7 @@ struct RegistryRoutes {
                 identity.principal,
                 .describe,
                 .subject(found.subject),
-                AuthorizationContext(tenant: tenant.name)
+                gateway.authorization(context, tenant)
             ).isAllowed
         else { throw RegistryProblem(status: .notFound, code: 40403, message: "schema not found") }
         return Self.json(.object([.init("schema", .string(found.schema)), .init("schemaType", .string("JSON"))]))
@@ -231,7 +224,7 @@ struct RegistryRoutes {
             throw RegistryProblem(
                 status: .unprocessableContent,
                 code: 42201,
-                message: "schemaType \(type) is not supported: JSON only"
+                message: "schemaType is not supported: JSON only"
             )
         }
         if let references = body.reader.value("references"), references != .array([]), references != .null {
@@ -254,7 +247,7 @@ struct RegistryRoutes {
 
     func register(_ body: JSONBody, _ context: GatewayContext) throws -> Response {
         let subject = try subject(context)
-        let tenant = try authorize(.alter, subject, context)
+        let tenant = try authorize(.alter, subject, context, audited: "RegisterSchema")
         let text = try schemaText(body)
         let (identity, _) = try self.tenant(context)
         try record(tenant, identity, "RegisterSchema", subject, context)
@@ -293,7 +286,7 @@ struct RegistryRoutes {
 
     func setConfig(_ body: JSONBody, _ context: GatewayContext) throws -> Response {
         let subject = try subject(context)
-        let tenant = try authorize(.alter, subject, context)
+        let tenant = try authorize(.alter, subject, context, audited: "SetCompatibility")
         var body = body
         guard let text = try body.reader.string("compatibility"), let mode = CompatibilityMode(rawValue: text) else {
             throw RegistryProblem(status: .unprocessableContent, code: 42203, message: "invalid compatibility level")

@@ -27,6 +27,8 @@ public final class TokenVerifier: Sendable {
 
     let configuration: GatewayConfiguration.OIDC
     let keys: JWTKeyCollection
+    /// Each key's id and the one algorithm it verifies.
+    let inventory: [(kid: String, alg: String)]
 
     /// Loads the JWKS the configuration names.
     public init(_ configuration: GatewayConfiguration.OIDC) async throws(Refused) {
@@ -34,6 +36,7 @@ public final class TokenVerifier: Sendable {
         guard let data = FileManager.default.contents(atPath: configuration.jwks) else {
             throw Refused("cannot read the JWKS \(configuration.jwks)")
         }
+        inventory = try Self.inventory(Array(data), path: configuration.jwks)
         let keys = JWTKeyCollection()
         do { try await keys.add(jwksJSON: String(decoding: data, as: UTF8.self)) } catch {
             throw Refused("the JWKS \(configuration.jwks) does not load: \(error)")
@@ -51,6 +54,11 @@ public final class TokenVerifier: Sendable {
         guard let alg = members.first(where: { $0.key.hasSameBytes(as: "alg") })?.value.stringValue,
             Self.algorithms.contains(alg)
         else { throw Refused("signature algorithm not accepted (RS256, ES256, EdDSA)") }
+        // The key is named, known, and made for exactly this algorithm: no default key, no
+        // verifying one algorithm's header with another algorithm's key.
+        guard let kid = members.first(where: { $0.key.hasSameBytes(as: "kid") })?.value.stringValue,
+            let known = inventory.first(where: { $0.kid.hasSameBytes(as: kid) }), known.alg.hasSameBytes(as: alg)
+        else { throw Refused("key id unknown, or the key is not for this algorithm") }
         let payload: Payload
         do { payload = try await keys.verify(token, as: Payload.self) } catch {
             throw Refused("signature does not verify")
@@ -94,6 +102,37 @@ public final class TokenVerifier: Sendable {
         default: throw Refused("roles claim (\(configuration.rolesClaim)) is not a list")
         }
         return Claims(subject: subject, tenant: tenant, roles: roles)
+    }
+
+    /// Every key of a JWKS with its algorithm: `alg` when given (one of ours), else the one its
+    /// type implies (OKP Ed25519: EdDSA, EC P-256: ES256); a key without `kid` is refused.
+    static func inventory(_ bytes: [UInt8], path: String) throws(Refused) -> [(kid: String, alg: String)] {
+        guard let jwks = try? JSONValue(parsing: bytes), let members = jwks.objectMembers,
+            case .array(let keys)? = members.first(where: { $0.key.hasSameBytes(as: "keys") })?.value
+        else { throw Refused("the JWKS \(path) is not a key set") }
+        var out: [(kid: String, alg: String)] = []
+        for key in keys {
+            let fields = key.objectMembers ?? []
+            func field(_ name: String) -> String? {
+                fields.first(where: { $0.key.hasSameBytes(as: name) })?.value.stringValue
+            }
+            guard let kid = field("kid"), !kid.isEmpty else { throw Refused("a key in \(path) has no kid") }
+            let implied: String? =
+                switch (field("kty"), field("crv")) {
+                case ("OKP"?, "Ed25519"?): "EdDSA"
+                case ("EC"?, "P-256"?): "ES256"
+                default: nil
+                }
+            guard let alg = field("alg") ?? implied, algorithms.contains(alg), implied == nil || implied == alg else {
+                throw Refused("key \(kid) in \(path): its algorithm is not RS256, ES256 or EdDSA")
+            }
+            guard !out.contains(where: { $0.kid.hasSameBytes(as: kid) }) else {
+                throw Refused("key id \(kid) appears twice in \(path)")
+            }
+            out.append((kid, alg))
+        }
+        guard !out.isEmpty else { throw Refused("the JWKS \(path) has no keys") }
+        return out
     }
 
     static func base64URL(_ text: Substring) -> [UInt8]? {

@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks on the shared workload, printed in the ../shared/bench result-line format.",
         subcommands: [
             CryptoBench.self, ValidateBench.self, LogBench.self, PipelineBench.self, KafkaBench.self, PolicyBench.self,
-            AuditBench.self,
+            AuditBench.self, GatewayBench.self,
         ]
     )
 }

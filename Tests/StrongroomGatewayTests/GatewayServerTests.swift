@@ -596,6 +596,20 @@ struct GatewayOIDCTests {
             }
             let unknown = try await call(client, try await token(issuer, tenant: "nobody"), "/ready")
             #expect(unknown.status == 403, "a tenant not served here")
+            // A header naming no key of the set, or another key's algorithm, is refused before any
+            // signature check; so is a JWKS holding a key for an algorithm not on the list.
+            for header in [
+                #"{"alg":"ES256","typ":"JWT"}"#, #"{"alg":"ES256","kid":"other"}"#,
+                #"{"alg":"RS256","kid":"strongroom-dev-1"}"#,
+            ] {
+                let forged = Self.base64URL(Array(header.utf8)) + ".\(payload).\(parts[2])"
+                #expect(try await call(client, forged, "/ready").status == 401, "\(header)")
+            }
+            let weak = TestSupport.scratchDirectory("jwks").appendingPathComponent("jwks.json")
+            try Data(#"{"keys":[{"kty":"RSA","alg":"RS512","kid":"k","n":"AQAB","e":"AQAB"}]}"#.utf8).write(to: weak)
+            await #expect(throws: TokenVerifier.Refused.self) {
+                _ = try await TokenVerifier(.init(jwks: weak.path, issuer: Self.issuerName, audience: "strongroom"))
+            }
         }
     }
 
@@ -656,6 +670,16 @@ struct GatewayOIDCTests {
             #expect(withRole.status == 200, "\(withRole.body)")
             let without = try await call(client, try await token(issuer, subject: "carol"), uri, body: body)
             #expect(without.status == 403, "\(without.body)")
+            // A Produce right from a token's role alone is refused: consumers check the signer's
+            // own right in the policy and would dead-letter every record.
+            let operatorToken = try await token(issuer, subject: "carol", roles: ["operators"])
+            let produced = try await call(
+                client,
+                operatorToken,
+                "/v1/topics/loan_applications/records",
+                body: Events.batch([Events.lines[0]])
+            )
+            #expect(produced.status == 403 && produced.body.contains("itself in the policy"), "\(produced.body)")
         }
     }
 }

@@ -19,6 +19,9 @@ struct PrincipalMappingTests {
         let strict = try PrincipalMapping(rules: #"RULE:CN=([a-z]+)/$1/"#)
         #expect(strict.principal(for: "CN=abc,O=x") == nil, "no rule matches: refused")
         #expect(try PrincipalMapping(rules: "").principal(for: "CN=a") == "CN=a")
+        // Java's matches(): a lazy group still has to reach the end of the DN.
+        let lazy = try PrincipalMapping(rules: #"RULE:^CN=([^,]+),OU=(.+?)/$1@$2/,DEFAULT"#)
+        #expect(lazy.principal(for: "CN=a,OU=b,O=c") == "a@b,O=c")
     }
 
     @Test("malformed rule lists are errors, not ignored")
@@ -86,6 +89,16 @@ struct GatewayConfigurationTests {
         #expect(throws: GatewayConfiguration.Invalid.self) { try plain.check() }
         plain.allowPlaintext = true
         #expect(throws: Never.self) { try plain.check() }
+        plain.host = "0.0.0.0"
+        #expect(throws: GatewayConfiguration.Invalid.self, "tokens in the clear off loopback") { try plain.check() }
+        plain.host = "127.0.0.1"
+        plain.limits.requestsPerSecond = 0
+        #expect(throws: GatewayConfiguration.Invalid.self, "limits are checked however the configuration was made") {
+            try plain.check()
+        }
+        plain.limits.requestsPerSecond = 10
+        plain.oidc?.clockSkewSeconds = 3_600
+        #expect(throws: GatewayConfiguration.Invalid.self) { try plain.check() }
     }
 }
 
