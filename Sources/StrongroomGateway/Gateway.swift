@@ -273,6 +273,7 @@ public final class Gateway: Sendable {
 
     /// The application on the configured address; `onListening` gets the bound address.
     public func application(
+        logger: Logger = Logger(label: "strongroom.gateway") { JSONLogHandler(label: $0) },
         onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
         Application(
@@ -285,7 +286,7 @@ public final class Gateway: Sendable {
             onServerRunning: { channel in
                 onListening(channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")
             },
-            logger: Logger(label: "strongroom.gateway") { JSONLogHandler(label: $0) }
+            logger: logger
         )
     }
 

@@ -193,7 +193,9 @@ struct GatewayBench: ParsableCommand {
             accessLog: Logger(label: "strongroom.gateway.access") { _ in SwiftLogNoOpLogHandler() }
         )
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let application = try gateway.application { address in
+        // Result lines own standard output, and the server's own lines would only be noise here.
+        let quiet = Logger(label: "strongroom.gateway") { _ in SwiftLogNoOpLogHandler() }
+        let application = try gateway.application(logger: quiet) { address in
             continuation.yield(Int(address.split(separator: ":").last ?? "") ?? 0)
         }
         let running = Task { try await application.run() }
