@@ -71,27 +71,23 @@ struct AdminRoutes {
             .cluster,
             gateway.authorization(context, tenant)
         )
-        if let audited {
-            do {
-                try tenant.services.audit.append(
-                    AuditEntry(
-                        principal: identity.principal.id,
-                        action: audited,
-                        resource: "keyring",
-                        decision: decision.isAllowed ? .allow : .deny,
-                        rules: decision.matchedRules,
-                        reason: decision.isAllowed ? nil : decision.reason,
-                        correlationID: context.correlationID
-                    )
-                )
-            } catch {
-                throw Problem(
-                    .serviceUnavailable,
-                    "audit",
-                    "Audit log unavailable",
-                    "not done: the audit entry could not be written"
-                )
-            }
+        if let audited,
+            !tenant.audit(
+                identity.principal.id,
+                audited,
+                "keyring",
+                allowed: decision.isAllowed,
+                rules: decision.matchedRules,
+                reason: decision.isAllowed ? nil : decision.reason,
+                correlationID: context.correlationID
+            )
+        {
+            throw Problem(
+                .serviceUnavailable,
+                "audit",
+                "Audit log unavailable",
+                "not done: the audit entry could not be written"
+            )
         }
         guard decision.isAllowed else {
             throw Problem(

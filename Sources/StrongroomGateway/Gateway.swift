@@ -139,6 +139,30 @@ public final class GatewayTenant: Sendable {
         return producer
     }
 
+    /// Appends one entry to the tenant's audit log; false when it could not be written (the
+    /// caller then refuses what the entry records).
+    func audit(
+        _ principal: String,
+        _ action: String,
+        _ resource: String,
+        allowed: Bool,
+        rules: [String] = [],
+        reason: String? = nil,
+        correlationID: String
+    ) -> Bool {
+        (try? services.audit.append(
+            AuditEntry(
+                principal: principal,
+                action: action,
+                resource: resource,
+                decision: allowed ? .allow : .deny,
+                rules: rules,
+                reason: reason,
+                correlationID: correlationID
+            )
+        )) != nil
+    }
+
     /// This principal's consumer for `group` and `purpose`, kept across requests.
     func consumer(for identity: GatewayIdentity, group: String, purpose: String?) -> SecureConsumer {
         let cacheKey = Self.key([identity.principal.id, group, purpose ?? "\u{0}"] + identity.principal.roles.sorted())

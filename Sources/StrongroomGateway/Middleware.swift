@@ -272,15 +272,13 @@ struct Authenticate: RouterMiddleware {
         // principal this tenant's own policy places in another tenant is a contradiction.
         if declared.tenant.map({ !$0.hasSameBytes(as: tenant.name) }) == true {
             // A token for one tenant naming another tenant's principal: refused, and on record.
-            _ = try? tenant.services.audit.append(
-                AuditEntry(
-                    principal: claims.subject,
-                    action: "Authenticate",
-                    resource: "tenant:\(tenant.name)",
-                    decision: .deny,
-                    reason: "tenant mismatch: the policy declares this principal in another tenant",
-                    correlationID: context.correlationID
-                )
+            _ = tenant.audit(
+                claims.subject,
+                "Authenticate",
+                "tenant:\(tenant.name)",
+                allowed: false,
+                reason: "tenant mismatch: the policy declares this principal in another tenant",
+                correlationID: context.correlationID
             )
             throw Problem(.forbidden, "tenant-mismatch", "Tenant mismatch", "the principal belongs to another tenant")
         }

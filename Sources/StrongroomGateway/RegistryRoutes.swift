@@ -129,18 +129,16 @@ struct RegistryRoutes {
         allowed: Bool = true,
         reason: String? = nil
     ) throws {
-        do {
-            try tenant.services.audit.append(
-                AuditEntry(
-                    principal: identity.principal.id,
-                    action: action,
-                    resource: "subject:\(subject)",
-                    decision: allowed ? .allow : .deny,
-                    reason: reason,
-                    correlationID: context.correlationID
-                )
+        guard
+            tenant.audit(
+                identity.principal.id,
+                action,
+                "subject:\(subject)",
+                allowed: allowed,
+                reason: reason,
+                correlationID: context.correlationID
             )
-        } catch {
+        else {
             throw RegistryProblem(status: .serviceUnavailable, code: 50003, message: "audit log unavailable: not done")
         }
     }

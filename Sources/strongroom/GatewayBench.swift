@@ -56,20 +56,8 @@ struct GatewayBench: ParsableCommand {
 
     func run() throws {
         #if Gateway
-        let outcome = Mutex<Result<Void, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
         let options = self
-        Task {
-            do {
-                try await options.measure()
-                outcome.withLock { $0 = .success(()) }
-            } catch {
-                outcome.withLock { $0 = .failure(error) }
-            }
-            done.signal()
-        }
-        done.wait()
-        if case .failure(let error)? = outcome.withLock({ $0 }) { throw CLIError("\(error)") }
+        do { try runAsync { try await options.measure() } } catch { throw CLIError("\(error)") }
         #else
         _ = (events, schema, subjectField, batch, concurrency, eventBytes, limit, latencySeconds)
         throw CLIError(

@@ -30,24 +30,8 @@ struct ServeCommand: ParsableCommand {
         do { configuration = try GatewayConfiguration(contentsOf: URL(fileURLWithPath: config)) } catch {
             throw CLIError("\(config): \(error)")
         }
-        let result = Mutex<Result<Gateway, any Error>?>(nil)
-        let opened = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                let gateway = try await Gateway.open(configuration)
-                result.withLock { $0 = .success(gateway) }
-            } catch {
-                result.withLock { $0 = .failure(error) }
-            }
-            opened.signal()
-        }
-        opened.wait()
         let gateway: Gateway
-        switch result.withLock({ $0 }) {
-        case .success(let g)?: gateway = g
-        case .failure(let error)?: throw CLIError("\(error)")
-        case nil: throw CLIError("the gateway did not open")
-        }
+        do { gateway = try runAsync { try await Gateway.open(configuration) } } catch { throw CLIError("\(error)") }
         // Unbuffered, so a script waiting for the address reads it at once.
         let application = try gateway.application { address in writeOut(Array("listening on \(address)\n".utf8)) }
         try runUntilSignal(application, label: "strongroom.serve")
@@ -125,36 +109,24 @@ extension DevCommand {
 
         func run() throws {
             #if Gateway
-            let result = Mutex<Result<String, any Error>?>(nil)
-            let done = DispatchSemaphore(value: 0)
             let (folder, subject, tenant, roles, issuer, audience, lifetime) = (
                 issuerDir, subject, tenant, roles, issuer, audience, lifetime
             )
-            Task {
-                do {
-                    let token = try await DevCredentials.TokenIssuer(
-                        folder: URL(fileURLWithPath: folder, isDirectory: true)
-                    )
-                    .token(
-                        subject: subject,
-                        tenant: tenant,
-                        roles: roles,
-                        issuer: issuer,
-                        audience: audience,
-                        lifetime: TimeInterval(lifetime)
-                    )
-                    result.withLock { $0 = .success(token) }
-                } catch {
-                    result.withLock { $0 = .failure(error) }
-                }
-                done.signal()
-            }
-            done.wait()
-            switch result.withLock({ $0 }) {
-            case .success(let token)?: print(token)
-            case .failure(let error)?: throw CLIError("\(error)")
-            case nil: throw CLIError("no token")
-            }
+            do {
+                print(
+                    try runAsync {
+                        try await DevCredentials.TokenIssuer(folder: URL(fileURLWithPath: folder, isDirectory: true))
+                            .token(
+                                subject: subject,
+                                tenant: tenant,
+                                roles: roles,
+                                issuer: issuer,
+                                audience: audience,
+                                lifetime: TimeInterval(lifetime)
+                            )
+                    }
+                )
+            } catch { throw CLIError("\(error)") }
             #else
             _ = (issuerDir, subject, tenant, roles, issuer, audience, lifetime)
             throw CLIError(
@@ -163,4 +135,22 @@ extension DevCommand {
             #endif
         }
     }
+}
+
+/// Runs `body` to completion from a synchronous command; its result, or its error.
+func runAsync<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let outcome = Mutex<Result<T, any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            let value = try await body()
+            outcome.withLock { $0 = .success(value) }
+        } catch {
+            outcome.withLock { $0 = .failure(error) }
+        }
+        done.signal()
+    }
+    done.wait()
+    guard let result = outcome.withLock({ $0 }) else { throw CLIError("no result") }
+    return try result.get()
 }
