@@ -37,6 +37,8 @@ public struct PipelineError: Error, Sendable, Hashable, CustomStringConvertible 
         /// Every record failed in a way that points at the reader's own setup (tenant, topic,
         /// data directory), not at the records: nothing was dead-lettered or committed.
         case context = "wrong context"
+        /// A commit named an offset this consumer did not hand out as the end of a batch.
+        case position = "not a delivered position"
     }
 
     /// The kind.
@@ -219,7 +221,7 @@ public final class StrongroomServices: Sendable {
 
     /// Appends `entries` to the audit log, or throws: callers write the entry before the
     /// access it records, so an access that cannot be audited does not happen.
-    func record(_ entries: [AuditEntry]) throws(PipelineError) {
+    public func record(_ entries: [AuditEntry]) throws(PipelineError) {
         guard !entries.isEmpty else { return }
         // Every entry names the policy that decided it.
         let current = policy.policy
@@ -608,6 +610,9 @@ public final class SecureConsumer: Sendable {
     let verified = Mutex<[[UInt8]: Merkle.Hash]>([:])
     /// Producer sessions' next expected record numbers, advanced only when a batch commits.
     let sequences = Mutex<[ExactText: Int]>([:])
+    /// Batches handed out uncommitted, by topic and partition: the offset after each and the
+    /// record numbers a commit there keeps.
+    let delivered = Mutex<[[UInt8]: [Int64: [ExactText: Int]]]>([:])
 
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
     public init(
@@ -694,6 +699,7 @@ public final class SecureConsumer: Sendable {
         let first = try services.log.describeTopic(topic).partitions.first { $0.partition == partition }?.startOffset
         guard let first else { throw PipelineError(.log, "topic \(topic) has no partition \(partition)") }
         try services.log.commit(group: group, topic: topic, partition: partition, offset: first)
+        delivered.withLock { $0[Self.deliveryKey(topic, partition)] = nil }
     }
 
     /// Reads up to `maxRecords` from the group's committed offset, hands them to `handler`,
@@ -717,6 +723,39 @@ public final class SecureConsumer: Sendable {
     ) throws -> Int {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
+        let (records, context) = try fetch(topic, partition, maxRecords, correlationID)
+        return try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
+    }
+
+    /// Reads up to `maxRecords` from the group's committed offset exactly as
+    /// ``consume(topic:partition:maxRecords:correlationID:handler:)`` does, but commits nothing:
+    /// the same records come again until ``commit(topic:partition:offset:correlationID:)`` is
+    /// called with the returned `next` (for a caller who may lose the answer, such as an HTTP client).
+    ///
+    /// - Returns: the events and the offset after the batch (nil at the end of the partition).
+    public func read(
+        topic: String,
+        partition: Int,
+        maxRecords: Int = 500,
+        correlationID: String = UUID().uuidString
+    ) throws -> (events: [ConsumedEvent], next: Int64?) {
+        let started = ContinuousClock.now
+        defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
+        let (records, context) = try fetch(topic, partition, maxRecords, correlationID)
+        var events: [ConsumedEvent] = []
+        _ = try handle(records, topic: topic, partition: partition, context: context, correlationID, commit: false) {
+            events = $0
+        }
+        return (events, records.last.map { $0.offset + 1 })
+    }
+
+    /// Authorizes reading and fetches the group's next records.
+    func fetch(
+        _ topic: String,
+        _ partition: Int,
+        _ maxRecords: Int,
+        _ correlationID: String
+    ) throws -> ([StoredRecord], AuthorizationContext) {
         let (decision, context) = try authorizeReading(topic, action: "Consume", correlationID)
         guard decision.isAllowed else {
             services.count("strongroom_denials_total", [("action", "Consume"), ("topic", topic)])
@@ -740,7 +779,37 @@ public final class SecureConsumer: Sendable {
                 maxRecords: maxRecords
             )
         }
-        return try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
+        return (records, context)
+    }
+
+    /// Commits the group at `offset` in one partition, which must end a batch this consumer
+    /// handed out from ``read(topic:partition:maxRecords:correlationID:)``; an offset already
+    /// committed is a no-op.
+    ///
+    /// Needs `Consume` on the topic and the group. Commits only move forward over delivered
+    /// records: skipping unread ones or going back is refused (``rewind(topic:partition:correlationID:)``
+    /// goes back, audited).
+    public func commit(topic: String, partition: Int, offset: Int64, correlationID: String = UUID().uuidString) throws {
+        let (decision, _) = try authorizeReading(topic, action: "Commit", correlationID)
+        guard decision.isAllowed else { throw PipelineError(.denied, decision.reason) }
+        let committed = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
+        if offset <= committed { return }
+        let key = Self.deliveryKey(topic, partition)
+        guard let kept = delivered.withLock({ $0[key]?[offset] }) else {
+            throw PipelineError(
+                .position,
+                "offset \(offset) of \(topic):\(partition) does not end a batch this consumer handed out; consume first"
+            )
+        }
+        try services.log.commit(group: group, topic: topic, partition: partition, offset: offset)
+        sequences.withLock { stored in
+            for (stream, next) in kept { stored[stream] = max(stored[stream] ?? 0, next) }
+        }
+        delivered.withLock { $0[key] = $0[key]?.filter { $0.key > offset } }
+    }
+
+    static func deliveryKey(_ topic: String, _ partition: Int) -> [UInt8] {
+        Array(topic.utf8) + [0] + Array(String(partition).utf8)
     }
 
     /// Consumes records the caller already read from one partition (a Kafka group member's
@@ -774,6 +843,7 @@ public final class SecureConsumer: Sendable {
         partition: Int,
         context: AuthorizationContext,
         _ correlationID: String,
+        commit: Bool = true,
         _ handler: ([ConsumedEvent]) throws -> Void
     ) throws -> Int {
         guard let last = records.last else { return 0 }
@@ -848,10 +918,21 @@ public final class SecureConsumer: Sendable {
             }
         }
         try handler(events)
-        try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)
-        // Merged, never overwritten: another consume call may have advanced other streams.
-        sequences.withLock { stored in
-            for (stream, next) in reader.sequences { stored[stream] = max(stored[stream] ?? 0, next) }
+        if commit {
+            try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)
+            // Merged, never overwritten: another consume call may have advanced other streams.
+            sequences.withLock { stored in
+                for (stream, next) in reader.sequences { stored[stream] = max(stored[stream] ?? 0, next) }
+            }
+        } else {
+            let key = Self.deliveryKey(topic, partition)
+            delivered.withLock { batches in
+                var ends = batches[key] ?? [:]
+                ends[last.offset + 1] = reader.sequences
+                // Bounded: a client that never commits holds only its newest batches.
+                while ends.count > 64, let oldest = ends.keys.min() { ends[oldest] = nil }
+                batches[key] = ends
+            }
         }
         services.count("strongroom_records_consumed_total", [("topic", topic)], by: events.count)
         for (reason, count) in Dictionary(grouping: dead, by: \.1).mapValues(\.count) {

@@ -27,6 +27,12 @@ public struct InclusionProof: Sendable, Hashable {
     public func verify() throws(AuditError) {
         try Merkle.verifyInclusion(index: index, size: size, leafHash: leafHash, proof: path, root: root)
     }
+
+    /// The proof as a JSON object, hashes in lowercase hex.
+    public var json: String {
+        #"{"index":\#(index),"leafHash":"\#(Merkle.hex(leafHash))","path":[\#(Merkle.hexList(path))],"#
+            + #""root":"\#(Merkle.hex(root))","size":\#(size)}"#
+    }
 }
 
 /// A consistency proof: the tree of `newSize` extends the tree of `oldSize`.
@@ -45,6 +51,12 @@ public struct ConsistencyProof: Sendable, Hashable {
     /// Verifies the proof on its own terms (RFC 9162 §2.1.4.2).
     public func verify() throws(AuditError) {
         try Merkle.verifyConsistency(size1: oldSize, size2: newSize, root1: oldRoot, root2: newRoot, proof: path)
+    }
+
+    /// The proof as a JSON object, hashes in lowercase hex.
+    public var json: String {
+        #"{"newRoot":"\#(Merkle.hex(newRoot))","newSize":\#(newSize),"oldRoot":"\#(Merkle.hex(oldRoot))","#
+            + #""oldSize":\#(oldSize),"path":[\#(Merkle.hexList(path))]}"#
     }
 }
 
@@ -491,6 +503,16 @@ public final class AuditLog: Sendable {
             throw AuditError(.invalidCheckpoint, "checkpoint at size \(size) names another log or size")
         }
         return checkpoint
+    }
+
+    /// Whether `root` at `size` is covered by a signed checkpoint: true when one matches, false
+    /// when none was signed at that size; a checkpoint that names another root is an error.
+    public func isSigned(size: UInt64, root: Merkle.Hash) throws(AuditError) -> Bool {
+        guard let checkpoint = try signedCheckpoint(size: size) else { return false }
+        guard checkpoint.root == root else {
+            throw AuditError(.tampered, "the root at size \(size) differs from its signed checkpoint")
+        }
+        return true
     }
 
     // MARK: Storage helpers

@@ -10,6 +10,21 @@ public enum Merkle {
     /// A 32-byte SHA-256 value.
     public typealias Hash = [UInt8]
 
+    /// A hash in lowercase hex.
+    public static func hex(_ hash: Hash) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(hash.count * 2)
+        for byte in hash {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Hashes as quoted hex, comma-separated (the inside of a JSON array).
+    static func hexList(_ hashes: [Hash]) -> String { hashes.map { "\"\(hex($0))\"" }.joined(separator: ",") }
+
     /// The leaf hash of `entry`.
     public static func leafHash(_ entry: some DataProtocol) -> Hash {
         var hasher = SHA256()

@@ -6,8 +6,10 @@ import NIOCore
 import NIOPosix
 import Strongroom
 import StrongroomAudit
+import StrongroomCrypto
 import StrongroomJSON
 import StrongroomKeys
+import StrongroomLog
 import StrongroomPolicy
 
 /// Keys administration, data-subject requests, the audit log and policy explanations.
@@ -32,6 +34,8 @@ struct AdminRoutes {
             let keys = tenant.services.keys
             return try Self.encoded(try await NIOThreadPool.singleton.runIfActive { try keys.finalize() })
         }
+        group.post("v1/keys/rotate") { request, context in try await rotate(request, context) }
+        group.post("v1/keys/erase") { request, context in try await erase(request, context) }
         group.post("v1/dsr/:request") { request, context in try await dsr(request, context) }
         group.get("v1/audit/verify") { _, context in
             let tenant = try allow(.describe, context, nil)
@@ -59,11 +63,178 @@ struct AdminRoutes {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: note))
             )
         }
+        group.get("v1/audit/proofs/inclusion") { request, context in
+            let tenant = try allow(.describe, context, nil)
+            var query = Query(request)
+            guard let index = try query.uint("index") else {
+                throw Problem(.badRequest, "bad-request", "Bad request", "index: required")
+            }
+            let size = try query.uint("size")
+            try query.done()
+            let audit = tenant.services.audit
+            return try await Self.proof { () throws(AuditError) in
+                let proof = try audit.inclusionProof(index: index, size: size)
+                try proof.verify()
+                return (proof.json, try audit.isSigned(size: proof.size, root: proof.root))
+            }
+        }
+        group.get("v1/audit/proofs/consistency") { request, context in
+            let tenant = try allow(.describe, context, nil)
+            var query = Query(request)
+            guard let old = try query.uint("old"), let new = try query.uint("new") else {
+                throw Problem(.badRequest, "bad-request", "Bad request", "old and new: required")
+            }
+            try query.done()
+            let audit = tenant.services.audit
+            return try await Self.proof { () throws(AuditError) in
+                let proof = try audit.consistencyProof(oldSize: old, newSize: new)
+                try proof.verify()
+                let oldSigned = try audit.isSigned(size: proof.oldSize, root: proof.oldRoot)
+                let newSigned = try audit.isSigned(size: proof.newSize, root: proof.newRoot)
+                return (proof.json, oldSigned && newSigned)
+            }
+        }
+        group.get("v1/audit/entries") { request, context in try await entries(request, context) }
         group.post("v1/policy/explain") { request, context in try await explain(request, context) }
     }
 
+    /// A verified proof, with whether signed checkpoints cover its roots.
+    static func proof(_ make: @escaping @Sendable () throws(AuditError) -> (String, Bool)) async throws -> Response {
+        let result = try await NIOThreadPool.singleton.runIfActive { () -> Result<(String, Bool), AuditError> in
+            Result { () throws(AuditError) in try make() }
+        }
+        switch result {
+        case .success(let (json, signed)):
+            return Gateway.json(#"{"proof":\#(json),"verified":true,"signedCheckpoint":\#(signed)}"#)
+        case .failure(let error) where error.code == .outOfRange:
+            throw Problem(.notFound, "out-of-range", "Out of range", error.description)
+        case .failure(let error):
+            throw Problem(.conflict, "audit-verification", "Audit log does not verify", error.description)
+        }
+    }
+
+    /// Entries from `from` in the SIEM format asked for; `Strongroom-Next-Index` says where to
+    /// go on (a client keeps it as its cursor).
+    func entries(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        let tenant = try allow(.describe, context, nil)
+        var query = Query(request)
+        let from = try query.uint("from") ?? 0
+        let limit = Int(try query.uint("limit", 1...10_000) ?? 1000)
+        let format = try query.string("format") ?? "jsonl"
+        try query.done()
+        guard ["jsonl", "cef", "syslog"].contains(format) else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "format: jsonl, cef or syslog")
+        }
+        let audit = tenant.services.audit
+        let host = gateway.configuration.host
+        let result = try await NIOThreadPool.singleton.runIfActive {
+            () -> Result<([UInt8], UInt64), AuditError> in
+            Result { () throws(AuditError) in
+                var out: [UInt8] = []
+                var next = from
+                for (index, bytes) in try audit.entries(from: from, limit: limit) {
+                    guard let entry = AuditEntry(canonical: bytes) else {
+                        throw AuditError(.tampered, "entry \(index) does not parse", index: index)
+                    }
+                    switch format {
+                    case "cef": out += Array(SIEMFormat.cef(entry).utf8)
+                    case "syslog": out += Array(SIEMFormat.syslog(entry, hostname: host).utf8)
+                    default: out += bytes
+                    }
+                    out.append(0x0A)
+                    next = index + 1
+                }
+                return (out, next)
+            }
+        }
+        switch result {
+        case .success(let (body, next)):
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: format == "jsonl" ? "application/jsonl" : "text/plain; charset=utf-8",
+                    Self.nextIndex: String(next),
+                ],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+            )
+        case .failure(let error):
+            throw Problem(.conflict, "audit-verification", "Audit log does not verify", error.description)
+        }
+    }
+
+    static let nextIndex = HTTPField.Name("Strongroom-Next-Index") ?? .contentLocation
+
+    /// A new key version for one topic or subject family; older versions still decrypt.
+    func rotate(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        var body = try await JSONBody(request, limit: gateway.configuration.limits.maxBodyBytes)
+        let topic = try body.reader.string("topic")
+        let subject = try body.reader.string("subject")
+        try body.done()
+        let family: KeyFamily
+        let (_, named) = try gateway.tenant(context)
+        switch (topic, subject) {
+        case (let topic?, nil) where !topic.isEmpty: family = .topic(topic, tenant: named.name)
+        case (nil, let subject?) where !subject.isEmpty: family = .subject(subject, tenant: named.name)
+        default: throw Problem(.badRequest, "bad-request", "Bad request", "give exactly one of topic or subject")
+        }
+        // The subject is named by the key family only: its id stays out of the audit log.
+        let tenant = try allow(.admin, context, "RotateKey", resource: topic.map { "key:topic/\($0)" } ?? "key:subject")
+        let keys = tenant.services.keys
+        let reference = try await NIOThreadPool.singleton.runIfActive { try keys.rotate(family) }
+        return try Self.encoded(["key": reference.description])
+    }
+
+    /// Crypto-shreds a subject as the keys administrator (a DPO uses `/v1/dsr/erase`).
+    func erase(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        var body = try await JSONBody(request, limit: gateway.configuration.limits.maxBodyBytes)
+        guard let subject = try body.reader.string("subject"), !subject.isEmpty else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "subject: required")
+        }
+        try body.done()
+        let (identity, tenant) = try gateway.tenant(context)
+        let decision = tenant.services.policy.authorize(
+            identity.principal,
+            .admin,
+            .cluster,
+            gateway.authorization(context, tenant)
+        )
+        guard decision.isAllowed else {
+            // Recorded by SubjectErasure only when allowed: a refusal is audited here.
+            _ = tenant.audit(
+                identity.principal.id,
+                "EraseRequested",
+                "keyring",
+                allowed: false,
+                rules: decision.matchedRules,
+                reason: decision.reason,
+                correlationID: context.correlationID
+            )
+            throw Problem(.forbidden, "denied", "Denied", "the policy does not let this principal Admin the cluster")
+        }
+        let name = tenant.name
+        let services = tenant.services
+        let principal = identity.principal.id
+        let correlation = context.correlationID
+        let receipt = try await NIOThreadPool.singleton.runIfActive {
+            try SubjectErasure.erase(
+                subject: subject,
+                tenant: name,
+                keys: services.keys,
+                principal: principal,
+                resource: "subject:tenant=\(name)",
+                correlationID: correlation
+            ) { try services.record([$0]) }
+        }
+        return try Self.encoded(receipt)
+    }
+
     /// Checks `action` on the cluster and, for a change, writes its audit entry first.
-    func allow(_ action: Action, _ context: GatewayContext, _ audited: String?) throws -> GatewayTenant {
+    func allow(
+        _ action: Action,
+        _ context: GatewayContext,
+        _ audited: String?,
+        resource: String = "keyring"
+    ) throws -> GatewayTenant {
         let (identity, tenant) = try gateway.tenant(context)
         let decision = tenant.services.policy.authorize(
             identity.principal,
@@ -75,7 +246,7 @@ struct AdminRoutes {
             !tenant.audit(
                 identity.principal.id,
                 audited,
-                "keyring",
+                resource,
                 allowed: decision.isAllowed,
                 rules: decision.matchedRules,
                 reason: decision.isAllowed ? nil : decision.reason,
@@ -103,12 +274,28 @@ struct AdminRoutes {
     func dsr(_ request: Request, _ context: GatewayContext) async throws -> Response {
         let (identity, tenant) = try gateway.tenant(context)
         let kind = context.parameters.get("request") ?? ""
-        guard ["erase", "access", "export"].contains(kind) else {
-            throw Problem(.notFound, "not-found", "Not found", "data-subject requests are erase, access and export")
+        guard ["erase", "access", "export", "rectify"].contains(kind) else {
+            throw Problem(
+                .notFound,
+                "not-found",
+                "Not found",
+                "data-subject requests are erase, access, export and rectify"
+            )
         }
         var body = try await JSONBody(request, limit: gateway.configuration.limits.maxBodyBytes)
         guard let subject = try body.reader.string("subject"), !subject.isEmpty else {
             throw Problem(.badRequest, "bad-request", "Bad request", "subject: required")
+        }
+        var correction: (topic: String, event: [UInt8])?
+        if kind == "rectify" {
+            guard let topic = try body.reader.string("topic"), !topic.isEmpty,
+                let event = body.reader.value("event"), case .object = event
+            else {
+                throw Problem(.badRequest, "bad-request", "Bad request", "topic and event (an object): required")
+            }
+            var bytes: [UInt8] = []
+            event.write(to: &bytes)
+            correction = (topic, bytes)
         }
         try body.done()
         let requests = DataSubjectRequests(
@@ -117,6 +304,23 @@ struct AdminRoutes {
             sourceAddress: Gateway.address(context.channel)
         )
         let correlation = context.correlationID
+        if let correction {
+            // Authorized before a producer key is made or trusted: a refused request changes nothing.
+            try await NIOThreadPool.singleton.runIfActive {
+                try requests.authorizeRectify(topic: correction.topic, correlationID: correlation)
+            }
+            let producer = try tenant.producer(for: identity, sourceAddress: Gateway.address(context.channel))
+            let position = try await NIOThreadPool.singleton.runIfActive {
+                try requests.rectify(
+                    subject: subject,
+                    topic: correction.topic,
+                    correction: correction.event,
+                    producer: producer,
+                    correlationID: correlation
+                )
+            }
+            return Gateway.json(#"{"partition":\#(position.partition),"offset":\#(position.offset)}"#)
+        }
         return try await NIOThreadPool.singleton.runIfActive {
             switch kind {
             case "erase": return try Self.encoded(try requests.erase(subject: subject, correlationID: correlation))
@@ -166,6 +370,37 @@ struct AdminRoutes {
         var out: [UInt8] = []
         answer.write(to: &out)
         return Gateway.json(out)
+    }
+
+    /// A request's query parameters, each read once; an unknown one is refused.
+    struct Query {
+        var items: [(String, String)]
+
+        init(_ request: Request) {
+            items = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        }
+
+        mutating func string(_ key: String) throws(Problem) -> String? {
+            let found = items.filter { $0.0.utf8.elementsEqual(key.utf8) }
+            guard found.count <= 1 else {
+                throw Problem(.badRequest, "bad-request", "Bad request", "\(key): given twice")
+            }
+            items.removeAll { $0.0.utf8.elementsEqual(key.utf8) }
+            return found.first?.1
+        }
+
+        mutating func uint(_ key: String, _ range: ClosedRange<UInt64> = 0...UInt64.max) throws(Problem) -> UInt64? {
+            guard let text = try string(key) else { return nil }
+            guard let value = UInt64(text), range.contains(value) else {
+                throw Problem(.badRequest, "bad-request", "Bad request", "\(key): a whole number in \(range)")
+            }
+            return value
+        }
+
+        func done() throws(Problem) {
+            guard let unknown = items.first else { return }
+            throw Problem(.badRequest, "bad-request", "Bad request", "unknown query parameter \(unknown.0)")
+        }
     }
 
     static func encoded(_ value: some Encodable) throws -> Response {

@@ -150,7 +150,7 @@ public final class GatewayTenant: Sendable {
         reason: String? = nil,
         correlationID: String
     ) -> Bool {
-        (try? services.audit.append(
+        (try? services.record([
             AuditEntry(
                 principal: principal,
                 action: action,
@@ -160,7 +160,7 @@ public final class GatewayTenant: Sendable {
                 reason: reason,
                 correlationID: correlationID
             )
-        )) != nil
+        ])) != nil
     }
 
     /// This principal's consumer for `group` and `purpose`, kept across requests.
@@ -324,6 +324,8 @@ public final class Gateway: Sendable {
         authenticated.get("metrics") { _, context in try self.metrics(context) }
         authenticated.post("v1/topics/:topic/records") { request, context in try await self.produce(request, context) }
         authenticated.post("v1/topics/:topic/consume") { request, context in try await self.consume(request, context) }
+        authenticated.post("v1/topics/:topic/commit") { request, context in try await self.commit(request, context) }
+        TopicRoutes(gateway: self).add(to: authenticated)
         RegistryRoutes(gateway: self).add(to: authenticated)
         AdminRoutes(gateway: self).add(to: authenticated)
         return router
@@ -456,29 +458,42 @@ public final class Gateway: Sendable {
         let limit = configuration.limits.maxConsumeRecords
         let wanted = try body.reader.int("maxRecords", 1...limit) ?? min(500, limit)
         let only = try body.reader.int("partition", 0...65_535)
+        let autoCommit = try body.reader.bool("commit") ?? true
         try body.done()
         let consumer = tenant.consumer(for: identity, group: group, purpose: purpose)
         let correlation = context.correlationID
-        let (events, stopped) = try await NIOThreadPool.singleton.runIfActive {
-            () throws -> ([ConsumedEvent], (partition: Int, problem: Problem)?) in
+        let (events, positions, stopped) = try await NIOThreadPool.singleton.runIfActive {
+            () throws -> ([ConsumedEvent], [(Int, Int64)], (partition: Int, problem: Problem)?) in
             let partitions =
                 try only.map { [$0] } ?? tenant.services.log.describeTopic(topic).partitions.map(\.partition)
             var events: [ConsumedEvent] = []
+            var positions: [(Int, Int64)] = []
             for partition in partitions where events.count < wanted {
                 do {
-                    try consumer.consume(
-                        topic: topic,
-                        partition: partition,
-                        maxRecords: wanted - events.count,
-                        correlationID: correlation
-                    ) { events += $0 }
+                    if autoCommit {
+                        try consumer.consume(
+                            topic: topic,
+                            partition: partition,
+                            maxRecords: wanted - events.count,
+                            correlationID: correlation
+                        ) { events += $0 }
+                    } else {
+                        let batch = try consumer.read(
+                            topic: topic,
+                            partition: partition,
+                            maxRecords: wanted - events.count,
+                            correlationID: correlation
+                        )
+                        events += batch.events
+                        if let next = batch.next { positions.append((partition, next)) }
+                    }
                 } catch {
-                    // Earlier partitions are committed: their records are answered, not lost.
-                    guard !events.isEmpty else { throw error }
-                    return (events, (partition, Front.problem(for: error)))
+                    // Earlier partitions are committed (or committable): their records are answered, not lost.
+                    guard !events.isEmpty || !positions.isEmpty else { throw error }
+                    return (events, positions, (partition, Front.problem(for: error)))
                 }
             }
-            return (events, nil)
+            return (events, positions, nil)
         }
         var out = Array(#"{"records":["#.utf8)
         for (i, event) in events.enumerated() {
@@ -488,6 +503,13 @@ public final class Gateway: Sendable {
             out.append(UInt8(ascii: "}"))
         }
         out += Array("]".utf8)
+        if !autoCommit {
+            out += Array(#","commit":["#.utf8)
+            out += Array(
+                positions.map { #"{"partition":\#($0.0),"offset":\#($0.1)}"# }.joined(separator: ",").utf8
+            )
+            out += Array("]".utf8)
+        }
         if let stopped {
             out += Array(
                 #","stopped":{"partition":\#(stopped.partition),"status":\#(stopped.problem.status.code),"title":"#.utf8
@@ -497,6 +519,40 @@ public final class Gateway: Sendable {
         }
         out.append(UInt8(ascii: "}"))
         return Self.json(out)
+    }
+
+    /// Commits offsets a `"commit": false` consume handed out, each the `offset` its answer gave.
+    func commit(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        let (identity, tenant) = try tenant(context)
+        let topic = try topicParameter(context)
+        var body = try await JSONBody(request, limit: configuration.limits.maxBodyBytes)
+        guard let group = try body.reader.string("group"), !group.isEmpty else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "group: required")
+        }
+        let purpose = try body.reader.string("purpose")
+        guard case .array(let items)? = body.reader.value("offsets"), !items.isEmpty, items.count <= 65_536 else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "offsets: expected a non-empty array")
+        }
+        try body.done()
+        var offsets: [(Int, Int64)] = []
+        for (i, item) in items.enumerated() {
+            do throws(GatewayConfiguration.Invalid) {
+                var reader = try GatewayConfiguration.Reader(item, "offsets[\(i)]")
+                guard let partition = try reader.int("partition", 0...65_535),
+                    let offset = try reader.int("offset", 1...Int(Int64.max))
+                else { throw GatewayConfiguration.Invalid("offsets[\(i)]: partition and offset are required") }
+                try reader.done()
+                offsets.append((partition, Int64(offset)))
+            } catch { throw Problem(.badRequest, "bad-request", "Bad request", error.description) }
+        }
+        let consumer = tenant.consumer(for: identity, group: group, purpose: purpose)
+        let correlation = context.correlationID
+        try await NIOThreadPool.singleton.runIfActive { [offsets] in
+            for (partition, offset) in offsets {
+                try consumer.commit(topic: topic, partition: partition, offset: offset, correlationID: correlation)
+            }
+        }
+        return Self.json(#"{"committed":\#(offsets.count)}"#)
     }
 
     func topicParameter(_ context: GatewayContext) throws(Problem) -> String {

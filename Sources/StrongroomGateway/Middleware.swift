@@ -9,6 +9,8 @@ import NIOSSL
 import Strongroom
 import StrongroomAudit
 import StrongroomJSON
+import StrongroomKeys
+import StrongroomLog
 import StrongroomPolicy
 import SwiftASN1
 import X509
@@ -125,9 +127,33 @@ struct Front: RouterMiddleware {
                 case .denied: .forbidden
                 case .noSchema: .notFound
                 case .audit, .log: .serviceUnavailable
+                case .position: .conflict
                 default: .unprocessableContent
                 }
             return Problem(status, "pipeline", pipeline.kind.rawValue, pipeline.description)
+        case let log as LogError:
+            let status: HTTPResponse.Status =
+                switch log.code {
+                case .unknownTopic, .unknownPartition: .notFound
+                case .topicExists: .conflict
+                case .invalidArgument, .recordTooLarge: .badRequest
+                default: .serviceUnavailable
+                }
+            return Problem(status, "log", log.code.description, log.description)
+        case let keys as KeyStoreError:
+            let status: HTTPResponse.Status =
+                switch keys.code {
+                case .unknownKey: .notFound
+                case .invalidArgument: .badRequest
+                case .subjectErased, .keyRetired, .punctured: .gone
+                default: .serviceUnavailable
+                }
+            // Key store messages name families by topic or as "subject <redacted>", never by subject id.
+            return Problem(status, "keys", keys.code.description, keys.description)
+        case let audit as AuditError:
+            return Problem(.serviceUnavailable, "audit", "Audit log unavailable", audit.description)
+        case let failure as SubjectErasure.Failure:
+            return Problem(.serviceUnavailable, "audit", "Audit log unavailable", failure.description)
         default:
             // An error from below may quote what it was given: only its type is said.
             return Problem(.internalServerError, "internal", "Internal error", "\(type(of: error))")

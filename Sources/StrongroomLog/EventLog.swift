@@ -147,7 +147,7 @@ public struct TopicConfig: Sendable, Hashable, Codable {
 }
 
 extension TopicConfig {
-    /// Checks the partition count, limits and DLP action every engine accepts.
+    /// Checks the partition count, limits, DLP action and classification every engine accepts.
     public func validate() throws(LogError) {
         guard (1...4096).contains(partitions) else {
             throw LogError(.invalidArgument, "partitions must be 1…4096")
@@ -157,6 +157,9 @@ extension TopicConfig {
         }
         guard dlpAction.map({ ["reject", "flag"].contains($0) }) ?? true else {
             throw LogError(.invalidArgument, "dlpAction is reject or flag")
+        }
+        guard classification.map({ ["PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"].contains($0) }) ?? true else {
+            throw LogError(.invalidArgument, "classification is PUBLIC, INTERNAL, CONFIDENTIAL or RESTRICTED")
         }
     }
 }

@@ -60,6 +60,7 @@ struct TenantFixture: Sendable {
             principal: "test"
         )
         let key = try ProducerKeys.loadOrCreate(principal: "pos-terminal", in: directory)
+        let dpoKey = try ProducerKeys.loadOrCreate(principal: "dana", in: directory)
         var policy = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: examples.appendingPathComponent("policy.json")))
                 as? [String: Any]
@@ -70,6 +71,9 @@ struct TenantFixture: Sendable {
             principal["tenant"] = name
             if id == "pos-terminal" {
                 principal["producerKeys"] = [key.publicKey.rawRepresentation.base64EncodedString()]
+            }
+            if id == "dana" {
+                principal["producerKeys"] = [dpoKey.publicKey.rawRepresentation.base64EncodedString()]
             }
             principals[id] = principal
         }
@@ -447,6 +451,137 @@ struct GatewayMTLSTests {
             try await fraud.shutdown()
             #expect(!captured.all.contains("CUST-00000001"), "no subject id in a log line")
             for value in Events.pii { #expect(!captured.all.contains(value), "\(value) in a log line") }
+        }
+    }
+
+    @Test("topics, consume with an explicit commit, key rotation and erasure, rectify, audit proofs and export")
+    func operations() async throws {
+        try await withGateway { port, captured in
+            let clients = try ["pos-terminal", "schema-admin", "fraud-service", "dana"].map {
+                try client(try ca.client(commonName: $0))
+            }
+            do { try await operations(port, captured, clients) } catch {
+                for client in clients { try await client.shutdown() }
+                throw error
+            }
+            for client in clients { try await client.shutdown() }
+        }
+    }
+
+    func operations(_ port: Int, _ captured: CapturedLines, _ clients: [HTTPClient]) async throws {
+        do {
+            let (pos, admin, fraud, dana) = (clients[0], clients[1], clients[2], clients[3])
+            let produced = try await send(
+                pos,
+                port,
+                "/v1/topics/loan_applications/records",
+                body: Events.batch(Events.lines)
+            )
+            #expect(produced.body.contains(#""accepted":4"#), "\(produced.body)")
+
+            // Topics: each caller sees only what it may describe; creating needs Admin on the cluster.
+            #expect(try await send(pos, port, "/v1/topics").body == #"{"topics":[]}"#)
+            let listed = try await send(fraud, port, "/v1/topics")
+            #expect(listed.status == 200 && listed.body.contains(#""name":"loan_applications""#), "\(listed.body)")
+            #expect(!listed.body.contains("loan_applications.dlq"), "fraud may not describe the dead letters")
+            let described = try await send(fraud, port, "/v1/topics/loan_applications")
+            #expect(described.status == 200 && described.body.contains(#""partitions":["#), "\(described.body)")
+            #expect(try await send(pos, port, "/v1/topics/loan_applications").status == 403)
+            let decisions = #"{"name":"loan_decisions","partitions":3,"classification":"CONFIDENTIAL"}"#
+            #expect(try await send(pos, port, "/v1/topics", body: decisions).status == 403)
+            let created = try await send(admin, port, "/v1/topics", body: decisions)
+            #expect(created.status == 201 && created.body.contains(#""partition":2"#), "\(created.body)")
+            #expect(try await send(admin, port, "/v1/topics", body: decisions).status == 409)
+            let badClass = try await send(admin, port, "/v1/topics", body: #"{"name":"x","classification":"SECRET"}"#)
+            #expect(badClass.status == 400, "\(badClass.body)")
+            #expect(try await send(admin, port, "/v1/topics", body: #"{"name":"y","colour":"red"}"#).status == 400)
+
+            // Consume without committing: the same records come again until the commit.
+            let manual = #"{"group":"fraud-manual","purpose":"credit-check","commit":false,"maxRecords":3}"#
+            let path = "/v1/topics/loan_applications/consume"
+            let first = try await send(fraud, port, path, body: manual)
+            #expect(first.status == 200, "\(first.body)")
+            let answer = try #require(try JSONSerialization.jsonObject(with: Data(first.body.utf8)) as? [String: Any])
+            let records = try #require(answer["records"] as? [[String: Any]])
+            let commit = try #require(answer["commit"] as? [[String: Any]])
+            #expect(records.count == 3 && !commit.isEmpty, "\(first.body.prefix(300))")
+            let replay = try await send(fraud, port, path, body: manual)
+            #expect(replay.body == first.body, "nothing was committed, so the same records come again")
+            let offsets = String(decoding: try JSONSerialization.data(withJSONObject: commit), as: UTF8.self)
+            let commitPath = "/v1/topics/loan_applications/commit"
+            let beyond = #"{"group":"fraud-manual","purpose":"credit-check","offsets":[{"partition":0,"offset":999}]}"#
+            let refused = try await send(fraud, port, commitPath, body: beyond)
+            #expect(refused.status == 409, "an offset never handed out: \(refused.body)")
+            let committed = try await send(
+                fraud,
+                port,
+                commitPath,
+                body: #"{"group":"fraud-manual","purpose":"credit-check","offsets":\#(offsets)}"#
+            )
+            #expect(
+                committed.status == 200 && committed.body == #"{"committed":\#(commit.count)}"#,
+                "\(committed.body)"
+            )
+            let rest = try await send(fraud, port, path, body: manual)
+            let restRecords = try #require(
+                (try JSONSerialization.jsonObject(with: Data(rest.body.utf8)) as? [String: Any])?["records"] as? [Any]
+            )
+            #expect(restRecords.count == 1, "after the commit only the fourth record is left: \(rest.body.prefix(300))")
+            let posCommit = try await send(pos, port, commitPath, body: beyond)
+            #expect(posCommit.status == 403, "\(posCommit.body)")
+
+            // Keys: a new version for a subject; an erasure by the administrator, once.
+            let rotated = try await send(admin, port, "/v1/keys/rotate", body: #"{"subject":"CUST-00000002"}"#)
+            #expect(rotated.status == 200 && rotated.body.contains(":v2"), "\(rotated.body)")
+            let both = #"{"subject":"CUST-00000002","topic":"loan_applications"}"#
+            #expect(try await send(admin, port, "/v1/keys/rotate", body: both).status == 400)
+            #expect(try await send(pos, port, "/v1/keys/rotate", body: #"{"subject":"CUST-00000002"}"#).status == 403)
+            let erased = try await send(admin, port, "/v1/keys/erase", body: #"{"subject":"CUST-00000002"}"#)
+            #expect(erased.status == 200 && erased.body.contains(#""alreadyErased":false"#), "\(erased.body)")
+            let again = try await send(admin, port, "/v1/keys/erase", body: #"{"subject":"CUST-00000002"}"#)
+            #expect(again.body.contains(#""alreadyErased":true"#), "\(again.body)")
+            #expect(try await send(pos, port, "/v1/keys/erase", body: #"{"subject":"CUST-00000003"}"#).status == 403)
+
+            // Rectify: a corrected event of the same subject, appended and signed as the DPO.
+            let corrected = Events.lines[2].replacingOccurrences(of: "Chloe Dubois", with: "Chloe Dubois-Martin")
+            let rectified = try await send(
+                dana,
+                port,
+                "/v1/dsr/rectify",
+                body: #"{"subject":"CUST-00000003","topic":"loan_applications","event":\#(corrected)}"#
+            )
+            #expect(rectified.status == 200 && rectified.body.contains(#""offset""#), "\(rectified.body)")
+            let otherSubject = try await send(
+                dana,
+                port,
+                "/v1/dsr/rectify",
+                body: #"{"subject":"CUST-00000001","topic":"loan_applications","event":\#(corrected)}"#
+            )
+            #expect(otherSubject.status == 422, "the correction must name the same subject: \(otherSubject.body)")
+            let read = try await send(fraud, port, path, body: #"{"group":"fraud-rectified","purpose":"credit-check"}"#)
+            // fraud-service reads names masked: the correction shows as the subject's second event.
+            #expect(read.body.components(separatedBy: #""customerId":"CUST-00000003""#).count == 3, "read back")
+
+            // The audit log: proofs verified by the server, entries exported with a cursor.
+            let inclusion = try await send(admin, port, "/v1/audit/proofs/inclusion?index=0")
+            #expect(inclusion.status == 200 && inclusion.body.contains(#""verified":true"#), "\(inclusion.body)")
+            #expect(try await send(admin, port, "/v1/audit/proofs/inclusion?index=99999").status == 404)
+            #expect(try await send(admin, port, "/v1/audit/proofs/inclusion?index=0&colour=red").status == 400)
+            let consistency = try await send(admin, port, "/v1/audit/proofs/consistency?old=1&new=5")
+            #expect(consistency.status == 200 && consistency.body.contains(#""oldSize":1"#), "\(consistency.body)")
+            let exported = try await send(admin, port, "/v1/audit/entries?from=0&limit=3")
+            #expect(exported.status == 200 && exported.headers["strongroom-next-index"] == "3")
+            #expect(exported.body.split(separator: "\n").count == 3)
+            let cef = try await send(admin, port, "/v1/audit/entries?from=3&limit=2&format=cef")
+            #expect(cef.body.hasPrefix("CEF:0|") && cef.headers["strongroom-next-index"] == "5", "\(cef.body)")
+            #expect(try await send(pos, port, "/v1/audit/entries").status == 403)
+            let everything = try await send(admin, port, "/v1/audit/entries?limit=10000")
+            #expect(everything.body.contains(#""action":"Rectify""#) && everything.body.contains(#""action":"Erase""#))
+            #expect(everything.body.contains(#""action":"CreateTopic""#) && everything.body.contains(#""RotateKey""#))
+            for text in [everything.body, captured.all] {
+                #expect(!text.contains("CUST-0000000"), "no subject id in the audit log or a log line")
+                for value in Events.pii { #expect(!text.contains(value), "\(value) in the audit log or a log line") }
+            }
         }
     }
 

@@ -266,6 +266,47 @@ struct PipelineTests {
         try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { first = $0.map(\.offset) }
         #expect(first == [0, 1])
     }
+
+    @Test("read hands out without committing; commit takes only a delivered batch end and keeps the sequence checks")
+    func readThenCommit() throws {
+        let f = try PipelineFixture()
+        _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-http"
+        )
+        var first: [Int64] = []
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1) { first = $0.map(\.offset) }
+        #expect(first == [0])
+        let batch = try consumer.read(topic: "loan_applications", partition: 0, maxRecords: 2)
+        let replay = try consumer.read(topic: "loan_applications", partition: 0, maxRecords: 2)
+        #expect(batch.events.map(\.offset) == [1, 2] && batch.next == 3)
+        #expect(replay.events.map(\.offset) == [1, 2], "uncommitted: the same records, not dead-lettered as replays")
+        for offset: Int64 in [2, 999] {
+            #expect(throws: PipelineError(.position, "")) {
+                do { try consumer.commit(topic: "loan_applications", partition: 0, offset: offset) } catch let e
+                    as PipelineError
+                { throw PipelineError(e.kind, "") }
+            }
+        }
+        try consumer.commit(topic: "loan_applications", partition: 0, offset: 1)  // already committed: no-op
+        try consumer.commit(topic: "loan_applications", partition: 0, offset: 3)
+        var rest: [Int64] = []
+        try consumer.consume(topic: "loan_applications", partition: 0) { rest = $0.map(\.offset) }
+        #expect(rest == [3])
+        // The commit carried the batch's record numbers on: the fourth record is no gap.
+        let entries = try f.services.audit.entries(from: 0, limit: 10_000).map {
+            String(decoding: $0.bytes, as: UTF8.self)
+        }
+        #expect(!entries.contains { $0.contains("SequenceGap") }, "no sequence gap after a read and a commit")
+        #expect(!entries.contains { $0.contains(#""dead""#) && $0.contains("replayed") })
+        let other = SecureConsumer(services: f.services, principal: "analytics", purpose: nil, group: "fraud-http")
+        #expect(throws: PipelineError.self, "another team may not move the group") {
+            try other.commit(topic: "loan_applications", partition: 0, offset: 4)
+        }
+    }
 }
 
 @Suite("Data-subject requests", .serialized)
