@@ -279,7 +279,8 @@ public final class AuditLog: Sendable {
 
     /// The stored bytes of entry `index`.
     public func entryBytes(at index: UInt64) throws(AuditError) -> [UInt8] {
-        try read { db in
+        guard index < size else { throw AuditError(.outOfRange, "no entry \(index)") }
+        return try read { db in
             guard
                 let data = try Data.fetchOne(db, sql: "SELECT data FROM entry WHERE idx = ?", arguments: [Int64(index)])
             else { throw AuditError(.outOfRange, "no entry \(index)") }
@@ -289,7 +290,9 @@ public final class AuditLog: Sendable {
 
     /// Entries from `start`, at most `limit`, in order, as (index, canonical bytes).
     public func entries(from start: UInt64, limit: Int) throws(AuditError) -> [(index: UInt64, bytes: [UInt8])] {
-        try read { db in
+        // Past the end (also past Int64, which SQLite cannot hold): nothing, not a trap.
+        guard start < size, limit > 0 else { return [] }
+        return try read { db in
             try Row.fetchAll(
                 db,
                 sql: "SELECT idx, data FROM entry WHERE idx >= ? ORDER BY idx LIMIT ?",

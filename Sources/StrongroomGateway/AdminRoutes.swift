@@ -389,7 +389,10 @@ struct AdminRoutes {
             return found.first?.1
         }
 
-        mutating func uint(_ key: String, _ range: ClosedRange<UInt64> = 0...UInt64.max) throws(Problem) -> UInt64? {
+        mutating func uint(
+            _ key: String,
+            _ range: ClosedRange<UInt64> = 0...UInt64(Int64.max)
+        ) throws(Problem) -> UInt64? {
             guard let text = try string(key) else { return nil }
             guard let value = UInt64(text), range.contains(value) else {
                 throw Problem(.badRequest, "bad-request", "Bad request", "\(key): a whole number in \(range)")

@@ -235,6 +235,7 @@ public final class Gateway: Sendable {
     let rates: RateLimiter
     let concurrency: ConcurrencyLimiter
     let accessLog: Logger
+    let openAPI: [UInt8]
 
     /// A gateway over opened tenants; checks the configuration again.
     public init(
@@ -251,6 +252,7 @@ public final class Gateway: Sendable {
         self.rates = RateLimiter(rate: configuration.limits.requestsPerSecond, burst: configuration.limits.burst)
         self.concurrency = ConcurrencyLimiter(limit: configuration.limits.maxConcurrentRequests)
         self.accessLog = accessLog
+        self.openAPI = OpenAPI.document(for: configuration.authentication)
     }
 
     /// Opens every tenant and the JWKS the configuration names.
@@ -322,6 +324,7 @@ public final class Gateway: Sendable {
         let authenticated = router.group().add(middleware: Authenticate(gateway: self))
         authenticated.get("ready") { _, context in try await self.ready(context) }
         authenticated.get("metrics") { _, context in try self.metrics(context) }
+        authenticated.get("openapi.json") { _, _ in Self.json(self.openAPI) }
         authenticated.post("v1/topics/:topic/records") { request, context in try await self.produce(request, context) }
         authenticated.post("v1/topics/:topic/consume") { request, context in try await self.consume(request, context) }
         authenticated.post("v1/topics/:topic/commit") { request, context in try await self.commit(request, context) }

@@ -207,6 +207,17 @@ struct AuditLogTests {
 
 @Suite("Audit log hardening")
 struct AuditHardeningTests {
+    @Test("reading past the end, up to the largest index a client can name, answers nothing or out of range")
+    func pastTheEnd() throws {
+        let log = try filledLog(4, batch: 4, directory: TestSupport.scratchDirectory("audit"))
+        for start: UInt64 in [4, 1 << 40, UInt64(Int64.max), UInt64(Int64.max) + 1, .max] {
+            #expect(try log.entries(from: start, limit: 10).isEmpty)
+            #expect(throws: AuditError.self) { try log.entryBytes(at: start) }
+        }
+        #expect(try log.entries(from: 2, limit: 10).map(\.index) == [2, 3])
+        #expect(try log.entries(from: 0, limit: 0).isEmpty)
+    }
+
     @Test("entries no checkpoint signs fail verify; appends refuse to sign over them")
     func uncoveredTail() throws {
         let directory = TestSupport.scratchDirectory("audit")

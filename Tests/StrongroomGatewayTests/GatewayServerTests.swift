@@ -374,21 +374,13 @@ struct GatewayMTLSTests {
                     files.append(url.path)
                 }
             }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
+            let (status, text) = try await run([
                 "python3", TestSupport.packageRoot.appendingPathComponent("scripts/schema_registry_interop.py").path,
                 "https://127.0.0.1:\(port)", folder.appendingPathComponent("ca.pem").path, files[0], files[1],
                 TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path,
                 files[2], files[3],
-            ]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(text.suffix(2000))")
+            ])
+            #expect(status == 0, "\(text.suffix(2000))")
             #expect(text.contains("OK: registered"))
         }
     }
