@@ -153,8 +153,9 @@ public enum DevCredentials {
     /// A local token issuer: an ES256 key in `issuer.key` (0600) and its public key in
     /// `jwks.json`, made on first use.
     public struct TokenIssuer: Sendable {
-        static let keyID = "strongroom-dev-1"
         let key: P256.Signing.PrivateKey
+        /// The key's id: its RFC 7638 JWK thumbprint, so every issuer's key has its own.
+        public let keyID: String
         /// The folder holding the key and `jwks.json`.
         public let folder: URL
 
@@ -170,8 +171,11 @@ public enum DevCredentials {
                 try PrivateFiles.write(Array(key.pemRepresentation.utf8), to: keyFile.path)
             }
             let point = Array(key.publicKey.x963Representation)
+            let (x, y) = (Self.base64URL(point[1...32]), Self.base64URL(point[33...64]))
+            let thumbprint = SHA256.hash(data: Array(#"{"crv":"P-256","kty":"EC","x":"\#(x)","y":"\#(y)"}"#.utf8))
+            keyID = Self.base64URL(ArraySlice(thumbprint))
             let jwks =
-                #"{"keys":[{"kty":"EC","crv":"P-256","use":"sig","alg":"ES256","kid":"\#(Self.keyID)","x":"\#(Self.base64URL(point[1...32]))","y":"\#(Self.base64URL(point[33...64]))"}]}"#
+                #"{"keys":[{"kty":"EC","crv":"P-256","use":"sig","alg":"ES256","kid":"\#(keyID)","x":"\#(x)","y":"\#(y)"}]}"#
             try Data(jwks.utf8).write(to: folder.appendingPathComponent("jwks.json"))
         }
 
@@ -202,8 +206,8 @@ public enum DevCredentials {
                 claims: claims.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) }
             )
             let keys = JWTKeyCollection()
-            await keys.add(ecdsa: try ES256PrivateKey(backing: key), kid: JWKIdentifier(string: Self.keyID))
-            return try await keys.sign(payload, kid: JWKIdentifier(string: Self.keyID))
+            await keys.add(ecdsa: try ES256PrivateKey(backing: key), kid: JWKIdentifier(string: keyID))
+            return try await keys.sign(payload, kid: JWKIdentifier(string: keyID))
         }
 
         static func base64URL(_ bytes: ArraySlice<UInt8>) -> String {

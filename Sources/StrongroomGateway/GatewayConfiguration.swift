@@ -33,7 +33,7 @@ public struct GatewayConfiguration: Sendable {
 
     /// Where bearer tokens come from and what they must say.
     public struct OIDC: Sendable {
-        /// A JWKS file, read at start.
+        /// The JWKS: a file, or an `https://` URL (`http://` on a loopback address only).
         public var jwks: String
         /// The issuer (`iss`) tokens must name.
         public var issuer: String
@@ -45,6 +45,13 @@ public struct GatewayConfiguration: Sendable {
         public var rolesClaim = "roles"
         /// Seconds of clock difference allowed on `exp` and `nbf` (at most 300).
         public var clockSkewSeconds = 60
+        /// Seconds between reads of the JWKS (also a file's); an unknown key id reads it sooner.
+        public var jwksRefreshSeconds = 300
+        /// Seconds a JWKS that cannot be read again stays in use; then every token is refused.
+        public var jwksMaxStaleSeconds = 86_400
+
+        /// Whether `source` names a URL rather than a file.
+        static func isURL(_ source: String) -> Bool { source.hasPrefix("https://") || source.hasPrefix("http://") }
 
         /// A configuration with these values; the rest default.
         public init(jwks: String, issuer: String, audience: String) {
@@ -176,10 +183,13 @@ public struct GatewayConfiguration: Sendable {
             guard let jwks = try o.string("jwks"), let issuer = try o.string("issuer"),
                 let audience = try o.string("audience")
             else { throw Invalid("oidc: jwks, issuer and audience are required") }
-            var oidc = OIDC(jwks: path(jwks), issuer: issuer, audience: audience)
+            var oidc = OIDC(jwks: OIDC.isURL(jwks) ? jwks : path(jwks), issuer: issuer, audience: audience)
             oidc.tenantClaim = try o.string("tenantClaim") ?? oidc.tenantClaim
             oidc.rolesClaim = try o.string("rolesClaim") ?? oidc.rolesClaim
             oidc.clockSkewSeconds = try o.int("clockSkewSeconds", 0...300) ?? oidc.clockSkewSeconds
+            oidc.jwksRefreshSeconds = try o.int("jwksRefreshSeconds", 1...86_400) ?? oidc.jwksRefreshSeconds
+            oidc.jwksMaxStaleSeconds =
+                try o.int("jwksMaxStaleSeconds", 1...(30 * 86_400)) ?? oidc.jwksMaxStaleSeconds
             try o.done()
             self.oidc = oidc
         }
@@ -235,8 +245,21 @@ public struct GatewayConfiguration: Sendable {
                 throw Invalid("allowPlaintext: only on a loopback address (127.0.0.1, ::1, localhost)")
             }
         }
-        if let oidc, !(0...300).contains(oidc.clockSkewSeconds) {
-            throw Invalid("oidc.clockSkewSeconds: 0…300")
+        if let oidc {
+            guard (0...300).contains(oidc.clockSkewSeconds) else { throw Invalid("oidc.clockSkewSeconds: 0…300") }
+            guard (1...86_400).contains(oidc.jwksRefreshSeconds),
+                (oidc.jwksRefreshSeconds...(30 * 86_400)).contains(oidc.jwksMaxStaleSeconds)
+            else {
+                throw Invalid("oidc: jwksRefreshSeconds 1…86400, jwksMaxStaleSeconds from it to 30 days")
+            }
+            if oidc.jwks.hasPrefix("http://") {
+                // Keys fetched in the clear could be swapped on the way: loopback only.
+                let rest = oidc.jwks.dropFirst("http://".count)
+                let host = rest.prefix { $0 != "/" && $0 != ":" }
+                guard rest.hasPrefix("[::1]") || ["127.0.0.1", "localhost"].contains(where: { $0 == host }) else {
+                    throw Invalid("oidc.jwks: https:// (http:// only on a loopback address)")
+                }
+            }
         }
         let l = limits
         let ranges: [(String, Bool)] = [

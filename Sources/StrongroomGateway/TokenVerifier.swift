@@ -1,6 +1,10 @@
 #if Gateway
+import AsyncHTTPClient
 import Foundation
 import JWTKit
+import Logging
+import NIOCore
+import NIOHTTP1
 import StrongroomJSON
 
 /// Verifies OIDC bearer JWTs against a JWKS: signature (RS256, ES256 or EdDSA only), issuer,
@@ -26,22 +30,16 @@ public final class TokenVerifier: Sendable {
     static let algorithms: Set<String> = ["RS256", "ES256", "EdDSA"]
 
     let configuration: GatewayConfiguration.OIDC
-    let keys: JWTKeyCollection
-    /// Each key's id and the one algorithm it verifies.
-    let inventory: [(kid: String, alg: String)]
+    let cache: JWKSCache
 
-    /// Loads the JWKS the configuration names.
-    public init(_ configuration: GatewayConfiguration.OIDC) async throws(Refused) {
+    /// Loads the JWKS the configuration names (a file, or an HTTPS URL); it is read again every
+    /// `jwksRefreshSeconds`, and sooner when a token names a key id it does not hold.
+    public init(
+        _ configuration: GatewayConfiguration.OIDC,
+        logger: Logger = Logger(label: "strongroom.gateway")
+    ) async throws(Refused) {
         self.configuration = configuration
-        guard let data = FileManager.default.contents(atPath: configuration.jwks) else {
-            throw Refused("cannot read the JWKS \(configuration.jwks)")
-        }
-        inventory = try Self.inventory(Array(data), path: configuration.jwks)
-        let keys = JWTKeyCollection()
-        do { try await keys.add(jwksJSON: String(decoding: data, as: UTF8.self)) } catch {
-            throw Refused("the JWKS \(configuration.jwks) does not load: \(error)")
-        }
-        self.keys = keys
+        cache = try await JWKSCache(configuration, logger: logger)
     }
 
     /// The verified claims of `token`, at `now`.
@@ -56,11 +54,14 @@ public final class TokenVerifier: Sendable {
         else { throw Refused("signature algorithm not accepted (RS256, ES256, EdDSA)") }
         // The key is named, known, and made for exactly this algorithm: no default key, no
         // verifying one algorithm's header with another algorithm's key.
-        guard let kid = members.first(where: { $0.key.hasSameBytes(as: "kid") })?.value.stringValue,
-            let known = inventory.first(where: { $0.kid.hasSameBytes(as: kid) }), known.alg.hasSameBytes(as: alg)
+        guard let kid = members.first(where: { $0.key.hasSameBytes(as: "kid") })?.value.stringValue else {
+            throw Refused("key id unknown, or the key is not for this algorithm")
+        }
+        let set = try await cache.keySet(naming: kid)
+        guard let known = set.inventory.first(where: { $0.kid.hasSameBytes(as: kid) }), known.alg.hasSameBytes(as: alg)
         else { throw Refused("key id unknown, or the key is not for this algorithm") }
         let payload: Payload
-        do { payload = try await keys.verify(token, as: Payload.self) } catch {
+        do { payload = try await set.keys.verify(token, as: Payload.self) } catch {
             throw Refused("signature does not verify")
         }
         let claims = payload.claims
@@ -133,6 +134,16 @@ public final class TokenVerifier: Sendable {
         }
         guard !out.isEmpty else { throw Refused("the JWKS \(path) has no keys") }
         return out
+    }
+
+    /// A JWKS loaded from `bytes`, every key checked as ``inventory(_:path:)`` does.
+    static func keySet(_ bytes: [UInt8], path: String) async throws(Refused) -> JWKSCache.KeySet {
+        let inventory = try inventory(bytes, path: path)
+        let keys = JWTKeyCollection()
+        do { try await keys.add(jwksJSON: String(decoding: bytes, as: UTF8.self)) } catch {
+            throw Refused("the JWKS \(path) does not load: \(error)")
+        }
+        return JWKSCache.KeySet(keys: keys, inventory: inventory)
     }
 
     static func base64URL(_ text: Substring) -> [UInt8]? {
@@ -218,6 +229,100 @@ public final class TokenVerifier: Sendable {
                 for m in members { try container.encode(Claim(value: m.value), forKey: AnyKey(m.key)) }
             }
         }
+    }
+}
+
+/// The JWKS in use, read again on a schedule and when a token names an unknown key id.
+///
+/// A failed refresh keeps the last good set (an identity provider's hiccup does not lock
+/// everyone out) until it is `jwksMaxStaleSeconds` old; then every token is refused.
+actor JWKSCache {
+    /// One loaded JWKS: the keys and each key's id and algorithm.
+    struct KeySet: Sendable {
+        let keys: JWTKeyCollection
+        let inventory: [(kid: String, alg: String)]
+    }
+
+    let source: String
+    let refresh: Duration
+    let maxStale: Duration
+    let logger: Logger
+    var current: KeySet
+    var fetched: ContinuousClock.Instant
+    var attempted: ContinuousClock.Instant
+    var inFlight: Task<Result<KeySet, TokenVerifier.Refused>, Never>?
+
+    init(_ configuration: GatewayConfiguration.OIDC, logger: Logger) async throws(TokenVerifier.Refused) {
+        source = configuration.jwks
+        refresh = .seconds(configuration.jwksRefreshSeconds)
+        maxStale = .seconds(configuration.jwksMaxStaleSeconds)
+        self.logger = logger
+        current = try await Self.load(configuration.jwks)
+        fetched = .now
+        attempted = .now
+    }
+
+    /// The set to verify a token naming `kid` with: refreshed first when due, or when `kid` is
+    /// unknown (at most once per `min(refresh, 30 s)`, so unknown ids cannot hammer the provider).
+    func keySet(naming kid: String) async throws(TokenVerifier.Refused) -> KeySet {
+        let now = ContinuousClock.now
+        let unknown = !current.inventory.contains { $0.kid.hasSameBytes(as: kid) }
+        let spacing = min(refresh, .seconds(30))
+        if now - fetched >= refresh || (unknown && now - attempted >= spacing) { await reload() }
+        guard ContinuousClock.now - fetched < maxStale else {
+            throw TokenVerifier.Refused("the JWKS could not be refreshed for too long (jwksMaxStaleSeconds)")
+        }
+        return current
+    }
+
+    /// Loads the source again, once for every caller waiting.
+    func reload() async {
+        if let inFlight {
+            _ = await inFlight.value
+            return
+        }
+        attempted = .now
+        let source = self.source
+        let task = Task { () -> Result<KeySet, TokenVerifier.Refused> in
+            do throws(TokenVerifier.Refused) { return .success(try await Self.load(source)) } catch {
+                return .failure(error)
+            }
+        }
+        inFlight = task
+        switch await task.value {
+        case .success(let set):
+            current = set
+            fetched = .now
+        case .failure(let error):
+            logger.warning("JWKS refresh failed; the last good key set stays in use", metadata: ["error": "\(error)"])
+        }
+        inFlight = nil
+    }
+
+    /// Reads a JWKS file, or fetches an `https://` (or loopback `http://`) URL: status 200, at
+    /// most 1 MiB, within 10 s.
+    static func load(_ source: String) async throws(TokenVerifier.Refused) -> KeySet {
+        guard GatewayConfiguration.OIDC.isURL(source) else {
+            guard let data = FileManager.default.contents(atPath: source) else {
+                throw TokenVerifier.Refused("cannot read the JWKS \(source)")
+            }
+            return try await TokenVerifier.keySet(Array(data), path: source)
+        }
+        let bytes: [UInt8]
+        do {
+            var request = HTTPClientRequest(url: source)
+            request.headers.add(name: "accept", value: "application/json")
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            guard response.status == .ok else {
+                throw TokenVerifier.Refused("the JWKS \(source) answered \(response.status.code)")
+            }
+            bytes = Array(buffer: try await response.body.collect(upTo: 1 << 20))
+        } catch let refused as TokenVerifier.Refused {
+            throw refused
+        } catch {
+            throw TokenVerifier.Refused("the JWKS \(source) could not be fetched (\(type(of: error)))")
+        }
+        return try await TokenVerifier.keySet(bytes, path: source)
     }
 }
 #endif

@@ -695,7 +695,7 @@ struct GatewayOIDCTests {
             let parts = good.split(separator: ".").map(String.init)
             let payload = parts[1]
             let jwks = try Data(contentsOf: issuer.jwks)
-            let hsHeader = Self.base64URL(Array(#"{"alg":"HS256","typ":"JWT","kid":"strongroom-dev-1"}"#.utf8))
+            let hsHeader = Self.base64URL(Array(#"{"alg":"HS256","typ":"JWT","kid":"\#(issuer.keyID)"}"#.utf8))
             let hsMAC = HMAC<SHA256>.authenticationCode(
                 for: Data("\(hsHeader).\(payload)".utf8),
                 using: SymmetricKey(data: jwks)
@@ -727,7 +727,7 @@ struct GatewayOIDCTests {
             // signature check; so is a JWKS holding a key for an algorithm not on the list.
             for header in [
                 #"{"alg":"ES256","typ":"JWT"}"#, #"{"alg":"ES256","kid":"other"}"#,
-                #"{"alg":"RS256","kid":"strongroom-dev-1"}"#,
+                #"{"alg":"RS256","kid":"\#(issuer.keyID)"}"#,
             ] {
                 let forged = Self.base64URL(Array(header.utf8)) + ".\(payload).\(parts[2])"
                 #expect(try await call(client, forged, "/ready").status == 401, "\(header)")

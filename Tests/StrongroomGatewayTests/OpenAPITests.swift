@@ -155,3 +155,105 @@ extension GatewayOIDCTests {
     }
 }
 #endif
+
+#if Gateway
+import Synchronization
+
+@Suite("JWKS fetched from a URL and refreshed")
+struct JWKSRefreshTests {
+    @Test("fetched over HTTP, read again for an unknown key id and on schedule; too stale, every token is refused")
+    func refresh() async throws {
+        let first = try DevCredentials.TokenIssuer(folder: TestSupport.scratchDirectory("jwks-a"))
+        let second = try DevCredentials.TokenIssuer(folder: TestSupport.scratchDirectory("jwks-b"))
+        #expect(first.keyID != second.keyID)
+        let served = Mutex<[UInt8]?>(Array(try Data(contentsOf: first.jwks)))
+        let fetches = Mutex(0)
+        let router = Router()
+        router.get("jwks.json") { _, _ -> Response in
+            fetches.withLock { $0 += 1 }
+            guard let body = served.withLock({ $0 }) else { return Response(status: .serviceUnavailable) }
+            return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        }
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }
+        )
+        let running = Task { try await application.run() }
+        defer { running.cancel() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+
+        var oidc = GatewayConfiguration.OIDC(
+            jwks: "http://127.0.0.1:\(port)/jwks.json",
+            issuer: "https://issuer.strongroom.test",
+            audience: "strongroom"
+        )
+        oidc.jwksRefreshSeconds = 1
+        oidc.jwksMaxStaleSeconds = 3
+        let verifier = try await TokenVerifier(oidc)
+        func token(_ issuer: DevCredentials.TokenIssuer) async throws -> String {
+            try await issuer.token(
+                subject: "fraud-service",
+                tenant: "bfb",
+                roles: [],
+                issuer: "https://issuer.strongroom.test",
+                audience: "strongroom"
+            )
+        }
+        let (a, b) = (try await token(first), try await token(second))
+        #expect(try await verifier.verify(a).subject == "fraud-service")
+        await #expect(throws: TokenVerifier.Refused.self, "the second key is not served yet") {
+            try await verifier.verify(b)
+        }
+        // The provider rotates: an unknown key id reads the set again (at most once a second here).
+        served.withLock { $0 = Array((try? Data(contentsOf: second.jwks)) ?? Data()) }
+        try await Task.sleep(for: .milliseconds(1_100))
+        #expect(try await verifier.verify(b).subject == "fraud-service")
+        await #expect(throws: TokenVerifier.Refused.self, "the first key is gone from the set") {
+            try await verifier.verify(a)
+        }
+        // The provider is down: the last good set serves until it is too old.
+        served.withLock { $0 = nil }
+        try await Task.sleep(for: .milliseconds(1_100))
+        #expect(try await verifier.verify(b).subject == "fraud-service", "a failed refresh keeps the last good set")
+        try await Task.sleep(for: .milliseconds(2_200))
+        let stale = await #expect(throws: TokenVerifier.Refused.self) { try await verifier.verify(b) }
+        #expect(stale?.description.contains("jwksMaxStaleSeconds") == true)
+        // A flood of unknown key ids fetches at most once per second.
+        let before = fetches.withLock { $0 }
+        served.withLock { $0 = Array((try? Data(contentsOf: second.jwks)) ?? Data()) }
+        for _ in 0..<50 { _ = try? await verifier.verify(a) }
+        #expect(fetches.withLock { $0 } - before <= 2)
+    }
+
+    @Test("a JWKS URL must be https (http only on loopback); the refresh settings are checked")
+    func configuration() throws {
+        func parse(_ oidc: String) throws -> GatewayConfiguration {
+            try GatewayConfiguration(
+                json: try JSONValue(
+                    parsing: Array(
+                        #"{"listen":"127.0.0.1:0","authentication":"oidc","allowPlaintext":true,"oidc":\#(oidc),"tenants":{"t":{"dataDirectory":"d","policy":"p"}}}"#
+                            .utf8
+                    )
+                ),
+                base: URL(fileURLWithPath: "/srv")
+            )
+        }
+        let https = try parse(#"{"jwks":"https://idp.example/jwks","issuer":"i","audience":"a"}"#)
+        #expect(https.oidc?.jwks == "https://idp.example/jwks", "a URL is not taken as a path")
+        #expect(try parse(#"{"jwks":"keys.json","issuer":"i","audience":"a"}"#).oidc?.jwks == "/srv/keys.json")
+        #expect(throws: GatewayConfiguration.Invalid.self) {
+            try parse(#"{"jwks":"http://idp.example/jwks","issuer":"i","audience":"a"}"#)
+        }
+        #expect(throws: GatewayConfiguration.Invalid.self) {
+            try parse(#"{"jwks":"http://127.0.0.1.evil.example/jwks","issuer":"i","audience":"a"}"#)
+        }
+        _ = try parse(#"{"jwks":"http://127.0.0.1:8080/jwks","issuer":"i","audience":"a"}"#)
+        #expect(throws: GatewayConfiguration.Invalid.self) {
+            try parse(#"{"jwks":"k","issuer":"i","audience":"a","jwksRefreshSeconds":600,"jwksMaxStaleSeconds":60}"#)
+        }
+    }
+}
+#endif
