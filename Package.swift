@@ -61,6 +61,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "StrongroomJSON", swiftSettings: swiftSettings),
@@ -169,6 +170,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["Gateway"])),
                 .product(name: "X509", package: "swift-certificates", condition: .when(traits: ["Gateway"])),
                 .product(name: "Prometheus", package: "swift-prometheus", condition: .when(traits: ["Gateway"])),
+                .product(name: "Yams", package: "Yams", condition: .when(traits: ["Gateway"])),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Gateway"])),
                 .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Gateway"])),

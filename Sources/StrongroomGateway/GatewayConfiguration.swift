@@ -1,7 +1,11 @@
 import Foundation
 import StrongroomJSON
 
-/// What `strongroom serve --config FILE` reads.
+#if Gateway
+import Yams
+#endif
+
+/// What `strongroom serve --config FILE` reads, as JSON or YAML.
 ///
 /// One listener, its TLS and authentication, the tenants it serves, and its limits. Unknown
 /// keys are errors; relative paths are read from the configuration file's folder.
@@ -135,15 +139,97 @@ public struct GatewayConfiguration: Sendable {
         self.tenants = tenants
     }
 
-    /// Reads and checks `url`.
+    /// Reads and checks `url`: YAML when it ends in `.yaml` or `.yml`, else JSON.
     public init(contentsOf url: URL) throws(Invalid) {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw Invalid("cannot read \(url.path)")
         }
         let value: JSONValue
-        do { value = try JSONValue(parsing: Array(data)) } catch { throw Invalid("\(url.path): not JSON: \(error)") }
+        if ["yaml", "yml"].contains(url.pathExtension.lowercased()) {
+            value = try Self.yaml(String(decoding: data, as: UTF8.self), file: url.path)
+        } else {
+            do { value = try JSONValue(parsing: Array(data)) } catch {
+                throw Invalid("\(url.path): not JSON: \(error)")
+            }
+        }
         try self.init(json: value, base: url.deletingLastPathComponent())
     }
+
+    /// A YAML document as the JSON it stands for, read strictly: YAML 1.2's core types only
+    /// (`yes`, `on` and `0x1F` stay strings, so a boolean or number key refuses them), no
+    /// tags but `!!str`, no duplicate keys, one document.
+    public static func yaml(_ text: String, file: String) throws(Invalid) -> JSONValue {
+        #if Gateway
+        let root: Node?
+        do { root = try Yams.compose(yaml: text, .basic) } catch {
+            throw Invalid("\(file): not YAML: \(error)")
+        }
+        guard let root else { throw Invalid("\(file): empty") }
+        return try json(root, file: file, at: "")
+        #else
+        throw Invalid("\(file): YAML configuration needs the Gateway trait; use JSON")
+        #endif
+    }
+
+    #if Gateway
+    static func json(_ node: Node, file: String, at: String) throws(Invalid) -> JSONValue {
+        let place = at.isEmpty ? file : "\(file): \(at)"
+        switch node {
+        case .alias: throw Invalid("\(place): aliases are not supported")
+        case .sequence(let items):
+            var out: [JSONValue] = []
+            for (i, item) in items.enumerated() { out.append(try json(item, file: file, at: "\(at)[\(i)]")) }
+            return .array(out)
+        case .mapping(let mapping):
+            var members: [JSONValue.Member] = []
+            for (key, value) in mapping {
+                guard case .scalar(let name) = key,
+                    Self.untagged(name.tag) || name.tag.rawValue == Tag.Name.str.rawValue
+                else { throw Invalid("\(place): keys must be plain strings") }
+                let path = at.isEmpty ? name.string : "\(at).\(name.string)"
+                guard !members.contains(where: { $0.key.hasSameBytes(as: name.string) }) else {
+                    throw Invalid("\(file): \(path): given twice")
+                }
+                members.append(.init(name.string, try json(value, file: file, at: path)))
+            }
+            return .object(members)
+        case .scalar(let scalar):
+            let text = scalar.string
+            guard scalar.style == .plain else { return .string(text) }
+            if scalar.tag.rawValue == Tag.Name.str.rawValue { return .string(text) }
+            guard Self.untagged(scalar.tag) else {
+                throw Invalid("\(place): tag \(scalar.tag.rawValue) is not supported")
+            }
+            if ["", "~", "null", "Null", "NULL"].contains(text) { return .null }
+            if ["true", "True", "TRUE"].contains(text) { return .bool(true) }
+            if ["false", "False", "FALSE"].contains(text) { return .bool(false) }
+            if let number = Self.number(text) { return .number(number) }
+            return .string(text)
+        }
+    }
+
+    /// No tag written in the file.
+    static func untagged(_ tag: Tag) -> Bool {
+        [Tag.Name.implicit.rawValue, Tag.Name.nonSpecific.rawValue].contains(tag.rawValue)
+    }
+
+    /// A YAML 1.2 core decimal number as JSON number text, or nil.
+    static func number(_ text: String) -> String? {
+        var digits = Substring(text)
+        if digits.first == "+" { digits = digits.dropFirst() }
+        let body = digits.first == "-" ? digits.dropFirst() : digits
+        guard let first = body.first, first.isASCII, first.isNumber || first == "." else { return nil }
+        if body.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            // JSON has no leading zeros.
+            guard let value = Int(digits) else { return nil }
+            return String(value)
+        }
+        guard body.allSatisfy({ $0.isASCII && ($0.isNumber || ".eE+-".contains($0)) }), let value = Double(digits),
+            value.isFinite
+        else { return nil }
+        return String(value)
+    }
+    #endif
 
     /// Reads a parsed configuration; relative paths are taken from `base`.
     public init(json: JSONValue, base: URL) throws(Invalid) {

@@ -12,7 +12,7 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Run the HTTPS gateway: produce and consume over HTTP for services in any language.",
         discussion: """
-            Reads a JSON configuration (docs/gateway.md lists every key): the listener, TLS 1.3 with a client \
+            Reads a JSON or YAML (.yaml, .yml) configuration (docs/gateway.md lists every key): the listener, TLS 1.3 with a client \
             certificate (mtls) or OIDC bearer tokens (oidc), the tenants with their data directories and \
             policies, and the limits. Runs until SIGTERM or Ctrl-C; requests in flight finish first.
 
@@ -21,7 +21,7 @@ struct ServeCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The gateway configuration file (JSON).")
+    @Option(help: "The gateway configuration file: JSON, or YAML when it ends in .yaml or .yml.")
     var config: String
 
     func run() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import StrongroomGateway
 import StrongroomJSON
+import StrongroomTestSupport
 import Testing
 
 @Suite("Principal mapping rules (Kafka's ssl.principal.mapping.rules syntax)")
@@ -54,6 +55,58 @@ struct GatewayConfigurationTests {
         #expect(config.tls?.privateKey == "/keys/server.key")
         #expect(config.tenants["bfb"]?.dataDirectory == "/etc/strongroom/data")
         #expect(config.limits.maxBodyBytes == 65_536 && config.limits.burst == 10)
+    }
+
+    @Test("YAML reads to the same configuration as JSON; YAML's surprises are refused, not guessed")
+    func yaml() throws {
+        let folder = TestSupport.scratchDirectory("gateway-yaml")
+        let file = folder.appendingPathComponent("gateway.yaml")
+        try Data(
+            """
+            # The same listener as the JSON test above.
+            listen: "0.0.0.0:9443"
+            authentication: mtls
+            tls:
+              certificate: server.pem
+              privateKey: /keys/server.key
+              clientCA: ca.pem
+            principalMappingRules: 'RULE:^CN=([a-z-]+),.*$/$1/'
+            revokedSubjects: ["CN=old,O=Acme"]
+            tenants:
+              bfb: {dataDirectory: data, policy: policy.json}
+            limits:
+              maxBodyBytes: 65536
+              requestsPerSecond: 5
+              burst: +10
+            """.utf8
+        ).write(to: file)
+        let config = try GatewayConfiguration(contentsOf: file)
+        #expect(config.host == "0.0.0.0" && config.port == 9443 && config.authentication == .mtls)
+        #expect(config.tls?.certificate == folder.appendingPathComponent("server.pem").path)
+        #expect(config.principalMappingRules == "RULE:^CN=([a-z-]+),.*$/$1/")
+        #expect(config.revokedSubjects == ["CN=old,O=Acme"])
+        #expect(config.tenants["bfb"]?.policy == folder.appendingPathComponent("policy.json").path)
+        #expect(config.limits.maxBodyBytes == 65_536 && config.limits.burst == 10)
+
+        let base = "listen: 127.0.0.1:0\nauthentication: oidc\ntenants: {t: {dataDirectory: d, policy: p}}\n"
+        let cases: [(String, String)] = [
+            (base + "allowPlaintext: yes\n", "allowPlaintext: expected true or false"),
+            (base + "allowPlaintext: true\nallowPlaintext: true\n", "duplicated key"),
+            (base + "limits: {burst: 0x10}\n", "burst: expected a whole number"),
+            (base + "limits: {burst: !!int 10}\n", "tag"),
+            (base + "<<: {burst: 1}\n", "<<: unknown key"),
+            (base + "listn: x\n", "listn: unknown key"),
+            ("authentication: mtls\n---\nauthentication: oidc\n", "not YAML"),
+            ("authentication: [mtls\n", "not YAML"),
+        ]
+        for (text, expected) in cases {
+            let bad = folder.appendingPathComponent("bad.yml")
+            try Data(text.utf8).write(to: bad)
+            let error = #expect(throws: GatewayConfiguration.Invalid.self, "\(text)") {
+                try GatewayConfiguration(contentsOf: bad)
+            }
+            #expect(error?.description.contains(expected) == true, "\(text): \(error?.description ?? "")")
+        }
     }
 
     @Test("unknown keys, a missing section, plain HTTP and bad values are clear errors")
