@@ -158,7 +158,7 @@ let package = Package(
         .target(
             name: "StrongroomGateway",
             dependencies: [
-                "Strongroom", "StrongroomFiles", "StrongroomJSON", "StrongroomKeys", "StrongroomLog",
+                "Strongroom", "StrongroomFiles", "StrongroomJSON", "StrongroomKafka", "StrongroomKeys", "StrongroomLog",
                 "StrongroomPolicy",
                 "StrongroomSchema", "StrongroomAudit",
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Gateway"])),
@@ -281,6 +281,7 @@ let package = Package(
             dependencies: [
                 "StrongroomGateway", "Strongroom", "StrongroomTestSupport", "StrongroomKeys", "StrongroomLog",
                 "StrongroomSchema", "StrongroomAudit", "StrongroomPolicy", "StrongroomJSON", "StrongroomFiles",
+                "StrongroomKafka",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(traits: ["Gateway"])),
                 .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(traits: ["Gateway"])),

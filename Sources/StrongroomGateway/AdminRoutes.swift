@@ -27,12 +27,12 @@ struct AdminRoutes {
         group.post("v1/keys/rotate-kek") { _, context in
             let tenant = try allow(.admin, context, "RotateKEK")
             let keys = tenant.services.keys
-            return try Self.encoded(try await NIOThreadPool.singleton.runIfActive { try keys.rotateKEK() })
+            return try Self.encoded(try await published(tenant) { try keys.rotateKEK() })
         }
         group.post("v1/keys/finalize") { _, context in
             let tenant = try allow(.admin, context, "FinalizeErasure")
             let keys = tenant.services.keys
-            return try Self.encoded(try await NIOThreadPool.singleton.runIfActive { try keys.finalize() })
+            return try Self.encoded(try await published(tenant) { try keys.finalize() })
         }
         group.post("v1/keys/rotate") { request, context in try await rotate(request, context) }
         group.post("v1/keys/erase") { request, context in try await erase(request, context) }
@@ -96,6 +96,28 @@ struct AdminRoutes {
         }
         group.get("v1/audit/entries") { request, context in try await entries(request, context) }
         group.post("v1/policy/explain") { request, context in try await explain(request, context) }
+    }
+
+    /// Runs a key change off the event loop, then sends it to the tenant's Kafka cluster.
+    func published<T: Sendable>(_ tenant: GatewayTenant, _ change: @escaping @Sendable () throws -> T) async throws -> T
+    {
+        try await NIOThreadPool.singleton.runIfActive {
+            let result = try change()
+            try Self.publish(tenant)
+            return result
+        }
+    }
+
+    /// Publishes the tenant's key changes; a failure says the change is made but not yet sent.
+    static func publish(_ tenant: GatewayTenant) throws {
+        do { try tenant.publishKeyChanges() } catch {
+            throw Problem(
+                .serviceUnavailable,
+                "key-replication",
+                "Key change not yet on the cluster",
+                "done here; its key metadata goes to the Kafka cluster before the next append"
+            )
+        }
     }
 
     /// A verified proof, with whether signed checkpoints cover its roots.
@@ -180,7 +202,7 @@ struct AdminRoutes {
         // The subject is named by the key family only: its id stays out of the audit log.
         let tenant = try allow(.admin, context, "RotateKey", resource: topic.map { "key:topic/\($0)" } ?? "key:subject")
         let keys = tenant.services.keys
-        let reference = try await NIOThreadPool.singleton.runIfActive { try keys.rotate(family) }
+        let reference = try await published(tenant) { try keys.rotate(family) }
         return try Self.encoded(["key": reference.description])
     }
 
@@ -215,7 +237,7 @@ struct AdminRoutes {
         let services = tenant.services
         let principal = identity.principal.id
         let correlation = context.correlationID
-        let receipt = try await NIOThreadPool.singleton.runIfActive {
+        let receipt = try await published(tenant) {
             try SubjectErasure.erase(
                 subject: subject,
                 tenant: name,
@@ -323,7 +345,10 @@ struct AdminRoutes {
         }
         return try await NIOThreadPool.singleton.runIfActive {
             switch kind {
-            case "erase": return try Self.encoded(try requests.erase(subject: subject, correlationID: correlation))
+            case "erase":
+                let receipt = try requests.erase(subject: subject, correlationID: correlation)
+                try Self.publish(tenant)
+                return try Self.encoded(receipt)
             case "access": return try Self.encoded(try requests.access(subject: subject, correlationID: correlation))
             default: return Gateway.json(try requests.export(subject: subject, correlationID: correlation))
             }

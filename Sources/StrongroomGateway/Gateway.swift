@@ -13,6 +13,7 @@ import Prometheus
 import Strongroom
 import StrongroomAudit
 import StrongroomJSON
+import StrongroomKafka
 import StrongroomKeys
 import StrongroomLog
 import StrongroomPolicy
@@ -88,9 +89,13 @@ public final class GatewayTenant: Sendable {
             )
         }
         let metrics = PrometheusCollectorRegistry()
+        let keys = try KeyStore.openGuarded(dataDirectory: directory)
+        let log: any EventLog =
+            try tenant.kafka.map { try Self.kafka($0, keys: keys, tenant: name) }
+            ?? SQLiteEventLog(dataDirectory: directory)
         let services = StrongroomServices(
-            keys: try KeyStore.openGuarded(dataDirectory: directory),
-            log: try SQLiteEventLog(dataDirectory: directory),
+            keys: keys,
+            log: log,
             registry: try SchemaRegistry(dataDirectory: directory),
             policy: try PolicyEngine(contentsOf: URL(fileURLWithPath: tenant.policy)),
             audit: try AuditLog(dataDirectory: directory, signingKey: tenant.auditKey.map { URL(fileURLWithPath: $0) }),
@@ -99,6 +104,32 @@ public final class GatewayTenant: Sendable {
             metrics: PrometheusMetricsFactory(registry: metrics)
         )
         return GatewayTenant(name: name, directory: directory, services: services, metrics: metrics)
+    }
+
+    /// The tenant's Kafka log, its key metadata published to the cluster before any record
+    /// that needs it (so a mirror gives a standby site every key and every erasure).
+    static func kafka(_ kafka: GatewayConfiguration.Kafka, keys: KeyStore, tenant: String) throws -> any EventLog {
+        #if Kafka
+        guard let text = try? String(contentsOfFile: kafka.properties, encoding: .utf8) else {
+            throw GatewayConfiguration.Invalid("tenants.\(tenant).kafka: cannot read \(kafka.properties)")
+        }
+        let connection = try KafkaConnection.parse(properties: text, allowPlaintext: kafka.allowPlaintext)
+        let log = try KafkaEventLog(.init(connection: connection))
+        try log.replicateKeys(from: keys)
+        return log
+        #else
+        throw GatewayConfiguration.Invalid(
+            "tenants.\(tenant).kafka: this strongroom was built without Kafka (swift build --traits defaults,Gateway,Kafka)"
+        )
+        #endif
+    }
+
+    /// Sends key changes (a rotation, an erasure) to the tenant's Kafka cluster now, not with
+    /// the next append: an erasure reaches a standby site without waiting for new records.
+    func publishKeyChanges() throws {
+        #if Kafka
+        _ = try (services.log as? KafkaEventLog)?.publishKeyChanges()
+        #endif
     }
 
     /// This principal's producer, signing with its key in the data directory (pinned in the

@@ -73,12 +73,30 @@ public struct GatewayConfiguration: Sendable {
         public var policy: String
         /// The audit log's signing key file, when kept outside the data directory.
         public var auditKey: String?
+        /// The tenant's records on Apache Kafka instead of the data directory's embedded log.
+        public var kafka: Kafka?
 
         /// A configuration with these values; the rest default.
-        public init(dataDirectory: String, policy: String, auditKey: String? = nil) {
+        public init(dataDirectory: String, policy: String, auditKey: String? = nil, kafka: Kafka? = nil) {
             self.dataDirectory = dataDirectory
             self.policy = policy
             self.auditKey = auditKey
+            self.kafka = kafka
+        }
+    }
+
+    /// A tenant's Kafka cluster: a `client.properties` file in Kafka's format (the same file
+    /// `strongroom … --kafka-config` reads).
+    public struct Kafka: Sendable {
+        /// The `client.properties` file.
+        public var properties: String
+        /// Whether a PLAINTEXT or SASL_PLAINTEXT listener is accepted (a development cluster).
+        public var allowPlaintext = false
+
+        /// A cluster reached with `properties`.
+        public init(properties: String, allowPlaintext: Bool = false) {
+            self.properties = properties
+            self.allowPlaintext = allowPlaintext
         }
     }
 
@@ -286,10 +304,19 @@ public struct GatewayConfiguration: Sendable {
             guard let directory = try one.string("dataDirectory"), let policy = try one.string("policy") else {
                 throw Invalid("tenants.\(name): dataDirectory and policy are required")
             }
+            var kafka: Kafka?
+            if var k = try one.object("kafka") {
+                guard let properties = try k.string("properties") else {
+                    throw Invalid("tenants.\(name).kafka: properties (a client.properties file) is required")
+                }
+                kafka = Kafka(properties: path(properties), allowPlaintext: try k.bool("allowPlaintext") ?? false)
+                try k.done()
+            }
             tenants[name] = Tenant(
                 dataDirectory: path(directory),
                 policy: path(policy),
-                auditKey: try one.string("auditKey").map(path)
+                auditKey: try one.string("auditKey").map(path),
+                kafka: kafka
             )
             try one.done()
         }

@@ -15,6 +15,7 @@ import StrongroomAudit
 import StrongroomFiles
 import StrongroomGateway
 import StrongroomJSON
+import StrongroomKafka
 import StrongroomKeys
 import StrongroomLog
 import StrongroomPolicy
@@ -160,6 +161,7 @@ struct GatewayMTLSTests {
     func withGateway(
         limits: GatewayConfiguration.Limits = .init(),
         revoked: [String] = [],
+        kafka: GatewayConfiguration.Kafka? = nil,
         _ body: (_ port: Int, _ captured: CapturedLines) async throws -> Void
     ) async throws {
         let server = try ca.server()
@@ -180,9 +182,21 @@ struct GatewayMTLSTests {
         configuration.revokedSubjects = revoked
         configuration.limits = limits
         let captured = CapturedLines()
+        let tenant: GatewayTenant
+        if let kafka {
+            var onKafka = fixture.configuration
+            onKafka.kafka = kafka
+            tenant = try GatewayTenant.open(name: "bfb", onKafka)
+            try tenant.services.createTopic(
+                "loan_applications",
+                config: TopicConfig(partitions: 2, classification: "RESTRICTED", encryptionRequired: true)
+            )
+        } else {
+            tenant = try fixture.tenant(logger: captured.logger("strongroom.pipeline"))
+        }
         let gateway = try Gateway(
             configuration: configuration,
-            tenants: [try fixture.tenant(logger: captured.logger("strongroom.pipeline"))],
+            tenants: [tenant],
             verifier: nil,
             accessLog: captured.logger("strongroom.gateway.access")
         )
@@ -576,6 +590,60 @@ struct GatewayMTLSTests {
             }
         }
     }
+
+    #if Kafka
+    @Test("a tenant on Kafka: produce and consume through the gateway; an erasure reaches the cluster at once")
+    func onKafka() async throws {
+        let cluster = try MockKafkaCluster(brokers: 1)
+        let properties = folder.appendingPathComponent("client.properties")
+        try Data("bootstrap.servers=\(cluster.bootstrapServers)\nsecurity.protocol=PLAINTEXT\n".utf8).write(
+            to: properties
+        )
+        try await withGateway(kafka: .init(properties: properties.path, allowPlaintext: true)) { port, _ in
+            let pos = try client(try ca.client(commonName: "pos-terminal"))
+            let fraud = try client(try ca.client(commonName: "fraud-service"))
+            let dana = try client(try ca.client(commonName: "dana"))
+            let produced = try await send(
+                pos,
+                port,
+                "/v1/topics/loan_applications/records",
+                body: Events.batch(Events.lines)
+            )
+            #expect(produced.status == 200 && produced.body.contains(#""accepted":4"#), "\(produced.body)")
+            let consumed = try await send(
+                fraud,
+                port,
+                "/v1/topics/loan_applications/consume",
+                body: #"{"group":"fraud-kafka","purpose":"credit-check"}"#
+            )
+            #expect(consumed.body.components(separatedBy: #""offset""#).count == 5, "\(consumed.body.prefix(300))")
+            #expect(consumed.body.contains("123-45-6789"), "decrypted from records stored on Kafka")
+            // The erasure's key metadata is on the cluster before the answer: no append needed.
+            let keys = try KafkaEventLog(
+                .init(
+                    connection: KafkaConnection(
+                        bootstrapServers: cluster.bootstrapServers,
+                        securityProtocol: .plaintext,
+                        allowPlaintext: true
+                    )
+                )
+            )
+            let before = try keys.describeTopic("__strongroom_keys").partitions.map(\.endOffset).reduce(0, +)
+            let erased = try await send(dana, port, "/v1/dsr/erase", body: #"{"subject":"CUST-00000001"}"#)
+            #expect(erased.status == 200, "\(erased.body)")
+            let after = try keys.describeTopic("__strongroom_keys").partitions.map(\.endOffset).reduce(0, +)
+            #expect(after > before, "the erasure was published to the key topic")
+            let again = try await send(
+                fraud,
+                port,
+                "/v1/topics/loan_applications/consume",
+                body: #"{"group":"fraud-kafka-after","purpose":"credit-check"}"#
+            )
+            #expect(again.body.contains(#"{"$erased":true}"#) && !again.body.contains("123-45-6789"))
+            for client in [pos, fraud, dana] { try await client.shutdown() }
+        }
+    }
+    #endif
 
     @Test("the body limit, the batch limit and the tenant's rate limit trip at their configured values")
     func limits() async throws {
