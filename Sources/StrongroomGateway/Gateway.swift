@@ -266,7 +266,8 @@ public final class Gateway: Sendable {
     let rates: RateLimiter
     let concurrency: ConcurrencyLimiter
     let accessLog: Logger
-    let openAPI: [UInt8]
+    /// The OpenAPI document for each listener's scheme.
+    let openAPI: [GatewayConfiguration.Authentication: [UInt8]]
 
     /// A gateway over opened tenants; checks the configuration again.
     public init(
@@ -283,7 +284,11 @@ public final class Gateway: Sendable {
         self.rates = RateLimiter(rate: configuration.limits.requestsPerSecond, burst: configuration.limits.burst)
         self.concurrency = ConcurrencyLimiter(limit: configuration.limits.maxConcurrentRequests)
         self.accessLog = accessLog
-        self.openAPI = OpenAPI.document(for: configuration.authentication)
+        self.openAPI = Dictionary(
+            uniqueKeysWithValues: [GatewayConfiguration.Authentication.mtls, .oidc].map {
+                ($0, OpenAPI.document(for: $0))
+            }
+        )
     }
 
     /// Opens every tenant and the JWKS the configuration names.
@@ -292,7 +297,7 @@ public final class Gateway: Sendable {
             try GatewayTenant.open(name: $0.key, $0.value)
         }
         let verifier: TokenVerifier? =
-            if let oidc = configuration.oidc, configuration.authentication == .oidc {
+            if let oidc = configuration.oidc, configuration.listeners.contains(where: { $0.authentication == .oidc }) {
                 try await TokenVerifier(oidc)
             } else { nil }
         return try Gateway(configuration: configuration, tenants: tenants, verifier: verifier)
@@ -300,8 +305,8 @@ public final class Gateway: Sendable {
 
     // MARK: Server
 
-    /// The HTTP server: TLS 1.3 only, a client certificate required for mTLS.
-    public func server() throws -> HTTPServerBuilder {
+    /// One listener's HTTP server: TLS 1.3 only, a client certificate required for mTLS.
+    public func server(_ listener: GatewayConfiguration.Listener) throws -> HTTPServerBuilder {
         let limits = configuration.limits
         let http = HTTP1Channel.Configuration(
             idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
@@ -311,7 +316,7 @@ public final class Gateway: Sendable {
                 maxHeaderFieldCount: 100
             )
         )
-        guard let tls = configuration.tls else { return .http1(configuration: http) }
+        guard let tls = listener.tls else { return .http1(configuration: http) }
         let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
         let key = NIOSSLPrivateKeySource.privateKey(try NIOSSLPrivateKey(file: tls.privateKey, format: .pem))
         var settings =
@@ -328,18 +333,34 @@ public final class Gateway: Sendable {
         return try .tls(.http1(configuration: http), tlsConfiguration: settings)
     }
 
-    /// The application on the configured address; `onListening` gets the bound address.
+    /// The application on the first listener; `onListening` gets the bound address.
     public func application(
         logger: Logger = Logger(label: "strongroom.gateway") { JSONLogHandler(label: $0) },
         onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
+        try application(configuration.listeners[0], logger: logger, onListening: onListening)
+    }
+
+    /// One application per listener, over the same tenants and limits; `onListening` gets each
+    /// listener and its bound address.
+    public func applications(
+        logger: Logger = Logger(label: "strongroom.gateway") { JSONLogHandler(label: $0) },
+        onListening: @escaping @Sendable (GatewayConfiguration.Listener, String) -> Void = { _, _ in }
+    ) throws -> [some ApplicationProtocol] {
+        try configuration.listeners.map { listener in
+            try application(listener, logger: logger) { onListening(listener, $0) }
+        }
+    }
+
+    func application(
+        _ listener: GatewayConfiguration.Listener,
+        logger: Logger,
+        onListening: @escaping @Sendable (String) -> Void
+    ) throws -> Application<RouterResponder<GatewayContext>> {
         Application(
-            router: router(),
-            server: try server(),
-            configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port),
-                serverName: "strongroom"
-            ),
+            router: router(listener.authentication),
+            server: try server(listener),
+            configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: "strongroom"),
             onServerRunning: { channel in
                 onListening(channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")
             },
@@ -347,15 +368,18 @@ public final class Gateway: Sendable {
         )
     }
 
-    /// Every route.
-    public func router() -> Router<GatewayContext> {
+    /// Every route, for a listener whose clients authenticate with `authentication` (default:
+    /// the first listener's).
+    public func router(_ authentication: GatewayConfiguration.Authentication? = nil) -> Router<GatewayContext> {
+        let scheme = authentication ?? configuration.authentication
         let router = Router(context: GatewayContext.self)
         router.add(middleware: Front(gateway: self))
         router.get("health") { _, _ in Self.json(#"{"status":"ok"}"#) }
-        let authenticated = router.group().add(middleware: Authenticate(gateway: self))
+        let authenticated = router.group().add(middleware: Authenticate(gateway: self, authentication: scheme))
         authenticated.get("ready") { _, context in try await self.ready(context) }
         authenticated.get("metrics") { _, context in try self.metrics(context) }
-        authenticated.get("openapi.json") { _, _ in Self.json(self.openAPI) }
+        let document = openAPI[scheme] ?? []
+        authenticated.get("openapi.json") { _, _ in Self.json(document) }
         authenticated.post("v1/topics/:topic/records") { request, context in try await self.produce(request, context) }
         authenticated.post("v1/topics/:topic/consume") { request, context in try await self.consume(request, context) }
         authenticated.post("v1/topics/:topic/commit") { request, context in try await self.commit(request, context) }

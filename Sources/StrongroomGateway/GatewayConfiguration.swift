@@ -123,15 +123,41 @@ public struct GatewayConfiguration: Sendable {
         public init() {}
     }
 
-    /// The address to listen on.
+    /// One address the gateway listens on, and how its clients authenticate.
+    public struct Listener: Sendable {
+        /// The address to listen on.
+        public var host: String
+        /// The port to listen on (0: any free port).
+        public var port: Int
+        /// How clients authenticate on this listener.
+        public var authentication: Authentication
+        /// The listener's TLS; required unless `allowPlaintext`.
+        public var tls: TLS?
+
+        /// A listener with these values.
+        public init(host: String, port: Int, authentication: Authentication, tls: TLS? = nil) {
+            self.host = host
+            self.port = port
+            self.authentication = authentication
+            self.tls = tls
+        }
+    }
+
+    /// The first listener's address (with `port`, `authentication` and `tls`).
     public var host = "127.0.0.1"
-    /// The port to listen on (0: any free port).
+    /// The first listener's port (0: any free port).
     public var port = 8443
-    /// The listener's TLS; required unless `allowPlaintext`.
+    /// The first listener's TLS; required unless `allowPlaintext`.
     public var tls: TLS?
+    /// Listeners after the first, each with its own authentication (`listeners` in the file).
+    public var additionalListeners: [Listener] = []
+    /// Every listener, the first one's from `host`, `port`, `authentication` and `tls`.
+    public var listeners: [Listener] {
+        [Listener(host: host, port: port, authentication: authentication, tls: tls)] + additionalListeners
+    }
     /// Plain HTTP: for tests behind a local proxy only; refused unless set.
     public var allowPlaintext = false
-    /// How clients authenticate.
+    /// How clients authenticate on the first listener.
     public var authentication: Authentication
     /// Rules from a certificate's subject DN to a principal (Kafka's syntax).
     public var principalMappingRules = "DEFAULT"
@@ -255,32 +281,61 @@ public struct GatewayConfiguration: Sendable {
         func path(_ text: String) -> String {
             text.hasPrefix("/") ? text : base.appendingPathComponent(text).path
         }
-        if let listen = try root.string("listen") {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                (1...65_535).contains(port) || port == 0
-            else { throw Invalid("listen: expected HOST:PORT, got \(listen)") }
-            host = String(listen[..<colon])
-            self.port = port
-        }
-        guard let auth = try root.string("authentication") else {
-            throw Invalid("authentication: required (mtls or oidc)")
-        }
-        guard let method = Authentication(rawValue: auth) else {
-            throw Invalid("authentication: \(auth) is not supported (mtls or oidc)")
-        }
-        authentication = method
-        allowPlaintext = try root.bool("allowPlaintext") ?? false
-        if var t = try root.object("tls") {
-            guard let certificate = try t.string("certificate"), let key = try t.string("privateKey") else {
-                throw Invalid("tls: certificate and privateKey are required")
+        /// `listen`, `authentication` and `tls` of one listener.
+        func listener(_ r: inout Reader, at: String) throws(Invalid) -> Listener {
+            var host = "127.0.0.1"
+            var port = 8443
+            if let listen = try r.string("listen") {
+                guard let colon = listen.lastIndex(of: ":"), let number = Int(listen[listen.index(after: colon)...]),
+                    (1...65_535).contains(number) || number == 0
+                else { throw Invalid("\(at)listen: expected HOST:PORT, got \(listen)") }
+                host = String(listen[..<colon])
+                port = number
             }
-            tls = TLS(
-                certificate: path(certificate),
-                privateKey: path(key),
-                clientCA: try t.string("clientCA").map(path)
-            )
-            try t.done()
+            guard let auth = try r.string("authentication") else {
+                throw Invalid("\(at)authentication: required (mtls or oidc)")
+            }
+            guard let method = Authentication(rawValue: auth) else {
+                throw Invalid("\(at)authentication: \(auth) is not supported (mtls or oidc)")
+            }
+            var tls: TLS?
+            if var t = try r.object("tls") {
+                guard let certificate = try t.string("certificate"), let key = try t.string("privateKey") else {
+                    throw Invalid("\(at)tls: certificate and privateKey are required")
+                }
+                tls = TLS(
+                    certificate: path(certificate),
+                    privateKey: path(key),
+                    clientCA: try t.string("clientCA").map(path)
+                )
+                try t.done()
+            }
+            return Listener(host: host, port: port, authentication: method, tls: tls)
         }
+        let first: Listener
+        if let value = root.value("listeners") {
+            guard case .array(let items) = value, !items.isEmpty else {
+                throw Invalid("listeners: expected a list of at least one listener")
+            }
+            guard !root.keys.contains(where: { ["listen", "authentication", "tls"].contains($0) }) else {
+                throw Invalid("listeners: give listen, authentication and tls inside each listener, not beside them")
+            }
+            var all: [Listener] = []
+            for (i, item) in items.enumerated() {
+                var r = try Reader(item, "listeners[\(i)]")
+                all.append(try listener(&r, at: "listeners[\(i)]."))
+                try r.done()
+            }
+            first = all[0]
+            additionalListeners = Array(all.dropFirst())
+        } else {
+            first = try listener(&root, at: "")
+        }
+        host = first.host
+        port = first.port
+        authentication = first.authentication
+        tls = first.tls
+        allowPlaintext = try root.bool("allowPlaintext") ?? false
         principalMappingRules = try root.string("principalMappingRules") ?? "DEFAULT"
         revokedSubjects = try root.strings("revokedSubjects") ?? []
         if var o = try root.object("oidc") {
@@ -343,20 +398,33 @@ public struct GatewayConfiguration: Sendable {
 
     /// The rules a configuration must keep whichever way it was made.
     public func check() throws(Invalid) {
-        switch authentication {
-        case .mtls:
-            guard tls?.clientCA != nil else { throw Invalid("authentication mtls: tls.clientCA is required") }
-        case .oidc:
-            guard oidc != nil else { throw Invalid("authentication oidc: the oidc section is required") }
-        }
-        if tls == nil {
-            guard allowPlaintext else {
-                throw Invalid("tls: required (plain HTTP only with \"allowPlaintext\": true, for a local test)")
+        var seen: [String] = []
+        for (i, listener) in listeners.enumerated() {
+            let at = listeners.count > 1 ? "listeners[\(i)]." : ""
+            switch listener.authentication {
+            case .mtls:
+                guard listener.tls?.clientCA != nil else {
+                    throw Invalid("\(at)authentication mtls: tls.clientCA is required")
+                }
+            case .oidc:
+                guard oidc != nil else { throw Invalid("\(at)authentication oidc: the oidc section is required") }
             }
-            // Bearer tokens never cross a network in the clear.
-            guard ["127.0.0.1", "::1", "localhost"].contains(where: { $0.hasSameBytes(as: host) }) else {
-                throw Invalid("allowPlaintext: only on a loopback address (127.0.0.1, ::1, localhost)")
+            if listener.tls == nil {
+                guard allowPlaintext else {
+                    throw Invalid(
+                        "\(at)tls: required (plain HTTP only with \"allowPlaintext\": true, for a local test)"
+                    )
+                }
+                // Bearer tokens never cross a network in the clear.
+                guard ["127.0.0.1", "::1", "localhost"].contains(where: { $0.hasSameBytes(as: listener.host) }) else {
+                    throw Invalid("\(at)allowPlaintext: only on a loopback address (127.0.0.1, ::1, localhost)")
+                }
             }
+            let address = "\(listener.host):\(listener.port)"
+            guard listener.port == 0 || !seen.contains(address) else {
+                throw Invalid("\(at)listen: \(address) is given twice")
+            }
+            seen.append(address)
         }
         if let oidc {
             guard (0...300).contains(oidc.clockSkewSeconds) else { throw Invalid("oidc.clockSkewSeconds: 0…300") }

@@ -192,6 +192,8 @@ struct Front: RouterMiddleware {
 struct Authenticate: RouterMiddleware {
     typealias Context = GatewayContext
     let gateway: Gateway
+    /// The listener's scheme: one per listener, never chosen by the request.
+    let authentication: GatewayConfiguration.Authentication
 
     func handle(
         _ request: Request,
@@ -200,7 +202,7 @@ struct Authenticate: RouterMiddleware {
     ) async throws -> Response {
         var context = context
         let identity =
-            switch gateway.configuration.authentication {
+            switch authentication {
             case .mtls: try await certificateIdentity(context)
             case .oidc: try await tokenIdentity(request, context)
             }

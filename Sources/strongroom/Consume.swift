@@ -138,9 +138,14 @@ struct ConsumeCommand: ParsableCommand {
 /// Runs `service` in a `ServiceGroup` until SIGTERM or SIGINT shuts it down gracefully, from
 /// synchronous command code; its error, if it failed.
 func runUntilSignal(_ service: any Service, label: String) throws {
+    try runUntilSignal([service], label: label)
+}
+
+/// Runs `services` together until SIGTERM or SIGINT, then shuts them down gracefully.
+func runUntilSignal(_ services: [any Service], label: String) throws {
     let group = ServiceGroup(
         configuration: .init(
-            services: [service],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: label) { _ in SwiftLogNoOpLogHandler() }
         )

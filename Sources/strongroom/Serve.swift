@@ -32,9 +32,12 @@ struct ServeCommand: ParsableCommand {
         }
         let gateway: Gateway
         do { gateway = try runAsync { try await Gateway.open(configuration) } } catch { throw CLIError("\(error)") }
-        // Unbuffered, so a script waiting for the address reads it at once.
-        let application = try gateway.application { address in writeOut(Array("listening on \(address)\n".utf8)) }
-        try runUntilSignal(application, label: "strongroom.serve")
+        let several = configuration.listeners.count > 1
+        let applications = try gateway.applications { listener, address in
+            // One line per listener, unbuffered; with several, each names its authentication.
+            writeOut(Array("listening on \(address)\(several ? " \(listener.authentication.rawValue)" : "")\n".utf8))
+        }
+        try runUntilSignal(applications, label: "strongroom.serve")
         #else
         _ = config
         throw CLIError(

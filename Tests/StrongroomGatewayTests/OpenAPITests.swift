@@ -2,6 +2,8 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import Logging
+import NIOCore
 import NIOHTTP1
 import Strongroom
 import StrongroomFiles
@@ -253,6 +255,128 @@ struct JWKSRefreshTests {
         _ = try parse(#"{"jwks":"http://127.0.0.1:8080/jwks","issuer":"i","audience":"a"}"#)
         #expect(throws: GatewayConfiguration.Invalid.self) {
             try parse(#"{"jwks":"k","issuer":"i","audience":"a","jwksRefreshSeconds":600,"jwksMaxStaleSeconds":60}"#)
+        }
+    }
+}
+#endif
+
+#if Gateway
+extension GatewayMTLSTests {
+    @Test("two listeners, mTLS and bearer tokens, over one set of tenants: each takes only its own credentials")
+    func twoListeners() async throws {
+        let server = try ca.server()
+        for (name, text) in [
+            ("ca.pem", try ca.pem), ("server.pem", server.certificate), ("server.key", server.privateKey),
+        ] {
+            try Data(text.utf8).write(to: folder.appendingPathComponent(name))
+        }
+        let issuer = try DevCredentials.TokenIssuer(folder: TestSupport.scratchDirectory("listeners-issuer"))
+        let fixture = try TenantFixture("bfb")
+        let text = """
+            {"listeners": [
+               {"listen": "127.0.0.1:0", "authentication": "mtls",
+                "tls": {"certificate": "server.pem", "privateKey": "server.key", "clientCA": "ca.pem"}},
+               {"listen": "127.0.0.1:0", "authentication": "oidc",
+                "tls": {"certificate": "server.pem", "privateKey": "server.key"}}],
+             "principalMappingRules": "RULE:^CN=([a-zA-Z0-9._-]+),.*$/$1/",
+             "oidc": {"jwks": "\(issuer.jwks.path)", "issuer": "https://issuer.strongroom.test", "audience": "strongroom"},
+             "tenants": {"bfb": {"dataDirectory": "\(fixture.directory.path)", "policy": "\(fixture.policy.path)"}}}
+            """
+        let file = folder.appendingPathComponent("listeners.json")
+        try Data(text.utf8).write(to: file)
+        let configuration = try GatewayConfiguration(contentsOf: file)
+        #expect(configuration.listeners.map(\.authentication) == [.mtls, .oidc])
+        let tenant = try fixture.tenant(logger: Logger(label: "test"))
+        let gateway = try Gateway(
+            configuration: configuration,
+            tenants: [tenant],
+            verifier: try await TokenVerifier(try #require(configuration.oidc))
+        )
+        let (ports, continuation) = AsyncStream.makeStream(of: (GatewayConfiguration.Authentication, Int).self)
+        let applications = try gateway.applications(logger: Logger(label: "test")) { listener, address in
+            continuation.yield((listener.authentication, Int(address.split(separator: ":").last ?? "") ?? 0))
+        }
+        let running = applications.map { application in Task { try await application.run() } }
+        var bound: [GatewayConfiguration.Authentication: Int] = [:]
+        for await (scheme, port) in ports {
+            bound[scheme] = port
+            if bound.count == 2 { break }
+        }
+        let (mtlsPort, oidcPort) = (try #require(bound[.mtls]), try #require(bound[.oidc]))
+        let pos = try client(try ca.client(commonName: "pos-terminal"))
+        let anonymous = try client(nil)
+        defer { for task in running { task.cancel() } }
+        do {
+            let produced = try await send(
+                pos,
+                mtlsPort,
+                "/v1/topics/loan_applications/records",
+                body: Events.batch(Events.lines)
+            )
+            #expect(produced.body.contains(#""accepted":4"#), "\(produced.body)")
+            let token = try await issuer.token(
+                subject: "fraud-service",
+                tenant: "bfb",
+                roles: [],
+                issuer: "https://issuer.strongroom.test",
+                audience: "strongroom"
+            )
+            func consume(_ client: HTTPClient, _ port: Int, bearer: String?) async throws -> Int {
+                var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)/v1/topics/loan_applications/consume")
+                request.method = .POST
+                if let bearer { request.headers.add(name: "authorization", value: "Bearer \(bearer)") }
+                request.body = .bytes(ByteBuffer(string: #"{"group":"fraud-listeners","purpose":"credit-check"}"#))
+                let response = try await client.execute(request, timeout: .seconds(20))
+                _ = try await response.body.collect(upTo: 8 << 20)
+                return Int(response.status.code)
+            }
+            #expect(try await consume(anonymous, oidcPort, bearer: token) == 200, "a token on the token listener")
+            #expect(try await consume(anonymous, oidcPort, bearer: nil) == 401, "no token there")
+            #expect(try await consume(pos, oidcPort, bearer: nil) == 401, "a certificate is no token")
+            await #expect(throws: (any Error).self, "a token is no certificate: refused in the handshake") {
+                _ = try await consume(anonymous, mtlsPort, bearer: token)
+            }
+            let mtlsDocument = try await send(pos, mtlsPort, "/openapi.json")
+            #expect(mtlsDocument.body.contains(#""security":[{"mutualTLS":[]}]"#))
+        } catch {
+            try await pos.shutdown()
+            try await anonymous.shutdown()
+            throw error
+        }
+        try await pos.shutdown()
+        try await anonymous.shutdown()
+    }
+
+    @Test("listeners: not beside the top-level listener keys; one address once; each checked")
+    func listenerConfiguration() throws {
+        func parse(_ text: String) throws -> GatewayConfiguration {
+            try GatewayConfiguration(json: try JSONValue(parsing: Array(text.utf8)), base: URL(fileURLWithPath: "/srv"))
+        }
+        let tenants = #""tenants": {"t": {"dataDirectory": "d", "policy": "p"}}"#
+        let tls = #""tls": {"certificate": "c", "privateKey": "k", "clientCA": "ca"}"#
+        let cases: [(String, String)] = [
+            (
+                #"{"listeners": [{"listen": "0.0.0.0:1", "authentication": "mtls", \#(tls)}], "listen": "0.0.0.0:2", \#(tenants)}"#,
+                "not beside them"
+            ),
+            (
+                #"{"listeners": [{"listen": "0.0.0.0:1", "authentication": "mtls", \#(tls)}, {"listen": "0.0.0.0:1", "authentication": "mtls", \#(tls)}], \#(tenants)}"#,
+                "given twice"
+            ),
+            (
+                #"{"listeners": [{"listen": "0.0.0.0:1", "authentication": "mtls", \#(tls)}, {"listen": "0.0.0.0:2", "authentication": "oidc"}], \#(tenants)}"#,
+                "listeners[1].authentication oidc: the oidc section is required"
+            ),
+            (#"{"listeners": [], \#(tenants)}"#, "at least one"),
+            (#"{"listeners": {"listen": "0.0.0.0:1"}, \#(tenants)}"#, "expected a list"),
+            (
+                #"{"listeners": [{"listen": "0.0.0.0:1", "authentication": "mtls", \#(tls), "port": 3}], \#(tenants)}"#,
+                "listeners[0].port: unknown key"
+            ),
+        ]
+        for (text, expected) in cases {
+            let error = #expect(throws: GatewayConfiguration.Invalid.self) { try parse(text) }
+            #expect(error?.description.contains(expected) == true, "\(error?.description ?? "") ← \(text)")
         }
     }
 }
