@@ -21,6 +21,10 @@ public struct DataSubjectRequests: Sendable {
     public let principal: String
     /// The requester's network address, for policy conditions.
     public let sourceAddress: IPAddress?
+    /// The principal as a front attested it (a token's roles included), decided on instead of
+    /// the policy's entry; `Produce` (rectify) is always the policy's own right, as consumers
+    /// check the signer's own right.
+    public let identity: Principal?
     /// The purpose declared for decrypts during export.
     public static let purpose = "data-subject-request"
 
@@ -32,11 +36,13 @@ public struct DataSubjectRequests: Sendable {
         services: StrongroomServices,
         principal: String,
         sourceAddress: IPAddress? = nil,
+        identity: Principal? = nil,
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.services = services
         self.principal = principal
         self.sourceAddress = sourceAddress
+        self.identity = identity
         self.clock = clock
     }
 
@@ -64,7 +70,13 @@ public struct DataSubjectRequests: Sendable {
     }
 
     func require(_ action: Action, _ resource: Resource, _ correlationID: String) throws(PipelineError) {
-        let decision = services.policy.authorize(principalID: principal, action, resource, context())
+        let decision = services.policy.authorize(
+            principal,
+            as: action == .produce ? nil : identity,
+            action,
+            resource,
+            context()
+        )
         guard decision.isAllowed else {
             try services.record([
                 AuditEntry(
@@ -120,7 +132,13 @@ public struct DataSubjectRequests: Sendable {
         for topic in try services.log.topics() {
             try require(.describe, .topic(topic.name), correlationID)
             let source = topic.name.hasSuffix(".dlq") ? String(topic.name.dropLast(4)) : topic.name
-            var reader = RecordReader(services: services, topic: source, principal: principal, context: context())
+            var reader = RecordReader(
+                services: services,
+                topic: source,
+                principal: principal,
+                identity: identity,
+                context: context()
+            )
             for partition in topic.partitions {
                 for record in try scan(topic.name, partition.partition, hash) {
                     switch try verify(&reader, record, subject: subject, pseudonym: hash, reveal: false) {
@@ -223,7 +241,13 @@ public struct DataSubjectRequests: Sendable {
             // Export is a data-subject request, not a read: metadata rights are needed as well.
             try require(.describe, .topic(topic.name), correlationID)
             try require(.consume, .topic(topic.name), correlationID)
-            var reader = RecordReader(services: services, topic: topic.name, principal: principal, context: context())
+            var reader = RecordReader(
+                services: services,
+                topic: topic.name,
+                principal: principal,
+                identity: identity,
+                context: context()
+            )
             for partition in topic.partitions {
                 for record in try scan(topic.name, partition.partition, hash) {
                     switch try verify(&reader, record, subject: subject, pseudonym: hash, reveal: true) {

@@ -323,7 +323,8 @@ struct AdminRoutes {
         let requests = DataSubjectRequests(
             services: tenant.services,
             principal: identity.principal.id,
-            sourceAddress: Gateway.address(context.channel)
+            sourceAddress: Gateway.address(context.channel),
+            identity: identity.principal
         )
         let correlation = context.correlationID
         if let correction {

@@ -875,6 +875,21 @@ struct GatewayOIDCTests {
                 body: Events.batch([Events.lines[0]])
             )
             #expect(produced.status == 403 && produced.body.contains("itself in the policy"), "\(produced.body)")
+            // Data-subject requests are decided with the token's roles too; a rectify, which
+            // produces, needs the principal's own right.
+            let subject = #"{"subject":"CUST-00000001"}"#
+            let dpo = try await token(issuer, subject: "carol", roles: ["dpo"])
+            let access = try await call(client, dpo, "/v1/dsr/access", body: subject)
+            #expect(access.status == 200, "role dpo from the token: \(access.body)")
+            let refused = try await call(client, try await token(issuer, subject: "carol"), "/v1/dsr/access", body: subject)
+            #expect(refused.status == 403, "\(refused.body)")
+            let rectify = try await call(
+                client,
+                dpo,
+                "/v1/dsr/rectify",
+                body: #"{"subject":"CUST-00000001","topic":"loan_applications","event":\#(Events.lines[0])}"#
+            )
+            #expect(rectify.status == 403, "Produce from a token role alone: \(rectify.body)")
         }
     }
 }
