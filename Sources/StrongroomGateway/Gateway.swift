@@ -264,6 +264,8 @@ public final class Gateway: Sendable {
     let mapping: PrincipalMapping
     let verifier: TokenVerifier?
     let rates: RateLimiter
+    /// Failed authentications by source address.
+    let failures: RateLimiter
     let concurrency: ConcurrencyLimiter
     let accessLog: Logger
     /// The OpenAPI document for each listener's scheme.
@@ -282,6 +284,8 @@ public final class Gateway: Sendable {
         self.mapping = try PrincipalMapping(rules: configuration.principalMappingRules)
         self.verifier = verifier
         self.rates = RateLimiter(rate: configuration.limits.requestsPerSecond, burst: configuration.limits.burst)
+        let failed = configuration.limits.failedAuthenticationsPerMinute
+        self.failures = RateLimiter(rate: Double(failed) / 60, burst: failed)
         self.concurrency = ConcurrencyLimiter(limit: configuration.limits.maxConcurrentRequests)
         self.accessLog = accessLog
         self.openAPI = Dictionary(

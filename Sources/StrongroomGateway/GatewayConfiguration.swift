@@ -118,6 +118,10 @@ public struct GatewayConfiguration: Sendable {
         public var idleTimeoutSeconds = 30
         /// Bytes in a header field, and in all of them.
         public var maxHeaderBytes = 16 * 1024
+        /// Failed authentications one source address may make in a minute (a burst of this
+        /// many, then one every `60 / n` seconds); past it, the address gets 429 before its
+        /// credentials are looked at.
+        public var failedAuthenticationsPerMinute = 60
 
         /// A configuration with these values; the rest default.
         public init() {}
@@ -390,6 +394,8 @@ public struct GatewayConfiguration: Sendable {
                 try l.int("maxConcurrentRequests", 1...10_000) ?? limits.maxConcurrentRequests
             limits.idleTimeoutSeconds = try l.int("idleTimeoutSeconds", 1...3_600) ?? limits.idleTimeoutSeconds
             limits.maxHeaderBytes = try l.int("maxHeaderBytes", 1_024...(1 << 20)) ?? limits.maxHeaderBytes
+            limits.failedAuthenticationsPerMinute =
+                try l.int("failedAuthenticationsPerMinute", 1...1_000_000) ?? limits.failedAuthenticationsPerMinute
             try l.done()
         }
         try root.done()
@@ -451,6 +457,7 @@ public struct GatewayConfiguration: Sendable {
             ("burst", l.burst >= 1), ("maxConcurrentRequests", (1...100_000).contains(l.maxConcurrentRequests)),
             ("idleTimeoutSeconds", (1...3_600).contains(l.idleTimeoutSeconds)),
             ("maxHeaderBytes", (1_024...(1 << 20)).contains(l.maxHeaderBytes)),
+            ("failedAuthenticationsPerMinute", (1...1_000_000).contains(l.failedAuthenticationsPerMinute)),
         ]
         for (name, ok) in ranges where !ok { throw Invalid("limits.\(name): out of range") }
         do { _ = try PrincipalMapping(rules: principalMappingRules) } catch { throw Invalid("\(error)") }

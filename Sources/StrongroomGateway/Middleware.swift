@@ -201,11 +201,28 @@ struct Authenticate: RouterMiddleware {
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let identity =
-            switch authentication {
-            case .mtls: try await certificateIdentity(context)
-            case .oidc: try await tokenIdentity(request, context)
-            }
+        // An address that keeps failing is turned away before its credentials cost a check.
+        let address = Gateway.address(context.channel).map { "\($0)" } ?? "unknown"
+        if let wait = gateway.failures.waiting(address) {
+            throw Problem(
+                .tooManyRequests,
+                "rate-limited",
+                "Too many requests",
+                "too many failed authentications from this address",
+                retryAfter: wait
+            )
+        }
+        let identity: GatewayIdentity
+        do {
+            identity =
+                switch authentication {
+                case .mtls: try await certificateIdentity(context)
+                case .oidc: try await tokenIdentity(request, context)
+                }
+        } catch let problem as Problem where problem.status == .unauthorized {
+            _ = gateway.failures.take(address)
+            throw problem
+        }
         context.identity = identity
         context.state.identity = identity
         context.logger[metadataKey: "principal"] = "\(identity.principal.id)"

@@ -676,6 +676,7 @@ struct GatewayOIDCTests {
 
     /// Starts a plaintext gateway (allowed for this test) over tenants bfb and other.
     func withGateway(
+        limits: GatewayConfiguration.Limits = .init(),
         _ body:
             @escaping @Sendable (TokenIssuer, TenantFixture, TenantFixture, any TestClientProtocol, CapturedLines)
             async throws -> Void
@@ -689,6 +690,7 @@ struct GatewayOIDCTests {
         )
         configuration.port = 0
         configuration.allowPlaintext = true
+        configuration.limits = limits
         var oidc = GatewayConfiguration.OIDC(jwks: issuer.jwks.path, issuer: Self.issuerName, audience: "strongroom")
         oidc.clockSkewSeconds = 30
         configuration.oidc = oidc
@@ -851,6 +853,22 @@ struct GatewayOIDCTests {
         }
     }
 
+    @Test("an address that keeps failing authentication is turned away before its token is checked")
+    func failedAuthentications() async throws {
+        var limits = GatewayConfiguration.Limits()
+        limits.failedAuthenticationsPerMinute = 3
+        try await withGateway(limits: limits) { issuer, _, _, client, _ in
+            for _ in 0..<3 { #expect(try await call(client, "not.a.token", "/ready").status == 401) }
+            let good = try await token(issuer)
+            let turnedAway = try await call(client, good, "/ready")
+            #expect(
+                turnedAway.status == 429 && turnedAway.body.contains("failed authentications"),
+                "\(turnedAway.body)"
+            )
+            #expect(try await call(client, nil, "/health").status == 200, "health stays open")
+        }
+    }
+
     @Test("roles come from the token: an undeclared principal with role fraud may consume, without it may not")
     func rolesFromToken() async throws {
         try await withGateway { issuer, _, _, client, _ in
@@ -881,7 +899,12 @@ struct GatewayOIDCTests {
             let dpo = try await token(issuer, subject: "carol", roles: ["dpo"])
             let access = try await call(client, dpo, "/v1/dsr/access", body: subject)
             #expect(access.status == 200, "role dpo from the token: \(access.body)")
-            let refused = try await call(client, try await token(issuer, subject: "carol"), "/v1/dsr/access", body: subject)
+            let refused = try await call(
+                client,
+                try await token(issuer, subject: "carol"),
+                "/v1/dsr/access",
+                body: subject
+            )
             #expect(refused.status == 403, "\(refused.body)")
             let rectify = try await call(
                 client,

@@ -167,4 +167,24 @@ struct RateLimiterTests {
         #expect(limiter.take("a", now: start + .milliseconds(500)) == nil, "half a second refills one token")
         #expect(limiter.take("a", now: start + .milliseconds(500)) != nil)
     }
+
+    @Test("waiting looks without taking; full buckets are forgotten once many keys are held")
+    func waitingAndForgetting() {
+        let limiter = RateLimiter(rate: 1, burst: 2)
+        let start = ContinuousClock.now
+        #expect(limiter.waiting("x", now: start) == nil, "an unknown key has a full bucket")
+        _ = limiter.take("x", now: start)
+        _ = limiter.take("x", now: start)
+        #expect(limiter.waiting("x", now: start) == 1)
+        #expect(limiter.waiting("x", now: start) == 1, "looking took nothing")
+        #expect(limiter.waiting("x", now: start + .seconds(1)) == nil)
+        for i in 0..<RateLimiter.keptKeys { _ = limiter.take("k\(i)", now: start) }
+        _ = limiter.take("x", now: start)
+        _ = limiter.take("x", now: start)
+        // Long after, every other bucket is full again and is dropped; the empty one stays.
+        let later = start + .seconds(3600)
+        _ = limiter.take("y", now: later)
+        #expect(limiter.count <= 3, "\(limiter.count) keys kept")
+        #expect(limiter.take("y", now: later) == nil && limiter.take("y", now: later) != nil)
+    }
 }

@@ -119,6 +119,7 @@ extension GatewayOIDCTests {
         configuration.allowPlaintext = true
         configuration.limits.requestsPerSecond = 1_000_000
         configuration.limits.burst = 1_000_000
+        configuration.limits.failedAuthenticationsPerMinute = 1_000_000
         let oidc = GatewayConfiguration.OIDC(jwks: issuer.jwks.path, issuer: Self.issuerName, audience: "strongroom")
         configuration.oidc = oidc
         let captured = CapturedLines()
