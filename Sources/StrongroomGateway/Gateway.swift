@@ -268,6 +268,8 @@ public final class Gateway: Sendable {
     let failures: RateLimiter
     let concurrency: ConcurrencyLimiter
     let accessLog: Logger
+    /// Every documented path (its segments, `nil` for a parameter) and the methods it takes.
+    let paths: [(segments: [Substring?], methods: [String])]
     /// The OpenAPI document for each listener's scheme.
     let openAPI: [GatewayConfiguration.Authentication: [UInt8]]
 
@@ -288,6 +290,7 @@ public final class Gateway: Sendable {
         self.failures = RateLimiter(rate: Double(failed) / 60, burst: failed)
         self.concurrency = ConcurrencyLimiter(limit: configuration.limits.maxConcurrentRequests)
         self.accessLog = accessLog
+        self.paths = OpenAPI.paths()
         self.openAPI = Dictionary(
             uniqueKeysWithValues: [GatewayConfiguration.Authentication.mtls, .oidc].map {
                 ($0, OpenAPI.document(for: $0))
@@ -305,6 +308,15 @@ public final class Gateway: Sendable {
                 try await TokenVerifier(oidc)
             } else { nil }
         return try Gateway(configuration: configuration, tenants: tenants, verifier: verifier)
+    }
+
+    /// The methods `path` takes, by the OpenAPI document; none for an unknown path.
+    func methods(of path: String) -> [String] {
+        let parts = path.split(separator: "/")
+        return paths.first { entry in
+            entry.segments.count == parts.count
+                && zip(entry.segments, parts).allSatisfy { template, part in template.map { $0 == part } ?? true }
+        }?.methods ?? []
     }
 
     // MARK: Server

@@ -28,6 +28,8 @@ public struct Problem: Error, Sendable {
     public var detail: String
     /// Seconds to wait, for 429 and 503.
     public var retryAfter: Int?
+    /// The methods a path takes, for 405.
+    public var allow: String?
 
     /// A problem with this status, type, title and detail.
     public init(
@@ -59,6 +61,7 @@ public struct Problem: Error, Sendable {
         out.append(UInt8(ascii: "}"))
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
+        if let allow { headers[.allow] = allow }
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: out)))
     }
@@ -87,6 +90,19 @@ struct Front: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPError
+            where error.status == .notFound && !gateway.methods(of: request.uri.path).isEmpty
+        {
+            // A known path asked with a method it does not take: 405 and what it does take.
+            let allowed = gateway.methods(of: request.uri.path).joined(separator: ", ")
+            var problem = Problem(
+                .methodNotAllowed,
+                "method-not-allowed",
+                "Method not allowed",
+                "this path takes \(allowed)"
+            )
+            problem.allow = allowed
+            response = problem.response(instance: request.uri.path, correlationID: trace)
         } catch {
             response = Self.problem(for: error).response(instance: request.uri.path, correlationID: trace)
         }

@@ -18,6 +18,18 @@ enum OpenAPI {
         return out
     }
 
+    /// Each path's segments (`nil` for a `{parameter}`) and its methods, upper-cased.
+    static func paths() -> [(segments: [Substring?], methods: [String])] {
+        guard let parsed = try? JSONValue(parsing: Array(text.utf8)), let paths = parsed["paths"]?.objectMembers else {
+            return []
+        }
+        return paths.map { path in
+            let segments = path.key.split(separator: "/").map { $0.hasPrefix("{") ? nil : $0 }
+            let methods = (path.value.objectMembers ?? []).map { $0.key.uppercased() }.sorted()
+            return (segments, methods)
+        }
+    }
+
     static let text = #"""
         {
          "openapi": "3.1.0",

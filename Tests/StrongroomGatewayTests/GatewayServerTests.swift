@@ -853,6 +853,21 @@ struct GatewayOIDCTests {
         }
     }
 
+    @Test("a known path with a method it does not take is 405 with Allow; an unknown path is 404")
+    func methodNotAllowed() async throws {
+        try await withGateway { issuer, _, _, client, _ in
+            let token = try await token(issuer)
+            var headers: HTTPFields = [:]
+            headers[.authorization] = "Bearer \(token)"
+            let wrong = try await client.execute(uri: "/v1/topics", method: .put, headers: headers) { $0 }
+            #expect(wrong.status == .methodNotAllowed && wrong.headers[.allow] == "GET, POST")
+            let trace = try await client.execute(uri: "/v1/topics/x/records", method: .get, headers: headers) { $0 }
+            #expect(trace.status == .methodNotAllowed && trace.headers[.allow] == "POST")
+            let unknown = try await client.execute(uri: "/v1/nothing", method: .get, headers: headers) { $0 }
+            #expect(unknown.status == .notFound)
+        }
+    }
+
     @Test("an address that keeps failing authentication is turned away before its token is checked")
     func failedAuthentications() async throws {
         var limits = GatewayConfiguration.Limits()

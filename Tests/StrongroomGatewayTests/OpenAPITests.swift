@@ -40,15 +40,14 @@ func run(_ arguments: [String], in folder: URL? = nil) async throws -> (Int32, S
 
 /// Runs schemathesis against a live gateway with `document`; returns its exit status and output.
 ///
-/// Every check but three: `positive_data_acceptance` (a request the document allows is often
-/// refused by the policy, as it should be), `unsupported_method` (an undeclared method gets
-/// 404, not 405) and, over mTLS, `ignored_auth` (schemathesis cannot drop the client
-/// certificate; the handshake tests cover a missing or bad one).
+/// Every check but two: `positive_data_acceptance` (a request the document allows is often
+/// refused by the policy, as it should be) and, over mTLS, `ignored_auth` (schemathesis cannot
+/// drop the client certificate; the handshake tests cover a missing or bad one).
 func schemathesis(_ document: String, url: String, arguments: [String], mtls: Bool) async throws -> (Int32, String) {
     let folder = TestSupport.scratchDirectory("schemathesis")
     let file = folder.appendingPathComponent("openapi.json")
     try Data(document.utf8).write(to: file)
-    var excluded = ["positive_data_acceptance", "unsupported_method"]
+    var excluded = ["positive_data_acceptance"]
     if mtls { excluded.append("ignored_auth") }
     return try await run(
         [
