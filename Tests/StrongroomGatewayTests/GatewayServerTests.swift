@@ -97,6 +97,10 @@ struct TenantFixture: Sendable {
             "id": "schema-admins", "effect": "allow", "principals": ["schema-admin"], "actions": ["Alter", "Describe"],
             "resource": ["type": "subject", "name": "", "pattern": "prefixed"],
         ])
+        rules.append([
+            "id": "ops-describe-topics", "effect": "allow", "principals": ["schema-admin"], "actions": ["Describe"],
+            "resource": ["type": "topic", "name": "", "pattern": "prefixed"],
+        ])
         policy["rules"] = rules
         self.policy = directory.appendingPathComponent("policy.json")
         try JSONSerialization.data(withJSONObject: policy).write(to: self.policy)
@@ -849,7 +853,57 @@ struct GatewayOIDCTests {
             #expect(entries.contains { String(decoding: $0.bytes, as: UTF8.self).contains("tenant mismatch") })
             let bfbEntries = try AuditLog(dataDirectory: bfb.directory).entries(from: 0, limit: 1_000)
             #expect(!bfbEntries.contains { String(decoding: $0.bytes, as: UTF8.self).contains("tenant mismatch") })
+
+            // Topics, keys, schemas and audit entries made in bfb are not there for other's
+            // administrator, whatever names it asks for.
+            let bfbAdmin = try await token(issuer, subject: "schema-admin")
+            let otherAdmin = try await token(issuer, subject: "schema-admin", tenant: "other")
+            let created = try await call(client, bfbAdmin, "/v1/topics", body: #"{"name":"bfb_only"}"#)
+            #expect(created.status == 201, "\(created.body)")
+            let schema = try String(
+                contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_decision.schema.json"),
+                encoding: .utf8
+            )
+            var registration: [UInt8] = []
+            JSONValue.object([.init("schema", .string(schema)), .init("schemaType", .string("JSON"))])
+                .write(to: &registration)
+            let registered = try await call(
+                client,
+                bfbAdmin,
+                "/subjects/bfb_only-value/versions",
+                body: String(decoding: registration, as: UTF8.self)
+            )
+            #expect(registered.status == 200, "\(registered.body)")
+            #expect(try await call(client, bfbAdmin, "/v1/topics").body.contains("bfb_only"))
+            #expect(try await call(client, bfbAdmin, "/v1/keys").body.contains(#""keyID""#))
+            #expect(try await call(client, bfbAdmin, "/subjects").body.contains("bfb_only-value"))
+            let theirs = try await call(client, otherAdmin, "/v1/topics")
+            #expect(theirs.status == 200 && !theirs.body.contains("bfb_only"), "\(theirs.body)")
+            #expect(try await call(client, otherAdmin, "/v1/topics/bfb_only").status == 404)
+            #expect(try await call(client, otherAdmin, "/v1/keys").body == "[]", "no keys were made in other")
+            #expect(!(try await call(client, otherAdmin, "/subjects").body.contains("bfb_only-value")))
+            #expect(try await call(client, otherAdmin, "/subjects/bfb_only-value/versions").status == 404)
+            let otherAudit = try await call(client, otherAdmin, "/v1/audit/entries?limit=10000")
+            #expect(otherAudit.status == 200 && !otherAudit.body.contains("bfb_only"), "\(otherAudit.body.prefix(300))")
+            #expect(!otherAudit.body.contains(#""action":"Produce""#), "bfb's produce is not in other's audit log")
+            let bfbAudit = try await call(client, bfbAdmin, "/v1/audit/entries?limit=10000")
+            #expect(bfbAudit.body.contains("bfb_only") && bfbAudit.body.contains(#""action":"Produce""#))
             for value in Events.pii { #expect(!captured.all.contains(value), "\(value) in a log line") }
+        }
+    }
+
+    @Test("each tenant has its own rate limit: one tenant spending its bucket leaves the other's alone")
+    func tenantRateLimits() async throws {
+        var limits = GatewayConfiguration.Limits()
+        limits.requestsPerSecond = 0.01
+        limits.burst = 2
+        try await withGateway(limits: limits) { issuer, _, _, client, _ in
+            let bfb = try await token(issuer, subject: "schema-admin")
+            let other = try await token(issuer, subject: "schema-admin", tenant: "other")
+            for _ in 0..<2 { #expect(try await call(client, bfb, "/ready").status == 200) }
+            #expect(try await call(client, bfb, "/ready").status == 429)
+            for _ in 0..<2 { #expect(try await call(client, other, "/ready").status == 200, "other's bucket is full") }
+            #expect(try await call(client, other, "/ready").status == 429)
         }
     }
 
