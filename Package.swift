@@ -293,6 +293,11 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit", condition: .when(traits: ["Gateway"])),
                 .product(name: "X509", package: "swift-certificates", condition: .when(traits: ["Gateway"])),
                 .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["Gateway"])),
+                .product(
+                    name: "ServiceLifecycle",
+                    package: "swift-service-lifecycle",
+                    condition: .when(traits: ["Gateway"])
+                ),
             ],
             swiftSettings: swiftSettings
         ),
