@@ -437,9 +437,12 @@ public final class Gateway: Sendable {
         let (_, tenant) = try tenant(context)
         let services = tenant.services
         do {
-            _ = try services.keys.kekVersions()
-            _ = try services.log.topics()
-            _ = try services.audit.latestCheckpoint()
+            // Off the event loop: a cluster that does not answer may take its metadata timeout.
+            try await NIOThreadPool.singleton.runIfActive {
+                _ = try services.keys.kekVersions()
+                try Self.probe(services.log)
+                _ = try services.audit.latestCheckpoint()
+            }
         } catch {
             throw Problem(
                 .serviceUnavailable,
@@ -449,6 +452,14 @@ public final class Gateway: Sendable {
             )
         }
         return Self.json(#"{"status":"ready"}"#)
+    }
+
+    /// Whether the log answers, within 2 s for a Kafka cluster (not the log's whole timeout).
+    static func probe(_ log: any EventLog) throws {
+        #if Kafka
+        if let kafka = log as? KafkaEventLog { return try kafka.probe(timeoutMs: 2_000) }
+        #endif
+        _ = try log.topics()
     }
 
     func produce(_ request: Request, _ context: GatewayContext) async throws -> Response {

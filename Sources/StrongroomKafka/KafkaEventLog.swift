@@ -288,6 +288,12 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         try register(name, nil)
     }
 
+    /// Whether a broker answers a metadata request within `timeoutMs`: a readiness probe that
+    /// does not wait the log's whole timeout when the cluster is down.
+    public func probe(timeoutMs: Int) throws(LogError) {
+        _ = try producer.partitionCount(Self.registryTopic, timeoutMs: Int32(clamping: timeoutMs))
+    }
+
     /// Every registered topic.
     public func topics() throws(LogError) -> [TopicDescription] {
         var out: [TopicDescription] = []

@@ -644,6 +644,12 @@ struct GatewayMTLSTests {
                 body: #"{"group":"fraud-kafka-after","purpose":"credit-check"}"#
             )
             #expect(again.body.contains(#"{"$erased":true}"#) && !again.body.contains("123-45-6789"))
+            // Ready only while the cluster answers.
+            #expect(try await send(pos, port, "/ready").status == 200)
+            cluster.setBroker(1, up: false)
+            let down = try await send(pos, port, "/ready")
+            #expect(down.status == 503 && down.body.contains("not-ready"), "\(down.body)")
+            cluster.setBroker(1, up: true)
             for client in [pos, fraud, dana] { try await client.shutdown() }
         }
     }
