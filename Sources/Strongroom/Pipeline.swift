@@ -610,9 +610,12 @@ public final class SecureConsumer: Sendable {
     let verified = Mutex<[[UInt8]: Merkle.Hash]>([:])
     /// Producer sessions' next expected record numbers, advanced only when a batch commits.
     let sequences = Mutex<[ExactText: Int]>([:])
-    /// Batches handed out uncommitted, by topic and partition: the offset after each and the
-    /// record numbers a commit there keeps.
-    let delivered = Mutex<[[UInt8]: [Int64: [ExactText: Int]]]>([:])
+    /// Batches handed out uncommitted, by topic and partition: the offset after each, the
+    /// offset it started at, and the record numbers a commit there keeps.
+    let delivered = Mutex<[[UInt8]: [Int64: (start: Int64, sequences: [ExactText: Int])]]>([:])
+    /// Held from reading the committed offset to writing the new one: this consumer's offsets
+    /// only move forward, whichever of its calls finishes first.
+    let committing = Mutex(())
 
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
     public init(
@@ -723,7 +726,7 @@ public final class SecureConsumer: Sendable {
     ) throws -> Int {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
-        let (records, context) = try fetch(topic, partition, maxRecords, correlationID)
+        let (records, context, _) = try fetch(topic, partition, maxRecords, correlationID)
         return try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
     }
 
@@ -741,11 +744,17 @@ public final class SecureConsumer: Sendable {
     ) throws -> (events: [ConsumedEvent], next: Int64?) {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
-        let (records, context) = try fetch(topic, partition, maxRecords, correlationID)
+        let (records, context, start) = try fetch(topic, partition, maxRecords, correlationID)
         var events: [ConsumedEvent] = []
-        _ = try handle(records, topic: topic, partition: partition, context: context, correlationID, commit: false) {
-            events = $0
-        }
+        _ = try handle(
+            records,
+            topic: topic,
+            partition: partition,
+            context: context,
+            correlationID,
+            commit: false,
+            readFrom: start
+        ) { events = $0 }
         return (events, records.last.map { $0.offset + 1 })
     }
 
@@ -755,7 +764,7 @@ public final class SecureConsumer: Sendable {
         _ partition: Int,
         _ maxRecords: Int,
         _ correlationID: String
-    ) throws -> ([StoredRecord], AuthorizationContext) {
+    ) throws -> ([StoredRecord], AuthorizationContext, from: Int64) {
         let (decision, context) = try authorizeReading(topic, action: "Consume", correlationID)
         guard decision.isAllowed else {
             services.count("strongroom_denials_total", [("action", "Consume"), ("topic", topic)])
@@ -779,7 +788,7 @@ public final class SecureConsumer: Sendable {
                 maxRecords: maxRecords
             )
         }
-        return (records, context)
+        return (records, context, start)
     }
 
     /// Commits the group at `offset` in one partition, which must end a batch this consumer
@@ -792,20 +801,25 @@ public final class SecureConsumer: Sendable {
     public func commit(topic: String, partition: Int, offset: Int64, correlationID: String = UUID().uuidString) throws {
         let (decision, _) = try authorizeReading(topic, action: "Commit", correlationID)
         guard decision.isAllowed else { throw PipelineError(.denied, decision.reason) }
-        let committed = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
-        if offset <= committed { return }
         let key = Self.deliveryKey(topic, partition)
-        guard let kept = delivered.withLock({ $0[key]?[offset] }) else {
-            throw PipelineError(
-                .position,
-                "offset \(offset) of \(topic):\(partition) does not end a batch this consumer handed out; consume first"
-            )
+        try committing.withLock { _ in
+            let committed = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
+            if offset <= committed { return }
+            // The batch must have been read from where the group stands now: after a rewind
+            // made elsewhere, an old batch end would skip records nobody read again.
+            guard let kept = delivered.withLock({ $0[key]?[offset] }), kept.start <= committed else {
+                throw PipelineError(
+                    .position,
+                    "offset \(offset) of \(topic):\(partition) does not end a batch this consumer handed out "
+                        + "from the group's current position; consume first"
+                )
+            }
+            try services.log.commit(group: group, topic: topic, partition: partition, offset: offset)
+            sequences.withLock { stored in
+                for (stream, next) in kept.sequences { stored[stream] = max(stored[stream] ?? 0, next) }
+            }
+            delivered.withLock { $0[key] = $0[key]?.filter { $0.key > offset } }
         }
-        try services.log.commit(group: group, topic: topic, partition: partition, offset: offset)
-        sequences.withLock { stored in
-            for (stream, next) in kept { stored[stream] = max(stored[stream] ?? 0, next) }
-        }
-        delivered.withLock { $0[key] = $0[key]?.filter { $0.key > offset } }
     }
 
     static func deliveryKey(_ topic: String, _ partition: Int) -> [UInt8] {
@@ -844,6 +858,7 @@ public final class SecureConsumer: Sendable {
         context: AuthorizationContext,
         _ correlationID: String,
         commit: Bool = true,
+        readFrom: Int64 = 0,
         _ handler: ([ConsumedEvent]) throws -> Void
     ) throws -> Int {
         guard let last = records.last else { return 0 }
@@ -919,16 +934,21 @@ public final class SecureConsumer: Sendable {
         }
         try handler(events)
         if commit {
-            try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)
-            // Merged, never overwritten: another consume call may have advanced other streams.
-            sequences.withLock { stored in
-                for (stream, next) in reader.sequences { stored[stream] = max(stored[stream] ?? 0, next) }
+            try committing.withLock { _ in
+                // Never back: another call of this consumer may have committed further meanwhile.
+                let committed = try services.log.committedOffset(group: group, topic: topic, partition: partition)
+                guard (committed ?? 0) < last.offset + 1 else { return }
+                try services.log.commit(group: group, topic: topic, partition: partition, offset: last.offset + 1)
+                // Merged, never overwritten: another consume call may have advanced other streams.
+                sequences.withLock { stored in
+                    for (stream, next) in reader.sequences { stored[stream] = max(stored[stream] ?? 0, next) }
+                }
             }
         } else {
             let key = Self.deliveryKey(topic, partition)
             delivered.withLock { batches in
                 var ends = batches[key] ?? [:]
-                ends[last.offset + 1] = reader.sequences
+                ends[last.offset + 1] = (readFrom, reader.sequences)
                 // Bounded: a client that never commits holds only its newest batches.
                 while ends.count > 64, let oldest = ends.keys.min() { ends[oldest] = nil }
                 batches[key] = ends

@@ -49,7 +49,7 @@ struct AdminRoutes {
             switch result {
             case .success(let size): return Gateway.json(#"{"verified":true,"size":\#(size)}"#)
             case .failure(let error):
-                throw Problem(.conflict, "audit-verification", "Audit log does not verify", error.detail)
+                throw Self.auditProblem(error)
             }
         }
         group.get("v1/audit/checkpoint") { _, context in
@@ -131,7 +131,7 @@ struct AdminRoutes {
         case .failure(let error) where error.code == .outOfRange:
             throw Problem(.notFound, "out-of-range", "Out of range", error.description)
         case .failure(let error):
-            throw Problem(.conflict, "audit-verification", "Audit log does not verify", error.description)
+            throw Self.auditProblem(error)
         }
     }
 
@@ -180,8 +180,16 @@ struct AdminRoutes {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
             )
         case .failure(let error):
-            throw Problem(.conflict, "audit-verification", "Audit log does not verify", error.description)
+            throw Self.auditProblem(error)
         }
+    }
+
+    /// 409 when the log fails verification; 503 when it cannot be read (not tampering).
+    static func auditProblem(_ error: AuditError) -> Problem {
+        guard error.code != .storage, error.code != .signingKey else {
+            return Problem(.serviceUnavailable, "audit", "Audit log unavailable", error.code.description)
+        }
+        return Problem(.conflict, "audit-verification", "Audit log does not verify", error.description)
     }
 
     static let nextIndex = HTTPField.Name("Strongroom-Next-Index") ?? .contentLocation

@@ -199,6 +199,9 @@ public final class GatewayTenant: Sendable {
         let cacheKey = Self.key([identity.principal.id, group, purpose ?? "\u{0}"] + identity.principal.roles.sorted())
         return consumers.withLock { consumers in
             if let consumer = consumers[cacheKey] { return consumer }
+            // Bounded: group and purpose names come from requests. A consumer dropped here
+            // loses only its uncommitted deliveries (a commit of them is then refused, 409).
+            if consumers.count >= Self.keptConsumers, let any = consumers.keys.first { consumers[any] = nil }
             let consumer = SecureConsumer(
                 services: services,
                 principal: identity.principal.id,
@@ -210,6 +213,17 @@ public final class GatewayTenant: Sendable {
             return consumer
         }
     }
+
+    /// The consumer for a request body's `group` (required) and `purpose`.
+    func consumer(for identity: GatewayIdentity, reading body: inout JSONBody) throws -> SecureConsumer {
+        guard let group = try body.reader.string("group"), !group.isEmpty else {
+            throw Problem(.badRequest, "bad-request", "Bad request", "group: required")
+        }
+        return consumer(for: identity, group: group, purpose: try body.reader.string("purpose"))
+    }
+
+    /// Consumers kept per tenant.
+    static let keptConsumers = 4_096
 
     /// A cache key from names: each length-prefixed, compared as bytes.
     static func key(_ parts: [String]) -> [UInt8] {
@@ -303,11 +317,29 @@ public final class Gateway: Sendable {
         let tenants = try configuration.tenants.sorted { $0.key < $1.key }.map {
             try GatewayTenant.open(name: $0.key, $0.value)
         }
+        try requireSeparateClusters(tenants)
         let verifier: TokenVerifier? =
             if let oidc = configuration.oidc, configuration.listeners.contains(where: { $0.authentication == .oidc }) {
                 try await TokenVerifier(oidc)
             } else { nil }
         return try Gateway(configuration: configuration, tenants: tenants, verifier: verifier)
+    }
+
+    /// Refuses two tenants on one Kafka cluster: topic names, consumer groups and the key topic
+    /// are cluster-wide, so they would see and move each other's.
+    static func requireSeparateClusters(_ tenants: [GatewayTenant]) throws {
+        #if Kafka
+        var seen: [String: String] = [:]
+        for tenant in tenants {
+            guard let kafka = tenant.services.log as? KafkaEventLog else { continue }
+            if let other = seen[kafka.clusterID] {
+                throw GatewayConfiguration.Invalid(
+                    "tenants.\(tenant.name).kafka: the same cluster as tenants.\(other); each tenant needs its own"
+                )
+            }
+            seen[kafka.clusterID] = tenant.name
+        }
+        #endif
     }
 
     /// The methods `path` takes, by the OpenAPI document; none for an unknown path.
@@ -536,16 +568,12 @@ public final class Gateway: Sendable {
         let (identity, tenant) = try tenant(context)
         let topic = try topicParameter(context)
         var body = try await JSONBody(request, limit: configuration.limits.maxBodyBytes)
-        guard let group = try body.reader.string("group"), !group.isEmpty else {
-            throw Problem(.badRequest, "bad-request", "Bad request", "group: required")
-        }
-        let purpose = try body.reader.string("purpose")
+        let consumer = try tenant.consumer(for: identity, reading: &body)
         let limit = configuration.limits.maxConsumeRecords
         let wanted = try body.reader.int("maxRecords", 1...limit) ?? min(500, limit)
         let only = try body.reader.int("partition", 0...65_535)
         let autoCommit = try body.reader.bool("commit") ?? true
         try body.done()
-        let consumer = tenant.consumer(for: identity, group: group, purpose: purpose)
         let correlation = context.correlationID
         let (events, positions, stopped) = try await NIOThreadPool.singleton.runIfActive {
             () throws -> ([ConsumedEvent], [(Int, Int64)], (partition: Int, problem: Problem)?) in
@@ -611,10 +639,7 @@ public final class Gateway: Sendable {
         let (identity, tenant) = try tenant(context)
         let topic = try topicParameter(context)
         var body = try await JSONBody(request, limit: configuration.limits.maxBodyBytes)
-        guard let group = try body.reader.string("group"), !group.isEmpty else {
-            throw Problem(.badRequest, "bad-request", "Bad request", "group: required")
-        }
-        let purpose = try body.reader.string("purpose")
+        let consumer = try tenant.consumer(for: identity, reading: &body)
         guard case .array(let items)? = body.reader.value("offsets"), !items.isEmpty, items.count <= 65_536 else {
             throw Problem(.badRequest, "bad-request", "Bad request", "offsets: expected a non-empty array")
         }
@@ -630,7 +655,6 @@ public final class Gateway: Sendable {
                 offsets.append((partition, Int64(offset)))
             } catch { throw Problem(.badRequest, "bad-request", "Bad request", error.description) }
         }
-        let consumer = tenant.consumer(for: identity, group: group, purpose: purpose)
         let correlation = context.correlationID
         try await NIOThreadPool.singleton.runIfActive { [offsets] in
             for (partition, offset) in offsets {

@@ -225,10 +225,16 @@ public struct GatewayConfiguration: Sendable {
         switch node {
         case .alias: throw Invalid("\(place): aliases are not supported")
         case .sequence(let items):
+            guard untagged(items.tag) || items.tag.rawValue == Tag.Name.seq.rawValue else {
+                throw Invalid("\(place): tag \(items.tag.rawValue) is not supported")
+            }
             var out: [JSONValue] = []
             for (i, item) in items.enumerated() { out.append(try json(item, file: file, at: "\(at)[\(i)]")) }
             return .array(out)
         case .mapping(let mapping):
+            guard untagged(mapping.tag) || mapping.tag.rawValue == Tag.Name.map.rawValue else {
+                throw Invalid("\(place): tag \(mapping.tag.rawValue) is not supported")
+            }
             var members: [JSONValue.Member] = []
             for (key, value) in mapping {
                 guard case .scalar(let name) = key,
@@ -243,11 +249,11 @@ public struct GatewayConfiguration: Sendable {
             return .object(members)
         case .scalar(let scalar):
             let text = scalar.string
-            guard scalar.style == .plain else { return .string(text) }
             if scalar.tag.rawValue == Tag.Name.str.rawValue { return .string(text) }
             guard Self.untagged(scalar.tag) else {
                 throw Invalid("\(place): tag \(scalar.tag.rawValue) is not supported")
             }
+            guard scalar.style == .plain else { return .string(text) }
             if ["", "~", "null", "Null", "NULL"].contains(text) { return .null }
             if ["true", "True", "TRUE"].contains(text) { return .bool(true) }
             if ["false", "False", "FALSE"].contains(text) { return .bool(false) }
@@ -264,7 +270,10 @@ public struct GatewayConfiguration: Sendable {
     /// A YAML 1.2 core decimal number as JSON number text, or nil.
     static func number(_ text: String) -> String? {
         var digits = Substring(text)
-        if digits.first == "+" { digits = digits.dropFirst() }
+        if digits.first == "+" {
+            digits = digits.dropFirst()
+            guard digits.first != "-", digits.first != "+" else { return nil }
+        }
         let body = digits.first == "-" ? digits.dropFirst() : digits
         guard let first = body.first, first.isASCII, first.isNumber || first == "." else { return nil }
         if body.allSatisfy({ $0.isASCII && $0.isNumber }) {
@@ -439,12 +448,15 @@ public struct GatewayConfiguration: Sendable {
             else {
                 throw Invalid("oidc: jwksRefreshSeconds 1…86400, jwksMaxStaleSeconds from it to 30 days")
             }
-            if oidc.jwks.hasPrefix("http://") {
+            if OIDC.isURL(oidc.jwks) {
+                guard let url = URLComponents(string: oidc.jwks), let host = url.host, !host.isEmpty,
+                    url.user == nil, url.password == nil
+                else { throw Invalid("oidc.jwks: not a URL with a host (and no user or password)") }
                 // Keys fetched in the clear could be swapped on the way: loopback only.
-                let rest = oidc.jwks.dropFirst("http://".count)
-                let host = rest.prefix { $0 != "/" && $0 != ":" }
-                guard rest.hasPrefix("[::1]") || ["127.0.0.1", "localhost"].contains(where: { $0 == host }) else {
-                    throw Invalid("oidc.jwks: https:// (http:// only on a loopback address)")
+                if url.scheme == "http" {
+                    guard ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host) else {
+                        throw Invalid("oidc.jwks: https:// (http:// only on a loopback address)")
+                    }
                 }
             }
         }

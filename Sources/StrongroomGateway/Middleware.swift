@@ -155,7 +155,9 @@ struct Front: RouterMiddleware {
                 case .invalidArgument, .recordTooLarge: .badRequest
                 default: .serviceUnavailable
                 }
-            return Problem(status, "log", log.code.description, log.description)
+            // A storage or cluster failure may quote a path or a broker's text: its code only.
+            let detail = status == .serviceUnavailable ? log.code.description : log.description
+            return Problem(status, "log", log.code.description, detail)
         case let keys as KeyStoreError:
             let status: HTTPResponse.Status =
                 switch keys.code {
@@ -164,12 +166,21 @@ struct Front: RouterMiddleware {
                 case .subjectErased, .keyRetired, .punctured: .gone
                 default: .serviceUnavailable
                 }
-            // Key store messages name families by topic or as "subject <redacted>", never by subject id.
-            return Problem(status, "keys", keys.code.description, keys.description)
+            // Families print by topic or as "subject <redacted>", never by subject id; a
+            // storage or provider failure may quote a path or a provider's text: its code only.
+            let detail = status == .serviceUnavailable ? keys.code.description : keys.description
+            return Problem(status, "keys", keys.code.description, detail)
         case let audit as AuditError:
-            return Problem(.serviceUnavailable, "audit", "Audit log unavailable", audit.description)
+            return Problem(.serviceUnavailable, "audit", "Audit log unavailable", audit.code.description)
         case let failure as SubjectErasure.Failure:
-            return Problem(.serviceUnavailable, "audit", "Audit log unavailable", failure.description)
+            return Problem(
+                .serviceUnavailable,
+                "audit",
+                "Audit log unavailable",
+                failure.erased
+                    ? "erased, but the receipt could not be written to the audit log"
+                    : "nothing erased: the audit entry could not be written"
+            )
         default:
             // An error from below may quote what it was given: only its type is said.
             return Problem(.internalServerError, "internal", "Internal error", "\(type(of: error))")

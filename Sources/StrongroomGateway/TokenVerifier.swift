@@ -32,14 +32,17 @@ public final class TokenVerifier: Sendable {
     let configuration: GatewayConfiguration.OIDC
     let cache: JWKSCache
 
-    /// Loads the JWKS the configuration names (a file, or an HTTPS URL); it is read again every
-    /// `jwksRefreshSeconds`, and sooner when a token names a key id it does not hold.
+    /// Loads the JWKS the configuration names (a file, or an HTTPS URL).
+    ///
+    /// The set is read again every `jwksRefreshSeconds`, and sooner when a token names a key id
+    /// it does not hold. `clock` times the refreshes (a test moves it by hand).
     public init(
         _ configuration: GatewayConfiguration.OIDC,
-        logger: Logger = Logger(label: "strongroom.gateway")
+        logger: Logger = Logger(label: "strongroom.gateway"),
+        clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) async throws(Refused) {
         self.configuration = configuration
-        cache = try await JWKSCache(configuration, logger: logger)
+        cache = try await JWKSCache(configuration, logger: logger, clock: clock)
     }
 
     /// The verified claims of `token`, at `now`.
@@ -247,29 +250,37 @@ actor JWKSCache {
     let refresh: Duration
     let maxStale: Duration
     let logger: Logger
+    let clock: @Sendable () -> ContinuousClock.Instant
     var current: KeySet
     var fetched: ContinuousClock.Instant
     var attempted: ContinuousClock.Instant
     var inFlight: Task<Result<KeySet, TokenVerifier.Refused>, Never>?
 
-    init(_ configuration: GatewayConfiguration.OIDC, logger: Logger) async throws(TokenVerifier.Refused) {
+    init(
+        _ configuration: GatewayConfiguration.OIDC,
+        logger: Logger,
+        clock: @escaping @Sendable () -> ContinuousClock.Instant
+    ) async throws(TokenVerifier.Refused) {
         source = configuration.jwks
         refresh = .seconds(configuration.jwksRefreshSeconds)
         maxStale = .seconds(configuration.jwksMaxStaleSeconds)
         self.logger = logger
+        self.clock = clock
         current = try await Self.load(configuration.jwks)
-        fetched = .now
-        attempted = .now
+        fetched = clock()
+        attempted = fetched
     }
 
     /// The set to verify a token naming `kid` with: refreshed first when due, or when `kid` is
     /// unknown (at most once per `min(refresh, 30 s)`, so unknown ids cannot hammer the provider).
     func keySet(naming kid: String) async throws(TokenVerifier.Refused) -> KeySet {
-        let now = ContinuousClock.now
+        let now = clock()
         let unknown = !current.inventory.contains { $0.kid.hasSameBytes(as: kid) }
         let spacing = min(refresh, .seconds(30))
-        if now - fetched >= refresh || (unknown && now - attempted >= spacing) { await reload() }
-        guard ContinuousClock.now - fetched < maxStale else {
+        // Every attempt waits `spacing` after the last one, failed or not: a provider that is
+        // down is not asked again on every request.
+        if (now - fetched >= refresh || unknown) && now - attempted >= spacing { await reload() }
+        guard clock() - fetched < maxStale else {
             throw TokenVerifier.Refused("the JWKS could not be refreshed for too long (jwksMaxStaleSeconds)")
         }
         return current
@@ -281,7 +292,7 @@ actor JWKSCache {
             _ = await inFlight.value
             return
         }
-        attempted = .now
+        attempted = clock()
         let source = self.source
         let task = Task { () -> Result<KeySet, TokenVerifier.Refused> in
             do throws(TokenVerifier.Refused) { return .success(try await Self.load(source)) } catch {
@@ -292,15 +303,22 @@ actor JWKSCache {
         switch await task.value {
         case .success(let set):
             current = set
-            fetched = .now
+            fetched = clock()
         case .failure(let error):
             logger.warning("JWKS refresh failed; the last good key set stays in use", metadata: ["error": "\(error)"])
         }
         inFlight = nil
     }
 
+    /// The JWKS client: no redirects, so an `https://` fetch never lands on plain HTTP or
+    /// another host; kept for the process's life.
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(redirectConfiguration: .disallow)
+    )
+
     /// Reads a JWKS file, or fetches an `https://` (or loopback `http://`) URL: status 200, at
-    /// most 1 MiB, within 10 s.
+    /// most 1 MiB, within 10 s, no redirects.
     static func load(_ source: String) async throws(TokenVerifier.Refused) -> KeySet {
         guard GatewayConfiguration.OIDC.isURL(source) else {
             guard let data = FileManager.default.contents(atPath: source) else {
@@ -312,7 +330,7 @@ actor JWKSCache {
         do {
             var request = HTTPClientRequest(url: source)
             request.headers.add(name: "accept", value: "application/json")
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let response = try await Self.client.execute(request, timeout: .seconds(10))
             guard response.status == .ok else {
                 throw TokenVerifier.Refused("the JWKS \(source) answered \(response.status.code)")
             }

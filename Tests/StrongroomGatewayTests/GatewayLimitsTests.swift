@@ -84,21 +84,8 @@ extension GatewayMTLSTests {
 
     @Test("SIGTERM's graceful shutdown lets a request in flight finish: its records are acknowledged and kept")
     func gracefulShutdown() async throws {
-        let server = try ca.server()
-        for (name, text) in [
-            ("ca.pem", try ca.pem), ("server.pem", server.certificate), ("server.key", server.privateKey),
-        ] {
-            try Data(text.utf8).write(to: folder.appendingPathComponent(name))
-        }
         let fixture = try TenantFixture("bfb")
-        var configuration = GatewayConfiguration(authentication: .mtls, tenants: ["bfb": fixture.configuration])
-        configuration.port = 0
-        configuration.tls = .init(
-            certificate: folder.appendingPathComponent("server.pem").path,
-            privateKey: folder.appendingPathComponent("server.key").path,
-            clientCA: folder.appendingPathComponent("ca.pem").path
-        )
-        configuration.principalMappingRules = #"RULE:^CN=([a-zA-Z0-9._-]+),.*$/$1/"#
+        let configuration = try mtlsConfiguration(fixture)
         let tenant = try fixture.tenant(logger: Logger(label: "test"))
         let gateway = try Gateway(configuration: configuration, tenants: [tenant], verifier: nil)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)

@@ -161,20 +161,19 @@ struct GatewayMTLSTests {
         ca = try DevCredentials.Authority()
     }
 
-    /// Writes the CA and server files, starts a gateway on a free port, runs `body`, stops it.
-    func withGateway(
-        limits: GatewayConfiguration.Limits = .init(),
-        revoked: [String] = [],
-        kafka: GatewayConfiguration.Kafka? = nil,
-        _ body: (_ port: Int, _ captured: CapturedLines) async throws -> Void
-    ) async throws {
+    /// Writes `ca.pem`, `server.pem` and `server.key` into the folder.
+    func writeServerFiles() throws {
         let server = try ca.server()
         for (name, text) in [
             ("ca.pem", try ca.pem), ("server.pem", server.certificate), ("server.key", server.privateKey),
         ] {
             try Data(text.utf8).write(to: folder.appendingPathComponent(name))
         }
-        let fixture = try TenantFixture("bfb")
+    }
+
+    /// Writes the CA and server files; an mTLS configuration on a free port for tenant bfb.
+    func mtlsConfiguration(_ fixture: TenantFixture) throws -> GatewayConfiguration {
+        try writeServerFiles()
         var configuration = GatewayConfiguration(authentication: .mtls, tenants: ["bfb": fixture.configuration])
         configuration.port = 0
         configuration.tls = .init(
@@ -183,6 +182,18 @@ struct GatewayMTLSTests {
             clientCA: folder.appendingPathComponent("ca.pem").path
         )
         configuration.principalMappingRules = #"RULE:^CN=([a-zA-Z0-9._-]+),.*$/$1/"#
+        return configuration
+    }
+
+    /// Starts a gateway on a free port, runs `body`, stops it.
+    func withGateway(
+        limits: GatewayConfiguration.Limits = .init(),
+        revoked: [String] = [],
+        kafka: GatewayConfiguration.Kafka? = nil,
+        _ body: (_ port: Int, _ captured: CapturedLines) async throws -> Void
+    ) async throws {
+        let fixture = try TenantFixture("bfb")
+        var configuration = try mtlsConfiguration(fixture)
         configuration.revokedSubjects = revoked
         configuration.limits = limits
         let captured = CapturedLines()
@@ -650,6 +661,17 @@ struct GatewayMTLSTests {
             let down = try await send(pos, port, "/ready")
             #expect(down.status == 503 && down.body.contains("not-ready"), "\(down.body)")
             cluster.setBroker(1, up: true)
+            // A second tenant on the same cluster would share its topics and groups: refused.
+            var twoOnOne = try mtlsConfiguration(try TenantFixture("bfb"))
+            for name in ["bfb", "other"] {
+                var tenant = try TenantFixture(name).configuration
+                tenant.kafka = .init(properties: properties.path, allowPlaintext: true)
+                twoOnOne.tenants[name] = tenant
+            }
+            let sameCluster = await #expect(throws: GatewayConfiguration.Invalid.self) {
+                _ = try await Gateway.open(twoOnOne)
+            }
+            #expect(sameCluster?.description.contains("the same cluster") == true, "\(String(describing: sameCluster))")
             for client in [pos, fraud, dana] { try await client.shutdown() }
         }
     }

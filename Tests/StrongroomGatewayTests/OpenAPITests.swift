@@ -194,7 +194,10 @@ struct JWKSRefreshTests {
         )
         oidc.jwksRefreshSeconds = 1
         oidc.jwksMaxStaleSeconds = 3
-        let verifier = try await TokenVerifier(oidc)
+        // Time moves only when the test says, however slow a loaded machine runs it.
+        let time = Mutex(ContinuousClock.now)
+        func advance(_ by: Duration) { time.withLock { $0 += by } }
+        let verifier = try await TokenVerifier(oidc, clock: { time.withLock { $0 } })
         func token(_ issuer: DevCredentials.TokenIssuer) async throws -> String {
             try await issuer.token(
                 subject: "fraud-service",
@@ -211,16 +214,16 @@ struct JWKSRefreshTests {
         }
         // The provider rotates: an unknown key id reads the set again (at most once a second here).
         served.withLock { $0 = Array((try? Data(contentsOf: second.jwks)) ?? Data()) }
-        try await Task.sleep(for: .milliseconds(1_100))
+        advance(.milliseconds(1_100))
         #expect(try await verifier.verify(b).subject == "fraud-service")
         await #expect(throws: TokenVerifier.Refused.self, "the first key is gone from the set") {
             try await verifier.verify(a)
         }
         // The provider is down: the last good set serves until it is too old.
         served.withLock { $0 = nil }
-        try await Task.sleep(for: .milliseconds(1_100))
+        advance(.milliseconds(1_100))
         #expect(try await verifier.verify(b).subject == "fraud-service", "a failed refresh keeps the last good set")
-        try await Task.sleep(for: .milliseconds(2_200))
+        advance(.milliseconds(2_200))
         let stale = await #expect(throws: TokenVerifier.Refused.self) { try await verifier.verify(b) }
         #expect(stale?.description.contains("jwksMaxStaleSeconds") == true)
         // A flood of unknown key ids fetches at most once per second.
@@ -253,6 +256,13 @@ struct JWKSRefreshTests {
             try parse(#"{"jwks":"http://127.0.0.1.evil.example/jwks","issuer":"i","audience":"a"}"#)
         }
         _ = try parse(#"{"jwks":"http://127.0.0.1:8080/jwks","issuer":"i","audience":"a"}"#)
+        for sneaky in [
+            "http://localhost:80@evil.example/jwks", "http://[::1]@evil.example/", "https://u:p@idp.example/",
+        ] {
+            #expect(throws: GatewayConfiguration.Invalid.self, "\(sneaky)") {
+                try parse(#"{"jwks":"\#(sneaky)","issuer":"i","audience":"a"}"#)
+            }
+        }
         #expect(throws: GatewayConfiguration.Invalid.self) {
             try parse(#"{"jwks":"k","issuer":"i","audience":"a","jwksRefreshSeconds":600,"jwksMaxStaleSeconds":60}"#)
         }
@@ -264,12 +274,7 @@ struct JWKSRefreshTests {
 extension GatewayMTLSTests {
     @Test("two listeners, mTLS and bearer tokens, over one set of tenants: each takes only its own credentials")
     func twoListeners() async throws {
-        let server = try ca.server()
-        for (name, text) in [
-            ("ca.pem", try ca.pem), ("server.pem", server.certificate), ("server.key", server.privateKey),
-        ] {
-            try Data(text.utf8).write(to: folder.appendingPathComponent(name))
-        }
+        try writeServerFiles()
         let issuer = try DevCredentials.TokenIssuer(folder: TestSupport.scratchDirectory("listeners-issuer"))
         let fixture = try TenantFixture("bfb")
         let text = """

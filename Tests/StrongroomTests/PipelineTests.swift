@@ -292,6 +292,12 @@ struct PipelineTests {
             }
         }
         try consumer.commit(topic: "loan_applications", partition: 0, offset: 1)  // already committed: no-op
+        // Moved back elsewhere (another tool, another instance): a batch read from offset 1 no
+        // longer follows the group's position, and committing its end would skip offset 0.
+        _ = try consumer.read(topic: "loan_applications", partition: 0, maxRecords: 1)
+        try f.services.log.commit(group: "fraud-http", topic: "loan_applications", partition: 0, offset: 0)
+        #expect(throws: PipelineError.self) { try consumer.commit(topic: "loan_applications", partition: 0, offset: 2) }
+        try f.services.log.commit(group: "fraud-http", topic: "loan_applications", partition: 0, offset: 1)
         try consumer.commit(topic: "loan_applications", partition: 0, offset: 3)
         var rest: [Int64] = []
         try consumer.consume(topic: "loan_applications", partition: 0) { rest = $0.map(\.offset) }
