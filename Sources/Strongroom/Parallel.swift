@@ -25,6 +25,21 @@ enum Parallel {
         }
     }
 
+    /// `body` once per contiguous chunk of `0..<count`, the chunks on up to every core; the
+    /// results in chunk order (one chunk when the work is too small to split).
+    static func chunks<T: Sendable>(_ count: Int, _ body: @Sendable (Range<Int>) -> T) -> [T] {
+        let chunks = min(cores, count / minimumChunk)
+        guard chunks > 1 else { return [body(0..<count)] }
+        return [T](unsafeUninitializedCapacity: chunks) { buffer, initialized in
+            let base = UncheckedBuffer(buffer)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let range = (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
+                (base.buffer.baseAddress.unsafelyUnwrapped + chunk).initialize(to: body(range))
+            }
+            initialized = chunks
+        }
+    }
+
     private struct UncheckedBuffer<T>: @unchecked Sendable {
         let buffer: UnsafeMutableBufferPointer<T>
         init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }

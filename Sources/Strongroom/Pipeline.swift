@@ -873,8 +873,8 @@ public final class SecureConsumer: Sendable {
         )
         var dead: [(StoredRecord, String)] = []
         var events: [ConsumedEvent] = []
-        for record in records {
-            switch reader.read(record) {
+        for (record, result) in zip(records, reader.readAll(records)) {
+            switch result {
             case .success(let read): events.append(read.event)
             case .failure(.record(let reason)): dead.append((record, reason))
             case .failure(.context(let code)):
@@ -1080,7 +1080,7 @@ public final class SecureConsumer: Sendable {
 /// Reads stored records of one topic the one way every reader must (consume, data-subject
 /// export): parse and verify the signature headers, take the schema the record names, then
 /// decrypt or mask each field as the policy says for the concrete pointer.
-struct RecordReader {
+struct RecordReader: Sendable {
     let services: StrongroomServices
     let topic: String
     let trusted: [ExactText: [Curve25519.Signing.PublicKey]]
@@ -1093,7 +1093,7 @@ struct RecordReader {
     var gaps: [SequenceGap] = []
 
     /// Records of a producer session that never arrived: numbers `from..<to` in `partition`.
-    struct SequenceGap {
+    struct SequenceGap: Sendable {
         let producer: String
         let session: String
         let partition: Int
@@ -1101,9 +1101,11 @@ struct RecordReader {
         let to: Int
     }
     var verifiedRoots: [[UInt8]: Merkle.Hash]
+    /// The record whose batch statement was confirmed last.
+    var lastConfirmed: RecordSignature.Prepared?
 
     /// Why a record could not be read.
-    enum Failure: Error {
+    enum Failure: Error, Sendable {
         /// The record's own fault (signature, schema, malformed field): it is dead-lettered.
         case record(String)
         /// A verified record whose fields do not open: the reader's tenant, topic or key store
@@ -1118,7 +1120,7 @@ struct RecordReader {
     }
 
     /// One record read.
-    struct Read {
+    struct Read: Sendable {
         var event: ConsumedEvent
         /// The data-subject id the event names (its decrypted subject field), if revealed.
         var subject: String?
@@ -1150,19 +1152,68 @@ struct RecordReader {
     /// Verifies and opens `record`; with `reveal` false every field stays as stored (the
     /// subject and signature are still checked).
     mutating func read(_ record: StoredRecord, reveal: Bool = true) -> Result<Read, Failure> {
-        let value = record.value ?? []
-        let signed: SignedHeaders
-        switch RecordSignature.verify(
+        let prepared = prepare(record)
+        switch accept(record, prepared) {
+        case .success(let (signed, schema)):
+            return open(record, signed, schema, reveal: reveal, fields: &fields, keys: &decryptedKeys)
+        case .failure(let failure): return .failure(failure)
+        }
+    }
+
+    /// Reads `records` in offset order exactly as ``read(_:reveal:)`` one by one would: the
+    /// signature checks and the fields' opening run on every core, the ordered steps (batch
+    /// signatures, the signer's right, producer sequences) on this thread in between.
+    mutating func readAll(_ records: [StoredRecord]) -> [Result<Read, Failure>] {
+        let reader = self
+        let prepared = Parallel.map(records.count) { reader.prepare(records[$0]) }
+        let accepted = records.indices.map { accept(records[$0], prepared[$0]) }
+        let opened = Parallel.chunks(records.count) { [self] range in
+            var fields = self.fields
+            var keys: Set<ExactText> = []
+            let results = range.map { i -> Result<Read, Failure> in
+                accepted[i].flatMap { signed, schema in
+                    open(records[i], signed, schema, reveal: true, fields: &fields, keys: &keys)
+                }
+            }
+            return (results, fields.counts, keys)
+        }
+        for (_, counts, keys) in opened {
+            // Each chunk decided each pointer the same way (same principal, field and context).
+            fields.merge(counts)
+            decryptedKeys.formUnion(keys)
+        }
+        return opened.flatMap(\.0)
+    }
+
+    /// The record's signature check up to its batch signature: no shared state.
+    func prepare(_ record: StoredRecord) -> Result<RecordSignature.Prepared, RecordSignature.Failure> {
+        RecordSignature.prepare(
             topic: topic,
             partition: record.partition,
             key: record.key ?? [],
-            value: value,
+            value: record.value ?? [],
             headers: record.headers,
-            trusted: trusted,
-            verifiedRoots: &verifiedRoots
-        ) {
-        case .success(let headers): signed = headers
-        case .failure(let failure): return .failure(.record(failure.rawValue))
+            trusted: trusted
+        )
+    }
+
+    /// The ordered checks: the batch signature, the signer's right at the record's time and the
+    /// producer session's sequence, then the schema the record names.
+    mutating func accept(
+        _ record: StoredRecord,
+        _ prepared: Result<RecordSignature.Prepared, RecordSignature.Failure>
+    ) -> Result<(SignedHeaders, StrongroomServices.CompiledSchema), Failure> {
+        let signed: SignedHeaders
+        if case .success(let record) = prepared, let last = lastConfirmed, record.hasSameStatement(as: last) {
+            // The statement and root just confirmed: records of one batch come in runs.
+            signed = record.headers
+        } else {
+            switch prepared.flatMap({ RecordSignature.confirm($0, verifiedRoots: &verifiedRoots) }) {
+            case .success(let headers):
+                signed = headers
+                lastConfirmed = try? prepared.get()
+            case .failure(let failure): return .failure(.record(failure.rawValue))
+            }
         }
         // A valid signature proves who signed, not that they may write here: the signer's
         // Produce right is checked again, at the record's time, in this reader's tenant.
@@ -1203,22 +1254,34 @@ struct RecordReader {
             }
         }
         sequences[stream] = signed.number + 1
-        let schema: StrongroomServices.CompiledSchema
-        do { schema = try services.schema(for: topic, id: signed.schemaID) } catch {
+        do { return .success((signed, try services.schema(for: topic, id: signed.schemaID))) } catch {
             return .failure(.record("schema: \(error.kind.rawValue)"))
         }
+    }
+
+    /// Decrypts or masks an accepted record's fields; `fields` and `keys` collect the decisions
+    /// and the keys used.
+    func open(
+        _ record: StoredRecord,
+        _ signed: SignedHeaders,
+        _ schema: StrongroomServices.CompiledSchema,
+        reveal: Bool,
+        fields: inout FieldDecisions,
+        keys: inout Set<ExactText>
+    ) -> Result<Read, Failure> {
+        let value = record.value ?? []
         var out: [UInt8] = []
-        var fields = self.fields
+        var decisions = fields
         let masks = schema.annotations.masks
         let revealed: Result<EventCipher.DecryptOutcome, EventCipherError> = value.withUnsafeBufferPointer {
             buffer in
             Result { () throws(EventCipherError) -> EventCipher.DecryptOutcome in
                 try schema.cipher.reveal(buffer, into: &out) {
-                    reveal ? fields.treatment($0, $1, masks: masks) : .keep
+                    reveal ? decisions.treatment($0, $1, masks: masks) : .keep
                 }
             }
         }
-        self.fields = fields
+        fields = decisions
         switch revealed {
         case .success(let outcome):
             // The record key is signed; the subject field's key id is bound into every field's
@@ -1228,7 +1291,7 @@ struct RecordReader {
                 return .failure(.record("the record key does not name the event's data subject"))
             }
             if outcome.decrypted > 0 {
-                for reference in outcome.keys { decryptedKeys.insert(ExactText(reference.description)) }
+                for reference in outcome.keys { keys.insert(ExactText(reference.description)) }
             }
             return .success(
                 Read(
@@ -1266,13 +1329,18 @@ extension EventLog {
 /// The policy is asked about the exact pointer revealed (`/cards/0`), which is what
 /// `policy explain` and `policy test` evaluate and what the audit entry names; the schema's
 /// mask is looked up by the plan field's pattern (`/cards/*`).
-struct FieldDecisions {
+struct FieldDecisions: Sendable {
     let services: StrongroomServices
     let principal: String
     let identity: Principal?
     let topic: String
     let context: AuthorizationContext
     var counts: [ExactText: (decision: Decision, count: Int)] = [:]
+
+    /// Adds decisions made by a copy of these decisions (another chunk of the same batch).
+    mutating func merge(_ other: [ExactText: (decision: Decision, count: Int)]) {
+        for (key, entry) in other { counts[key, default: (entry.decision, 0)].count += entry.count }
+    }
 
     /// Decrypt where the policy allows this field for the purpose, else the schema's mask.
     mutating func treatment(

@@ -119,7 +119,7 @@ public enum RecordSignature {
         key: Curve25519.Signing.PrivateKey,
         batchID: String
     ) throws -> [[(String, [UInt8])]] {
-        let leaves = contents.map(\.leafHash)
+        let leaves = Parallel.map(contents.count) { contents[$0].leafHash }
         let tree = Merkle.Tree(leaves: leaves)
         let root = tree.root
         let keyID = keyID(key.publicKey)
@@ -127,7 +127,7 @@ public enum RecordSignature {
             for: statement(producer: producer, keyID: keyID, batchID: batchID, size: leaves.count, root: root)
         )
         let signatureText = Array(Data(signature).base64EncodedString().utf8)
-        return leaves.indices.map { i in
+        return Parallel.map(leaves.count) { i in
             [
                 (Header.signature, signatureText),
                 (Header.batch, Array("\(batchID):\(i):\(leaves.count)".utf8)),
@@ -164,6 +164,37 @@ public enum RecordSignature {
         trusted: [ExactText: [Curve25519.Signing.PublicKey]],
         verifiedRoots: inout [[UInt8]: Merkle.Hash]
     ) -> Result<SignedHeaders, Failure> {
+        prepare(topic: topic, partition: partition, key: key, value: value, headers: headers, trusted: trusted)
+            .flatMap { confirm($0, verifiedRoots: &verifiedRoots) }
+    }
+
+    /// A record whose headers parse, whose producer key is trusted and whose inclusion path
+    /// leads to `root`: only the batch signature over `root` is left to check.
+    struct Prepared: Sendable {
+        let headers: SignedHeaders
+        let publicKey: Curve25519.Signing.PublicKey
+        let root: Merkle.Hash
+
+        /// Whether `other` claims the same signed statement (producer, key, batch, size,
+        /// signature) and leads to the same root: then one signature check holds for both.
+        func hasSameStatement(as other: Prepared) -> Bool {
+            headers.batchID == other.headers.batchID && headers.size == other.headers.size
+                && headers.signature == other.headers.signature && root == other.root
+                && headers.producer.hasSameBytes(as: other.headers.producer)
+                && headers.producerKeyID.hasSameBytes(as: other.headers.producerKeyID)
+        }
+    }
+
+    /// Everything of ``verify(topic:partition:key:value:headers:trusted:verifiedRoots:)`` that
+    /// needs no shared state (so records can be prepared on several cores at once).
+    static func prepare(
+        topic: String,
+        partition: Int,
+        key: [UInt8],
+        value: [UInt8],
+        headers: [RecordHeader],
+        trusted: [ExactText: [Curve25519.Signing.PublicKey]]
+    ) -> Result<Prepared, Failure> {
         let parsed: SignedHeaders
         switch SignedHeaders.parse(headers) {
         case .success(let p): parsed = p
@@ -191,12 +222,22 @@ public enum RecordSignature {
                 proof: parsed.proof
             )
         else { return .failure(.invalid) }
+        return .success(Prepared(headers: parsed, publicKey: publicKey, root: root))
+    }
+
+    /// Checks the batch signature over a prepared record's root, once per batch statement.
+    static func confirm(
+        _ prepared: Prepared,
+        verifiedRoots: inout [[UInt8]: Merkle.Hash]
+    ) -> Result<SignedHeaders, Failure> {
+        let parsed = prepared.headers
+        let root = prepared.root
         // Every part is printable ASCII (no 0 byte), so 0-separated parts cannot run together.
         var cacheKey = Array(parsed.producer.utf8) + [0] + Array(parsed.producerKeyID.utf8) + [0] + parsed.batchID
         cacheKey += [0] + Array(String(parsed.size).utf8) + [0] + parsed.signature
         if let known = verifiedRoots[cacheKey] { return known == root ? .success(parsed) : .failure(.invalid) }
         guard
-            publicKey.isValidSignature(
+            prepared.publicKey.isValidSignature(
                 parsed.signature,
                 for: statement(
                     producer: parsed.producer,

@@ -85,7 +85,8 @@ public enum Merkle {
     static func inclusionPath<E: Error>(
         index: UInt64,
         size: UInt64,
-        complete: (_ level: Int, _ index: UInt64) throws(E) -> Hash
+        complete: (_ level: Int, _ index: UInt64) throws(E) -> Hash,
+        known: (_ range: Range<UInt64>) -> Hash? = { _ in nil }
     ) throws(E) -> [Hash] {
         precondition(index < size)
         var path: [Hash] = []
@@ -96,7 +97,12 @@ public enum Merkle {
         while n > 1 {
             let k = split(n)
             if m < k {
-                path.append(try rangeHash((start + k)..<(start + n), complete: complete))
+                let right = (start + k)..<(start + n)
+                if let hash = known(right) {
+                    path.append(hash)
+                } else {
+                    path.append(try rangeHash(right, complete: complete))
+                }
                 n = k
             } else {
                 path.append(try rangeHash(start..<(start + k), complete: complete))
@@ -143,6 +149,9 @@ public enum Merkle {
     public struct Tree: Sendable {
         /// `levels[l][i]` is the complete subtree of 2^l leaves starting at leaf i·2^l.
         public let levels: [[Hash]]
+        /// The incomplete subtrees `[start, size)` along the right edge, by start: every path
+        /// of a tree whose size is not a power of two needs one, so each is hashed once.
+        let rightEdge: [UInt64: Hash]
         /// The number of leaves.
         public var size: UInt64 { UInt64(levels.first?.count ?? 0) }
 
@@ -155,14 +164,42 @@ public enum Merkle {
                 )
             }
             self.levels = levels
+            var edge: [UInt64: Hash] = [:]
+            // Right to left: each incomplete range is its complete left part and the next one.
+            var start = UInt64(0)
+            var starts: [UInt64] = []
+            var n = UInt64(leaves.count)
+            while n > 1, n & (n - 1) != 0 {
+                starts.append(start)
+                let k = split(n)
+                start += k
+                n -= k
+            }
+            var right: Hash? = nil
+            for s in starts.reversed() {
+                let k = split(UInt64(leaves.count) - s)
+                let left = levels[k.trailingZeroBitCount][Int(s >> UInt64(k.trailingZeroBitCount))]
+                let tail = right ?? rangeHash((s + k)..<UInt64(leaves.count)) { levels[$0][Int($1)] }
+                let hash = nodeHash(left, tail)
+                edge[s] = hash
+                right = hash
+            }
+            self.rightEdge = edge
         }
 
         /// The root (RFC 6962 MTH).
-        public var root: Hash { rangeHash(0..<size) { (level: Int, i: UInt64) -> Hash in levels[level][Int(i)] } }
+        public var root: Hash {
+            rightEdge[0] ?? rangeHash(0..<size) { (level: Int, i: UInt64) -> Hash in levels[level][Int(i)] }
+        }
 
         /// PATH(index) in O(log n).
         public func inclusionPath(_ index: UInt64) -> [Hash] {
-            Merkle.inclusionPath(index: index, size: size) { (level: Int, i: UInt64) -> Hash in levels[level][Int(i)] }
+            Merkle.inclusionPath(
+                index: index,
+                size: size,
+                complete: { (level: Int, i: UInt64) -> Hash in levels[level][Int(i)] },
+                known: { range in range.upperBound == size ? rightEdge[range.lowerBound] : nil }
+            )
         }
     }
 

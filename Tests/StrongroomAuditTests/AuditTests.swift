@@ -122,8 +122,12 @@ struct MerkleTests {
         for size in 1...leaves.count {
             let tree = Array(leaves.prefix(size))
             let root = Merkle.root(of: tree)
+            // The in-memory tree (the producer's, with its right edge hashed once) agrees.
+            let held = Merkle.Tree(leaves: tree)
+            #expect(held.root == root, "size \(size)")
             for index in 0..<size {
                 let path = Merkle.inclusionPath(index: UInt64(index), leaves: tree)
+                #expect(held.inclusionPath(UInt64(index)) == path, "size \(size) index \(index)")
                 try Merkle.verifyInclusion(
                     index: UInt64(index),
                     size: UInt64(size),

@@ -269,5 +269,136 @@ struct KafkaCLITests {
         #expect(!second.contains("123-45-6789"), "the erased customer's SSN is gone on the standby too")
         #expect(second.contains(#"{"$erased":true}"#))
     }
+
+    @Test(
+        "failback from the shell: the standby takes writes and an erasure, a rebuilt primary mirrors back from it, a group resumes there"
+    )
+    func failbackFromTheShell() throws {
+        let primary = try DevKafka()
+        let standby = try DevKafka()
+        let root = TestSupport.scratchDirectory("kafka-failback")
+        let a = root.appendingPathComponent("primary").path
+        let b = root.appendingPathComponent("standby").path
+        let c = root.appendingPathComponent("primary-new").path
+        let policy = root.appendingPathComponent("policy.json").path
+        let onA = ["--kafka", primary.bootstrap, "--allow-plaintext", "--data-dir", a]
+        let onB = ["--kafka", standby.bootstrap, "--allow-plaintext", "--data-dir", b]
+        func ok(_ arguments: [String], input: String = "") throws -> String {
+            let result = try CLI.run(arguments, input: input)
+            #expect(result.status == 0, "\(arguments.prefix(3)): \(result.err.suffix(600))")
+            return result.out
+        }
+        let lines = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        ).split(separator: "\n").map(String.init)
+        /// The example events with the first 8 hex digits of every application id set to `tag`.
+        func events(_ tag: String, without customer: String? = nil) -> String {
+            lines.filter { customer == nil || !$0.contains(customer ?? "") }.map { line in
+                guard let r = line.range(of: #""applicationId":""#) else { return line }
+                return line.replacingCharacters(in: r.upperBound..<line.index(r.upperBound, offsetBy: 8), with: tag)
+            }.joined(separator: "\n") + "\n"
+        }
+        func ids(_ output: String, _ tag: String) -> Int {
+            output.split(separator: "\n").filter { $0.contains(#""applicationId":"\#(tag)"#) }.count
+        }
+        func setUp(_ directory: String, keyring: String?) throws {
+            _ = try ok(["init", "--tenant", "bfb", "--data-dir", directory])
+            if let keyring {
+                try FileManager.default.removeItem(atPath: directory + "/keyring.json")
+                try FileManager.default.copyItem(atPath: keyring, toPath: directory + "/keyring.json")
+            }
+            _ = try ok([
+                "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir",
+                directory,
+            ])
+        }
+        let produce = [
+            "produce", "--topic", "loan_applications", "--principal", "pos-terminal", "--source-address", "10.20.0.5",
+            "--policy", policy,
+        ]
+        let consume = [
+            "consume", "--topic", "loan_applications", "--principal", "fraud-service", "--purpose", "credit-check",
+            "--policy", policy,
+        ]
+        // The primary, its first events, and the standby with one mirror pass.
+        try setUp(a, keyring: nil)
+        _ = try ok(
+            ["topic", "create", "loan_applications", "--partitions", "3", "--classification", "RESTRICTED"] + onA
+        )
+        _ = try ok([
+            "policy", "pin-producer", TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path,
+            "--principal", "pos-terminal", "--out", policy, "--data-dir", a,
+        ])
+        _ = try ok(produce + onA, input: events("aaaaaaaa"))
+        try setUp(b, keyring: a + "/keyring.json")
+        let toStandby = [
+            "mirror", "--from", primary.bootstrap, "--to", standby.bootstrap, "--allow-plaintext", "--data-dir", b,
+            "--once",
+        ]
+        _ = try ok(toStandby)
+        // Acknowledged by the primary after the last pass: never reaches the standby.
+        _ = try ok(produce + onA, input: events("dddddddd"))
+
+        // Failover: the primary is fenced; the producer (with its signing key) and the consumers move.
+        try FileManager.default.copyItem(
+            atPath: a + "/producer-pos-terminal.key",
+            toPath: b + "/producer-pos-terminal.key"
+        )
+        _ = try ok(produce + onB, input: events("bbbbbbbb"))
+        let onStandby = try ok(consume + ["--group", "fraud-scoring"] + onB)
+        #expect(ids(onStandby, "aaaaaaaa") == lines.count && ids(onStandby, "bbbbbbbb") == lines.count)
+        #expect(ids(onStandby, "dddddddd") == 0, "what the primary took after the last pass is not on the standby")
+        // An erasure during the outage, on the standby (the example policy's DPO, at any time).
+        var rules = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policy))) as? [String: Any]
+        )
+        rules["rules"] = (rules["rules"] as? [[String: Any]])?.map { rule in
+            var rule = rule
+            if rule["id"] as? String == "dpo-erase-subject-keys" { rule["conditions"] = nil }
+            return rule
+        }
+        let anytime = root.appendingPathComponent("policy-anytime.json")
+        try JSONSerialization.data(withJSONObject: rules).write(to: anytime)
+        _ = try ok(
+            ["dsr", "erase", "--principal", "dana", "--policy", anytime.path, "--subject", "CUST-00000002"] + onB
+        )
+
+        // Failback, runbook step 1: the old primary's records past the last pass, for reconciliation.
+        let stale = try ok(consume + ["--group", "fraud-reconcile"] + onA)
+        #expect(ids(stale, "dddddddd") == lines.count, "the stale records can still be read on the old primary")
+        // Step 2: the primary rebuilt empty (a new cluster) with a fresh data directory holding the keyring,
+        // caught up from the standby, the group's position carried along.
+        let rebuilt = try DevKafka()
+        try setUp(c, keyring: b + "/keyring.json")
+        let onC = ["--kafka", rebuilt.bootstrap, "--allow-plaintext", "--data-dir", c]
+        _ = try ok([
+            "mirror", "--from", standby.bootstrap, "--to", rebuilt.bootstrap, "--allow-plaintext", "--data-dir", c,
+            "--groups", "fraud-scoring", "--once",
+        ])
+        let back = try ok(consume + ["--group", "fraud-check"] + onC)
+        #expect(ids(back, "aaaaaaaa") == lines.count, "the primary's own records came back through the standby")
+        #expect(ids(back, "bbbbbbbb") == lines.count, "the records written during the outage reached the primary")
+        #expect(ids(back, "dddddddd") == 0)
+        #expect(back.contains(#""ssn":"123-45-6789""#), "fields open with keys made on either site")
+        #expect(!back.contains("987-65-4321"), "the erasure made on the standby holds on the primary")
+        #expect(back.contains(#"{"$erased":true}"#))
+        // Step 4: the erasure made final on both sites.
+        _ = try ok(["keys", "finalize", "--data-dir", b])
+        _ = try ok(["keys", "finalize", "--data-dir", c])
+        // Step 3: clients back on the primary; the group resumes after what it read on the standby.
+        try FileManager.default.copyItem(
+            atPath: b + "/producer-pos-terminal.key",
+            toPath: c + "/producer-pos-terminal.key"
+        )
+        _ = try ok(produce + onC, input: events("cccccccc", without: "CUST-00000002"))
+        let resumed = try ok(consume + ["--group", "fraud-scoring"] + onC)
+        #expect(ids(resumed, "cccccccc") == lines.count - 1, "every record written after failback")
+        #expect(
+            ids(resumed, "aaaaaaaa") + ids(resumed, "bbbbbbbb") == 0,
+            "the group does not read again what it read on the standby"
+        )
+        #expect(!resumed.contains("987-65-4321"))
+    }
 }
 #endif
