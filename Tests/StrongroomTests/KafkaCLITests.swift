@@ -27,6 +27,29 @@ final class DevKafka {
     }
 }
 
+/// Runs the CLI and expects success; its standard output.
+func runOK(_ arguments: [String], input: String = "") throws -> String {
+    let result = try CLI.run(arguments, input: input)
+    #expect(result.status == 0, "\(arguments.prefix(3)): \(result.err.suffix(600))")
+    return result.out
+}
+
+/// A copy of a pinned example policy whose DPO may erase at any time (the example allows
+/// weekdays in office hours only).
+func anytimeErasure(_ policy: String, in root: URL) throws -> URL {
+    var rules = try #require(
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policy))) as? [String: Any]
+    )
+    rules["rules"] = (rules["rules"] as? [[String: Any]])?.map { rule in
+        var rule = rule
+        if rule["id"] as? String == "dpo-erase-subject-keys" { rule["conditions"] = nil }
+        return rule
+    }
+    let anytime = root.appendingPathComponent("policy-anytime.json")
+    try JSONSerialization.data(withJSONObject: rules).write(to: anytime)
+    return anytime
+}
+
 /// Runs a program found on PATH.
 func runTool(_ arguments: [String], input: String = "") throws -> (status: Int32, out: String, err: String) {
     let process = Process()
@@ -196,28 +219,23 @@ struct KafkaCLITests {
         let policy = root.appendingPathComponent("policy.json").path
         let onA = ["--kafka", primary.bootstrap, "--allow-plaintext", "--data-dir", a]
         let onB = ["--kafka", standby.bootstrap, "--allow-plaintext", "--data-dir", b]
-        func ok(_ arguments: [String], input: String = "") throws -> String {
-            let result = try CLI.run(arguments, input: input)
-            #expect(result.status == 0, "\(arguments.prefix(3)): \(result.err.suffix(600))")
-            return result.out
-        }
         let events = try String(
             contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
             encoding: .utf8
         )
         // Primary: as the README's Kafka walk-through.
-        _ = try ok(["init", "--tenant", "bfb", "--data-dir", a])
-        _ = try ok(
+        _ = try runOK(["init", "--tenant", "bfb", "--data-dir", a])
+        _ = try runOK(
             ["topic", "create", "loan_applications", "--partitions", "3", "--classification", "RESTRICTED"] + onA
         )
-        _ = try ok([
+        _ = try runOK([
             "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir", a,
         ])
-        _ = try ok([
+        _ = try runOK([
             "policy", "pin-producer", TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path,
             "--principal", "pos-terminal", "--out", policy, "--data-dir", a,
         ])
-        _ = try ok(
+        _ = try runOK(
             [
                 "produce", "--topic", "loan_applications", "--principal", "pos-terminal", "--source-address",
                 "10.20.0.5",
@@ -226,10 +244,10 @@ struct KafkaCLITests {
             input: events
         )
         // Standby, as the runbook's setup: its own directory with the primary's keyring.
-        _ = try ok(["init", "--tenant", "bfb", "--data-dir", b])
+        _ = try runOK(["init", "--tenant", "bfb", "--data-dir", b])
         try FileManager.default.removeItem(atPath: b + "/keyring.json")
         try FileManager.default.copyItem(atPath: a + "/keyring.json", toPath: b + "/keyring.json")
-        _ = try ok([
+        _ = try runOK([
             "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir", b,
         ])
         let mirror = [
@@ -244,28 +262,19 @@ struct KafkaCLITests {
             "consume", "--topic", "loan_applications", "--principal", "fraud-service", "--purpose",
             "credit-check", "--policy", policy,
         ]
-        let first = try ok(consume + ["--group", "fraud-dr-1"] + onB)
+        let first = try runOK(consume + ["--group", "fraud-dr-1"] + onB)
         let read = first.split(separator: "\n").filter { $0.contains("applicationId") }
         #expect(read.count == events.split(separator: "\n").count, "every record copied and decrypted on the standby")
         #expect(first.contains(#""ssn":"123-45-6789""#), "the standby opens fields with the replicated keys")
 
         // An erasure on the primary reaches the standby with the next pass, after the records were copied.
         // (The example policy lets the DPO erase on weekdays in office hours only: this copy drops that.)
-        var rules = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policy))) as? [String: Any]
-        )
-        rules["rules"] = (rules["rules"] as? [[String: Any]])?.map { rule in
-            var rule = rule
-            if rule["id"] as? String == "dpo-erase-subject-keys" { rule["conditions"] = nil }
-            return rule
-        }
-        let anytime = root.appendingPathComponent("policy-anytime.json")
-        try JSONSerialization.data(withJSONObject: rules).write(to: anytime)
-        _ = try ok(
+        let anytime = try anytimeErasure(policy, in: root)
+        _ = try runOK(
             ["dsr", "erase", "--principal", "dana", "--policy", anytime.path, "--subject", "CUST-00000001"] + onA
         )
         #expect(try CLI.run(mirror).status == 0)
-        let second = try ok(consume + ["--group", "fraud-dr-2"] + onB)
+        let second = try runOK(consume + ["--group", "fraud-dr-2"] + onB)
         #expect(!second.contains("123-45-6789"), "the erased customer's SSN is gone on the standby too")
         #expect(second.contains(#"{"$erased":true}"#))
     }
@@ -283,11 +292,6 @@ struct KafkaCLITests {
         let policy = root.appendingPathComponent("policy.json").path
         let onA = ["--kafka", primary.bootstrap, "--allow-plaintext", "--data-dir", a]
         let onB = ["--kafka", standby.bootstrap, "--allow-plaintext", "--data-dir", b]
-        func ok(_ arguments: [String], input: String = "") throws -> String {
-            let result = try CLI.run(arguments, input: input)
-            #expect(result.status == 0, "\(arguments.prefix(3)): \(result.err.suffix(600))")
-            return result.out
-        }
         let lines = try String(
             contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
             encoding: .utf8
@@ -303,12 +307,12 @@ struct KafkaCLITests {
             output.split(separator: "\n").filter { $0.contains(#""applicationId":"\#(tag)"#) }.count
         }
         func setUp(_ directory: String, keyring: String?) throws {
-            _ = try ok(["init", "--tenant", "bfb", "--data-dir", directory])
+            _ = try runOK(["init", "--tenant", "bfb", "--data-dir", directory])
             if let keyring {
                 try FileManager.default.removeItem(atPath: directory + "/keyring.json")
                 try FileManager.default.copyItem(atPath: keyring, toPath: directory + "/keyring.json")
             }
-            _ = try ok([
+            _ = try runOK([
                 "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir",
                 directory,
             ])
@@ -323,60 +327,51 @@ struct KafkaCLITests {
         ]
         // The primary, its first events, and the standby with one mirror pass.
         try setUp(a, keyring: nil)
-        _ = try ok(
+        _ = try runOK(
             ["topic", "create", "loan_applications", "--partitions", "3", "--classification", "RESTRICTED"] + onA
         )
-        _ = try ok([
+        _ = try runOK([
             "policy", "pin-producer", TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path,
             "--principal", "pos-terminal", "--out", policy, "--data-dir", a,
         ])
-        _ = try ok(produce + onA, input: events("aaaaaaaa"))
+        _ = try runOK(produce + onA, input: events("aaaaaaaa"))
         try setUp(b, keyring: a + "/keyring.json")
         let toStandby = [
             "mirror", "--from", primary.bootstrap, "--to", standby.bootstrap, "--allow-plaintext", "--data-dir", b,
             "--once",
         ]
-        _ = try ok(toStandby)
+        _ = try runOK(toStandby)
         // Acknowledged by the primary after the last pass: never reaches the standby.
-        _ = try ok(produce + onA, input: events("dddddddd"))
+        _ = try runOK(produce + onA, input: events("dddddddd"))
 
         // Failover: the primary is fenced; the producer (with its signing key) and the consumers move.
         try FileManager.default.copyItem(
             atPath: a + "/producer-pos-terminal.key",
             toPath: b + "/producer-pos-terminal.key"
         )
-        _ = try ok(produce + onB, input: events("bbbbbbbb"))
-        let onStandby = try ok(consume + ["--group", "fraud-scoring"] + onB)
+        _ = try runOK(produce + onB, input: events("bbbbbbbb"))
+        let onStandby = try runOK(consume + ["--group", "fraud-scoring"] + onB)
         #expect(ids(onStandby, "aaaaaaaa") == lines.count && ids(onStandby, "bbbbbbbb") == lines.count)
         #expect(ids(onStandby, "dddddddd") == 0, "what the primary took after the last pass is not on the standby")
         // An erasure during the outage, on the standby (the example policy's DPO, at any time).
-        var rules = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: policy))) as? [String: Any]
-        )
-        rules["rules"] = (rules["rules"] as? [[String: Any]])?.map { rule in
-            var rule = rule
-            if rule["id"] as? String == "dpo-erase-subject-keys" { rule["conditions"] = nil }
-            return rule
-        }
-        let anytime = root.appendingPathComponent("policy-anytime.json")
-        try JSONSerialization.data(withJSONObject: rules).write(to: anytime)
-        _ = try ok(
+        let anytime = try anytimeErasure(policy, in: root)
+        _ = try runOK(
             ["dsr", "erase", "--principal", "dana", "--policy", anytime.path, "--subject", "CUST-00000002"] + onB
         )
 
         // Failback, runbook step 1: the old primary's records past the last pass, for reconciliation.
-        let stale = try ok(consume + ["--group", "fraud-reconcile"] + onA)
+        let stale = try runOK(consume + ["--group", "fraud-reconcile"] + onA)
         #expect(ids(stale, "dddddddd") == lines.count, "the stale records can still be read on the old primary")
         // Step 2: the primary rebuilt empty (a new cluster) with a fresh data directory holding the keyring,
         // caught up from the standby, the group's position carried along.
         let rebuilt = try DevKafka()
         try setUp(c, keyring: b + "/keyring.json")
         let onC = ["--kafka", rebuilt.bootstrap, "--allow-plaintext", "--data-dir", c]
-        _ = try ok([
+        _ = try runOK([
             "mirror", "--from", standby.bootstrap, "--to", rebuilt.bootstrap, "--allow-plaintext", "--data-dir", c,
             "--groups", "fraud-scoring", "--once",
         ])
-        let back = try ok(consume + ["--group", "fraud-check"] + onC)
+        let back = try runOK(consume + ["--group", "fraud-check"] + onC)
         #expect(ids(back, "aaaaaaaa") == lines.count, "the primary's own records came back through the standby")
         #expect(ids(back, "bbbbbbbb") == lines.count, "the records written during the outage reached the primary")
         #expect(ids(back, "dddddddd") == 0)
@@ -384,15 +379,15 @@ struct KafkaCLITests {
         #expect(!back.contains("987-65-4321"), "the erasure made on the standby holds on the primary")
         #expect(back.contains(#"{"$erased":true}"#))
         // Step 4: the erasure made final on both sites.
-        _ = try ok(["keys", "finalize", "--data-dir", b])
-        _ = try ok(["keys", "finalize", "--data-dir", c])
+        _ = try runOK(["keys", "finalize", "--data-dir", b])
+        _ = try runOK(["keys", "finalize", "--data-dir", c])
         // Step 3: clients back on the primary; the group resumes after what it read on the standby.
         try FileManager.default.copyItem(
             atPath: b + "/producer-pos-terminal.key",
             toPath: c + "/producer-pos-terminal.key"
         )
-        _ = try ok(produce + onC, input: events("cccccccc", without: "CUST-00000002"))
-        let resumed = try ok(consume + ["--group", "fraud-scoring"] + onC)
+        _ = try runOK(produce + onC, input: events("cccccccc", without: "CUST-00000002"))
+        let resumed = try runOK(consume + ["--group", "fraud-scoring"] + onC)
         #expect(ids(resumed, "cccccccc") == lines.count - 1, "every record written after failback")
         #expect(
             ids(resumed, "aaaaaaaa") + ids(resumed, "bbbbbbbb") == 0,
