@@ -1167,8 +1167,14 @@ struct RecordReader: Sendable {
         let reader = self
         let prepared = Parallel.map(records.count) { reader.prepare(records[$0]) }
         let accepted = records.indices.map { accept(records[$0], prepared[$0]) }
+        // One decision per pointer for the whole batch, whichever chunk asks first (a single-use
+        // grant is spent once); each chunk counts only its own records.
+        var template = fields
+        template.counts = [:]
+        template.shared = FieldDecisions.Shared(fields.counts.mapValues(\.decision))
+        let chunkFields = template
         let opened = Parallel.chunks(records.count) { [self] range in
-            var fields = self.fields
+            var fields = chunkFields
             var keys: Set<ExactText> = []
             let results = range.map { i -> Result<Read, Failure> in
                 accepted[i].flatMap { signed, schema in
@@ -1178,7 +1184,6 @@ struct RecordReader: Sendable {
             return (results, fields.counts, keys)
         }
         for (_, counts, keys) in opened {
-            // Each chunk decided each pointer the same way (same principal, field and context).
             fields.merge(counts)
             decryptedKeys.formUnion(keys)
         }
@@ -1336,8 +1341,16 @@ struct FieldDecisions: Sendable {
     let topic: String
     let context: AuthorizationContext
     var counts: [ExactText: (decision: Decision, count: Int)] = [:]
+    /// Decisions shared by the chunks of one batch read on several cores.
+    var shared: Shared?
 
-    /// Adds decisions made by a copy of these decisions (another chunk of the same batch).
+    /// The decision per pointer of one batch, made once under a lock by the first chunk to ask.
+    final class Shared: Sendable {
+        let decided: Mutex<[ExactText: Decision]>
+        init(_ decided: [ExactText: Decision]) { self.decided = Mutex(decided) }
+    }
+
+    /// Adds the counts of a chunk that shared these decisions.
     mutating func merge(_ other: [ExactText: (decision: Decision, count: Int)]) {
         for (key, entry) in other { counts[key, default: (entry.decision, 0)].count += entry.count }
     }
@@ -1349,15 +1362,29 @@ struct FieldDecisions: Sendable {
         masks: [String: MaskStyle]
     ) -> EventCipher.FieldTreatment {
         let key = ExactText(pointer)
-        let decision =
-            counts[key]?.decision
-            ?? services.policy.authorize(
+        let (services, principal, identity, topic, context) = (services, principal, identity, topic, context)
+        func decide() -> Decision {
+            services.policy.authorize(
                 principal,
                 as: identity,
                 .decrypt,
                 .field(topic: topic, pointer: pointer),
                 context
             )
+        }
+        let decision: Decision
+        if let known = counts[key]?.decision {
+            decision = known
+        } else if let shared {
+            decision = shared.decided.withLock { decided in
+                if let known = decided[key] { return known }
+                let made = decide()
+                decided[key] = made
+                return made
+            }
+        } else {
+            decision = decide()
+        }
         counts[key, default: (decision, 0)].count += 1
         return decision.isAllowed ? .decrypt : .mask(masks[field.pattern] ?? .full)
     }

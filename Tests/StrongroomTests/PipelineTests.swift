@@ -231,6 +231,77 @@ struct PipelineTests {
         #expect(dead.allSatisfy { String(decoding: $0.value ?? [], as: UTF8.self).contains("\"sr1:") })
     }
 
+    @Test("a batch large enough to be read on both cores keeps every check: attacks in the middle, counts and order")
+    func largeBatchOnEveryCore() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        let first = Array(repeatElement(events, count: 100).joined())
+        #expect(f.producer.produce(first, to: "loan_applications").allSatisfy { (try? $0.get()) != nil })
+        let stored = try f.services.log.fetch(
+            topic: "loan_applications",
+            partition: 0,
+            from: 0,
+            maxBytes: 8 << 20,
+            maxRecords: 1000
+        )
+        try #require(stored.count == first.count)
+        var tampered = stored[100]
+        if var value = tampered.value, let i = value.firstIndex(of: UInt8(ascii: "9")) {
+            value[i] = UInt8(ascii: "8")
+            tampered.value = value
+        }
+        // Offsets 400…402, between two signed batches: a tampered copy, a replay, an unsigned copy.
+        _ = try f.services.log.append(
+            [
+                LogRecord(key: tampered.key, value: tampered.value, headers: tampered.headers),
+                LogRecord(key: stored[200].key, value: stored[200].value, headers: stored[200].headers),
+                LogRecord(key: stored[300].key, value: stored[300].value, headers: []),
+            ],
+            to: "loan_applications"
+        )
+        let second = Array(repeatElement(events, count: 75).joined())
+        #expect(f.producer.produce(second, to: "loan_applications").allSatisfy { (try? $0.get()) != nil })
+
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-large"
+        )
+        var seen: [ConsumedEvent] = []
+        // One batch of 703 records: read in chunks on every core.
+        #expect(try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1000) { seen += $0 } == 703)
+        let offsets = seen.map(\.offset)
+        #expect(offsets == Array(0..<400) + Array(403..<703), "every good record, in offset order")
+        #expect(Set(seen.map(\.outcome.decrypted)) == [3], "ssn, dateOfBirth and the customer id for credit-check")
+        let values = try seen.map { try JSONValue(parsing: $0.value) }
+        #expect(values.allSatisfy { $0["ssn"]?.stringValue?.hasPrefix("sr1:") == false })
+        let dead = try f.services.log.fetch(
+            topic: "loan_applications.dlq",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        let reasons = dead.compactMap { r in
+            r.headers.first { $0.name == "sr-dlq-reason" }.map { String(decoding: $0.value, as: UTF8.self) }
+        }
+        #expect(
+            reasons == [
+                RecordSignature.Failure.invalid.rawValue, "replayed, duplicated or reordered record",
+                RecordSignature.Failure.missing.rawValue,
+            ]
+        )
+        // One Decrypt entry per pointer, counting every record of both chunks, naming every key used.
+        let audit = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        let ssn = audit.filter { $0.action == "Decrypt" && $0.decision == .allow && $0.fields == ["/ssn"] }
+        #expect(ssn.count == 1 && ssn.first?.count == 700)
+        let customers = Set(events.compactMap { try? JSONValue(parsing: $0)["customerId"]?.stringValue })
+        #expect(ssn.first?.keyIDs.count == customers.count, "one key per customer")
+        let masked = audit.filter { $0.action == "Decrypt" && $0.decision == .deny && $0.fields == ["/fullName"] }
+        #expect(masked.first?.count == 700)
+    }
+
     @Test("an erased customer's fields read as erased; every other customer still decrypts")
     func erasure() throws {
         let f = try PipelineFixture()
@@ -460,7 +531,8 @@ struct PipelineTokenTests {
         let policy = try Policy(contentsOf: root.appendingPathComponent("examples/policy.json"))
         let f = try PipelineFixture(policy: PolicyEngine(policy, trustedIssuers: [issuer.publicKey]))
         let events = try PipelineFixture.events
-        _ = f.producer.produce(events, to: "loan_applications")
+        // 400 records: one batch, read on every core; the grant is spent once for all of it.
+        _ = f.producer.produce(Array(repeatElement(events, count: 100).joined()), to: "loan_applications")
         let token = try issuer.issue(
             principal: "fraud-service",
             action: .decrypt,
@@ -485,13 +557,17 @@ struct PipelineTokenTests {
             return out
         }
         let first = try read("fraud-incident-1")
+        #expect(first.count == 400)
         #expect(first[0]["fullName"] == (try JSONValue(parsing: events[0]))["fullName"])
+        #expect(first.allSatisfy { $0["fullName"] != .string("***") }, "every record of the batch, in every chunk")
         let replay = try read("fraud-incident-2")
         #expect(replay[0]["fullName"] == .string("***"))
+        #expect(replay.allSatisfy { $0["fullName"] == .string("***") })
         let audit = try f.services.audit.entries(from: 0, limit: 200).compactMap { AuditEntry(canonical: $0.bytes) }
         #expect(
             audit.contains {
                 $0.fields == ["/fullName"] && $0.decision == .allow && $0.rules.contains { $0.hasPrefix("token:") }
+                    && $0.count == 400
             }
         )
         #expect(
