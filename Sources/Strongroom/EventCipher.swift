@@ -97,6 +97,9 @@ public struct EventCipher: Sendable {
         public var eventIDField: String?
         /// Deepest nesting accepted.
         public var maxDepth: Int
+        /// Cores one batch call may use; nil for every core, 1 keeps a call on its caller's
+        /// thread (for callers that run their own workers).
+        public var threads: Int?
 
         /// Options for `topic`.
         public init(
@@ -104,13 +107,15 @@ public struct EventCipher: Sendable {
             tenant: String = "",
             subjectField: String? = nil,
             eventIDField: String? = nil,
-            maxDepth: Int = 64
+            maxDepth: Int = 64,
+            threads: Int? = nil
         ) {
             self.topic = topic
             self.tenant = tenant
             self.subjectField = subjectField
             self.eventIDField = eventIDField
             self.maxDepth = maxDepth
+            self.threads = threads
         }
     }
 
@@ -320,7 +325,7 @@ public struct EventCipher: Sendable {
 
     /// Encrypts many events, one result per event, each with its subject's pseudonym.
     public func seal(batch events: [[UInt8]]) -> [Result<Sealed, EventCipherError>] {
-        let scans = Parallel.map(events.count) { i in
+        let scans = Parallel.map(events.count, threads: options.threads) { i in
             events[i].withUnsafeBufferPointer { buffer -> Result<Scan, EventCipherError> in
                 do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
             }
@@ -336,7 +341,7 @@ public struct EventCipher: Sendable {
         }
         // One round trip for every subject; a failure resurfaces per event below.
         let resolved = (try? keys.encryptionKeys(for: demand)) ?? [:]
-        return Parallel.map(events.count) { i in
+        return Parallel.map(events.count, threads: options.threads) { i in
             events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
                     let scan = try scans[i].get()

@@ -9,9 +9,10 @@ enum Parallel {
     static let minimumChunk = 128
     static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// `body(i)` for every `i` in `0..<count`, in order, computed on up to every core.
-    static func map<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
-        let chunks = min(cores, count / minimumChunk)
+    /// `body(i)` for every `i` in `0..<count`, in order, computed on up to `threads` cores
+    /// (nil: every core).
+    static func map<T: Sendable>(_ count: Int, threads: Int? = nil, _ body: @Sendable (Int) -> T) -> [T] {
+        let chunks = min(threads ?? cores, cores, count / minimumChunk)
         guard chunks > 1 else { return (0..<count).map(body) }
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             let base = UncheckedBuffer(buffer)

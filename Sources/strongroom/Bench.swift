@@ -74,7 +74,9 @@ struct CryptoBench: ParsableCommand {
         commandName: "crypto",
         abstract: "Field encryption and decryption of an events file (--threads workers).",
         discussion: """
-            Same contract as ../shared/bench: 1000-event warm-up (untimed), then the whole file timed.
+            Same contract as ../shared/bench: 1000-event warm-up (untimed), then the whole file timed. \
+            Each worker runs on one thread (batch calls do not spread over the cores here), so \
+            --threads 1 is the line to set beside the single-threaded peers.
 
             encrypt: JSON line → encrypted line (scan + per-field AES-256-GCM + splice), subject keys created \
             on first use (durably, in one transaction per batch of 1024 events).
@@ -127,7 +129,7 @@ struct CryptoBench: ParsableCommand {
         let cipher = try EventCipher(
             plan: EncryptionPlan(contentsOf: URL(fileURLWithPath: schema)),
             keys: keys,
-            options: .init(topic: topic, subjectField: subjectField, eventIDField: eventIdField)
+            options: .init(topic: topic, subjectField: subjectField, eventIDField: eventIdField, threads: 1)
         )
         let threads = self.threads
         let batch = self.batch

@@ -26,7 +26,12 @@ func event(_ customer: String, id: String, ssn: String = "123-45-6789") -> [UInt
     )
 }
 
-func makeCipher(_ dir: URL? = nil, topic: String = "loan_applications", tenant: String = "") throws -> EventCipher {
+func makeCipher(
+    _ dir: URL? = nil,
+    topic: String = "loan_applications",
+    tenant: String = "",
+    threads: Int? = nil
+) throws -> EventCipher {
     let directory = dir ?? TestSupport.scratchDirectory("cipher")
     let keys: KeyStore
     if let existing = try? KeyStore.open(dataDirectory: directory) {
@@ -37,7 +42,13 @@ func makeCipher(_ dir: URL? = nil, topic: String = "loan_applications", tenant: 
     return try EventCipher(
         plan: EncryptionPlan(schema: JSONValue(parsing: loanSchema)),
         keys: keys,
-        options: .init(topic: topic, tenant: tenant, subjectField: "customerId", eventIDField: "applicationId")
+        options: .init(
+            topic: topic,
+            tenant: tenant,
+            subjectField: "customerId",
+            eventIDField: "applicationId",
+            threads: threads
+        )
     )
 }
 
@@ -150,6 +161,25 @@ struct EventCipherTests {
         #expect(erased["amount"] == .number("12500.00"))
         #expect(try cipher.decrypt(b) == event("CUST-2", id: "e2"))
         #expect(throws: EventCipherError(.subjectErased, "")) { try cipher.encrypt(event("CUST-1", id: "e9")) }
+    }
+
+    @Test("a batch sealed on the caller's thread or on every core gives the same events, in order")
+    func batchThreads() throws {
+        let directory = TestSupport.scratchDirectory("cipher-threads")
+        var batch = (0..<300).map { event("CUST-\($0 % 40)", id: "e\($0)") }
+        batch[150] = Array(#"{"applicationId":"bad","ssn":"123-45-6789"}"#.utf8)
+        for threads in [1, nil] as [Int?] {
+            let cipher = try makeCipher(directory, threads: threads)
+            let results = cipher.encrypt(batch: batch)
+            #expect(results.count == batch.count)
+            for (i, result) in results.enumerated() {
+                if i == 150 {
+                    #expect(throws: EventCipherError(.missingSubject, "")) { try result.get() }
+                } else {
+                    #expect(try cipher.decrypt(try result.get()) == batch[i])
+                }
+            }
+        }
     }
 
     @Test("bad events get typed errors that carry no values; the batch keeps the good ones")
