@@ -408,44 +408,57 @@ public final class SQLiteEventLog: EventLog {
     }
 
     static func encodeHeaders(_ headers: [RecordHeader]) -> Data {
-        var out = [UInt8]()
-        func u32(_ v: Int) {
-            out += [
-                UInt8(truncatingIfNeeded: v >> 24), UInt8(truncatingIfNeeded: v >> 16),
-                UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v),
-            ]
+        // Sized once and written in place: this runs for every record of every append.
+        let count = headers.reduce(4) { $0 + 8 + $1.name.utf8.count + $1.value.count }
+        var out = Data(count: count)
+        out.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) in
+            var at = 0
+            func u32(_ v: Int) {
+                raw[at] = UInt8(truncatingIfNeeded: v >> 24)
+                raw[at + 1] = UInt8(truncatingIfNeeded: v >> 16)
+                raw[at + 2] = UInt8(truncatingIfNeeded: v >> 8)
+                raw[at + 3] = UInt8(truncatingIfNeeded: v)
+                at += 4
+            }
+            func bytes(_ source: UnsafeRawBufferPointer) {
+                UnsafeMutableRawBufferPointer(rebasing: raw[at..<(at + source.count)]).copyMemory(from: source)
+                at += source.count
+            }
+            u32(headers.count)
+            for header in headers {
+                var name = header.name
+                u32(name.utf8.count)
+                name.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
+                u32(header.value.count)
+                header.value.withUnsafeBytes { bytes($0) }
+            }
         }
-        u32(headers.count)
-        for header in headers {
-            let name = Array(header.name.utf8)
-            u32(name.count)
-            out += name
-            u32(header.value.count)
-            out += header.value
-        }
-        return Data(out)
+        return out
     }
 
     static func decodeHeaders(_ data: Data?) -> [RecordHeader] {
         guard let data, data.count >= 4 else { return [] }
-        let bytes = Array(data)
-        var i = 0
-        func u32() -> Int? {
-            guard i + 4 <= bytes.count else { return nil }
-            defer { i += 4 }
-            return Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+        return data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> [RecordHeader] in
+            var i = 0
+            func u32() -> Int? {
+                guard i + 4 <= bytes.count else { return nil }
+                defer { i += 4 }
+                return Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            }
+            guard let count = u32() else { return [] }
+            var headers: [RecordHeader] = []
+            // Each header takes at least 8 bytes: a corrupt count cannot reserve more than the row holds.
+            headers.reserveCapacity(min(count, bytes.count / 8))
+            for _ in 0..<count {
+                guard let n = u32(), n <= bytes.count - i else { break }
+                let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + n)]), as: UTF8.self)
+                i += n
+                guard let v = u32(), v <= bytes.count - i else { break }
+                headers.append(RecordHeader(name, Array(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + v)]))))
+                i += v
+            }
+            return headers
         }
-        guard let count = u32() else { return [] }
-        var headers: [RecordHeader] = []
-        for _ in 0..<count {
-            guard let n = u32(), i + n <= bytes.count else { break }
-            let name = String(decoding: bytes[i..<(i + n)], as: UTF8.self)
-            i += n
-            guard let v = u32(), i + v <= bytes.count else { break }
-            headers.append(RecordHeader(name, Array(bytes[i..<(i + v)])))
-            i += v
-        }
-        return headers
     }
 
     // MARK: Reading
@@ -487,9 +500,10 @@ public final class SQLiteEventLog: EventLog {
                     StoredRecord(
                         partition: partition,
                         offset: id & mask,
-                        key: (r[1] as Data?).map { Array($0) },
-                        value: (r[2] as Data?).map { Array($0) },
-                        headers: Self.decodeHeaders(r[3]),
+                        // Read in place: one copy out of SQLite, not two.
+                        key: try r.withUnsafeData(atIndex: 1) { $0.map { Array($0) } },
+                        value: try r.withUnsafeData(atIndex: 2) { $0.map { Array($0) } },
+                        headers: try r.withUnsafeData(atIndex: 3) { Self.decodeHeaders($0) },
                         timestamp: r[4]
                     )
                 )

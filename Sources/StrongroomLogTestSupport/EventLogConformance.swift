@@ -125,7 +125,10 @@ public enum EventLogConformance {
             LogRecord(
                 key: [0, 255, 7],
                 value: Array(repeating: 0xAB, count: 70_000),
-                headers: [RecordHeader("schema-id", text: "7"), RecordHeader("sig", [0, 1, 2]), RecordHeader("", [])],
+                headers: [
+                    RecordHeader("schema-id", text: "7"), RecordHeader("sig", [0, 1, 2]), RecordHeader("", []),
+                    RecordHeader("räksmörgås", [0xFF, 0]),
+                ],
                 timestamp: 1_700_000_000_001
             ),
             LogRecord(key: [], value: [], headers: [RecordHeader("empty", [])]),
