@@ -50,6 +50,33 @@ func anytimeErasure(_ policy: String, in root: URL) throws -> URL {
     return anytime
 }
 
+/// A site's data directory for tenant bfb with the example schema registered; it holds
+/// another site's keyring when `keyring` is given (the DR runbook's standby setup).
+func setUpSite(_ directory: String, keyring: String? = nil) throws {
+    _ = try runOK(["init", "--tenant", "bfb", "--data-dir", directory])
+    if let keyring {
+        try FileManager.default.removeItem(atPath: directory + "/keyring.json")
+        try FileManager.default.copyItem(atPath: keyring, toPath: directory + "/keyring.json")
+    }
+    let schema = TestSupport.packageRoot.appendingPathComponent("examples/loan_application.schema.json").path
+    _ = try runOK([
+        "schema", "register", "--subject", "loan_applications-value", "--schema", schema, "--data-dir", directory,
+    ])
+}
+
+/// The primary of the DR tests, as the README's Kafka walk-through: a site, the example topic on
+/// the cluster `onSite` names, and the example policy with pos-terminal pinned, written to `policy`.
+func setUpPrimary(_ directory: String, onSite: [String], policy: String) throws {
+    try setUpSite(directory)
+    _ = try runOK(
+        ["topic", "create", "loan_applications", "--partitions", "3", "--classification", "RESTRICTED"] + onSite
+    )
+    _ = try runOK([
+        "policy", "pin-producer", TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path,
+        "--principal", "pos-terminal", "--out", policy, "--data-dir", directory,
+    ])
+}
+
 /// Runs a program found on PATH.
 func runTool(_ arguments: [String], input: String = "") throws -> (status: Int32, out: String, err: String) {
     let process = Process()
@@ -223,18 +250,7 @@ struct KafkaCLITests {
             contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
             encoding: .utf8
         )
-        // Primary: as the README's Kafka walk-through.
-        _ = try runOK(["init", "--tenant", "bfb", "--data-dir", a])
-        _ = try runOK(
-            ["topic", "create", "loan_applications", "--partitions", "3", "--classification", "RESTRICTED"] + onA
-        )
-        _ = try runOK([
-            "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir", a,
-        ])
-        _ = try runOK([
-            "policy", "pin-producer", TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path,
-            "--principal", "pos-terminal", "--out", policy, "--data-dir", a,
-        ])
+        try setUpPrimary(a, onSite: onA, policy: policy)
         _ = try runOK(
             [
                 "produce", "--topic", "loan_applications", "--principal", "pos-terminal", "--source-address",
@@ -244,12 +260,7 @@ struct KafkaCLITests {
             input: events
         )
         // Standby, as the runbook's setup: its own directory with the primary's keyring.
-        _ = try runOK(["init", "--tenant", "bfb", "--data-dir", b])
-        try FileManager.default.removeItem(atPath: b + "/keyring.json")
-        try FileManager.default.copyItem(atPath: a + "/keyring.json", toPath: b + "/keyring.json")
-        _ = try runOK([
-            "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir", b,
-        ])
+        try setUpSite(b, keyring: a + "/keyring.json")
         let mirror = [
             "mirror", "--from", primary.bootstrap, "--to", standby.bootstrap, "--allow-plaintext",
             "--data-dir", b, "--once",
@@ -306,17 +317,6 @@ struct KafkaCLITests {
         func ids(_ output: String, _ tag: String) -> Int {
             output.split(separator: "\n").filter { $0.contains(#""applicationId":"\#(tag)"#) }.count
         }
-        func setUp(_ directory: String, keyring: String?) throws {
-            _ = try runOK(["init", "--tenant", "bfb", "--data-dir", directory])
-            if let keyring {
-                try FileManager.default.removeItem(atPath: directory + "/keyring.json")
-                try FileManager.default.copyItem(atPath: keyring, toPath: directory + "/keyring.json")
-            }
-            _ = try runOK([
-                "schema", "register", "--subject", "loan_applications-value", "--schema", schemaPath, "--data-dir",
-                directory,
-            ])
-        }
         let produce = [
             "produce", "--topic", "loan_applications", "--principal", "pos-terminal", "--source-address", "10.20.0.5",
             "--policy", policy,
@@ -326,16 +326,9 @@ struct KafkaCLITests {
             "--policy", policy,
         ]
         // The primary, its first events, and the standby with one mirror pass.
-        try setUp(a, keyring: nil)
-        _ = try runOK(
-            ["topic", "create", "loan_applications", "--partitions", "3", "--classification", "RESTRICTED"] + onA
-        )
-        _ = try runOK([
-            "policy", "pin-producer", TestSupport.packageRoot.appendingPathComponent("examples/policy.json").path,
-            "--principal", "pos-terminal", "--out", policy, "--data-dir", a,
-        ])
+        try setUpPrimary(a, onSite: onA, policy: policy)
         _ = try runOK(produce + onA, input: events("aaaaaaaa"))
-        try setUp(b, keyring: a + "/keyring.json")
+        try setUpSite(b, keyring: a + "/keyring.json")
         let toStandby = [
             "mirror", "--from", primary.bootstrap, "--to", standby.bootstrap, "--allow-plaintext", "--data-dir", b,
             "--once",
@@ -365,7 +358,7 @@ struct KafkaCLITests {
         // Step 2: the primary rebuilt empty (a new cluster) with a fresh data directory holding the keyring,
         // caught up from the standby, the group's position carried along.
         let rebuilt = try DevKafka()
-        try setUp(c, keyring: b + "/keyring.json")
+        try setUpSite(c, keyring: b + "/keyring.json")
         let onC = ["--kafka", rebuilt.bootstrap, "--allow-plaintext", "--data-dir", c]
         _ = try runOK([
             "mirror", "--from", standby.bootstrap, "--to", rebuilt.bootstrap, "--allow-plaintext", "--data-dir", c,

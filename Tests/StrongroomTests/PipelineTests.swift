@@ -65,6 +65,11 @@ struct PipelineFixture {
         }
     }
 
+    /// The fraud team's credit-check reader in `group`.
+    func fraudConsumer(group: String) -> SecureConsumer {
+        SecureConsumer(services: services, principal: "fraud-service", purpose: "credit-check", group: group)
+    }
+
     func consume(_ principal: String, purpose: String?, group: String? = nil) throws -> [JSONValue] {
         var out: [JSONValue] = []
         let consumer = SecureConsumer(
@@ -262,12 +267,7 @@ struct PipelineTests {
         let second = Array(repeatElement(events, count: 75).joined())
         #expect(f.producer.produce(second, to: "loan_applications").allSatisfy { (try? $0.get()) != nil })
 
-        let consumer = SecureConsumer(
-            services: f.services,
-            principal: "fraud-service",
-            purpose: "credit-check",
-            group: "fraud-large"
-        )
+        let consumer = f.fraudConsumer(group: "fraud-large")
         var seen: [ConsumedEvent] = []
         // One batch of 703 records: read in chunks on every core.
         #expect(try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1000) { seen += $0 } == 703)
@@ -323,12 +323,7 @@ struct PipelineTests {
     func commitAfterHandler() throws {
         let f = try PipelineFixture()
         _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
-        let consumer = SecureConsumer(
-            services: f.services,
-            principal: "fraud-service",
-            purpose: "credit-check",
-            group: "fraud-g"
-        )
+        let consumer = f.fraudConsumer(group: "fraud-g")
         struct Crash: Error {}
         #expect(throws: Crash.self) {
             try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { _ in throw Crash() }
@@ -342,12 +337,7 @@ struct PipelineTests {
     func readThenCommit() throws {
         let f = try PipelineFixture()
         _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
-        let consumer = SecureConsumer(
-            services: f.services,
-            principal: "fraud-service",
-            purpose: "credit-check",
-            group: "fraud-http"
-        )
+        let consumer = f.fraudConsumer(group: "fraud-http")
         var first: [Int64] = []
         try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1) { first = $0.map(\.offset) }
         #expect(first == [0])

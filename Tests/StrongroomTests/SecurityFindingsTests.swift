@@ -331,12 +331,7 @@ struct SecurityFindingsTests {
         let f = try PipelineFixture()
         _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
         try Self.breakAudit(f.directory)
-        let consumer = SecureConsumer(
-            services: f.services,
-            principal: "fraud-service",
-            purpose: "credit-check",
-            group: "fraud-scoring"
-        )
+        let consumer = f.fraudConsumer(group: "fraud-scoring")
         var handed = 0
         #expect(
             performing: {
