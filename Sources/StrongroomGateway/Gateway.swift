@@ -119,7 +119,7 @@ public final class GatewayTenant: Sendable {
         return log
         #else
         throw GatewayConfiguration.Invalid(
-            "tenants.\(tenant).kafka: this strongroom was built without Kafka (swift build --traits defaults,Gateway,Kafka)"
+            "tenants.\(tenant).kafka: this strongroom was built without Kafka (swift build --traits default,Gateway,Kafka)"
         )
         #endif
     }

@@ -50,7 +50,7 @@ struct DevCommand: ParsableCommand {
             #else
             _ = brokers
             throw CLIError(
-                "this strongroom was built without Kafka: build with `swift build --traits defaults,Kafka` "
+                "this strongroom was built without Kafka: build with `swift build --traits default,Kafka` "
                     + "(needs Debian's librdkafka-dev)"
             )
             #endif

@@ -61,7 +61,7 @@ struct GatewayBench: ParsableCommand {
         #else
         _ = (events, schema, subjectField, batch, concurrency, eventBytes, limit, latencySeconds)
         throw CLIError(
-            "this strongroom was built without the gateway: build with `swift build --traits defaults,Gateway`"
+            "this strongroom was built without the gateway: build with `swift build --traits default,Gateway`"
         )
         #endif
     }

@@ -182,7 +182,7 @@ struct LogOptions: ParsableArguments {
         do { return try KafkaEventLog(.init(connection: connection)) } catch { throw CLIError("\(error)") }
         #else
         throw CLIError(
-            "this strongroom was built without Kafka: build with `swift build --traits defaults,Kafka` "
+            "this strongroom was built without Kafka: build with `swift build --traits default,Kafka` "
                 + "(needs Debian's librdkafka-dev)"
         )
         #endif

@@ -117,7 +117,7 @@ struct MirrorCommand: ParsableCommand {
         printError("strongroom mirror: stopped; \(mirror.copied) records copied")
         #else
         throw CLIError(
-            "this strongroom was built without Kafka: build with `swift build --traits defaults,Kafka` "
+            "this strongroom was built without Kafka: build with `swift build --traits default,Kafka` "
                 + "(needs Debian's librdkafka-dev)"
         )
         #endif

@@ -9,6 +9,7 @@ import StrongroomKeys
 import StrongroomLog
 import StrongroomPolicy
 import StrongroomSchema
+import Synchronization
 
 #if Kafka
 import StrongroomKafka
@@ -38,6 +39,7 @@ struct SecureBench {
             let j = properties.firstIndex(where: { $0.key == subjectField }),
             case .object(var field) = properties[j].value
         {
+            field.removeAll { $0.key == "strongroom:subject" }
             field.append(.init("strongroom:subject", .bool(true)))
             properties[j].value = .object(field)
             members[i].value = .object(properties)
@@ -73,35 +75,66 @@ struct SecureBench {
         producer = SecureProducer(services: services, principal: "bench-producer", key: key)
     }
 
-    /// Produces `input` in calls of `batch` events; the number appended.
-    func produceAll(_ input: ArraySlice<[UInt8]>, to topic: String, batch: Int) -> Int {
-        var ok = 0
-        var start = input.startIndex
-        while start < input.endIndex {
-            let end = min(start + batch, input.endIndex)
-            ok += producer.produce(Array(input[start..<end]), to: topic).filter { (try? $0.get()) != nil }.count
-            start = end
+    /// Produces `input` in calls of `batch` events from `callers` threads at once (each takes
+    /// the next call's events as it finishes one); the number appended.
+    func produceAll(_ input: ArraySlice<[UInt8]>, to topic: String, batch: Int, callers: Int = 1) -> Int {
+        let calls = (input.count + batch - 1) / batch
+        let next = Atomic(0)
+        let appended = Atomic(0)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(callers, calls))) { _ in
+            while true {
+                let call = next.add(1, ordering: .relaxed).oldValue
+                guard call < calls else { return }
+                let start = input.startIndex + call * batch
+                let events = Array(input[start..<min(start + batch, input.endIndex)])
+                let ok = producer.produce(events, to: topic).filter { (try? $0.get()) != nil }.count
+                appended.add(ok, ordering: .relaxed)
+            }
         }
-        return ok
+        return appended.load(ordering: .relaxed)
     }
 
-    /// Consumes every partition of `topic` to its end as group `group`; events and fields decrypted.
-    func consumeAll(_ topic: String, partitions: Int, group: String) throws -> (events: Int, decrypted: Int) {
-        let consumer = SecureConsumer(services: services, principal: "bench-consumer", purpose: "bench", group: group)
-        var consumed = 0
-        var decrypted = 0
-        for partition in 0..<partitions {
-            while try consumer.consume(
-                topic: topic,
-                partition: partition,
-                maxRecords: 1000,
-                handler: { events in
-                    consumed += events.count
-                    decrypted += events.reduce(0) { $0 + $1.outcome.decrypted }
+    /// Consumes every partition of `topic` to its end as group `group`, with `readers` members
+    /// of the group at once (reader r takes partitions r, r + readers, …); events and fields decrypted.
+    func consumeAll(
+        _ topic: String,
+        partitions: Int,
+        group: String,
+        readers: Int = 1
+    ) throws -> (events: Int, decrypted: Int) {
+        let totals = Mutex((events: 0, decrypted: 0, error: nil as (any Error)?))
+        DispatchQueue.concurrentPerform(iterations: max(1, min(readers, partitions))) { reader in
+            let consumer = SecureConsumer(
+                services: services,
+                principal: "bench-consumer",
+                purpose: "bench",
+                group: group
+            )
+            var consumed = 0
+            var decrypted = 0
+            do {
+                for partition in stride(from: reader, to: partitions, by: max(1, readers)) {
+                    while try consumer.consume(
+                        topic: topic,
+                        partition: partition,
+                        maxRecords: 1000,
+                        handler: { events in
+                            consumed += events.count
+                            decrypted += events.reduce(0) { $0 + $1.outcome.decrypted }
+                        }
+                    ) > 0 {}
                 }
-            ) > 0 {}
+            } catch {
+                totals.withLock { $0.error = $0.error ?? error }
+            }
+            totals.withLock {
+                $0.events += consumed
+                $0.decrypted += decrypted
+            }
         }
-        return (consumed, decrypted)
+        let result = totals.withLock { $0 }
+        if let error = result.error { throw error }
+        return (result.events, result.decrypted)
     }
 }
 
@@ -132,6 +165,23 @@ struct PipelineBench: ParsableCommand {
     var batch = 1000
     @Option(help: "Warm-up events (untimed, another topic).")
     var warmup = 1000
+    @Option(
+        help: """
+            Threads calling produce at once, as a server's concurrent requests do: one call's signing \
+            and durable append overlap the next call's validation and encryption.
+            """
+    )
+    var callers = 1
+    @Option(help: "Partitions of the topic (records go by their key, the subject's pseudonym).")
+    var partitions = 1
+    @Option(help: "Members of the consumer group reading at once, each its own partitions.")
+    var readers = 1
+
+    func validate() throws {
+        guard callers >= 1, callers <= 64 else { throw ValidationError("--callers: 1 to 64") }
+        guard partitions >= 1, partitions <= 64 else { throw ValidationError("--partitions: 1 to 64") }
+        guard readers >= 1, readers <= partitions else { throw ValidationError("--readers: 1 to --partitions") }
+    }
 
     func run() throws {
         let lines = try Data(contentsOf: URL(fileURLWithPath: events)).split(separator: 0x0A).map { Array($0) }
@@ -143,28 +193,34 @@ struct PipelineBench: ParsableCommand {
             schema: schema,
             subjectField: subjectField,
             topics: [topic, "warmup"],
-            partitions: 1,
+            partitions: partitions,
             log: try SQLiteEventLog(dataDirectory: directory)
         )
         _ = bench.produceAll(lines.prefix(warmup), to: "warmup", batch: batch)
         var produced = 0
-        let produceSeconds = measure { produced = bench.produceAll(lines[...], to: topic, batch: batch) }
+        let produceSeconds = measure {
+            produced = bench.produceAll(lines[...], to: topic, batch: batch, callers: callers)
+        }
         BenchLine(
             op: "produce_secure",
             n: lines.count,
             bytes: bytes,
             seconds: produceSeconds,
             note: "\(produced) appended; validate + DLP + encrypt + sign + durable append, \(batch) per call"
+                + (callers > 1 ? ", \(callers) callers at once" : "")
         )
         .print()
         var consumed = (events: 0, decrypted: 0)
-        let consumeSeconds = try measure { consumed = try bench.consumeAll(topic, partitions: 1, group: "bench") }
+        let consumeSeconds = try measure {
+            consumed = try bench.consumeAll(topic, partitions: partitions, group: "bench", readers: readers)
+        }
         BenchLine(
             op: "consume_secure",
             n: consumed.events,
             bytes: bytes,
             seconds: consumeSeconds,
             note: "fetch + verify + authorize + decrypt (\(consumed.decrypted) fields), offsets committed per 1,000"
+                + (readers > 1 ? ", \(readers) group members at once" : "")
         )
         .print()
     }
@@ -203,6 +259,15 @@ struct KafkaBench: ParsableCommand {
     var brokers = 3
     @Option(help: "Warm-up events (untimed, another topic).")
     var warmup = 1000
+    @Option(help: "Threads calling the secure produce at once (as in bench pipeline).")
+    var callers = 1
+    @Option(help: "Members of the consumer group reading the secure topic at once, each its own partitions.")
+    var readers = 1
+
+    func validate() throws {
+        guard callers >= 1, callers <= 64 else { throw ValidationError("--callers: 1 to 64") }
+        guard readers >= 1, readers <= partitions else { throw ValidationError("--readers: 1 to --partitions") }
+    }
 
     func run() throws {
         #if Kafka
@@ -304,19 +369,22 @@ struct KafkaBench: ParsableCommand {
             )
             _ = bench.produceAll(lines.prefix(warmup), to: "warmup", batch: min(batch, 1000))
             var produced = 0
-            let secureSeconds = measure { produced = bench.produceAll(lines[...], to: topic, batch: batch) }
+            let secureSeconds = measure {
+                produced = bench.produceAll(lines[...], to: topic, batch: batch, callers: callers)
+            }
             BenchLine(
                 op: "produce_secure",
                 n: lines.count,
                 bytes: bytes,
                 seconds: secureSeconds,
                 note: "\(produced) acknowledged; validate + DLP + encrypt + sign + audit + Kafka append"
+                    + (callers > 1 ? ", \(callers) callers at once" : "")
             )
             .print()
             _ = bench.produceAll(lines.prefix(consumeCount), to: topic + ".c", batch: batch)
             var consumed = (events: 0, decrypted: 0)
             let consumeSeconds = try measure {
-                consumed = try bench.consumeAll(topic + ".c", partitions: partitions, group: "bench")
+                consumed = try bench.consumeAll(topic + ".c", partitions: partitions, group: "bench", readers: readers)
             }
             BenchLine(
                 op: "consume_secure",
@@ -324,13 +392,14 @@ struct KafkaBench: ParsableCommand {
                 bytes: consumeBytes * consumed.events / max(consumeCount, 1),
                 seconds: consumeSeconds,
                 note: "fetch + verify + authorize + decrypt (\(consumed.decrypted) fields) + Kafka commits per 1,000"
+                    + (readers > 1 ? ", \(readers) group members at once" : "")
             )
             .print()
         } catch let error as CLIError { throw error } catch { throw CLIError("\(error)") }
         withExtendedLifetime(cluster) {}
         #else
         throw CLIError(
-            "this strongroom was built without Kafka: build with `swift build -c release --traits defaults,Kafka`"
+            "this strongroom was built without Kafka: build with `swift build -c release --traits default,Kafka`"
         )
         #endif
     }

@@ -41,7 +41,7 @@ struct ServeCommand: ParsableCommand {
         #else
         _ = config
         throw CLIError(
-            "this strongroom was built without the gateway: build with `swift build --traits defaults,Gateway`"
+            "this strongroom was built without the gateway: build with `swift build --traits default,Gateway`"
         )
         #endif
     }
@@ -77,7 +77,7 @@ extension DevCommand {
             #else
             _ = (out, client)
             throw CLIError(
-                "this strongroom was built without the gateway: build with `swift build --traits defaults,Gateway`"
+                "this strongroom was built without the gateway: build with `swift build --traits default,Gateway`"
             )
             #endif
         }
@@ -133,7 +133,7 @@ extension DevCommand {
             #else
             _ = (issuerDir, subject, tenant, roles, issuer, audience, lifetime)
             throw CLIError(
-                "this strongroom was built without the gateway: build with `swift build --traits defaults,Gateway`"
+                "this strongroom was built without the gateway: build with `swift build --traits default,Gateway`"
             )
             #endif
         }

@@ -53,6 +53,41 @@ struct CLITests {
         ]
     }
 
+    @Test("bench pipeline with concurrent callers and group members appends and reads every event once")
+    func benchPipelineConcurrent() throws {
+        let lines = try String(contentsOfFile: eventsPath, encoding: .utf8).split(separator: "\n")
+        let file = TestSupport.scratchDirectory("bench").appendingPathComponent("events.jsonl")
+        try (Array(repeatElement(lines, count: 300).joined()).joined(separator: "\n") + "\n")
+            .write(to: file, atomically: true, encoding: .utf8)
+        func run(_ extra: [String]) throws -> (produce: JSONValue, consume: JSONValue) {
+            let result = try CLI.run(
+                [
+                    "bench", "pipeline", "--events", file.path, "--schema", schemaPath, "--batch", "100", "--warmup",
+                    "10",
+                ]
+                    + extra
+            )
+            #expect(result.status == 0, "\(result.err.suffix(400))")
+            let out = try result.out.split(separator: "\n").map { try JSONValue(parsing: Array($0.utf8)) }
+            let produce = try #require(out.first { $0["op"] == .string("produce_secure") })
+            let consume = try #require(out.first { $0["op"] == .string("consume_secure") })
+            return (produce, consume)
+        }
+        let one = try run([])
+        let many = try run(["--callers", "2", "--partitions", "3", "--readers", "2"])
+        #expect(one.produce["note"]?.stringValue?.hasPrefix("1200 appended") == true)
+        #expect(many.produce["note"]?.stringValue?.hasPrefix("1200 appended") == true)
+        #expect(many.produce["note"]?.stringValue?.contains("2 callers at once") == true)
+        #expect(one.consume["n"] == .number("1200") && many.consume["n"] == .number("1200"))
+        let fields = one.consume["note"]?.stringValue?.split(separator: "(").last?.split(separator: " ").first
+        #expect(fields == "8400", "seven fields an event")
+        #expect(many.consume["note"]?.stringValue?.contains("(8400 fields)") == true)
+        #expect(
+            try CLI.run(["bench", "pipeline", "--events", file.path, "--schema", schemaPath, "--readers", "2"]).status
+                != 0
+        )
+    }
+
     @Test("init, encrypt, decrypt, erase, finalize through the shell; bad lines named, good ones kept")
     func workflow() throws {
         let dir = TestSupport.scratchDirectory("cli").appendingPathComponent("data").path
