@@ -357,14 +357,17 @@ public final class KeyStore: Sendable {
     public func encryptionKeys(for demand: [KeyFamily: Int]) throws(KeyStoreError) -> [KeyFamily: DataEncryptionKey] {
         // Read before the database: what is cached must not predate an erasure.
         let observed = generation.value
+        guard demand.values.allSatisfy({ $0 >= 0 }) else {
+            throw KeyStoreError(.invalidArgument, "negative seal count")
+        }
+        let wanted = Array(demand)
         var result: [KeyFamily: DataEncryptionKey] = [:]
         var missing: [(family: KeyFamily, seals: UInt64)] = []
-        for (family, seals) in demand {
-            guard seals >= 0 else { throw KeyStoreError(.invalidArgument, "negative seal count") }
-            if let hit = cachedActive(family, seals: seals) {
-                result[family] = hit
+        for (want, hit) in zip(wanted, cachedActive(wanted)) {
+            if let hit {
+                result[want.key] = hit
             } else {
-                missing.append((family, UInt64(seals)))
+                missing.append((want.key, UInt64(want.value)))
             }
         }
         guard !missing.isEmpty else { return result }
@@ -1127,6 +1130,26 @@ public final class KeyStore: Sendable {
         do { return try DataEncryptionKey(reference: reference, key: key) } catch {
             throw KeyStoreError(.unwrapFailed, "\(reference)")
         }
+    }
+
+    /// ``cachedActive(_:seals:)`` for many families under one lock: threads sealing batches
+    /// at once would otherwise pass the cache's lock back and forth once per family.
+    private func cachedActive(_ wanted: [(key: KeyFamily, value: Int)]) -> [DataEncryptionKey?] {
+        let now = ContinuousClock.now
+        let (hits, moved): ([DataEncryptionKey?], Bool) = cache.withLock { cache in
+            if cache.sync(generation.value) { return ([], true) }
+            return (
+                wanted.map { want in
+                    guard let index = cache.active.index(forKey: want.key) else { return nil }
+                    return Self.charge(&cache.active.values[index], seals: UInt64(want.value), now: now)
+                }, false
+            )
+        }
+        if moved {
+            reloadProvider()
+            return Array(repeating: nil, count: wanted.count)
+        }
+        return hits
     }
 
     /// The cached active key of `family` when this process still holds `seals` reserved

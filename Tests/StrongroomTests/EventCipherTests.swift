@@ -180,6 +180,17 @@ struct EventCipherTests {
                 }
             }
         }
+        // Every key of the batch is cached now; an erasure must still reach the next batch at once.
+        let cipher = try makeCipher(directory)
+        try cipher.keys.erase(subject: "CUST-1")
+        let after = cipher.encrypt(batch: batch)
+        for (i, result) in after.enumerated() where i != 150 {
+            if i % 40 == 1 {
+                #expect(throws: EventCipherError(.subjectErased, "")) { try result.get() }
+            } else {
+                #expect(try cipher.decrypt(try result.get()) == batch[i])
+            }
+        }
     }
 
     @Test("bad events get typed errors that carry no values; the batch keeps the good ones")
