@@ -436,6 +436,11 @@ public final class SQLiteEventLog: EventLog {
         return out
     }
 
+    /// The bytes of `data` in one copy (`Array(data)` walks it byte by byte).
+    static func bytes(_ data: Data) -> [UInt8] {
+        data.withUnsafeBytes { Array($0) }
+    }
+
     static func decodeHeaders(_ data: Data?) -> [RecordHeader] {
         guard let data, data.count >= 4 else { return [] }
         return data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> [RecordHeader] in
@@ -501,8 +506,8 @@ public final class SQLiteEventLog: EventLog {
                         partition: partition,
                         offset: id & mask,
                         // Read in place: one copy out of SQLite, not two.
-                        key: try r.withUnsafeData(atIndex: 1) { $0.map { Array($0) } },
-                        value: try r.withUnsafeData(atIndex: 2) { $0.map { Array($0) } },
+                        key: try r.withUnsafeData(atIndex: 1) { $0.map(Self.bytes) },
+                        value: try r.withUnsafeData(atIndex: 2) { $0.map(Self.bytes) },
                         headers: try r.withUnsafeData(atIndex: 3) { Self.decodeHeaders($0) },
                         timestamp: r[4]
                     )
