@@ -138,6 +138,28 @@ struct SecureBench {
     }
 }
 
+/// How many threads produce and read at once in the secure pipeline benches.
+struct BenchConcurrency: ParsableArguments {
+    @Option(
+        help: """
+            Threads calling produce at once, as a server's concurrent requests do: one call's signing \
+            and durable append overlap the next call's validation and encryption.
+            """
+    )
+    var callers = 1
+    @Option(help: "Members of the consumer group reading the secure topic at once, each its own partitions.")
+    var readers = 1
+
+    func validate() throws {
+        guard callers >= 1, callers <= 64 else { throw ValidationError("--callers: 1 to 64") }
+    }
+
+    /// Refuses more readers than partitions: a member without a partition reads nothing.
+    func check(partitions: Int) throws {
+        guard readers >= 1, readers <= partitions else { throw ValidationError("--readers: 1 to --partitions") }
+    }
+}
+
 struct PipelineBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
@@ -165,22 +187,15 @@ struct PipelineBench: ParsableCommand {
     var batch = 1000
     @Option(help: "Warm-up events (untimed, another topic).")
     var warmup = 1000
-    @Option(
-        help: """
-            Threads calling produce at once, as a server's concurrent requests do: one call's signing \
-            and durable append overlap the next call's validation and encryption.
-            """
-    )
-    var callers = 1
     @Option(help: "Partitions of the topic (records go by their key, the subject's pseudonym).")
     var partitions = 1
-    @Option(help: "Members of the consumer group reading at once, each its own partitions.")
-    var readers = 1
+    @OptionGroup var concurrency: BenchConcurrency
+    var callers: Int { concurrency.callers }
+    var readers: Int { concurrency.readers }
 
     func validate() throws {
-        guard callers >= 1, callers <= 64 else { throw ValidationError("--callers: 1 to 64") }
         guard partitions >= 1, partitions <= 64 else { throw ValidationError("--partitions: 1 to 64") }
-        guard readers >= 1, readers <= partitions else { throw ValidationError("--readers: 1 to --partitions") }
+        try concurrency.check(partitions: partitions)
     }
 
     func run() throws {
@@ -259,15 +274,11 @@ struct KafkaBench: ParsableCommand {
     var brokers = 3
     @Option(help: "Warm-up events (untimed, another topic).")
     var warmup = 1000
-    @Option(help: "Threads calling the secure produce at once (as in bench pipeline).")
-    var callers = 1
-    @Option(help: "Members of the consumer group reading the secure topic at once, each its own partitions.")
-    var readers = 1
+    @OptionGroup var concurrency: BenchConcurrency
+    var callers: Int { concurrency.callers }
+    var readers: Int { concurrency.readers }
 
-    func validate() throws {
-        guard callers >= 1, callers <= 64 else { throw ValidationError("--callers: 1 to 64") }
-        guard readers >= 1, readers <= partitions else { throw ValidationError("--readers: 1 to --partitions") }
-    }
+    func validate() throws { try concurrency.check(partitions: partitions) }
 
     func run() throws {
         #if Kafka
