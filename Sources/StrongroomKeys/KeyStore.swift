@@ -1140,6 +1140,7 @@ public final class KeyStore: Sendable {
             if cache.sync(generation.value) { return ([], true) }
             return (
                 wanted.map { want in
+                    precondition(want.value >= 0, "seal counts are checked before the cache")
                     guard let index = cache.active.index(forKey: want.key) else { return nil }
                     return Self.charge(&cache.active.values[index], seals: UInt64(want.value), now: now)
                 }, false
@@ -1149,6 +1150,8 @@ public final class KeyStore: Sendable {
             reloadProvider()
             return Array(repeating: nil, count: wanted.count)
         }
+        // A short answer would read as "erased" for the families it left out.
+        precondition(hits.count == wanted.count)
         return hits
     }
 

@@ -168,6 +168,7 @@ struct EventCipherTests {
         let directory = TestSupport.scratchDirectory("cipher-threads")
         var batch = (0..<300).map { event("CUST-\($0 % 40)", id: "e\($0)") }
         batch[150] = Array(#"{"applicationId":"bad","ssn":"123-45-6789"}"#.utf8)
+        var warm: EventCipher?
         for threads in [1, nil] as [Int?] {
             let cipher = try makeCipher(directory, threads: threads)
             let results = cipher.encrypt(batch: batch)
@@ -179,10 +180,13 @@ struct EventCipherTests {
                     #expect(try cipher.decrypt(try result.get()) == batch[i])
                 }
             }
+            warm = cipher
         }
-        // Every key of the batch is cached now; an erasure must still reach the next batch at once.
-        let cipher = try makeCipher(directory)
-        try cipher.keys.erase(subject: "CUST-1")
+        // Every subject's active key is cached in `warm` now. An erasure made through another
+        // store on the same directory (as another process would) must reach its next batch at once.
+        let cipher = try #require(warm)
+        #expect(cipher.keys.cachedKeyCount >= 40)
+        _ = try KeyStore.open(dataDirectory: directory).erase(subject: "CUST-1")
         let after = cipher.encrypt(batch: batch)
         for (i, result) in after.enumerated() where i != 150 {
             if i % 40 == 1 {
