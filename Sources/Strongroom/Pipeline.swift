@@ -1083,7 +1083,7 @@ public final class SecureConsumer: Sendable {
 struct RecordReader: Sendable {
     let services: StrongroomServices
     let topic: String
-    let trusted: [ExactText: [Curve25519.Signing.PublicKey]]
+    let trusted: RecordSignature.IdentifiedKeys
     var fields: FieldDecisions
     /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
     var decryptedKeys: Set<ExactText> = []
@@ -1138,7 +1138,7 @@ struct RecordReader: Sendable {
         self.sequences = sequences
         self.services = services
         self.topic = topic
-        self.trusted = services.trustedProducerKeys()
+        self.trusted = RecordSignature.identified(services.trustedProducerKeys())
         self.fields = FieldDecisions(
             services: services,
             principal: principal,

@@ -164,8 +164,15 @@ public enum RecordSignature {
         trusted: [ExactText: [Curve25519.Signing.PublicKey]],
         verifiedRoots: inout [[UInt8]: Merkle.Hash]
     ) -> Result<SignedHeaders, Failure> {
-        prepare(topic: topic, partition: partition, key: key, value: value, headers: headers, trusted: trusted)
-            .flatMap { confirm($0, verifiedRoots: &verifiedRoots) }
+        prepare(
+            topic: topic,
+            partition: partition,
+            key: key,
+            value: value,
+            headers: headers,
+            trusted: identified(trusted)
+        )
+        .flatMap { confirm($0, verifiedRoots: &verifiedRoots) }
     }
 
     /// A record whose headers parse, whose producer key is trusted and whose inclusion path
@@ -185,6 +192,13 @@ public enum RecordSignature {
         }
     }
 
+    /// Trusted producer keys with their ids, worked out once rather than for every record.
+    typealias IdentifiedKeys = [ExactText: [(key: Curve25519.Signing.PublicKey, id: String)]]
+
+    static func identified(_ trusted: [ExactText: [Curve25519.Signing.PublicKey]]) -> IdentifiedKeys {
+        trusted.mapValues { keys in keys.map { ($0, keyID($0)) } }
+    }
+
     /// Everything of ``verify(topic:partition:key:value:headers:trusted:verifiedRoots:)`` that
     /// needs no shared state (so records can be prepared on several cores at once).
     static func prepare(
@@ -193,7 +207,7 @@ public enum RecordSignature {
         key: [UInt8],
         value: [UInt8],
         headers: [RecordHeader],
-        trusted: [ExactText: [Curve25519.Signing.PublicKey]]
+        trusted: IdentifiedKeys
     ) -> Result<Prepared, Failure> {
         let parsed: SignedHeaders
         switch SignedHeaders.parse(headers) {
@@ -211,15 +225,15 @@ public enum RecordSignature {
         )
         guard
             let publicKey = trusted[ExactText(parsed.producer)]?.first(where: {
-                keyID($0).hasSameBytes(as: parsed.producerKeyID)
-            })
+                $0.id.hasSameBytes(as: parsed.producerKeyID)
+            })?.key
         else { return .failure(.unknownProducer) }
         guard
             let root = try? Merkle.rootFromInclusionProof(
                 index: parsed.index,
                 size: parsed.size,
                 leafHash: content.leafHash,
-                proof: parsed.proof
+                path: parsed.path
             )
         else { return .failure(.invalid) }
         return .success(Prepared(headers: parsed, publicKey: publicKey, root: root))
@@ -273,7 +287,12 @@ public struct SignedHeaders: Sendable, Hashable {
     /// The batch size.
     public var size: UInt64
     /// The inclusion path.
-    public var proof: [[UInt8]]
+    public var proof: [[UInt8]] {
+        get { stride(from: 0, to: path.count, by: 32).map { Array(path[$0..<($0 + 32)]) } }
+        set { path = newValue.flatMap { $0 } }
+    }
+    /// The inclusion path's hashes end to end, as the header carries them.
+    var path: [UInt8]
     /// The Ed25519 signature of the batch statement.
     public var signature: [UInt8]
     /// `<session>:<n>` as written.
@@ -332,7 +351,7 @@ public struct SignedHeaders: Sendable, Hashable {
                 batchID: Array(batch[..<colons[0]]),
                 index: UInt64(index),
                 size: UInt64(size),
-                proof: stride(from: 0, to: proof.count, by: 32).map { Array(proof[$0..<($0 + 32)]) },
+                path: proof,
                 signature: Array(signature),
                 sequence: String(decoding: sequence, as: UTF8.self),
                 session: String(decoding: sequence[..<32], as: UTF8.self),

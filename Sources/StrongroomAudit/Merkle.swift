@@ -41,6 +41,15 @@ public enum Merkle {
         return bytes(hasher.finalize())
     }
 
+    /// The hash of an interior node whose children are slices of larger buffers.
+    static func nodeHash(_ left: ArraySlice<UInt8>, _ right: ArraySlice<UInt8>) -> Hash {
+        var hasher = SHA256()
+        withUnsafeBytes(of: UInt8(1)) { hasher.update(bufferPointer: $0) }
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return bytes(hasher.finalize())
+    }
+
     /// The hash of an interior node.
     public static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
         var hasher = SHA256()
@@ -241,17 +250,30 @@ public enum Merkle {
         leafHash: Hash,
         proof: [Hash]
     ) throws(AuditError) -> Hash {
+        guard proof.allSatisfy({ $0.count == 32 }) else { throw AuditError(.invalidProof, "hashes must be 32 bytes") }
+        return try rootFromInclusionProof(index: index, size: size, leafHash: leafHash, path: proof.flatMap { $0 })
+    }
+
+    /// ``rootFromInclusionProof(index:size:leafHash:proof:)`` with the proof's hashes end to
+    /// end in `path` (as a record header carries them): no array per hash.
+    public static func rootFromInclusionProof(
+        index: UInt64,
+        size: UInt64,
+        leafHash: Hash,
+        path: [UInt8]
+    ) throws(AuditError) -> Hash {
         guard index < size else { throw AuditError(.invalidProof, "leaf index \(index) not below tree size \(size)") }
-        guard leafHash.count == 32, proof.allSatisfy({ $0.count == 32 }) else {
+        guard leafHash.count == 32, path.count % 32 == 0 else {
             throw AuditError(.invalidProof, "hashes must be 32 bytes")
         }
         var fn = index
         var sn = size - 1
         var r = leafHash
-        for p in proof {
+        for start in stride(from: 0, to: path.count, by: 32) {
             guard sn != 0 else { throw AuditError(.invalidProof, "proof too long") }
+            let p = path[start..<(start + 32)]
             if fn & 1 == 1 || fn == sn {
-                r = nodeHash(p, r)
+                r = nodeHash(p, r[...])
                 if fn & 1 == 0 {
                     while fn & 1 == 0 && fn != 0 {
                         fn >>= 1
@@ -259,7 +281,7 @@ public enum Merkle {
                     }
                 }
             } else {
-                r = nodeHash(r, p)
+                r = nodeHash(r[...], p)
             }
             fn >>= 1
             sn >>= 1
