@@ -77,6 +77,36 @@ func setUpPrimary(_ directory: String, onSite: [String], policy: String) throws 
     ])
 }
 
+/// Two development clusters for the DR tests, a data directory for each site, the pinned
+/// policy's path, and each site's `--kafka … --data-dir …` arguments.
+struct DRSites {
+    let primary: DevKafka
+    let standby: DevKafka
+    let root: URL
+    let a: String
+    let b: String
+    let policy: String
+    let onA: [String]
+    let onB: [String]
+    /// The example events, one per line.
+    let lines: [String]
+
+    init(_ name: String) throws {
+        primary = try DevKafka()
+        standby = try DevKafka()
+        root = TestSupport.scratchDirectory(name)
+        a = root.appendingPathComponent("primary").path
+        b = root.appendingPathComponent("standby").path
+        policy = root.appendingPathComponent("policy.json").path
+        onA = ["--kafka", primary.bootstrap, "--allow-plaintext", "--data-dir", a]
+        onB = ["--kafka", standby.bootstrap, "--allow-plaintext", "--data-dir", b]
+        lines = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
+            encoding: .utf8
+        ).split(separator: "\n").map(String.init)
+    }
+}
+
 /// Runs a program found on PATH.
 func runTool(_ arguments: [String], input: String = "") throws -> (status: Int32, out: String, err: String) {
     let process = Process()
@@ -238,18 +268,10 @@ struct KafkaCLITests {
         "the DR runbook from the shell: strongroom mirror --once copies records and keys, the standby decrypts, an erasure follows"
     )
     func mirrorFromTheShell() throws {
-        let primary = try DevKafka()
-        let standby = try DevKafka()
-        let root = TestSupport.scratchDirectory("kafka-dr")
-        let a = root.appendingPathComponent("primary").path
-        let b = root.appendingPathComponent("standby").path
-        let policy = root.appendingPathComponent("policy.json").path
-        let onA = ["--kafka", primary.bootstrap, "--allow-plaintext", "--data-dir", a]
-        let onB = ["--kafka", standby.bootstrap, "--allow-plaintext", "--data-dir", b]
-        let events = try String(
-            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
-            encoding: .utf8
-        )
+        let sites = try DRSites("kafka-dr")
+        let (primary, standby, root, a, b) = (sites.primary, sites.standby, sites.root, sites.a, sites.b)
+        let (policy, onA, onB) = (sites.policy, sites.onA, sites.onB)
+        let events = sites.lines.joined(separator: "\n") + "\n"
         try setUpPrimary(a, onSite: onA, policy: policy)
         _ = try runOK(
             [
@@ -294,19 +316,10 @@ struct KafkaCLITests {
         "failback from the shell: the standby takes writes and an erasure, a rebuilt primary mirrors back from it, a group resumes there"
     )
     func failbackFromTheShell() throws {
-        let primary = try DevKafka()
-        let standby = try DevKafka()
-        let root = TestSupport.scratchDirectory("kafka-failback")
-        let a = root.appendingPathComponent("primary").path
-        let b = root.appendingPathComponent("standby").path
+        let sites = try DRSites("kafka-failback")
+        let (primary, standby, root, a, b) = (sites.primary, sites.standby, sites.root, sites.a, sites.b)
+        let (policy, onA, onB, lines) = (sites.policy, sites.onA, sites.onB, sites.lines)
         let c = root.appendingPathComponent("primary-new").path
-        let policy = root.appendingPathComponent("policy.json").path
-        let onA = ["--kafka", primary.bootstrap, "--allow-plaintext", "--data-dir", a]
-        let onB = ["--kafka", standby.bootstrap, "--allow-plaintext", "--data-dir", b]
-        let lines = try String(
-            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/loan_applications.jsonl"),
-            encoding: .utf8
-        ).split(separator: "\n").map(String.init)
         /// The example events with the first 8 hex digits of every application id set to `tag`.
         func events(_ tag: String, without customer: String? = nil) -> String {
             lines.filter { customer == nil || !$0.contains(customer ?? "") }.map { line in

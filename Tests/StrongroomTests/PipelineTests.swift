@@ -65,6 +65,21 @@ struct PipelineFixture {
         }
     }
 
+    /// The dead letters of `loan_applications` (up to 10) and each one's stated reason.
+    func deadLetters() throws -> (records: [StoredRecord], reasons: [String]) {
+        let dead = try services.log.fetch(
+            topic: "loan_applications.dlq",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 10
+        )
+        let reasons = dead.compactMap { r in
+            r.headers.first { $0.name == "sr-dlq-reason" }.map { String(decoding: $0.value, as: UTF8.self) }
+        }
+        return (dead, reasons)
+    }
+
     /// The fraud team's credit-check reader in `group`.
     func fraudConsumer(group: String) -> SecureConsumer {
         SecureConsumer(services: services, principal: "fraud-service", purpose: "credit-check", group: group)
@@ -215,17 +230,8 @@ struct PipelineTests {
         )
         let seen = try f.consume("fraud-service", purpose: "credit-check")
         #expect(seen.count == stored.count)
-        let dead = try f.services.log.fetch(
-            topic: "loan_applications.dlq",
-            partition: 0,
-            from: 0,
-            maxBytes: 1 << 20,
-            maxRecords: 10
-        )
+        let (dead, reasons) = try f.deadLetters()
         #expect(dead.count == 3)
-        let reasons = dead.compactMap { r in
-            r.headers.first { $0.name == "sr-dlq-reason" }.map { String(decoding: $0.value, as: UTF8.self) }
-        }
         #expect(
             reasons == [
                 RecordSignature.Failure.invalid.rawValue, RecordSignature.Failure.unknownProducer.rawValue,
@@ -276,16 +282,7 @@ struct PipelineTests {
         #expect(Set(seen.map(\.outcome.decrypted)) == [3], "ssn, dateOfBirth and the customer id for credit-check")
         let values = try seen.map { try JSONValue(parsing: $0.value) }
         #expect(values.allSatisfy { $0["ssn"]?.stringValue?.hasPrefix("sr1:") == false })
-        let dead = try f.services.log.fetch(
-            topic: "loan_applications.dlq",
-            partition: 0,
-            from: 0,
-            maxBytes: 1 << 20,
-            maxRecords: 10
-        )
-        let reasons = dead.compactMap { r in
-            r.headers.first { $0.name == "sr-dlq-reason" }.map { String(decoding: $0.value, as: UTF8.self) }
-        }
+        let reasons = try f.deadLetters().reasons
         #expect(
             reasons == [
                 RecordSignature.Failure.invalid.rawValue, "replayed, duplicated or reordered record",
