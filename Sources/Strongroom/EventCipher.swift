@@ -396,6 +396,11 @@ public struct EventCipher: Sendable {
         )
         let randomized = context.associatedDataPrefix()
         var deterministicPrefix: [UInt8]? = nil
+        // One cipher context for all the event's fields.
+        let session: FieldSession
+        do { session = try FieldSession(key) } catch {
+            throw EventCipherError(.keyUnavailable, scan.matches.first { field($0) != nil }?.pointer ?? "")
+        }
         var copied = 0
         for match in scan.matches {
             guard let field = field(match) else { continue }
@@ -424,7 +429,7 @@ public struct EventCipher: Sendable {
                     UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: event[match.span])),
                     pointer: match.pointer,
                     associatedDataPrefix: prefix,
-                    key: key,
+                    session: session,
                     algorithm: field.deterministic ? .aes256GCMSIVDeterministic : .aes256GCM,
                     into: &out
                 )
@@ -499,6 +504,8 @@ public struct EventCipher: Sendable {
         var randomized: [UInt8]? = nil
         var deterministic: [UInt8]? = nil
         var lastLookup: (reference: KeyReference, lookup: KeyLookup)? = nil
+        // The cipher context of the last key used, kept for the event's next fields.
+        var session: FieldSession? = nil
         var copied = 0
         for match in scan.matches {
             guard let field = field(match) else { continue }
@@ -539,8 +546,11 @@ public struct EventCipher: Sendable {
                     if error.code == .keyRetired { throw EventCipherError(.keyRetired, match.pointer) }
                     throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
                 }
-                // Erased while this read was under way: the field reads as erased, not as tampered.
-                if case .key(let key) = lookup, key.isDiscarded { lookup = .erased }
+                session = nil
+                if case .key(let key) = lookup {
+                    // Erased while this read was under way: the field reads as erased, not as tampered.
+                    do { session = try FieldSession(key) } catch { lookup = .erased }
+                }
                 lastLookup = (sealed.key, lookup)
             }
             let prefix: [UInt8]
@@ -556,10 +566,10 @@ public struct EventCipher: Sendable {
                 prefix = randomized ?? []
             }
             if how == .keep {
-                if case .key(let key) = lookup {
+                if case .key = lookup {
                     var plain: [UInt8] = []
                     do {
-                        try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &plain)
+                        try Self.open(sealed, match.pointer, prefix, session, into: &plain)
                     } catch {
                         throw EventCipherError(.authenticationFailure, match.pointer)
                     }
@@ -580,7 +590,7 @@ public struct EventCipher: Sendable {
                 if case .mask(let style) = how {
                     var plain: [UInt8] = []
                     do {
-                        try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &plain)
+                        try Self.open(sealed, match.pointer, prefix, session, into: &plain)
                     } catch {
                         throw EventCipherError(.authenticationFailure, match.pointer)
                     }
@@ -593,7 +603,7 @@ public struct EventCipher: Sendable {
                 } else {
                     let start = out.count
                     do {
-                        try sealed.open(pointer: match.pointer, associatedDataPrefix: prefix, key: key, into: &out)
+                        try Self.open(sealed, match.pointer, prefix, session, into: &out)
                     } catch {
                         throw EventCipherError(.authenticationFailure, match.pointer)
                     }
@@ -607,6 +617,22 @@ public struct EventCipher: Sendable {
         }
         out.append(contentsOf: UnsafeBufferPointer(rebasing: event[copied...]))
         return outcome
+    }
+
+    /// Opens `sealed` with the session a lookup of its key began.
+    static func open(
+        _ sealed: SealedField,
+        _ pointer: String,
+        _ prefix: [UInt8],
+        _ session: borrowing FieldSession?,
+        into out: inout [UInt8]
+    ) throws(CipherError) {
+        switch session {
+        case .some(let session):
+            try sealed.open(pointer: pointer, associatedDataPrefix: prefix, session: session, into: &out)
+        case .none:
+            throw CipherError(.invalidKey)
+        }
     }
 
     /// Decrypts one event.

@@ -113,11 +113,32 @@ public enum FieldCipher {
         algorithm: FieldAlgorithm = .aes256GCM,
         into out: inout [UInt8]
     ) throws(CipherError) {
+        let session = try FieldSession(key)
         try seal(
             plaintext,
             pointer: pointer,
             associatedDataPrefix: associatedDataPrefix,
-            key: key,
+            session: session,
+            algorithm: algorithm,
+            nonce: nil,
+            into: &out
+        )
+    }
+
+    /// Seals with a ``FieldSession``: the fields of one event share one.
+    public static func seal(
+        _ plaintext: UnsafeRawBufferPointer,
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        session: borrowing FieldSession,
+        algorithm: FieldAlgorithm = .aes256GCM,
+        into out: inout [UInt8]
+    ) throws(CipherError) {
+        try seal(
+            plaintext,
+            pointer: pointer,
+            associatedDataPrefix: associatedDataPrefix,
+            session: session,
             algorithm: algorithm,
             nonce: nil,
             into: &out
@@ -137,13 +158,34 @@ public enum FieldCipher {
         nonce fixedNonce: [UInt8]?,
         into out: inout [UInt8]
     ) throws(CipherError) {
+        let session = try FieldSession(key)
+        try seal(
+            plaintext,
+            pointer: pointer,
+            associatedDataPrefix: associatedDataPrefix,
+            session: session,
+            algorithm: algorithm,
+            nonce: fixedNonce,
+            into: &out
+        )
+    }
+
+    static func seal(
+        _ plaintext: UnsafeRawBufferPointer,
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        session: borrowing FieldSession,
+        algorithm: FieldAlgorithm,
+        nonce fixedNonce: [UInt8]?,
+        into out: inout [UInt8]
+    ) throws(CipherError) {
         let count = sealedCount(plaintext.count, algorithm)
         try withUnsafeTemporaryAllocation(byteCount: count, alignment: 1) { (sealed) throws(CipherError) in
             try sealBinary(
                 plaintext,
                 pointer: pointer,
                 associatedDataPrefix: associatedDataPrefix,
-                key: key,
+                session: session,
                 algorithm: algorithm,
                 nonce: fixedNonce,
                 into: sealed
@@ -163,13 +205,13 @@ public enum FieldCipher {
         _ plaintext: UnsafeRawBufferPointer,
         pointer: String,
         associatedDataPrefix: [UInt8],
-        key: DataEncryptionKey,
+        session: borrowing FieldSession,
         algorithm: FieldAlgorithm,
         nonce fixedNonce: [UInt8]?,
         into sealed: UnsafeMutableRawBufferPointer
     ) throws(CipherError) {
         guard sealed.count == sealedCount(plaintext.count, algorithm) else { throw CipherError(.invalidArgument) }
-        writeHeader(sealed, algorithm: algorithm, key: key.reference)
+        writeHeader(sealed, algorithm: algorithm, key: session.key.reference)
         let header = UnsafeRawBufferPointer(rebasing: sealed[..<headerCount])
         let nonceEnd = headerCount + algorithm.nonceCount
         try withAssociatedData(associatedDataPrefix, pointer: pointer, header: header) { (aad) throws(CipherError) in
@@ -182,7 +224,7 @@ public enum FieldCipher {
                 } else {
                     NonceSource.fill(nonce)
                 }
-                try key.fieldKeys.sealGCM(
+                try session.lease.sealGCM(
                     nonce: UnsafeRawBufferPointer(nonce),
                     aad: aad,
                     plaintext: plaintext,
@@ -190,7 +232,7 @@ public enum FieldCipher {
                 )
             case .aes256GCMSIVDeterministic:
                 guard let nonce = sivNonce else { throw CipherError(.unsupportedAlgorithm) }
-                let sivKey = try key.fieldKeys.sivKey()
+                let sivKey = try session.key.fieldKeys.sivKey()
                 do {
                     let box = try AES.GCM._SIV.seal(plaintext, using: sivKey, nonce: nonce, authenticating: aad)
                     let body = UnsafeMutableRawBufferPointer(rebasing: sealed[nonceEnd...])
@@ -288,6 +330,24 @@ public enum FieldCipher {
     }
 }
 
+/// One data-encryption key held ready for a run of seals and opens, such as the fields of
+/// one event: with OpenSSL, its cipher context is checked out of the key's pool once and
+/// returned when the session ends, instead of once per field.
+///
+/// A key discarded (erased) during a session serves the session to its end; every session
+/// begun after the discard is refused.
+public struct FieldSession: ~Copyable {
+    /// The key.
+    public let key: DataEncryptionKey
+    let lease: FieldKeys.Lease
+
+    /// Begins a session; throws ``CipherError/Code/invalidKey`` for a discarded key.
+    public init(_ key: DataEncryptionKey) throws(CipherError) {
+        self.key = key
+        self.lease = try key.fieldKeys.lease()
+    }
+}
+
 /// A parsed `sr1:` field ciphertext: which key it needs, and the sealed bytes.
 public struct SealedField: Sendable {
     /// The AEAD used.
@@ -357,6 +417,25 @@ public struct SealedField: Sendable {
         into out: inout [UInt8]
     ) throws(CipherError) {
         guard key.reference == self.key else { throw CipherError(.invalidArgument, "key does not match header") }
+        try open(
+            pointer: pointer,
+            associatedDataPrefix: associatedDataPrefix,
+            session: try FieldSession(key),
+            into: &out
+        )
+    }
+
+    /// Opens the field with a ``FieldSession`` and appends its JSON text to `out`; on failure
+    /// `out` is unchanged.
+    public func open(
+        pointer: String,
+        associatedDataPrefix: [UInt8],
+        session: borrowing FieldSession,
+        into out: inout [UInt8]
+    ) throws(CipherError) {
+        guard session.key.reference == self.key else {
+            throw CipherError(.invalidArgument, "key does not match header")
+        }
         let nonceEnd = FieldCipher.headerCount + algorithm.nonceCount
         let tagStart = bytes.count - FieldCipher.tagCount
         let result: Result<Void, CipherError> = bytes.withUnsafeBytes { bytes in
@@ -367,7 +446,7 @@ public struct SealedField: Sendable {
                     tagStart: tagStart,
                     pointer: pointer,
                     prefix: associatedDataPrefix,
-                    key: key,
+                    session: session,
                     into: &out
                 )
                 return .success(())
@@ -384,7 +463,7 @@ public struct SealedField: Sendable {
         tagStart: Int,
         pointer: String,
         prefix associatedDataPrefix: [UInt8],
-        key: DataEncryptionKey,
+        session: borrowing FieldSession,
         into out: inout [UInt8]
     ) throws(CipherError) {
         do {
@@ -399,7 +478,7 @@ public struct SealedField: Sendable {
                     out.append(contentsOf: repeatElement(0, count: body.count))
                     let opened: Result<Void, CipherError> = out.withUnsafeMutableBytes { all in
                         do throws(CipherError) {
-                            try key.fieldKeys.openGCM(
+                            try session.lease.openGCM(
                                 nonce: UnsafeRawBufferPointer(rebasing: bytes[FieldCipher.headerCount..<nonceEnd]),
                                 aad: aad,
                                 ciphertext: body,
@@ -415,7 +494,7 @@ public struct SealedField: Sendable {
                     try opened.get()
                 case .aes256GCMSIVDeterministic:
                     guard let nonce = FieldCipher.sivNonce else { throw CipherError(.unsupportedAlgorithm) }
-                    let sivKey = try key.fieldKeys.sivKey()
+                    let sivKey = try session.key.fieldKeys.sivKey()
                     do {
                         let box = try AES.GCM._SIV.SealedBox(nonce: nonce, ciphertext: body, tag: tag)
                         out.append(contentsOf: try AES.GCM._SIV.open(box, using: sivKey, authenticating: aad))

@@ -82,26 +82,7 @@ final class FieldKeys: Sendable {
         plaintext: UnsafeRawBufferPointer,
         into out: UnsafeMutableRawBufferPointer
     ) throws(CipherError) {
-        guard nonce.count == 12, out.count == plaintext.count + 16, plaintext.count < Int32.max,
-            aad.count < Int32.max
-        else { throw CipherError(.invalidArgument) }
-        #if OpenSSL
-        let context = try checkOut()
-        let ok = sr_gcm_seal(
-            context.pointer,
-            nonce.baseAddress,
-            aad.baseAddress,
-            Int32(aad.count),
-            plaintext.baseAddress,
-            Int32(plaintext.count),
-            out.baseAddress,
-            out.baseAddress.map { $0 + plaintext.count }
-        )
-        checkIn(context)
-        guard ok == 1 else { throw CipherError(.invalidKey, "OpenSSL refused to seal") }
-        #else
-        try Self.swiftCryptoSeal(key: try gcmKey(), nonce: nonce, aad: aad, plaintext: plaintext, into: out)
-        #endif
+        try lease().sealGCM(nonce: nonce, aad: aad, plaintext: plaintext, into: out)
     }
 
     /// Opens a GCM ciphertext: writes `ciphertext.count` bytes of plaintext to `out` when the
@@ -113,29 +94,86 @@ final class FieldKeys: Sendable {
         tag: UnsafeRawBufferPointer,
         into out: UnsafeMutableRawBufferPointer
     ) throws(CipherError) {
-        guard nonce.count == 12, tag.count == 16, out.count == ciphertext.count, ciphertext.count < Int32.max,
-            aad.count < Int32.max
-        else { throw CipherError(.invalidArgument) }
+        try lease().openGCM(nonce: nonce, aad: aad, ciphertext: ciphertext, tag: tag, into: out)
+    }
+
+    /// The GCM key held for a run of seals and opens (one event's fields): with OpenSSL, a
+    /// context checked out of the pool once and returned when the lease ends.
+    func lease() throws(CipherError) -> Lease {
         #if OpenSSL
-        let context = try checkOut()
-        let ok = sr_gcm_open(
-            context.pointer,
-            nonce.baseAddress,
-            aad.baseAddress,
-            Int32(aad.count),
-            ciphertext.baseAddress,
-            Int32(ciphertext.count),
-            tag.baseAddress,
-            out.baseAddress
-        )
-        checkIn(context)
-        guard ok == 1 else {
-            out.initializeMemory(as: UInt8.self, repeating: 0)
-            throw CipherError(.authenticationFailure)
-        }
+        Lease(keys: self, context: try checkOut())
         #else
-        try Self.swiftCryptoOpen(key: try gcmKey(), nonce: nonce, aad: aad, ciphertext: ciphertext, tag: tag, into: out)
+        Lease(key: try gcmKey())
         #endif
+    }
+
+    /// A GCM key ready for use by one caller; a ``discard()`` during the lease takes effect
+    /// when it ends (the context is then freed, not pooled).
+    struct Lease: ~Copyable {
+        #if OpenSSL
+        let keys: FieldKeys
+        let context: Context
+
+        deinit { keys.checkIn(context) }
+        #else
+        let key: SymmetricKey
+        #endif
+
+        func sealGCM(
+            nonce: UnsafeRawBufferPointer,
+            aad: UnsafeRawBufferPointer,
+            plaintext: UnsafeRawBufferPointer,
+            into out: UnsafeMutableRawBufferPointer
+        ) throws(CipherError) {
+            guard nonce.count == 12, out.count == plaintext.count + 16, plaintext.count < Int32.max,
+                aad.count < Int32.max
+            else { throw CipherError(.invalidArgument) }
+            #if OpenSSL
+            let ok = sr_gcm_seal(
+                context.pointer,
+                nonce.baseAddress,
+                aad.baseAddress,
+                Int32(aad.count),
+                plaintext.baseAddress,
+                Int32(plaintext.count),
+                out.baseAddress,
+                out.baseAddress.map { $0 + plaintext.count }
+            )
+            guard ok == 1 else { throw CipherError(.invalidKey, "OpenSSL refused to seal") }
+            #else
+            try FieldKeys.swiftCryptoSeal(key: key, nonce: nonce, aad: aad, plaintext: plaintext, into: out)
+            #endif
+        }
+
+        func openGCM(
+            nonce: UnsafeRawBufferPointer,
+            aad: UnsafeRawBufferPointer,
+            ciphertext: UnsafeRawBufferPointer,
+            tag: UnsafeRawBufferPointer,
+            into out: UnsafeMutableRawBufferPointer
+        ) throws(CipherError) {
+            guard nonce.count == 12, tag.count == 16, out.count == ciphertext.count, ciphertext.count < Int32.max,
+                aad.count < Int32.max
+            else { throw CipherError(.invalidArgument) }
+            #if OpenSSL
+            let ok = sr_gcm_open(
+                context.pointer,
+                nonce.baseAddress,
+                aad.baseAddress,
+                Int32(aad.count),
+                ciphertext.baseAddress,
+                Int32(ciphertext.count),
+                tag.baseAddress,
+                out.baseAddress
+            )
+            guard ok == 1 else {
+                out.initializeMemory(as: UInt8.self, repeating: 0)
+                throw CipherError(.authenticationFailure)
+            }
+            #else
+            try FieldKeys.swiftCryptoOpen(key: key, nonce: nonce, aad: aad, ciphertext: ciphertext, tag: tag, into: out)
+            #endif
+        }
     }
 
     func gcmKey() throws(CipherError) -> SymmetricKey {
@@ -163,7 +201,7 @@ final class FieldKeys: Sendable {
         let pointer: OpaquePointer
     }
 
-    private func checkOut() throws(CipherError) -> Context {
+    fileprivate func checkOut() throws(CipherError) -> Context {
         enum Taken {
             case context(Context)
             case key(SymmetricKey)
@@ -184,7 +222,7 @@ final class FieldKeys: Sendable {
         }
     }
 
-    private func checkIn(_ context: Context) {
+    fileprivate func checkIn(_ context: Context) {
         let keep = state.withLock { state in
             guard !state.discarded, state.idle.count < Self.idleLimit else { return false }
             state.idle.append(context)

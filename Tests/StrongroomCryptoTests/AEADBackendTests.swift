@@ -236,6 +236,7 @@ struct NonceTests {
         var heads = [UInt64](repeating: 0, count: count)
         var tails = [UInt32](repeating: 0, count: count)
         let prefix = FieldContext(topic: "t").associatedDataPrefix()
+        let session = try FieldSession(key)
         try withUnsafeTemporaryAllocation(byteCount: sealedCount, alignment: 8) { sealed in
             try plaintext.withUnsafeBytes { p in
                 for i in 0..<count {
@@ -243,7 +244,7 @@ struct NonceTests {
                         p,
                         pointer: "/a",
                         associatedDataPrefix: prefix,
-                        key: key,
+                        session: session,
                         algorithm: .aes256GCM,
                         nonce: nil,
                         into: sealed
