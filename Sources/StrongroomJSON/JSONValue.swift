@@ -104,24 +104,26 @@ public enum JSONValue: Sendable, Hashable {
                 scanner.position += 1
                 return .object(members)
             }
-            // Duplicate names: a scan of the members read so far, a set once objects grow large.
-            var large: Set<ExactText> = []
-            members.reserveCapacity(8)
+            // Duplicate names: compared as bytes of the document (decoded only when escaped).
+            var seen = SeenKeys(document: scanner.bytes)
+            members.reserveCapacity(16)
             while true {
                 guard try scanner.peek() == UInt8(ascii: "\"") else {
                     throw JSONError(.unexpectedByte, at: scanner.position)
                 }
                 let keyStart = scanner.position
                 let (contents, escaped) = try scanner.scanString()
-                let key = scanner.decodeString(contents, hasEscapes: escaped)
-                if members.count < 16 {
-                    guard !members.contains(where: { $0.key.hasSameBytes(as: key) }) else {
-                        throw JSONError(.duplicateKey, at: keyStart)
-                    }
+                let key: String
+                let fresh: Bool
+                if escaped {
+                    let decoded = scanner.decodeBytes(contents)
+                    key = String(decoding: decoded, as: UTF8.self)
+                    fresh = decoded.withUnsafeBufferPointer { seen.insert($0, span: nil) }
                 } else {
-                    if large.isEmpty { large = Set(members.map { ExactText($0.key) }) }
-                    guard large.insert(ExactText(key)).inserted else { throw JSONError(.duplicateKey, at: keyStart) }
+                    key = scanner.decodeString(contents, hasEscapes: false)
+                    fresh = seen.insert(UnsafeBufferPointer(rebasing: scanner.bytes[contents]), span: contents)
                 }
+                guard fresh else { throw JSONError(.duplicateKey, at: keyStart) }
                 try scanner.expect(UInt8(ascii: ":"))
                 members.append(Member(key, try parse(&scanner, depth: depth + 1)))
                 if try scanner.endOfContainer(UInt8(ascii: "}")) { return .object(members) }

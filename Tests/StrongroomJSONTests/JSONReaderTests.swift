@@ -93,6 +93,31 @@ struct JSONPathSetTests {
         #expect(Set(found.map(\.pointer)).count == 2)
     }
 
+    @Test("duplicate member names are refused by their bytes: escaped or not, in small and large objects")
+    func duplicateNames() throws {
+        for text in [
+            #"{"a":1,"a":2}"#, #"{"a":1,"\u0061":2}"#, #"{"\u0061":1,"a":2}"#, #"{"\u0061":1,"\u0061":2}"#,
+            #"{"x":{"b":1,"c":2,"b":3}}"#,
+        ] {
+            #expect(throws: JSONError.self, "\(text)") { try JSONValue(parsing: text) }
+        }
+        // Forty members, then one of them again: past the point where names go into a set.
+        let many = (0..<40).map { #""k\#($0)":\#($0)"# }
+        #expect(throws: JSONError.self) {
+            try JSONValue(parsing: "{" + (many + [#""k7":0"#]).joined(separator: ",") + "}")
+        }
+        #expect(throws: JSONError.self) {
+            try JSONValue(parsing: "{" + (many + [#""k\u0037":0"#]).joined(separator: ",") + "}")
+        }
+        let object = try JSONValue(parsing: "{" + many.joined(separator: ",") + "}")
+        #expect(object.objectMembers?.count == 40)
+        // Names differing only by Unicode normalization are two names (no canonical equivalence).
+        let nfc = try JSONValue(parsing: "{\"\u{E9}\":1,\"e\u{301}\":2}")
+        #expect(nfc.objectMembers?.count == 2)
+        // The same name in two objects is not a duplicate.
+        #expect(try JSONValue(parsing: #"{"a":{"a":1},"b":{"a":2}}"#)["b"]?["a"] == .number("2"))
+    }
+
     @Test("a duplicate member name cannot hide a tagged field")
     func duplicates() {
         var set = JSONPathSet()
