@@ -124,7 +124,10 @@ let package = Package(
         ),
         .target(
             name: "StrongroomLog",
-            dependencies: ["StrongroomFiles", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "StrongroomFiles", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),

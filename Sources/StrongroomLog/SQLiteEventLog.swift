@@ -1,5 +1,6 @@
 public import Foundation
 import GRDB
+import GRDBSQLite
 import StrongroomFiles
 import Synchronization
 
@@ -379,11 +380,15 @@ public final class SQLiteEventLog: EventLog {
                     state = PartitionState(next: row[0], bytes: row[1])
                 }
                 let offset = state.next
-                try insert.execute(arguments: [
-                    Self.recordID(topic: topic.id, partition: choice.partition, offset: offset),
-                    record.key.map { Data($0) }, record.value.map { Data($0) }, choice.headers,
-                    record.timestamp ?? now, choice.size,
-                ])
+                try Self.insert(
+                    insert,
+                    id: Self.recordID(topic: topic.id, partition: choice.partition, offset: offset),
+                    key: record.key,
+                    value: record.value,
+                    headers: choice.headers,
+                    timestamp: record.timestamp ?? now,
+                    size: choice.size
+                )
                 state.next += 1
                 state.bytes += Int64(choice.size)
                 state.dirty = true
@@ -405,6 +410,65 @@ public final class SQLiteEventLog: EventLog {
         } catch {
             throw LogError(.storage, "append to \(ticket.topic) failed")
         }
+    }
+
+    /// Inserts one record row, binding straight from the record's buffers: no `Data` copy of
+    /// the key and value and no argument array per row, since this runs for every record.
+    static func insert(
+        _ statement: Statement,
+        id: Int64,
+        key: [UInt8]?,
+        value: [UInt8]?,
+        headers: Data?,
+        timestamp: Int64,
+        size: Int
+    ) throws(LogError) {
+        let s = statement.sqliteStatement
+        sqlite3_reset(s)
+        var code = sqlite3_bind_int64(s, 1, id)
+        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 5, timestamp) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 6, Int64(size)) }
+        if code == SQLITE_OK {
+            code = withBlob(s, 2, key) {
+                withBlob(s, 3, value) {
+                    if let headers {
+                        headers.withUnsafeBytes { withBlob(s, 4, $0) { sqlite3_step(s) } }
+                    } else {
+                        withBlob(s, 4, nil) { sqlite3_step(s) }
+                    }
+                }
+            }
+        }
+        // The bindings point into buffers this call does not own past its return.
+        sqlite3_reset(s)
+        sqlite3_clear_bindings(s)
+        guard code == SQLITE_DONE else { throw LogError(.storage, "record insert failed (SQLite code \(code))") }
+    }
+
+    /// Binds `bytes` (NULL for nil, an empty blob for no bytes) while `body` runs; `body`'s code,
+    /// or the binding's when it failed.
+    private static func withBlob(_ s: OpaquePointer, _ index: Int32, _ bytes: [UInt8]?, _ body: () -> Int32) -> Int32 {
+        guard let bytes else {
+            let code = sqlite3_bind_null(s, index)
+            return code == SQLITE_OK ? body() : code
+        }
+        return bytes.withUnsafeBytes { withBlob(s, index, $0, body) }
+    }
+
+    private static func withBlob(
+        _ s: OpaquePointer,
+        _ index: Int32,
+        _ raw: UnsafeRawBufferPointer,
+        _ body: () -> Int32
+    ) -> Int32 {
+        let code =
+            if raw.isEmpty || raw.count > Int(Int32.max) {
+                raw.isEmpty ? sqlite3_bind_zeroblob(s, index, 0) : SQLITE_TOOBIG
+            } else {
+                // SQLITE_STATIC (nil): SQLite reads the caller's bytes during the step, no copy.
+                sqlite3_bind_blob(s, index, raw.baseAddress, Int32(raw.count), nil)
+            }
+        return code == SQLITE_OK ? body() : code
     }
 
     static func encodeHeaders(_ headers: [RecordHeader]) -> Data {
