@@ -32,6 +32,19 @@ public final class SQLiteEventLog: EventLog {
     let db: DatabasePool
     let queue = Mutex(CommitQueue())
     let roundRobin = Atomic<Int>(0)
+    let wal: WALState
+
+    /// The WAL's length after the writer's last commit (SQLite's WAL hook sets it) and the
+    /// checkpoint that copies it into the database.
+    final class WALState: Sendable {
+        let pages = Atomic<Int32>(0)
+        let checkpointing = Atomic<Bool>(false)
+        /// Checkpoints run so far.
+        let checkpoints = Atomic<Int>(0)
+    }
+
+    /// WAL pages that start a checkpoint: SQLite's own automatic threshold.
+    static let checkpointPages: Int32 = 1000
 
     /// Opens (creating if needed) the log in `dataDirectory`.
     public init(dataDirectory: URL, durability: Durability = .full) throws(LogError) {
@@ -43,7 +56,24 @@ public final class SQLiteEventLog: EventLog {
         var config = Configuration()
         config.busyMode = .timeout(10)
         let pragma = durability.rawValue.uppercased()
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(pragma)") }
+        let wal = WALState()
+        self.wal = wal
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(pragma)")
+            // Replaces SQLite's automatic checkpoint, which ran inside the appending caller's
+            // commit: `checkpointSoon()` runs it after the callers are answered.
+            sqlite3_wal_hook(
+                db.sqliteConnection,
+                { context, _, _, pages in
+                    if let context {
+                        Unmanaged<WALState>.fromOpaque(context).takeUnretainedValue().pages
+                            .store(pages, ordering: .relaxed)
+                    }
+                    return SQLITE_OK
+                },
+                Unmanaged.passUnretained(wal).toOpaque()
+            )
+        }
         let path = dataDirectory.appendingPathComponent(Self.databaseFileName).path
         do {
             try PrivateFiles.prepareDatabase(path)
@@ -259,7 +289,26 @@ public final class SQLiteEventLog: EventLog {
             if batch.isEmpty { return }
             commit(batch)
             for ticket in batch where ticket !== own { ticket.done.signal() }
+            checkpointSoon()
             if batch.contains(where: { $0 === own }) { ownDone = true }
+        }
+    }
+
+    /// Copies a long WAL into the database in the background, on the writer connection: the
+    /// appending callers do not wait for it, and no append runs meanwhile, so the checkpoint
+    /// completes and the next append starts the WAL again from its beginning (it stays bounded,
+    /// as with SQLite's automatic checkpoint).
+    func checkpointSoon() {
+        guard wal.pages.load(ordering: .relaxed) >= Self.checkpointPages,
+            wal.checkpointing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else { return }
+        let (db, wal) = (self.db, self.wal)
+        DispatchQueue.global(qos: .utility).async {
+            // A checkpoint that fails (a reader holds an old snapshot) loses nothing: the WAL keeps
+            // every commit, and the next long WAL tries again.
+            _ = try? db.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            wal.checkpoints.add(1, ordering: .relaxed)
+            wal.checkpointing.store(false, ordering: .releasing)
         }
     }
 

@@ -1,8 +1,10 @@
 import Foundation
-import StrongroomLog
 import StrongroomLogTestSupport
 import StrongroomTestSupport
+import Synchronization
 import Testing
+
+@testable import StrongroomLog
 
 struct ConformanceCase: Sendable, CustomStringConvertible {
     var name: String
@@ -29,6 +31,30 @@ struct SQLiteEventLogTests {
         try check.run(TestSupport.scratchDirectory("log")) {
             try SQLiteEventLog(dataDirectory: $0, durability: .normal)
         }
+    }
+
+    @Test("the WAL is checkpointed after appends, not inside them, and stays bounded; nothing is lost")
+    func backgroundCheckpoint() throws {
+        let dir = TestSupport.scratchDirectory("log")
+        var log: SQLiteEventLog? = try SQLiteEventLog(dataDirectory: dir)
+        try log?.createTopic("big", config: TopicConfig(partitions: 1, maxRecordBytes: 1 << 20))
+        // 48 MiB in 24 appends: without checkpoints the WAL would hold all of it.
+        let value = [UInt8](repeating: 0x5A, count: 8 << 10)
+        for batch in 0..<24 {
+            let records = (0..<256).map { LogRecord(key: Array("\(batch)-\($0)".utf8), value: value) }
+            _ = try log?.append(records, to: "big")
+        }
+        let wal = try #require(log?.wal)
+        let deadline = Date().addingTimeInterval(60)
+        while wal.checkpointing.load(ordering: .acquiring), Date() < deadline { usleep(10_000) }
+        #expect(wal.checkpoints.load(ordering: .relaxed) >= 3)
+        let walFile = dir.appendingPathComponent(SQLiteEventLog.databaseFileName + "-wal").path
+        let walBytes = (try FileManager.default.attributesOfItem(atPath: walFile)[.size] as? Int) ?? 0
+        #expect(walBytes < 20 << 20, "the WAL restarted after checkpoints (\(walBytes) bytes)")
+        log = nil
+        let reopened = try SQLiteEventLog(dataDirectory: dir)
+        let last = try reopened.fetch(topic: "big", partition: 0, from: 6_143, maxBytes: 1 << 20, maxRecords: 10)
+        #expect(last.count == 1 && last.first?.value == value && last.first?.key == Array("23-255".utf8))
     }
 
     @Test("Kafka's murmur2 test vectors (UtilsTest) and partition choice")
