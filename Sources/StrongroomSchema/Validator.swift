@@ -1,3 +1,4 @@
+import Foundation
 public import StrongroomJSON
 
 /// Bounds every event is held to before and during validation: denial-of-service limits.
@@ -101,6 +102,7 @@ public final class JSONSchemaValidator: Sendable {
         var compiler = Compiler(document: schema, draft: draft)
         let root = try compiler.compile(schema, at: "")
         try compiler.resolveReferences()
+        for node in compiler.table.values { node.propertyTable = PropertyTable(node.properties) }
         self.draft = draft
         self.limits = limits
         self.declaredNames = Set(compiler.table.values.flatMap { $0.properties.keys })
@@ -211,6 +213,8 @@ final class Node: @unchecked Sendable {
     var refReplacesSiblings = false
     var types: TypeSet?
     var properties: [ExactText: Node] = [:]
+    /// `properties` for lookups by a member name's bytes while validating (built once compiled).
+    var propertyTable = PropertyTable([:])
     var patternProperties: [(PatternBox, Node)] = []
     var required: [String] = []
     var additionalProperties: Node?
@@ -430,9 +434,9 @@ final class Node: @unchecked Sendable {
         for (index, member) in members.enumerated() {
             // A member name the schema does not declare is data (it could be an SSN): errors name
             // it by position, `<member 3>`, never by its text.
-            let declared = properties[ExactText(member.key)]
-            let child =
-                pointer + "/" + (declared != nil ? JSONPathSet.escapePointerToken(member.key) : "<member \(index)>")
+            let found = propertyTable.find(member.key)
+            let declared = found.map { propertyTable.nodes[$0] }
+            let child = pointer + (found.map { propertyTable.tokens[$0] } ?? "/<member \(index)>")
             var described = false
             if let schema = declared {
                 described = true
@@ -591,5 +595,51 @@ enum JSONEquality {
             return true
         default: return false
         }
+    }
+}
+
+/// A node's declared properties, looked up by the UTF-8 bytes of a member name.
+///
+/// A hash is compared first, then the bytes (never Swift `String` equality). Each name's
+/// pointer token (`/` and the escaped name) is kept, so valid members build no strings.
+struct PropertyTable {
+    private var hashes: [UInt64] = []
+    private var names: [[UInt8]] = []
+    private(set) var nodes: [Node] = []
+    private(set) var tokens: [String] = []
+
+    init(_ properties: [ExactText: Node]) {
+        for (name, node) in properties {
+            let bytes = Array(name.string.utf8)
+            hashes.append(bytes.withUnsafeBufferPointer { Self.hash($0) })
+            names.append(bytes)
+            nodes.append(node)
+            tokens.append("/" + JSONPathSet.escapePointerToken(name.string))
+        }
+    }
+
+    /// The index of the property named `name`, if declared.
+    func find(_ name: String) -> Int? {
+        guard !hashes.isEmpty else { return nil }
+        var name = name
+        return name.withUTF8 { bytes in
+            let h = Self.hash(bytes)
+            for i in hashes.indices where hashes[i] == h {
+                let same = names[i].withUnsafeBufferPointer { stored in
+                    guard stored.count == bytes.count else { return false }
+                    guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
+                    return memcmp(a, b, bytes.count) == 0
+                }
+                if same { return i }
+            }
+            return nil
+        }
+    }
+
+    /// FNV-1a, 64-bit: a filter before the byte comparison, not a security boundary.
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return h
     }
 }
