@@ -1103,6 +1103,12 @@ struct RecordReader: Sendable {
     var verifiedRoots: [[UInt8]: Merkle.Hash]
     /// The record whose batch statement was confirmed last.
     var lastConfirmed: RecordSignature.Prepared?
+    /// The last answers of the per-record lookups in ``accept(_:_:)``: the records of one
+    /// batch share signer, timestamp, session and schema, and these are pure lookups (the
+    /// signer's Produce right at one time, with no token to spend; a sequence key; a schema id).
+    var lastProduceRight: (producer: String, timestamp: Int64)?
+    var lastStream: (producer: String, session: String, partition: Int, key: ExactText)?
+    var lastSchema: (id: Int, schema: StrongroomServices.CompiledSchema)?
 
     /// Why a record could not be read.
     enum Failure: Error, Sendable {
@@ -1222,26 +1228,42 @@ struct RecordReader: Sendable {
         }
         // A valid signature proves who signed, not that they may write here: the signer's
         // Produce right is checked again, at the record's time, in this reader's tenant.
-        let decision = services.policy.authorize(
-            principalID: signed.producer,
-            .produce,
-            .topic(topic),
-            AuthorizationContext(
-                time: Date(timeIntervalSince1970: Double(record.timestamp) / 1000),
-                tenant: services.tenant.isEmpty ? nil : services.tenant,
-                networkAttested: true
-            )
-        )
         // Decided per record, at its own time: a time-boxed grant is not judged by one record.
-        guard decision.isAllowed else {
-            return .failure(.record("signer may not produce to this topic"))
+        // Only an allow is remembered, for the next record of the same signer and time.
+        let remembered =
+            lastProduceRight.map { $0.timestamp == record.timestamp && $0.producer.hasSameBytes(as: signed.producer) }
+            ?? false
+        if !remembered {
+            let decision = services.policy.authorize(
+                principalID: signed.producer,
+                .produce,
+                .topic(topic),
+                AuthorizationContext(
+                    time: Date(timeIntervalSince1970: Double(record.timestamp) / 1000),
+                    tenant: services.tenant.isEmpty ? nil : services.tenant,
+                    networkAttested: true
+                )
+            )
+            guard decision.isAllowed else {
+                lastProduceRight = nil
+                return .failure(.record("signer may not produce to this topic"))
+            }
+            lastProduceRight = (signed.producer, record.timestamp)
         }
         // A producer session numbers its records per partition without gaps: a lower number
         // than expected is a replay, a duplicate or a reordering; a higher one means records
         // went missing in between.
         // Producer and topic are in the key: a producer numbers each topic on its own, and one
         // producer cannot disturb another's stream by signing its session id.
-        let stream = ExactText("\(signed.producer)\u{0}\(topic)\u{0}\(signed.session)\u{0}\(record.partition)")
+        let stream: ExactText
+        if let last = lastStream, last.partition == record.partition, last.producer.hasSameBytes(as: signed.producer),
+            last.session.hasSameBytes(as: signed.session)
+        {
+            stream = last.key
+        } else {
+            stream = ExactText("\(signed.producer)\u{0}\(topic)\u{0}\(signed.session)\u{0}\(record.partition)")
+            lastStream = (signed.producer, signed.session, record.partition, stream)
+        }
         if let expected = sequences[stream] {
             if signed.number < expected {
                 return .failure(.record("replayed, duplicated or reordered record"))
@@ -1259,7 +1281,12 @@ struct RecordReader: Sendable {
             }
         }
         sequences[stream] = signed.number + 1
-        do { return .success((signed, try services.schema(for: topic, id: signed.schemaID))) } catch {
+        if let last = lastSchema, last.id == signed.schemaID { return .success((signed, last.schema)) }
+        do {
+            let schema = try services.schema(for: topic, id: signed.schemaID)
+            lastSchema = (signed.schemaID, schema)
+            return .success((signed, schema))
+        } catch {
             return .failure(.record("schema: \(error.kind.rawValue)"))
         }
     }
