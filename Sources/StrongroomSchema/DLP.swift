@@ -318,9 +318,18 @@ public struct DLPCoverage: Sendable {
     final class Node: @unchecked Sendable {
         // Written only while the coverage is built, read-only afterwards.
         var children: [ExactText: Node] = [:]
+        /// `children` by name bytes, for the walk (built once the coverage is complete).
+        var table = NameTable<Node>([:])
         var any: Node?
         /// A tagged pointer ends here: this value and everything below it is covered.
         var covered = false
+
+        /// Builds the lookup tables of this node and every node below it.
+        func seal() {
+            table = NameTable(children)
+            for child in children.values { child.seal() }
+            any?.seal()
+        }
     }
 
     /// Compiles `taggedPointers`.
@@ -343,6 +352,7 @@ public struct DLPCoverage: Sendable {
             }
             node.covered = true
         }
+        root.seal()
     }
 
     /// The trie nodes one `token` further down from `active`.
@@ -350,7 +360,7 @@ public struct DLPCoverage: Sendable {
         guard !active.isEmpty else { return active }
         var next: [Node] = []
         for node in active {
-            if let child = node.children[ExactText(token)] { next.append(child) }
+            if let child = node.table[token] { next.append(child) }
             if let any = node.any { next.append(any) }
         }
         return next

@@ -600,46 +600,18 @@ enum JSONEquality {
 
 /// A node's declared properties, looked up by the UTF-8 bytes of a member name.
 ///
-/// A hash is compared first, then the bytes (never Swift `String` equality). Each name's
-/// pointer token (`/` and the escaped name) is kept, so valid members build no strings.
+/// Each name's pointer token (`/` and the escaped name) is kept, so valid members build no
+/// strings.
 struct PropertyTable {
-    private var hashes: [UInt64] = []
-    private var names: [[UInt8]] = []
-    private(set) var nodes: [Node] = []
+    private let table: NameTable<Node>
     private(set) var tokens: [String] = []
+    var nodes: [Node] { table.values }
 
     init(_ properties: [ExactText: Node]) {
-        for (name, node) in properties {
-            let bytes = Array(name.string.utf8)
-            hashes.append(bytes.withUnsafeBufferPointer { Self.hash($0) })
-            names.append(bytes)
-            nodes.append(node)
-            tokens.append("/" + JSONPathSet.escapePointerToken(name.string))
-        }
+        table = NameTable(properties)
+        tokens = table.names.map { "/" + JSONPathSet.escapePointerToken(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// The index of the property named `name`, if declared.
-    func find(_ name: String) -> Int? {
-        guard !hashes.isEmpty else { return nil }
-        var name = name
-        return name.withUTF8 { bytes in
-            let h = Self.hash(bytes)
-            for i in hashes.indices where hashes[i] == h {
-                let same = names[i].withUnsafeBufferPointer { stored in
-                    guard stored.count == bytes.count else { return false }
-                    guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
-                    return memcmp(a, b, bytes.count) == 0
-                }
-                if same { return i }
-            }
-            return nil
-        }
-    }
-
-    /// FNV-1a, 64-bit: a filter before the byte comparison, not a security boundary.
-    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        return h
-    }
+    func find(_ name: String) -> Int? { table.find(name) }
 }

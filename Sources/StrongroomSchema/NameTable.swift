@@ -1,0 +1,49 @@
+import Foundation
+import StrongroomJSON
+
+/// Values looked up by the UTF-8 bytes of a name: a schema's property names, DLP coverage tokens.
+///
+/// A hash is compared first, then the bytes, never Swift `String` equality. Built once, read
+/// on every event without copying or hashing a `String`.
+struct NameTable<Value> {
+    private var hashes: [UInt64] = []
+    private(set) var names: [[UInt8]] = []
+    private(set) var values: [Value] = []
+
+    init(_ entries: [ExactText: Value]) {
+        for (name, value) in entries {
+            let bytes = Array(name.string.utf8)
+            hashes.append(bytes.withUnsafeBufferPointer { Self.hash($0) })
+            names.append(bytes)
+            values.append(value)
+        }
+    }
+
+    /// The index of `name`'s entry, if any.
+    func find(_ name: String) -> Int? {
+        guard !hashes.isEmpty else { return nil }
+        var name = name
+        return name.withUTF8 { bytes in
+            let h = Self.hash(bytes)
+            for i in hashes.indices where hashes[i] == h {
+                let same = names[i].withUnsafeBufferPointer { stored in
+                    guard stored.count == bytes.count else { return false }
+                    guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
+                    return memcmp(a, b, bytes.count) == 0
+                }
+                if same { return i }
+            }
+            return nil
+        }
+    }
+
+    /// The value for `name`, if any.
+    subscript(name: String) -> Value? { find(name).map { values[$0] } }
+
+    /// FNV-1a, 64-bit: a filter before the byte comparison, not a security boundary.
+    static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return h
+    }
+}
