@@ -548,8 +548,14 @@ public struct EventCipher: Sendable {
                 }
                 session = nil
                 if case .key(let key) = lookup {
-                    // Erased while this read was under way: the field reads as erased, not as tampered.
-                    do { session = try FieldSession(key) } catch { lookup = .erased }
+                    do { session = try FieldSession(key) } catch {
+                        // Erased while this read was under way: the field reads as erased, not as
+                        // tampered. Any other failure is not an erasure and stops the read.
+                        guard key.isDiscarded else {
+                            throw EventCipherError(.keyUnavailable, "\(match.pointer): \(error.code)")
+                        }
+                        lookup = .erased
+                    }
                 }
                 lastLookup = (sealed.key, lookup)
             }
@@ -566,15 +572,12 @@ public struct EventCipher: Sendable {
                 prefix = randomized ?? []
             }
             if how == .keep {
-                if case .key = lookup {
+                if case .key(let key) = lookup {
                     var plain: [UInt8] = []
-                    do {
-                        try Self.open(sealed, match.pointer, prefix, session, into: &plain)
-                    } catch {
-                        throw EventCipherError(.authenticationFailure, match.pointer)
+                    if try Self.open(sealed, match.pointer, prefix, session, key, into: &plain) {
+                        for i in plain.indices { plain[i] = 0 }
+                        outcome.subjectAuthenticated = true
                     }
-                    for i in plain.indices { plain[i] = 0 }
-                    outcome.subjectAuthenticated = true
                 }
                 outcome.kept += 1
                 continue
@@ -589,10 +592,10 @@ public struct EventCipher: Sendable {
                 if !outcome.keys.contains(key.reference) { outcome.keys.append(key.reference) }
                 if case .mask(let style) = how {
                     var plain: [UInt8] = []
-                    do {
-                        try Self.open(sealed, match.pointer, prefix, session, into: &plain)
-                    } catch {
-                        throw EventCipherError(.authenticationFailure, match.pointer)
+                    guard try Self.open(sealed, match.pointer, prefix, session, key, into: &plain) else {
+                        out.append(contentsOf: Self.erasedMarker)
+                        outcome.erased += 1
+                        continue
                     }
                     let masked = Self.masked(plain, style: style)
                     // The plaintext never leaves this scope.
@@ -602,10 +605,10 @@ public struct EventCipher: Sendable {
                     outcome.masked += 1
                 } else {
                     let start = out.count
-                    do {
-                        try Self.open(sealed, match.pointer, prefix, session, into: &out)
-                    } catch {
-                        throw EventCipherError(.authenticationFailure, match.pointer)
+                    guard try Self.open(sealed, match.pointer, prefix, session, key, into: &out) else {
+                        out.append(contentsOf: Self.erasedMarker)
+                        outcome.erased += 1
+                        continue
                     }
                     if match.tag == Self.subjectTag {
                         outcome.subject = (try? JSONValue(parsing: Array(out[start...])))?.stringValue
@@ -620,18 +623,28 @@ public struct EventCipher: Sendable {
     }
 
     /// Opens `sealed` with the session a lookup of its key began.
+    ///
+    /// False when `key` was erased while this event was read (the field then reads as erased);
+    /// `out` is unchanged on failure.
     static func open(
         _ sealed: SealedField,
         _ pointer: String,
         _ prefix: [UInt8],
         _ session: borrowing FieldSession?,
+        _ key: DataEncryptionKey,
         into out: inout [UInt8]
-    ) throws(CipherError) {
-        switch session {
-        case .some(let session):
-            try sealed.open(pointer: pointer, associatedDataPrefix: prefix, session: session, into: &out)
-        case .none:
-            throw CipherError(.invalidKey)
+    ) throws(EventCipherError) -> Bool {
+        do {
+            switch session {
+            case .some(let session):
+                try sealed.open(pointer: pointer, associatedDataPrefix: prefix, session: session, into: &out)
+            case .none:
+                throw CipherError(.invalidKey)
+            }
+            return true
+        } catch {
+            if key.isDiscarded { return false }
+            throw EventCipherError(.authenticationFailure, pointer)
         }
     }
 

@@ -1105,8 +1105,9 @@ struct RecordReader: Sendable {
     var lastConfirmed: RecordSignature.Prepared?
     /// The last answers of the per-record lookups in ``accept(_:_:)``: the records of one
     /// batch share signer, timestamp, session and schema, and these are pure lookups (the
-    /// signer's Produce right at one time, with no token to spend; a sequence key; a schema id).
-    var lastProduceRight: (producer: String, timestamp: Int64)?
+    /// signer's Produce right at one time under one policy, with no token to spend; a sequence
+    /// key; a schema id).
+    var lastProduceRight: (producer: String, timestamp: Int64, policy: UInt64)?
     var lastStream: (producer: String, session: String, partition: Int, key: ExactText)?
     var lastSchema: (id: Int, schema: StrongroomServices.CompiledSchema)?
 
@@ -1230,9 +1231,11 @@ struct RecordReader: Sendable {
         // Produce right is checked again, at the record's time, in this reader's tenant.
         // Decided per record, at its own time: a time-boxed grant is not judged by one record.
         // Only an allow is remembered, for the next record of the same signer and time.
+        let policy = services.policy.generation
         let remembered =
-            lastProduceRight.map { $0.timestamp == record.timestamp && $0.producer.hasSameBytes(as: signed.producer) }
-            ?? false
+            lastProduceRight.map {
+                $0.timestamp == record.timestamp && $0.policy == policy && $0.producer.hasSameBytes(as: signed.producer)
+            } ?? false
         if !remembered {
             let decision = services.policy.authorize(
                 principalID: signed.producer,
@@ -1248,7 +1251,7 @@ struct RecordReader: Sendable {
                 lastProduceRight = nil
                 return .failure(.record("signer may not produce to this topic"))
             }
-            lastProduceRight = (signed.producer, record.timestamp)
+            lastProduceRight = (signed.producer, record.timestamp, policy)
         }
         // A producer session numbers its records per partition without gaps: a lower number
         // than expected is a replay, a duplicate or a reordering; a higher one means records

@@ -334,8 +334,8 @@ public enum FieldCipher {
 /// one event: with OpenSSL, its cipher context is checked out of the key's pool once and
 /// returned when the session ends, instead of once per field.
 ///
-/// A key discarded (erased) during a session serves the session to its end; every session
-/// begun after the discard is refused.
+/// A key discarded (erased) during a session refuses the session's next seal or open, and
+/// every session begun after the discard. A session belongs to one thread.
 public struct FieldSession: ~Copyable {
     /// The key.
     public let key: DataEncryptionKey
@@ -511,3 +511,6 @@ public struct SealedField: Sendable {
         try open(pointer: pointer, associatedDataPrefix: context.associatedDataPrefix(), key: key)
     }
 }
+
+@available(*, unavailable)
+extension FieldSession: Sendable {}

@@ -31,6 +31,8 @@ final class FieldKeys: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Set by ``discard()``: a lease begun before refuses its next seal or open.
+    let discarded = Atomic<Bool>(false)
     /// Contexts kept idle at most; more concurrent callers create and free their own.
     static let idleLimit = 16
 
@@ -56,6 +58,7 @@ final class FieldKeys: Sendable {
 
     /// Frees the contexts and subkeys; every later seal or open throws ``CipherError/Code/invalidKey``.
     func discard() {
+        discarded.store(true, ordering: .releasing)
         state.withLock { state in
             #if OpenSSL
             for context in state.idle { sr_gcm_free(context.pointer) }
@@ -103,15 +106,15 @@ final class FieldKeys: Sendable {
         #if OpenSSL
         Lease(keys: self, context: try checkOut())
         #else
-        Lease(key: try gcmKey())
+        Lease(keys: self, key: try gcmKey())
         #endif
     }
 
-    /// A GCM key ready for use by one caller; a ``discard()`` during the lease takes effect
-    /// when it ends (the context is then freed, not pooled).
+    /// A GCM key ready for use by one caller: a ``discard()`` during the lease refuses its next
+    /// seal or open, and its context is freed, not pooled, when the lease ends.
     struct Lease: ~Copyable {
-        #if OpenSSL
         let keys: FieldKeys
+        #if OpenSSL
         let context: Context
 
         deinit { keys.checkIn(context) }
@@ -128,6 +131,7 @@ final class FieldKeys: Sendable {
             guard nonce.count == 12, out.count == plaintext.count + 16, plaintext.count < Int32.max,
                 aad.count < Int32.max
             else { throw CipherError(.invalidArgument) }
+            guard !keys.discarded.load(ordering: .acquiring) else { throw FieldKeys.discardedError }
             #if OpenSSL
             let ok = sr_gcm_seal(
                 context.pointer,
@@ -155,6 +159,7 @@ final class FieldKeys: Sendable {
             guard nonce.count == 12, tag.count == 16, out.count == ciphertext.count, ciphertext.count < Int32.max,
                 aad.count < Int32.max
             else { throw CipherError(.invalidArgument) }
+            guard !keys.discarded.load(ordering: .acquiring) else { throw FieldKeys.discardedError }
             #if OpenSSL
             let ok = sr_gcm_open(
                 context.pointer,
@@ -285,3 +290,6 @@ final class FieldKeys: Sendable {
         #endif
     }
 }
+
+@available(*, unavailable)
+extension FieldKeys.Lease: Sendable {}

@@ -491,7 +491,11 @@ public final class SQLiteEventLog: EventLog {
         // The bindings point into buffers this call does not own past its return.
         sqlite3_reset(s)
         sqlite3_clear_bindings(s)
-        guard code == SQLITE_DONE else { throw LogError(.storage, "record insert failed (SQLite code \(code))") }
+        guard code == SQLITE_DONE else {
+            // SQLite's message names the constraint or condition, never a bound value.
+            let message = sqlite3_db_handle(s).flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? ""
+            throw LogError(.storage, "record insert failed (SQLite code \(code): \(message))")
+        }
     }
 
     /// Binds `bytes` (NULL for nil, an empty blob for no bytes) while `body` runs; `body`'s code,
@@ -793,6 +797,8 @@ public final class SQLiteEventLog: EventLog {
     }
 
     private func write<T>(_ body: (Database) throws -> T) throws(LogError) -> T {
+        // Offset commits, retention and deletions grow the WAL too.
+        defer { checkpointSoon() }
         do { return try db.write(body) } catch let error as LogError { throw error } catch {
             throw LogError(.storage, "write failed")
         }

@@ -78,6 +78,11 @@ public final class PolicyEngine: Sendable {
     /// The policy in force.
     public var policy: Policy { current.withLock { $0 }.policy }
 
+    /// Moves every time a policy is installed: a caller that remembers a decision read this
+    /// before asking, and forgets the decision once it has moved.
+    public var generation: UInt64 { installs.load(ordering: .acquiring) }
+    private let installs = Atomic<UInt64>(0)
+
     /// Replaces the policy with the file at `url`, atomically; returns the new policy's warnings.
     ///
     /// - Throws: ``PolicyError`` when the file cannot be read or is invalid; the old policy stays.
@@ -96,6 +101,7 @@ public final class PolicyEngine: Sendable {
             current = snapshot
             return previous
         }
+        installs.add(1, ordering: .releasing)
         // Freeing a large policy takes milliseconds: done off the caller's path, after the swap.
         Self.reaper.async { withExtendedLifetime(previous) {} }
     }

@@ -216,6 +216,36 @@ struct AEADBackendTests {
         let again = try FieldCipher.seal(Array("1".utf8), pointer: "/a", context: context, key: other)
         #expect(try SealedField(parsing: again).open(pointer: "/a", context: context, key: other) == Array("1".utf8))
     }
+
+    @Test("a session begun before an erasure refuses its next seal and open; none begins after it")
+    func discardDuringSession() throws {
+        let reference = KeyReference(scope: .subject, id: KeyID.random(), version: 1)
+        let key = DataEncryptionKey.generate(reference: reference)
+        let prefix = FieldContext(topic: "t", subjectKey: reference.id).associatedDataPrefix()
+        let session = try FieldSession(key)
+        var first: [UInt8] = []
+        try Array("1".utf8).withUnsafeBytes {
+            try FieldCipher.seal($0, pointer: "/a", associatedDataPrefix: prefix, session: session, into: &first)
+        }
+        let sealed = try SealedField(parsing: String(decoding: first, as: UTF8.self))
+        var opened: [UInt8] = []
+        try sealed.open(pointer: "/a", associatedDataPrefix: prefix, session: session, into: &opened)
+        #expect(opened == Array("1".utf8))
+        key.discard()
+        var more: [UInt8] = []
+        #expect(throws: CipherError(.invalidKey)) {
+            try Array("2".utf8).withUnsafeBytes {
+                try FieldCipher.seal($0, pointer: "/b", associatedDataPrefix: prefix, session: session, into: &more)
+            }
+        }
+        #expect(more.isEmpty)
+        var again: [UInt8] = []
+        #expect(throws: CipherError(.invalidKey)) {
+            try sealed.open(pointer: "/a", associatedDataPrefix: prefix, session: session, into: &again)
+        }
+        #expect(again.isEmpty)
+        #expect(throws: CipherError(.invalidKey)) { _ = try FieldSession(key) }
+    }
 }
 
 @Suite("GCM nonces: pooled kernel randomness, never repeated")

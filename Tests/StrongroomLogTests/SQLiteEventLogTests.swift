@@ -57,6 +57,19 @@ struct SQLiteEventLogTests {
         #expect(last.count == 1 && last.first?.value == value && last.first?.key == Array("23-255".utf8))
     }
 
+    @Test("writes other than appends (offset commits) also start a background checkpoint")
+    func checkpointAfterCommits() throws {
+        let log = try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("log"))
+        try log.createTopic("t", config: TopicConfig(partitions: 1))
+        _ = try log.append([LogRecord(key: nil, value: Array("v".utf8))], to: "t")
+        let before = log.wal.checkpoints.load(ordering: .relaxed)
+        // Each commit adds a few WAL pages: enough of them pass the checkpoint threshold.
+        for i in 0..<1_500 { try log.commit(group: "g\(i % 7)", topic: "t", partition: 0, offset: 1) }
+        let deadline = Date().addingTimeInterval(60)
+        while log.wal.checkpointing.load(ordering: .acquiring), Date() < deadline { usleep(10_000) }
+        #expect(log.wal.checkpoints.load(ordering: .relaxed) > before)
+    }
+
     @Test("Kafka's murmur2 test vectors (UtilsTest) and partition choice")
     func murmur2() {
         let vectors: [(String, Int32)] = [

@@ -163,6 +163,28 @@ struct EventCipherTests {
         #expect(throws: EventCipherError(.subjectErased, "")) { try cipher.encrypt(event("CUST-1", id: "e9")) }
     }
 
+    @Test("an erasure while an event is being read: its later fields read as erased, never as tampered")
+    func erasureDuringRead() throws {
+        let cipher = try makeCipher()
+        let sealed = try cipher.encrypt(event("CUST-1", id: "e1"))
+        var out: [UInt8] = []
+        var asked = 0
+        let outcome = try sealed.withUnsafeBufferPointer { buffer in
+            try cipher.reveal(buffer, into: &out) { _, _ in
+                asked += 1
+                // The third field is the date of birth: the subject's key is in use by then.
+                if asked == 3 { _ = try? cipher.keys.erase(subject: "CUST-1") }
+                return .decrypt
+            }
+        }
+        let read = try JSONValue(parsing: out)
+        #expect(read["ssn"] == .string("123-45-6789"))
+        for field in ["dateOfBirth", "email", "address", "income"] {
+            #expect(read[field] == .object([.init("$erased", .bool(true))]), "\(field)")
+        }
+        #expect(outcome.decrypted == 2 && outcome.erased >= 4)
+    }
+
     @Test("a batch sealed on the caller's thread or on every core gives the same events, in order")
     func batchThreads() throws {
         let directory = TestSupport.scratchDirectory("cipher-threads")
