@@ -44,7 +44,9 @@ struct ReloadTests {
         try write(Self.flipping("A", allow: "a"), to: file)
         let engine = try PolicyEngine(contentsOf: file)
         try write(#"{"version": "B", "rules": [{"id": "x", "effect": "allow"}]}"#, to: file)
+        let unchanged = engine.generation
         #expect(throws: PolicyError.self) { try engine.reload(contentsOf: file) }
+        #expect(engine.generation == unchanged)
         try write("{not json", to: file)
         do {
             try engine.reload(contentsOf: file)
@@ -57,8 +59,12 @@ struct ReloadTests {
         }
         #expect(engine.policy.version == "A")
         #expect(engine.authorize(principalID: "p", .consume, .topic("a"), AuthorizationContext()).isAllowed)
+        // A refused reload leaves the generation where it was; an installed one moves it, so a
+        // caller remembering decisions asks again.
+        let generation = engine.generation
         try write(Self.flipping("B", allow: "b"), to: file)
         try engine.reload(contentsOf: file)
+        #expect(engine.generation > generation)
         let d = engine.authorize(principalID: "p", .consume, .topic("a"), AuthorizationContext())
         #expect(!d.isAllowed && d.policyVersion == "B")
         #expect(engine.authorize(principalID: "p", .consume, .topic("b"), AuthorizationContext()).isAllowed)
