@@ -113,12 +113,11 @@ public enum FieldCipher {
         algorithm: FieldAlgorithm = .aes256GCM,
         into out: inout [UInt8]
     ) throws(CipherError) {
-        let session = try FieldSession(key)
         try seal(
             plaintext,
             pointer: pointer,
             associatedDataPrefix: associatedDataPrefix,
-            session: session,
+            key: key,
             algorithm: algorithm,
             nonce: nil,
             into: &out
