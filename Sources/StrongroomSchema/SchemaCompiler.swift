@@ -5,7 +5,9 @@ import StrongroomJSON
 struct Compiler {
     let document: JSONValue
     let draft: JSONSchemaValidator.Draft
-    var table: [String: Node] = [:]
+    /// Compiled nodes by schema pointer, compared as bytes: two property names that differ only
+    /// by Unicode normalization are two schemas, never one.
+    var table: [ExactText: Node] = [:]
     var pending: [Node] = []
 
     init(document: JSONValue, draft: JSONSchemaValidator.Draft) {
@@ -14,9 +16,9 @@ struct Compiler {
     }
 
     mutating func compile(_ schema: JSONValue, at pointer: String) throws(SchemaError) -> Node {
-        if let existing = table[pointer] { return existing }
+        if let existing = table[ExactText(pointer)] { return existing }
         let node = Node(pointer: pointer)
-        table[pointer] = node
+        table[ExactText(pointer)] = node
         switch schema {
         case .bool(let b):
             node.constant = b ? .alwaysValid : .neverValid
@@ -157,7 +159,7 @@ struct Compiler {
             guard ref.hasPrefix("#"), let target = Compiler.decodeFragment(String(ref.dropFirst())) else {
                 throw SchemaError("only local $ref (\"#\" or \"#/…\") is supported", at: node.pointer + "/$ref")
             }
-            if let compiled = table[target] {
+            if let compiled = table[ExactText(target)] {
                 node.refTarget = compiled
                 continue
             }

@@ -85,7 +85,7 @@ public final class JSONSchemaValidator: Sendable {
     public let limits: ValidationLimits
     let root: Node
     /// Compiled schemas by JSON pointer in the document, for `$ref`.
-    let table: [String: Node]  // text-keyed: schema pointers, written by the schema author
+    let table: [ExactText: Node]
     /// Every member name some `properties` of the schema declares.
     ///
     /// Only these may appear in an error or a DLP finding; any other member name is data and is

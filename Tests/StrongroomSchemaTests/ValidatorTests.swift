@@ -23,6 +23,17 @@ struct ValidatorTests {
          "definitions":{"item":{"type":"object","required":["sku"],"properties":{"sku":{"type":"string","minLength":1}}}}}
         """
 
+    @Test("two property names that differ only by Unicode normalization keep two schemas")
+    func normalizationApart() throws {
+        // "café" precomposed (NFC) is a string; "café" with a combining accent (NFD) an integer.
+        let v = try schema(
+            #"{"type":"object","properties":{"caf\u00e9":{"type":"string"},"cafe\u0301":{"type":"integer"}}}"#
+        )
+        #expect(v.isValid(try JSONValue(parsing: #"{"caf\u00e9":"x","cafe\u0301":1}"#)))
+        #expect(!v.isValid(try JSONValue(parsing: #"{"cafe\u0301":"x"}"#)), "the NFD name is checked as an integer")
+        #expect(!v.isValid(try JSONValue(parsing: #"{"caf\u00e9":1}"#)), "the NFC name is checked as a string")
+    }
+
     @Test("errors name the pointer and the rule and never the value")
     func errorsCarryNoValues() throws {
         let v = try schema(Self.loan)
