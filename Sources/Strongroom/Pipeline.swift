@@ -616,6 +616,40 @@ public final class SecureConsumer: Sendable {
     /// Held from reading the committed offset to writing the new one: this consumer's offsets
     /// only move forward, whichever of its calls finishes first.
     let committing = Mutex(())
+    /// The next batch of each partition, fetched on another thread while `consume` handles the
+    /// current one; used only by the next call that starts exactly where it does.
+    let prefetched = Mutex<[[UInt8]: Prefetch]>([:])
+
+    /// A batch being fetched on another thread, for one partition, offset and size.
+    final class Prefetch: Sendable {
+        let from: Int64
+        let maxRecords: Int
+        let started = ContinuousClock.now
+        private let result = Mutex<Result<[StoredRecord], any Error>?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(from: Int64, maxRecords: Int) {
+            self.from = from
+            self.maxRecords = maxRecords
+        }
+
+        func finish(_ records: Result<[StoredRecord], any Error>) {
+            result.withLock { $0 = records }
+            done.signal()
+        }
+
+        /// The fetched records, waiting for the fetch; nil if it failed.
+        func records() -> [StoredRecord]? {
+            done.wait()
+            done.signal()
+            return try? result.withLock { $0 }?.get()
+        }
+    }
+
+    /// Partitions with a batch fetched ahead at once: each holds up to 8 MiB.
+    static let prefetchLimit = 4
+    /// A batch fetched ahead longer ago than this is fetched again.
+    static let prefetchAge = Duration.seconds(5)
 
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
     public init(
@@ -726,7 +760,7 @@ public final class SecureConsumer: Sendable {
     ) throws -> Int {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
-        let (records, context, _) = try fetch(topic, partition, maxRecords, correlationID)
+        let (records, context, _) = try fetch(topic, partition, maxRecords, correlationID, ahead: true)
         return try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
     }
 
@@ -759,11 +793,17 @@ public final class SecureConsumer: Sendable {
     }
 
     /// Authorizes reading and fetches the group's next records.
+    ///
+    /// With `ahead`, a full batch starts the fetch of the one after it on another thread, for
+    /// the next call: it is used only if that call is authorized again and the group then
+    /// stands exactly where the batch starts (a commit or rewind elsewhere discards it), and a
+    /// failed fetch ahead is simply fetched again.
     func fetch(
         _ topic: String,
         _ partition: Int,
         _ maxRecords: Int,
-        _ correlationID: String
+        _ correlationID: String,
+        ahead: Bool = false
     ) throws -> ([StoredRecord], AuthorizationContext, from: Int64) {
         let (decision, context) = try authorizeReading(topic, action: "Consume", correlationID)
         guard decision.isAllowed else {
@@ -779,16 +819,55 @@ public final class SecureConsumer: Sendable {
         }
         _ = try services.schema(for: topic)
         let start = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
-        let records = try services.retry.run {
-            try services.log.fetch(
-                topic: topic,
-                partition: partition,
-                from: start,
-                maxBytes: 8 << 20,
-                maxRecords: maxRecords
-            )
+        let key = Self.deliveryKey(topic, partition)
+        let waiting = prefetched.withLock { $0.removeValue(forKey: key) }
+        let records: [StoredRecord]
+        if let waiting, waiting.from == start, waiting.maxRecords == maxRecords,
+            ContinuousClock.now - waiting.started < Self.prefetchAge, let ready = waiting.records()
+        {
+            records = ready
+        } else {
+            records = try services.retry.run {
+                try services.log.fetch(
+                    topic: topic,
+                    partition: partition,
+                    from: start,
+                    maxBytes: Self.fetchBytes,
+                    maxRecords: maxRecords
+                )
+            }
+        }
+        if ahead, records.count == maxRecords, let last = records.last {
+            fetchAhead(topic, partition, key, from: last.offset + 1, maxRecords: maxRecords)
         }
         return (records, context, start)
+    }
+
+    /// Bytes per fetch.
+    static let fetchBytes = 8 << 20
+
+    /// Starts fetching `maxRecords` from `from` on another thread for the next call.
+    func fetchAhead(_ topic: String, _ partition: Int, _ key: [UInt8], from: Int64, maxRecords: Int) {
+        let next = Prefetch(from: from, maxRecords: maxRecords)
+        prefetched.withLock { batches in
+            while batches.count >= Self.prefetchLimit, let any = batches.keys.first { batches[any] = nil }
+            batches[key] = next
+        }
+        let services = services
+        DispatchQueue.global().async {
+            // One try: after a failure the next call fetches itself, with its retries.
+            next.finish(
+                Result {
+                    try services.log.fetch(
+                        topic: topic,
+                        partition: partition,
+                        from: from,
+                        maxBytes: Self.fetchBytes,
+                        maxRecords: maxRecords
+                    )
+                }
+            )
+        }
     }
 
     /// Commits the group at `offset` in one partition, which must end a batch this consumer

@@ -330,6 +330,52 @@ struct PipelineTests {
         #expect(first == [0, 1])
     }
 
+    @Test("the batch fetched ahead is used only where the group stands and only after the next call is authorized")
+    func fetchAhead() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        let produced = f.producer.produce(events + events + events, to: "loan_applications")
+        #expect(produced.count == 12 && produced.allSatisfy { (try? $0.get()) != nil })
+        let consumer = f.fraudConsumer(group: "fraud-ahead")
+        var seen: [Int64] = []
+        // Full batches, each fetching the next ahead: every offset once, in order.
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { seen += $0.map(\.offset) }
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { seen += $0.map(\.offset) }
+        #expect(seen == [0, 1, 2, 3])
+        // Moved back elsewhere while [4, 5] was fetched ahead: the next call reads 1 and 2,
+        // which this reader has handed out already (dead letters as replays), not 4 and 5.
+        try f.services.log.commit(group: "fraud-ahead", topic: "loan_applications", partition: 0, offset: 1)
+        seen = [-1]
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { seen = $0.map(\.offset) }
+        #expect(seen == [])
+        let sources = try f.deadLetters().records.compactMap { r in
+            r.headers.first { $0.name == "sr-dlq-source" }.map { String(decoding: $0.value, as: UTF8.self) }
+        }
+        #expect(sources == ["loan_applications:0:1", "loan_applications:0:2"])
+        // Moved forward elsewhere while [3, 4] was fetched ahead: the next call starts at 5.
+        try f.services.log.commit(group: "fraud-ahead", topic: "loan_applications", partition: 0, offset: 5)
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { seen = $0.map(\.offset) }
+        #expect(seen == [5, 6])
+        // Another batch size than the one fetched ahead: fetched again at that size.
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1) { seen = $0.map(\.offset) }
+        #expect(seen == [7])
+        // A batch fetched ahead is not handed to a reader whose right was withdrawn meanwhile.
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1) { seen = $0.map(\.offset) }
+        #expect(seen == [8])
+        let text = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/policy.json"),
+            encoding: .utf8
+        )
+        try f.services.policy.install(
+            Policy(parsing: Array(text.replacingOccurrences(of: "fraud-service", with: "fraud-retired").utf8))
+        )
+        #expect(throws: PipelineError.self) {
+            try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1) { _ in
+                Issue.record("handed out after the right was withdrawn")
+            }
+        }
+    }
+
     @Test("read hands out without committing; commit takes only a delivered batch end and keeps the sequence checks")
     func readThenCommit() throws {
         let f = try PipelineFixture()
