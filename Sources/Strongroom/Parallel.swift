@@ -6,14 +6,19 @@ import Foundation
 /// validation, DLP and sealing run on contiguous chunks at once; results keep the input order.
 enum Parallel {
     /// Chunks smaller than this are not worth a thread hop.
-    static let minimumChunk = 128
+    static let minimumChunk = 64
     static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Chunks per core: a core that is held up (another process, a slow chunk) leaves its
+    /// later chunks to the others instead of holding up the whole batch.
+    static let chunksPerCore = 4
 
     /// `body(i)` for every `i` in `0..<count`, in order, computed on up to `threads` cores
     /// (nil: every core).
     static func map<T: Sendable>(_ count: Int, threads: Int? = nil, _ body: @Sendable (Int) -> T) -> [T] {
-        let chunks = min(threads ?? cores, cores, count / minimumChunk)
-        guard chunks > 1 else { return (0..<count).map(body) }
+        let workers = min(threads ?? cores, cores)
+        // Fewer threads than cores: one chunk each, so no more than `threads` run at once.
+        let chunks = min(workers == cores ? workers * chunksPerCore : workers, count / minimumChunk)
+        guard workers > 1, chunks > 1 else { return (0..<count).map(body) }
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             let base = UncheckedBuffer(buffer)
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
@@ -29,8 +34,8 @@ enum Parallel {
     /// `body` once per contiguous chunk of `0..<count`, the chunks on up to every core; the
     /// results in chunk order (one chunk when the work is too small to split).
     static func chunks<T: Sendable>(_ count: Int, _ body: @Sendable (Range<Int>) -> T) -> [T] {
-        let chunks = min(cores, count / minimumChunk)
-        guard chunks > 1 else { return [body(0..<count)] }
+        let chunks = min(cores * chunksPerCore, count / minimumChunk)
+        guard cores > 1, chunks > 1 else { return [body(0..<count)] }
         return [T](unsafeUninitializedCapacity: chunks) { buffer, initialized in
             let base = UncheckedBuffer(buffer)
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
