@@ -219,6 +219,50 @@ struct EventCipherTests {
         }
     }
 
+    @Test(
+        "a batch of held keys, new subjects, an erased subject and a bad event: each event gets its own answer, in order"
+    )
+    func batchHeldAndNewKeys() throws {
+        let cipher = try makeCipher()
+        let first = cipher.seal(batch: (0..<200).map { event("CUST-\($0 % 20)", id: "a\($0)") })
+        var keyOf: [String: KeyReference] = [:]
+        for (i, result) in first.enumerated() { keyOf["CUST-\(i % 20)"] = try result.get().key }
+        try cipher.keys.erase(subject: "CUST-3")
+        // Held keys (sealed on the other cores first), new subjects and the erased one, mixed.
+        var batch: [[UInt8]] = (0..<400).map { i in
+            switch i % 4 {
+            case 0: event("CUST-\(i % 20)", id: "b\(i)")
+            case 1: event("NEW-\(i % 50)", id: "b\(i)")
+            case 2: event("CUST-3", id: "b\(i)")
+            default: event("CUST-\((i / 4) % 20)", id: "b\(i)")
+            }
+        }
+        batch[77] = Array(#"{"applicationId":"bad","ssn":"123-45-6789"}"#.utf8)
+        let results = cipher.seal(batch: batch)
+        #expect(results.count == batch.count)
+        var fresh: [String: KeyReference] = [:]
+        for (i, result) in results.enumerated() {
+            let subject = try JSONValue(parsing: batch[i])["customerId"]?.stringValue
+            if i == 77 {
+                #expect(throws: EventCipherError(.missingSubject, "")) { try result.get() }
+            } else if subject == "CUST-3" {
+                #expect(throws: EventCipherError(.subjectErased, "")) { try result.get() }
+            } else {
+                let sealed = try result.get()
+                #expect(try cipher.decrypt(sealed.value) == batch[i], "event \(i)")
+                let name = try #require(subject)
+                if let before = keyOf[name] {
+                    #expect(sealed.key == before, "event \(i): the key held from the first batch")
+                } else {
+                    #expect(fresh[name] == nil || fresh[name] == sealed.key, "one new key per new subject")
+                    fresh[name] = sealed.key
+                }
+            }
+        }
+        let newSubjects = Set((0..<400).filter { $0 % 4 == 1 }.map { "NEW-\($0 % 50)" })
+        #expect(Set(fresh.keys) == newSubjects && Set(fresh.values).count == newSubjects.count)
+    }
+
     @Test("bad events get typed errors that carry no values; the batch keeps the good ones")
     func badEvents() throws {
         let cipher = try makeCipher()
