@@ -51,3 +51,26 @@ enum Parallel {
         init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
     }
 }
+
+/// Frees a batch's large values on another thread.
+///
+/// A batch leaves thousands of small buffers behind (records, headers, sealed values); freed
+/// on the calling thread, that time would add to the latency of every batch.
+enum Retire {
+    private static let queue = DispatchQueue(label: "strongroom.retire", qos: .utility)
+
+    private final class Box<T>: @unchecked Sendable {
+        let value: T
+        init(_ value: consuming T) { self.value = value }
+    }
+
+    private struct Token: @unchecked Sendable {
+        let box: UnsafeMutableRawPointer
+    }
+
+    /// Releases `value` on the retire queue: the box holds the only reference when it leaves.
+    static func later<T>(_ value: consuming T) {
+        let token = Token(box: Unmanaged.passRetained(Box(value)).toOpaque())
+        queue.async { Unmanaged<AnyObject>.fromOpaque(token.box).release() }
+    }
+}

@@ -400,7 +400,7 @@ public final class SecureProducer: Sendable {
         }
         // Sequence numbers, signing and the append happen under one lock, so this producer's
         // records reach each partition in sequence order; the counters move only on success.
-        return sequencer.withLock { state in
+        let outcome = sequencer.withLock { state in
             var counters = state.counters[ExactText(topic)] ?? [:]
             var records: [LogRecord] = []
             var contents: [RecordSignature.Content] = []
@@ -486,8 +486,11 @@ public final class SecureProducer: Sendable {
                     )
                 ])
             }
+            Retire.later((consume records, consume contents, consume signatures))
             return finish(topic, results, correlationID, [:])
         }
+        Retire.later((consume checked, consume encrypted, consume pending))
+        return outcome
     }
 
     /// Metrics and the log line for a produce call; every result filled in.
@@ -761,7 +764,9 @@ public final class SecureConsumer: Sendable {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
         let (records, context, _) = try fetch(topic, partition, maxRecords, correlationID, ahead: true)
-        return try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
+        let handled = try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
+        Retire.later(consume records)
+        return handled
     }
 
     /// Reads up to `maxRecords` from the group's committed offset exactly as
@@ -1012,6 +1017,8 @@ public final class SecureConsumer: Sendable {
             }
         }
         try handler(events)
+        let handedOut = events.count
+        Retire.later(consume events)
         if commit {
             try committing.withLock { _ in
                 // Never back: another call of this consumer may have committed further meanwhile.
@@ -1033,7 +1040,7 @@ public final class SecureConsumer: Sendable {
                 batches[key] = ends
             }
         }
-        services.count("strongroom_records_consumed_total", [("topic", topic)], by: events.count)
+        services.count("strongroom_records_consumed_total", [("topic", topic)], by: handedOut)
         for (reason, count) in Dictionary(grouping: dead, by: \.1).mapValues(\.count) {
             services.count("strongroom_dead_letters_total", [("topic", topic), ("reason", reason)], by: count)
         }
@@ -1052,7 +1059,7 @@ public final class SecureConsumer: Sendable {
             "consume",
             metadata: [
                 "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
-                "partition": "\(partition)", "records": "\(events.count)", "dead_letters": "\(dead.count)",
+                "partition": "\(partition)", "records": "\(handedOut)", "dead_letters": "\(dead.count)",
             ]
         )
         return records.count
@@ -1273,7 +1280,9 @@ struct RecordReader: Sendable {
             fields.merge(counts)
             decryptedKeys.formUnion(keys)
         }
-        return opened.flatMap(\.0)
+        let results = opened.flatMap(\.0)
+        Retire.later((consume prepared, consume accepted, consume opened))
+        return results
     }
 
     /// The record's signature check up to its batch signature: no shared state.
