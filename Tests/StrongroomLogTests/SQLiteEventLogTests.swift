@@ -57,6 +57,13 @@ struct SQLiteEventLogTests {
         #expect(last.count == 1 && last.first?.value == value && last.first?.key == Array("23-255".utf8))
     }
 
+    @Test("a new log has 64 KiB pages, and its checkpoint starts at SQLite's 4 MB as before")
+    func pageSize() throws {
+        let log = try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("log"))
+        #expect(log.pageSize == 65_536)
+        #expect(Int(log.checkpointPages) == SQLiteEventLog.checkpointBytes / 65_536)
+    }
+
     @Test("writes other than appends (offset commits) also start a background checkpoint")
     func checkpointAfterCommits() throws {
         let log = try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("log"))
