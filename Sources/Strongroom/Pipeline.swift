@@ -338,9 +338,12 @@ public final class SecureProducer: Sendable {
         }
         let schema: StrongroomServices.CompiledSchema
         do { schema = try services.schema(for: topic) } catch { return events.map { _ in .failure(error) } }
-        let dlpAction = (try? services.log.topicConfig(topic).dlpAction) ?? "reject"
+        // Read once per call: the DLP action now, the partition count for the append.
+        let topicConfig = Result { () throws(LogError) in try services.log.topicConfig(topic) }
+        let dlpAction = (try? topicConfig.get().dlpAction) ?? "reject"
         var results = [Result<RecordPosition, PipelineError>?](repeating: nil, count: events.count)
         var accepted: [Int] = []
+        accepted.reserveCapacity(events.count)
         var flagged: [String: Int] = [:]
         let checked = Parallel.map(events.count) { i -> Result<[DLPFinding], PipelineError> in
             // Parsed once: the validator's value is the one DLP scans.
@@ -393,7 +396,7 @@ public final class SecureProducer: Sendable {
             return finish(topic, results, correlationID, flagged)
         }
         let partitionCount: Int
-        do { partitionCount = try services.log.topicConfig(topic).partitions } catch {
+        do { partitionCount = try topicConfig.get().partitions } catch {
             for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
             try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
             return finish(topic, results, correlationID, flagged)
