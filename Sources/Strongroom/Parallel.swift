@@ -69,7 +69,7 @@ enum Retire {
     }
 
     /// Releases `value` on the retire queue: the box holds the only reference when it leaves.
-    static func later<T>(_ value: consuming T) {
+    static func later<T: Sendable>(_ value: consuming T) {
         let token = Token(box: Unmanaged.passRetained(Box(value)).toOpaque())
         queue.async { Unmanaged<AnyObject>.fromOpaque(token.box).release() }
     }

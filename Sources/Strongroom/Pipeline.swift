@@ -655,16 +655,25 @@ public final class SecureConsumer: Sendable {
     /// Partitions with a batch fetched ahead at once: each holds up to 8 MiB.
     static let prefetchLimit = 4
     /// A batch fetched ahead longer ago than this is fetched again.
-    static let prefetchAge = Duration.seconds(5)
+    static let prefetchAge = Duration.seconds(2)
+
+    /// Whether `consume` fetches the next batch ahead (see ``init(services:principal:purpose:group:token:identity:fetchAhead:)``).
+    public let fetchAhead: Bool
 
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
+    ///
+    /// With `fetchAhead`, a full batch handed out by `consume` starts fetching the next one on
+    /// another thread, for a reader that calls again at once (a drain loop): up to 8 MiB held
+    /// per partition, for at most a few seconds. Off for a consumer kept between remote
+    /// requests.
     public init(
         services: StrongroomServices,
         principal: String,
         purpose: String?,
         group: String,
         token: String? = nil,
-        identity: Principal? = nil
+        identity: Principal? = nil,
+        fetchAhead: Bool = false
     ) {
         self.services = services
         self.principal = principal
@@ -672,6 +681,7 @@ public final class SecureConsumer: Sendable {
         self.group = group
         self.token = token
         self.identity = identity
+        self.fetchAhead = fetchAhead
     }
 
     /// `Consume` on the topic and on the group (its offsets are shared state: moving them needs
@@ -766,7 +776,7 @@ public final class SecureConsumer: Sendable {
     ) throws -> Int {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
-        let (records, context, _) = try fetch(topic, partition, maxRecords, correlationID, ahead: true)
+        let (records, context, _) = try fetch(topic, partition, maxRecords, correlationID, ahead: fetchAhead)
         let handled = try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
         Retire.later(consume records)
         return handled
@@ -803,9 +813,11 @@ public final class SecureConsumer: Sendable {
     /// Authorizes reading and fetches the group's next records.
     ///
     /// With `ahead`, a full batch starts the fetch of the one after it on another thread, for
-    /// the next call: it is used only if that call is authorized again and the group then
-    /// stands exactly where the batch starts (a commit or rewind elsewhere discards it), and a
-    /// failed fetch ahead is simply fetched again.
+    /// the next call. That call uses it only once authorized again, when the group stands
+    /// exactly where the batch starts (a commit or rewind elsewhere discards it), for the same
+    /// size, within ``prefetchAge``, when it came back full, and when the partition still
+    /// holds its first record (retention since then discards it); otherwise, or after a failed
+    /// fetch ahead, the call fetches as usual.
     func fetch(
         _ topic: String,
         _ partition: Int,
@@ -831,7 +843,9 @@ public final class SecureConsumer: Sendable {
         let waiting = prefetched.withLock { $0.removeValue(forKey: key) }
         let records: [StoredRecord]
         if let waiting, waiting.from == start, waiting.maxRecords == maxRecords,
-            ContinuousClock.now - waiting.started < Self.prefetchAge, let ready = waiting.records()
+            ContinuousClock.now - waiting.started < Self.prefetchAge, let ready = waiting.records(),
+            ready.count == maxRecords, ready.first?.offset == start,
+            try Self.stillHeld(from: start, topic, partition, services.log)
         {
             records = ready
         } else {
@@ -854,11 +868,22 @@ public final class SecureConsumer: Sendable {
     /// Bytes per fetch.
     static let fetchBytes = 8 << 20
 
+    /// Whether the partition still starts at or before `offset`: retention deletes a
+    /// partition's oldest records, so a batch fetched ahead from before it is fetched again.
+    static func stillHeld(from offset: Int64, _ topic: String, _ partition: Int, _ log: any EventLog) throws -> Bool {
+        let state = try log.describeTopic(topic).partitions.first { $0.partition == partition }
+        return state.map { $0.startOffset <= offset } ?? false
+    }
+
     /// Starts fetching `maxRecords` from `from` on another thread for the next call.
     func fetchAhead(_ topic: String, _ partition: Int, _ key: [UInt8], from: Int64, maxRecords: Int) {
         let next = Prefetch(from: from, maxRecords: maxRecords)
         prefetched.withLock { batches in
-            while batches.count >= Self.prefetchLimit, let any = batches.keys.first { batches[any] = nil }
+            let now = ContinuousClock.now
+            batches = batches.filter { now - $0.value.started < Self.prefetchAge }
+            while batches[key] == nil, batches.count >= Self.prefetchLimit, let any = batches.keys.first {
+                batches[any] = nil
+            }
             batches[key] = next
         }
         let services = services

@@ -278,6 +278,9 @@ public final class KeyStore: Sendable {
         do {
             try PrivateFiles.prepareDatabase(databaseURL.path)
             db = try DatabasePool(path: databaseURL.path, configuration: config)
+            // GRDB's pool sets `synchronous = NORMAL` on its writer when it turns WAL on, after
+            // `prepareDatabase`: a key must be on disk before anything sealed under it is.
+            try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
             try db.write { db in
                 try db.execute(
                     sql: """

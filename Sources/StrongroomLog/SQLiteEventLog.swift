@@ -46,6 +46,11 @@ public final class SQLiteEventLog: EventLog {
     /// WAL bytes that start a checkpoint: SQLite's own automatic threshold (1,000 pages of
     /// its default 4 KiB).
     static let checkpointBytes = 1000 * 4096
+    /// The writer connection's `synchronous` setting: 0 off, 1 normal, 2 full.
+    func writerSynchronous() throws -> Int {
+        try db.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? -1
+    }
+
     /// This database's page size (set when the file was made).
     let pageSize: Int
     /// ``checkpointBytes`` in this database's pages.
@@ -87,6 +92,10 @@ public final class SQLiteEventLog: EventLog {
         do {
             try PrivateFiles.prepareDatabase(path)
             db = try DatabasePool(path: path, configuration: config)
+            // GRDB's pool sets `synchronous = NORMAL` on its writer when it turns WAL on, after
+            // `prepareDatabase`: the durability asked for is set again on the one connection
+            // that writes.
+            try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = \(pragma)") }
             try db.write { db in
                 try db.execute(
                     sql: """

@@ -89,7 +89,9 @@ struct ConsumeCommand: ParsableCommand {
             services: services,
             principal: pipeline.principal,
             purpose: purpose,
-            group: group
+            group: group,
+            // One process drains the partition: the next batch is fetched while this one is handled.
+            fetchAhead: !follow
         )
         if follow {
             try FollowGroup.run(services: services, consumer: consumer, topic: topic, batch: batch)

@@ -108,7 +108,8 @@ struct SecureBench {
                 services: services,
                 principal: "bench-consumer",
                 purpose: "bench",
-                group: group
+                group: group,
+                fetchAhead: true
             )
             var consumed = 0
             var decrypted = 0

@@ -2,9 +2,10 @@ import Crypto
 import Foundation
 import GRDB
 import StrongroomCrypto
-import StrongroomKeys
 import StrongroomTestSupport
 import Testing
+
+@testable import StrongroomKeys
 
 #if canImport(Glibc)
 import Glibc
@@ -82,6 +83,13 @@ struct LocalKeyringTests {
         chmod(url.path, 0o600)
         #expect(try nodeNames().contains { $0.hasPrefix("2:") && $0.split(separator: ":")[1].count < 2 })
         try survivorsOpen()
+    }
+
+    @Test("the key store's writer commits with synchronous = FULL: GRDB's WAL setup does not leave it at NORMAL")
+    func writerDurability() throws {
+        let store = try KeyStore.initialize(dataDirectory: TestSupport.scratchDirectory("keys-sync"))
+        let setting = try store.db.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") }
+        #expect(setting == 2)
     }
 
     @Test("refuses a keyring group or others can read, as ssh does")

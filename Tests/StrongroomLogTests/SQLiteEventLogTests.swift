@@ -57,6 +57,15 @@ struct SQLiteEventLogTests {
         #expect(last.count == 1 && last.first?.value == value && last.first?.key == Array("23-255".utf8))
     }
 
+    @Test("the writer commits with the durability asked for: GRDB's WAL setup does not leave it at NORMAL")
+    func writerDurability() throws {
+        let cases: [(SQLiteEventLog.Durability, Int)] = [(.full, 2), (.normal, 1), (.off, 0)]
+        for (durability, expected) in cases {
+            let log = try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("log"), durability: durability)
+            #expect(try log.writerSynchronous() == expected, "\(durability)")
+        }
+    }
+
     @Test("a new log has 64 KiB pages, and its checkpoint starts at SQLite's 4 MB as before")
     func pageSize() throws {
         let log = try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("log"))

@@ -336,7 +336,13 @@ struct PipelineTests {
         let events = try PipelineFixture.events
         let produced = f.producer.produce(events + events + events, to: "loan_applications")
         #expect(produced.count == 12 && produced.allSatisfy { (try? $0.get()) != nil })
-        let consumer = f.fraudConsumer(group: "fraud-ahead")
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-ahead",
+            fetchAhead: true
+        )
         var seen: [Int64] = []
         // Full batches, each fetching the next ahead: every offset once, in order.
         try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { seen += $0.map(\.offset) }
@@ -374,6 +380,32 @@ struct PipelineTests {
                 Issue.record("handed out after the right was withdrawn")
             }
         }
+    }
+
+    @Test("a batch fetched ahead of records that retention deleted meanwhile is not handed out")
+    func fetchAheadAfterRetention() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events + events, to: "loan_applications")
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-retention",
+            fetchAhead: true
+        )
+        var seen: [Int64] = []
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { seen = $0.map(\.offset) }
+        #expect(seen == [0, 1])
+        // [2, 3] is being fetched ahead; then every record goes.
+        usleep(200_000)
+        let report = try f.services.log.deleteRecords(of: "loan_applications", olderThan: Int64.max)
+        #expect(report.removals.map(\.records).reduce(0, +) == 8)
+        seen = [-1]
+        let handed = try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) {
+            seen = $0.map(\.offset)
+        }
+        #expect(handed == 0 && seen == [-1], "nothing deleted is handed out")
     }
 
     @Test("read hands out without committing; commit takes only a delivered batch end and keeps the sequence checks")
