@@ -849,15 +849,7 @@ public final class SecureConsumer: Sendable {
         {
             records = ready
         } else {
-            records = try services.retry.run {
-                try services.log.fetch(
-                    topic: topic,
-                    partition: partition,
-                    from: start,
-                    maxBytes: Self.fetchBytes,
-                    maxRecords: maxRecords
-                )
-            }
+            records = try services.retry.run { try Self.page(services.log, topic, partition, from: start, maxRecords) }
         }
         if ahead, records.count == maxRecords, let last = records.last {
             fetchAhead(topic, partition, key, from: last.offset + 1, maxRecords: maxRecords)
@@ -865,8 +857,16 @@ public final class SecureConsumer: Sendable {
         return (records, context, start)
     }
 
-    /// Bytes per fetch.
-    static let fetchBytes = 8 << 20
+    /// One fetch of up to `maxRecords` (and 8 MiB) from `offset`.
+    static func page(
+        _ log: any EventLog,
+        _ topic: String,
+        _ partition: Int,
+        from offset: Int64,
+        _ maxRecords: Int
+    ) throws(LogError) -> [StoredRecord] {
+        try log.fetch(topic: topic, partition: partition, from: offset, maxBytes: 8 << 20, maxRecords: maxRecords)
+    }
 
     /// Whether the partition still starts at or before `offset`: retention deletes a
     /// partition's oldest records, so a batch fetched ahead from before it is fetched again.
@@ -889,17 +889,7 @@ public final class SecureConsumer: Sendable {
         let services = services
         DispatchQueue.global().async {
             // One try: after a failure the next call fetches itself, with its retries.
-            next.finish(
-                Result {
-                    try services.log.fetch(
-                        topic: topic,
-                        partition: partition,
-                        from: from,
-                        maxBytes: Self.fetchBytes,
-                        maxRecords: maxRecords
-                    )
-                }
-            )
+            next.finish(Result { try Self.page(services.log, topic, partition, from: from, maxRecords) })
         }
     }
 
