@@ -46,6 +46,33 @@ enum Parallel {
         }
     }
 
+    /// `side()` on another thread while `body()` runs on the caller's; both results.
+    ///
+    /// For serial work (a key store transaction) that can overlap a parallel phase.
+    static func alongside<A: Sendable, B>(_ side: @escaping @Sendable () -> A, _ body: () -> B) -> (A, B) {
+        let box = Once<A>()
+        DispatchQueue.global(qos: .userInitiated).async { box.set(side()) }
+        let b = body()
+        return (box.wait(), b)
+    }
+
+    /// A value set once on one thread and waited for on another.
+    private final class Once<A: Sendable>: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var value: A?
+
+        func set(_ value: A) {
+            self.value = value
+            done.signal()
+        }
+
+        func wait() -> A {
+            done.wait()
+            // The semaphore orders the write before this read.
+            return value.unsafelyUnwrapped
+        }
+    }
+
     private struct UncheckedBuffer<T>: @unchecked Sendable {
         let buffer: UnsafeMutableBufferPointer<T>
         init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }

@@ -303,14 +303,67 @@ public final class SecureProducer: Sendable {
         to topic: String,
         correlationID: String = UUID().uuidString
     ) -> [Result<RecordPosition, PipelineError>] {
+        switch prepare(events, to: topic, correlationID: correlationID) {
+        case .done(let results): results
+        case .ready(let batch): commit(batch)
+        }
+    }
+
+    /// Produces batches one after another, in order, to `topic`: each batch is authorized,
+    /// validated, scanned and encrypted while the batch before it is signed and appended.
+    ///
+    /// What two callers would reach, with the order of one: batch *n*'s records come before
+    /// batch *n + 1*'s in every partition. `next` is called on the caller's thread for each
+    /// batch and its correlation id (nil ends the stream); `done` gets each batch's results, in
+    /// order, on another thread, as soon as they are durable (a caller waiting on `next` for
+    /// input does not hold them back).
+    public func produce(
+        to topic: String,
+        next: () -> (events: [[UInt8]], correlationID: String)?,
+        done: @escaping @Sendable ([Result<RecordPosition, PipelineError>]) -> Void
+    ) {
+        var current = next().map { prepare($0.events, to: topic, correlationID: $0.correlationID) }
+        while let batch = current {
+            let answer: @Sendable () -> Void = {
+                switch batch {
+                case .done(let results): done(results)
+                case .ready(let ready): done(self.commit(ready))
+                }
+            }
+            (_, current) = Parallel.alongside(answer) {
+                next().map { prepare($0.events, to: topic, correlationID: $0.correlationID) }
+            }
+        }
+    }
+
+    /// A produce call after its checks and encryption: the records left to number, sign and append.
+    struct ReadyBatch: Sendable {
+        let topic: String
+        let correlationID: String
+        let started: ContinuousClock.Instant
+        let schema: StrongroomServices.CompiledSchema
+        let partitionCount: Result<Int, LogError>
+        var results: [Result<RecordPosition, PipelineError>?]
+        let pending: [(index: Int, key: [UInt8], value: [UInt8], keys: [UInt8], fields: Int)]
+        let flagged: [String: Int]
+    }
+
+    /// A produce call's first part: answered already, or ready to append.
+    enum Prepared: Sendable {
+        case done([Result<RecordPosition, PipelineError>])
+        case ready(ReadyBatch)
+    }
+
+    /// Authorizes, validates, scans for DLP and encrypts `events`.
+    func prepare(_ events: [[UInt8]], to topic: String, correlationID: String) -> Prepared {
         let started = ContinuousClock.now
-        defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
         let context = AuthorizationContext(
             sourceAddress: sourceAddress,
             tenant: services.tenant.isEmpty ? nil : services.tenant
         )
         let decision = services.policy.authorize(principal, as: identity, .produce, .topic(topic), context)
         guard decision.isAllowed else {
+            defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
             let audited = Result { () throws(PipelineError) in
                 try services.record([
                     AuditEntry(
@@ -333,11 +386,14 @@ public final class SecureProducer: Sendable {
                     "reason": "\(decision.reason)",
                 ]
             )
-            if case .failure(let error) = audited { return events.map { _ in .failure(error) } }
-            return events.map { _ in .failure(PipelineError(.denied, decision.reason)) }
+            if case .failure(let error) = audited { return .done(events.map { _ in .failure(error) }) }
+            return .done(events.map { _ in .failure(PipelineError(.denied, decision.reason)) })
         }
         let schema: StrongroomServices.CompiledSchema
-        do { schema = try services.schema(for: topic) } catch { return events.map { _ in .failure(error) } }
+        do { schema = try services.schema(for: topic) } catch {
+            services.time("strongroom_produce_duration", [("topic", topic)], since: started)
+            return .done(events.map { _ in .failure(error) })
+        }
         // Read once per call: the DLP action now, the partition count for the append.
         let topicConfig = Result { () throws(LogError) in try services.log.topicConfig(topic) }
         let dlpAction = (try? topicConfig.get().dlpAction) ?? "reject"
@@ -345,16 +401,24 @@ public final class SecureProducer: Sendable {
         var accepted: [Int] = []
         accepted.reserveCapacity(events.count)
         var flagged: [String: Int] = [:]
-        let checked = Parallel.map(events.count) { i -> Result<[DLPFinding], PipelineError> in
-            // Parsed once: the validator's value is the one DLP scans.
-            let (parsed, errors) = schema.validator.validated(bytes: events[i])
-            if !errors.isEmpty {
-                return .failure(PipelineError(.invalid, errors.prefix(3).map(\.description).joined(separator: "; ")))
+        // The keys are resolved (new subjects' keys created, durably) while the batch is
+        // validated: an event refused below may leave its subject's key made, never used.
+        let prepared = schema.cipher.prepare(batch: events)
+        let resolve: @Sendable () -> [KeyFamily: DataEncryptionKey] = { schema.cipher.resolveKeys(prepared) }
+        let (resolved, checked) = Parallel.alongside(resolve) {
+            Parallel.map(events.count) { i -> Result<[DLPFinding], PipelineError> in
+                // Parsed once: the validator's value is the one DLP scans.
+                let (parsed, errors) = schema.validator.validated(bytes: events[i])
+                if !errors.isEmpty {
+                    return .failure(
+                        PipelineError(.invalid, errors.prefix(3).map(\.description).joined(separator: "; "))
+                    )
+                }
+                guard let value = parsed else { return .failure(PipelineError(.invalid, "not JSON")) }
+                return .success(
+                    services.dlp.scan(value, coverage: schema.coverage, declaredNames: schema.validator.declaredNames)
+                )
             }
-            guard let value = parsed else { return .failure(PipelineError(.invalid, "not JSON")) }
-            return .success(
-                services.dlp.scan(value, coverage: schema.coverage, declaredNames: schema.validator.declaredNames)
-            )
         }
         for (i, check) in checked.enumerated() {
             switch check {
@@ -372,7 +436,7 @@ public final class SecureProducer: Sendable {
             }
             accepted.append(i)
         }
-        let encrypted = schema.cipher.seal(batch: accepted.map { events[$0] })
+        let encrypted = schema.cipher.seal(batch: events, prepared, keys: resolved, only: accepted)
         var pending: [(index: Int, key: [UInt8], value: [UInt8], keys: [UInt8], fields: Int)] = []
         for (i, result) in zip(accepted, encrypted) {
             switch result {
@@ -389,14 +453,36 @@ public final class SecureProducer: Sendable {
                 )
             }
         }
+        Retire.later((consume checked, consume encrypted, consume prepared))
+        let ready = ReadyBatch(
+            topic: topic,
+            correlationID: correlationID,
+            started: started,
+            schema: schema,
+            partitionCount: topicConfig.map(\.partitions),
+            results: results,
+            pending: pending,
+            flagged: flagged
+        )
         guard !pending.isEmpty else {
+            defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
             do { try services.record(auditEntries(topic, results, pending: 0, correlationID, flagged)) } catch {
-                return results.map { _ in .failure(error) }
+                return .done(results.map { _ in .failure(error) })
             }
-            return finish(topic, results, correlationID, flagged)
+            return .done(finish(topic, results, correlationID, flagged))
         }
+        return .ready(ready)
+    }
+
+    /// Numbers, signs, audits and appends a prepared batch.
+    func commit(_ batch: consuming ReadyBatch) -> [Result<RecordPosition, PipelineError>] {
+        let (topic, correlationID, schema, pending, flagged, started) = (
+            batch.topic, batch.correlationID, batch.schema, batch.pending, batch.flagged, batch.started
+        )
+        var results = batch.results
+        defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
         let partitionCount: Int
-        do { partitionCount = try topicConfig.get().partitions } catch {
+        do { partitionCount = try batch.partitionCount.get() } catch {
             for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
             try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
             return finish(topic, results, correlationID, flagged)
@@ -492,7 +578,7 @@ public final class SecureProducer: Sendable {
             Retire.later((consume records, consume contents, consume signatures))
             return finish(topic, results, correlationID, [:])
         }
-        Retire.later((consume checked, consume encrypted, consume pending))
+        Retire.later(consume batch)
         return outcome
     }
 

@@ -4,6 +4,7 @@ import Strongroom
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomSchema
+import Synchronization
 
 /// Options shared by `encrypt` and `decrypt`.
 struct CipherOptions: ParsableArguments {
@@ -76,33 +77,69 @@ func processLines<Failure: Error>(
     maxLineBytes: Int = InputLines.defaultMaxBytes,
     _ body: ([[UInt8]]) -> [Result<[UInt8], Failure>]
 ) throws {
-    var input = InputLines(maxBytes: maxLineBytes)
-    var lineNumber = 0
-    var failures = 0
-    var outputLost = false
-    var done = false
-    while !done {
-        var batch: [[UInt8]] = []
-        var numbers: [Int] = []
-        repeat {
-            guard let next = input.next() else {
-                done = true
-                break
-            }
-            lineNumber += 1
-            switch next {
-            case .tooLong:
-                failures += 1
-                printError("strongroom \(label): line \(lineNumber): longer than \(maxLineBytes) bytes, skipped")
-            case .line(let line):
-                if InputLines.isBlank(line) { continue }
-                batch.append(line)
-                numbers.append(lineNumber)
-            }
-        } while input.hasBufferedLine && batch.count < 1000
-        guard !batch.isEmpty else { continue }
+    var reader = LineBatches(label, maxLineBytes: maxLineBytes)
+    let report = LineReport(label)
+    while let (batch, numbers) = reader.next() { report.write(body(batch), lines: numbers) }
+    try report.finish(lines: reader.lineNumber, skipped: reader.skipped)
+}
+
+/// Standard input in batches of the lines that arrived together (at most 1,000), with their
+/// line numbers; a line over the limit is reported and skipped.
+struct LineBatches {
+    let label: String
+    let maxLineBytes: Int
+    private var input: InputLines
+    private var done = false
+    /// Lines read so far, blank and skipped ones included.
+    private(set) var lineNumber = 0
+    /// Lines skipped as too long.
+    private(set) var skipped = 0
+
+    init(_ label: String, maxLineBytes: Int) {
+        self.label = label
+        self.maxLineBytes = maxLineBytes
+        self.input = InputLines(maxBytes: maxLineBytes)
+    }
+
+    /// The next batch and its line numbers, nil at the end of input.
+    mutating func next() -> (lines: [[UInt8]], numbers: [Int])? {
+        while !done {
+            var batch: [[UInt8]] = []
+            var numbers: [Int] = []
+            repeat {
+                guard let next = input.next() else {
+                    done = true
+                    break
+                }
+                lineNumber += 1
+                switch next {
+                case .tooLong:
+                    skipped += 1
+                    printError("strongroom \(label): line \(lineNumber): longer than \(maxLineBytes) bytes, skipped")
+                case .line(let line):
+                    if InputLines.isBlank(line) { continue }
+                    batch.append(line)
+                    numbers.append(lineNumber)
+                }
+            } while input.hasReadyLine && batch.count < 1000
+            if !batch.isEmpty { return (batch, numbers) }
+        }
+        return nil
+    }
+}
+
+/// Writes each batch's results in order (outputs on stdout, failures on stderr with their line
+/// numbers) and the summary; usable from the thread a streaming producer answers on.
+final class LineReport: Sendable {
+    let label: String
+    private let state = Mutex((failures: 0, outputLost: false))
+
+    init(_ label: String) { self.label = label }
+
+    func write<Failure: Error>(_ results: [Result<[UInt8], Failure>], lines numbers: [Int]) {
         var out: [UInt8] = []
-        for (number, result) in zip(numbers, body(batch)) {
+        var failures = 0
+        for (number, result) in zip(numbers, results) {
             switch result {
             case .success(let bytes):
                 out.append(contentsOf: bytes)
@@ -112,12 +149,21 @@ func processLines<Failure: Error>(
                 printError("strongroom \(label): line \(number): \(error)")
             }
         }
-        if !writeOut(out) { outputLost = true }
+        let written = writeOut(out)
+        state.withLock {
+            $0.failures += failures
+            if !written { $0.outputLost = true }
+        }
     }
-    if outputLost { throw CLIError("strongroom \(label): standard output could not be written") }
-    if failures > 0 {
-        printError("strongroom \(label): \(failures) of \(lineNumber) lines failed")
-        throw ExitCode(1)
+
+    /// Throws when output was lost or any of `lines` (or `skipped` too-long ones) failed.
+    func finish(lines: Int, skipped: Int = 0) throws {
+        let (failures, outputLost) = state.withLock { ($0.failures + skipped, $0.outputLost) }
+        if outputLost { throw CLIError("strongroom \(label): standard output could not be written") }
+        if failures > 0 {
+            printError("strongroom \(label): \(failures) of \(lines) lines failed")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -78,9 +78,17 @@ struct InputLines {
         }
     }
 
-    /// True when the next line can be returned without reading: lines that arrived together
-    /// are handled as one batch, and a slow producer is never kept waiting for a full one.
+    /// True when the next line can be returned without reading.
     var hasBufferedLine: Bool { start < end && buffer[start..<end].contains(0x0A) }
+
+    /// True when the next line is buffered or more input is ready to read (a file, a pipe with
+    /// data in it, the end of input): lines that arrived together are handled as one batch, and
+    /// a slow writer is never kept waiting for a full one.
+    var hasReadyLine: Bool {
+        if hasBufferedLine || finished { return true }
+        var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 1
+    }
 
     /// True for a line of only blanks.
     static func isBlank(_ line: [UInt8]) -> Bool { line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D } }

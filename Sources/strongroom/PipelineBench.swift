@@ -94,6 +94,24 @@ struct SecureBench {
         return appended.load(ordering: .relaxed)
     }
 
+    /// Produces `input` as one stream of `batch`-event calls, each prepared while the one before
+    /// it is appended (``SecureProducer/produce(to:next:done:)``); the number appended.
+    func produceStream(_ input: ArraySlice<[UInt8]>, to topic: String, batch: Int) -> Int {
+        let appended = Atomic(0)
+        var start = input.startIndex
+        producer.produce(
+            to: topic,
+            next: {
+                guard start < input.endIndex else { return nil }
+                let end = min(start + batch, input.endIndex)
+                defer { start = end }
+                return (Array(input[start..<end]), UUID().uuidString)
+            },
+            done: { results in appended.add(results.filter { (try? $0.get()) != nil }.count, ordering: .relaxed) }
+        )
+        return appended.load(ordering: .relaxed)
+    }
+
     /// Consumes every partition of `topic` to its end as group `group`, with `readers` members
     /// of the group at once (reader r takes partitions r, r + readers, …); events and fields decrypted.
     func consumeAll(
@@ -148,11 +166,20 @@ struct BenchConcurrency: ParsableArguments {
             """
     )
     var callers = 1
+    @Flag(
+        help: """
+            One caller producing the file as a stream of calls, each prepared (checked, encrypted) while the \
+            one before it is signed and appended, as `strongroom produce` does and as the peer's producer \
+            queues records while earlier ones are sent.
+            """
+    )
+    var pipelined = false
     @Option(help: "Members of the consumer group reading the secure topic at once, each its own partitions.")
     var readers = 1
 
     func validate() throws {
         guard callers >= 1, callers <= 64 else { throw ValidationError("--callers: 1 to 64") }
+        guard !pipelined || callers == 1 else { throw ValidationError("--pipelined: one caller") }
     }
 
     /// Refuses more readers than partitions: a member without a partition reads nothing.
@@ -215,7 +242,10 @@ struct PipelineBench: ParsableCommand {
         _ = bench.produceAll(lines.prefix(warmup), to: "warmup", batch: batch)
         var produced = 0
         let produceSeconds = measure {
-            produced = bench.produceAll(lines[...], to: topic, batch: batch, callers: callers)
+            produced =
+                concurrency.pipelined
+                ? bench.produceStream(lines[...], to: topic, batch: batch)
+                : bench.produceAll(lines[...], to: topic, batch: batch, callers: callers)
         }
         BenchLine(
             op: "produce_secure",
@@ -224,6 +254,7 @@ struct PipelineBench: ParsableCommand {
             seconds: produceSeconds,
             note: "\(produced) appended; validate + DLP + encrypt + sign + durable append, \(batch) per call"
                 + (callers > 1 ? ", \(callers) callers at once" : "")
+                + (concurrency.pipelined ? ", pipelined" : "")
         )
         .print()
         var consumed = (events: 0, decrypted: 0)
@@ -382,7 +413,10 @@ struct KafkaBench: ParsableCommand {
             _ = bench.produceAll(lines.prefix(warmup), to: "warmup", batch: min(batch, 1000))
             var produced = 0
             let secureSeconds = measure {
-                produced = bench.produceAll(lines[...], to: topic, batch: batch, callers: callers)
+                produced =
+                    concurrency.pipelined
+                    ? bench.produceStream(lines[...], to: topic, batch: batch)
+                    : bench.produceAll(lines[...], to: topic, batch: batch, callers: callers)
             }
             BenchLine(
                 op: "produce_secure",
@@ -391,6 +425,7 @@ struct KafkaBench: ParsableCommand {
                 seconds: secureSeconds,
                 note: "\(produced) acknowledged; validate + DLP + encrypt + sign + audit + Kafka append"
                     + (callers > 1 ? ", \(callers) callers at once" : "")
+                    + (concurrency.pipelined ? ", pipelined" : "")
             )
             .print()
             _ = bench.produceAll(lines.prefix(consumeCount), to: topic + ".c", batch: batch)

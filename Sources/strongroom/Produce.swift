@@ -5,6 +5,7 @@ import Strongroom
 import StrongroomJSON
 import StrongroomLog
 import StrongroomPolicy
+import Synchronization
 
 struct ProduceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,6 +17,10 @@ struct ProduceCommand: ParsableCommand {
             the data subject's key, a batch signature, the audit entry, then the append. Each accepted line prints \
             {"partition":P,"offset":O} on stdout, in input order; refused lines are reported on stderr with their number \
             and reason, and the others are still produced. Exit status 1 when any line was refused.
+
+            Lines that are ready together (a file, a busy pipe) go as one batch of up to 1,000: one audit entry, \
+            one signature and one durable append each. The next batch is checked and encrypted while the one \
+            before it is signed and appended; a line typed alone is produced and answered at once.
 
             Records are signed with the principal's producer key, <data-dir>/producer-<principal>.key (created on \
             first use, mode 0600). Consumers trust it only once the policy pins its public key under \
@@ -53,18 +58,35 @@ struct ProduceCommand: ParsableCommand {
         }
         try CLIProducerKeys.requirePinned(key, principal: principal, services: services)
         let producer = SecureProducer(services: services, principal: principal, key: key, sourceAddress: address)
-        try processLines("produce") { (lines: [[UInt8]]) -> [Result<[UInt8], PipelineError>] in
-            let correlation = correlationId ?? UUID().uuidString.lowercased()
-            return producer.produce(lines, to: topic, correlationID: correlation).map { result in
-                result.map { position in
-                    var out: [UInt8] = []
-                    JSONValue.object([
-                        .init("partition", .number("\(position.partition)")),
-                        .init("offset", .number("\(position.offset)")),
-                    ]).write(to: &out)
-                    return out
-                }
+        var reader = LineBatches("produce", maxLineBytes: InputLines.defaultMaxBytes)
+        let report = LineReport("produce")
+        // Each batch's line numbers, for its results: answered in order on another thread.
+        let numbers = Mutex<[[Int]]>([])
+        let correlationId = self.correlationId
+        producer.produce(
+            to: topic,
+            next: {
+                guard let (lines, lineNumbers) = reader.next() else { return nil }
+                numbers.withLock { $0.append(lineNumbers) }
+                return (lines, correlationId ?? UUID().uuidString.lowercased())
+            },
+            done: { results in
+                let lineNumbers = numbers.withLock { $0.removeFirst() }
+                report.write(
+                    results.map { result in
+                        result.map { position in
+                            var out: [UInt8] = []
+                            JSONValue.object([
+                                .init("partition", .number("\(position.partition)")),
+                                .init("offset", .number("\(position.offset)")),
+                            ]).write(to: &out)
+                            return out
+                        }
+                    },
+                    lines: lineNumbers
+                )
             }
-        }
+        )
+        try report.finish(lines: reader.lineNumber, skipped: reader.skipped)
     }
 }

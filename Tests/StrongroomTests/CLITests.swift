@@ -772,6 +772,22 @@ struct SecureShellTests {
         )
         #expect(misread.status == 1 && misread.err.contains("check --topic, --event-id-field"))
 
+        // 1,500 lines ready at once: batches of up to 1,000, each prepared while the one before is
+        // appended; answers in input order, offsets in that order, the bad line named by its number.
+        var many = (0..<1500).map { lines[$0 % lines.count] }
+        many[1199] = broken
+        let streamed = try CLI.run(
+            produce + ["--policy", policy],
+            input: many.joined(separator: "\n") + "\n",
+            environment: env
+        )
+        #expect(streamed.status == 1)
+        #expect(streamed.err.contains("line 1200: schema violation") && streamed.err.contains("1 of 1500 lines failed"))
+        let offsets = streamed.out.split(separator: "\n").compactMap { line -> Int? in
+            guard case .number(let text)? = (try? JSONValue(parsing: Array(line.utf8)))?["offset"] else { return nil }
+            return Int(text)
+        }
+        #expect(offsets.count == 1499 && offsets == Array(3..<1502), "after the records above")
         let actions = try AuditLog(dataDirectory: URL(fileURLWithPath: data)).entries(from: 0, limit: 10_000)
             .compactMap { AuditEntry(canonical: $0.bytes)?.action }
         for action in ["PinProducerKey", "AppendRaw", "ResetGroup", "ListDeadLetters", "ReplayDeadLettersRequested"] {

@@ -299,6 +299,52 @@ struct PipelineTests {
         #expect(masked.first?.count == 700)
     }
 
+    @Test("a stream of batches lands in order, each answered once durable, even while the next is still awaited")
+    func producedAsAStream() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        var batches = (0..<6).map { _ in Array(repeatElement(events, count: 30).joined()) }
+        batches[2][7] = Array(
+            String(decoding: events[0], as: UTF8.self).replacingOccurrences(of: "\"USD\"", with: "\"JPY\"").utf8
+        )
+        let answered = Mutex<[[Result<RecordPosition, PipelineError>]]>([])
+        let delivered = DispatchSemaphore(value: 0)
+        var handed = 0
+        f.producer.produce(
+            to: "loan_applications",
+            next: {
+                guard handed < batches.count else { return nil }
+                // Batch n + 1 is handed over only once batch n was answered: the answer must not
+                // wait for the next batch (as a shell user typing lines would).
+                if handed > 0 { #expect(delivered.wait(timeout: .now() + 60) == .success) }
+                defer { handed += 1 }
+                return (batches[handed], "stream-\(handed)")
+            },
+            done: { results in
+                answered.withLock { $0.append(results) }
+                delivered.signal()
+            }
+        )
+        let all = answered.withLock { $0 }
+        try #require(all.count == batches.count)
+        #expect(zip(all, batches).allSatisfy { $0.count == $1.count })
+        let kinds = all[2].map { result -> PipelineError.Kind? in
+            if case .failure(let e) = result { return e.kind }
+            return nil
+        }
+        #expect(kinds[7] == .invalid && kinds.enumerated().allSatisfy { $0.offset == 7 || $0.element == nil })
+        let offsets = all.joined().compactMap { try? $0.get().offset }
+        #expect(offsets == Array(0..<Int64(offsets.count)) && offsets.count == 6 * 120 - 1, "in batch order")
+        // Read back: every record in order and signed, no sequence gap or replay dead-lettered.
+        let seen = try f.consume("fraud-service", purpose: "credit-check")
+        #expect(seen.count == offsets.count)
+        #expect(try f.deadLetters().records.isEmpty)
+        let audit = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        let produced = audit.filter { $0.action == "Produce" && $0.decision == .allow }
+        #expect(produced.map(\.correlationID) == (0..<6).map { Optional("stream-\($0)") })
+        #expect(produced.map(\.count) == [120, 120, 119, 120, 120, 120])
+    }
+
     @Test("an erased customer's fields read as erased; every other customer still decrypts")
     func erasure() throws {
         let f = try PipelineFixture()
