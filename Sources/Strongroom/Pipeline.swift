@@ -751,7 +751,9 @@ public final class SecureConsumer: Sendable {
     /// With `fetchAhead`, a full batch handed out by `consume` starts fetching the next one on
     /// another thread, for a reader that calls again at once (a drain loop): up to 8 MiB held
     /// per partition, for at most a few seconds. Off for a consumer kept between remote
-    /// requests.
+    /// requests, and on a log whose client fetches ahead itself (``EventLog/fetchesAhead``:
+    /// Kafka), where the check that a batch is still held would cost a round trip to the
+    /// partition leaders per call.
     public init(
         services: StrongroomServices,
         principal: String,
@@ -767,7 +769,7 @@ public final class SecureConsumer: Sendable {
         self.group = group
         self.token = token
         self.identity = identity
-        self.fetchAhead = fetchAhead
+        self.fetchAhead = fetchAhead && !services.log.fetchesAhead
     }
 
     /// `Consume` on the topic and on the group (its offsets are shared state: moving them needs

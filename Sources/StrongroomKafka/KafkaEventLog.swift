@@ -548,6 +548,9 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
 
     // MARK: Read and commit
 
+    /// True: librdkafka fetches ahead of the reader on its own threads.
+    public var fetchesAhead: Bool { true }
+
     /// Records of one partition from `offset`, read through an assigned consumer.
     public func fetch(
         topic: String,

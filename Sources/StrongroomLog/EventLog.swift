@@ -280,6 +280,10 @@ public protocol EventLog: Sendable {
     /// Deletes `topic`'s records whose timestamp is before `cutoff` (ms since 1970), whatever
     /// the topic's own settings: retention decided outside the log (by classification).
     func deleteRecords(of topic: String, olderThan cutoff: Int64) throws(LogError) -> RetentionReport
+
+    /// True when the log's own client already fetches a partition's next records while the
+    /// last are handled (a Kafka consumer does): a reader then gains nothing by fetching ahead.
+    var fetchesAhead: Bool { get }
 }
 
 extension EventLog {
@@ -290,6 +294,9 @@ extension EventLog {
 }
 
 extension EventLog {
+    /// A log read one fetch at a time.
+    public var fetchesAhead: Bool { false }
+
     /// The settings from ``describeTopic(_:)``.
     public func topicConfig(_ name: String) throws(LogError) -> TopicConfig { try describeTopic(name).config }
 }

@@ -88,6 +88,26 @@ private struct Round: CustomStringConvertible {
     }
 }
 
+@Suite("Secure consumer on Kafka")
+struct KafkaConsumerTests {
+    @Test(
+        "a consumer on Kafka leaves fetching ahead to librdkafka (no round trip per call); on SQLite it fetches ahead"
+    )
+    func fetchAheadOnKafka() throws {
+        let site = try Site("fetch-ahead-kafka", keyring: nil, producerKey: Curve25519.Signing.PrivateKey().publicKey)
+        #expect(site.log.fetchesAhead)
+        let consumer = SecureConsumer(
+            services: site.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-ahead",
+            fetchAhead: true
+        )
+        #expect(!consumer.fetchAhead)
+        #expect(!(try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("fetch-ahead-sqlite")).fetchesAhead))
+    }
+}
+
 @Suite("Kafka failover: a primary killed at random points, the group resumes on the standby", .serialized)
 struct KafkaFailoverTests {
     static let topic = "loan_applications"

@@ -389,6 +389,7 @@ struct PipelineTests {
             group: "fraud-ahead",
             fetchAhead: true
         )
+        #expect(consumer.fetchAhead)
         var seen: [Int64] = []
         // Full batches, each fetching the next ahead: every offset once, in order.
         try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 2) { seen += $0.map(\.offset) }
