@@ -325,58 +325,30 @@ public struct EventCipher: Sendable {
 
     /// Encrypts many events, one result per event, each with its subject's pseudonym.
     public func seal(batch events: [[UInt8]]) -> [Result<Sealed, EventCipherError>] {
-        let prepared = prepare(batch: events)
-        return seal(batch: events, prepared, keys: resolveKeys(prepared), only: Array(events.indices))
-    }
-
-    /// A batch scanned for sealing: each event's fields and subject, and the keys it asks for.
-    struct Prepared: Sendable {
-        var scans: [Result<Scan, EventCipherError>]
-        /// The family of each event that needs a key.
-        var families: [KeyFamily?]
-        /// Each family's seals in the batch (counted against its usage limit).
-        var demand: [KeyFamily: Int]
-    }
-
-    /// Scans every event of `events` and works out the keys they need.
-    func prepare(batch events: [[UInt8]]) -> Prepared {
         let scans = Parallel.map(events.count, threads: options.threads) { i in
             events[i].withUnsafeBufferPointer { buffer -> Result<Scan, EventCipherError> in
                 do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
             }
         }
+        // Each family's key, and the seals the batch makes under it (counted against its limit).
         var demand: [KeyFamily: Int] = [:]
+        // The family of each event that needs a key, worked out once.
         let families = scans.map { scanned -> KeyFamily? in
             guard case .success(let s) = scanned, s.needsKey, s.subjectKey == nil else { return nil }
             let f = family(for: s.subject)
             demand[f, default: 0] += s.seals
             return f
         }
-        return Prepared(scans: scans, families: families, demand: demand)
-    }
-
-    /// The keys a prepared batch asks for, in one round trip; a failure resurfaces per event
-    /// when it is sealed.
-    func resolveKeys(_ prepared: Prepared) -> [KeyFamily: DataEncryptionKey] {
-        (try? keys.encryptionKeys(for: prepared.demand)) ?? [:]
-    }
-
-    /// Seals the events of `events` at `indices` with the keys resolved for `prepared`.
-    func seal(
-        batch events: [[UInt8]],
-        _ prepared: Prepared,
-        keys resolved: [KeyFamily: DataEncryptionKey],
-        only indices: [Int]
-    ) -> [Result<Sealed, EventCipherError>] {
-        Parallel.map(indices.count, threads: options.threads) { j in
-            let i = indices[j]
-            return events[i].withUnsafeBufferPointer { buffer in
+        // One round trip for every subject; a failure resurfaces per event below.
+        let resolved = (try? keys.encryptionKeys(for: demand)) ?? [:]
+        return Parallel.map(events.count, threads: options.threads) { i in
+            events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
-                    let scan = try prepared.scans[i].get()
+                    let scan = try scans[i].get()
                     var out: [UInt8] = []
                     // Sealing adds about 72 bytes a field: rarely more than three times the event.
                     out.reserveCapacity(buffer.count * 3)
-                    var key = prepared.families[i].flatMap { resolved[$0] }
+                    var key = families[i].flatMap { resolved[$0] }
                     if key == nil { key = try encryptionKey(for: scan) }
                     try seal(buffer, scan: scan, key: key, into: &out)
                     let pseudonym = key?.reference.scope == .subject ? key?.reference.id.description : nil

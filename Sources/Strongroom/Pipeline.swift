@@ -304,7 +304,7 @@ public final class SecureProducer: Sendable {
         correlationID: String = UUID().uuidString
     ) -> [Result<RecordPosition, PipelineError>] {
         switch prepare(events, to: topic, correlationID: correlationID) {
-        case .done(let results): results
+        case .answered(let answer): answer()
         case .ready(let batch): commit(batch)
         }
     }
@@ -312,27 +312,31 @@ public final class SecureProducer: Sendable {
     /// Produces batches one after another, in order, to `topic`: each batch is authorized,
     /// validated, scanned and encrypted while the batch before it is signed and appended.
     ///
-    /// What two callers would reach, with the order of one: batch *n*'s records come before
-    /// batch *n + 1*'s in every partition. `next` is called on the caller's thread for each
-    /// batch and its correlation id (nil ends the stream); `done` gets each batch's results, in
+    /// What two callers would reach, with the order of one: batch *n*'s records and audit
+    /// entries come before batch *n + 1*'s. `next` is called on the caller's thread for each
+    /// batch and its correlation id (nil ends the stream). `done` gets each batch's results, in
     /// order, on another thread, as soon as they are durable (a caller waiting on `next` for
-    /// input does not hold them back).
+    /// input does not hold them back), and returns whether to go on: after `false`, `next` is
+    /// not called again and the batch prepared meanwhile is not produced (nothing of it is
+    /// appended or audited; keys it made for new subjects stay, unused).
     public func produce(
         to topic: String,
         next: () -> (events: [[UInt8]], correlationID: String)?,
-        done: @escaping @Sendable ([Result<RecordPosition, PipelineError>]) -> Void
+        done: @escaping @Sendable ([Result<RecordPosition, PipelineError>]) -> Bool
     ) {
         var current = next().map { prepare($0.events, to: topic, correlationID: $0.correlationID) }
         while let batch = current {
-            let answer: @Sendable () -> Void = {
+            let answer: @Sendable () -> Bool = {
                 switch batch {
-                case .done(let results): done(results)
+                case .answered(let answer): done(answer())
                 case .ready(let ready): done(self.commit(ready))
                 }
             }
-            (_, current) = Parallel.alongside(answer) {
+            let (goOn, upcoming) = Parallel.alongside(answer) {
                 next().map { prepare($0.events, to: topic, correlationID: $0.correlationID) }
             }
+            guard goOn else { return }
+            current = upcoming
         }
     }
 
@@ -340,7 +344,8 @@ public final class SecureProducer: Sendable {
     struct ReadyBatch: Sendable {
         let topic: String
         let correlationID: String
-        let started: ContinuousClock.Instant
+        /// Time spent preparing, counted in the call's duration with the commit's.
+        let prepared: Duration
         let schema: StrongroomServices.CompiledSchema
         let partitionCount: Result<Int, LogError>
         var results: [Result<RecordPosition, PipelineError>?]
@@ -348,9 +353,10 @@ public final class SecureProducer: Sendable {
         let flagged: [String: Int]
     }
 
-    /// A produce call's first part: answered already, or ready to append.
+    /// A produce call's first part: refused as a whole or with nothing left to append (the
+    /// answer writes its audit entries, so a stream writes them in batch order), or ready to append.
     enum Prepared: Sendable {
-        case done([Result<RecordPosition, PipelineError>])
+        case answered(@Sendable () -> [Result<RecordPosition, PipelineError>])
         case ready(ReadyBatch)
     }
 
@@ -363,36 +369,15 @@ public final class SecureProducer: Sendable {
         )
         let decision = services.policy.authorize(principal, as: identity, .produce, .topic(topic), context)
         guard decision.isAllowed else {
-            defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
-            let audited = Result { () throws(PipelineError) in
-                try services.record([
-                    AuditEntry(
-                        principal: principal,
-                        action: "Produce",
-                        resource: "topic:\(topic)",
-                        decision: .deny,
-                        rules: decision.matchedRules,
-                        reason: decision.reason,
-                        correlationID: correlationID,
-                        count: events.count
-                    )
-                ])
+            let spent = ContinuousClock.now - started
+            return .answered { [self] in
+                self.refuse(events.count, topic, decision, correlationID, ContinuousClock.now - spent)
             }
-            services.count("strongroom_denials_total", [("action", "Produce"), ("topic", topic)])
-            services.logger.warning(
-                "produce denied",
-                metadata: [
-                    "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
-                    "reason": "\(decision.reason)",
-                ]
-            )
-            if case .failure(let error) = audited { return .done(events.map { _ in .failure(error) }) }
-            return .done(events.map { _ in .failure(PipelineError(.denied, decision.reason)) })
         }
         let schema: StrongroomServices.CompiledSchema
         do { schema = try services.schema(for: topic) } catch {
             services.time("strongroom_produce_duration", [("topic", topic)], since: started)
-            return .done(events.map { _ in .failure(error) })
+            return .answered { events.map { _ in .failure(error) } }
         }
         // Read once per call: the DLP action now, the partition count for the append.
         let topicConfig = Result { () throws(LogError) in try services.log.topicConfig(topic) }
@@ -401,24 +386,16 @@ public final class SecureProducer: Sendable {
         var accepted: [Int] = []
         accepted.reserveCapacity(events.count)
         var flagged: [String: Int] = [:]
-        // The keys are resolved (new subjects' keys created, durably) while the batch is
-        // validated: an event refused below may leave its subject's key made, never used.
-        let prepared = schema.cipher.prepare(batch: events)
-        let resolve: @Sendable () -> [KeyFamily: DataEncryptionKey] = { schema.cipher.resolveKeys(prepared) }
-        let (resolved, checked) = Parallel.alongside(resolve) {
-            Parallel.map(events.count) { i -> Result<[DLPFinding], PipelineError> in
-                // Parsed once: the validator's value is the one DLP scans.
-                let (parsed, errors) = schema.validator.validated(bytes: events[i])
-                if !errors.isEmpty {
-                    return .failure(
-                        PipelineError(.invalid, errors.prefix(3).map(\.description).joined(separator: "; "))
-                    )
-                }
-                guard let value = parsed else { return .failure(PipelineError(.invalid, "not JSON")) }
-                return .success(
-                    services.dlp.scan(value, coverage: schema.coverage, declaredNames: schema.validator.declaredNames)
-                )
+        let checked = Parallel.map(events.count) { i -> Result<[DLPFinding], PipelineError> in
+            // Parsed once: the validator's value is the one DLP scans.
+            let (parsed, errors) = schema.validator.validated(bytes: events[i])
+            if !errors.isEmpty {
+                return .failure(PipelineError(.invalid, errors.prefix(3).map(\.description).joined(separator: "; ")))
             }
+            guard let value = parsed else { return .failure(PipelineError(.invalid, "not JSON")) }
+            return .success(
+                services.dlp.scan(value, coverage: schema.coverage, declaredNames: schema.validator.declaredNames)
+            )
         }
         for (i, check) in checked.enumerated() {
             switch check {
@@ -436,7 +413,8 @@ public final class SecureProducer: Sendable {
             }
             accepted.append(i)
         }
-        let encrypted = schema.cipher.seal(batch: events, prepared, keys: resolved, only: accepted)
+        // Keys only for the events that passed: a refused event makes no key.
+        let encrypted = schema.cipher.seal(batch: accepted.map { events[$0] })
         var pending: [(index: Int, key: [UInt8], value: [UInt8], keys: [UInt8], fields: Int)] = []
         for (i, result) in zip(accepted, encrypted) {
             switch result {
@@ -453,33 +431,77 @@ public final class SecureProducer: Sendable {
                 )
             }
         }
-        Retire.later((consume checked, consume encrypted, consume prepared))
-        let ready = ReadyBatch(
-            topic: topic,
-            correlationID: correlationID,
-            started: started,
-            schema: schema,
-            partitionCount: topicConfig.map(\.partitions),
-            results: results,
-            pending: pending,
-            flagged: flagged
-        )
+        Retire.later((consume checked, consume encrypted))
         guard !pending.isEmpty else {
-            defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
-            do { try services.record(auditEntries(topic, results, pending: 0, correlationID, flagged)) } catch {
-                return .done(results.map { _ in .failure(error) })
+            let (finished, spent, flagged) = (results, ContinuousClock.now - started, flagged)
+            return .answered { [self] in
+                let begun = ContinuousClock.now - spent
+                defer { services.time("strongroom_produce_duration", [("topic", topic)], since: begun) }
+                do throws(PipelineError) {
+                    try services.record(auditEntries(topic, finished, pending: 0, correlationID, flagged))
+                } catch {
+                    return finished.map { _ in .failure(error) }
+                }
+                return finish(topic, finished, correlationID, flagged)
             }
-            return .done(finish(topic, results, correlationID, flagged))
         }
-        return .ready(ready)
+        return .ready(
+            ReadyBatch(
+                topic: topic,
+                correlationID: correlationID,
+                prepared: ContinuousClock.now - started,
+                schema: schema,
+                partitionCount: topicConfig.map(\.partitions),
+                results: results,
+                pending: pending,
+                flagged: flagged
+            )
+        )
+    }
+
+    /// Answers a call the policy refused: its audit entry, metrics and log line.
+    func refuse(
+        _ count: Int,
+        _ topic: String,
+        _ decision: Decision,
+        _ correlationID: String,
+        _ started: ContinuousClock.Instant
+    ) -> [Result<RecordPosition, PipelineError>] {
+        defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
+        let audited = Result { () throws(PipelineError) in
+            try services.record([
+                AuditEntry(
+                    principal: principal,
+                    action: "Produce",
+                    resource: "topic:\(topic)",
+                    decision: .deny,
+                    rules: decision.matchedRules,
+                    reason: decision.reason,
+                    correlationID: correlationID,
+                    count: count
+                )
+            ])
+        }
+        services.count("strongroom_denials_total", [("action", "Produce"), ("topic", topic)])
+        services.logger.warning(
+            "produce denied",
+            metadata: [
+                "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
+                "reason": "\(decision.reason)",
+            ]
+        )
+        if case .failure(let error) = audited { return (0..<count).map { _ in .failure(error) } }
+        return (0..<count).map { _ in .failure(PipelineError(.denied, decision.reason)) }
     }
 
     /// Numbers, signs, audits and appends a prepared batch.
     func commit(_ batch: consuming ReadyBatch) -> [Result<RecordPosition, PipelineError>] {
-        let (topic, correlationID, schema, pending, flagged, started) = (
-            batch.topic, batch.correlationID, batch.schema, batch.pending, batch.flagged, batch.started
+        let (topic, correlationID, schema, pending, flagged) = (
+            batch.topic, batch.correlationID, batch.schema, batch.pending, batch.flagged
         )
         var results = batch.results
+        // The preparing and the committing, not a wait for the batch before in a stream.
+        let started = ContinuousClock.now - batch.prepared
         defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
         let partitionCount: Int
         do { partitionCount = try batch.partitionCount.get() } catch {

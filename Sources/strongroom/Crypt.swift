@@ -77,69 +77,88 @@ func processLines<Failure: Error>(
     maxLineBytes: Int = InputLines.defaultMaxBytes,
     _ body: ([[UInt8]]) -> [Result<[UInt8], Failure>]
 ) throws {
-    var reader = LineBatches(label, maxLineBytes: maxLineBytes)
-    let report = LineReport(label)
-    while let (batch, numbers) = reader.next() { report.write(body(batch), lines: numbers) }
-    try report.finish(lines: reader.lineNumber, skipped: reader.skipped)
+    var reader = LineBatches(maxLineBytes: maxLineBytes)
+    let report = LineReport(label, maxLineBytes: maxLineBytes)
+    while let batch = reader.next() { report.write(body(batch.lines), batch) }
+    try report.finish(lines: reader.lineNumber, skipped: reader.leftOver)
 }
 
-/// Standard input in batches of the lines that arrived together (at most 1,000), with their
-/// line numbers; a line over the limit is reported and skipped.
+/// Standard input in batches of the lines that are ready together (at most 1,000), with their
+/// line numbers and the numbers of lines skipped as too long.
 struct LineBatches {
-    let label: String
-    let maxLineBytes: Int
-    private var input: InputLines
-    private var done = false
-    /// Lines read so far, blank and skipped ones included.
-    private(set) var lineNumber = 0
-    /// Lines skipped as too long.
-    private(set) var skipped = 0
-
-    init(_ label: String, maxLineBytes: Int) {
-        self.label = label
-        self.maxLineBytes = maxLineBytes
-        self.input = InputLines(maxBytes: maxLineBytes)
+    /// One batch.
+    struct Batch: Sendable {
+        var lines: [[UInt8]] = []
+        var numbers: [Int] = []
+        /// Lines before or among these that were longer than the limit, skipped.
+        var skipped: [Int] = []
     }
 
-    /// The next batch and its line numbers, nil at the end of input.
-    mutating func next() -> (lines: [[UInt8]], numbers: [Int])? {
+    private var input: InputLines
+    private var done = false
+    private var skipped: [Int] = []
+    /// Lines read so far, blank and skipped ones included.
+    private(set) var lineNumber = 0
+    /// Skipped lines after the last batch.
+    var leftOver: [Int] { skipped }
+
+    init(maxLineBytes: Int) { self.input = InputLines(maxBytes: maxLineBytes) }
+
+    /// The next batch, nil at the end of input.
+    ///
+    /// Waits for the batch's first line only.
+    mutating func next() -> Batch? {
         while !done {
-            var batch: [[UInt8]] = []
-            var numbers: [Int] = []
-            repeat {
-                guard let next = input.next() else {
-                    done = true
+            var batch = Batch()
+            var line = input.next().map(InputLines.Ready.line) ?? .end
+            while true {
+                guard case .line(let next) = line else {
+                    if case .end = line { done = true }
                     break
                 }
                 lineNumber += 1
                 switch next {
-                case .tooLong:
-                    skipped += 1
-                    printError("strongroom \(label): line \(lineNumber): longer than \(maxLineBytes) bytes, skipped")
-                case .line(let line):
-                    if InputLines.isBlank(line) { continue }
-                    batch.append(line)
-                    numbers.append(lineNumber)
+                case .tooLong: skipped.append(lineNumber)
+                case .line(let bytes) where !InputLines.isBlank(bytes):
+                    batch.lines.append(bytes)
+                    batch.numbers.append(lineNumber)
+                case .line: break
                 }
-            } while input.hasReadyLine && batch.count < 1000
-            if !batch.isEmpty { return (batch, numbers) }
+                if batch.lines.count == 1000 { break }
+                line = input.nextIfReady()
+            }
+            if !batch.lines.isEmpty {
+                batch.skipped = skipped
+                skipped = []
+                return batch
+            }
         }
         return nil
     }
 }
 
-/// Writes each batch's results in order (outputs on stdout, failures on stderr with their line
-/// numbers) and the summary; usable from the thread a streaming producer answers on.
+/// Writes each batch's results in order (outputs on stdout, failures and skipped lines on
+/// stderr with their line numbers) and the summary; usable from the thread a streaming
+/// producer answers on.
 final class LineReport: Sendable {
     let label: String
+    let maxLineBytes: Int
     private let state = Mutex((failures: 0, outputLost: false))
 
-    init(_ label: String) { self.label = label }
+    init(_ label: String, maxLineBytes: Int) {
+        self.label = label
+        self.maxLineBytes = maxLineBytes
+    }
 
-    func write<Failure: Error>(_ results: [Result<[UInt8], Failure>], lines numbers: [Int]) {
+    func write<Failure: Error>(_ results: [Result<[UInt8], Failure>], _ batch: LineBatches.Batch) {
         var out: [UInt8] = []
         var failures = 0
-        for (number, result) in zip(numbers, results) {
+        var skipped = batch.skipped[...]
+        for (number, result) in zip(batch.numbers, results) {
+            while let first = skipped.first, first < number {
+                tooLong(first)
+                skipped = skipped.dropFirst()
+            }
             switch result {
             case .success(let bytes):
                 out.append(contentsOf: bytes)
@@ -149,16 +168,23 @@ final class LineReport: Sendable {
                 printError("strongroom \(label): line \(number): \(error)")
             }
         }
+        skipped.forEach(tooLong)
         let written = writeOut(out)
         state.withLock {
-            $0.failures += failures
+            $0.failures += failures + batch.skipped.count
             if !written { $0.outputLost = true }
         }
     }
 
-    /// Throws when output was lost or any of `lines` (or `skipped` too-long ones) failed.
-    func finish(lines: Int, skipped: Int = 0) throws {
-        let (failures, outputLost) = state.withLock { ($0.failures + skipped, $0.outputLost) }
+    private func tooLong(_ number: Int) {
+        printError("strongroom \(label): line \(number): longer than \(maxLineBytes) bytes, skipped")
+    }
+
+    /// Reports lines skipped after the last batch; throws when output was lost or any of
+    /// `lines` failed.
+    func finish(lines: Int, skipped: [Int]) throws {
+        skipped.forEach(tooLong)
+        let (failures, outputLost) = state.withLock { ($0.failures + skipped.count, $0.outputLost) }
         if outputLost { throw CLIError("strongroom \(label): standard output could not be written") }
         if failures > 0 {
             printError("strongroom \(label): \(failures) of \(lines) lines failed")

@@ -25,8 +25,31 @@ struct InputLines {
 
     init(maxBytes: Int = InputLines.defaultMaxBytes) { self.maxBytes = maxBytes }
 
+    /// What ``nextIfReady()`` found.
+    enum Ready {
+        case line(Line)
+        /// The end of input.
+        case end
+        /// No whole line without waiting for the writer.
+        case waiting
+    }
+
     /// The next line (without its newline), or nil at the end of input.
     mutating func next() -> Line? {
+        switch pull(wait: true) {
+        case .line(let line): line
+        case .end, .waiting: nil
+        }
+    }
+
+    /// The next line if it can be had without waiting.
+    ///
+    /// Buffered, or its bytes ready to read (a file, a pipe with data in it). Lines that arrived together are handled as one batch,
+    /// and a slow writer is never kept waiting for a full one; a partial line read meanwhile
+    /// is kept for the next call.
+    mutating func nextIfReady() -> Ready { pull(wait: false) }
+
+    private mutating func pull(wait: Bool) -> Ready {
         while true {
             if start < end {
                 let slice = buffer[start..<end]
@@ -36,15 +59,15 @@ struct InputLines {
                     if skipping {
                         skipping = false
                         pending.removeAll(keepingCapacity: true)
-                        return .tooLong
+                        return .line(.tooLong)
                     }
                     if pending.count + chunk.count > maxBytes {
                         pending.removeAll(keepingCapacity: true)
-                        return .tooLong
+                        return .line(.tooLong)
                     }
                     let line = pending + chunk
                     pending.removeAll(keepingCapacity: true)
-                    return .line(line)
+                    return .line(.line(line))
                 }
                 if !skipping {
                     if pending.count + slice.count > maxBytes {
@@ -59,11 +82,15 @@ struct InputLines {
             if finished {
                 if skipping {
                     skipping = false
-                    return .tooLong
+                    return .line(.tooLong)
                 }
-                guard !pending.isEmpty else { return nil }
+                guard !pending.isEmpty else { return .end }
                 defer { pending.removeAll() }
-                return .line(pending)
+                return .line(.line(pending))
+            }
+            if !wait {
+                var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, 0) == 1 else { return .waiting }
             }
             let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
@@ -76,18 +103,6 @@ struct InputLines {
                 end = n
             }
         }
-    }
-
-    /// True when the next line can be returned without reading.
-    var hasBufferedLine: Bool { start < end && buffer[start..<end].contains(0x0A) }
-
-    /// True when the next line is buffered or more input is ready to read (a file, a pipe with
-    /// data in it, the end of input): lines that arrived together are handled as one batch, and
-    /// a slow writer is never kept waiting for a full one.
-    var hasReadyLine: Bool {
-        if hasBufferedLine || finished { return true }
-        var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) == 1
     }
 
     /// True for a line of only blanks.

@@ -107,7 +107,10 @@ struct SecureBench {
                 defer { start = end }
                 return (Array(input[start..<end]), UUID().uuidString)
             },
-            done: { results in appended.add(results.filter { (try? $0.get()) != nil }.count, ordering: .relaxed) }
+            done: { results in
+                appended.add(results.filter { (try? $0.get()) != nil }.count, ordering: .relaxed)
+                return true
+            }
         )
         return appended.load(ordering: .relaxed)
     }

@@ -58,20 +58,20 @@ struct ProduceCommand: ParsableCommand {
         }
         try CLIProducerKeys.requirePinned(key, principal: principal, services: services)
         let producer = SecureProducer(services: services, principal: principal, key: key, sourceAddress: address)
-        var reader = LineBatches("produce", maxLineBytes: InputLines.defaultMaxBytes)
-        let report = LineReport("produce")
+        var reader = LineBatches(maxLineBytes: InputLines.defaultMaxBytes)
+        let report = LineReport("produce", maxLineBytes: InputLines.defaultMaxBytes)
         // Each batch's line numbers, for its results: answered in order on another thread.
-        let numbers = Mutex<[[Int]]>([])
+        let batches = Mutex<[LineBatches.Batch]>([])
         let correlationId = self.correlationId
         producer.produce(
             to: topic,
             next: {
-                guard let (lines, lineNumbers) = reader.next() else { return nil }
-                numbers.withLock { $0.append(lineNumbers) }
-                return (lines, correlationId ?? UUID().uuidString.lowercased())
+                guard let batch = reader.next() else { return nil }
+                batches.withLock { $0.append(batch) }
+                return (batch.lines, correlationId ?? UUID().uuidString.lowercased())
             },
             done: { results in
-                let lineNumbers = numbers.withLock { $0.removeFirst() }
+                let batch = batches.withLock { $0.removeFirst() }
                 report.write(
                     results.map { result in
                         result.map { position in
@@ -83,10 +83,12 @@ struct ProduceCommand: ParsableCommand {
                             return out
                         }
                     },
-                    lines: lineNumbers
+                    batch
                 )
+                // A refused line does not stop the others.
+                return true
             }
         )
-        try report.finish(lines: reader.lineNumber, skipped: reader.skipped)
+        try report.finish(lines: reader.lineNumber, skipped: reader.leftOver)
     }
 }

@@ -788,6 +788,11 @@ struct SecureShellTests {
             return Int(text)
         }
         #expect(offsets.count == 1499 && offsets == Array(3..<1502), "after the records above")
+        // More than one batch: an allow entry each, besides the two lines produced above.
+        let allowed = try AuditLog(dataDirectory: URL(fileURLWithPath: data)).entries(from: 0, limit: 10_000)
+            .compactMap { AuditEntry(canonical: $0.bytes) }
+            .filter { $0.action == "Produce" && $0.decision == .allow }
+        #expect(allowed.count >= 3 && allowed.reduce(0) { $0 + $1.count } == 2 + 1499)
         let actions = try AuditLog(dataDirectory: URL(fileURLWithPath: data)).entries(from: 0, limit: 10_000)
             .compactMap { AuditEntry(canonical: $0.bytes)?.action }
         for action in ["PinProducerKey", "AppendRaw", "ResetGroup", "ListDeadLetters", "ReplayDeadLettersRequested"] {

@@ -323,6 +323,7 @@ struct PipelineTests {
             done: { results in
                 answered.withLock { $0.append(results) }
                 delivered.signal()
+                return true
             }
         )
         let all = answered.withLock { $0 }
@@ -343,6 +344,58 @@ struct PipelineTests {
         let produced = audit.filter { $0.action == "Produce" && $0.decision == .allow }
         #expect(produced.map(\.correlationID) == (0..<6).map { Optional("stream-\($0)") })
         #expect(produced.map(\.count) == [120, 120, 119, 120, 120, 120])
+    }
+
+    @Test(
+        "a stream with batches refused whole keeps the audit log in batch order, makes no key for a refused event, and stops when asked"
+    )
+    func streamRefusalsAndStop() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        let good = Array(repeatElement(events, count: 30).joined())
+        func text(_ event: [UInt8]) -> String { String(decoding: event, as: UTF8.self) }
+        let firstSubject = try JSONValue(parsing: events[0])["customerId"]?.stringValue ?? ""
+        // Every event breaks the schema; one names a subject never seen before.
+        var invalid = good.map {
+            Array(text($0).replacingOccurrences(of: #""amount":"#, with: #""amount":"many","x":"#).utf8)
+        }
+        invalid[0] = Array(text(invalid[0]).replacingOccurrences(of: firstSubject, with: "CUST-99999999").utf8)
+        let allowing = try Policy(contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/policy.json"))
+        let closed = try Policy(parsing: Array(#"{"version":"closed","principals":{},"rules":[]}"#.utf8))
+        // Batch 3 is refused by the policy; the sixth answer stops the stream, so batch 6 is
+        // prepared (while batch 5 is appended) but never produced.
+        let plan = [good, good, invalid, good, good, good, good]
+        let answered = Mutex<[[Result<RecordPosition, PipelineError>]]>([])
+        var handed = 0
+        f.producer.produce(
+            to: "loan_applications",
+            next: {
+                guard handed < plan.count else { return nil }
+                f.services.policy.install(handed == 3 ? closed : allowing)
+                defer { handed += 1 }
+                return (plan[handed], "s\(handed)")
+            },
+            done: { results in
+                answered.withLock {
+                    $0.append(results)
+                    return $0.count < 6
+                }
+            }
+        )
+        let all = answered.withLock { $0 }
+        #expect(all.count == 6 && handed == 7)
+        func kinds(_ i: Int) -> Set<String> {
+            Set(all[i].map { if case .failure(let e) = $0 { e.kind.rawValue } else { "ok" } })
+        }
+        #expect([0, 1, 4, 5].allSatisfy { kinds($0) == ["ok"] })
+        #expect(kinds(2) == [PipelineError.Kind.invalid.rawValue] && kinds(3) == [PipelineError.Kind.denied.rawValue])
+        #expect(try f.services.keys.pseudonym(ofSubject: "CUST-99999999", tenant: "bfb") == nil)
+        let stored = try f.services.log.describeTopic("loan_applications").partitions[0].endOffset
+        #expect(stored == 4 * 120, "batches 0, 1, 4 and 5; not 6")
+        let audit = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        let produce = audit.filter { $0.action == "Produce" }
+        #expect(produce.compactMap(\.correlationID) == ["s0", "s1", "s2", "s3", "s4", "s5"])
+        #expect(produce.map(\.decision) == [.allow, .allow, .deny, .deny, .allow, .allow])
     }
 
     @Test("an erased customer's fields read as erased; every other customer still decrypts")
