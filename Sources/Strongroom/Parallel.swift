@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Per-event work of a large batch spread over the machine's cores.
 ///
@@ -46,33 +47,6 @@ enum Parallel {
         }
     }
 
-    /// `side()` on another thread while `body()` runs on the caller's; both results.
-    ///
-    /// For serial work (a key store transaction) that can overlap a parallel phase.
-    static func alongside<A: Sendable, B>(_ side: @escaping @Sendable () -> A, _ body: () -> B) -> (A, B) {
-        let box = Once<A>()
-        DispatchQueue.global(qos: .userInitiated).async { box.set(side()) }
-        let b = body()
-        return (box.wait(), b)
-    }
-
-    /// A value set once on one thread and waited for on another.
-    private final class Once<A: Sendable>: @unchecked Sendable {
-        private let done = DispatchSemaphore(value: 0)
-        private var value: A?
-
-        func set(_ value: A) {
-            self.value = value
-            done.signal()
-        }
-
-        func wait() -> A {
-            done.wait()
-            // The semaphore orders the write before this read.
-            return value.unsafelyUnwrapped
-        }
-    }
-
     private struct UncheckedBuffer<T>: @unchecked Sendable {
         let buffer: UnsafeMutableBufferPointer<T>
         init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
@@ -99,5 +73,34 @@ enum Retire {
     static func later<T: Sendable>(_ value: consuming T) {
         let token = Token(box: Unmanaged.passRetained(Box(value)).toOpaque())
         queue.async { Unmanaged<AnyObject>.fromOpaque(token.box).release() }
+    }
+}
+
+/// Values handed from one thread to another in order, at most `depth` waiting: `put` waits
+/// for room, `take` for a value (nil once closed and emptied).
+final class Handoff<T: Sendable>: Sendable {
+    private let room: DispatchSemaphore
+    private let ready = DispatchSemaphore(value: 0)
+    private let values = Mutex<(queue: [T], closed: Bool)>(([], false))
+
+    init(depth: Int) { room = DispatchSemaphore(value: max(1, depth)) }
+
+    func put(_ value: T) {
+        room.wait()
+        values.withLock { $0.queue.append(value) }
+        ready.signal()
+    }
+
+    /// No more values: `take` answers nil once the queue is empty.
+    func close() {
+        values.withLock { $0.closed = true }
+        ready.signal()
+    }
+
+    func take() -> T? {
+        ready.wait()
+        let value: T? = values.withLock { $0.queue.isEmpty ? nil : $0.queue.removeFirst() }
+        if value != nil { room.signal() }
+        return value
     }
 }

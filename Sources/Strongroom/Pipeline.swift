@@ -310,35 +310,46 @@ public final class SecureProducer: Sendable {
     }
 
     /// Produces batches one after another, in order, to `topic`: each batch is authorized,
-    /// validated, scanned and encrypted while the batch before it is signed and appended.
+    /// validated, scanned and encrypted while the batches before it are signed and appended.
     ///
     /// What two callers would reach, with the order of one: batch *n*'s records and audit
     /// entries come before batch *n + 1*'s. `next` is called on the caller's thread for each
-    /// batch and its correlation id (nil ends the stream). `done` gets each batch's results, in
-    /// order, on another thread, as soon as they are durable (a caller waiting on `next` for
-    /// input does not hold them back), and returns whether to go on: after `false`, `next` is
-    /// not called again and the batch prepared meanwhile is not produced (nothing of it is
-    /// appended or audited; keys it made for new subjects stay, unused).
+    /// batch and its correlation id (nil ends the stream); up to ``streamDepth`` batches wait,
+    /// prepared, for their turn. `done` gets each batch's results, in order, on another thread,
+    /// as soon as they are durable (a caller waiting on `next` for input does not hold them
+    /// back), and returns whether to go on: after `false`, `next` is not called again and the
+    /// batches prepared meanwhile are not produced (nothing of them is appended or audited;
+    /// keys they made for new subjects stay, unused). Returns once every batch is answered.
     public func produce(
         to topic: String,
         next: () -> (events: [[UInt8]], correlationID: String)?,
         done: @escaping @Sendable ([Result<RecordPosition, PipelineError>]) -> Bool
     ) {
-        var current = next().map { prepare($0.events, to: topic, correlationID: $0.correlationID) }
-        while let batch = current {
-            let answer: @Sendable () -> Bool = {
-                switch batch {
-                case .answered(let answer): done(answer())
-                case .ready(let ready): done(self.commit(ready))
-                }
+        let waiting = Handoff<Prepared>(depth: Self.streamDepth)
+        let stopped = Atomic(false)
+        let answered = DispatchSemaphore(value: 0)
+        DispatchQueue.global(qos: .userInitiated).async {
+            while let batch = waiting.take() {
+                // After a stop, what was prepared is dropped: the caller hands over no more.
+                guard !stopped.load(ordering: .acquiring) else { continue }
+                let goOn =
+                    switch batch {
+                    case .answered(let answer): done(answer())
+                    case .ready(let ready): done(self.commit(ready))
+                    }
+                if !goOn { stopped.store(true, ordering: .releasing) }
             }
-            let (goOn, upcoming) = Parallel.alongside(answer) {
-                next().map { prepare($0.events, to: topic, correlationID: $0.correlationID) }
-            }
-            guard goOn else { return }
-            current = upcoming
+            answered.signal()
         }
+        while !stopped.load(ordering: .acquiring), let batch = next() {
+            waiting.put(prepare(batch.events, to: topic, correlationID: batch.correlationID))
+        }
+        waiting.close()
+        answered.wait()
     }
+
+    /// Prepared batches a stream holds at most while earlier ones are appended.
+    public static let streamDepth = 2
 
     /// A produce call after its checks and encryption: the records left to number, sign and append.
     struct ReadyBatch: Sendable {

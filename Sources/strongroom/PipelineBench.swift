@@ -94,8 +94,8 @@ struct SecureBench {
         return appended.load(ordering: .relaxed)
     }
 
-    /// Produces `input` as one stream of `batch`-event calls, each prepared while the one before
-    /// it is appended (``SecureProducer/produce(to:next:done:)``); the number appended.
+    /// Produces `input` as one stream of `batch`-event calls, each prepared while earlier ones
+    /// are appended (``SecureProducer/produce(to:next:done:)``); the number appended.
     func produceStream(_ input: ArraySlice<[UInt8]>, to topic: String, batch: Int) -> Int {
         let appended = Atomic(0)
         var start = input.startIndex
@@ -171,8 +171,8 @@ struct BenchConcurrency: ParsableArguments {
     var callers = 1
     @Flag(
         help: """
-            One caller producing the file as a stream of calls, each prepared (checked, encrypted) while the \
-            one before it is signed and appended, as `strongroom produce` does and as the peer's producer \
+            One caller producing the file as a stream of calls, each prepared (checked, encrypted) while \
+            earlier ones are signed and appended, as `strongroom produce` does and as the peer's producer \
             queues records while earlier ones are sent.
             """
     )

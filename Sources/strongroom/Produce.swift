@@ -19,8 +19,8 @@ struct ProduceCommand: ParsableCommand {
             and reason, and the others are still produced. Exit status 1 when any line was refused.
 
             Lines that are ready together (a file, a busy pipe) go as one batch of up to 1,000: one audit entry, \
-            one signature and one durable append each. The next batch is checked and encrypted while the one \
-            before it is signed and appended; a line typed alone is produced and answered at once.
+            one signature and one durable append each. The next batches are checked and encrypted while \
+            earlier ones are signed and appended; a line typed alone is produced and answered at once.
 
             Records are signed with the principal's producer key, <data-dir>/producer-<principal>.key (created on \
             first use, mode 0600). Consumers trust it only once the policy pins its public key under \

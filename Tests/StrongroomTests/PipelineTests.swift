@@ -362,8 +362,8 @@ struct PipelineTests {
         invalid[0] = Array(text(invalid[0]).replacingOccurrences(of: firstSubject, with: "CUST-99999999").utf8)
         let allowing = try Policy(contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/policy.json"))
         let closed = try Policy(parsing: Array(#"{"version":"closed","principals":{},"rules":[]}"#.utf8))
-        // Batch 3 is refused by the policy; the sixth answer stops the stream, so batch 6 is
-        // prepared (while batch 5 is appended) but never produced.
+        // Batch 3 is refused by the policy; the sixth answer stops the stream, so batch 6 (if
+        // handed over already, prepared while batch 5 was appended) is never produced.
         let plan = [good, good, invalid, good, good, good, good]
         let answered = Mutex<[[Result<RecordPosition, PipelineError>]]>([])
         var handed = 0
@@ -383,7 +383,7 @@ struct PipelineTests {
             }
         )
         let all = answered.withLock { $0 }
-        #expect(all.count == 6 && handed == 7)
+        #expect(all.count == 6 && (6...7).contains(handed))
         func kinds(_ i: Int) -> Set<String> {
             Set(all[i].map { if case .failure(let e) = $0 { e.kind.rawValue } else { "ok" } })
         }
