@@ -77,29 +77,30 @@ enum Retire {
 }
 
 /// Values handed from one thread to another in order, at most `depth` waiting: `put` waits
-/// for room, `take` for a value (nil once closed and emptied).
+/// for room, `take` for a value (nil once closed and emptied, once).
+///
+/// One thread puts and then closes; one thread takes until nil, so every `put` finds room
+/// in the end.
 final class Handoff<T: Sendable>: Sendable {
     private let room: DispatchSemaphore
     private let ready = DispatchSemaphore(value: 0)
-    private let values = Mutex<(queue: [T], closed: Bool)>(([], false))
+    private let values = Mutex<[T]>([])
 
     init(depth: Int) { room = DispatchSemaphore(value: max(1, depth)) }
 
     func put(_ value: T) {
         room.wait()
-        values.withLock { $0.queue.append(value) }
+        values.withLock { $0.append(value) }
         ready.signal()
     }
 
     /// No more values: `take` answers nil once the queue is empty.
-    func close() {
-        values.withLock { $0.closed = true }
-        ready.signal()
-    }
+    func close() { ready.signal() }
 
     func take() -> T? {
         ready.wait()
-        let value: T? = values.withLock { $0.queue.isEmpty ? nil : $0.queue.removeFirst() }
+        // Each `put` and the `close` signal once: an empty queue here means closed.
+        let value: T? = values.withLock { $0.isEmpty ? nil : $0.removeFirst() }
         if value != nil { room.signal() }
         return value
     }

@@ -222,10 +222,18 @@ public final class StrongroomServices: Sendable {
     /// Appends `entries` to the audit log, or throws: callers write the entry before the
     /// access it records, so an access that cannot be audited does not happen.
     public func record(_ entries: [AuditEntry]) throws(PipelineError) {
-        guard !entries.isEmpty else { return }
-        // Every entry names the policy that decided it.
+        try record(entries, policy: policyStamp)
+    }
+
+    /// The version and digest of the policy in force, as audit entries name it.
+    var policyStamp: String {
         let current = policy.policy
-        let stamp = "\(current.version) \(current.digest)"
+        return "\(current.version) \(current.digest)"
+    }
+
+    /// Appends `entries`, each naming `stamp` as the policy that decided it (unless it names one).
+    func record(_ entries: [AuditEntry], policy stamp: String) throws(PipelineError) {
+        guard !entries.isEmpty else { return }
         var entries = entries
         for i in entries.indices where entries[i].policy == nil { entries[i].policy = stamp }
         do { try audit.append(entries) } catch {
@@ -317,9 +325,11 @@ public final class SecureProducer: Sendable {
     /// batch and its correlation id (nil ends the stream); up to ``streamDepth`` batches wait,
     /// prepared, for their turn. `done` gets each batch's results, in order, on another thread,
     /// as soon as they are durable (a caller waiting on `next` for input does not hold them
-    /// back), and returns whether to go on: after `false`, `next` is not called again and the
-    /// batches prepared meanwhile are not produced (nothing of them is appended or audited;
-    /// keys they made for new subjects stay, unused). Returns once every batch is answered.
+    /// back), and returns whether to go on: after `false`, `next` is called at most once more
+    /// (a call already under way) and the batches prepared meanwhile are not produced (nothing
+    /// of them is appended or audited; keys they made for new subjects stay, unused). Returns
+    /// once every batch is answered. Audit entries name the policy in force when each batch
+    /// was authorized.
     public func produce(
         to topic: String,
         next: () -> (events: [[UInt8]], correlationID: String)?,
@@ -355,6 +365,8 @@ public final class SecureProducer: Sendable {
     struct ReadyBatch: Sendable {
         let topic: String
         let correlationID: String
+        /// The policy that decided the call, named by its audit entries.
+        let policy: String
         /// Time spent preparing, counted in the call's duration with the commit's.
         let prepared: Duration
         let schema: StrongroomServices.CompiledSchema
@@ -378,11 +390,13 @@ public final class SecureProducer: Sendable {
             sourceAddress: sourceAddress,
             tenant: services.tenant.isEmpty ? nil : services.tenant
         )
+        // Taken with the decision: a stream writes the entries later, maybe after a reload.
+        let stamp = services.policyStamp
         let decision = services.policy.authorize(principal, as: identity, .produce, .topic(topic), context)
         guard decision.isAllowed else {
             let spent = ContinuousClock.now - started
             return .answered { [self] in
-                self.refuse(events.count, topic, decision, correlationID, ContinuousClock.now - spent)
+                self.refuse(events.count, topic, decision, correlationID, stamp, ContinuousClock.now - spent)
             }
         }
         let schema: StrongroomServices.CompiledSchema
@@ -449,7 +463,10 @@ public final class SecureProducer: Sendable {
                 let begun = ContinuousClock.now - spent
                 defer { services.time("strongroom_produce_duration", [("topic", topic)], since: begun) }
                 do throws(PipelineError) {
-                    try services.record(auditEntries(topic, finished, pending: 0, correlationID, flagged))
+                    try services.record(
+                        auditEntries(topic, finished, pending: 0, correlationID, flagged),
+                        policy: stamp
+                    )
                 } catch {
                     return finished.map { _ in .failure(error) }
                 }
@@ -460,6 +477,7 @@ public final class SecureProducer: Sendable {
             ReadyBatch(
                 topic: topic,
                 correlationID: correlationID,
+                policy: stamp,
                 prepared: ContinuousClock.now - started,
                 schema: schema,
                 partitionCount: topicConfig.map(\.partitions),
@@ -476,22 +494,26 @@ public final class SecureProducer: Sendable {
         _ topic: String,
         _ decision: Decision,
         _ correlationID: String,
+        _ stamp: String,
         _ started: ContinuousClock.Instant
     ) -> [Result<RecordPosition, PipelineError>] {
         defer { services.time("strongroom_produce_duration", [("topic", topic)], since: started) }
         let audited = Result { () throws(PipelineError) in
-            try services.record([
-                AuditEntry(
-                    principal: principal,
-                    action: "Produce",
-                    resource: "topic:\(topic)",
-                    decision: .deny,
-                    rules: decision.matchedRules,
-                    reason: decision.reason,
-                    correlationID: correlationID,
-                    count: count
-                )
-            ])
+            try services.record(
+                [
+                    AuditEntry(
+                        principal: principal,
+                        action: "Produce",
+                        resource: "topic:\(topic)",
+                        decision: .deny,
+                        rules: decision.matchedRules,
+                        reason: decision.reason,
+                        correlationID: correlationID,
+                        count: count
+                    )
+                ],
+                policy: stamp
+            )
         }
         services.count("strongroom_denials_total", [("action", "Produce"), ("topic", topic)])
         services.logger.warning(
@@ -507,8 +529,8 @@ public final class SecureProducer: Sendable {
 
     /// Numbers, signs, audits and appends a prepared batch.
     func commit(_ batch: consuming ReadyBatch) -> [Result<RecordPosition, PipelineError>] {
-        let (topic, correlationID, schema, pending, flagged) = (
-            batch.topic, batch.correlationID, batch.schema, batch.pending, batch.flagged
+        let (topic, correlationID, schema, pending, flagged, stamp) = (
+            batch.topic, batch.correlationID, batch.schema, batch.pending, batch.flagged, batch.policy
         )
         var results = batch.results
         // The preparing and the committing, not a wait for the batch before in a stream.
@@ -517,7 +539,7 @@ public final class SecureProducer: Sendable {
         let partitionCount: Int
         do { partitionCount = try batch.partitionCount.get() } catch {
             for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
-            try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
+            try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged), policy: stamp)
             return finish(topic, results, correlationID, flagged)
         }
         // Sequence numbers, signing and the append happen under one lock, so this producer's
@@ -572,7 +594,7 @@ public final class SecureProducer: Sendable {
                 signatures = try RecordSignature.sign(contents, producer: principal, key: key, batchID: batchID)
             } catch {
                 for p in pending { results[p.index] = .failure(PipelineError(.signature, "signing failed")) }
-                try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged))
+                try? services.record(auditEntries(topic, results, pending: 0, correlationID, flagged), policy: stamp)
                 return finish(topic, results, correlationID, flagged)
             }
             for j in records.indices {
@@ -580,7 +602,10 @@ public final class SecureProducer: Sendable {
             }
             // The entry is written before the records: what cannot be audited is not produced.
             do throws(PipelineError) {
-                try services.record(auditEntries(topic, results, pending: pending.count, correlationID, flagged))
+                try services.record(
+                    auditEntries(topic, results, pending: pending.count, correlationID, flagged),
+                    policy: stamp
+                )
             } catch {
                 return results.map { _ in .failure(error) }
             }
@@ -596,17 +621,20 @@ public final class SecureProducer: Sendable {
             } catch {
                 for p in pending { results[p.index] = .failure(PipelineError(.log, "\(error)")) }
                 // The allow entry above said these were to be appended; say they were not.
-                try? services.record([
-                    AuditEntry(
-                        principal: principal,
-                        action: "Produce",
-                        resource: "topic:\(topic)",
-                        decision: .deny,
-                        reason: PipelineError.Kind.log.rawValue,
-                        correlationID: correlationID,
-                        count: pending.count
-                    )
-                ])
+                try? services.record(
+                    [
+                        AuditEntry(
+                            principal: principal,
+                            action: "Produce",
+                            resource: "topic:\(topic)",
+                            decision: .deny,
+                            reason: PipelineError.Kind.log.rawValue,
+                            correlationID: correlationID,
+                            count: pending.count
+                        )
+                    ],
+                    policy: stamp
+                )
             }
             Retire.later((consume records, consume contents, consume signatures))
             return finish(topic, results, correlationID, [:])

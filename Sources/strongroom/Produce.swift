@@ -60,15 +60,18 @@ struct ProduceCommand: ParsableCommand {
         let producer = SecureProducer(services: services, principal: principal, key: key, sourceAddress: address)
         var reader = LineBatches(maxLineBytes: InputLines.defaultMaxBytes)
         let report = LineReport("produce", maxLineBytes: InputLines.defaultMaxBytes)
-        // Each batch's line numbers, for its results: answered in order on another thread.
+        // Each batch's line numbers (and skipped lines), for its results: answered in order on another thread.
         let batches = Mutex<[LineBatches.Batch]>([])
         let correlationId = self.correlationId
         producer.produce(
             to: topic,
             next: {
-                guard let batch = reader.next() else { return nil }
+                guard var batch = reader.next() else { return nil }
+                let lines = batch.lines
+                // Only the numbers wait for the answer: the lines' plaintext goes with the batch.
+                batch.lines = []
                 batches.withLock { $0.append(batch) }
-                return (batch.lines, correlationId ?? UUID().uuidString.lowercased())
+                return (lines, correlationId ?? UUID().uuidString.lowercased())
             },
             done: { results in
                 let batch = batches.withLock { $0.removeFirst() }

@@ -362,28 +362,35 @@ struct PipelineTests {
         invalid[0] = Array(text(invalid[0]).replacingOccurrences(of: firstSubject, with: "CUST-99999999").utf8)
         let allowing = try Policy(contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/policy.json"))
         let closed = try Policy(parsing: Array(#"{"version":"closed","principals":{},"rules":[]}"#.utf8))
-        // Batch 3 is refused by the policy; the sixth answer stops the stream, so batch 6 (if
-        // handed over already, prepared while batch 5 was appended) is never produced.
+        // Batch 3 is refused by the policy and answered only once the policy allows again; the
+        // sixth answer stops the stream once batch 6 is handed over, so batch 6 is never produced.
         let plan = [good, good, invalid, good, good, good, good]
         let answered = Mutex<[[Result<RecordPosition, PipelineError>]]>([])
+        let policyRestored = DispatchSemaphore(value: 0)
+        let lastHandedOver = DispatchSemaphore(value: 0)
         var handed = 0
         f.producer.produce(
             to: "loan_applications",
             next: {
                 guard handed < plan.count else { return nil }
                 f.services.policy.install(handed == 3 ? closed : allowing)
+                if handed == 4 { policyRestored.signal() }
+                if handed == 6 { lastHandedOver.signal() }
                 defer { handed += 1 }
                 return (plan[handed], "s\(handed)")
             },
             done: { results in
-                answered.withLock {
+                let count = answered.withLock {
                     $0.append(results)
-                    return $0.count < 6
+                    return $0.count
                 }
+                if count == 3 { #expect(policyRestored.wait(timeout: .now() + 60) == .success) }
+                if count == 6 { #expect(lastHandedOver.wait(timeout: .now() + 60) == .success) }
+                return count < 6
             }
         )
         let all = answered.withLock { $0 }
-        #expect(all.count == 6 && (6...7).contains(handed))
+        #expect(all.count == 6 && handed == 7)
         func kinds(_ i: Int) -> Set<String> {
             Set(all[i].map { if case .failure(let e) = $0 { e.kind.rawValue } else { "ok" } })
         }
@@ -396,6 +403,8 @@ struct PipelineTests {
         let produce = audit.filter { $0.action == "Produce" }
         #expect(produce.compactMap(\.correlationID) == ["s0", "s1", "s2", "s3", "s4", "s5"])
         #expect(produce.map(\.decision) == [.allow, .allow, .deny, .deny, .allow, .allow])
+        // Each entry names the policy that decided its batch, though written later.
+        #expect(produce.map { $0.policy?.hasPrefix("closed ") == true } == [false, false, false, true, false, false])
     }
 
     @Test("an erased customer's fields read as erased; every other customer still decrypts")
