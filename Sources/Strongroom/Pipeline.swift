@@ -225,6 +225,18 @@ public final class StrongroomServices: Sendable {
         try record(entries, policy: policyStamp)
     }
 
+    /// Counts a refused produce or consume and logs it (principal, topic, reason; never content).
+    func denied(_ action: String, _ topic: String, _ principal: String, _ decision: Decision, _ correlationID: String) {
+        count("strongroom_denials_total", [("action", action), ("topic", topic)])
+        logger.warning(
+            "\(action.lowercased()) denied",
+            metadata: [
+                "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
+                "reason": "\(decision.reason)",
+            ]
+        )
+    }
+
     /// The version and digest of the policy in force, as audit entries name it.
     var policyStamp: String {
         let current = policy.policy
@@ -515,14 +527,7 @@ public final class SecureProducer: Sendable {
                 policy: stamp
             )
         }
-        services.count("strongroom_denials_total", [("action", "Produce"), ("topic", topic)])
-        services.logger.warning(
-            "produce denied",
-            metadata: [
-                "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
-                "reason": "\(decision.reason)",
-            ]
-        )
+        services.denied("Produce", topic, principal, decision, correlationID)
         if case .failure(let error) = audited { return (0..<count).map { _ in .failure(error) } }
         return (0..<count).map { _ in .failure(PipelineError(.denied, decision.reason)) }
     }
@@ -976,14 +981,7 @@ public final class SecureConsumer: Sendable {
     ) throws -> ([StoredRecord], AuthorizationContext, from: Int64) {
         let (decision, context) = try authorizeReading(topic, action: "Consume", correlationID)
         guard decision.isAllowed else {
-            services.count("strongroom_denials_total", [("action", "Consume"), ("topic", topic)])
-            services.logger.warning(
-                "consume denied",
-                metadata: [
-                    "correlation_id": "\(correlationID)", "principal": "\(principal)", "topic": "\(topic)",
-                    "reason": "\(decision.reason)",
-                ]
-            )
+            services.denied("Consume", topic, principal, decision, correlationID)
             throw PipelineError(.denied, decision.reason)
         }
         _ = try services.schema(for: topic)
