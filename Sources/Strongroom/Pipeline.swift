@@ -1336,6 +1336,8 @@ struct RecordReader: Sendable {
     let topic: String
     let trusted: RecordSignature.IdentifiedKeys
     var fields: FieldDecisions
+    /// Interior nodes of the inclusion paths of records read one by one.
+    var nodeCache = Merkle.NodeHashCache()
     /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
     var decryptedKeys: Set<ExactText> = []
     /// `<session>:<partition>` → the next record number expected from that producer session.
@@ -1410,7 +1412,7 @@ struct RecordReader: Sendable {
     /// Verifies and opens `record`; with `reveal` false every field stays as stored (the
     /// subject and signature are still checked).
     mutating func read(_ record: StoredRecord, reveal: Bool = true) -> Result<Read, Failure> {
-        let prepared = prepare(record)
+        let prepared = prepare(record, cache: &nodeCache)
         switch accept(record, prepared) {
         case .success(let (signed, schema)):
             return open(record, signed, schema, reveal: reveal, fields: &fields, keys: &decryptedKeys)
@@ -1423,7 +1425,11 @@ struct RecordReader: Sendable {
     /// signatures, the signer's right, producer sequences) on this thread in between.
     mutating func readAll(_ records: [StoredRecord]) -> [Result<Read, Failure>] {
         let reader = self
-        let prepared = Parallel.map(records.count) { reader.prepare(records[$0]) }
+        // A batch's records come in runs: their inclusion paths share nodes, hashed once a chunk.
+        let prepared = Parallel.chunks(records.count) { range in
+            var cache = Merkle.NodeHashCache()
+            return range.map { reader.prepare(records[$0], cache: &cache) }
+        }.flatMap { $0 }
         let accepted = records.indices.map { accept(records[$0], prepared[$0]) }
         // One decision per pointer for the whole batch, whichever chunk asks first (a single-use
         // grant is spent once); each chunk counts only its own records.
@@ -1451,14 +1457,18 @@ struct RecordReader: Sendable {
     }
 
     /// The record's signature check up to its batch signature: no shared state.
-    func prepare(_ record: StoredRecord) -> Result<RecordSignature.Prepared, RecordSignature.Failure> {
+    func prepare(
+        _ record: StoredRecord,
+        cache: inout Merkle.NodeHashCache
+    ) -> Result<RecordSignature.Prepared, RecordSignature.Failure> {
         RecordSignature.prepare(
             topic: topic,
             partition: record.partition,
             key: record.key ?? [],
             value: record.value ?? [],
             headers: record.headers,
-            trusted: trusted
+            trusted: trusted,
+            cache: &cache
         )
     }
 

@@ -164,13 +164,15 @@ public enum RecordSignature {
         trusted: [ExactText: [Curve25519.Signing.PublicKey]],
         verifiedRoots: inout [[UInt8]: Merkle.Hash]
     ) -> Result<SignedHeaders, Failure> {
-        prepare(
+        var cache = Merkle.NodeHashCache(capacity: 0)
+        return prepare(
             topic: topic,
             partition: partition,
             key: key,
             value: value,
             headers: headers,
-            trusted: identified(trusted)
+            trusted: identified(trusted),
+            cache: &cache
         )
         .flatMap { confirm($0, verifiedRoots: &verifiedRoots) }
     }
@@ -201,13 +203,16 @@ public enum RecordSignature {
 
     /// Everything of ``verify(topic:partition:key:value:headers:trusted:verifiedRoots:)`` that
     /// needs no shared state (so records can be prepared on several cores at once).
+    ///
+    /// `cache` keeps the interior nodes of the inclusion paths checked before, for the records after.
     static func prepare(
         topic: String,
         partition: Int,
         key: [UInt8],
         value: [UInt8],
         headers: [RecordHeader],
-        trusted: IdentifiedKeys
+        trusted: IdentifiedKeys,
+        cache: inout Merkle.NodeHashCache
     ) -> Result<Prepared, Failure> {
         let parsed: SignedHeaders
         switch SignedHeaders.parse(headers) {
@@ -233,7 +238,8 @@ public enum RecordSignature {
                 index: parsed.index,
                 size: parsed.size,
                 leafHash: content.leafHash,
-                path: parsed.path
+                path: parsed.path,
+                cache: &cache
             )
         else { return .failure(.invalid) }
         return .success(Prepared(headers: parsed, publicKey: publicKey, root: root))

@@ -61,6 +61,51 @@ public enum Merkle {
 
     static func bytes(_ digest: SHA256.Digest) -> Hash { digest.withUnsafeBytes { Array($0) } }
 
+    /// Interior-node hashes already computed, by their two children's bytes.
+    ///
+    /// Inclusion proofs of neighbouring leaves of one tree share their upper nodes: checked in
+    /// a run (a batch's records), each node is hashed once. A pure cache of ``nodeHash(_:_:)``
+    /// keyed by the whole 64-byte input, so a proof gives exactly the root it gives without
+    /// one, whatever the proofs before it held. Bounded: emptied when full.
+    public struct NodeHashCache: Sendable {
+        /// The two children, end to end, as eight words.
+        struct Children: Hashable {
+            var w0, w1, w2, w3, w4, w5, w6, w7: UInt64
+        }
+        var table: [Children: Hash] = [:]
+        /// Entries held at most (0: no caching).
+        public let capacity: Int
+
+        /// An empty cache of at most `capacity` nodes.
+        public init(capacity: Int = 4096) {
+            self.capacity = capacity
+        }
+
+        /// ``Merkle/nodeHash(_:_:)`` of two 32-byte slices, from the cache when it holds them.
+        mutating func nodeHash(_ left: ArraySlice<UInt8>, _ right: ArraySlice<UInt8>) -> Hash {
+            guard capacity > 0, left.count == 32, right.count == 32 else { return Merkle.nodeHash(left, right) }
+            let key = left.withUnsafeBytes { l in
+                right.withUnsafeBytes { r in
+                    Children(
+                        w0: l.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                        w1: l.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                        w2: l.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                        w3: l.loadUnaligned(fromByteOffset: 24, as: UInt64.self),
+                        w4: r.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                        w5: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                        w6: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                        w7: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                    )
+                }
+            }
+            if let known = table[key] { return known }
+            let hash = Merkle.nodeHash(left, right)
+            if table.count >= capacity { table.removeAll(keepingCapacity: true) }
+            table[key] = hash
+            return hash
+        }
+    }
+
     /// The root of the empty tree.
     public static let emptyRoot: Hash = Array(SHA256.hash(data: [UInt8]()))
 
@@ -262,6 +307,20 @@ public enum Merkle {
         leafHash: Hash,
         path: [UInt8]
     ) throws(AuditError) -> Hash {
+        var cache = NodeHashCache(capacity: 0)
+        return try rootFromInclusionProof(index: index, size: size, leafHash: leafHash, path: path, cache: &cache)
+    }
+
+    /// ``rootFromInclusionProof(index:size:leafHash:path:)`` with interior nodes taken from
+    /// `cache` when an earlier proof computed them: the same root, fewer hashes for the
+    /// neighbouring leaves of one tree.
+    public static func rootFromInclusionProof(
+        index: UInt64,
+        size: UInt64,
+        leafHash: Hash,
+        path: [UInt8],
+        cache: inout NodeHashCache
+    ) throws(AuditError) -> Hash {
         guard index < size else { throw AuditError(.invalidProof, "leaf index \(index) not below tree size \(size)") }
         guard leafHash.count == 32, path.count % 32 == 0 else {
             throw AuditError(.invalidProof, "hashes must be 32 bytes")
@@ -273,7 +332,7 @@ public enum Merkle {
             guard sn != 0 else { throw AuditError(.invalidProof, "proof too long") }
             let p = path[start..<(start + 32)]
             if fn & 1 == 1 || fn == sn {
-                r = nodeHash(p, r[...])
+                r = cache.nodeHash(p, r[...])
                 if fn & 1 == 0 {
                     while fn & 1 == 0 && fn != 0 {
                         fn >>= 1
@@ -281,7 +340,7 @@ public enum Merkle {
                     }
                 }
             } else {
-                r = nodeHash(r[...], p)
+                r = cache.nodeHash(r[...], p)
             }
             fn >>= 1
             sn >>= 1

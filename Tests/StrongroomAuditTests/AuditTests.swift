@@ -161,6 +161,76 @@ struct MerkleTests {
             }
         }
     }
+
+    @Test(
+        "a node-hash cache shared by many proofs gives the root each gives alone: forged, tampered and other trees' proofs before a good one change nothing, and a tampered proof never reaches the root"
+    )
+    func nodeHashCache() throws {
+        let leaves = (0..<70).map { Merkle.leafHash([UInt8(truncatingIfNeeded: $0), 9]) }
+        let other = (0..<70).map { Merkle.leafHash([UInt8(truncatingIfNeeded: $0), 10]) }
+        for capacity in [4096, 3] {
+            var cache = Merkle.NodeHashCache(capacity: capacity)
+            for size in [1, 2, 5, 8, 13, 64, 70] {
+                let tree = Array(leaves.prefix(size))
+                let root = Merkle.root(of: tree)
+                for index in 0..<size {
+                    let path = Merkle.inclusionPath(index: UInt64(index), leaves: tree).flatMap { $0 }
+                    // Another tree's proof and a forged one first: they fill the cache with their nodes.
+                    let foreign = Merkle.inclusionPath(index: UInt64(index), leaves: Array(other.prefix(size)))
+                    _ = try? Merkle.rootFromInclusionProof(
+                        index: UInt64(index),
+                        size: UInt64(size),
+                        leafHash: other[index],
+                        path: foreign.flatMap { $0 },
+                        cache: &cache
+                    )
+                    var forged = path
+                    if !forged.isEmpty { forged[forged.count - 1] ^= 0x80 }
+                    let forgedRoot = try Merkle.rootFromInclusionProof(
+                        index: UInt64(index),
+                        size: UInt64(size),
+                        leafHash: tree[index],
+                        path: forged,
+                        cache: &cache
+                    )
+                    #expect(forged.isEmpty || forgedRoot != root, "size \(size) index \(index)")
+                    let cached = try Merkle.rootFromInclusionProof(
+                        index: UInt64(index),
+                        size: UInt64(size),
+                        leafHash: tree[index],
+                        path: path,
+                        cache: &cache
+                    )
+                    #expect(cached == root, "size \(size) index \(index)")
+                    // With every node of the good proof cached, a change anywhere still fails.
+                    for byte in stride(from: 0, to: path.count, by: 7) {
+                        var bad = path
+                        bad[byte] ^= 1
+                        let reached = try Merkle.rootFromInclusionProof(
+                            index: UInt64(index),
+                            size: UInt64(size),
+                            leafHash: tree[index],
+                            path: bad,
+                            cache: &cache
+                        )
+                        #expect(reached != root, "size \(size) index \(index) byte \(byte)")
+                    }
+                    var badLeaf = tree[index]
+                    badLeaf[31] ^= 1
+                    let fromBadLeaf = try Merkle.rootFromInclusionProof(
+                        index: UInt64(index),
+                        size: UInt64(size),
+                        leafHash: badLeaf,
+                        path: path,
+                        cache: &cache
+                    )
+                    #expect(fromBadLeaf != root)
+                }
+            }
+            #expect(cache.table.count <= capacity)
+            if capacity == 4096 { #expect(cache.table.count > 100, "the cache was used") }
+        }
+    }
 }
 
 @Suite("Signed notes and checkpoints")

@@ -261,12 +261,18 @@ struct PipelineTests {
             value[i] = UInt8(ascii: "8")
             tampered.value = value
         }
-        // Offsets 400…402, between two signed batches: a tampered copy, a replay, an unsigned copy.
+        // A record whose inclusion path has one hash changed, after its neighbours' paths are known.
+        var moved = stored[151].headers
+        let proof = try #require(moved.firstIndex { $0.name == RecordSignature.Header.proof })
+        moved[proof].value[40] ^= 1
+        // Offsets 400…403, between two signed batches: a tampered copy, a replay, an unsigned
+        // copy, a changed path.
         _ = try f.services.log.append(
             [
                 LogRecord(key: tampered.key, value: tampered.value, headers: tampered.headers),
                 LogRecord(key: stored[200].key, value: stored[200].value, headers: stored[200].headers),
                 LogRecord(key: stored[300].key, value: stored[300].value, headers: []),
+                LogRecord(key: stored[151].key, value: stored[151].value, headers: moved),
             ],
             to: "loan_applications"
         )
@@ -275,10 +281,10 @@ struct PipelineTests {
 
         let consumer = f.fraudConsumer(group: "fraud-large")
         var seen: [ConsumedEvent] = []
-        // One batch of 703 records: read in chunks on every core.
-        #expect(try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1000) { seen += $0 } == 703)
+        // One batch of 704 records: read in chunks on every core.
+        #expect(try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 1000) { seen += $0 } == 704)
         let offsets = seen.map(\.offset)
-        #expect(offsets == Array(0..<400) + Array(403..<703), "every good record, in offset order")
+        #expect(offsets == Array(0..<400) + Array(404..<704), "every good record, in offset order")
         #expect(Set(seen.map(\.outcome.decrypted)) == [3], "ssn, dateOfBirth and the customer id for credit-check")
         let values = try seen.map { try JSONValue(parsing: $0.value) }
         #expect(values.allSatisfy { $0["ssn"]?.stringValue?.hasPrefix("sr1:") == false })
@@ -286,7 +292,7 @@ struct PipelineTests {
         #expect(
             reasons == [
                 RecordSignature.Failure.invalid.rawValue, "replayed, duplicated or reordered record",
-                RecordSignature.Failure.missing.rawValue,
+                RecordSignature.Failure.missing.rawValue, RecordSignature.Failure.invalid.rawValue,
             ]
         )
         // One Decrypt entry per pointer, counting every record of both chunks, naming every key used.
