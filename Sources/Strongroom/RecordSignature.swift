@@ -79,20 +79,28 @@ public enum RecordSignature {
 
         /// The record's leaf hash.
         public var leafHash: Merkle.Hash {
-            // SHA-256(0x00 ‖ entry), the entry streamed into the hash part by part (no copy of
-            // the value).
-            var hasher = SHA256()
-            func add(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
-            func addPart(_ part: UnsafeRawBufferPointer) {
-                withUnsafeBytes(of: UInt32(truncatingIfNeeded: part.count).bigEndian) { add($0) }
-                add(part)
+            // SHA-256(0x00 ‖ entry): the parts before the value, the value, the parts after it,
+            // in three updates (no copy of the value).
+            func part(_ bytes: some Collection<UInt8>, into out: inout [UInt8]) {
+                withUnsafeBytes(of: UInt32(truncatingIfNeeded: bytes.count).bigEndian) { out += $0 }
+                out += bytes
             }
-            withUnsafeBytes(of: UInt8(0)) { add($0) }
-            Self.domain.withUnsafeBytes { add($0) }
-            for text in [topic, String(partition), sequence] { Array(text.utf8).withUnsafeBytes { addPart($0) } }
-            key.withUnsafeBytes { addPart($0) }
-            value.withUnsafeBytes { addPart($0) }
-            for text in [String(schemaID), producer] { Array(text.utf8).withUnsafeBytes { addPart($0) } }
+            var head: [UInt8] = [0]
+            head.reserveCapacity(Self.domain.count + 40 + topic.utf8.count + sequence.utf8.count + key.count)
+            head += Self.domain
+            part(topic.utf8, into: &head)
+            part(String(partition).utf8, into: &head)
+            part(sequence.utf8, into: &head)
+            part(key, into: &head)
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: value.count).bigEndian) { head += $0 }
+            var tail: [UInt8] = []
+            tail.reserveCapacity(24 + producer.utf8.count)
+            part(String(schemaID).utf8, into: &tail)
+            part(producer.utf8, into: &tail)
+            var hasher = SHA256()
+            head.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            value.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            tail.withUnsafeBytes { hasher.update(bufferPointer: $0) }
             return hasher.finalize().withUnsafeBytes { Array($0) }
         }
 

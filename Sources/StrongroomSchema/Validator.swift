@@ -350,7 +350,7 @@ final class Node: @unchecked Sendable {
 
     func validateString(_ s: String, pointer: String, context: inout JSONSchemaValidator.Context) -> Bool {
         var ok = true
-        let length = s.unicodeScalars.count
+        let length = Self.scalarCount(s)
         if length > context.limits.maxStringLength {
             context.fail(
                 pointer,
@@ -378,6 +378,17 @@ final class Node: @unchecked Sendable {
             ok = false
         }
         return ok
+    }
+
+    /// The number of Unicode scalars (JSON Schema's "characters"): the UTF-8 bytes that begin
+    /// one, counted straight from the string's storage (a String is always valid UTF-8).
+    static func scalarCount(_ s: String) -> Int {
+        let counted = s.utf8.withContiguousStorageIfAvailable { bytes in
+            var count = 0
+            for byte in bytes where byte & 0xC0 != 0x80 { count += 1 }
+            return count
+        }
+        return counted ?? s.unicodeScalars.count
     }
 
     func validateNumber(_ text: String, pointer: String, context: inout JSONSchemaValidator.Context) -> Bool {
@@ -509,7 +520,7 @@ final class Node: @unchecked Sendable {
         context: inout JSONSchemaValidator.Context
     ) -> Bool {
         switch value {
-        case .string(let s) where s.unicodeScalars.count > context.limits.maxStringLength:
+        case .string(let s) where Node.scalarCount(s) > context.limits.maxStringLength:
             context.fail(pointer, "limit", "", "string longer than \(context.limits.maxStringLength) characters")
             return false
         case .array(let elements):

@@ -34,6 +34,15 @@ struct ValidatorTests {
         #expect(!v.isValid(try JSONValue(parsing: #"{"caf\u00e9":1}"#)), "the NFC name is checked as a string")
     }
 
+    @Test("string lengths count Unicode scalars, not bytes or grapheme clusters")
+    func lengthsCountScalars() throws {
+        let v = try schema(#"{"type":"string","minLength":2,"maxLength":2}"#)
+        let two = ["ab", "\u{E9}\u{E9}", "\u{1F4A9}\u{1F4A9}", "e\u{301}", "\u{10FFFF}\u{800}"]
+        let other = ["a", "abc", "\u{1F4A9}", "e\u{301}e\u{301}", "\u{1F1FA}\u{1F1F8}\u{1F1EC}"]
+        for text in two { #expect(v.validate(.string(text)).isEmpty, "\(text.unicodeScalars.count) scalars") }
+        for text in other { #expect(!v.validate(.string(text)).isEmpty, "\(text.unicodeScalars.count) scalars") }
+    }
+
     @Test("errors name the pointer and the rule and never the value")
     func errorsCarryNoValues() throws {
         let v = try schema(Self.loan)

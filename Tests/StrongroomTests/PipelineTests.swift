@@ -183,6 +183,20 @@ struct PipelineTests {
         if case .failure(let e) = results.last { #expect(!e.description.contains("123-45-6789")) }
     }
 
+    @Test("a record's leaf hash is the one docs/formats.md defines (vector from Python's hashlib)")
+    func recordLeafVector() {
+        let content = RecordSignature.Content(
+            topic: "loan_applications",
+            partition: 3,
+            sequence: "0123456789abcdef0123456789abcdef:42",
+            key: Array("CUST-1".utf8),
+            value: Array(#"{"a":1}"#.utf8),
+            schemaID: 7,
+            producer: "pos-terminal"
+        )
+        #expect(Merkle.hex(content.leafHash) == "0384dad09cf50be067648a52bf025b49b3a3f1d714f833e6007de3a7033a6dbb")
+    }
+
     @Test("tampered, moved and unsigned records go to the dead-letter topic, still encrypted, never to the app")
     func attacks() throws {
         let f = try PipelineFixture()
