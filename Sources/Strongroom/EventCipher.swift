@@ -207,6 +207,8 @@ public struct EventCipher: Sendable {
         var subject: String?
         /// The subject's key id, when the subject field is an `sr1:` ciphertext.
         var subjectKey: KeyID?
+        /// The subject field's ciphertext, parsed once for both its key id and its opening.
+        var subjectSealed: (span: Range<Int>, field: SealedField)?
         var eventID: String?
         /// Fields encryption seals: the tagged fields and the subject field.
         var seals = 0
@@ -243,6 +245,7 @@ public struct EventCipher: Sendable {
                 }
                 guard sealed.key.scope == .subject else { throw EventCipherError(.invalidSubject, match.pointer) }
                 result.subjectKey = sealed.key.id
+                result.subjectSealed = (match.span, sealed)
                 continue
             }
             guard let text = Self.decodeString(bytes, match.span), !text.isEmpty else {
@@ -534,8 +537,12 @@ public struct EventCipher: Sendable {
             }
             let text = UnsafeBufferPointer(rebasing: event[(span.lowerBound + 1)..<(span.upperBound - 1)])
             let sealed: SealedField
-            do { sealed = try SealedField(parsing: text) } catch {
-                throw EventCipherError(.malformedCiphertext, "\(match.pointer): \(error.code)")
+            if let subject = scan.subjectSealed, subject.span == span {
+                sealed = subject.field
+            } else {
+                do { sealed = try SealedField(parsing: text) } catch {
+                    throw EventCipherError(.malformedCiphertext, "\(match.pointer): \(error.code)")
+                }
             }
             var lookup: KeyLookup
             // An event's fields mostly share one key: ask the store once per key.

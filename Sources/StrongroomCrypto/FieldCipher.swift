@@ -373,8 +373,16 @@ public struct SealedField: Sendable {
         guard bytes.count >= FieldCipher.headerCount + algorithm.nonceCount + FieldCipher.tagCount else {
             throw CipherError(.malformed, "truncated")
         }
-        guard let id = KeyID(bytes: bytes[3..<19]) else { throw CipherError(.malformed, "truncated header") }
-        let version = UInt32(bytes[19]) << 24 | UInt32(bytes[20]) << 16 | UInt32(bytes[21]) << 8 | UInt32(bytes[22])
+        // The header's length was checked above: the id and version are read in place.
+        let (id, version) = bytes.withUnsafeBytes { raw in
+            (
+                KeyID(
+                    high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 3, as: UInt64.self)),
+                    low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 11, as: UInt64.self))
+                ),
+                UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: 19, as: UInt32.self))
+            )
+        }
         self.algorithm = algorithm
         self.key = KeyReference(scope: scope, id: id, version: version)
         self.bytes = bytes

@@ -66,8 +66,13 @@ public struct JSONPathSet: Sendable {
         func member(_ name: UnsafeBufferPointer<UInt8>) -> Node? {
             let found: Int? = nameBytes.withUnsafeBufferPointer { all in
                 nameRanges.withUnsafeBufferPointer { ranges in
+                    // Length and first byte first: most names differ there.
                     for i in 0..<ranges.count where ranges[i].count == name.count {
-                        if sameBytes(UnsafeBufferPointer(rebasing: all[ranges[i]]), name) { return i }
+                        if name.isEmpty || all[ranges[i].lowerBound] == name[0],
+                            sameBytes(UnsafeBufferPointer(rebasing: all[ranges[i]]), name)
+                        {
+                            return i
+                        }
                     }
                     return nil
                 }
@@ -84,6 +89,8 @@ public struct JSONPathSet: Sendable {
     }
 
     let root = Node(pointer: "")
+    /// Paths in the set: room for that many matches is made before a walk.
+    var paths = 0
 
     /// An empty set.
     public init() {}
@@ -115,6 +122,7 @@ public struct JSONPathSet: Sendable {
         }
         guard node.tag == nil else { return false }
         node.tag = tag
+        paths += 1
         return true
     }
 
@@ -123,6 +131,7 @@ public struct JSONPathSet: Sendable {
     public func matches(in bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 64) throws(JSONError) -> [Match] {
         var scanner = JSONScanner(bytes, maxDepth: maxDepth)
         var found: [Match] = []
+        found.reserveCapacity(paths)
         var pointer = ""
         try walk(&scanner, node: root, depth: 0, pointer: &pointer, into: &found)
         try scanner.expectEnd()

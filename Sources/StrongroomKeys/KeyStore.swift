@@ -751,7 +751,7 @@ public final class KeyStore: Sendable {
         let now = ContinuousClock.now
         let (cached, moved): (KeyLookup?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
-            if cache.erased.contains(reference.id) { return (.erased, false) }
+            if !cache.erased.isEmpty, cache.erased.contains(reference.id) { return (.erased, false) }
             if let entry = cache.keys[reference], entry.expires > now { return (.key(entry.key), false) }
             return (nil, false)
         }
