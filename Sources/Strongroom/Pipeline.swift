@@ -778,12 +778,13 @@ public final class SecureConsumer: Sendable {
     /// current one; used only by the next call that starts exactly where it does.
     let prefetched = Mutex<[[UInt8]: Prefetch]>([:])
 
-    /// A batch being fetched on another thread, for one partition, offset and size.
+    /// A batch being fetched on another thread, for one partition, offset and size, with its
+    /// records' signature checks up to the batch signatures (``RecordReader/Prepared``).
     final class Prefetch: Sendable {
         let from: Int64
         let maxRecords: Int
         let started = ContinuousClock.now
-        private let result = Mutex<Result<[StoredRecord], any Error>?>(nil)
+        private let result = Mutex<Result<([StoredRecord], RecordReader.Prepared), any Error>?>(nil)
         private let done = DispatchSemaphore(value: 0)
 
         init(from: Int64, maxRecords: Int) {
@@ -791,13 +792,13 @@ public final class SecureConsumer: Sendable {
             self.maxRecords = maxRecords
         }
 
-        func finish(_ records: Result<[StoredRecord], any Error>) {
-            result.withLock { $0 = records }
+        func finish(_ fetched: Result<([StoredRecord], RecordReader.Prepared), any Error>) {
+            result.withLock { $0 = fetched }
             done.signal()
         }
 
-        /// The fetched records, waiting for the fetch; nil if it failed.
-        func records() -> [StoredRecord]? {
+        /// The fetched records and their checks, waiting for them; nil if the fetch failed.
+        func records() -> ([StoredRecord], RecordReader.Prepared)? {
             done.wait()
             done.signal()
             return try? result.withLock { $0 }?.get()
@@ -930,8 +931,16 @@ public final class SecureConsumer: Sendable {
     ) throws -> Int {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
-        let (records, context, _) = try fetch(topic, partition, maxRecords, correlationID, ahead: fetchAhead)
-        let handled = try handle(records, topic: topic, partition: partition, context: context, correlationID, handler)
+        let (records, context, _, prepared) = try fetch(topic, partition, maxRecords, correlationID, ahead: fetchAhead)
+        let handled = try handle(
+            records,
+            topic: topic,
+            partition: partition,
+            context: context,
+            correlationID,
+            prepared: prepared,
+            handler
+        )
         Retire.later(consume records)
         return handled
     }
@@ -950,7 +959,7 @@ public final class SecureConsumer: Sendable {
     ) throws -> (events: [ConsumedEvent], next: Int64?) {
         let started = ContinuousClock.now
         defer { services.time("strongroom_consume_duration", [("topic", topic)], since: started) }
-        let (records, context, start) = try fetch(topic, partition, maxRecords, correlationID)
+        let (records, context, start, _) = try fetch(topic, partition, maxRecords, correlationID)
         var events: [ConsumedEvent] = []
         _ = try handle(
             records,
@@ -971,14 +980,15 @@ public final class SecureConsumer: Sendable {
     /// exactly where the batch starts (a commit or rewind elsewhere discards it), for the same
     /// size, within ``prefetchAge``, when it came back full, and when the partition still
     /// holds its first record (retention since then discards it); otherwise, or after a failed
-    /// fetch ahead, the call fetches as usual.
+    /// fetch ahead, the call fetches as usual. A batch fetched ahead comes with its records'
+    /// signature checks done ahead (``RecordReader/Prepared``).
     func fetch(
         _ topic: String,
         _ partition: Int,
         _ maxRecords: Int,
         _ correlationID: String,
         ahead: Bool = false
-    ) throws -> ([StoredRecord], AuthorizationContext, from: Int64) {
+    ) throws -> ([StoredRecord], AuthorizationContext, from: Int64, prepared: RecordReader.Prepared?) {
         let (decision, context) = try authorizeReading(topic, action: "Consume", correlationID)
         guard decision.isAllowed else {
             services.denied("Consume", topic, principal, decision, correlationID)
@@ -989,19 +999,21 @@ public final class SecureConsumer: Sendable {
         let key = Self.deliveryKey(topic, partition)
         let waiting = prefetched.withLock { $0.removeValue(forKey: key) }
         let records: [StoredRecord]
+        var prepared: RecordReader.Prepared? = nil
         if let waiting, waiting.from == start, waiting.maxRecords == maxRecords,
-            ContinuousClock.now - waiting.started < Self.prefetchAge, let ready = waiting.records(),
+            ContinuousClock.now - waiting.started < Self.prefetchAge, let (ready, checks) = waiting.records(),
             ready.count == maxRecords, ready.first?.offset == start,
             try Self.stillHeld(from: start, topic, partition, services.log)
         {
             records = ready
+            prepared = checks
         } else {
             records = try services.retry.run { try Self.page(services.log, topic, partition, from: start, maxRecords) }
         }
         if ahead, records.count == maxRecords, let last = records.last {
             fetchAhead(topic, partition, key, from: last.offset + 1, maxRecords: maxRecords)
         }
-        return (records, context, start)
+        return (records, context, start, prepared)
     }
 
     /// One fetch of up to `maxRecords` (and 8 MiB) from `offset`.
@@ -1034,9 +1046,15 @@ public final class SecureConsumer: Sendable {
             batches[key] = next
         }
         let services = services
+        // The producer keys trusted now: the next call uses the checks only if it trusts the same.
+        let trusted = RecordSignature.identified(services.trustedProducerKeys())
         DispatchQueue.global().async {
             // One try: after a failure the next call fetches itself, with its retries.
-            next.finish(Result { try Self.page(services.log, topic, partition, from: from, maxRecords) })
+            next.finish(
+                Result { try Self.page(services.log, topic, partition, from: from, maxRecords) }.map { records in
+                    (records, RecordReader.prepare(records, topic: topic, trusted: trusted))
+                }
+            )
         }
     }
 
@@ -1108,6 +1126,7 @@ public final class SecureConsumer: Sendable {
         _ correlationID: String,
         commit: Bool = true,
         readFrom: Int64 = 0,
+        prepared: RecordReader.Prepared? = nil,
         _ handler: ([ConsumedEvent]) throws -> Void
     ) throws -> Int {
         guard let last = records.last else { return 0 }
@@ -1122,7 +1141,7 @@ public final class SecureConsumer: Sendable {
         )
         var dead: [(StoredRecord, String)] = []
         var events: [ConsumedEvent] = []
-        for (record, result) in zip(records, reader.readAll(records)) {
+        for (record, result) in zip(records, reader.readAll(records, prepared: prepared)) {
             switch result {
             case .success(let read): events.append(read.event)
             case .failure(.record(let reason)): dead.append((record, reason))
@@ -1423,13 +1442,25 @@ struct RecordReader: Sendable {
     /// Reads `records` in offset order exactly as ``read(_:reveal:)`` one by one would: the
     /// signature checks and the fields' opening run on every core, the ordered steps (batch
     /// signatures, the signer's right, producer sequences) on this thread in between.
-    mutating func readAll(_ records: [StoredRecord]) -> [Result<Read, Failure>] {
+    ///
+    /// `ahead` holds the records' checks up to their batch signatures, done earlier (while the
+    /// batch before was handled): used only when made with the producer keys this reader
+    /// trusts, for this topic and these records; else they are done again here.
+    mutating func readAll(_ records: [StoredRecord], prepared ahead: Prepared? = nil) -> [Result<Read, Failure>] {
         let reader = self
-        // A batch's records come in runs: their inclusion paths share nodes, hashed once a chunk.
-        let prepared = Parallel.chunks(records.count) { range in
-            var cache = Merkle.NodeHashCache()
-            return range.map { reader.prepare(records[$0], cache: &cache) }
-        }.flatMap { $0 }
+        let prepared: [Result<RecordSignature.Prepared, RecordSignature.Failure>]
+        if let ahead, ahead.topic == topic, ahead.results.count == records.count,
+            ahead.offsets.elementsEqual(records.lazy.map { ($0.partition, $0.offset) }, by: ==),
+            RecordSignature.sameKeys(ahead.trusted, trusted)
+        {
+            prepared = ahead.results
+        } else {
+            // A batch's records come in runs: their inclusion paths share nodes, hashed once a chunk.
+            prepared = Parallel.chunks(records.count) { range in
+                var cache = Merkle.NodeHashCache()
+                return range.map { reader.prepare(records[$0], cache: &cache) }
+            }.flatMap { $0 }
+        }
         let accepted = records.indices.map { accept(records[$0], prepared[$0]) }
         // One decision per pointer for the whole batch, whichever chunk asks first (a single-use
         // grant is spent once); each chunk counts only its own records.
@@ -1456,9 +1487,38 @@ struct RecordReader: Sendable {
         return results
     }
 
+    /// A batch's signature checks up to the batch signatures, made ahead of reading it: for
+    /// which topic and records, with which trusted producer keys.
+    struct Prepared: Sendable {
+        let topic: String
+        let offsets: [(partition: Int, offset: Int64)]
+        let trusted: RecordSignature.IdentifiedKeys
+        let results: [Result<RecordSignature.Prepared, RecordSignature.Failure>]
+    }
+
+    /// The checks of `records` up to their batch signatures, on this thread.
+    static func prepare(_ records: [StoredRecord], topic: String, trusted: RecordSignature.IdentifiedKeys) -> Prepared {
+        var cache = Merkle.NodeHashCache()
+        return Prepared(
+            topic: topic,
+            offsets: records.map { ($0.partition, $0.offset) },
+            trusted: trusted,
+            results: records.map { prepare($0, topic: topic, trusted: trusted, cache: &cache) }
+        )
+    }
+
     /// The record's signature check up to its batch signature: no shared state.
     func prepare(
         _ record: StoredRecord,
+        cache: inout Merkle.NodeHashCache
+    ) -> Result<RecordSignature.Prepared, RecordSignature.Failure> {
+        Self.prepare(record, topic: topic, trusted: trusted, cache: &cache)
+    }
+
+    static func prepare(
+        _ record: StoredRecord,
+        topic: String,
+        trusted: RecordSignature.IdentifiedKeys,
         cache: inout Merkle.NodeHashCache
     ) -> Result<RecordSignature.Prepared, RecordSignature.Failure> {
         RecordSignature.prepare(

@@ -209,6 +209,15 @@ public enum RecordSignature {
         trusted.mapValues { keys in keys.map { ($0, keyID($0)) } }
     }
 
+    /// Whether `a` and `b` trust the same keys, under the same principals, in the same order.
+    static func sameKeys(_ a: IdentifiedKeys, _ b: IdentifiedKeys) -> Bool {
+        a.count == b.count
+            && a.allSatisfy { principal, keys in
+                guard let other = b[principal], other.count == keys.count else { return false }
+                return zip(keys, other).allSatisfy { $0.key.rawRepresentation == $1.key.rawRepresentation }
+            }
+    }
+
     /// Everything of ``verify(topic:partition:key:value:headers:trusted:verifiedRoots:)`` that
     /// needs no shared state (so records can be prepared on several cores at once).
     ///

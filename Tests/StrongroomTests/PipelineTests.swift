@@ -511,6 +511,37 @@ struct PipelineTests {
         }
     }
 
+    @Test("signature checks done ahead count only while the same producer keys are trusted")
+    func fetchAheadTrust() throws {
+        let f = try PipelineFixture()
+        let events = try PipelineFixture.events
+        _ = f.producer.produce(events + events + events, to: "loan_applications")
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-trust",
+            fetchAhead: true
+        )
+        var seen: [Int64] = []
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 4) { seen = $0.map(\.offset) }
+        #expect(seen == [0, 1, 2, 3])
+        // Offsets 4…7 are fetched and checked ahead, trusting the producer's key; then it is
+        // replaced: the records signed with the old key must not pass on the checks made before.
+        usleep(200_000)
+        f.services.trust(producer: "pos-terminal", key: Curve25519.Signing.PrivateKey().publicKey)
+        seen = [-1]
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 4) { seen = $0.map(\.offset) }
+        #expect(seen == [], "nothing signed with a key no longer trusted is handed out")
+        #expect(
+            try f.deadLetters().reasons == Array(repeating: RecordSignature.Failure.unknownProducer.rawValue, count: 4)
+        )
+        // Trusted again: the next batch, fetched and checked ahead with the other key, is checked again.
+        f.services.trust(producer: "pos-terminal", key: f.producerKey.publicKey)
+        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 4) { seen = $0.map(\.offset) }
+        #expect(seen == [8, 9, 10, 11])
+    }
+
     @Test("a batch fetched ahead of records that retention deleted meanwhile is not handed out")
     func fetchAheadAfterRetention() throws {
         let f = try PipelineFixture()
