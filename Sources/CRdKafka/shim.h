@@ -9,7 +9,8 @@
 // Produces one record. A NULL key or value is a Kafka null; has_key/has_value tell an empty
 // one from a null one. `headers` pass to librdkafka on success and are destroyed on failure.
 // `partition` is RD_KAFKA_PARTITION_UA for the partitioner's choice; timestamp 0 is "now".
-static inline rd_kafka_resp_err_t sr_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+// `topic` is a handle from rd_kafka_topic_new, so librdkafka does not look the name up per record.
+static inline rd_kafka_resp_err_t sr_kafka_produce(rd_kafka_t *rk, rd_kafka_topic_t *topic, int32_t partition,
                                                    int has_key, const void *key, size_t key_len,
                                                    int has_value, const void *value, size_t value_len,
                                                    rd_kafka_headers_t *headers, int64_t timestamp,
@@ -17,8 +18,8 @@ static inline rd_kafka_resp_err_t sr_kafka_produce(rd_kafka_t *rk, const char *t
     static const char empty[1] = {0};
     rd_kafka_vu_t vu[8];
     int n = 0;
-    vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vu[n++].u.cstr = topic;
+    vu[n].vtype = RD_KAFKA_VTYPE_RKT;
+    vu[n++].u.rkt = topic;
     vu[n].vtype = RD_KAFKA_VTYPE_PARTITION;
     vu[n++].u.i32 = partition;
     vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;

@@ -1141,7 +1141,9 @@ public final class SecureConsumer: Sendable {
         )
         var dead: [(StoredRecord, String)] = []
         var events: [ConsumedEvent] = []
-        for (record, result) in zip(records, reader.readAll(records, prepared: prepared)) {
+        let read = reader.readAll(records, prepared: prepared)
+        if reader.checkedAhead { services.count("strongroom_consume_checked_ahead_total", [("topic", topic)]) }
+        for (record, result) in zip(records, read) {
             switch result {
             case .success(let read): events.append(read.event)
             case .failure(.record(let reason)): dead.append((record, reason))
@@ -1357,6 +1359,8 @@ struct RecordReader: Sendable {
     var fields: FieldDecisions
     /// Interior nodes of the inclusion paths of records read one by one.
     var nodeCache = Merkle.NodeHashCache()
+    /// Whether the last ``readAll(_:prepared:)`` used checks made ahead.
+    var checkedAhead = false
     /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
     var decryptedKeys: Set<ExactText> = []
     /// `<session>:<partition>` → the next record number expected from that producer session.
@@ -1449,11 +1453,12 @@ struct RecordReader: Sendable {
     mutating func readAll(_ records: [StoredRecord], prepared ahead: Prepared? = nil) -> [Result<Read, Failure>] {
         let reader = self
         let prepared: [Result<RecordSignature.Prepared, RecordSignature.Failure>]
-        if let ahead, ahead.topic == topic, ahead.results.count == records.count,
-            ahead.offsets.elementsEqual(records.lazy.map { ($0.partition, $0.offset) }, by: ==),
+        // The same array as checked ahead compares at once; other records byte by byte.
+        if let ahead, ahead.topic == topic, ahead.results.count == records.count, ahead.records == records,
             RecordSignature.sameKeys(ahead.trusted, trusted)
         {
             prepared = ahead.results
+            checkedAhead = true
         } else {
             // A batch's records come in runs: their inclusion paths share nodes, hashed once a chunk.
             prepared = Parallel.chunks(records.count) { range in
@@ -1491,7 +1496,8 @@ struct RecordReader: Sendable {
     /// which topic and records, with which trusted producer keys.
     struct Prepared: Sendable {
         let topic: String
-        let offsets: [(partition: Int, offset: Int64)]
+        /// The records checked, whole: checks count only for these very bytes.
+        let records: [StoredRecord]
         let trusted: RecordSignature.IdentifiedKeys
         let results: [Result<RecordSignature.Prepared, RecordSignature.Failure>]
     }
@@ -1501,7 +1507,7 @@ struct RecordReader: Sendable {
         var cache = Merkle.NodeHashCache()
         return Prepared(
             topic: topic,
-            offsets: records.map { ($0.partition, $0.offset) },
+            records: records,
             trusted: trusted,
             results: records.map { prepare($0, topic: topic, trusted: trusted, cache: &cache) }
         )

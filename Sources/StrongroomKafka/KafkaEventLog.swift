@@ -438,14 +438,7 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         }
         // The keys these records were sealed under reach the cluster first.
         try publishKeyChanges()
-        let routed = records.map { record in
-            var record = record
-            if record.partition == nil, let key = record.key {
-                record.partition = Partitioner.partition(forKey: key, partitions: config.partitions)
-            }
-            return record
-        }
-        let positions = try produce(routed, to: topic)
+        let positions = try produce(records, to: topic, partitions: config.partitions)
         if let stamp, let stampKey {
             stateLock.lock()
             stamps[stampKey] = (stamp.sequence, positions)
@@ -454,24 +447,49 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         return positions
     }
 
-    /// Produces `records` and waits until each is acknowledged or has failed.
-    func produce(_ records: [LogRecord], to topic: String) throws(LogError) -> [RecordPosition] {
+    /// Produces `records` and waits until each is acknowledged or has failed; with `partitions`,
+    /// a record with a key and no partition goes to the key's partition of that many.
+    func produce(
+        _ records: [LogRecord],
+        to topic: String,
+        partitions: Int? = nil
+    ) throws(LogError) -> [RecordPosition] {
+        guard let handle = rd_kafka_topic_new(producer.pointer, topic, nil) else {
+            throw LogError(.storage, "\(topic): the client could not open the topic")
+        }
+        defer { rd_kafka_topic_destroy(handle) }
         let batch = DeliveryBatch(count: records.count)
+        // One slot per record, each naming the batch and its index, in one allocation: the
+        // delivery report of a record finds its place through its slot.
+        let slots = UnsafeMutablePointer<DeliverySlot>.allocate(capacity: max(records.count, 1))
+        let owner = Unmanaged.passRetained(batch)
+        defer {
+            // Every record sent has been reported (the wait below), so no report reads a slot now.
+            slots.deallocate()
+            owner.release()
+        }
         var sent = 0
         var refused: rd_kafka_resp_err_t?
         for (i, record) in records.enumerated() {
-            let slot = Unmanaged.passRetained(DeliverySlot(batch: batch, index: i)).toOpaque()
+            (slots + i).initialize(to: DeliverySlot(batch: owner, index: i))
+            var partition = record.partition
+            if partition == nil, let partitions, let key = record.key {
+                partition = Partitioner.partition(forKey: key, partitions: partitions)
+            }
             while true {
-                let code = Self.send(record, topic: topic, on: producer.pointer, opaque: slot)
+                let code = Self.send(
+                    record,
+                    partition: partition,
+                    topic: handle,
+                    on: producer.pointer,
+                    opaque: slots + i
+                )
                 if code == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                     // Backpressure: serve delivery reports until the local queue has room.
                     rd_kafka_poll(producer.pointer, 50)
                     continue
                 }
-                if code != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    Unmanaged<DeliverySlot>.fromOpaque(slot).release()
-                    refused = code
-                }
+                if code != RD_KAFKA_RESP_ERR_NO_ERROR { refused = code }
                 break
             }
             if refused != nil { break }
@@ -510,9 +528,10 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
 
     static func send(
         _ record: LogRecord,
-        topic: String,
+        partition: Int?,
+        topic: OpaquePointer,
         on handle: OpaquePointer,
-        opaque: UnsafeMutableRawPointer
+        opaque: UnsafeMutablePointer<DeliverySlot>
     ) -> rd_kafka_resp_err_t {
         var headers: OpaquePointer?
         if !record.headers.isEmpty {
@@ -523,7 +542,7 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
                 }
             }
         }
-        let partition = record.partition.map { Int32($0) } ?? RD_KAFKA_PARTITION_UA
+        let partition = partition.map { Int32($0) } ?? RD_KAFKA_PARTITION_UA
         let key = record.key ?? []
         let value = record.value ?? []
         return key.withUnsafeBytes { keyBytes in
@@ -832,15 +851,11 @@ final class DeliveryBatch: @unchecked Sendable {
     }
 }
 
-/// One record's place in its batch, carried through librdkafka as the message's opaque.
-final class DeliverySlot {
-    let batch: DeliveryBatch
+/// One record's place in its batch, carried through librdkafka as the message's opaque: the
+/// batch (kept alive by the producing call until every report is in) and the index there.
+struct DeliverySlot {
+    let batch: Unmanaged<DeliveryBatch>
     let index: Int
-
-    init(batch: DeliveryBatch, index: Int) {
-        self.batch = batch
-        self.index = index
-    }
 }
 
 private let deliveryReport:
@@ -849,8 +864,8 @@ private let deliveryReport:
         message,
         _ in
         guard let message, let opaque = message.pointee._private else { return }
-        let slot = Unmanaged<DeliverySlot>.fromOpaque(opaque).takeRetainedValue()
-        slot.batch.report(
+        let slot = opaque.assumingMemoryBound(to: DeliverySlot.self).pointee
+        slot.batch.takeUnretainedValue().report(
             slot.index,
             partition: message.pointee.partition,
             offset: message.pointee.offset,

@@ -275,7 +275,8 @@ struct PipelineTests {
             value[i] = UInt8(ascii: "8")
             tampered.value = value
         }
-        // A record whose inclusion path has one hash changed, after its neighbours' paths are known.
+        // A record whose inclusion path has one hash changed (checked with a chunk's cache of
+        // the upper nodes of its batch's paths).
         var moved = stored[151].headers
         let proof = try #require(moved.firstIndex { $0.name == RecordSignature.Header.proof })
         moved[proof].value[40] ^= 1
@@ -511,11 +512,38 @@ struct PipelineTests {
         }
     }
 
-    @Test("signature checks done ahead count only while the same producer keys are trusted")
+    @Test("signature checks done ahead count only while the same producer keys are trusted, and keep every refusal")
     func fetchAheadTrust() throws {
-        let f = try PipelineFixture()
+        let metrics = TestMetrics()
+        let f = try PipelineFixture(metrics: metrics)
+        func checkedAhead() -> Int64 {
+            (try? metrics.expectCounter("strongroom_consume_checked_ahead_total", [("topic", "loan_applications")]))?
+                .values.reduce(0, +) ?? 0
+        }
         let events = try PipelineFixture.events
-        _ = f.producer.produce(events + events + events, to: "loan_applications")
+        _ = f.producer.produce(events + events + events, to: "loan_applications")  // offsets 0…11
+        let stored = try f.services.log.fetch(
+            topic: "loan_applications",
+            partition: 0,
+            from: 0,
+            maxBytes: 1 << 20,
+            maxRecords: 12
+        )
+        var tampered = stored[9]
+        if var value = tampered.value, let i = value.firstIndex(of: UInt8(ascii: "9")) {
+            value[i] = UInt8(ascii: "8")
+            tampered.value = value
+        }
+        _ = f.producer.produce(Array(events.prefix(1)), to: "loan_applications")  // 12
+        _ = try f.services.log.append(
+            [
+                LogRecord(key: tampered.key, value: tampered.value, headers: tampered.headers),  // 13
+                LogRecord(key: stored[10].key, value: stored[10].value, headers: stored[10].headers),  // 14
+                LogRecord(key: stored[11].key, value: stored[11].value, headers: []),  // 15
+            ],
+            to: "loan_applications"
+        )
+        _ = f.producer.produce(events, to: "loan_applications")  // 16…19
         let consumer = SecureConsumer(
             services: f.services,
             principal: "fraud-service",
@@ -524,22 +552,43 @@ struct PipelineTests {
             fetchAhead: true
         )
         var seen: [Int64] = []
-        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 4) { seen = $0.map(\.offset) }
+        func next() throws {
+            seen = [-1]
+            try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 4) { seen = $0.map(\.offset) }
+        }
+        try next()
         #expect(seen == [0, 1, 2, 3])
         // Offsets 4…7 are fetched and checked ahead, trusting the producer's key; then it is
         // replaced: the records signed with the old key must not pass on the checks made before.
         usleep(200_000)
         f.services.trust(producer: "pos-terminal", key: Curve25519.Signing.PrivateKey().publicKey)
-        seen = [-1]
-        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 4) { seen = $0.map(\.offset) }
+        try next()
         #expect(seen == [], "nothing signed with a key no longer trusted is handed out")
         #expect(
             try f.deadLetters().reasons == Array(repeating: RecordSignature.Failure.unknownProducer.rawValue, count: 4)
         )
-        // Trusted again: the next batch, fetched and checked ahead with the other key, is checked again.
+        #expect(checkedAhead() == 0, "checked again, not taken from the fetch ahead")
+        // Trusted again: 8…11, fetched and checked ahead under the other key, are checked again.
         f.services.trust(producer: "pos-terminal", key: f.producerKey.publicKey)
-        try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 4) { seen = $0.map(\.offset) }
+        usleep(200_000)
+        try next()
         #expect(seen == [8, 9, 10, 11])
+        #expect(checkedAhead() == 0)
+        // The same keys trusted throughout: the batches checked ahead are used, and their
+        // tampered, replayed and unsigned records are still refused, each for its own reason.
+        usleep(200_000)
+        try next()
+        #expect(seen == [12])
+        usleep(200_000)
+        try next()
+        #expect(seen == [16, 17, 18, 19])
+        #expect(checkedAhead() == 2, "the batches at offsets 12 and 16 were checked ahead")
+        #expect(
+            try f.deadLetters().reasons.suffix(3) == [
+                RecordSignature.Failure.invalid.rawValue, "replayed, duplicated or reordered record",
+                RecordSignature.Failure.missing.rawValue,
+            ]
+        )
     }
 
     @Test("a batch fetched ahead of records that retention deleted meanwhile is not handed out")
