@@ -454,6 +454,8 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         to topic: String,
         partitions: Int? = nil
     ) throws(LogError) -> [RecordPosition] {
+        // Nothing to send: not even a topic handle (it would ask the cluster about the topic).
+        guard !records.isEmpty else { return [] }
         guard let handle = rd_kafka_topic_new(producer.pointer, topic, nil) else {
             throw LogError(.storage, "\(topic): the client could not open the topic")
         }
@@ -464,7 +466,10 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         let slots = UnsafeMutablePointer<DeliverySlot>.allocate(capacity: max(records.count, 1))
         let owner = Unmanaged.passRetained(batch)
         defer {
-            // Every record sent has been reported (the wait below), so no report reads a slot now.
+            // Safe only because of the wait below: librdkafka reports every record it accepted
+            // exactly once (timeouts and purges included) and none it refused, so once `sent`
+            // reports are in, no report reads a slot. Never return before that wait.
+            precondition(batch.isComplete, "a delivery slot freed before its report")
             slots.deallocate()
             owner.release()
         }
