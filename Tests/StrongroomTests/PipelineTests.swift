@@ -65,6 +65,21 @@ struct PipelineFixture {
         }
     }
 
+    /// The first `count` records of `loan_applications` partition 0, as stored.
+    func stored(_ count: Int) throws -> [StoredRecord] {
+        try services.log.fetch(topic: "loan_applications", partition: 0, from: 0, maxBytes: 8 << 20, maxRecords: count)
+    }
+
+    /// `record` with one digit of its value changed: its signature no longer holds.
+    static func tampered(_ record: StoredRecord) -> StoredRecord {
+        var tampered = record
+        if var value = tampered.value, let i = value.firstIndex(of: UInt8(ascii: "9")) {
+            value[i] = UInt8(ascii: "8")
+            tampered.value = value
+        }
+        return tampered
+    }
+
     /// The dead letters of `loan_applications` (up to 10) and each one's stated reason.
     func deadLetters() throws -> (records: [StoredRecord], reasons: [String]) {
         let dead = try services.log.fetch(
@@ -201,18 +216,8 @@ struct PipelineTests {
     func attacks() throws {
         let f = try PipelineFixture()
         _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
-        let stored = try f.services.log.fetch(
-            topic: "loan_applications",
-            partition: 0,
-            from: 0,
-            maxBytes: 1 << 20,
-            maxRecords: 10
-        )
-        var tampered = stored[0]
-        if var value = tampered.value, let i = value.firstIndex(of: UInt8(ascii: "9")) {
-            value[i] = UInt8(ascii: "8")
-            tampered.value = value
-        }
+        let stored = try f.stored(10)
+        let tampered = PipelineFixture.tampered(stored[0])
         let forgedKey = Curve25519.Signing.PrivateKey()
         let forged = try RecordSignature.sign(
             [
@@ -262,19 +267,9 @@ struct PipelineTests {
         let events = try PipelineFixture.events
         let first = Array(repeatElement(events, count: 100).joined())
         #expect(f.producer.produce(first, to: "loan_applications").allSatisfy { (try? $0.get()) != nil })
-        let stored = try f.services.log.fetch(
-            topic: "loan_applications",
-            partition: 0,
-            from: 0,
-            maxBytes: 8 << 20,
-            maxRecords: 1000
-        )
+        let stored = try f.stored(1000)
         try #require(stored.count == first.count)
-        var tampered = stored[100]
-        if var value = tampered.value, let i = value.firstIndex(of: UInt8(ascii: "9")) {
-            value[i] = UInt8(ascii: "8")
-            tampered.value = value
-        }
+        let tampered = PipelineFixture.tampered(stored[100])
         // A record whose inclusion path has one hash changed (checked with a chunk's cache of
         // the upper nodes of its batch's paths).
         var moved = stored[151].headers
@@ -522,18 +517,8 @@ struct PipelineTests {
         }
         let events = try PipelineFixture.events
         _ = f.producer.produce(events + events + events, to: "loan_applications")  // offsets 0…11
-        let stored = try f.services.log.fetch(
-            topic: "loan_applications",
-            partition: 0,
-            from: 0,
-            maxBytes: 1 << 20,
-            maxRecords: 12
-        )
-        var tampered = stored[9]
-        if var value = tampered.value, let i = value.firstIndex(of: UInt8(ascii: "9")) {
-            value[i] = UInt8(ascii: "8")
-            tampered.value = value
-        }
+        let stored = try f.stored(12)
+        let tampered = PipelineFixture.tampered(stored[9])
         _ = f.producer.produce(Array(events.prefix(1)), to: "loan_applications")  // 12
         _ = try f.services.log.append(
             [
@@ -947,13 +932,7 @@ struct MovedCiphertextTests {
     func moved() throws {
         let f = try PipelineFixture()
         _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
-        let stored = try f.services.log.fetch(
-            topic: "loan_applications",
-            partition: 0,
-            from: 0,
-            maxBytes: 1 << 20,
-            maxRecords: 10
-        )
+        let stored = try f.stored(10)
         let keys = stored[0].headers.first { $0.name == RecordSignature.Header.keys }.map {
             String(decoding: $0.value, as: UTF8.self)
         }
@@ -1014,13 +993,7 @@ struct ClearTaggedValueTests {
         let f = try PipelineFixture()
         let events = try PipelineFixture.events
         _ = f.producer.produce(events, to: "loan_applications")
-        let stored = try f.services.log.fetch(
-            topic: "loan_applications",
-            partition: 0,
-            from: 0,
-            maxBytes: 1 << 20,
-            maxRecords: 1
-        )
+        let stored = try f.stored(1)
         let original = try JSONValue(parsing: events[0])
         let email = original["email"]?.stringValue ?? ""
         let sealedEmail = try JSONValue(parsing: stored[0].value ?? [])["email"]?.stringValue ?? ""
