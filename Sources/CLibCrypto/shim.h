@@ -111,6 +111,22 @@ static inline int sr_hmac_sha256(EVP_MAC_CTX *ctx, const unsigned char *key, siz
     return 1;
 }
 
+// A walk down a key chain: k = HMAC-SHA256(k, steps[i]) for each one-byte step, then
+// out = HMAC-SHA256(k, last). The intermediate keys stay on this stack frame and are cleared.
+// 1 on success.
+static inline int sr_hmac_sha256_walk(EVP_MAC_CTX *ctx, const unsigned char *key, size_t key_len,
+                                      const unsigned char *steps, size_t step_count, const unsigned char *last,
+                                      size_t last_len, unsigned char *out) {
+    unsigned char node[32];
+    int ok = 1;
+    for (size_t i = 0; ok && i < step_count; i++) {
+        ok = sr_hmac_sha256(ctx, i == 0 ? key : node, i == 0 ? key_len : 32, steps + i, 1, node);
+    }
+    if (ok) ok = sr_hmac_sha256(ctx, step_count == 0 ? key : node, step_count == 0 ? key_len : 32, last, last_len, out);
+    OPENSSL_cleanse(node, sizeof node);
+    return ok;
+}
+
 // OpenSSL's HKDF, fetched once and shared (contexts are made per derivation), or NULL.
 static inline EVP_KDF *sr_hkdf_fetch(void) {
     EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);

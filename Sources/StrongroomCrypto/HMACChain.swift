@@ -60,4 +60,42 @@ public final class HMACChain {
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
         #endif
     }
+
+    /// A walk down a key tree: the key becomes `mac(key, [step])` for each step in turn, and
+    /// the result is `mac(key, last)`.
+    ///
+    /// The same bytes as those calls one by one. With OpenSSL it is one call, and the keys
+    /// met on the way stay on C's stack, cleared before it returns.
+    public func walk(key: [UInt8], steps: [UInt8], last: [UInt8]) -> [UInt8] {
+        #if OpenSSL
+        var out = [UInt8](repeating: 0, count: 32)
+        // Real pointers for empty inputs, as in `mac` (their lengths stay 0).
+        let keyBytes = key.isEmpty ? [UInt8(0)] : key
+        let lastBytes = last.isEmpty ? [UInt8(0)] : last
+        let ok = keyBytes.withUnsafeBufferPointer { k in
+            steps.withUnsafeBufferPointer { s in
+                lastBytes.withUnsafeBufferPointer { l in
+                    out.withUnsafeMutableBufferPointer { o in
+                        sr_hmac_sha256_walk(
+                            context,
+                            k.baseAddress,
+                            key.count,
+                            s.baseAddress,
+                            s.count,
+                            l.baseAddress,
+                            last.count,
+                            o.baseAddress
+                        )
+                    }
+                }
+            }
+        }
+        precondition(ok == 1, "OpenSSL HMAC-SHA256 failed")
+        return out
+        #else
+        var node = key
+        for step in steps { node = mac(key: node, message: [step]) }
+        return mac(key: node, message: last)
+        #endif
+    }
 }

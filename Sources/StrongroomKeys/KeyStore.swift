@@ -752,8 +752,11 @@ public final class KeyStore: Sendable {
         let (cached, moved): (KeyLookup?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
             if !cache.erased.isEmpty, cache.erased.contains(reference.id) { return (.erased, false) }
-            if let entry = cache.keys[reference], entry.expires > now { return (.key(entry.key), false) }
-            return (nil, false)
+            // Read in place: copying the whole entry out costs more than the rest of the lookup.
+            guard let index = cache.keys.index(forKey: reference), cache.keys.values[index].expires > now else {
+                return (nil, false)
+            }
+            return (.key(cache.keys.values[index].key), false)
         }
         if let cached { return cached }
         if moved { reloadProvider() }

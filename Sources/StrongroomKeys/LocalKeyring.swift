@@ -245,12 +245,8 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             guard let (start, depth) = v.cover(family.high) else {
                 throw KeyStoreError(.punctured, "KEK v\(version), family \(family)")
             }
-            let chain = try makeChain()
-            var node = start
-            for level in depth..<LocalKeyring.treeLevels {
-                node = child(node, digit(of: family.high, level: level), chain)
-            }
-            return SymmetricKey(data: chain.mac(key: node, message: LocalKeyring.leafLabel))
+            let steps = (depth..<LocalKeyring.treeLevels).map { digit(of: family.high, level: $0) }
+            return SymmetricKey(data: try makeChain().walk(key: start, steps: steps, last: LocalKeyring.leafLabel))
         }
     }
 

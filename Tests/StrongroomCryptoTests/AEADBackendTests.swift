@@ -356,6 +356,25 @@ struct HMACChainTests {
         }
     }
 
+    @Test("a walk gives the MACs one by one: 0-17 steps, keys of 0-70 bytes, an empty last message")
+    func walkMatchesSteps() throws {
+        let chain = try HMACChain()
+        for count in 0...17 {
+            for keyLength in [0, 1, 32, 70] {
+                let key = randomBytes(keyLength)
+                let steps = randomBytes(count)
+                for last in [[], Array("strongroom/kek-leaf/v1".utf8)] {
+                    var node = key
+                    for step in steps {
+                        node = Array(HMAC<SHA256>.authenticationCode(for: [step], using: SymmetricKey(data: node)))
+                    }
+                    let reference = Array(HMAC<SHA256>.authenticationCode(for: last, using: SymmetricKey(data: node)))
+                    #expect(chain.walk(key: key, steps: steps, last: last) == reference, "\(count) steps")
+                }
+            }
+        }
+    }
+
     @Test("Wycheproof HMAC-SHA256 (full-length tags)")
     func wycheproof() throws {
         guard TestSupport.vectorsAvailable else { return }

@@ -139,6 +139,37 @@ struct LocalKeyringTests {
         #expect(try reread.unwrap(wrapped[8], family: families[8]) == dek)
         #expect(try reread.versions().first?.puncturedFamilies == 2)
     }
+
+    @Test(
+        "a family's wrapping key is the tree leaf Python's hmac derives (16 steps, or none from a node a puncture left)"
+    )
+    func leafVector() throws {
+        // Root 00 01 … 1f; leaf = HMAC(… HMAC(root, [0]) …, [f]) over the family's 16 high hex
+        // digits, then HMAC(node, "strongroom/kek-leaf/v1"); AES-KW(leaf, 42×32) from `cryptography`.
+        let url = TestSupport.scratchDirectory("keyring").appendingPathComponent("keyring.json")
+        let file = """
+            {"activeVersion":1,"familyKey":[\((0..<32).map { _ in "17" }.joined(separator: ","))],\
+            "format":"strongroom-keyring/1","versions":[{"createdAt":0,"nodes":{},"punctures":0,\
+            "root":[\((0..<32).map(String.init).joined(separator: ","))],"state":"active","version":1}]}
+            """
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(fd >= 0)
+        _ = file.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
+        let ring = try LocalKeyring(url: url)
+        let family = KeyID(high: 0x0123_4567_89ab_cdef, low: 7)
+        let dek = SymmetricKey(data: [UInt8](repeating: 0x42, count: 32))
+        let expected = TestSupport.hex(
+            "a2f4ae9cde0da3276280485ef7f2cb12c66b1dada60bd90929846868c3e06bf15e147765d54f2751"
+        )
+        #expect(try ring.wrap(dek, family: family).bytes == expected)
+        // Its neighbour punctured: this leaf now comes from a depth-16 sibling node, zero steps down.
+        try ring.puncture([KeyID(high: 0x0123_4567_89ab_cdee, low: 7)])
+        #expect(try ring.wrap(dek, family: family).bytes == expected)
+        #expect(try ring.unwrap(WrappedKey(kekVersion: 1, bytes: expected), family: family) == dek)
+        try ring.puncture([family])
+        #expect(throws: KeyStoreError.self) { try ring.wrap(dek, family: family) }
+    }
 }
 
 @Suite("Key store")
