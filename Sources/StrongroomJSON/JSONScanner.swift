@@ -190,8 +190,8 @@ public struct JSONScanner: ~Copyable {
 
     /// Skips, eight bytes at a time, the bytes a string needs no check for.
     ///
-    /// Those are ASCII from 0x20 up that is neither `"` nor `\`. It stops at the first word
-    /// holding anything else; the byte-by-byte loop then looks at it.
+    /// Those are ASCII from 0x20 up that is neither `"` nor `\`. It stops at the first byte
+    /// that is anything else; the byte-by-byte loop then looks at it.
     @inline(__always)
     mutating func skipPlainASCII() {
         guard let base = bytes.baseAddress else { return }
@@ -200,11 +200,16 @@ public struct JSONScanner: ~Copyable {
         while position + 8 <= bytes.count {
             let w = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
             // A byte ≥ 0x80, a byte < 0x20, a quote or a backslash sets that byte's high bit.
+            // A borrow can also flag a plain byte above a special one, never below it: the
+            // lowest flagged byte is the first special byte.
             let quote = w ^ (ones &* 0x22)
             let backslash = w ^ (ones &* 0x5C)
             let special =
-                w | (w &- ones &* 0x20) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
-            guard special & highs == 0 else { return }
+                (w | (w &- ones &* 0x20) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)) & highs
+            guard special == 0 else {
+                position += special.trailingZeroBitCount >> 3
+                return
+            }
             position += 8
         }
     }
