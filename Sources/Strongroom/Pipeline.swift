@@ -1359,6 +1359,8 @@ struct RecordReader: Sendable {
     var fields: FieldDecisions
     /// Interior nodes of the inclusion paths of records read one by one.
     var nodeCache = Merkle.NodeHashCache()
+    /// The header parts shared by the records read one by one.
+    var headerMemo = SignedHeaders.Memo()
     /// Whether the last ``readAll(_:prepared:)`` used checks made ahead.
     var checkedAhead = false
     /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
@@ -1435,7 +1437,7 @@ struct RecordReader: Sendable {
     /// Verifies and opens `record`; with `reveal` false every field stays as stored (the
     /// subject and signature are still checked).
     mutating func read(_ record: StoredRecord, reveal: Bool = true) -> Result<Read, Failure> {
-        let prepared = prepare(record, cache: &nodeCache)
+        let prepared = prepare(record, cache: &nodeCache, memo: &headerMemo)
         switch accept(record, prepared) {
         case .success(let (signed, schema)):
             return open(record, signed, schema, reveal: reveal, fields: &fields, keys: &decryptedKeys)
@@ -1463,7 +1465,8 @@ struct RecordReader: Sendable {
             // A batch's records come in runs: their inclusion paths share nodes, hashed once a chunk.
             prepared = Parallel.chunks(records.count) { range in
                 var cache = Merkle.NodeHashCache()
-                return range.map { reader.prepare(records[$0], cache: &cache) }
+                var memo = SignedHeaders.Memo()
+                return range.map { reader.prepare(records[$0], cache: &cache, memo: &memo) }
             }.flatMap { $0 }
         }
         let accepted = records.indices.map { accept(records[$0], prepared[$0]) }
@@ -1505,27 +1508,30 @@ struct RecordReader: Sendable {
     /// The checks of `records` up to their batch signatures, on this thread.
     static func prepare(_ records: [StoredRecord], topic: String, trusted: RecordSignature.IdentifiedKeys) -> Prepared {
         var cache = Merkle.NodeHashCache()
+        var memo = SignedHeaders.Memo()
         return Prepared(
             topic: topic,
             records: records,
             trusted: trusted,
-            results: records.map { prepare($0, topic: topic, trusted: trusted, cache: &cache) }
+            results: records.map { prepare($0, topic: topic, trusted: trusted, cache: &cache, memo: &memo) }
         )
     }
 
     /// The record's signature check up to its batch signature: no shared state.
     func prepare(
         _ record: StoredRecord,
-        cache: inout Merkle.NodeHashCache
+        cache: inout Merkle.NodeHashCache,
+        memo: inout SignedHeaders.Memo
     ) -> Result<RecordSignature.Prepared, RecordSignature.Failure> {
-        Self.prepare(record, topic: topic, trusted: trusted, cache: &cache)
+        Self.prepare(record, topic: topic, trusted: trusted, cache: &cache, memo: &memo)
     }
 
     static func prepare(
         _ record: StoredRecord,
         topic: String,
         trusted: RecordSignature.IdentifiedKeys,
-        cache: inout Merkle.NodeHashCache
+        cache: inout Merkle.NodeHashCache,
+        memo: inout SignedHeaders.Memo
     ) -> Result<RecordSignature.Prepared, RecordSignature.Failure> {
         RecordSignature.prepare(
             topic: topic,
@@ -1534,7 +1540,8 @@ struct RecordReader: Sendable {
             value: record.value ?? [],
             headers: record.headers,
             trusted: trusted,
-            cache: &cache
+            cache: &cache,
+            memo: &memo
         )
     }
 
