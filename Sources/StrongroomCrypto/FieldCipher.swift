@@ -482,7 +482,9 @@ public struct SealedField: Sendable {
                 switch algorithm {
                 case .aes256GCM:
                     let start = out.count
-                    out.append(contentsOf: repeatElement(0, count: body.count))
+                    // Room for the plaintext, made by copying the ciphertext (one memcpy) and
+                    // overwritten by the opening.
+                    out.append(contentsOf: body.assumingMemoryBound(to: UInt8.self))
                     let opened: Result<Void, CipherError> = out.withUnsafeMutableBytes { all in
                         do throws(CipherError) {
                             try session.lease.openGCM(
@@ -497,7 +499,11 @@ public struct SealedField: Sendable {
                             return .failure(error)
                         }
                     }
-                    if case .failure = opened { out.removeSubrange(start...) }
+                    if case .failure = opened {
+                        // Whatever the failed opening wrote is cleared before the room is given back.
+                        for i in start..<out.count { out[i] = 0 }
+                        out.removeSubrange(start...)
+                    }
                     try opened.get()
                 case .aes256GCMSIVDeterministic:
                     guard let nonce = FieldCipher.sivNonce else { throw CipherError(.unsupportedAlgorithm) }

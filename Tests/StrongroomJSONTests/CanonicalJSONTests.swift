@@ -73,6 +73,25 @@ struct CanonicalJSONTests {
         #expect(try CanonicalJSON.canonicalNumber(input, policy: .exact) == expected)
     }
 
+    @Test("a string is escaped wherever its one special byte sits (0-40 plain bytes around it)")
+    func escapesAtEveryOffset() {
+        let specials: [(String, String)] = [
+            ("\"", #"\""#), ("\\", #"\\"#), ("\n", #"\n"#), ("\u{01}", #"\u0001"#), ("\u{1F}", #"\u001f"#),
+            ("\u{7F}", "\u{7F}"), ("é", "é"), (" ", " "), ("!", "!"), ("#", "#"), ("[", "["), ("]", "]"),
+        ]
+        for before in 0...20 {
+            for after in [0, 1, 6, 7, 8, 9, 20] {
+                for (raw, escaped) in specials {
+                    let a = String(repeating: "a", count: before)
+                    let b = String(repeating: "b", count: after)
+                    var out: [UInt8] = []
+                    JSONValue.writeString(a + raw + b, to: &out)
+                    #expect(String(decoding: out, as: UTF8.self) == "\"" + a + escaped + b + "\"", "\(before) \(after)")
+                }
+            }
+        }
+    }
+
     @Test("keys sort by UTF-16 code units, strings keep every character")
     func ordering() throws {
         let input = #"{"b":1,"a":{"\u20ac":2,"\ud83d\ude00":3,"z":4},"é":"line\nbreak\u0001"}"#
