@@ -752,11 +752,8 @@ public final class KeyStore: Sendable {
         let (cached, moved): (KeyLookup?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
             if !cache.erased.isEmpty, cache.erased.contains(reference.id) { return (.erased, false) }
-            // Read in place: copying the whole entry out costs more than the rest of the lookup.
-            guard let index = cache.keys.index(forKey: reference), cache.keys.values[index].expires > now else {
-                return (nil, false)
-            }
-            return (.key(cache.keys.values[index].key), false)
+            if let held = cache.keys[reference], held.expires > now { return (.key(held.key), false) }
+            return (nil, false)
         }
         if let cached { return cached }
         if moved { reloadProvider() }
@@ -1204,7 +1201,7 @@ public final class KeyStore: Sendable {
             guard cache.generation == observed else { return }
             cache.makeRoom(capacity: configuration.cacheCapacity)
             cache.active[family] = Cache.Entry(key: key, expires: expires, budget: budget, staleAt: staleAt)
-            cache.keys[key.reference] = Cache.Entry(key: key, expires: expires)
+            cache.keys[key.reference] = Cache.Held(key: key, expires: expires)
         }
     }
 
@@ -1214,7 +1211,7 @@ public final class KeyStore: Sendable {
             _ = cache.sync(generation.value)
             guard cache.generation == observed else { return }
             cache.makeRoom(capacity: configuration.cacheCapacity)
-            cache.keys[key.reference] = Cache.Entry(key: key, expires: expires)
+            cache.keys[key.reference] = Cache.Held(key: key, expires: expires)
         }
     }
 
@@ -1274,9 +1271,21 @@ public final class KeyStore: Sendable {
             var staleAt: ContinuousClock.Instant? = nil
         }
 
+        /// A decrypting key in the cache: a reference, so a lookup copies one pointer and not
+        /// the key's parts.
+        final class Held: Sendable {
+            let key: DataEncryptionKey
+            let expires: ContinuousClock.Instant
+
+            init(key: DataEncryptionKey, expires: ContinuousClock.Instant) {
+                self.key = key
+                self.expires = expires
+            }
+        }
+
         var generation: UInt64
         var active: [KeyFamily: Entry] = [:]
-        var keys: [KeyReference: Entry] = [:]
+        var keys: [KeyReference: Held] = [:]
         var erased: Set<KeyID> = []
 
         init(generation: UInt64) { self.generation = generation }
