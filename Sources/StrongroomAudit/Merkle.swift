@@ -66,19 +66,35 @@ public enum Merkle {
     /// Inclusion proofs of neighbouring leaves of one tree share their upper nodes: checked in
     /// a run (a batch's records), each node is hashed once. A pure cache of ``nodeHash(_:_:)``
     /// keyed by the whole 64-byte input, so a proof gives exactly the root it gives without
-    /// one, whatever the proofs before it held. Bounded: emptied when full.
+    /// one, whatever the proofs before it held.
+    ///
+    /// Direct-mapped: a node has one slot, picked by a word of each child, and a newer node
+    /// takes the slot over. No lookup costs more than one 64-byte comparison, whatever the
+    /// bytes (a proof's path is the writer's to choose): nodes that share a slot only miss.
     public struct NodeHashCache: Sendable {
         /// The two children, end to end, as eight words.
-        struct Children: Hashable {
+        struct Children: Equatable {
             var w0, w1, w2, w3, w4, w5, w6, w7: UInt64
         }
-        var table: [Children: Hash] = [:]
+        struct Slot {
+            var children: Children
+            var hash: Hash
+        }
+        var slots: [Slot?]
+        let mask: Int
         /// Entries held at most (0: no caching).
         public let capacity: Int
 
+        /// Nodes held now.
+        var held: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+
         /// An empty cache of at most `capacity` nodes.
         public init(capacity: Int = 4096) {
-            self.capacity = capacity
+            self.capacity = max(0, capacity)
+            // Slots: the largest power of two not above the capacity.
+            let count = capacity > 0 ? 1 << (Int.bitWidth - 1 - capacity.leadingZeroBitCount) : 0
+            slots = []
+            mask = max(0, count - 1)
         }
 
         /// ``Merkle/nodeHash(_:_:)`` of two 32-byte slices, from the cache when it holds them.
@@ -98,10 +114,11 @@ public enum Merkle {
                     )
                 }
             }
-            if let known = table[key] { return known }
+            if slots.isEmpty { slots = Array(repeating: nil, count: mask + 1) }
+            let index = Int(truncatingIfNeeded: key.w0 ^ key.w5) & mask
+            if let slot = slots[index], slot.children == key { return slot.hash }
             let hash = Merkle.nodeHash(left, right)
-            if table.count >= capacity { table.removeAll(keepingCapacity: true) }
-            table[key] = hash
+            slots[index] = Slot(children: key, hash: hash)
             return hash
         }
     }
