@@ -91,8 +91,10 @@ public enum Merkle {
         /// An empty cache of at most `capacity` nodes.
         public init(capacity: Int = 4096) {
             self.capacity = max(0, capacity)
-            // Slots: the largest power of two not above the capacity.
-            let count = capacity > 0 ? 1 << (Int.bitWidth - 1 - capacity.leadingZeroBitCount) : 0
+            // Slots: the largest power of two not above the capacity, at most 2^16 (the table is
+            // made whole on first use).
+            let wanted = min(self.capacity, 1 << 16)
+            let count = wanted > 0 ? 1 << (Int.bitWidth - 1 - wanted.leadingZeroBitCount) : 0
             slots = []
             mask = max(0, count - 1)
         }

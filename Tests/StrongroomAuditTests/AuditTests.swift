@@ -168,7 +168,7 @@ struct MerkleTests {
     func nodeHashCache() throws {
         let leaves = (0..<70).map { Merkle.leafHash([UInt8(truncatingIfNeeded: $0), 9]) }
         let other = (0..<70).map { Merkle.leafHash([UInt8(truncatingIfNeeded: $0), 10]) }
-        for capacity in [4096, 3] {
+        for capacity in [4096, 3, 1 << 40] {
             var cache = Merkle.NodeHashCache(capacity: capacity)
             for size in [1, 2, 5, 8, 13, 64, 70] {
                 let tree = Array(leaves.prefix(size))
