@@ -485,19 +485,22 @@ public final class KeyStore: Sendable {
         """
 
     static func find(_ family: KeyFamily, name: KeyID, _ db: Database) throws -> Found {
-        let arguments: StatementArguments = [Data(name.bytes), family.scope == .subject ? 1 : 0]
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: findSQL), arguments: arguments) else {
-            return .missing
-        }
+        // Bound and read in place: this runs for every family a batch asks for.
+        let row = try RawStatement(
+            db.cachedStatement(sql: findSQL),
+            [.blob(name.bytes), .int(family.scope == .subject ? 1 : 0)]
+        )
+        guard try row.step() else { return .missing }
         // By index: the columns of findSQL, in order.
-        if (row[0] as Int?) != nil { return .erased }
-        guard let idData = row[1] as Data? else { return .missing }
-        guard let id = KeyID(bytes: Array(idData)), idData.count == 16 else {
+        if !row.isNull(0) { return .erased }
+        guard !row.isNull(1) else { return .missing }
+        let idBytes = try row.blob(1)
+        guard idBytes.count == 16, let id = KeyID(bytes: idBytes) else {
             throw KeyStoreError(.storage, "bad key id")
         }
-        if (row[2] as Int?) != nil { return .erased }
-        guard (row[3] as Int?) != nil else { return .missing }
-        return .active(id, ActiveRow(row: row, from: 3))
+        if !row.isNull(2) { return .erased }
+        guard !row.isNull(3) else { return .missing }
+        return .active(id, try ActiveRow(row, from: 3))
     }
 
     private func freshKey(
@@ -605,29 +608,38 @@ public final class KeyStore: Sendable {
         _ db: Database
     ) throws -> Bool {
         let family = plan.family
-        let id = fresh.key.reference.id
-        let idData = Data(id.bytes)
+        let id = fresh.key.reference.id.bytes
         if family.scope == .subject {
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO subject (lookup, key_id) SELECT ?1, ?2
-                    WHERE NOT EXISTS (SELECT 1 FROM erased_subject WHERE lookup = ?1)
-                    """
-            ).execute(arguments: [Data(plan.name.bytes), idData])
-            guard db.changesCount == 1 else { return false }
-            try db.cachedStatement(
-                sql: "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, NULL, 1, ?)"
-            ).execute(arguments: [idData, Int(family.scope.rawValue), stamp])
+            let linked = try RawStatement(
+                db.cachedStatement(
+                    sql: """
+                        INSERT OR IGNORE INTO subject (lookup, key_id) SELECT ?1, ?2
+                        WHERE NOT EXISTS (SELECT 1 FROM erased_subject WHERE lookup = ?1)
+                        """
+                ),
+                [.blob(plan.name.bytes), .blob(id)]
+            ).execute()
+            guard linked == 1 else { return false }
+            _ = try RawStatement(
+                db.cachedStatement(
+                    sql:
+                        "INSERT INTO family (key_id, scope, label, active_version, created_at) VALUES (?, ?, NULL, 1, ?)"
+                ),
+                [.blob(id), .int(Int64(family.scope.rawValue)), .int(stamp)]
+            ).execute()
         } else {
-            try db.cachedStatement(
-                sql: """
-                    INSERT OR IGNORE INTO family (key_id, scope, label, active_version, created_at)
-                    VALUES (?, ?, ?, 1, ?)
-                    """
-            ).execute(arguments: [idData, Int(family.scope.rawValue), family.labelText, stamp])
-            guard db.changesCount == 1 else { return false }
+            let created = try RawStatement(
+                db.cachedStatement(
+                    sql: """
+                        INSERT OR IGNORE INTO family (key_id, scope, label, active_version, created_at)
+                        VALUES (?, ?, ?, 1, ?)
+                        """
+                ),
+                [.blob(id), .int(Int64(family.scope.rawValue)), .text(family.labelText), .int(stamp)]
+            ).execute()
+            guard created == 1 else { return false }
         }
-        try insertVersion(id, 1, fresh.wrapped, sealed: plan.reservation, stamp: stamp, db)
+        try insertVersion(fresh.key.reference.id, 1, fresh.wrapped, sealed: plan.reservation, stamp: stamp, db)
         return true
     }
 
@@ -639,16 +651,18 @@ public final class KeyStore: Sendable {
         stamp: Int64,
         _ db: Database
     ) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at, sealed)
-                VALUES (?, ?, ?, ?, 'active', ?, ?)
-                """
-        ).execute(
-            arguments: [
-                Data(id.bytes), Int(version), Int(wrapped.kekVersion), Data(wrapped.bytes), stamp, Int64(sealed),
+        _ = try RawStatement(
+            db.cachedStatement(
+                sql: """
+                    INSERT INTO dek (key_id, version, kek_version, wrapped, state, created_at, sealed)
+                    VALUES (?, ?, ?, ?, 'active', ?, ?)
+                    """
+            ),
+            [
+                .blob(id.bytes), .int(Int64(version)), .int(Int64(wrapped.kekVersion)), .blob(wrapped.bytes),
+                .int(stamp), .int(Int64(sealed)),
             ]
-        )
+        ).execute()
     }
 
     private func unwrap(_ row: ActiveRow, id: KeyID, scope: KeyScope) throws(KeyStoreError) -> DataEncryptionKey {
@@ -738,7 +752,7 @@ public final class KeyStore: Sendable {
         return false
     }
     static let versionRowSQL = """
-        SELECT version, kek_version, wrapped, state, sealed, created_at FROM dek WHERE key_id = ? AND version = ?
+        SELECT version, kek_version, wrapped, sealed, created_at, state FROM dek WHERE key_id = ? AND version = ?
         """
 
     // MARK: Decrypting
@@ -758,23 +772,30 @@ public final class KeyStore: Sendable {
         if let cached { return cached }
         if moved { reloadProvider() }
         let observed = generation.value
-        let idData = Data(reference.id.bytes)
-        let found: (row: Row?, erased: Bool) = try read { db in
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: Self.versionRowSQL),
-                arguments: [idData, Int(reference.version)]
-            )
-            let erased =
-                try Bool.fetchOne(db.cachedStatement(sql: Self.tombstoneSQL), arguments: [idData]) ?? false
-            return (row, erased)
+        let id = reference.id.bytes
+        // Bound and read in place: this runs for every key a reader meets first.
+        let found: (row: ActiveRow?, retired: Bool, erased: Bool) = try read { db in
+            var active: ActiveRow? = nil
+            var retired = false
+            do {
+                let row = try RawStatement(
+                    db.cachedStatement(sql: Self.versionRowSQL),
+                    [.blob(id), .int(Int64(reference.version))]
+                )
+                if try row.step() {
+                    active = try ActiveRow(row, from: 0)
+                    retired = row.hasText(5, "retired")
+                }
+            }
+            let erased = try RawStatement(db.cachedStatement(sql: Self.tombstoneSQL), [.blob(id)]).step()
+            return (active, retired, erased)
         }
         if found.erased {
             cache.withLock { _ = $0.erased.insert(reference.id) }
             return .erased
         }
-        guard let row = found.row else { throw KeyStoreError(.unknownKey, "\(reference)") }
-        guard (row["state"] as String?) != "retired" else { throw KeyStoreError(.keyRetired, "\(reference)") }
-        let active = ActiveRow(row: row)
+        guard let active = found.row else { throw KeyStoreError(.unknownKey, "\(reference)") }
+        guard !found.retired else { throw KeyStoreError(.keyRetired, "\(reference)") }
         let key: DataEncryptionKey
         do { key = try unwrap(active.wrapped, kekVersion: active.kekVersion, reference: reference) } catch {
             // A key store restored from before a finalized erasure still holds the wrapped key;
@@ -1329,21 +1350,16 @@ struct ActiveRow {
     var sealed: UInt64
     var createdAt: Int64
 
-    init(row: Row) {
-        version = UInt32(row["version"] as Int)
-        kekVersion = UInt32(row["kek_version"] as Int)
-        wrapped = Array(row["wrapped"] as Data)
-        sealed = UInt64(clamping: row["sealed"] as Int64)
-        createdAt = row["created_at"]
-    }
-
     /// From columns `first`...`first + 4`: version, kek_version, wrapped, sealed, created_at.
-    init(row: Row, from first: Int) {
-        version = UInt32(row[first] as Int)
-        kekVersion = UInt32(row[first + 1] as Int)
-        wrapped = Array(row[first + 2] as Data)
-        sealed = UInt64(clamping: row[first + 3] as Int64)
-        createdAt = row[first + 4]
+    init(_ row: borrowing RawStatement, from first: Int32) throws(KeyStoreError) {
+        guard let version = UInt32(exactly: try row.int(first)),
+            let kekVersion = UInt32(exactly: try row.int(first + 1))
+        else { throw KeyStoreError(.storage, "bad key version") }
+        self.version = version
+        self.kekVersion = kekVersion
+        wrapped = try row.blob(first + 2)
+        sealed = UInt64(clamping: try row.int(first + 3))
+        createdAt = try row.int(first + 4)
     }
 
     /// True when reserving `reservation` more seals would pass the seal limit, or the
