@@ -280,6 +280,9 @@ struct SeenKeys {
     var spans: [Range<Int>] = []
     var decoded: [[UInt8]] = []
     var set: Set<[UInt8]>? = nil
+    /// One bit per name seen, picked by its length and three of its bytes: a name whose bit
+    /// is clear cannot be a duplicate, so the names before it are compared only on a set bit.
+    var mask: UInt64 = 0
 
     init(document: UnsafeBufferPointer<UInt8>) {
         self.document = document
@@ -290,15 +293,31 @@ struct SeenKeys {
     /// already there.
     mutating func insert(_ name: UnsafeBufferPointer<UInt8>, span: Range<Int>?) -> Bool {
         if set != nil { return set?.insert(Array(name)).inserted ?? false }
-        for seen in spans where seen.count == name.count {
-            if sameBytes(UnsafeBufferPointer(rebasing: document[seen]), name) { return false }
+        let bit = Self.bit(name)
+        if mask & bit != 0 {
+            for seen in spans where seen.count == name.count {
+                if sameBytes(UnsafeBufferPointer(rebasing: document[seen]), name) { return false }
+            }
+            for seen in decoded where seen.count == name.count {
+                if seen.withUnsafeBufferPointer({ sameBytes($0, name) }) { return false }
+            }
         }
-        for seen in decoded where seen.count == name.count {
-            if seen.withUnsafeBufferPointer({ sameBytes($0, name) }) { return false }
-        }
+        mask |= bit
         if let span { spans.append(span) } else { decoded.append(Array(name)) }
         if spans.count + decoded.count > 32 { set = Set(spans.map { Array(document[$0]) } + decoded) }
         return true
+    }
+
+    /// The mask bit of `name`: equal names always get the same one.
+    @inline(__always)
+    static func bit(_ name: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let n = name.count
+        let word: UInt32 =
+            n == 0
+            ? 0
+            : UInt32(name[0]) | UInt32(name[n - 1]) << 8 | UInt32(name[n / 2]) << 16
+                | UInt32(truncatingIfNeeded: n) << 24
+        return 1 << ((word &* 0x9E37_79B1) >> 26)
     }
 }
 

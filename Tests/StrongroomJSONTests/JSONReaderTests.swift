@@ -118,6 +118,41 @@ struct JSONPathSetTests {
         #expect(try JSONValue(parsing: #"{"a":{"a":1},"b":{"a":2}}"#)["b"]?["a"] == .number("2"))
     }
 
+    @Test("duplicates are found exactly as a set of the names finds them, with names that often share a filter bit")
+    func duplicateNamesRandom() throws {
+        // Short names over a tiny alphabet: equal lengths and end bytes everywhere, so the
+        // one-bit-per-name filter is often set by another name and the bytes decide.
+        var state: UInt64 = 0x5EED_0F_D0_0B1E
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var set = JSONPathSet()
+        set.insert([.member("ab")], tag: 0)
+        var refused = 0
+        for _ in 0..<20_000 {
+            // Mostly small objects; one in eight past 32 members, where names go into a set.
+            let large = next(8) == 0
+            let names = (0..<(large ? 30 + next(10) : 1 + next(12))).map { _ in
+                String((0..<(large ? 3 + next(4) : next(5))).map { _ in ["a", "b", "\u{E9}"][next(3)] as Character })
+            }
+            // Some names escaped: the duplicate check compares decoded bytes.
+            let members = names.enumerated().map { i, name in
+                let written = next(4) == 0 && name.hasPrefix("a") ? "\\u0061" + name.dropFirst() : name
+                return "\"\(written)\":\(i)"
+            }
+            let text = "{" + members.joined(separator: ",") + "}"
+            let duplicated = Set(names.map { Array($0.utf8) }).count != names.count
+            let parsed = try? JSONValue(parsing: text)
+            #expect((parsed == nil) == duplicated, "\(text)")
+            let scanned = try? Array(text.utf8).withUnsafeBufferPointer { try set.matches(in: $0) }
+            #expect((scanned == nil) == duplicated, "\(text)")
+            if duplicated { refused += 1 }
+        }
+        // Both outcomes were exercised many times.
+        #expect(refused > 2_000 && refused < 18_000)
+    }
+
     @Test("a duplicate member name cannot hide a tagged field")
     func duplicates() {
         var set = JSONPathSet()
