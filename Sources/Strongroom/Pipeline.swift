@@ -1173,7 +1173,7 @@ public final class SecureConsumer: Sendable {
             auditEntries(
                 topic,
                 reader.fields,
-                keyIDs: reader.decryptedKeys.sorted().map(\.string),
+                keyIDs: reader.decryptedKeys.map { ExactText($0.description) }.sorted().map(\.string),
                 gaps: reader.gaps,
                 dead: dead,
                 deadLetterDecision: deadLetterDecision,
@@ -1364,7 +1364,7 @@ struct RecordReader: Sendable {
     /// Whether the last ``readAll(_:prepared:)`` used checks made ahead.
     var checkedAhead = false
     /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
-    var decryptedKeys: Set<ExactText> = []
+    var decryptedKeys: Set<KeyReference> = []
     /// `<session>:<partition>` → the next record number expected from that producer session.
     var sequences: [ExactText: Int]
     /// Records missing between two records of one producer session (deleted, or not yet seen).
@@ -1478,7 +1478,7 @@ struct RecordReader: Sendable {
         let chunkFields = template
         let opened = Parallel.chunks(records.count) { [self] range in
             var fields = chunkFields
-            var keys: Set<ExactText> = []
+            var keys: Set<KeyReference> = []
             let results = range.map { i -> Result<Read, Failure> in
                 accepted[i].flatMap { signed, schema in
                     open(records[i], signed, schema, reveal: true, fields: &fields, keys: &keys)
@@ -1638,7 +1638,7 @@ struct RecordReader: Sendable {
         _ schema: StrongroomServices.CompiledSchema,
         reveal: Bool,
         fields: inout FieldDecisions,
-        keys: inout Set<ExactText>
+        keys: inout Set<KeyReference>
     ) -> Result<Read, Failure> {
         let value = record.value ?? []
         var out: [UInt8] = []
@@ -1658,11 +1658,12 @@ struct RecordReader: Sendable {
             // The record key is signed; the subject field's key id is bound into every field's
             // associated data: they must name the same pseudonym, or a data-subject request would
             // miss or mis-assign the record (DSR also requires the subject field to open).
-            guard (record.key ?? []) == Array((outcome.subjectKey ?? "").utf8) else {
+            guard (record.key ?? []).elementsEqual((outcome.subjectKey ?? "").utf8) else {
                 return .failure(.record("the record key does not name the event's data subject"))
             }
             if outcome.decrypted > 0 {
-                for reference in outcome.keys { keys.insert(ExactText(reference.description)) }
+                // Named as text once per batch, in the audit entry, not once per record.
+                keys.formUnion(outcome.keys)
             }
             return .success(
                 Read(

@@ -48,17 +48,19 @@ public struct JSONPathSet: Sendable {
     }
 
     final class Node: @unchecked Sendable {
-        // Written only while the set is built, read-only afterwards.
+        // Written only while the set is built (`insert`), read-only afterwards. So the
+        // properties a walk reads skip the run-time exclusivity check: a walk reads them for
+        // every member of every document, and the checks cost more than the lookups.
         var members: [ExactText: Node] = [:]
         /// The same members by UTF-8 name, for matching document bytes without a String:
         /// every name in one buffer, so a lookup copies (and retains) nothing.
-        var nameBytes: [UInt8] = []
-        var nameRanges: [Range<Int>] = []
-        var nameNodes: [Node] = []
-        var elements: Node?
-        var tag: Int?
+        @exclusivity(unchecked) var nameBytes: [UInt8] = []
+        @exclusivity(unchecked) var nameRanges: [Range<Int>] = []
+        @exclusivity(unchecked) var nameNodes: [Node] = []
+        @exclusivity(unchecked) var elements: Node?
+        @exclusivity(unchecked) var tag: Int?
         /// The JSON pointer of every value this node matches, when no array step leads here.
-        var pointer: String?
+        @exclusivity(unchecked) var pointer: String?
 
         init(pointer: String?) { self.pointer = pointer }
 

@@ -357,6 +357,22 @@ struct Base64URLTests {
         #expect(Base64URL.decode(text) == nil)
     }
 
+    @Test("a byte outside the alphabet is refused at every position of longer text")
+    func strictEverywhere() throws {
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        // 27 characters: three eight-character steps and a three-character tail.
+        let valid = Array(Self.reference(Array(0..<20)).utf8)
+        #expect(valid.count == 27)
+        #expect(valid.withUnsafeBufferPointer { Base64URL.decode($0) } == Array(0..<20))
+        for position in valid.indices {
+            for byte in UInt8.min...UInt8.max where !alphabet.contains(byte) {
+                var text = valid
+                text[position] = byte
+                #expect(text.withUnsafeBufferPointer { Base64URL.decode($0) } == nil, "\(byte) at \(position)")
+            }
+        }
+    }
+
     @Test("canonical short forms decode")
     func canonical() {
         #expect(Base64URL.decode("") == [])
