@@ -46,7 +46,11 @@ static inline int sr_gcm_seal(EVP_CIPHER_CTX *ctx, const unsigned char *iv, cons
     if (EVP_EncryptFinal_ex(ctx, out + total, &n) != 1) goto fail;
     total += n;
     if (total != len) goto fail;
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1) goto fail;
+    // The tag as a parameter: what EVP_CTRL_GCM_GET_TAG becomes in OpenSSL 3, without the
+    // control call's translation.
+    OSSL_PARAM got[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, 16),
+                         OSSL_PARAM_construct_end()};
+    if (EVP_CIPHER_CTX_get_params(ctx, got) != 1) goto fail;
     return 1;
 fail:
     ERR_clear_error();
@@ -59,13 +63,17 @@ static inline int sr_gcm_open(EVP_CIPHER_CTX *ctx, const unsigned char *iv, cons
                               const unsigned char *in, int len, const unsigned char *tag, unsigned char *out) {
     int n = 0;
     int total = 0;
-    if (EVP_DecryptInit_ex2(ctx, NULL, NULL, iv, NULL) != 1) goto fail;
+    // The expected tag goes in with the IV: the provider sets it after re-initialising (as
+    // EVP_CTRL_GCM_SET_TAG would, without the control call's translation); the final call
+    // compares it.
+    OSSL_PARAM expected[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)tag, 16),
+                              OSSL_PARAM_construct_end()};
+    if (EVP_DecryptInit_ex2(ctx, NULL, NULL, iv, expected) != 1) goto fail;
     if (aad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &n, aad, aad_len) != 1) goto fail;
     if (len > 0) {
         if (EVP_DecryptUpdate(ctx, out, &n, in, len) != 1) goto fail;
         total = n;
     }
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) != 1) goto fail;
     if (EVP_DecryptFinal_ex(ctx, out + total, &n) != 1) goto fail;
     total += n;
     if (total != len) goto fail;
