@@ -326,6 +326,13 @@ public struct EventCipher: Sendable {
         seal(batch: events).map { $0.map(\.value) }
     }
 
+    /// The slot `entry` holds, or `next` stored in it.
+    private static func slot(in entry: inout Int?, next: Int) -> Int {
+        if let known = entry { return known }
+        entry = next
+        return next
+    }
+
     /// Encrypts many events, one result per event, each with its subject's pseudonym.
     public func seal(batch events: [[UInt8]]) -> [Result<Sealed, EventCipherError>] {
         let scans = Parallel.map(events.count, threads: options.threads) { i in
@@ -333,17 +340,25 @@ public struct EventCipher: Sendable {
                 do throws(EventCipherError) { return .success(try scan(buffer)) } catch { return .failure(error) }
             }
         }
-        // Each family's key, and the seals the batch makes under it (counted against its limit).
-        var demand: [KeyFamily: Int] = [:]
-        // The family of each event that needs a key, worked out once.
-        let families = scans.map { scanned -> KeyFamily? in
+        // The batch's distinct families, each with the seals the batch makes under it (counted
+        // against its limit), and each event's place among them: one hash per event.
+        var slots: [KeyFamily: Int] = [:]
+        var families: [KeyFamily] = []
+        var seals: [Int] = []
+        let slot = scans.map { scanned -> Int? in
             guard case .success(let s) = scanned, s.needsKey, s.subjectKey == nil else { return nil }
             let f = family(for: s.subject)
-            demand[f, default: 0] += s.seals
-            return f
+            let i = Self.slot(in: &slots[f], next: families.count)
+            if i == families.count {
+                families.append(f)
+                seals.append(s.seals)
+            } else {
+                seals[i] += s.seals
+            }
+            return i
         }
         // One round trip for every subject; a failure resurfaces per event below.
-        let resolved = (try? keys.encryptionKeys(for: demand)) ?? [:]
+        let resolved = (try? keys.encryptionKeys(for: families, seals: seals)) ?? []
         return Parallel.map(events.count, threads: options.threads) { i in
             events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
@@ -351,7 +366,7 @@ public struct EventCipher: Sendable {
                     var out: [UInt8] = []
                     // Sealing adds about 72 bytes a field: rarely more than three times the event.
                     out.reserveCapacity(buffer.count * 3)
-                    var key = families[i].flatMap { resolved[$0] }
+                    var key = slot[i].flatMap { resolved.indices.contains($0) ? resolved[$0] : nil }
                     if key == nil { key = try encryptionKey(for: scan) }
                     try seal(buffer, scan: scan, key: key, into: &out)
                     let pseudonym = key?.reference.scope == .subject ? key?.reference.id.description : nil

@@ -358,33 +358,48 @@ public final class KeyStore: Sendable {
     ///
     /// Families that were erased are missing from the result.
     public func encryptionKeys(for demand: [KeyFamily: Int]) throws(KeyStoreError) -> [KeyFamily: DataEncryptionKey] {
+        let wanted = Array(demand)
+        let keys = try encryptionKeys(for: wanted.map(\.key), seals: wanted.map(\.value))
+        var result: [KeyFamily: DataEncryptionKey] = [:]
+        for (want, key) in zip(wanted, keys) { result[want.key] = key }
+        return result
+    }
+
+    /// ``encryptionKeys(for:)-(Dictionary<KeyFamily,Int>)`` for distinct `families` with
+    /// `seals[i]` seals for `families[i]`: the keys in the same order, nil for an erased family.
+    ///
+    /// For a caller that already numbered its families: no dictionary is built or hashed here
+    /// beyond the key cache's own lookup.
+    package func encryptionKeys(
+        for families: [KeyFamily],
+        seals: [Int]
+    ) throws(KeyStoreError) -> [DataEncryptionKey?] {
         // Read before the database: what is cached must not predate an erasure.
         let observed = generation.value
-        guard demand.values.allSatisfy({ $0 >= 0 }) else {
-            throw KeyStoreError(.invalidArgument, "negative seal count")
+        guard families.count == seals.count, seals.allSatisfy({ $0 >= 0 }) else {
+            throw KeyStoreError(.invalidArgument, "one non-negative seal count per family")
         }
-        let wanted = Array(demand)
-        var result: [KeyFamily: DataEncryptionKey] = [:]
-        var missing: [(family: KeyFamily, seals: UInt64)] = []
-        for (want, hit) in zip(wanted, cachedActive(wanted)) {
+        var result = [DataEncryptionKey?](repeating: nil, count: families.count)
+        var missing: [(index: Int, family: KeyFamily, seals: UInt64)] = []
+        for (i, hit) in cachedActive(families, seals).enumerated() {
             if let hit {
-                result[want.key] = hit
+                result[i] = hit
             } else {
-                missing.append((want.key, UInt64(want.value)))
+                missing.append((i, families[i], UInt64(seals[i])))
             }
         }
         guard !missing.isEmpty else { return result }
-        let named = try missing.map { m throws(KeyStoreError) in (m.family, m.seals, try familyID(m.family)) }
+        let named = try missing.map { m throws(KeyStoreError) in (m.index, m.family, m.seals, try familyID(m.family)) }
         let (limits, found): (DEKUsageLimits, [Found]) = try read { db in
             let limits = try Self.readLimits(db)
-            return (limits, try named.map { family, _, name in try Self.find(family, name: name, db) })
+            return (limits, try named.map { _, family, _, name in try Self.find(family, name: name, db) })
         }
         let stamp = now()
         // Outside the write transaction: unwrap live keys, make and wrap new ones.
         var plans: [Plan] = []
-        for ((family, seals, name), state) in zip(named, found) {
+        for ((index, family, seals, name), state) in zip(named, found) {
             let reservation = try reservationSize(seals, limits)
-            var plan = Plan(family: family, name: name, seals: seals, reservation: reservation)
+            var plan = Plan(index: index, family: family, name: name, seals: seals, reservation: reservation)
             switch state {
             case .erased: continue
             case .missing:
@@ -422,7 +437,7 @@ public final class KeyStore: Sendable {
                 staleAt: staleAt,
                 observed: observed
             )
-            result[grant.family] = grant.key
+            result[grant.index] = grant.key
         }
         return result
     }
@@ -448,6 +463,8 @@ public final class KeyStore: Sendable {
 
     /// One family's part of the write transaction.
     struct Plan {
+        /// The family's place in the request.
+        var index: Int
         var family: KeyFamily
         var name: KeyID
         var seals: UInt64
@@ -462,6 +479,7 @@ public final class KeyStore: Sendable {
 
     /// A key granted for `seals` seals out of `reservation` reserved on disk.
     struct Granted {
+        var index: Int
         var family: KeyFamily
         var key: DataEncryptionKey
         var seals: UInt64
@@ -520,6 +538,7 @@ public final class KeyStore: Sendable {
         let family = plan.family
         if plan.current == nil, let fresh = plan.fresh, try claim(plan, fresh, stamp: stamp, db) {
             return Granted(
+                index: plan.index,
                 family: family,
                 key: fresh.key,
                 seals: plan.seals,
@@ -588,6 +607,7 @@ public final class KeyStore: Sendable {
             }
         }
         return Granted(
+            index: plan.index,
             family: family,
             key: key,
             seals: plan.seals,
@@ -1158,24 +1178,24 @@ public final class KeyStore: Sendable {
 
     /// ``cachedActive(_:seals:)`` for many families under one lock: threads sealing batches
     /// at once would otherwise pass the cache's lock back and forth once per family.
-    private func cachedActive(_ wanted: [(key: KeyFamily, value: Int)]) -> [DataEncryptionKey?] {
+    private func cachedActive(_ families: [KeyFamily], _ seals: [Int]) -> [DataEncryptionKey?] {
         let now = ContinuousClock.now
         let (hits, moved): ([DataEncryptionKey?], Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return ([], true) }
             return (
-                wanted.map { want in
-                    precondition(want.value >= 0, "seal counts are checked before the cache")
-                    guard let index = cache.active.index(forKey: want.key) else { return nil }
-                    return Self.charge(&cache.active.values[index], seals: UInt64(want.value), now: now)
+                zip(families, seals).map { family, seals in
+                    precondition(seals >= 0, "seal counts are checked before the cache")
+                    guard let index = cache.active.index(forKey: family) else { return nil }
+                    return Self.charge(&cache.active.values[index], seals: UInt64(seals), now: now)
                 }, false
             )
         }
         if moved {
             reloadProvider()
-            return Array(repeating: nil, count: wanted.count)
+            return Array(repeating: nil, count: families.count)
         }
         // A short answer would read as "erased" for the families it left out.
-        precondition(hits.count == wanted.count)
+        precondition(hits.count == families.count)
         return hits
     }
 
