@@ -549,10 +549,16 @@ public final class SecureProducer: Sendable {
         }
         // Sequence numbers, signing and the append happen under one lock, so this producer's
         // records reach each partition in sequence order; the counters move only on success.
+        // What every record of the call carries alike, made once and shared.
+        let schemaIDText = Array(String(schema.id).utf8)
+        let correlation = Array(correlationID.utf8)
+        let contentType = Array("application/json; strongroom=1".utf8)
         let outcome = sequencer.withLock { state in
             var counters = state.counters[ExactText(topic)] ?? [:]
             var records: [LogRecord] = []
             var contents: [RecordSignature.Content] = []
+            records.reserveCapacity(pending.count)
+            contents.reserveCapacity(pending.count)
             for p in pending {
                 let partition: Int
                 if p.key.isEmpty {
@@ -574,21 +580,19 @@ public final class SecureProducer: Sendable {
                         producer: principal
                     )
                 )
-                let extra: [(String, [UInt8])] = [
-                    (RecordSignature.Header.schema, Array(String(schema.id).utf8)),
-                    (RecordSignature.Header.subject, p.key),
-                    (
-                        RecordSignature.Header.keys,
-                        p.keys
-                    ),
-                    (RecordSignature.Header.correlation, Array(correlationID.utf8)),
-                    (RecordSignature.Header.contentType, Array("application/json; strongroom=1".utf8)),
-                ]
+                // The signature headers go first, once signed: room is made for them now.
+                var headers: [RecordHeader] = []
+                headers.reserveCapacity(RecordSignature.headerCount + 5)
+                headers.append(RecordHeader(RecordSignature.Header.schema, schemaIDText))
+                headers.append(RecordHeader(RecordSignature.Header.subject, p.key))
+                headers.append(RecordHeader(RecordSignature.Header.keys, p.keys))
+                headers.append(RecordHeader(RecordSignature.Header.correlation, correlation))
+                headers.append(RecordHeader(RecordSignature.Header.contentType, contentType))
                 records.append(
                     LogRecord(
                         key: p.key.isEmpty ? nil : p.key,
                         value: p.value,
-                        headers: extra.map { RecordHeader($0.0, $0.1) },
+                        headers: headers,
                         partition: partition
                     )
                 )
@@ -603,7 +607,10 @@ public final class SecureProducer: Sendable {
                 return finish(topic, results, correlationID, flagged)
             }
             for j in records.indices {
-                records[j].headers = signatures[j].map { RecordHeader($0.0, $0.1) } + records[j].headers
+                records[j].headers.insert(
+                    contentsOf: signatures[j].lazy.map { RecordHeader($0.0, $0.1) },
+                    at: 0
+                )
             }
             // The entry is written before the records: what cannot be audited is not produced.
             do throws(PipelineError) {

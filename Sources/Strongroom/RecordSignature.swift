@@ -135,17 +135,23 @@ public enum RecordSignature {
             for: statement(producer: producer, keyID: keyID, batchID: batchID, size: leaves.count, root: root)
         )
         let signatureText = Array(Data(signature).base64EncodedString().utf8)
+        // The same bytes in every record's headers: made once, shared.
+        let producerText = Array(producer.utf8)
+        let keyIDText = Array(keyID.utf8)
         return Parallel.map(leaves.count) { i in
             [
                 (Header.signature, signatureText),
                 (Header.batch, Array("\(batchID):\(i):\(leaves.count)".utf8)),
                 (Header.proof, tree.inclusionPath(UInt64(i)).flatMap { $0 }),
-                (Header.producer, Array(producer.utf8)),
-                (Header.producerKey, Array(keyID.utf8)),
+                (Header.producer, producerText),
+                (Header.producerKey, keyIDText),
                 (Header.sequence, Array(contents[i].sequence.utf8)),
             ]
         }
     }
+
+    /// The number of headers ``sign(_:producer:key:batchID:)`` gives each record.
+    static let headerCount = 6
 
     /// Why a record's signature does not hold.
     public enum Failure: String, Error, Sendable {
