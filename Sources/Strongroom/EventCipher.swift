@@ -524,6 +524,8 @@ public struct EventCipher: Sendable {
         var lastLookup: (reference: KeyReference, lookup: KeyLookup)? = nil
         // The cipher context of the last key used, kept for the event's next fields.
         var session: FieldSession? = nil
+        // One buffer for every field's decoded bytes: each field is done with before the next.
+        var decoded: [UInt8] = []
         var copied = 0
         for match in scan.matches {
             guard let field = field(match) else { continue }
@@ -555,7 +557,7 @@ public struct EventCipher: Sendable {
             if let subject = scan.subjectSealed, subject.span == span {
                 sealed = subject.field
             } else {
-                do { sealed = try SealedField(parsing: text) } catch {
+                do { sealed = try SealedField(parsing: text, reusing: &decoded) } catch {
                     throw EventCipherError(.malformedCiphertext, "\(match.pointer): \(error.code)")
                 }
             }

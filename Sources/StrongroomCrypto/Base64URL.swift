@@ -10,6 +10,8 @@ public enum Base64URL {
         return table
     }()
 
+    static let zeros = [UInt8](repeating: 0, count: 1024)
+
     /// Appends the encoding of `bytes` to `out`.
     public static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         let full = bytes.count / 3 * 3
@@ -50,13 +52,29 @@ public enum Base64URL {
 
     /// Decodes `text`; nil if it is not canonical unpadded base64url.
     public static func decode(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var out: [UInt8] = []
+        return decode(text, into: &out) ? out : nil
+    }
+
+    /// Decodes `text` into `out`, replacing what it held and keeping its storage when large
+    /// enough (a caller decoding many values reuses one array); false, with `out` emptied, if
+    /// `text` is not canonical unpadded base64url.
+    public static func decode(_ text: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
         let remainder = text.count % 4
-        guard remainder != 1 else { return nil }
+        guard remainder != 1 else { return false }
         let full = text.count - remainder
         let count = full / 4 * 3 + (remainder == 0 ? 0 : remainder - 1)
-        var valid = true
-        let out = reverse.withUnsafeBufferPointer { r in
-            [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        // Sized first (zeros, copied in blocks), then written in place: no new array when
+        // `out` has room.
+        var left = count
+        while left > 0 {
+            let n = min(left, zeros.count)
+            out.append(contentsOf: zeros[..<n])
+            left -= n
+        }
+        let valid = reverse.withUnsafeBufferPointer { r in
+            out.withUnsafeMutableBufferPointer { buffer in
                 var i = 0
                 var o = 0
                 var bad: UInt8 = 0
@@ -89,11 +107,11 @@ public enum Base64URL {
                     }
                 }
                 // Invalid characters map to 0xFF, so any of them sets the top bits.
-                valid = bad & 0xC0 == 0
-                initialized = count
+                return bad & 0xC0 == 0
             }
         }
-        return valid ? out : nil
+        if !valid { out.removeAll(keepingCapacity: true) }
+        return valid
     }
 
     /// Decodes `text`; nil if it is not canonical unpadded base64url.

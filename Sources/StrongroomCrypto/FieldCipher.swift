@@ -357,10 +357,18 @@ public struct SealedField: Sendable {
 
     /// Parses the `sr1:` text (without JSON quotes).
     public init(parsing text: UnsafeBufferPointer<UInt8>) throws(CipherError) {
+        var bytes: [UInt8] = []
+        try self.init(parsing: text, reusing: &bytes)
+    }
+
+    /// Parses the `sr1:` text, decoding into `storage`'s buffer: a reader parsing many fields
+    /// one after another reuses one buffer (the field shares it until it is dropped).
+    public init(parsing text: UnsafeBufferPointer<UInt8>, reusing storage: inout [UInt8]) throws(CipherError) {
         guard FieldCipher.looksSealed(text) else { throw CipherError(.malformed, "missing sr1: prefix") }
-        guard let bytes = Base64URL.decode(UnsafeBufferPointer(rebasing: text[4...])) else {
+        guard Base64URL.decode(UnsafeBufferPointer(rebasing: text[4...]), into: &storage) else {
             throw CipherError(.malformed, "invalid base64url")
         }
+        let bytes = storage
         guard bytes.count >= FieldCipher.headerCount else { throw CipherError(.malformed, "truncated header") }
         // Version 1 (subject id in clear and in the associated data) is no longer read.
         guard bytes[0] == FieldCipher.version else { throw CipherError(.unsupportedVersion, "version \(bytes[0])") }

@@ -187,6 +187,39 @@ struct AEADBackendTests {
         }
     }
 
+    @Test("fields parsed into one reused buffer keep their own bytes, whichever are kept alive")
+    func reusedBuffer() throws {
+        let key = DataEncryptionKey.generate(
+            reference: KeyReference(scope: .topic, id: KeyID(high: 3, low: 4), version: 1)
+        )
+        let context = FieldContext(topic: "t")
+        let plaintexts = (0..<50).map { Array("\"value \($0) \(String(repeating: "x", count: $0 * 7))\"".utf8) }
+        let texts = try plaintexts.map { try FieldCipher.seal($0, pointer: "/v", context: context, key: key) }
+        var storage: [UInt8] = []
+        var kept: [SealedField] = []
+        for (i, text) in texts.enumerated() {
+            var utf8 = Array(text.utf8)
+            let sealed = try utf8.withUnsafeMutableBufferPointer { buffer in
+                try SealedField(parsing: UnsafeBufferPointer(buffer), reusing: &storage)
+            }
+            // Every third field outlives the parses after it, which reuse the same array.
+            if i % 3 == 0 { kept.append(sealed) }
+            #expect(try sealed.open(pointer: "/v", context: context, key: key) == plaintexts[i])
+            utf8[0] = 0
+        }
+        for (j, sealed) in kept.enumerated() {
+            #expect(try sealed.open(pointer: "/v", context: context, key: key) == plaintexts[3 * j])
+        }
+        // Text that is not base64url leaves the buffer empty and is refused.
+        var bad = Array("sr1:AAA*".utf8)
+        #expect(throws: CipherError(.malformed)) {
+            try bad.withUnsafeMutableBufferPointer {
+                try SealedField(parsing: UnsafeBufferPointer($0), reusing: &storage)
+            }
+        }
+        #expect(storage.isEmpty)
+    }
+
     @Test("a discarded key refuses to seal or open, in every copy; other keys keep working")
     func discard() throws {
         let reference = KeyReference(scope: .subject, id: KeyID.random(), version: 1)

@@ -348,6 +348,19 @@ struct Base64URLTests {
         }
     }
 
+    @Test("decoding into a used array replaces its bytes; a refusal leaves it empty")
+    func decodeInto() throws {
+        var out: [UInt8] = Array(repeating: 7, count: 300)
+        for length in [0, 1, 2, 3, 10, 200, 1500, 5] {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ length) }
+            let text = Array(Self.reference(bytes).utf8)
+            #expect(text.withUnsafeBufferPointer { Base64URL.decode($0, into: &out) })
+            #expect(out == bytes)
+        }
+        #expect(!Array("AB".utf8).withUnsafeBufferPointer { Base64URL.decode($0, into: &out) })
+        #expect(out.isEmpty)
+    }
+
     @Test(
         "non-canonical text is refused",
         arguments: ["A", "AAAAA", "AB", "AAB", "AA==", "AA+A", "AA/A", "AA A", "AAA=", "QUJD\n", "Zm9vYg=", "Zh"]
