@@ -20,7 +20,10 @@
 static inline EVP_CIPHER_CTX *sr_gcm_new(const unsigned char *key) {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (ctx == NULL) return NULL;
+    // A provider's implementation only: the tag goes in and out as parameters, which an
+    // engine-backed cipher would not take.
     if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, NULL, NULL) != 1
+        || EVP_CIPHER_get0_provider(EVP_CIPHER_CTX_get0_cipher(ctx)) == NULL
         || EVP_CIPHER_CTX_get_key_length(ctx) != 32 || EVP_CIPHER_CTX_get_iv_length(ctx) != 12) {
         EVP_CIPHER_CTX_free(ctx);
         ERR_clear_error();
@@ -37,6 +40,10 @@ static inline int sr_gcm_seal(EVP_CIPHER_CTX *ctx, const unsigned char *iv, cons
                               const unsigned char *in, int len, unsigned char *out, unsigned char *tag) {
     int n = 0;
     int total = 0;
+    // The tag as a parameter: what EVP_CTRL_GCM_GET_TAG becomes in OpenSSL 3, without the
+    // control call's translation.
+    OSSL_PARAM got[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, 16),
+                         OSSL_PARAM_construct_end()};
     if (EVP_EncryptInit_ex2(ctx, NULL, NULL, iv, NULL) != 1) goto fail;
     if (aad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &n, aad, aad_len) != 1) goto fail;
     if (len > 0) {
@@ -46,10 +53,6 @@ static inline int sr_gcm_seal(EVP_CIPHER_CTX *ctx, const unsigned char *iv, cons
     if (EVP_EncryptFinal_ex(ctx, out + total, &n) != 1) goto fail;
     total += n;
     if (total != len) goto fail;
-    // The tag as a parameter: what EVP_CTRL_GCM_GET_TAG becomes in OpenSSL 3, without the
-    // control call's translation.
-    OSSL_PARAM got[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, 16),
-                         OSSL_PARAM_construct_end()};
     if (EVP_CIPHER_CTX_get_params(ctx, got) != 1) goto fail;
     return 1;
 fail:

@@ -88,9 +88,25 @@ public struct JSONPathSet: Sendable {
             nameRanges.append(start..<nameBytes.count)
             nameNodes.append(node)
         }
+
+        /// A copy of this node and everything under it.
+        func copy() -> Node {
+            let node = Node(pointer: pointer)
+            node.tag = tag
+            node.elements = elements?.copy()
+            node.nameBytes = nameBytes
+            node.nameRanges = nameRanges
+            node.nameNodes = nameNodes.map { $0.copy() }
+            for (i, range) in nameRanges.enumerated() {
+                node.members[ExactText(String(decoding: nameBytes[range], as: UTF8.self))] = node.nameNodes[i]
+            }
+            return node
+        }
     }
 
-    let root = Node(pointer: "")
+    /// Shared between copies of the set until one of them inserts: then it gets its own, so a
+    /// walk never meets a node being written (the walk reads nodes without exclusivity checks).
+    private(set) var root = Node(pointer: "")
     /// Paths in the set: room for that many matches is made before a walk.
     var paths = 0
 
@@ -100,6 +116,7 @@ public struct JSONPathSet: Sendable {
     /// Adds `steps`, reported with `tag`; false if a path already ends there.
     @discardableResult
     public mutating func insert(_ steps: [Step], tag: Int) -> Bool {
+        if !isKnownUniquelyReferenced(&root) { root = root.copy() }
         var node = root
         for step in steps {
             switch step {

@@ -804,7 +804,7 @@ public final class KeyStore: Sendable {
                 )
                 if try row.step() {
                     active = try ActiveRow(row, from: 0)
-                    retired = row.hasText(5, "retired")
+                    retired = try row.hasText(5, "retired")
                 }
             }
             let erased = try RawStatement(db.cachedStatement(sql: Self.tombstoneSQL), [.blob(id)]).step()

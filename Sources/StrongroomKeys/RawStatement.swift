@@ -16,13 +16,20 @@ enum SQLValue {
 /// (a `Data` per blob, every column of a result copied into a `Row`) cost more than SQLite's
 /// own work there. The statement is reset, and its bindings cleared, before this returns.
 struct RawStatement: ~Copyable {
+    /// Held so the statement outlives this value whatever GRDB's cache does meanwhile.
+    private let statement: Statement
     private let s: OpaquePointer
 
-    /// Binds `values` to parameters 1, 2, … of `statement`.
+    /// Binds `values` to parameters 1, 2, … of `statement`: exactly as many as it has.
     init(_ statement: Statement, _ values: [SQLValue]) throws(KeyStoreError) {
+        self.statement = statement
         s = statement.sqliteStatement
         sqlite3_reset(s)
         sqlite3_clear_bindings(s)
+        // A missing value would be bound as NULL by SQLite without a word.
+        guard sqlite3_bind_parameter_count(s) == Int32(values.count) else {
+            throw KeyStoreError(.storage, "statement expects \(sqlite3_bind_parameter_count(s)) values")
+        }
         for (i, value) in values.enumerated() {
             let index = Int32(i + 1)
             let code: Int32
@@ -79,9 +86,11 @@ struct RawStatement: ~Copyable {
         return sqlite3_column_int64(s, i)
     }
 
-    /// Whether column `i` is the text `expected`, byte for byte.
-    func hasText(_ i: Int32, _ expected: StaticString) -> Bool {
-        guard sqlite3_column_type(s, i) == SQLITE_TEXT, let text = sqlite3_column_text(s, i) else { return false }
+    /// Whether column `i` is the text `expected`, byte for byte; anything but text is an error.
+    func hasText(_ i: Int32, _ expected: StaticString) throws(KeyStoreError) -> Bool {
+        guard sqlite3_column_type(s, i) == SQLITE_TEXT, let text = sqlite3_column_text(s, i) else {
+            throw KeyStoreError(.storage, "column \(i): text expected")
+        }
         let count = Int(sqlite3_column_bytes(s, i))
         return count == expected.utf8CodeUnitCount && memcmp(text, expected.utf8Start, count) == 0
     }

@@ -153,6 +153,25 @@ struct JSONPathSetTests {
         #expect(refused > 2_000 && refused < 18_000)
     }
 
+    @Test("a copy of a path set is its own: inserting into one leaves the other as it was")
+    func copies() throws {
+        var a = JSONPathSet()
+        a.insert([.member("x"), .member("y")], tag: 1)
+        var b = a
+        b.insert([.member("x"), .member("z")], tag: 2)
+        b.insert([.member("w"), .anyElement], tag: 3)
+        a.insert([.member("v")], tag: 4)
+        let text = Array(#"{"x":{"y":1,"z":2},"w":[5,6],"v":7}"#.utf8)
+        let inA = try text.withUnsafeBufferPointer { try a.matches(in: $0) }
+        let inB = try text.withUnsafeBufferPointer { try b.matches(in: $0) }
+        #expect(inA.map(\.tag) == [1, 4])
+        #expect(inB.map(\.tag) == [1, 2, 3, 3])
+        #expect(inB.map(\.pointer) == ["/x/y", "/x/z", "/w/0", "/w/1"])
+        // A path already in the copy is still refused there, and still accepted in a fresh set.
+        let again = b.insert([.member("x"), .member("y")], tag: 9)
+        #expect(!again)
+    }
+
     @Test("a duplicate member name cannot hide a tagged field")
     func duplicates() {
         var set = JSONPathSet()
