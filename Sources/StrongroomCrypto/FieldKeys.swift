@@ -9,9 +9,10 @@ import CLibCrypto
 
 /// The two AEAD subkeys of one data-encryption key, and what makes them fast.
 ///
-/// AES-256-GCM goes through OpenSSL 3's EVP API when the `OpenSSL` trait is on (the
-/// default): a context is keyed once and reused with a fresh IV for every seal and open,
-/// one context per concurrent caller. With the trait off, swift-crypto does the same job.
+/// AES-256-GCM goes through OpenSSL 3 when the `OpenSSL` trait is on (the default): a
+/// context is keyed once and reused with a fresh IV for every seal and open, one context per
+/// concurrent caller. The context is the provider's own, called through the functions EVP
+/// calls (``OpenSSLRoute``). With the trait off, swift-crypto does the same job.
 /// Both write the same bytes for the same key, nonce, associated data and plaintext.
 /// AES-256-GCM-SIV is always swift-crypto (OpenSSL 3.0 has none).
 ///
@@ -36,8 +37,12 @@ final class FieldKeys: Sendable {
     /// Contexts kept idle at most; more concurrent callers create and free their own.
     static let idleLimit = 16
 
-    init(gcm: SymmetricKey, siv: SymmetricKey) {
+    /// Which OpenSSL entry points this key's contexts use (ignored without the `OpenSSL` trait).
+    let route: OpenSSLRoute
+
+    init(gcm: SymmetricKey, siv: SymmetricKey, route: OpenSSLRoute = .provider) {
         state = Mutex(State(gcm: gcm, siv: siv))
+        self.route = route
     }
 
     /// Subkeys of `key`: the GCM one now, the SIV one when first used.
@@ -45,6 +50,19 @@ final class FieldKeys: Sendable {
         state = Mutex(
             State(gcm: DataEncryptionKey.subkey(key, .aes256GCM), siv: nil, sivSource: key)
         )
+        route = .provider
+    }
+
+    /// How a context reaches OpenSSL's AES-256-GCM.
+    enum OpenSSLRoute: Sendable, CaseIterable {
+        /// The provider's functions that EVP would call, called directly: half the time of a
+        /// short seal or open through EVP in OpenSSL 3.0. Resolved once per process from the
+        /// implementation `EVP_CIPHER_fetch` picks and checked on a known answer; when that
+        /// fails, contexts go through EVP.
+        case provider
+        /// The EVP API (`EVP_EncryptInit_ex2` and its kin): the fallback, and the reference the
+        /// provider route is compared with.
+        case evp
     }
 
     deinit {
@@ -200,10 +218,26 @@ final class FieldKeys: Sendable {
     }
 
     #if OpenSSL
-    /// An `EVP_CIPHER_CTX`: idle in the pool, or used by exactly one caller between
+    /// A keyed OpenSSL GCM context: idle in the pool, or used by exactly one caller between
     /// ``checkOut()`` and ``checkIn(_:)``, never both.
     struct Context: @unchecked Sendable {
-        let pointer: OpaquePointer
+        let pointer: UnsafeMutablePointer<sr_gcm>
+    }
+
+    /// The provider's AES-256-GCM functions, resolved once per process; nil when they cannot
+    /// be (then every context goes through EVP).
+    struct ProviderGCM: @unchecked Sendable {
+        /// Written once, before any reader can see it; never freed (it pins the provider).
+        let functions: UnsafePointer<sr_gcm_impl>?
+
+        static let shared: ProviderGCM = {
+            let impl = UnsafeMutablePointer<sr_gcm_impl>.allocate(capacity: 1)
+            guard sr_gcm_impl_load(impl) == 1 else {
+                impl.deallocate()
+                return ProviderGCM(functions: nil)
+            }
+            return ProviderGCM(functions: UnsafePointer(impl))
+        }()
     }
 
     fileprivate func checkOut() throws(CipherError) -> Context {
@@ -221,7 +255,8 @@ final class FieldKeys: Sendable {
         case .context(let context): return context
         case .discarded: throw Self.discardedError
         case .key(let key):
-            let context = key.withUnsafeBytes { sr_gcm_new($0.bindMemory(to: UInt8.self).baseAddress) }
+            let functions = route == .provider ? ProviderGCM.shared.functions : nil
+            let context = key.withUnsafeBytes { sr_gcm_new(functions, $0.bindMemory(to: UInt8.self).baseAddress) }
             guard let context else { throw CipherError(.invalidKey, "OpenSSL could not key AES-256-GCM") }
             return Context(pointer: context)
         }
@@ -284,7 +319,8 @@ final class FieldKeys: Sendable {
     /// Which library seals and opens AES-256-GCM fields in this build.
     static var gcmBackend: String {
         #if OpenSSL
-        "OpenSSL EVP (\(String(cString: sr_openssl_version())))"
+        "OpenSSL (\(String(cString: sr_openssl_version())); "
+            + (ProviderGCM.shared.functions == nil ? "through EVP" : "the provider's AES-256-GCM called directly") + ")"
         #else
         "swift-crypto"
         #endif

@@ -56,28 +56,45 @@ private func open(_ keys: FieldKeys, nonce: [UInt8], aad: [UInt8], sealed: [UInt
     return out
 }
 
+/// The OpenSSL routes to test.
+///
+/// The provider's functions (the default) and EVP (the fallback). Without the trait there is
+/// one backend; the route is ignored.
+private let routes: [FieldKeys.OpenSSLRoute] = {
+    #if OpenSSL
+    FieldKeys.OpenSSLRoute.allCases
+    #else
+    [.provider]
+    #endif
+}()
+
 /// swift-crypto's output for the same inputs: the reference the OpenSSL backend must match.
 private func referenceSeal(key: SymmetricKey, nonce: [UInt8], aad: [UInt8], plaintext: [UInt8]) throws -> [UInt8] {
     let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(data: nonce), authenticating: aad)
     return Array(box.ciphertext) + Array(box.tag)
 }
 
-@Suite("AES-256-GCM backend (OpenSSL EVP with the OpenSSL trait, else swift-crypto)")
+@Suite("AES-256-GCM backend (OpenSSL with the OpenSSL trait, else swift-crypto)")
 struct AEADBackendTests {
     @Test("the backend in use is the one the build's traits name")
     func backendName() {
         #if OpenSSL
-        #expect(DataEncryptionKey.gcmBackend.hasPrefix("OpenSSL EVP (OpenSSL 3."))
+        // The provider route resolves on this machine's OpenSSL: a fallback to EVP would be a regression.
+        #expect(DataEncryptionKey.gcmBackend.hasPrefix("OpenSSL (OpenSSL 3."))
+        #expect(DataEncryptionKey.gcmBackend.hasSuffix("; the provider's AES-256-GCM called directly)"))
         #else
         #expect(DataEncryptionKey.gcmBackend == "swift-crypto")
         #endif
     }
 
-    @Test("byte-identical to swift-crypto for every length 0-300 and 4 KiB, and both open each other's output")
-    func byteIdentical() throws {
+    @Test(
+        "byte-identical to swift-crypto for every length 0-300 and 4 KiB, and both open each other's output",
+        arguments: routes
+    )
+    func byteIdentical(route: FieldKeys.OpenSSLRoute) throws {
         for length in Array(0...300) + [1024, 4096, 65_537] {
             let key = SymmetricKey(size: .bits256)
-            let keys = FieldKeys(gcm: key, siv: key)
+            let keys = FieldKeys(gcm: key, siv: key, route: route)
             let nonce = randomBytes(12)
             let aad = randomBytes(length % 97)
             let plaintext = randomBytes(length)
@@ -94,17 +111,17 @@ struct AEADBackendTests {
         }
     }
 
-    @Test("GCM specification test cases 13-16 through the backend", arguments: RFCVectors.aesGCM256)
-    func specVectors(vector: RFCVectors.GCMCase) throws {
+    @Test("GCM specification test cases 13-16 through the backend", arguments: RFCVectors.aesGCM256, routes)
+    func specVectors(vector: RFCVectors.GCMCase, route: FieldKeys.OpenSSLRoute) throws {
         let key = SymmetricKey(data: hex(vector.key))
-        let keys = FieldKeys(gcm: key, siv: key)
+        let keys = FieldKeys(gcm: key, siv: key, route: route)
         let sealed = try seal(keys, nonce: hex(vector.iv), aad: hex(vector.aad), plaintext: hex(vector.plaintext))
         #expect(sealed == hex(vector.ciphertext) + hex(vector.tag), "\(vector.name)")
         #expect(open(keys, nonce: hex(vector.iv), aad: hex(vector.aad), sealed: sealed) == hex(vector.plaintext))
     }
 
-    @Test("Wycheproof AES-GCM (256-bit keys, 96-bit IV, 128-bit tag) through the backend")
-    func wycheproof() throws {
+    @Test("Wycheproof AES-GCM (256-bit keys, 96-bit IV, 128-bit tag) through the backend", arguments: routes)
+    func wycheproof(route: FieldKeys.OpenSSLRoute) throws {
         guard TestSupport.vectorsAvailable else { return }
         let json = try TestSupport.vectorJSON("wycheproof/aes_gcm_test.json")
         var checked = 0
@@ -114,7 +131,7 @@ struct AEADBackendTests {
             for test in group["tests"] as? [[String: Any]] ?? [] {
                 func bytes(_ name: String) -> [UInt8] { hex(test[name] as? String ?? "") }
                 let key = SymmetricKey(data: bytes("key"))
-                let keys = FieldKeys(gcm: key, siv: key)
+                let keys = FieldKeys(gcm: key, siv: key, route: route)
                 let id = test["tcId"] as? Int ?? -1
                 let opened = open(keys, nonce: bytes("iv"), aad: bytes("aad"), sealed: bytes("ct") + bytes("tag"))
                 switch test["result"] as? String {
@@ -132,10 +149,10 @@ struct AEADBackendTests {
         #expect(checked > 50)
     }
 
-    @Test("every flipped bit of ciphertext, tag or associated data fails, leaving no plaintext")
-    func tamper() throws {
+    @Test("every flipped bit of ciphertext, tag or associated data fails, leaving no plaintext", arguments: routes)
+    func tamper(route: FieldKeys.OpenSSLRoute) throws {
         let key = SymmetricKey(size: .bits256)
-        let keys = FieldKeys(gcm: key, siv: key)
+        let keys = FieldKeys(gcm: key, siv: key, route: route)
         let nonce = randomBytes(12)
         let aad = Array("strongroom/field/v2 context".utf8)
         let plaintext = Array(#""123-45-6789""#.utf8)
@@ -156,7 +173,7 @@ struct AEADBackendTests {
         badNonce[11] ^= 0x80
         #expect(open(keys, nonce: badNonce, aad: aad, sealed: sealed) == nil)
         let other = SymmetricKey(size: .bits256)
-        #expect(open(FieldKeys(gcm: other, siv: other), nonce: nonce, aad: aad, sealed: sealed) == nil)
+        #expect(open(FieldKeys(gcm: other, siv: other, route: route), nonce: nonce, aad: aad, sealed: sealed) == nil)
         // Opening again after all those failures still works: a failed open leaves the context usable.
         #expect(open(keys, nonce: nonce, aad: aad, sealed: sealed) == plaintext)
     }
