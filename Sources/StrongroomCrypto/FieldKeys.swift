@@ -55,10 +55,11 @@ final class FieldKeys: Sendable {
 
     /// How a context reaches OpenSSL's AES-256-GCM.
     enum OpenSSLRoute: Sendable, CaseIterable {
-        /// The provider's functions that EVP would call, called directly: half the time of a
-        /// short seal or open through EVP in OpenSSL 3.0. Resolved once per process from the
-        /// implementation `EVP_CIPHER_fetch` picks and checked on a known answer; when that
-        /// fails, contexts go through EVP.
+        /// The provider's functions that EVP would call, called directly: about 60% of the time
+        /// of a short seal or open through EVP in OpenSSL 3.0. Resolved at first use, once per
+        /// process, from the implementation `EVP_CIPHER_fetch` picks (so a FIPS provider must be
+        /// chosen by the configuration file, not switched on later in the process) and checked on
+        /// a known answer; when that fails, contexts go through EVP.
         case provider
         /// The EVP API (`EVP_EncryptInit_ex2` and its kin): the fallback, and the reference the
         /// provider route is compared with.
@@ -201,6 +202,8 @@ final class FieldKeys: Sendable {
 
     func gcmKey() throws(CipherError) -> SymmetricKey {
         guard let key = state.withLock({ $0.gcm }) else { throw Self.discardedError }
+        // swift-crypto would take a 128- or 192-bit key as AES-128/192-GCM: same refusal as OpenSSL's.
+        guard key.bitCount == 256 else { throw CipherError(.invalidKey, "AES-256-GCM needs a 256-bit key") }
         return key
     }
 
@@ -255,6 +258,8 @@ final class FieldKeys: Sendable {
         case .context(let context): return context
         case .discarded: throw Self.discardedError
         case .key(let key):
+            // OpenSSL reads 32 bytes from the key's pointer.
+            guard key.bitCount == 256 else { throw CipherError(.invalidKey, "AES-256-GCM needs a 256-bit key") }
             let functions = route == .provider ? ProviderGCM.shared.functions : nil
             let context = key.withUnsafeBytes { sr_gcm_new(functions, $0.bindMemory(to: UInt8.self).baseAddress) }
             guard let context else { throw CipherError(.invalidKey, "OpenSSL could not key AES-256-GCM") }
@@ -314,6 +319,16 @@ final class FieldKeys: Sendable {
         } catch {
             throw CipherError(.authenticationFailure)
         }
+    }
+
+    /// True when contexts on the ``OpenSSLRoute/provider`` route reach the provider's functions
+    /// (false without the `OpenSSL` trait, or when they could not be resolved and EVP is used).
+    static var providerRouteActive: Bool {
+        #if OpenSSL
+        ProviderGCM.shared.functions != nil
+        #else
+        false
+        #endif
     }
 
     /// Which library seals and opens AES-256-GCM fields in this build.

@@ -178,6 +178,38 @@ struct AEADBackendTests {
         #expect(open(keys, nonce: nonce, aad: aad, sealed: sealed) == plaintext)
     }
 
+    @Test("a context seals correctly right after failed opens, and the provider route is in use", arguments: routes)
+    func sealAfterFailedOpen(route: FieldKeys.OpenSSLRoute) throws {
+        #if OpenSSL
+        if route == .provider { #expect(FieldKeys.providerRouteActive) }
+        #endif
+        let key = SymmetricKey(size: .bits256)
+        // One idle context at a time: every call below reuses the same one.
+        let keys = FieldKeys(gcm: key, siv: key, route: route)
+        let nonce = randomBytes(12)
+        let aad = randomBytes(33)
+        let plaintext = randomBytes(45)
+        var sealed = try seal(keys, nonce: nonce, aad: aad, plaintext: plaintext)
+        sealed[3] ^= 0x10
+        #expect(open(keys, nonce: nonce, aad: aad, sealed: sealed) == nil)
+        sealed[3] ^= 0x10
+        sealed[sealed.count - 1] ^= 1
+        #expect(open(keys, nonce: nonce, aad: aad, sealed: sealed) == nil)
+        let nonce2 = randomBytes(12)
+        let again = try seal(keys, nonce: nonce2, aad: aad, plaintext: plaintext)
+        #expect(again == (try referenceSeal(key: key, nonce: nonce2, aad: aad, plaintext: plaintext)))
+        #expect(open(keys, nonce: nonce2, aad: aad, sealed: again) == plaintext)
+    }
+
+    @Test("a key that is not 256 bits is refused, not read past its end")
+    func wrongKeySize() {
+        let short = SymmetricKey(size: .bits128)
+        let keys = FieldKeys(gcm: short, siv: short)
+        #expect(throws: CipherError.self) {
+            _ = try seal(keys, nonce: randomBytes(12), aad: [], plaintext: randomBytes(5))
+        }
+    }
+
     @Test("one key shared by eight threads: every seal opens, and seals and opens interleave on reused contexts")
     func concurrent() async throws {
         let key = DataEncryptionKey.generate(
