@@ -293,9 +293,19 @@ public struct JSONPathSet: Sendable {
 ///
 /// A short list scanned linearly (events have a few dozen members; hashing each name cost
 /// more than the whole scan), a set beyond. Names without escapes are kept as spans of the
-/// document, not copied.
+/// document, not copied; the first 16 in place, so most objects allocate nothing here.
 struct SeenKeys {
     let document: UnsafeBufferPointer<UInt8>
+    /// The first spans, each `start << 32 | count`.
+    var packed:
+        (
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64
+        ) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var packedCount = 0
+    static let packedCapacity = 16
+    /// Spans past the packed ones (or too large to pack).
     var spans: [Range<Int>] = []
     var decoded: [[UInt8]] = []
     var set: Set<[UInt8]>? = nil
@@ -305,7 +315,6 @@ struct SeenKeys {
 
     init(document: UnsafeBufferPointer<UInt8>) {
         self.document = document
-        spans.reserveCapacity(16)
     }
 
     /// Records `name` (found at `span` of the document when not decoded); false when it was
@@ -314,6 +323,18 @@ struct SeenKeys {
         if set != nil { return set?.insert(Array(name)).inserted ?? false }
         let bit = Self.bit(name)
         if mask & bit != 0 {
+            let document = document
+            let count = packedCount
+            let repeated = withUnsafeBytes(of: &packed) { raw in
+                for p in raw.bindMemory(to: UInt64.self).prefix(count) where Int(p & 0xFFFF_FFFF) == name.count {
+                    let start = Int(p >> 32)
+                    if sameBytes(UnsafeBufferPointer(rebasing: document[start..<start + name.count]), name) {
+                        return true
+                    }
+                }
+                return false
+            }
+            if repeated { return false }
             for seen in spans where seen.count == name.count {
                 if sameBytes(UnsafeBufferPointer(rebasing: document[seen]), name) { return false }
             }
@@ -322,9 +343,34 @@ struct SeenKeys {
             }
         }
         mask |= bit
-        if let span { spans.append(span) } else { decoded.append(Array(name)) }
-        if spans.count + decoded.count > 32 { set = Set(spans.map { Array(document[$0]) } + decoded) }
+        if let span {
+            if packedCount < Self.packedCapacity, span.lowerBound <= UInt32.max, span.count <= UInt32.max {
+                let value = UInt64(span.lowerBound) << 32 | UInt64(span.count)
+                let index = packedCount
+                withUnsafeMutableBytes(of: &packed) {
+                    $0.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self)
+                }
+                packedCount += 1
+            } else {
+                spans.append(span)
+            }
+        } else {
+            decoded.append(Array(name))
+        }
+        if packedCount + spans.count + decoded.count > 32 {
+            set = Set(allSpans().map { Array(document[$0]) } + decoded)
+        }
         return true
+    }
+
+    /// Every span recorded, packed ones first.
+    func allSpans() -> [Range<Int>] {
+        var packed = packed
+        let count = packedCount
+        let unpacked = withUnsafeBytes(of: &packed) { raw in
+            raw.bindMemory(to: UInt64.self).prefix(count).map { Int($0 >> 32)..<Int($0 >> 32) + Int($0 & 0xFFFF_FFFF) }
+        }
+        return unpacked + spans
     }
 
     /// The mask bit of `name`: equal names always get the same one.

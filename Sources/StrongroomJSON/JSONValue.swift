@@ -92,8 +92,56 @@ public enum JSONValue: Sendable, Hashable {
         try self.init(parsing: Array(text.utf8), maxDepth: maxDepth)
     }
 
+    /// Parses documents one after another, reusing the member names of the one before.
+    ///
+    /// Events of one schema name their members alike and in the same order: a member name
+    /// whose bytes equal those of the name in the same place (the n-th name of the document)
+    /// in the previous document is given that name's `String` again instead of a new one.
+    /// Values are never reused. The result is the same as a one-off parse's.
+    ///
+    /// It keeps the member names of the last document it parsed (not its values) until it is
+    /// dropped or parses another; one parser per thread.
+    public struct Parser {
+        /// The deepest nesting a document may have.
+        public let maxDepth: Int
+        var names = MemberNames(remembering: true)
+
+        /// A parser with no names remembered yet.
+        public init(maxDepth: Int = 64) {
+            self.maxDepth = maxDepth
+        }
+
+        /// Parses one JSON document (an RFC 8259 value with optional surrounding whitespace).
+        public mutating func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONError) -> JSONValue {
+            var scanner = JSONScanner(bytes, maxDepth: maxDepth)
+            names.restart()
+            let value = try JSONValue.parse(&scanner, depth: 0, names: &names)
+            try scanner.expectEnd()
+            return value
+        }
+
+        /// Parses one JSON document (an RFC 8259 value with optional surrounding whitespace).
+        public mutating func parse(_ bytes: [UInt8]) throws(JSONError) -> JSONValue {
+            let parsed = bytes.withUnsafeBufferPointer { buffer in
+                Result { () throws(JSONError) -> JSONValue in try parse(buffer) }
+            }
+            return try parsed.get()
+        }
+    }
+
     /// Reads the value at the scanner's position.
     public static func parse(_ scanner: inout JSONScanner, depth: Int) throws(JSONError) -> JSONValue {
+        var names = MemberNames(remembering: false)
+        return try parse(&scanner, depth: depth, names: &names)
+    }
+
+    /// Reads the value at the scanner's position, taking member names from `names` when their
+    /// bytes match.
+    static func parse(
+        _ scanner: inout JSONScanner,
+        depth: Int,
+        names: inout MemberNames
+    ) throws(JSONError) -> JSONValue {
         let first = try scanner.peek()
         switch first {
         case UInt8(ascii: "{"):
@@ -118,14 +166,16 @@ public enum JSONValue: Sendable, Hashable {
                 if escaped {
                     let decoded = scanner.decodeBytes(contents)
                     key = String(decoding: decoded, as: UTF8.self)
+                    names.skip()
                     fresh = decoded.withUnsafeBufferPointer { seen.insert($0, span: nil) }
                 } else {
-                    key = scanner.decodeString(contents, hasEscapes: false)
-                    fresh = seen.insert(UnsafeBufferPointer(rebasing: scanner.bytes[contents]), span: contents)
+                    let raw = UnsafeBufferPointer(rebasing: scanner.bytes[contents])
+                    key = names.name(raw)
+                    fresh = seen.insert(raw, span: contents)
                 }
                 guard fresh else { throw JSONError(.duplicateKey, at: keyStart) }
                 try scanner.expect(UInt8(ascii: ":"))
-                members.append(Member(key, try parse(&scanner, depth: depth + 1)))
+                members.append(Member(key, try parse(&scanner, depth: depth + 1, names: &names)))
                 if try scanner.endOfContainer(UInt8(ascii: "}")) { return .object(members) }
             }
         case UInt8(ascii: "["):
@@ -137,7 +187,7 @@ public enum JSONValue: Sendable, Hashable {
                 return .array(elements)
             }
             while true {
-                elements.append(try parse(&scanner, depth: depth + 1))
+                elements.append(try parse(&scanner, depth: depth + 1, names: &names))
                 if try scanner.endOfContainer(UInt8(ascii: "]")) { return .array(elements) }
             }
         case UInt8(ascii: "\""):
@@ -349,4 +399,43 @@ public enum JSONValue: Sendable, Hashable {
         }
         out.append(UInt8(ascii: "\""))
     }
+}
+
+/// A document's member names by their place in it (the n-th name of the document), kept
+/// from one document to the next by a ``JSONValue/Parser``.
+struct MemberNames {
+    /// False for a one-off parse: every name is made afresh and none kept.
+    let remembering: Bool
+    var names: [String] = []
+    /// The place of the next name in the document.
+    var next = 0
+    /// Names kept at most (places past it are made afresh).
+    static let capacity = 512
+
+    init(remembering: Bool) {
+        self.remembering = remembering
+    }
+
+    mutating func restart() { next = 0 }
+
+    /// The name whose UTF-8 bytes are `bytes` (validated, without escapes).
+    mutating func name(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard remembering else { return String(decoding: bytes, as: UTF8.self) }
+        let place = next
+        next += 1
+        if place < names.count {
+            let known = names[place]
+            let same = known.utf8.withContiguousStorageIfAvailable { sameBytes($0, bytes) } ?? false
+            if same { return known }
+            let made = String(decoding: bytes, as: UTF8.self)
+            names[place] = made
+            return made
+        }
+        let made = String(decoding: bytes, as: UTF8.self)
+        if place == names.count, place < Self.capacity { names.append(made) }
+        return made
+    }
+
+    /// A name made elsewhere (it had escapes) takes the next place.
+    mutating func skip() { next += 1 }
 }
