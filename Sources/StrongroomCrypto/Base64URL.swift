@@ -60,14 +60,18 @@ public enum Base64URL {
     /// enough (a caller decoding many values reuses one array); false, with `out` emptied, if
     /// `text` is not canonical unpadded base64url.
     public static func decode(_ text: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
-        out.removeAll(keepingCapacity: true)
         let remainder = text.count % 4
-        guard remainder != 1 else { return false }
+        guard remainder != 1 else {
+            out.removeAll(keepingCapacity: true)
+            return false
+        }
         let full = text.count - remainder
         let count = full / 4 * 3 + (remainder == 0 ? 0 : remainder - 1)
-        // Sized first (zeros, copied in blocks), then written in place: no new array when
-        // `out` has room.
-        var left = count
+        // Sized first, then written in place: no new array when `out` has room. Bytes it
+        // already holds are kept until overwritten (every byte below `count` is written before
+        // success is returned), so only growth is zero-filled, in blocks.
+        if out.count > count { out.removeLast(out.count - count) }
+        var left = count - out.count
         while left > 0 {
             let n = min(left, zeros.count)
             out.append(contentsOf: zeros[..<n])

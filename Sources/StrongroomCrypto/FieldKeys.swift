@@ -25,6 +25,9 @@ final class FieldKeys: Sendable {
         /// The data key the SIV subkey is derived from on first use (most keys never need it).
         var sivSource: SymmetricKey?
         #if OpenSSL
+        /// One idle context held in place: a single caller takes and returns it without
+        /// touching the array's storage (a cache miss per event when keys are many).
+        var spare: Context?
         var idle: [Context] = []
         #endif
 
@@ -69,6 +72,8 @@ final class FieldKeys: Sendable {
     deinit {
         #if OpenSSL
         state.withLock { state in
+            if let spare = state.spare { sr_gcm_free(spare.pointer) }
+            state.spare = nil
             for context in state.idle { sr_gcm_free(context.pointer) }
             state.idle = []
         }
@@ -80,6 +85,8 @@ final class FieldKeys: Sendable {
         discarded.store(true, ordering: .releasing)
         state.withLock { state in
             #if OpenSSL
+            if let spare = state.spare { sr_gcm_free(spare.pointer) }
+            state.spare = nil
             for context in state.idle { sr_gcm_free(context.pointer) }
             state.idle = []
             #endif
@@ -250,6 +257,10 @@ final class FieldKeys: Sendable {
             case discarded
         }
         let taken: Taken = state.withLock { state in
+            if let context = state.spare {
+                state.spare = nil
+                return .context(context)
+            }
             if let context = state.idle.popLast() { return .context(context) }
             guard let key = state.gcm else { return .discarded }
             return .key(key)
@@ -269,7 +280,13 @@ final class FieldKeys: Sendable {
 
     fileprivate func checkIn(_ context: Context) {
         let keep = state.withLock { state in
-            guard !state.discarded, state.idle.count < Self.idleLimit else { return false }
+            guard !state.discarded else { return false }
+            if state.spare == nil {
+                state.spare = context
+                return true
+            }
+            // The spare and the array together hold at most `idleLimit`.
+            guard state.idle.count < Self.idleLimit - 1 else { return false }
             state.idle.append(context)
             return true
         }

@@ -359,6 +359,10 @@ struct Base64URLTests {
         }
         #expect(!Array("AB".utf8).withUnsafeBufferPointer { Base64URL.decode($0, into: &out) })
         #expect(out.isEmpty)
+        // A length no text can have is refused before decoding: the array is emptied too.
+        #expect(Array("AAAA".utf8).withUnsafeBufferPointer { Base64URL.decode($0, into: &out) })
+        #expect(!Array("AAAAA".utf8).withUnsafeBufferPointer { Base64URL.decode($0, into: &out) })
+        #expect(out.isEmpty)
     }
 
     @Test(
