@@ -421,6 +421,13 @@ public final class KeyStore: Sendable {
             }
             plans.append(plan)
         }
+        // In key-id order: the family and DEK rows are written front to back through their
+        // B-trees (random ids otherwise jump between pages: +4 to +9% on encrypt with new keys).
+        plans.sort { a, b in
+            let x = a.fresh?.key.reference.id ?? a.current?.reference.id ?? a.name
+            let y = b.fresh?.key.reference.id ?? b.current?.reference.id ?? b.name
+            return (x.high, x.low) < (y.high, y.low)
+        }
         // The limits are read again inside the transaction: one changed since is applied now.
         let (granted, limitsNow): ([Granted], DEKUsageLimits) = try write { db in
             let limits = try Self.readLimits(db)
