@@ -1,6 +1,19 @@
 import StrongroomJSON
 import Testing
 
+/// A fixed sequence of draws (a 64-bit LCG's high bits): the random tests repeat exactly.
+private struct Draws {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    /// A number in `0..<bound`.
+    mutating func next(_ bound: Int) -> Int {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Int((state >> 33) % UInt64(bound))
+    }
+}
+
 @Suite("Strict JSON reader")
 struct JSONReaderTests {
     @Test(
@@ -122,11 +135,8 @@ struct JSONPathSetTests {
     func duplicateNamesRandom() throws {
         // Short names over a tiny alphabet: equal lengths and end bytes everywhere, so the
         // one-bit-per-name filter is often set by another name and the bytes decide.
-        var state: UInt64 = 0x5EED_0F_D0_0B1E
-        func next(_ bound: Int) -> Int {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int((state >> 33) % UInt64(bound))
-        }
+        var draws = Draws(seed: 0x5EED_0F_D0_0B1E)
+        func next(_ bound: Int) -> Int { draws.next(bound) }
         var set = JSONPathSet()
         set.insert([.member("ab")], tag: 0)
         var refused = 0
@@ -155,11 +165,8 @@ struct JSONPathSetTests {
 
     @Test("a parser kept across documents gives what a one-off parse gives, names changed in place or not")
     func reusedParser() throws {
-        var state: UInt64 = 0xFACE_0FF_5EED
-        func next(_ bound: Int) -> Int {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int((state >> 33) % UInt64(bound))
-        }
+        var draws = Draws(seed: 0xFACE_0FF_5EED)
+        func next(_ bound: Int) -> Int { draws.next(bound) }
         // Names of one length that differ in one byte: a reuse that compared less than every
         // byte would give the previous document's name.
         // As written, and as decoded: an escaped name and its plain twin are the same name.
