@@ -29,6 +29,14 @@ final class FieldKeys: Sendable {
         /// touching the array's storage (a cache miss per event when keys are many).
         var spare: Context?
         var idle: [Context] = []
+
+        /// Frees every idle context (OpenSSL clears their key schedules).
+        mutating func freeContexts() {
+            if let spare { sr_gcm_free(spare.pointer) }
+            spare = nil
+            for context in idle { sr_gcm_free(context.pointer) }
+            idle = []
+        }
         #endif
 
         var discarded: Bool { gcm == nil }
@@ -71,12 +79,7 @@ final class FieldKeys: Sendable {
 
     deinit {
         #if OpenSSL
-        state.withLock { state in
-            if let spare = state.spare { sr_gcm_free(spare.pointer) }
-            state.spare = nil
-            for context in state.idle { sr_gcm_free(context.pointer) }
-            state.idle = []
-        }
+        state.withLock { $0.freeContexts() }
         #endif
     }
 
@@ -85,10 +88,7 @@ final class FieldKeys: Sendable {
         discarded.store(true, ordering: .releasing)
         state.withLock { state in
             #if OpenSSL
-            if let spare = state.spare { sr_gcm_free(spare.pointer) }
-            state.spare = nil
-            for context in state.idle { sr_gcm_free(context.pointer) }
-            state.idle = []
+            state.freeContexts()
             #endif
             state.gcm = nil
             state.siv = nil
