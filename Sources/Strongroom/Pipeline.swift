@@ -1479,10 +1479,7 @@ struct RecordReader: Sendable {
         let accepted = records.indices.map { accept(records[$0], prepared[$0]) }
         // One decision per pointer for the whole batch, whichever chunk asks first (a single-use
         // grant is spent once); each chunk counts only its own records.
-        var template = fields
-        template.counts = [:]
-        template.shared = FieldDecisions.Shared(fields.counts.mapValues(\.decision))
-        let chunkFields = template
+        let chunkFields = fields.sharing(FieldDecisions.Shared(fields.counts.mapValues(\.decision)))
         let opened = Parallel.chunks(records.count) { [self] range in
             var fields = chunkFields
             var keys: Set<KeyReference> = []
@@ -1491,7 +1488,7 @@ struct RecordReader: Sendable {
                     open(records[i], signed, schema, reveal: true, fields: &fields, keys: &keys)
                 }
             }
-            return (results, fields.counts, keys)
+            return (results, fields.tallies, keys)
         }
         for (_, counts, keys) in opened {
             fields.merge(counts)
@@ -1649,17 +1646,15 @@ struct RecordReader: Sendable {
     ) -> Result<Read, Failure> {
         let value = record.value ?? []
         var out: [UInt8] = []
-        var decisions = fields
         let masks = schema.annotations.masks
         let revealed: Result<EventCipher.DecryptOutcome, EventCipherError> = value.withUnsafeBufferPointer {
             buffer in
             Result { () throws(EventCipherError) -> EventCipher.DecryptOutcome in
                 try schema.cipher.reveal(buffer, into: &out) {
-                    reveal ? decisions.treatment($0, $1, masks: masks) : .keep
+                    reveal ? fields.treatment($0, $1, masks: masks) : .keep
                 }
             }
         }
-        fields = decisions
         switch revealed {
         case .success(let outcome):
             // The record key is signed; the subject field's key id is bound into every field's
@@ -1714,9 +1709,61 @@ struct FieldDecisions: Sendable {
     let identity: Principal?
     let topic: String
     let context: AuthorizationContext
-    var counts: [ExactText: (decision: Decision, count: Int)] = [:]
+    /// The decision and count per pointer, in the order the pointers came: a batch's events
+    /// mostly share a handful, found by their bytes without hashing.
+    private(set) var tallies: [Tally] = []
+    /// Each tally's place by pointer, kept once there are more than ``scanned`` (arrays of fields).
+    private var places: [ExactText: Int] = [:]
+    /// The tally tried first: an event's fields come in the order the event before had them.
+    private var cursor = 0
     /// Decisions shared by the chunks of one batch read on several cores.
     var shared: Shared?
+
+    /// How many tallies are searched one by one before ``places`` is used.
+    static let scanned = 16
+
+    /// One pointer's decision and how many fields it covered.
+    struct Tally: Sendable {
+        var pointer: String
+        var decision: Decision
+        var count: Int
+    }
+
+    init(
+        services: StrongroomServices,
+        principal: String,
+        identity: Principal?,
+        topic: String,
+        context: AuthorizationContext
+    ) {
+        self.services = services
+        self.principal = principal
+        self.identity = identity
+        self.topic = topic
+        self.context = context
+    }
+
+    /// The decision and count per pointer.
+    var counts: [ExactText: (decision: Decision, count: Int)] {
+        var all: [ExactText: (decision: Decision, count: Int)] = [:]
+        all.reserveCapacity(tallies.count)
+        for tally in tallies { all[ExactText(tally.pointer)] = (tally.decision, tally.count) }
+        return all
+    }
+
+    /// The same principal and context with nothing counted, sharing `decided` (the decisions
+    /// made so far, and those the chunks of one batch make) under a lock.
+    func sharing(_ decided: Shared) -> FieldDecisions {
+        var copy = FieldDecisions(
+            services: services,
+            principal: principal,
+            identity: identity,
+            topic: topic,
+            context: context
+        )
+        copy.shared = decided
+        return copy
+    }
 
     /// The decision per pointer of one batch, made once under a lock by the first chunk to ask.
     final class Shared: Sendable {
@@ -1725,8 +1772,11 @@ struct FieldDecisions: Sendable {
     }
 
     /// Adds the counts of a chunk that shared these decisions.
-    mutating func merge(_ other: [ExactText: (decision: Decision, count: Int)]) {
-        for (key, entry) in other { counts[key, default: (entry.decision, 0)].count += entry.count }
+    mutating func merge(_ other: [Tally]) {
+        for tally in other {
+            let place = self.place(of: tally.pointer) ?? add(tally.pointer, tally.decision)
+            tallies[place].count += tally.count
+        }
     }
 
     /// Decrypt where the policy allows this field for the purpose, else the schema's mask.
@@ -1735,9 +1785,42 @@ struct FieldDecisions: Sendable {
         _ field: EncryptionPlan.Field,
         masks: [String: MaskStyle]
     ) -> EventCipher.FieldTreatment {
-        let key = ExactText(pointer)
+        let place = self.place(of: pointer) ?? add(pointer, decide(pointer))
+        tallies[place].count += 1
+        return tallies[place].decision.isAllowed ? .decrypt : .mask(masks[field.pattern] ?? .full)
+    }
+
+    /// The tally of `pointer`, compared byte for byte.
+    private mutating func place(of pointer: String) -> Int? {
+        let found: Int?
+        if cursor < tallies.count, tallies[cursor].pointer.hasSameBytes(as: pointer) {
+            found = cursor
+        } else if tallies.count > Self.scanned {
+            found = places[ExactText(pointer)]
+        } else {
+            found = tallies.firstIndex { $0.pointer.hasSameBytes(as: pointer) }
+        }
+        if let found { cursor = found + 1 }
+        return found
+    }
+
+    /// A new tally for `pointer` (not yet counted); its place.
+    private mutating func add(_ pointer: String, _ decision: Decision) -> Int {
+        tallies.append(Tally(pointer: pointer, decision: decision, count: 0))
+        if tallies.count > Self.scanned {
+            if places.isEmpty {
+                for (i, tally) in tallies.enumerated() { places[ExactText(tally.pointer)] = i }
+            } else {
+                places[ExactText(pointer)] = tallies.count - 1
+            }
+        }
+        return tallies.count - 1
+    }
+
+    /// The policy's decision for `pointer`: made once per batch when chunks share decisions.
+    private func decide(_ pointer: String) -> Decision {
         let (services, principal, identity, topic, context) = (services, principal, identity, topic, context)
-        func decide() -> Decision {
+        func ask() -> Decision {
             services.policy.authorize(
                 principal,
                 as: identity,
@@ -1746,20 +1829,13 @@ struct FieldDecisions: Sendable {
                 context
             )
         }
-        let decision: Decision
-        if let known = counts[key]?.decision {
-            decision = known
-        } else if let shared {
-            decision = shared.decided.withLock { decided in
-                if let known = decided[key] { return known }
-                let made = decide()
-                decided[key] = made
-                return made
-            }
-        } else {
-            decision = decide()
+        guard let shared else { return ask() }
+        let key = ExactText(pointer)
+        return shared.decided.withLock { decided in
+            if let known = decided[key] { return known }
+            let made = ask()
+            decided[key] = made
+            return made
         }
-        counts[key, default: (decision, 0)].count += 1
-        return decision.isAllowed ? .decrypt : .mask(masks[field.pattern] ?? .full)
     }
 }

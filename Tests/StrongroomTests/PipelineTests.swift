@@ -315,6 +315,68 @@ struct PipelineTests {
         #expect(masked.first?.count == 700)
     }
 
+    @Test("every concrete pointer of a batch gets its own decision and count: arrays of fields, in changing order")
+    func arrayPointersInOneBatch() throws {
+        let example = try String(
+            contentsOf: TestSupport.packageRoot.appendingPathComponent("examples/policy.json"),
+            encoding: .utf8
+        )
+        let rules = #"""
+            "rules": [
+              {"id": "cards-io", "effect": "allow", "principals": ["pos-terminal", "role:fraud"],
+               "actions": ["Produce", "Consume"], "resource": {"type": "topic", "name": "card_events"}},
+              {"id": "fraud-decrypt-two-cards", "effect": "allow", "principals": ["fraud-service"], "actions": ["Decrypt"],
+               "resource": {"type": "field", "topic": "card_events", "pointers": ["/cards/0", "/cards/20"]},
+               "purposes": ["credit-check"]},
+            """#
+        let policy = try Policy(parsing: Array(example.replacingOccurrences(of: #""rules": ["#, with: rules).utf8))
+        let f = try PipelineFixture(policy: PolicyEngine(policy))
+        try f.services.registry.register(
+            subject: "card_events-value",
+            schema: #"""
+                {"type": "object", "properties": {
+                  "customerId": {"type": "string", "strongroom:subject": true},
+                  "cards": {"type": "array", "items": {"type": "string", "confluent:tags": ["PII"]}}}}
+                """#,
+            principal: "test"
+        )
+        try f.services.createTopic("card_events", config: TopicConfig(partitions: 1))
+        // 0 to 24 cards (24 card pointers and the subject's: more than are searched one by one),
+        // the subject before or after them: each event's pointers differ from the one before.
+        let events = (0..<600).map { i in
+            let cards = (0..<(i * 7 % 25)).map { #""card-\#(i)-\#($0)""# }.joined(separator: ",")
+            let customer = #""customerId": "C\#(i % 40)""#
+            let body = i % 3 == 0 ? "\(customer), \"cards\": [\(cards)]" : "\"cards\": [\(cards)], \(customer)"
+            return Array("{\(body)}".utf8)
+        }
+        #expect(f.producer.produce(events, to: "card_events").allSatisfy { (try? $0.get()) != nil })
+        var seen: [ConsumedEvent] = []
+        // One batch: read in chunks on every core, which share one decision per pointer.
+        let consumer = f.fraudConsumer(group: "fraud-cards")
+        #expect(try consumer.consume(topic: "card_events", partition: 0, maxRecords: 1000) { seen += $0 } == 600)
+        for (i, event) in seen.enumerated() {
+            guard case .array(let cards) = try JSONValue(parsing: event.value)["cards"] else {
+                Issue.record("event \(i) has no cards")
+                continue
+            }
+            #expect(cards.count == i * 7 % 25)
+            for (n, card) in cards.enumerated() {
+                let open = card.stringValue == "card-\(i)-\(n)"
+                #expect(open == (n == 0 || n == 20), "event \(i) card \(n)")
+            }
+        }
+        let audit = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        let decrypts = audit.filter { $0.action == "Decrypt" }
+        #expect(!decrypts.contains { $0.fields == ["/cards/24"] })
+        for n in 0..<24 {
+            let holding = (0..<600).filter { $0 * 7 % 25 > n }.count
+            let entries = decrypts.filter { $0.fields == ["/cards/\(n)"] }
+            #expect(entries.count == 1, "one entry for /cards/\(n)")
+            #expect(entries.first?.count == holding, "/cards/\(n) counted once per event holding it")
+            #expect(entries.first?.decision == (n == 0 || n == 20 ? .allow : .deny), "/cards/\(n)")
+        }
+    }
+
     @Test("a stream of batches lands in order, each answered once durable, even while the next is still awaited")
     func producedAsAStream() throws {
         let f = try PipelineFixture()
