@@ -823,11 +823,9 @@ public final class SecureConsumer: Sendable {
     /// A consumer for `principal` declaring `purpose`, in `group`, optionally presenting `token`.
     ///
     /// With `fetchAhead`, a full batch handed out by `consume` starts fetching the next one on
-    /// another thread, for a reader that calls again at once (a drain loop): up to 8 MiB held
-    /// per partition, for at most a few seconds. Off for a consumer kept between remote
-    /// requests, and on a log whose client fetches ahead itself (``EventLog/fetchesAhead``:
-    /// Kafka), where the check that a batch is still held would cost a round trip to the
-    /// partition leaders per call.
+    /// another thread, with the records' signature checks, for a reader that calls again at
+    /// once (a drain loop): up to 8 MiB held per partition, for at most a few seconds. Off for
+    /// a consumer kept between remote requests.
     public init(
         services: StrongroomServices,
         principal: String,
@@ -843,7 +841,7 @@ public final class SecureConsumer: Sendable {
         self.group = group
         self.token = token
         self.identity = identity
-        self.fetchAhead = fetchAhead && !services.log.fetchesAhead
+        self.fetchAhead = fetchAhead
     }
 
     /// `Consume` on the topic and on the group (its offsets are shared state: moving them needs
@@ -985,7 +983,7 @@ public final class SecureConsumer: Sendable {
     /// With `ahead`, a full batch starts the fetch of the one after it on another thread, for
     /// the next call. That call uses it only once authorized again, when the group stands
     /// exactly where the batch starts (a commit or rewind elsewhere discards it), for the same
-    /// size, within ``prefetchAge``, when it came back full, and when the partition still
+    /// size, within ``prefetchAge``, when it came back with records, and when the partition still
     /// holds its first record (retention since then discards it); otherwise, or after a failed
     /// fetch ahead, the call fetches as usual. A batch fetched ahead comes with its records'
     /// signature checks done ahead (``RecordReader/Prepared``).
@@ -1009,8 +1007,8 @@ public final class SecureConsumer: Sendable {
         var prepared: RecordReader.Prepared? = nil
         if let waiting, waiting.from == start, waiting.maxRecords == maxRecords,
             ContinuousClock.now - waiting.started < Self.prefetchAge, let (ready, checks) = waiting.records(),
-            ready.count == maxRecords, ready.first?.offset == start,
-            try Self.stillHeld(from: start, topic, partition, services.log)
+            !ready.isEmpty, ready.first?.offset == start,
+            try services.log.firstOffset(topic: topic, partition: partition) <= start
         {
             records = ready
             prepared = checks
@@ -1032,13 +1030,6 @@ public final class SecureConsumer: Sendable {
         _ maxRecords: Int
     ) throws(LogError) -> [StoredRecord] {
         try log.fetch(topic: topic, partition: partition, from: offset, maxBytes: 8 << 20, maxRecords: maxRecords)
-    }
-
-    /// Whether the partition still starts at or before `offset`: retention deletes a
-    /// partition's oldest records, so a batch fetched ahead from before it is fetched again.
-    static func stillHeld(from offset: Int64, _ topic: String, _ partition: Int, _ log: any EventLog) throws -> Bool {
-        let state = try log.describeTopic(topic).partitions.first { $0.partition == partition }
-        return state.map { $0.startOffset <= offset } ?? false
     }
 
     /// Starts fetching `maxRecords` from `from` on another thread for the next call.

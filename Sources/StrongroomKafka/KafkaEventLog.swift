@@ -572,8 +572,15 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
 
     // MARK: Read and commit
 
-    /// True: librdkafka fetches ahead of the reader on its own threads.
-    public var fetchesAhead: Bool { true }
+    /// The partition's low watermark: one request to its leader (``describeTopic(_:)`` asks for
+    /// both watermarks of every partition).
+    public func firstOffset(topic: String, partition: Int) throws(LogError) -> Int64 {
+        let config = try config(of: topic)
+        guard (0..<config.partitions).contains(partition) else {
+            throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
+        }
+        return try producer.offset(topic, partition, at: Int64(RD_KAFKA_OFFSET_BEGINNING), timeoutMs: timeout)
+    }
 
     /// Records of one partition from `offset`, read through an assigned consumer.
     public func fetch(

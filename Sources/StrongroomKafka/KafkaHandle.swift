@@ -81,19 +81,22 @@ final class KafkaHandle: @unchecked Sendable {
     /// when the partition's brokers are all down.
     func watermarks(_ topic: String, _ partition: Int, timeoutMs: Int32) throws(LogError) -> (low: Int64, high: Int64) {
         let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
-        var out: [Int64] = []
-        for position in [Int64(RD_KAFKA_OFFSET_BEGINNING), Int64(RD_KAFKA_OFFSET_END)] {
-            let remaining = Int32(clamping: max(1, Int(deadline.timeIntervalSinceNow * 1000)))
-            let list = PartitionList([(topic, partition, position)])
-            let code = rd_kafka_offsets_for_times(pointer, list.pointer, remaining)
-            let entry = list.elements.first
-            let error = code != RD_KAFKA_RESP_ERR_NO_ERROR ? code : entry?.err ?? RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let offset = entry?.offset, offset >= 0 else {
-                throw LogError(.storage, "Kafka offsets of \(topic)[\(partition)]: \(Self.describe(error))")
-            }
-            out.append(offset)
+        let low = try offset(topic, partition, at: Int64(RD_KAFKA_OFFSET_BEGINNING), timeoutMs: timeoutMs)
+        let remaining = Int32(clamping: max(1, Int(deadline.timeIntervalSinceNow * 1000)))
+        return (low, try offset(topic, partition, at: Int64(RD_KAFKA_OFFSET_END), timeoutMs: remaining))
+    }
+
+    /// The partition's first (`RD_KAFKA_OFFSET_BEGINNING`) or next (`RD_KAFKA_OFFSET_END`)
+    /// offset, asked of its leader.
+    func offset(_ topic: String, _ partition: Int, at position: Int64, timeoutMs: Int32) throws(LogError) -> Int64 {
+        let list = PartitionList([(topic, partition, position)])
+        let code = rd_kafka_offsets_for_times(pointer, list.pointer, timeoutMs)
+        let entry = list.elements.first
+        let error = code != RD_KAFKA_RESP_ERR_NO_ERROR ? code : entry?.err ?? RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let offset = entry?.offset, offset >= 0 else {
+            throw LogError(.storage, "Kafka offsets of \(topic)[\(partition)]: \(Self.describe(error))")
         }
-        return (out[0], out[1])
+        return offset
     }
 
     /// Commits `offset` for one partition and waits at most `timeoutMs` for the coordinator's

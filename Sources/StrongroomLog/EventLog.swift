@@ -281,9 +281,8 @@ public protocol EventLog: Sendable {
     /// the topic's own settings: retention decided outside the log (by classification).
     func deleteRecords(of topic: String, olderThan cutoff: Int64) throws(LogError) -> RetentionReport
 
-    /// True when the log's own client already fetches a partition's next records while the
-    /// last are handled (a Kafka consumer does): a reader then gains nothing by fetching ahead.
-    var fetchesAhead: Bool { get }
+    /// The offset of the oldest record `partition` of `topic` still holds (its end when empty).
+    func firstOffset(topic: String, partition: Int) throws(LogError) -> Int64
 }
 
 extension EventLog {
@@ -294,8 +293,13 @@ extension EventLog {
 }
 
 extension EventLog {
-    /// A log read one fetch at a time.
-    public var fetchesAhead: Bool { false }
+    /// The partition's ``TopicDescription/Partition/startOffset`` from ``describeTopic(_:)``.
+    public func firstOffset(topic: String, partition: Int) throws(LogError) -> Int64 {
+        guard let state = try describeTopic(topic).partitions.first(where: { $0.partition == partition }) else {
+            throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
+        }
+        return state.startOffset
+    }
 
     /// The settings from ``describeTopic(_:)``.
     public func topicConfig(_ name: String) throws(LogError) -> TopicConfig { try describeTopic(name).config }

@@ -109,12 +109,19 @@ public enum EventLogConformance {
                 records.map(\.offset) == (0..<Int64(records.count)).map { $0 },
                 "offsets 0…n-1 in partition \(p)"
             )
+            try expect(try log.firstOffset(topic: "orders", partition: p) == 0, "partition \(p) holds its first record")
             for r in records {
                 let key = String(decoding: r.key ?? [], as: UTF8.self)
                 seen[key, default: []].append(String(decoding: r.value ?? [], as: UTF8.self))
             }
         }
         try expect(seen == expected, "every key's records, in append order")
+        try expectError(.unknownPartition, "first offset of a partition the topic lacks") {
+            _ = try log.firstOffset(topic: "orders", partition: 4)
+        }
+        try expectError(.unknownTopic, "first offset of a topic that does not exist") {
+            _ = try log.firstOffset(topic: "no-such-topic", partition: 0)
+        }
     }
 
     static func roundTrip(_ dir: URL, _ make: Factory) throws {
@@ -239,6 +246,7 @@ public enum EventLogConformance {
         try expect(try all(log, "sized", partition: 0).map(\.offset) == Array(5..<10), "newest 5,000 bytes remain")
         let description = try log.describeTopic("sized").partitions[0]
         try expect(description.startOffset == 5 && description.endOffset == 10, "start offset advanced")
+        try expect(try log.firstOffset(topic: "sized", partition: 0) == 5, "the first offset held advanced")
         try expect(description.bytes == 5_000, "bytes accounted")
         let next = try log.append([LogRecord(value: bytes("after"), timestamp: now)], to: "timed")
         try expect(next.first?.offset == 15, "offsets are never reused after retention")

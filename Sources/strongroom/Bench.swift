@@ -26,6 +26,8 @@ struct BenchLine: Encodable {
     var mb_per_s: Double
     var note: String?
     var threads: Int?
+    /// The untimed wait for the first record (the peers' `first_msg_s`).
+    var first_msg_s: Double?
 
     init(op: String, n: Int, bytes: Int, seconds: Double, note: String? = nil, threads: Int? = nil) {
         self.op = op

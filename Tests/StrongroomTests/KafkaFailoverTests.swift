@@ -90,12 +90,19 @@ private struct Round: CustomStringConvertible {
 
 @Suite("Secure consumer on Kafka")
 struct KafkaConsumerTests {
-    @Test(
-        "a consumer on Kafka leaves fetching ahead to librdkafka (no round trip per call); on SQLite it fetches ahead"
-    )
+    @Test("a consumer on Kafka fetches ahead: every record once, in order, up to a last batch that is not full")
     func fetchAheadOnKafka() throws {
-        let site = try Site("fetch-ahead-kafka", keyring: nil, producerKey: Curve25519.Signing.PrivateKey().publicKey)
-        #expect(site.log.fetchesAhead)
+        let producerKey = Curve25519.Signing.PrivateKey()
+        let site = try Site("fetch-ahead-kafka", keyring: nil, producerKey: producerKey.publicKey)
+        try site.services.createTopic("loan_applications", config: TopicConfig(partitions: 1))
+        let events = DemoWorkload.events(count: 25, seed: 11).map { Array($0.json.utf8) }
+        let producer = SecureProducer(
+            services: site.services,
+            principal: "pos-terminal",
+            key: producerKey,
+            sourceAddress: PipelineFixture.pos
+        )
+        #expect(producer.produce(events, to: "loan_applications").allSatisfy { (try? $0.get()) != nil })
         let consumer = SecureConsumer(
             services: site.services,
             principal: "fraud-service",
@@ -103,8 +110,24 @@ struct KafkaConsumerTests {
             group: "fraud-ahead",
             fetchAhead: true
         )
-        #expect(!consumer.fetchAhead)
-        #expect(!(try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("fetch-ahead-sqlite")).fetchesAhead))
+        #expect(consumer.fetchAhead)
+        var offsets: [Int64] = []
+        var sizes: [Int] = []
+        // 10 and 10 (each fetching the next ahead), then the 5 left (fetched ahead, not full), then none.
+        while true {
+            let n = try consumer.consume(topic: "loan_applications", partition: 0, maxRecords: 10) { batch in
+                offsets += batch.map(\.offset)
+                #expect(batch.allSatisfy { $0.outcome.decrypted == 3 }, "customer id, ssn, date of birth")
+            }
+            sizes.append(n)
+            if n == 0 { break }
+        }
+        #expect(sizes == [10, 10, 5, 0])
+        #expect(offsets == Array(0..<25))
+        #expect(
+            try site.services.log.committedOffset(group: "fraud-ahead", topic: "loan_applications", partition: 0) == 25
+        )
+        #expect(try site.log.firstOffset(topic: "loan_applications", partition: 0) == 0)
     }
 }
 
