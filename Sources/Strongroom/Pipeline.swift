@@ -1008,7 +1008,8 @@ public final class SecureConsumer: Sendable {
         if let waiting, waiting.from == start, waiting.maxRecords == maxRecords,
             ContinuousClock.now - waiting.started < Self.prefetchAge, let (ready, checks) = waiting.records(),
             !ready.isEmpty, ready.first?.offset == start,
-            try services.log.firstOffset(topic: topic, partition: partition) <= start
+            // A check that cannot run now uses nothing fetched ahead: the fetch below retries.
+            (try? services.log.firstOffset(topic: topic, partition: partition)).map({ $0 <= start }) == true
         {
             records = ready
             prepared = checks
@@ -1738,7 +1739,10 @@ struct FieldDecisions: Sendable {
     var counts: [ExactText: (decision: Decision, count: Int)] {
         var all: [ExactText: (decision: Decision, count: Int)] = [:]
         all.reserveCapacity(tallies.count)
-        for tally in tallies { all[ExactText(tally.pointer)] = (tally.decision, tally.count) }
+        for tally in tallies {
+            let replaced = all.updateValue((tally.decision, tally.count), forKey: ExactText(tally.pointer))
+            assert(replaced == nil, "one tally per pointer")
+        }
         return all
     }
 
@@ -1766,6 +1770,7 @@ struct FieldDecisions: Sendable {
     mutating func merge(_ other: [Tally]) {
         for tally in other {
             let place = self.place(of: tally.pointer) ?? add(tally.pointer, tally.decision)
+            assert(tallies[place].decision == tally.decision, "chunks share one decision per pointer")
             tallies[place].count += tally.count
         }
     }

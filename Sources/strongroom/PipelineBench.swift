@@ -455,6 +455,13 @@ struct KafkaBench: ParsableCommand {
             let consumeSeconds = try measure {
                 consumed = try bench.consumeAll(topic + ".c", partitions: partitions, group: "bench", readers: readers)
             }
+            // Every record the cluster holds, once (it keeps the newest 5 MiB of each partition).
+            let held = try log.describeTopic(topic + ".c").partitions.reduce(0) {
+                $0 + Int($1.endOffset - $1.startOffset)
+            }
+            guard first.events + consumed.events == held else {
+                throw CLIError("consumed \(first.events + consumed.events) of the \(held) records held")
+            }
             var line = BenchLine(
                 op: "consume_secure",
                 n: consumed.events,
@@ -462,7 +469,8 @@ struct KafkaBench: ParsableCommand {
                 seconds: consumeSeconds,
                 note: "fetch + verify + authorize + decrypt (\(consumed.decrypted) fields) + Kafka commits per 1,000"
                     + (readers > 1 ? ", \(readers) group members at once" : "")
-                    + "; the first record of each partition (\(first.events)) read before the clock, as first_msg_s"
+                    + "; the first record of each partition (\(first.events)) consumed the same way before the "
+                    + "clock, first_msg_s their time (the peer's is one message's wait)"
             )
             line.first_msg_s = (first.seconds * 1000).rounded() / 1000
             line.print()

@@ -2,6 +2,8 @@
 import Crypto
 import Foundation
 import Logging
+import Metrics
+import MetricsTestKit
 import Strongroom
 import StrongroomAudit
 import StrongroomJSON
@@ -21,7 +23,12 @@ private struct Site {
     let services: StrongroomServices
 
     /// A site; `keyring` is the primary's keyring file to copy (a standby), nil for the primary.
-    init(_ name: String, keyring: URL?, producerKey: Curve25519.Signing.PublicKey) throws {
+    init(
+        _ name: String,
+        keyring: URL?,
+        producerKey: Curve25519.Signing.PublicKey,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) throws {
         // The primary's requests fail fast once it is dead; the standby's may take their time.
         let timeoutMs = keyring == nil ? 3000 : 20_000
         cluster = try MockKafkaCluster(brokers: 3)
@@ -62,6 +69,7 @@ private struct Site {
             audit: try AuditLog(dataDirectory: directory),
             tenant: "bfb",
             logger: Logger(label: "failover") { _ in SwiftLogNoOpLogHandler() },
+            metrics: metrics,
             // One attempt: a dead primary stops the round's threads at once.
             retry: RetryPolicy(maxAttempts: 1, isTransient: { _ in false })
         )
@@ -93,7 +101,12 @@ struct KafkaConsumerTests {
     @Test("a consumer on Kafka fetches ahead: every record once, in order, up to a last batch that is not full")
     func fetchAheadOnKafka() throws {
         let producerKey = Curve25519.Signing.PrivateKey()
-        let site = try Site("fetch-ahead-kafka", keyring: nil, producerKey: producerKey.publicKey)
+        let metrics = TestMetrics()
+        let site = try Site("fetch-ahead-kafka", keyring: nil, producerKey: producerKey.publicKey, metrics: metrics)
+        func checkedAhead() -> Int64 {
+            (try? metrics.expectCounter("strongroom_consume_checked_ahead_total", [("topic", "loan_applications")]))?
+                .values.reduce(0, +) ?? 0
+        }
         try site.services.createTopic("loan_applications", config: TopicConfig(partitions: 1))
         let events = DemoWorkload.events(count: 25, seed: 11).map { Array($0.json.utf8) }
         let producer = SecureProducer(
@@ -124,6 +137,7 @@ struct KafkaConsumerTests {
         }
         #expect(sizes == [10, 10, 5, 0])
         #expect(offsets == Array(0..<25))
+        #expect(checkedAhead() == 2, "the second and the last batch (not full) came from the fetch ahead")
         #expect(
             try site.services.log.committedOffset(group: "fraud-ahead", topic: "loan_applications", partition: 0) == 25
         )
