@@ -43,6 +43,15 @@ final class KafkaHandle: @unchecked Sendable {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Whether the C string `name` (a topic name from librdkafka) has exactly the bytes of `text`
+    /// (compared as bytes, as identities are; a `text` holding a NUL never matches).
+    static func names(_ name: UnsafePointer<CChar>?, _ text: String) -> Bool {
+        guard let name else { return false }
+        let count = text.utf8.count
+        guard strlen(name) == count else { return false }
+        return text.withCString { memcmp($0, name, count) == 0 }
+    }
+
     static func describe(_ code: rd_kafka_resp_err_t) -> String {
         String(cString: rd_kafka_err2name(code)) + " (" + String(cString: rd_kafka_err2str(code)) + ")"
     }
@@ -66,7 +75,7 @@ final class KafkaHandle: @unchecked Sendable {
         }
         defer { rd_kafka_metadata_destroy(metadata) }
         let topics = UnsafeBufferPointer(start: metadata.pointee.topics, count: Int(metadata.pointee.topic_cnt))
-        guard let entry = topics.first(where: { String(cString: $0.topic) == topic }) else { return nil }
+        guard let entry = topics.first(where: { Self.names($0.topic, topic) }) else { return nil }
         switch entry.err {
         case RD_KAFKA_RESP_ERR_NO_ERROR: return Int(entry.partition_cnt)
         case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC: return nil

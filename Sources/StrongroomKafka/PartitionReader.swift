@@ -91,7 +91,7 @@ final class PartitionReader: @unchecked Sendable {
                 throw LogError(.storage, "Kafka read of \(topic)[\(partition)]: \(KafkaHandle.describe(m.err))")
             }
             guard Int(m.partition) == partition, m.offset >= next,
-                let rkt = m.rkt, String(cString: rd_kafka_topic_name(rkt)) == topic
+                let rkt = m.rkt, KafkaHandle.names(rd_kafka_topic_name(rkt), topic)
             else { continue }
             let record = Self.stored(message)
             if !take(record) {
