@@ -572,13 +572,17 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
 
     // MARK: Read and commit
 
+    /// Refuses a partition that `topic` (a registered topic) does not have.
+    private func requirePartition(_ topic: String, _ partition: Int) throws(LogError) {
+        guard (0..<(try config(of: topic)).partitions).contains(partition) else {
+            throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
+        }
+    }
+
     /// The partition's low watermark: one request to its leader (``describeTopic(_:)`` asks for
     /// both watermarks of every partition).
     public func firstOffset(topic: String, partition: Int) throws(LogError) -> Int64 {
-        let config = try config(of: topic)
-        guard (0..<config.partitions).contains(partition) else {
-            throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
-        }
+        try requirePartition(topic, partition)
         return try producer.offset(topic, partition, at: Int64(RD_KAFKA_OFFSET_BEGINNING), timeoutMs: timeout)
     }
 
@@ -590,10 +594,7 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         maxBytes: Int,
         maxRecords: Int
     ) throws(LogError) -> [StoredRecord] {
-        let config = try config(of: topic)
-        guard (0..<config.partitions).contains(partition) else {
-            throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
-        }
+        try requirePartition(topic, partition)
         guard maxRecords > 0 else { return [] }
         let (low, high) = try producer.watermarks(topic, partition, timeoutMs: timeout)
         guard offset < high else { return [] }
@@ -648,10 +649,7 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
 
     /// Commits a group's offset to Kafka's `__consumer_offsets`.
     public func commit(group id: String, topic: String, partition: Int, offset: Int64) throws(LogError) {
-        let config = try config(of: topic)
-        guard (0..<config.partitions).contains(partition) else {
-            throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
-        }
+        try requirePartition(topic, partition)
         guard let handle = try committer(id, TopicPartition(topic: topic, partition: partition)) else {
             throw LogError(.rebalanced, "\(topic)[\(partition)] is no longer this member's in group \(id)")
         }
@@ -670,10 +668,7 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
 
     /// A group's committed offset from Kafka, nil if none.
     public func committedOffset(group id: String, topic: String, partition: Int) throws(LogError) -> Int64? {
-        let config = try config(of: topic)
-        guard (0..<config.partitions).contains(partition) else {
-            throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
-        }
+        try requirePartition(topic, partition)
         let list = PartitionList([(topic, partition, Int64(RD_KAFKA_OFFSET_INVALID))])
         let code = rd_kafka_committed(try group(id).pointer, list.pointer, timeout)
         guard code == RD_KAFKA_RESP_ERR_NO_ERROR, let entry = list.elements.first,

@@ -303,8 +303,9 @@ struct KafkaBench: ParsableCommand {
             acknowledged; one append of all of them, as the peer queues all then flushes once), produce_batched \
             (--batch records per append, each waiting for its acknowledgements), consume (the first --consume-events of a topic, every partition, the first record's wait \
             excluded), and the secure produce and consume (compare with produce_csfle and consume_csfle; the \
-            secure consume reads the first record of each partition before its clock, as each partition's \
-            reader starts there, and reports that wait as first_msg_s). Needs the Kafka trait.
+            secure consume consumes the first record of each partition the same way before its clock, as each \
+            partition's reader starts there, and reports their time as first_msg_s; the peer's is one message's \
+            wait). Needs the Kafka trait.
 
               strongroom bench kafka --events /tmp/srbench/events-100000.jsonl \\
                   --schema ../shared/bench/loan_application.schema.json
