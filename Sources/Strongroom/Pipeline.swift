@@ -1033,6 +1033,32 @@ public final class SecureConsumer: Sendable {
         try log.fetch(topic: topic, partition: partition, from: offset, maxBytes: 8 << 20, maxRecords: maxRecords)
     }
 
+    /// Starts fetching the group's next batch of a partition on another thread, for a coming
+    /// ``consume(topic:partition:maxRecords:correlationID:handler:)`` with the same `maxRecords`:
+    /// a drain loop calls it for the partition it reads next, whose first batch would otherwise
+    /// be fetched and checked in that call.
+    ///
+    /// Needs `fetchAhead` (otherwise it does nothing) and the rights `consume` needs: a denial
+    /// is audited and thrown. Nothing is revealed or committed here; `consume` uses the batch
+    /// only under the conditions it applies to every batch fetched ahead.
+    public func startFetching(
+        topic: String,
+        partition: Int,
+        maxRecords: Int = 500,
+        correlationID: String = UUID().uuidString
+    ) throws {
+        guard fetchAhead else { return }
+        let (decision, _) = try authorizeReading(topic, action: "Consume", correlationID)
+        guard decision.isAllowed else {
+            services.denied("Consume", topic, principal, decision, correlationID)
+            throw PipelineError(.denied, decision.reason)
+        }
+        let key = Self.deliveryKey(topic, partition)
+        guard prefetched.withLock({ $0[key] == nil }) else { return }
+        let from = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
+        fetchAhead(topic, partition, key, from: from, maxRecords: maxRecords)
+    }
+
     /// Starts fetching `maxRecords` from `from` on another thread for the next call.
     func fetchAhead(_ topic: String, _ partition: Int, _ key: [UInt8], from: Int64, maxRecords: Int) {
         let next = Prefetch(from: from, maxRecords: maxRecords)
@@ -1172,7 +1198,7 @@ public final class SecureConsumer: Sendable {
             auditEntries(
                 topic,
                 reader.fields,
-                keyIDs: reader.decryptedKeys.map { ExactText($0.description) }.sorted().map(\.string),
+                keyIDs: reader.decryptedKeys.sorted(by: KeyReference.precedesInText).map(\.description),
                 gaps: reader.gaps,
                 dead: dead,
                 deadLetterDecision: deadLetterDecision,
@@ -1296,7 +1322,13 @@ public final class SecureConsumer: Sendable {
         _ correlationID: String
     ) -> [AuditEntry] {
         var entries: [AuditEntry] = []
+        var allowed: [String] = []
+        var allowedRules: Set<ExactText> = []
         for (pointer, entry) in fields.counts.sorted(by: { $0.key < $1.key }) {
+            if entry.decision.isAllowed {
+                allowed.append(pointer.string)
+                allowedRules.formUnion(entry.decision.matchedRules.map { ExactText($0) })
+            }
             entries.append(
                 AuditEntry(
                     principal: principal,
@@ -1308,8 +1340,25 @@ public final class SecureConsumer: Sendable {
                     rules: entry.decision.matchedRules,
                     reason: entry.decision.isAllowed ? nil : "masked: \(entry.decision.reason)",
                     correlationID: correlationID,
-                    keyIDs: entry.decision.isAllowed ? keyIDs : [],
                     count: entry.count
+                )
+            )
+        }
+        // The batch's keys once, not in every pointer's entry: a batch of 1,000 events names
+        // about 45 KB of key references.
+        if !keyIDs.isEmpty {
+            entries.append(
+                AuditEntry(
+                    principal: principal,
+                    action: "DecryptKeys",
+                    resource: "topic:\(topic)",
+                    decision: .allow,
+                    fields: allowed,
+                    purpose: purpose,
+                    rules: allowedRules.sorted().map(\.string),
+                    correlationID: correlationID,
+                    keyIDs: keyIDs,
+                    count: keyIDs.count
                 )
             )
         }

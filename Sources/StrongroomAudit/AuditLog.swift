@@ -220,10 +220,9 @@ public final class AuditLog: Sendable {
             let note = try self.signer.sign(
                 Checkpoint(origin: self.origin, size: working.size, root: working.root).text
             )
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO checkpoint (size, note) VALUES (?, ?)",
-                arguments: [Int64(working.size), note]
-            )
+            // Cached statements: SQLite parsing them anew took a tenth of an append.
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO checkpoint (size, note) VALUES (?, ?)")
+                .execute(arguments: [Int64(working.size), note])
             return working
         }
         // Only a committed transaction moves the in-memory edge, and never backwards.
@@ -257,7 +256,9 @@ public final class AuditLog: Sendable {
     /// The right edge for the stored size: ours, or rebuilt when another process appended.
     @discardableResult
     func syncFrontier(_ db: Database) throws -> Frontier {
-        let stored = UInt64(try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM entry") ?? 0)
+        let stored = UInt64(
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(MAX(idx) + 1, 0) FROM entry")) ?? 0
+        )
         let current = frontier.withLock { $0 }
         if stored == current.size { return current }
         var fresh = Frontier()

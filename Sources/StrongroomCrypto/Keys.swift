@@ -67,14 +67,19 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
     /// Lowercase hex.
     public var description: String {
         String(unsafeUninitializedCapacity: 32) { buffer in
-            let digits: StaticString = "0123456789abcdef"
-            let d = digits.utf8Start
-            for i in 0..<16 {
-                let byte = UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> (56 - 8 * (i % 8)))
-                buffer[2 * i] = d[Int(byte >> 4)]
-                buffer[2 * i + 1] = d[Int(byte & 0xF)]
-            }
+            writeHex(buffer, at: 0)
             return 32
+        }
+    }
+
+    /// Writes the 32 lowercase hex digits at `start`.
+    func writeHex(_ buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
+        let digits: StaticString = "0123456789abcdef"
+        let d = digits.utf8Start
+        for i in 0..<16 {
+            let byte = UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> (56 - 8 * (i % 8)))
+            buffer[start + 2 * i] = d[Int(byte >> 4)]
+            buffer[start + 2 * i + 1] = d[Int(byte & 0xF)]
         }
     }
 }
@@ -96,7 +101,54 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `scope:keyid:vN`.
-    public var description: String { "\(scope):\(id):v\(version)" }
+    public var description: String {
+        // Written in place: a consumed batch's audit entry lists about a thousand.
+        String(unsafeUninitializedCapacity: 7 + 1 + 32 + 2 + 10) { buffer in
+            var n = 0
+            for byte in (scope == .subject ? "subject:" : "topic:").utf8 {
+                buffer[n] = byte
+                n += 1
+            }
+            id.writeHex(buffer, at: n)
+            n += 32
+            buffer[n] = UInt8(ascii: ":")
+            buffer[n + 1] = UInt8(ascii: "v")
+            n += 2
+            let digits = Self.decimalDigits(version)
+            var rest = version
+            for i in stride(from: digits - 1, through: 0, by: -1) {
+                buffer[n + i] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            return n + digits
+        }
+    }
+
+    /// True when `a`'s ``description`` sorts before `b`'s, byte by byte, without writing either.
+    ///
+    /// `subject` sorts before `topic`, fixed-length hex as the id's bytes, and the version as
+    /// decimal text (`v10` before `v9`).
+    public static func precedesInText(_ a: KeyReference, _ b: KeyReference) -> Bool {
+        if a.scope != b.scope { return a.scope.rawValue < b.scope.rawValue }
+        if a.id.high != b.id.high { return a.id.high < b.id.high }
+        if a.id.low != b.id.low { return a.id.low < b.id.low }
+        // The shorter number scaled to the other's length: equal means it is a prefix, which sorts first.
+        let (da, db) = (decimalDigits(a.version), decimalDigits(b.version))
+        var (x, y) = (UInt64(a.version), UInt64(b.version))
+        for _ in 0..<max(0, db - da) { x *= 10 }
+        for _ in 0..<max(0, da - db) { y *= 10 }
+        return x != y ? x < y : da < db
+    }
+
+    static func decimalDigits(_ value: UInt32) -> Int {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        return digits
+    }
 }
 
 /// An unwrapped data-encryption key with its name.

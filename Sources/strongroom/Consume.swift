@@ -107,7 +107,11 @@ struct ConsumeCommand: ParsableCommand {
                 partitions = try services.log.describeTopic(topic).partitions.map(\.partition)
             }
             if fromBeginning { for partition in partitions { try consumer.rewind(topic: topic, partition: partition) } }
-            for partition in partitions {
+            for (i, partition) in partitions.enumerated() {
+                // The next partition's first batch is fetched while this one is read.
+                if i + 1 < partitions.count, maxBatches == nil {
+                    try consumer.startFetching(topic: topic, partition: partitions[i + 1], maxRecords: batch)
+                }
                 while maxBatches.map({ batches < $0 }) ?? true {
                     // The batch is handed over (written) before the offset is committed.
                     let n = try consumer.consume(

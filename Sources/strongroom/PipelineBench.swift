@@ -151,7 +151,12 @@ struct SecureBench {
             var consumed = 0
             var decrypted = 0
             do {
-                for partition in stride(from: reader, to: partitions, by: max(1, readers)) {
+                let mine = Array(stride(from: reader, to: partitions, by: max(1, readers)))
+                for (i, partition) in mine.enumerated() {
+                    // The next partition's first batch is fetched while this one is read.
+                    if i + 1 < mine.count {
+                        try consumer.startFetching(topic: topic, partition: mine[i + 1], maxRecords: 1000)
+                    }
                     while try consumer.consume(
                         topic: topic,
                         partition: partition,

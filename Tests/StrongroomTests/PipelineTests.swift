@@ -24,7 +24,8 @@ struct PipelineFixture {
     init(
         logger: Logger = Logger(label: "test"),
         metrics: any MetricsFactory = MetricsSystem.factory,
-        policy: PolicyEngine? = nil
+        policy: PolicyEngine? = nil,
+        partitions: Int = 1
     ) throws {
         directory = TestSupport.scratchDirectory("pipeline")
         let root = TestSupport.packageRoot
@@ -48,7 +49,7 @@ struct PipelineFixture {
             logger: logger,
             metrics: metrics
         )
-        try services.createTopic("loan_applications", config: TopicConfig(partitions: 1))
+        try services.createTopic("loan_applications", config: TopicConfig(partitions: partitions))
         services.trust(producer: "pos-terminal", key: producerKey.publicKey)
     }
 
@@ -305,12 +306,13 @@ struct PipelineTests {
                 RecordSignature.Failure.missing.rawValue, RecordSignature.Failure.invalid.rawValue,
             ]
         )
-        // One Decrypt entry per pointer, counting every record of both chunks, naming every key used.
+        // One Decrypt entry per pointer, counting every record of both chunks; one naming every key used.
         let audit = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
         let ssn = audit.filter { $0.action == "Decrypt" && $0.decision == .allow && $0.fields == ["/ssn"] }
         #expect(ssn.count == 1 && ssn.first?.count == 700)
         let customers = Set(events.compactMap { try? JSONValue(parsing: $0)["customerId"]?.stringValue })
-        #expect(ssn.first?.keyIDs.count == customers.count, "one key per customer")
+        let keys = audit.filter { $0.action == "DecryptKeys" }
+        #expect(keys.count == 1 && keys.first?.keyIDs.count == customers.count, "one key per customer")
         let masked = audit.filter { $0.action == "Decrypt" && $0.decision == .deny && $0.fields == ["/fullName"] }
         #expect(masked.first?.count == 700)
     }
@@ -634,6 +636,98 @@ struct PipelineTests {
                 RecordSignature.Failure.missing.rawValue,
             ]
         )
+    }
+
+    @Test("a drain loop fetches the next partition's first batch ahead; it is used only where the group stands")
+    func startFetchingNextPartition() throws {
+        let metrics = TestMetrics()
+        let f = try PipelineFixture(metrics: metrics, partitions: 2)
+        func checkedAhead() -> Int64 {
+            (try? metrics.expectCounter("strongroom_consume_checked_ahead_total", [("topic", "loan_applications")]))?
+                .values.reduce(0, +) ?? 0
+        }
+        // 24 subjects, so both partitions hold records (a subject's partition follows its random pseudonym).
+        let events = try PipelineFixture.events
+        let many = (0..<24).map { i in
+            Array(
+                String(decoding: events[i % 4], as: UTF8.self).replacing(
+                    #/"customerId":"CUST-[0-9]+"/#,
+                    with: "\"customerId\":\"CUST-\(100_000 + i)\""
+                ).utf8
+            )
+        }
+        #expect(f.producer.produce(many, to: "loan_applications").allSatisfy { (try? $0.get()) != nil })
+        let held = try (0..<2).map { p in
+            try f.services.log.fetch(
+                topic: "loan_applications",
+                partition: p,
+                from: 0,
+                maxBytes: 1 << 20,
+                maxRecords: 100
+            )
+            .count
+        }
+        #expect(held.allSatisfy { $0 > 1 } && held.reduce(0, +) == 24, "both partitions hold records")
+        let consumer = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-drain",
+            fetchAhead: true
+        )
+        var seen: [[Int64]] = [[], []]
+        for partition in 0..<2 {
+            if partition == 0 { try consumer.startFetching(topic: "loan_applications", partition: 1, maxRecords: 100) }
+            while try consumer.consume(
+                topic: "loan_applications",
+                partition: partition,
+                maxRecords: 100,
+                handler: {
+                    seen[partition] += $0.map(\.offset)
+                }
+            ) > 0 {}
+        }
+        #expect(seen == held.map { Array(0..<Int64($0)) }, "every record once, in order")
+        #expect(checkedAhead() == 1, "partition 1's first batch came from the fetch started ahead")
+        #expect(try f.deadLetters().records.isEmpty)
+
+        // The group moved elsewhere after the fetch ahead started: the call reads from where it stands.
+        let other = SecureConsumer(
+            services: f.services,
+            principal: "fraud-service",
+            purpose: "credit-check",
+            group: "fraud-moved",
+            fetchAhead: true
+        )
+        try other.startFetching(topic: "loan_applications", partition: 1, maxRecords: 100)
+        try f.services.log.commit(group: "fraud-moved", topic: "loan_applications", partition: 1, offset: 1)
+        var moved: [Int64] = []
+        try other.consume(topic: "loan_applications", partition: 1, maxRecords: 100) { moved = $0.map(\.offset) }
+        #expect(moved == Array(1..<Int64(held[1])))
+        #expect(checkedAhead() == 1, "the batch fetched from offset 0 was not used")
+
+        // A reader without the right is refused, and the refusal is audited.
+        let intruder = SecureConsumer(
+            services: f.services,
+            principal: "pos-terminal",
+            purpose: nil,
+            group: "fraud-drain",
+            fetchAhead: true
+        )
+        #expect(throws: PipelineError.self) {
+            try intruder.startFetching(topic: "loan_applications", partition: 1)
+        }
+        let last = try f.services.audit.entries(from: 0, limit: 10_000).last.map {
+            String(decoding: $0.bytes, as: UTF8.self)
+        }
+        #expect(last?.contains(#""principal":"pos-terminal""#) == true && last?.contains(#""deny""#) == true)
+
+        // Without fetchAhead it does nothing: the next call fetches and checks itself.
+        let plain = f.fraudConsumer(group: "fraud-plain")
+        try plain.startFetching(topic: "loan_applications", partition: 1, maxRecords: 100)
+        var read: [Int64] = []
+        try plain.consume(topic: "loan_applications", partition: 1, maxRecords: 100) { read = $0.map(\.offset) }
+        #expect(read == Array(0..<Int64(held[1])) && checkedAhead() == 1)
     }
 
     @Test("a batch fetched ahead of records that retention deleted meanwhile is not handed out")

@@ -761,7 +761,7 @@ struct SecurityFindingsTests {
         }
     }
 
-    @Test("L8: audit entries name the policy version and digest, and decrypts name the key references used")
+    @Test("L8: audit entries name the policy version and digest, and each batch names the key references it used")
     func auditNamesPolicyAndKeys() throws {
         let f = try PipelineFixture()
         _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
@@ -771,9 +771,20 @@ struct SecurityFindingsTests {
         #expect(!entries.isEmpty)
         #expect(entries.allSatisfy { $0.policy == "\(policy.version) \(policy.digest)" })
         let decrypts = entries.filter { $0.action == "Decrypt" && $0.decision == .allow }
-        #expect(!decrypts.isEmpty)
-        #expect(decrypts.allSatisfy { !$0.keyIDs.isEmpty && $0.keyIDs.allSatisfy { $0.hasPrefix("subject:") } })
-        #expect(entries.filter { $0.action == "Decrypt" && $0.decision == .deny }.allSatisfy { $0.keyIDs.isEmpty })
+        #expect(Set(decrypts.flatMap(\.fields)) == ["/customerId", "/ssn", "/dateOfBirth"])
+        // The batch's keys are named once, in its DecryptKeys entry, beside the entries per pointer.
+        let keys = entries.filter { $0.action == "DecryptKeys" }
+        #expect(keys.count == 1)
+        guard let batch = keys.first else { return }
+        #expect(batch.decision == .allow && batch.resource == "topic:loan_applications")
+        #expect(batch.fields == ["/customerId", "/dateOfBirth", "/ssn"], "the pointers the keys opened, sorted")
+        #expect(batch.purpose == "credit-check" && batch.rules == ["fraud-decrypt-ssn-dob"])
+        #expect(batch.correlationID != nil && decrypts.allSatisfy { $0.correlationID == batch.correlationID })
+        // Three customers in the example events, each with its own key, listed in text order.
+        #expect(batch.keyIDs.count == 3 && batch.count == 3)
+        #expect(batch.keyIDs.allSatisfy { $0.hasPrefix("subject:") && $0.hasSuffix(":v1") })
+        #expect(batch.keyIDs == batch.keyIDs.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        #expect(entries.filter { $0.action == "Decrypt" }.allSatisfy { $0.keyIDs.isEmpty })
     }
 
     @Test("L11: erasing a subject with no keys says so, is recorded as such, and never claims to have destroyed data")
