@@ -149,7 +149,9 @@ public final class StrongroomServices: Sendable {
         try log.createTopicWithDeadLetters(topic, config: config)
     }
 
-    struct CompiledSchema: @unchecked Sendable {
+    /// A class: a batch's records all name the same schema, and copying a struct of its parts
+    /// per record retained each of them, from both cores at once.
+    final class CompiledSchema: @unchecked Sendable {
         // Immutable after creation; the validator and plan are thread-safe.
         let id: Int
         let validator: JSONSchemaValidator
@@ -157,6 +159,22 @@ public final class StrongroomServices: Sendable {
         let annotations: SchemaAnnotations
         let cipher: EventCipher
         let coverage: DLPCoverage
+
+        init(
+            id: Int,
+            validator: JSONSchemaValidator,
+            plan: EncryptionPlan,
+            annotations: SchemaAnnotations,
+            cipher: EventCipher,
+            coverage: DLPCoverage
+        ) {
+            self.id = id
+            self.validator = validator
+            self.plan = plan
+            self.annotations = annotations
+            self.cipher = cipher
+            self.coverage = coverage
+        }
     }
 
     /// The latest schema of `topic` (what producers validate against).
@@ -1198,7 +1216,8 @@ public final class SecureConsumer: Sendable {
             auditEntries(
                 topic,
                 reader.fields,
-                keyIDs: reader.decryptedKeys.sorted(by: KeyReference.precedesInText).map(\.description),
+                keyIDs: reader.decryptedKeyTexts,
+                batch: "partition \(partition) offsets \(records[0].offset)...\(last.offset)",
                 gaps: reader.gaps,
                 dead: dead,
                 deadLetterDecision: deadLetterDecision,
@@ -1316,6 +1335,7 @@ public final class SecureConsumer: Sendable {
         _ topic: String,
         _ fields: FieldDecisions,
         keyIDs: [String],
+        batch: String,
         gaps: [RecordReader.SequenceGap],
         dead: [(StoredRecord, String)],
         deadLetterDecision: Decision?,
@@ -1345,7 +1365,8 @@ public final class SecureConsumer: Sendable {
             )
         }
         // The batch's keys once, not in every pointer's entry: a batch of 1,000 events names
-        // about 45 KB of key references.
+        // about 45 KB of key references. Appended right after the batch's Decrypt entries, with
+        // the batch's place (a correlation id may span batches: the gateway's is the trace id).
         if !keyIDs.isEmpty {
             entries.append(
                 AuditEntry(
@@ -1356,6 +1377,7 @@ public final class SecureConsumer: Sendable {
                     fields: allowed,
                     purpose: purpose,
                     rules: allowedRules.sorted().map(\.string),
+                    reason: batch,
                     correlationID: correlationID,
                     keyIDs: keyIDs,
                     count: keyIDs.count
@@ -1411,8 +1433,20 @@ struct RecordReader: Sendable {
     var headerMemo = SignedHeaders.Memo()
     /// Whether the last ``readAll(_:prepared:)`` used checks made ahead.
     var checkedAhead = false
-    /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far.
-    var decryptedKeys: Set<KeyReference> = []
+    /// Key references (`subject:<id>:v<n>`, no key bytes) of the fields decrypted so far, in
+    /// reading order, a key repeated when other keys came between.
+    var decryptedKeys: [KeyReference] = []
+
+    /// ``decryptedKeys`` once each, as text, in byte order.
+    var decryptedKeyTexts: [String] {
+        var texts: [String] = []
+        var last: KeyReference? = nil
+        for key in decryptedKeys.sorted(by: KeyReference.precedesInText) where key != last {
+            texts.append(key.description)
+            last = key
+        }
+        return texts
+    }
     /// `<session>:<partition>` → the next record number expected from that producer session.
     var sequences: [ExactText: Int]
     /// Records missing between two records of one producer session (deleted, or not yet seen).
@@ -1523,7 +1557,7 @@ struct RecordReader: Sendable {
         let chunkFields = fields.sharing(FieldDecisions.Shared(fields.counts.mapValues(\.decision)))
         let opened = Parallel.chunks(records.count) { [self] range in
             var fields = chunkFields
-            var keys: Set<KeyReference> = []
+            var keys: [KeyReference] = []
             let results = range.map { i -> Result<Read, Failure> in
                 accepted[i].flatMap { signed, schema in
                     open(records[i], signed, schema, reveal: true, fields: &fields, keys: &keys)
@@ -1533,7 +1567,7 @@ struct RecordReader: Sendable {
         }
         for (_, counts, keys) in opened {
             fields.merge(counts)
-            decryptedKeys.formUnion(keys)
+            decryptedKeys += keys
         }
         let results = opened.flatMap(\.0)
         Retire.later((consume prepared, consume accepted, consume opened))
@@ -1683,7 +1717,7 @@ struct RecordReader: Sendable {
         _ schema: StrongroomServices.CompiledSchema,
         reveal: Bool,
         fields: inout FieldDecisions,
-        keys: inout Set<KeyReference>
+        keys: inout [KeyReference]
     ) -> Result<Read, Failure> {
         let value = record.value ?? []
         var out: [UInt8] = []
@@ -1705,8 +1739,9 @@ struct RecordReader: Sendable {
                 return .failure(.record("the record key does not name the event's data subject"))
             }
             if outcome.decrypted > 0 {
-                // Named as text once per batch, in the audit entry, not once per record.
-                keys.formUnion(outcome.keys)
+                // Named as text once per batch, in the audit entry, not once per record; an
+                // array, not a set: hashing each record's key cost more than sorting them once.
+                for key in outcome.keys where key != keys.last { keys.append(key) }
             }
             return .success(
                 Read(

@@ -105,7 +105,7 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
         // Written in place: a consumed batch's audit entry lists about a thousand.
         String(unsafeUninitializedCapacity: 7 + 1 + 32 + 2 + 10) { buffer in
             var n = 0
-            for byte in (scope == .subject ? "subject:" : "topic:").utf8 {
+            for byte in Self.prefix(scope).utf8 {
                 buffer[n] = byte
                 n += 1
             }
@@ -129,7 +129,9 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
     /// `subject` sorts before `topic`, fixed-length hex as the id's bytes, and the version as
     /// decimal text (`v10` before `v9`).
     public static func precedesInText(_ a: KeyReference, _ b: KeyReference) -> Bool {
-        if a.scope != b.scope { return a.scope.rawValue < b.scope.rawValue }
+        if a.scope != b.scope {
+            return Array(prefix(a.scope).utf8).lexicographicallyPrecedes(Array(prefix(b.scope).utf8))
+        }
         if a.id.high != b.id.high { return a.id.high < b.id.high }
         if a.id.low != b.id.low { return a.id.low < b.id.low }
         // The shorter number scaled to the other's length: equal means it is a prefix, which sorts first.
@@ -138,6 +140,14 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
         for _ in 0..<max(0, db - da) { x *= 10 }
         for _ in 0..<max(0, da - db) { y *= 10 }
         return x != y ? x < y : da < db
+    }
+
+    /// The text before the id: the scope and a colon.
+    static func prefix(_ scope: KeyScope) -> String {
+        switch scope {
+        case .subject: "subject:"
+        case .topic: "topic:"
+        }
     }
 
     static func decimalDigits(_ value: UInt32) -> Int {

@@ -18,33 +18,39 @@ struct KeyNameTests {
             #expect(KeyReference(scope: .topic, id: id, version: version).description.hasSuffix(":v\(version)"))
         }
         #expect(id.description == "0123456789abcdeffedcba9876543210")
+        // The longest text fills the 52 bytes written in place.
+        let longest = KeyReference(scope: .subject, id: id, version: UInt32.max).description
+        #expect(longest == "subject:0123456789abcdeffedcba9876543210:v4294967295" && longest.utf8.count == 52)
     }
 
     @Test("references sort as their texts do, byte by byte, without writing them")
     func textOrder() {
         let versions: [UInt32] = [0, 1, 2, 9, 10, 11, 19, 2_000, 99, 100, 1_000, UInt32.max, 429_496_729]
-        var ids: [KeyID] = (0..<8).map { _ in KeyID.random() }
-        let shared = KeyID.random()
-        ids += [KeyID(high: shared.high, low: 0), KeyID(high: shared.high, low: UInt64.max), KeyID(high: 0, low: 1)]
+        let shared = KeyID(high: 0x8000_0000_0000_0000, low: 5)
+        let ids = [
+            KeyID(high: 0, low: 1), KeyID(high: 0, low: UInt64.max), KeyID(high: 1, low: 0), shared,
+            KeyID(high: shared.high, low: 0), KeyID(high: shared.high, low: UInt64.max),
+            KeyID(high: UInt64.max, low: UInt64.max), KeyID(high: 0x0a0b_0c0d_0e0f_1011, low: 0x9fff_ffff_ffff_ffff),
+        ]
         var references: [KeyReference] = []
         for id in ids {
             for scope in KeyScope.allCases {
-                for version in versions.shuffled().prefix(6) {
-                    references.append(KeyReference(scope: scope, id: id, version: version))
-                }
+                for version in versions { references.append(KeyReference(scope: scope, id: id, version: version)) }
             }
         }
-        references.append(KeyReference(scope: .subject, id: ids[0], version: UInt32.random(in: 0...UInt32.max)))
-        references.shuffle()
-        let byText = references.sorted {
-            Array($0.description.utf8).lexicographicallyPrecedes(Array($1.description.utf8))
-        }
-        #expect(references.sorted(by: KeyReference.precedesInText).map(\.description) == byText.map(\.description))
-        for a in references.prefix(40) {
-            for b in references.prefix(40) {
-                let text = Array(a.description.utf8).lexicographicallyPrecedes(Array(b.description.utf8))
-                #expect(KeyReference.precedesInText(a, b) == text, "\(a) vs \(b)")
+        func text(_ r: KeyReference) -> [UInt8] { Array(r.description.utf8) }
+        // Every pair, both ways: 208 references.
+        var wrong = 0
+        for a in references {
+            for b in references where KeyReference.precedesInText(a, b) != text(a).lexicographicallyPrecedes(text(b)) {
+                wrong += 1
+                if wrong < 5 { Issue.record("\(a) vs \(b)") }
             }
         }
+        #expect(wrong == 0)
+        #expect(
+            references.reversed().sorted(by: KeyReference.precedesInText).map(\.description)
+                == references.sorted { text($0).lexicographicallyPrecedes(text($1)) }.map(\.description)
+        )
     }
 }

@@ -766,17 +766,31 @@ struct SecurityFindingsTests {
         let f = try PipelineFixture()
         _ = f.producer.produce(try PipelineFixture.events, to: "loan_applications")
         _ = try f.consume("fraud-service", purpose: "credit-check")
+        // A reader that only sees masked values opens no key for it: no DecryptKeys entry.
+        _ = try f.consume("analytics", purpose: "reporting")
         let entries = try f.services.audit.entries(from: 0, limit: 1000).compactMap { AuditEntry(canonical: $0.bytes) }
+        #expect(entries.contains { $0.principal == "analytics" && $0.action == "Decrypt" && $0.decision == .deny })
+        #expect(!entries.contains { $0.principal == "analytics" && $0.action == "DecryptKeys" })
         let policy = f.services.policy.policy
         #expect(!entries.isEmpty)
         #expect(entries.allSatisfy { $0.policy == "\(policy.version) \(policy.digest)" })
-        let decrypts = entries.filter { $0.action == "Decrypt" && $0.decision == .allow }
+        let decrypts = entries.filter {
+            $0.action == "Decrypt" && $0.decision == .allow && $0.principal == "fraud-service"
+        }
         #expect(Set(decrypts.flatMap(\.fields)) == ["/customerId", "/ssn", "/dateOfBirth"])
         // The batch's keys are named once, in its DecryptKeys entry, beside the entries per pointer.
         let keys = entries.filter { $0.action == "DecryptKeys" }
         #expect(keys.count == 1)
         guard let batch = keys.first else { return }
         #expect(batch.decision == .allow && batch.resource == "topic:loan_applications")
+        #expect(batch.reason == "partition 0 offsets 0...3", "the batch it covers")
+        // Appended right after the batch's Decrypt entries.
+        let decryptIndices = entries.indices.filter {
+            entries[$0].action == "Decrypt" && entries[$0].principal == "fraud-service"
+        }
+        if let position = entries.firstIndex(where: { $0.action == "DecryptKeys" }) {
+            #expect(decryptIndices.last.map { $0 + 1 } == position)
+        }
         #expect(batch.fields == ["/customerId", "/dateOfBirth", "/ssn"], "the pointers the keys opened, sorted")
         #expect(batch.purpose == "credit-check" && batch.rules == ["fraud-decrypt-ssn-dob"])
         #expect(batch.correlationID != nil && decrypts.allSatisfy { $0.correlationID == batch.correlationID })
