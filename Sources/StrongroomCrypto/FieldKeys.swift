@@ -42,6 +42,8 @@ final class FieldKeys: Sendable {
         var discarded: Bool { gcm == nil }
     }
 
+    /// The data key the subkeys come from (its bytes live as long as this object).
+    let root: SymmetricKey
     private let state: Mutex<State>
     /// Set by ``discard()``: a lease begun before refuses its next seal or open.
     let discarded = Atomic<Bool>(false)
@@ -51,13 +53,17 @@ final class FieldKeys: Sendable {
     /// Which OpenSSL entry points this key's contexts use (ignored without the `OpenSSL` trait).
     let route: OpenSSLRoute
 
+    /// Subkeys given directly (the backend tests); no data key derives them, so ``root`` is
+    /// the GCM subkey.
     init(gcm: SymmetricKey, siv: SymmetricKey, route: OpenSSLRoute = .provider) {
+        root = gcm
         state = Mutex(State(gcm: gcm, siv: siv))
         self.route = route
     }
 
     /// Subkeys of `key`: the GCM one now, the SIV one when first used.
     init(deriving key: SymmetricKey) {
+        root = key
         state = Mutex(
             State(gcm: DataEncryptionKey.subkey(key, .aes256GCM), siv: nil, sivSource: key)
         )

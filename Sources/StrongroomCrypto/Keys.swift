@@ -167,11 +167,15 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
 public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     /// Which key this is.
     public let reference: KeyReference
-    /// The AES-256 key.
-    public let key: SymmetricKey
     /// The subkeys each AEAD uses, derived once (one key never serves two algorithms), with
-    /// their reusable cipher contexts.
+    /// their reusable cipher contexts, and the key itself.
     let fieldKeys: FieldKeys
+
+    /// The AES-256 key.
+    ///
+    /// Held by ``fieldKeys``: a copy of this value (one per cache lookup) retains one object,
+    /// not two, which with many keys is one cache miss fewer per event.
+    public var key: SymmetricKey { fieldKeys.root }
 
     /// Pairs `key` (256 bits) with its reference.
     public init(reference: KeyReference, key: SymmetricKey) throws(CipherError) {
@@ -181,7 +185,6 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
 
     private init(checked reference: KeyReference, key: SymmetricKey) {
         self.reference = reference
-        self.key = key
         self.fieldKeys = FieldKeys(deriving: key)
     }
 

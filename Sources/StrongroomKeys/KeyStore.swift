@@ -1319,16 +1319,11 @@ public final class KeyStore: Sendable {
             var staleAt: ContinuousClock.Instant? = nil
         }
 
-        /// A decrypting key in the cache: a reference, so a lookup copies one pointer and not
-        /// the key's parts.
-        final class Held: Sendable {
+        /// A decrypting key in the cache, held in the dictionary's storage: a key is one object
+        /// (``DataEncryptionKey`` keeps its parts in one), so a lookup reads no other.
+        struct Held: Sendable {
             let key: DataEncryptionKey
             let expires: ContinuousClock.Instant
-
-            init(key: DataEncryptionKey, expires: ContinuousClock.Instant) {
-                self.key = key
-                self.expires = expires
-            }
         }
 
         var generation: UInt64

@@ -363,12 +363,14 @@ public final class SchemaRegistry: Sendable {
 
     func fetch(_ db: Database, _ condition: String, _ arguments: StatementArguments) throws -> RegisteredSchema? {
         guard
+            // Cached (one statement per condition, all written here): every consume call asks.
             let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT s.id, v.subject, v.version, s.fingerprint, s.text FROM version v JOIN schema s ON s.id = v.schema_id
-                    WHERE \(condition) ORDER BY v.version LIMIT 1
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT s.id, v.subject, v.version, s.fingerprint, s.text FROM version v JOIN schema s ON s.id = v.schema_id
+                        WHERE \(condition) ORDER BY v.version LIMIT 1
+                        """
+                ),
                 arguments: arguments
             )
         else { return nil }
