@@ -1018,16 +1018,21 @@ public final class SecureConsumer: Sendable {
             throw PipelineError(.denied, decision.reason)
         }
         _ = try services.schema(for: topic)
-        let start = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
         let key = Self.deliveryKey(topic, partition)
         let waiting = prefetched.withLock { $0.removeValue(forKey: key) }
+        // With a batch fetched ahead, the partition's first offset is asked beside the committed
+        // one: on Kafka two requests to the brokers at once, not one after the other.
+        let firstOffset = waiting.map { [log = services.log] _ in
+            Self.asking { try log.firstOffset(topic: topic, partition: partition) }
+        }
+        let start = try services.log.committedOffset(group: group, topic: topic, partition: partition) ?? 0
         let records: [StoredRecord]
         var prepared: RecordReader.Prepared? = nil
         if let waiting, waiting.from == start, waiting.maxRecords == maxRecords,
             ContinuousClock.now - waiting.started < Self.prefetchAge, let (ready, checks) = waiting.records(),
             !ready.isEmpty, ready.first?.offset == start,
             // A check that cannot run now uses nothing fetched ahead: the fetch below retries.
-            (try? services.log.firstOffset(topic: topic, partition: partition)).map({ $0 <= start }) == true
+            firstOffset?().map({ $0 <= start }) == true
         {
             records = ready
             prepared = checks
@@ -1038,6 +1043,23 @@ public final class SecureConsumer: Sendable {
             fetchAhead(topic, partition, key, from: last.offset + 1, maxRecords: maxRecords)
         }
         return (records, context, start, prepared)
+    }
+
+    /// Starts `question` on another thread; the returned function waits for its answer (nil
+    /// when it threw).
+    static func asking<T: Sendable>(_ question: @escaping @Sendable () throws -> T) -> @Sendable () -> T? {
+        let answer = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let result = try? question()
+            answer.withLock { $0 = result }
+            done.signal()
+        }
+        return {
+            done.wait()
+            done.signal()
+            return answer.withLock { $0 }
+        }
     }
 
     /// One fetch of up to `maxRecords` (and 8 MiB) from `offset`.
