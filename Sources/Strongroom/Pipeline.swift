@@ -159,6 +159,7 @@ public final class StrongroomServices: Sendable {
         let annotations: SchemaAnnotations
         let cipher: EventCipher
         let coverage: DLPCoverage
+        let declared: DLPDeclaredNames
 
         init(
             id: Int,
@@ -174,6 +175,7 @@ public final class StrongroomServices: Sendable {
             self.annotations = annotations
             self.cipher = cipher
             self.coverage = coverage
+            self.declared = DLPDeclaredNames(validator.declaredNames)
         }
     }
 
@@ -449,7 +451,7 @@ public final class SecureProducer: Sendable {
             }
             guard let value = parsed else { return .failure(PipelineError(.invalid, "not JSON")) }
             return .success(
-                services.dlp.scan(value, coverage: schema.coverage, declaredNames: schema.validator.declaredNames)
+                services.dlp.scan(value, coverage: schema.coverage, declared: schema.declared)
             )
         }
         for (i, check) in checked.enumerated() {

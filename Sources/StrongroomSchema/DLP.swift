@@ -80,7 +80,8 @@ public struct DLPScanner: Sendable {
     /// number written with Arabic-Indic digits or fullwidth dashes is still found.
     public func detect(_ text: String) -> [DLPDetector] {
         var found = detectBytes(text)
-        if !text.utf8.allSatisfy({ $0 < 0x80 }), let folded = Self.fold(text) {
+        let ascii = text.utf8.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy { $0 < 0x80 } }
+        if !(ascii ?? text.utf8.allSatisfy { $0 < 0x80 }), let folded = Self.fold(text) {
             for detector in detectBytes(folded) where !found.contains(detector) { found.append(detector) }
             found.sort { a, b in
                 (DLPDetector.allCases.firstIndex(of: a) ?? 0) < (DLPDetector.allCases.firstIndex(of: b) ?? 0)
@@ -163,12 +164,19 @@ public struct DLPScanner: Sendable {
         coverage: DLPCoverage,
         declaredNames: Set<ExactText>
     ) -> [DLPFinding] {
+        scan(event, coverage: coverage, declared: DLPDeclaredNames(declaredNames))
+    }
+
+    /// ``scan(_:taggedPointers:declaredNames:)`` with the tagged pointers and the declared
+    /// names compiled once.
+    public func scan(_ event: JSONValue, coverage: DLPCoverage, declared: DLPDeclaredNames) -> [DLPFinding] {
+        let declaredNames = declared.names
         var findings: [DLPFinding] = []
         var path: [String] = []
         // One pass: string values, and member names the schema does not declare (free text too).
         // The trie of tagged pointers walks along; a pointer string is built only for a finding.
-        walkUncovered(event, active: [coverage.root], path: &path) { text, isName, path in
-            if isName, declaredNames.contains(ExactText(text)) { return }
+        walkUncovered(event, active: DLPCoverage.Reached(coverage.root), path: &path) { text, isName, path in
+            if isName, declared.contains(text) { return }
             let detectors = detect(text)
             guard !detectors.isEmpty else { return }
             let pointer = path.map { "/" + JSONPathSet.escapePointerToken($0) }.joined()
@@ -246,11 +254,11 @@ public struct DLPScanner: Sendable {
     /// the coverage-trie nodes the path has reached.
     private func walkUncovered(
         _ value: JSONValue,
-        active: [DLPCoverage.Node],
+        active: DLPCoverage.Reached,
         path: inout [String],
         _ body: (_ text: String, _ isName: Bool, _ path: [String]) -> Void
     ) {
-        if active.contains(where: \.covered) { return }
+        if active.isCovered { return }
         switch value {
         case .string(let text):
             body(text, false, path)
@@ -258,14 +266,14 @@ public struct DLPScanner: Sendable {
             for (index, element) in elements.enumerated() {
                 let token = String(index)
                 path.append(token)
-                walkUncovered(element, active: DLPCoverage.step(active, token), path: &path, body)
+                walkUncovered(element, active: active.step(token), path: &path, body)
                 path.removeLast()
             }
         case .object(let members):
             for member in members {
-                let next = DLPCoverage.step(active, member.key)
+                let next = active.step(member.key)
                 path.append(member.key)
-                if !next.contains(where: \.covered) { body(member.key, true, path) }
+                if !next.isCovered { body(member.key, true, path) }
                 walkUncovered(member.value, active: next, path: &path, body)
                 path.removeLast()
             }
@@ -306,6 +314,22 @@ public struct DLPScanner: Sendable {
             return
         }
     }
+}
+
+/// The member names a schema declares, compiled once for many scans: a name found here is
+/// not scanned as data, and is looked up by its bytes without hashing a `String`.
+public struct DLPDeclaredNames: Sendable {
+    let names: Set<ExactText>
+    private let table: NameTable<Bool>
+
+    /// Compiles `names`.
+    public init(_ names: Set<ExactText>) {
+        self.names = names
+        table = NameTable(Dictionary(uniqueKeysWithValues: names.map { ($0, true) }))
+    }
+
+    /// Whether `name` (its exact bytes) is declared.
+    func contains(_ name: String) -> Bool { table.find(name) != nil }
 }
 
 /// The tagged pointers (or `*` patterns) of a schema, compiled once for many scans.
@@ -355,15 +379,40 @@ public struct DLPCoverage: Sendable {
         root.seal()
     }
 
-    /// The trie nodes one `token` further down from `active`.
-    static func step(_ active: [Node], _ token: String) -> [Node] {
-        guard !active.isEmpty else { return active }
-        var next: [Node] = []
-        for node in active {
-            if let child = node.table[token] { next.append(child) }
-            if let any = node.any { next.append(any) }
+    /// The trie nodes a walk has reached.
+    ///
+    /// Usually one or none (a `*` pattern can add more): the first is held without an array,
+    /// so a step makes no allocation.
+    struct Reached {
+        private var first: Node?
+        /// Nodes after the first; empty when `first` is nil.
+        private var rest: [Node] = []
+
+        init(_ node: Node? = nil) { first = node }
+
+        /// Whether a tagged pointer ends at one of the nodes.
+        var isCovered: Bool {
+            guard let first else { return false }
+            return first.covered || rest.contains { $0.covered }
         }
-        return next
+
+        /// The trie nodes one `token` further down.
+        func step(_ token: String) -> Reached {
+            guard let first else { return self }
+            var next = Reached()
+            next.add(first, token)
+            for node in rest { next.add(node, token) }
+            return next
+        }
+
+        private mutating func add(_ node: Node, _ token: String) {
+            if let child = node.table[token] { append(child) }
+            if let any = node.any { append(any) }
+        }
+
+        private mutating func append(_ node: Node) {
+            if first == nil { first = node } else { rest.append(node) }
+        }
     }
 
     /// True when `pointer` is a tagged value or lies below one.

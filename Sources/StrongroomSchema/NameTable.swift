@@ -47,3 +47,5 @@ struct NameTable<Value> {
         return h
     }
 }
+
+extension NameTable: Sendable where Value: Sendable {}

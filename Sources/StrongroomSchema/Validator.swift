@@ -102,7 +102,10 @@ public final class JSONSchemaValidator: Sendable {
         var compiler = Compiler(document: schema, draft: draft)
         let root = try compiler.compile(schema, at: "")
         try compiler.resolveReferences()
-        for node in compiler.table.values { node.propertyTable = PropertyTable(node.properties) }
+        for node in compiler.table.values {
+            node.propertyTable = PropertyTable(node.properties)
+            node.requiredPlaces = node.required.map { node.propertyTable.find($0) ?? -1 }
+        }
         self.draft = draft
         self.limits = limits
         self.declaredNames = Set(compiler.table.values.flatMap { $0.properties.keys })
@@ -215,6 +218,8 @@ final class Node: @unchecked Sendable {
     var properties: [ExactText: Node] = [:]
     /// `properties` for lookups by a member name's bytes while validating (built once compiled).
     var propertyTable = PropertyTable([:])
+    /// Each `required` name's place in ``propertyTable`` (-1: not a declared property).
+    var requiredPlaces: [Int] = []
     var patternProperties: [(PatternBox, Node)] = []
     var required: [String] = []
     var additionalProperties: Node?
@@ -432,8 +437,34 @@ final class Node: @unchecked Sendable {
         depth: Int,
         context: inout JSONSchemaValidator.Context
     ) -> Bool {
+        // Each member's place among the declared properties, looked up once: the required
+        // names are then checked against the places found, not by comparing every name.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: members.count) { places in
+            withUnsafeTemporaryAllocation(of: Bool.self, capacity: propertyTable.tokens.count) { present in
+                present.initialize(repeating: false)
+                for (index, member) in members.enumerated() {
+                    let place = propertyTable.find(member.key) ?? -1
+                    places.initializeElement(at: index, to: place)
+                    if place >= 0 { present[place] = true }
+                }
+                return validateObject(members, places, present, pointer: pointer, depth: depth, context: &context)
+            }
+        }
+    }
+
+    private func validateObject(
+        _ members: [JSONValue.Member],
+        _ places: UnsafeMutableBufferPointer<Int>,
+        _ present: UnsafeMutableBufferPointer<Bool>,
+        pointer: String,
+        depth: Int,
+        context: inout JSONSchemaValidator.Context
+    ) -> Bool {
         var ok = true
-        for name in required where !members.contains(where: { $0.key.hasSameBytes(as: name) }) {
+        for (name, place) in zip(required, requiredPlaces) {
+            let found =
+                place >= 0 ? present[place] : members.contains(where: { $0.key.hasSameBytes(as: name) })
+            guard !found else { continue }
             context.fail(
                 pointer,
                 "required",
@@ -445,7 +476,7 @@ final class Node: @unchecked Sendable {
         for (index, member) in members.enumerated() {
             // A member name the schema does not declare is data (it could be an SSN): errors name
             // it by position, `<member 3>`, never by its text.
-            let found = propertyTable.find(member.key)
+            let found = places[index] >= 0 ? places[index] : nil
             let declared = found.map { propertyTable.nodes[$0] }
             let child = pointer + (found.map { propertyTable.tokens[$0] } ?? "/<member \(index)>")
             var described = false

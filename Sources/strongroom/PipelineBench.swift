@@ -131,13 +131,26 @@ struct SecureBench {
         return (events, seconds)
     }
 
-    /// Consumes every partition of `topic` to its end as group `group`, with `readers` members
-    /// of the group at once (reader r takes partitions r, r + readers, …); events and fields decrypted.
+    /// Each partition's end offset: where ``consumeAll(_:partitions:group:readers:until:)`` stops,
+    /// read before the clock.
+    func ends(of topic: String) throws -> [Int: Int64] {
+        Dictionary(
+            uniqueKeysWithValues: try services.log.describeTopic(topic).partitions.map { ($0.partition, $0.endOffset) }
+        )
+    }
+
+    /// Consumes every partition of `topic` up to its end in `ends` as group `group`, with
+    /// `readers` members of the group at once (reader r takes partitions r, r + readers, …);
+    /// events and fields decrypted.
+    ///
+    /// A partition is left once a batch reaches its end, as the peers stop once they hold every
+    /// event: no call is made only to find nothing more (a call that hands out nothing stops too).
     func consumeAll(
         _ topic: String,
         partitions: Int,
         group: String,
-        readers: Int = 1
+        readers: Int = 1,
+        until ends: [Int: Int64]
     ) throws -> (events: Int, decrypted: Int) {
         let totals = Mutex((events: 0, decrypted: 0, error: nil as (any Error)?))
         DispatchQueue.concurrentPerform(iterations: max(1, min(readers, partitions))) { reader in
@@ -157,6 +170,8 @@ struct SecureBench {
                     if i + 1 < mine.count {
                         try consumer.startFetching(topic: topic, partition: mine[i + 1], maxRecords: 1000)
                     }
+                    let end = ends[partition] ?? .max
+                    var next: Int64 = 0
                     while try consumer.consume(
                         topic: topic,
                         partition: partition,
@@ -164,8 +179,9 @@ struct SecureBench {
                         handler: { events in
                             consumed += events.count
                             decrypted += events.reduce(0) { $0 + $1.outcome.decrypted }
+                            if let last = events.last { next = last.offset + 1 }
                         }
-                    ) > 0 {}
+                    ) > 0, next < end {}
                 }
             } catch {
                 totals.withLock { $0.error = $0.error ?? error }
@@ -282,8 +298,15 @@ struct PipelineBench: ParsableCommand {
         )
         .print()
         var consumed = (events: 0, decrypted: 0)
+        let ends = try bench.ends(of: topic)
         let consumeSeconds = try measure {
-            consumed = try bench.consumeAll(topic, partitions: partitions, group: "bench", readers: readers)
+            consumed = try bench.consumeAll(
+                topic,
+                partitions: partitions,
+                group: "bench",
+                readers: readers,
+                until: ends
+            )
         }
         BenchLine(
             op: "consume_secure",
@@ -458,8 +481,15 @@ struct KafkaBench: ParsableCommand {
             // As the peer leaves its first record's wait (the fetcher's start-up) out of its timing.
             let first = try bench.consumeFirst(topic + ".c", partitions: partitions, group: "bench")
             var consumed = (events: 0, decrypted: 0)
+            let ends = try bench.ends(of: topic + ".c")
             let consumeSeconds = try measure {
-                consumed = try bench.consumeAll(topic + ".c", partitions: partitions, group: "bench", readers: readers)
+                consumed = try bench.consumeAll(
+                    topic + ".c",
+                    partitions: partitions,
+                    group: "bench",
+                    readers: readers,
+                    until: ends
+                )
             }
             // Every record the cluster holds, once (it keeps the newest 5 MiB of each partition).
             let held = try log.describeTopic(topic + ".c").partitions.reduce(0) {

@@ -333,10 +333,12 @@ struct ValidateBench: ParsableCommand {
         abstract: "JSON Schema validation (parse + validate) of an events file, events/s.",
         discussion: """
             Same contract as ../shared/bench: 1000-event warm-up, then the whole file, one thread. Compare with \
-            the difference between the confluent-csfle `encrypt` and `encrypt_novalidate` lines.
+            the difference between the confluent-csfle `encrypt` and `encrypt_novalidate` lines. With --dlp, each \
+            valid event is also scanned for sensitive data outside its tagged fields, as a produce call does \
+            before encrypting (a second line, op validate_dlp).
 
               strongroom bench validate --events /tmp/srbench/events-100000.jsonl \\
-                  --schema ../shared/bench/loan_application.schema.json
+                  --schema ../shared/bench/loan_application.schema.json --dlp
             """
     )
     @Option(help: "JSON Lines events file.")
@@ -345,11 +347,14 @@ struct ValidateBench: ParsableCommand {
     var schema: String
     @Option(help: "Warm-up events (untimed).")
     var warmup = 1000
+    @Flag(help: "Also time validation followed by the DLP scan of the produce path.")
+    var dlp = false
 
     func run() throws {
         let lines = try Data(contentsOf: URL(fileURLWithPath: events)).split(separator: 0x0A).map { Array($0) }
         let bytes = lines.reduce(0) { $0 + $1.count }
-        let validator = try JSONSchemaValidator(schema: try JSONValue(parsing: SchemaCommand.read(schema)))
+        let schemaValue = try JSONValue(parsing: SchemaCommand.read(schema))
+        let validator = try JSONSchemaValidator(schema: schemaValue)
         for line in lines.prefix(warmup) { _ = validator.validate(bytes: line) }
         var invalid = 0
         let seconds = measure { for line in lines where !validator.validate(bytes: line).isEmpty { invalid += 1 } }
@@ -359,6 +364,27 @@ struct ValidateBench: ParsableCommand {
             bytes: bytes,
             seconds: seconds,
             note: "parse + validate, \(invalid) invalid"
+        )
+        .print()
+        guard dlp else { return }
+        // What a produce call runs on each event before encrypting it.
+        let scanner = DLPScanner()
+        let coverage = DLPCoverage(try EncryptionPlan(schema: schemaValue).fields.map(\.pattern))
+        let declared = DLPDeclaredNames(validator.declaredNames)
+        func check(_ line: [UInt8]) -> Bool {
+            let (value, errors) = validator.validated(bytes: line)
+            guard errors.isEmpty, let value else { return false }
+            return scanner.scan(value, coverage: coverage, declared: declared).isEmpty
+        }
+        for line in lines.prefix(warmup) { _ = check(line) }
+        var refused = 0
+        let dlpSeconds = measure { for line in lines where !check(line) { refused += 1 } }
+        BenchLine(
+            op: "validate_dlp",
+            n: lines.count,
+            bytes: bytes,
+            seconds: dlpSeconds,
+            note: "parse + validate + DLP scan outside the tagged fields, \(refused) refused"
         )
         .print()
     }

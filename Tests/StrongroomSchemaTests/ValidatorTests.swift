@@ -34,6 +34,29 @@ struct ValidatorTests {
         #expect(!v.isValid(try JSONValue(parsing: #"{"caf\u00e9":1}"#)), "the NFC name is checked as a string")
     }
 
+    @Test("required members: declared and undeclared names, found by their bytes, reported in the schema's order")
+    func requiredMembers() throws {
+        // "a" and "b" are declared properties (checked through the property table), "x" is not
+        // (checked member by member); "caf\u00e9" and its NFD twin differ.
+        let v = try schema(
+            #"{"properties":{"a":{},"b":{},"caf\u00e9":{}},"required":["a","x","b","caf\u00e9"]}"#
+        )
+        func missing(_ event: String) throws -> [String] {
+            try v.validate(JSONValue(parsing: event)).filter { $0.keyword == "required" }.map(\.message)
+        }
+        #expect(try missing(#"{"a":1,"x":2,"b":3,"caf\u00e9":4}"#).isEmpty)
+        #expect(try missing(#"{"x":2,"b":3,"caf\u00e9":4}"#) == ["required member 'a' is missing"])
+        #expect(
+            try missing(#"{"a":1,"cafe\u0301":4}"#) == [
+                "required member 'x' is missing", "required member 'b' is missing",
+                "required member 'caf\u{E9}' is missing",
+            ]
+        )
+        #expect(try missing(#"{}"#).count == 4)
+        // Under a parent that is not an object, required says nothing.
+        #expect(try v.validate(JSONValue(parsing: #"[1]"#)).isEmpty)
+    }
+
     @Test("string lengths count Unicode scalars, not bytes or grapheme clusters")
     func lengthsCountScalars() throws {
         let v = try schema(#"{"type":"string","minLength":2,"maxLength":2}"#)
