@@ -41,15 +41,6 @@ public enum Merkle {
         return bytes(hasher.finalize())
     }
 
-    /// The hash of an interior node whose children are slices of larger buffers.
-    static func nodeHash(_ left: ArraySlice<UInt8>, _ right: ArraySlice<UInt8>) -> Hash {
-        var hasher = SHA256()
-        withUnsafeBytes(of: UInt8(1)) { hasher.update(bufferPointer: $0) }
-        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        return bytes(hasher.finalize())
-    }
-
     /// The hash of an interior node.
     public static func nodeHash(_ left: Hash, _ right: Hash) -> Hash {
         var hasher = SHA256()
@@ -78,7 +69,7 @@ public enum Merkle {
         }
         struct Slot {
             var children: Children
-            var hash: Hash
+            var hash: Word32
         }
         var slots: [Slot?]
         let mask: Int
@@ -99,29 +90,50 @@ public enum Merkle {
             mask = max(0, count - 1)
         }
 
-        /// ``Merkle/nodeHash(_:_:)`` of two 32-byte slices, from the cache when it holds them.
-        mutating func nodeHash(_ left: ArraySlice<UInt8>, _ right: ArraySlice<UInt8>) -> Hash {
-            guard capacity > 0, left.count == 32, right.count == 32 else { return Merkle.nodeHash(left, right) }
-            let key = left.withUnsafeBytes { l in
-                right.withUnsafeBytes { r in
-                    Children(
-                        w0: l.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
-                        w1: l.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                        w2: l.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
-                        w3: l.loadUnaligned(fromByteOffset: 24, as: UInt64.self),
-                        w4: r.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
-                        w5: r.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                        w6: r.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
-                        w7: r.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
-                    )
-                }
-            }
+        /// ``Merkle/nodeHash(_:_:)`` of two hashes, from the cache when it holds them.
+        mutating func nodeHash(_ left: Word32, _ right: Word32) -> Word32 {
+            guard capacity > 0 else { return Word32.node(left, right) }
+            let key = Children(
+                w0: left.w0,
+                w1: left.w1,
+                w2: left.w2,
+                w3: left.w3,
+                w4: right.w0,
+                w5: right.w1,
+                w6: right.w2,
+                w7: right.w3
+            )
             if slots.isEmpty { slots = Array(repeating: nil, count: mask + 1) }
             let index = Int(truncatingIfNeeded: key.w0 ^ key.w5) & mask
             if let slot = slots[index], slot.children == key { return slot.hash }
-            let hash = Merkle.nodeHash(left, right)
+            let hash = Word32.node(left, right)
             slots[index] = Slot(children: key, hash: hash)
             return hash
+        }
+    }
+
+    /// A 32-byte hash held inline, its bytes in memory order: a proof's nodes are checked
+    /// without a heap buffer per node.
+    struct Word32: Equatable {
+        var w0, w1, w2, w3: UInt64
+
+        /// The 32 bytes of `buffer` from `offset`.
+        init(_ buffer: UnsafeRawBufferPointer, at offset: Int) {
+            w0 = buffer.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            w1 = buffer.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
+            w2 = buffer.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)
+            w3 = buffer.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self)
+        }
+
+        var bytes: Hash { withUnsafeBytes(of: self) { Array($0) } }
+
+        /// ``Merkle/nodeHash(_:_:)`` of `left` and `right`.
+        static func node(_ left: Word32, _ right: Word32) -> Word32 {
+            var hasher = SHA256()
+            withUnsafeBytes(of: UInt8(1)) { hasher.update(bufferPointer: $0) }
+            withUnsafeBytes(of: left) { hasher.update(bufferPointer: $0) }
+            withUnsafeBytes(of: right) { hasher.update(bufferPointer: $0) }
+            return hasher.finalize().withUnsafeBytes { Word32($0, at: 0) }
         }
     }
 
@@ -346,26 +358,30 @@ public enum Merkle {
         }
         var fn = index
         var sn = size - 1
-        var r = leafHash
-        for start in stride(from: 0, to: path.count, by: 32) {
-            guard sn != 0 else { throw AuditError(.invalidProof, "proof too long") }
-            let p = path[start..<(start + 32)]
-            if fn & 1 == 1 || fn == sn {
-                r = cache.nodeHash(p, r[...])
-                if fn & 1 == 0 {
-                    while fn & 1 == 0 && fn != 0 {
-                        fn >>= 1
-                        sn >>= 1
+        var r = leafHash.withUnsafeBytes { Word32($0, at: 0) }
+        let tooLong = path.withUnsafeBytes { path -> Bool in
+            for start in stride(from: 0, to: path.count, by: 32) {
+                guard sn != 0 else { return true }
+                let p = Word32(path, at: start)
+                if fn & 1 == 1 || fn == sn {
+                    r = cache.nodeHash(p, r)
+                    if fn & 1 == 0 {
+                        while fn & 1 == 0 && fn != 0 {
+                            fn >>= 1
+                            sn >>= 1
+                        }
                     }
+                } else {
+                    r = cache.nodeHash(r, p)
                 }
-            } else {
-                r = cache.nodeHash(r[...], p)
+                fn >>= 1
+                sn >>= 1
             }
-            fn >>= 1
-            sn >>= 1
+            return false
         }
+        guard !tooLong else { throw AuditError(.invalidProof, "proof too long") }
         guard sn == 0 else { throw AuditError(.invalidProof, "proof too short") }
-        return r
+        return r.bytes
     }
 
     /// Verifies that `leafHash` is leaf `index` of the tree of `size` with `root`.
