@@ -172,14 +172,14 @@ public struct DLPScanner: Sendable {
     public func scan(_ event: JSONValue, coverage: DLPCoverage, declared: DLPDeclaredNames) -> [DLPFinding] {
         let declaredNames = declared.names
         var findings: [DLPFinding] = []
-        var path: [String] = []
+        var path: [Int] = []
         // One pass: string values, and member names the schema does not declare (free text too).
         // The trie of tagged pointers walks along; a pointer string is built only for a finding.
         walkUncovered(event, active: DLPCoverage.Reached(coverage.root), path: &path) { text, isName, path in
             if isName, declared.contains(text) { return }
             let detectors = detect(text)
             guard !detectors.isEmpty else { return }
-            let pointer = path.map { "/" + JSONPathSet.escapePointerToken($0) }.joined()
+            let pointer = Self.tokens(of: path, in: event).map { "/" + JSONPathSet.escapePointerToken($0) }.joined()
             for detector in detectors { findings.append(DLPFinding(pointer: pointer, detector: detector)) }
         }
         return findings.map { finding in
@@ -188,6 +188,25 @@ public struct DLPScanner: Sendable {
                 detector: finding.detector
             )
         }
+    }
+
+    /// The unescaped tokens of the place `path` (member and element indices) leads to in `event`.
+    static func tokens(of path: [Int], in event: JSONValue) -> [String] {
+        var node = event
+        var tokens: [String] = []
+        for index in path {
+            switch node {
+            case .object(let members) where index < members.count:
+                tokens.append(members[index].key)
+                node = members[index].value
+            case .array(let elements) where index < elements.count:
+                tokens.append(String(index))
+                node = elements[index]
+            default:
+                return tokens
+            }
+        }
+        return tokens
     }
 
     /// `pointer` with every member token not in `declaredNames` replaced by its position.
@@ -250,32 +269,36 @@ public struct DLPScanner: Sendable {
 
     /// Calls `body` with every string value and member name outside the tagged subtrees.
     ///
-    /// `isName` is true for names; `path` is the unescaped tokens that lead there; `active` are
-    /// the coverage-trie nodes the path has reached.
+    /// `isName` is true for names; `path` is the member and element indices that lead there
+    /// (``tokens(of:in:)`` names them, for a finding); `active` are the coverage-trie nodes the
+    /// path has reached. Members and elements are visited in place, not copied out.
     private func walkUncovered(
         _ value: JSONValue,
         active: DLPCoverage.Reached,
-        path: inout [String],
-        _ body: (_ text: String, _ isName: Bool, _ path: [String]) -> Void
+        path: inout [Int],
+        _ body: (_ text: String, _ isName: Bool, _ path: [Int]) -> Void
     ) {
         if active.isCovered { return }
         switch value {
         case .string(let text):
             body(text, false, path)
         case .array(let elements):
-            for (index, element) in elements.enumerated() {
-                let token = String(index)
-                path.append(token)
-                walkUncovered(element, active: active.step(token), path: &path, body)
-                path.removeLast()
+            elements.withUnsafeBufferPointer { elements in
+                for index in elements.indices {
+                    path.append(index)
+                    walkUncovered(elements[index], active: active.step(String(index)), path: &path, body)
+                    path.removeLast()
+                }
             }
         case .object(let members):
-            for member in members {
-                let next = active.step(member.key)
-                path.append(member.key)
-                if !next.isCovered { body(member.key, true, path) }
-                walkUncovered(member.value, active: next, path: &path, body)
-                path.removeLast()
+            members.withUnsafeBufferPointer { members in
+                for index in members.indices {
+                    let next = active.step(members[index].key)
+                    path.append(index)
+                    if !next.isCovered { body(members[index].key, true, path) }
+                    walkUncovered(members[index].value, active: next, path: &path, body)
+                    path.removeLast()
+                }
             }
         case .null, .bool, .number:
             return
