@@ -439,21 +439,24 @@ final class Node: @unchecked Sendable {
     ) -> Bool {
         // Each member's place among the declared properties, looked up once: the required
         // names are then checked against the places found, not by comparing every name.
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: members.count) { places in
-            withUnsafeTemporaryAllocation(of: Bool.self, capacity: propertyTable.tokens.count) { present in
-                present.initialize(repeating: false)
-                for (index, member) in members.enumerated() {
-                    let place = propertyTable.find(member.key) ?? -1
-                    places.initializeElement(at: index, to: place)
-                    if place >= 0 { present[place] = true }
+        // Members are read in place, not copied out one by one.
+        members.withUnsafeBufferPointer { members in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: members.count) { places in
+                withUnsafeTemporaryAllocation(of: Bool.self, capacity: propertyTable.tokens.count) { present in
+                    present.initialize(repeating: false)
+                    for index in members.indices {
+                        let place = propertyTable.find(members[index].key) ?? -1
+                        places.initializeElement(at: index, to: place)
+                        if place >= 0 { present[place] = true }
+                    }
+                    return validateObject(members, places, present, pointer: pointer, depth: depth, context: &context)
                 }
-                return validateObject(members, places, present, pointer: pointer, depth: depth, context: &context)
             }
         }
     }
 
     private func validateObject(
-        _ members: [JSONValue.Member],
+        _ members: UnsafeBufferPointer<JSONValue.Member>,
         _ places: UnsafeMutableBufferPointer<Int>,
         _ present: UnsafeMutableBufferPointer<Bool>,
         pointer: String,
@@ -473,20 +476,22 @@ final class Node: @unchecked Sendable {
             )
             ok = false
         }
-        for (index, member) in members.enumerated() {
+        let nodes = propertyTable.nodes
+        for index in members.indices {
             // A member name the schema does not declare is data (it could be an SSN): errors name
             // it by position, `<member 3>`, never by its text.
             let found = places[index] >= 0 ? places[index] : nil
-            let declared = found.map { propertyTable.nodes[$0] }
             let child = pointer + (found.map { propertyTable.tokens[$0] } ?? "/<member \(index)>")
             var described = false
-            if let schema = declared {
+            if let found {
                 described = true
-                ok = schema.validate(member.value, pointer: child, depth: depth + 1, context: &context) && ok
+                ok =
+                    nodes[found].validate(members[index].value, pointer: child, depth: depth + 1, context: &context)
+                    && ok
             }
-            for (pattern, schema) in patternProperties where pattern.matches(member.key) {
+            for (pattern, schema) in patternProperties where pattern.matches(members[index].key) {
                 described = true
-                ok = schema.validate(member.value, pointer: child, depth: depth + 1, context: &context) && ok
+                ok = schema.validate(members[index].value, pointer: child, depth: depth + 1, context: &context) && ok
             }
             if described {
                 continue
@@ -501,11 +506,15 @@ final class Node: @unchecked Sendable {
                     ok = false
                 } else {
                     ok =
-                        additionalProperties.validate(member.value, pointer: child, depth: depth + 1, context: &context)
-                        && ok
+                        additionalProperties.validate(
+                            members[index].value,
+                            pointer: child,
+                            depth: depth + 1,
+                            context: &context
+                        ) && ok
                 }
             } else {
-                ok = Node.checkLimits(member.value, pointer: child, depth: depth + 1, context: &context) && ok
+                ok = Node.checkLimits(members[index].value, pointer: child, depth: depth + 1, context: &context) && ok
             }
         }
         return ok
