@@ -377,7 +377,11 @@ public struct SignedHeaders: Sendable, Hashable {
         _ headers: [RecordHeader],
         memo: inout Memo
     ) -> Result<SignedHeaders, RecordSignature.Failure> {
-        var values = [[UInt8]?](repeating: nil, count: names.count)
+        // One slot per name of ``names``, in order (held inline: no array per record).
+        var values: ([UInt8]?, [UInt8]?, [UInt8]?, [UInt8]?, [UInt8]?, [UInt8]?, [UInt8]?) = (
+            nil, nil, nil, nil, nil, nil, nil
+        )
+        var seen = 0
         for header in headers {
             var name = header.name
             let index: Int? = name.withUTF8 { n in
@@ -390,12 +394,21 @@ public struct SignedHeaders: Sendable, Hashable {
                 }
             }
             guard let i = index else { continue }
-            guard values[i] == nil else { return .failure(.malformed) }
-            values[i] = header.value
+            guard seen & (1 << i) == 0 else { return .failure(.malformed) }
+            seen |= 1 << i
+            switch i {
+            case 0: values.0 = header.value
+            case 1: values.1 = header.value
+            case 2: values.2 = header.value
+            case 3: values.3 = header.value
+            case 4: values.4 = header.value
+            case 5: values.5 = header.value
+            default: values.6 = header.value
+            }
         }
-        if values.allSatisfy({ $0 == nil }) { return .failure(.missing) }
-        guard let signatureText = values[0], let batch = values[1], let proof = values[2], let producer = values[3],
-            let keyID = values[4], let schema = values[5], let sequence = values[6]
+        if seen == 0 { return .failure(.missing) }
+        guard let signatureText = values.0, let batch = values.1, let proof = values.2, let producer = values.3,
+            let keyID = values.4, let schema = values.5, let sequence = values.6
         else { return .failure(.missing) }
         // `<32 lowercase hex>:<decimal>`.
         guard sequence.count > 33, sequence[32] == UInt8(ascii: ":"),
