@@ -464,7 +464,9 @@ final class Node: @unchecked Sendable {
         context: inout JSONSchemaValidator.Context
     ) -> Bool {
         var ok = true
-        for (name, place) in zip(required, requiredPlaces) {
+        for (i, name) in required.enumerated() {
+            // A name without a recorded place is checked member by member: never skipped.
+            let place = i < requiredPlaces.count ? requiredPlaces[i] : -1
             let found =
                 place >= 0 ? present[place] : members.contains(where: { $0.key.hasSameBytes(as: name) })
             guard !found else { continue }
