@@ -132,9 +132,11 @@ public struct EventCipher: Sendable {
         /// The data-subject id the event names: set when its subject field was decrypted (or
         /// was stored in clear), nil when it was masked or kept.
         public var subject: String?
-        /// The pseudonym (key id, hex) of the event's data subject, read from the header of its
-        /// encrypted subject field: what record keys, `sr-subject` and audit entries carry.
-        public var subjectKey: String?
+        /// The pseudonym of the event's data subject, read from the header of its encrypted
+        /// subject field.
+        public var subjectKeyID: KeyID?
+        /// That pseudonym as hex: what record keys, `sr-subject` and audit entries carry.
+        public var subjectKey: String? { subjectKeyID?.description }
         /// True when the subject field was opened under that key (so the key id is authentic);
         /// false when it was not sealed, or its key was erased.
         public var subjectAuthenticated = false
@@ -146,8 +148,10 @@ public struct EventCipher: Sendable {
     public struct Sealed: Sendable, Hashable {
         /// The event with its tagged fields and subject field encrypted.
         public var value: [UInt8]
-        /// The subject's pseudonym (key id, hex), nil for an event without a subject.
-        public var subjectKey: String?
+        /// The subject's pseudonym, nil for an event without a subject.
+        public var subjectKeyID: KeyID?
+        /// That pseudonym as hex.
+        public var subjectKey: String? { subjectKeyID?.description }
         /// The key every sealed field of the event names, nil when nothing was sealed.
         public var key: KeyReference?
         /// How many fields were sealed.
@@ -364,16 +368,15 @@ public struct EventCipher: Sendable {
                 do throws(EventCipherError) {
                     let scan = try scans[i].get()
                     var out: [UInt8] = []
-                    // Sealing adds about 72 bytes a field: rarely more than three times the event.
-                    out.reserveCapacity(buffer.count * 3)
+                    // The exact size: the results of a batch stay in memory together.
+                    out.reserveCapacity(sealedCount(buffer.count, scan: scan))
                     var key = slot[i].flatMap { resolved.indices.contains($0) ? resolved[$0] : nil }
                     if key == nil { key = try encryptionKey(for: scan) }
                     try seal(buffer, scan: scan, key: key, into: &out)
-                    let pseudonym = key?.reference.scope == .subject ? key?.reference.id.description : nil
                     return .success(
                         Sealed(
                             value: out,
-                            subjectKey: pseudonym,
+                            subjectKeyID: key?.reference.scope == .subject ? key?.reference.id : nil,
                             key: key?.reference,
                             fields: key == nil ? 0 : scan.seals
                         )
@@ -394,6 +397,18 @@ public struct EventCipher: Sendable {
             }
             throw EventCipherError(.keyUnavailable, error.code.description)
         }
+    }
+
+    /// Bytes of an event of `count` bytes once its fields are sealed: each field's JSON text
+    /// becomes a string holding `sr1:` and the base64url of header, nonce, ciphertext and tag.
+    func sealedCount(_ count: Int, scan: Scan) -> Int {
+        var total = count
+        for match in scan.matches {
+            guard let field = field(match) else { continue }
+            let algorithm: FieldAlgorithm = field.deterministic ? .aes256GCMSIVDeterministic : .aes256GCM
+            total += 2 + FieldCipher.textCount(match.span.count, algorithm) - match.span.count
+        }
+        return total
     }
 
     func seal(
@@ -512,7 +527,7 @@ public struct EventCipher: Sendable {
         let scan = try scan(event)
         var outcome = DecryptOutcome()
         outcome.subject = scan.subject
-        outcome.subjectKey = scan.subjectKey?.description
+        outcome.subjectKeyID = scan.subjectKey
         let context = FieldContext(
             tenant: options.tenant,
             topic: options.topic,

@@ -531,8 +531,8 @@ public final class SecureProducer: Sendable {
                 // data-subject request finds the record.
                 pending.append(
                     (
-                        i, Array((sealed.subjectKey ?? "").utf8), sealed.value,
-                        Array((sealed.key?.description ?? "").utf8), sealed.fields
+                        i, sealed.subjectKeyID?.hexBytes ?? [], sealed.value,
+                        sealed.key?.textBytes ?? [], sealed.fields
                     )
                 )
             }
@@ -1808,7 +1808,7 @@ struct RecordReader: Sendable {
             // The record key is signed; the subject field's key id is bound into every field's
             // associated data: they must name the same pseudonym, or a data-subject request would
             // miss or mis-assign the record (DSR also requires the subject field to open).
-            guard (record.key ?? []).elementsEqual((outcome.subjectKey ?? "").utf8) else {
+            guard outcome.subjectKeyID.map({ $0.isSpelled(by: record.key ?? []) }) ?? (record.key ?? []).isEmpty else {
                 return .failure(.record("the record key does not name the event's data subject"))
             }
             if outcome.decrypted > 0 {

@@ -199,6 +199,12 @@ public enum FieldCipher {
         headerCount + algorithm.nonceCount + count + tagCount
     }
 
+    /// Bytes of the `sr1:` text ``seal(_:pointer:associatedDataPrefix:session:algorithm:into:)``
+    /// appends for a plaintext of `count` bytes.
+    package static func textCount(_ count: Int, _ algorithm: FieldAlgorithm) -> Int {
+        prefixBytes.count + (sealedCount(count, algorithm) * 4 + 2) / 3
+    }
+
     /// Writes header ‖ nonce ‖ ciphertext ‖ tag (``sealedCount(_:_:)`` bytes) to `sealed`.
     static func sealBinary(
         _ plaintext: UnsafeRawBufferPointer,

@@ -72,6 +72,23 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The 32 lowercase hex digits of ``description``, as bytes (no string made).
+    public var hexBytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 32) { buffer, count in
+            writeHex(buffer, at: 0)
+            count = 32
+        }
+    }
+
+    /// True when `text` is exactly ``hexBytes``.
+    public func isSpelled(by text: some Collection<UInt8>) -> Bool {
+        guard text.count == 32 else { return false }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            writeHex(buffer, at: 0)
+            return buffer.elementsEqual(text)
+        }
+    }
+
     /// Writes the 32 lowercase hex digits at `start`.
     func writeHex(_ buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
         let digits: StaticString = "0123456789abcdef"
@@ -103,25 +120,35 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
     /// `scope:keyid:vN`.
     public var description: String {
         // Written in place: a consumed batch's audit entry lists about a thousand.
-        String(unsafeUninitializedCapacity: 7 + 1 + 32 + 2 + 10) { buffer in
-            var n = 0
-            for byte in Self.prefix(scope).utf8 {
-                buffer[n] = byte
-                n += 1
-            }
-            id.writeHex(buffer, at: n)
-            n += 32
-            buffer[n] = UInt8(ascii: ":")
-            buffer[n + 1] = UInt8(ascii: "v")
-            n += 2
-            let digits = Self.decimalDigits(version)
-            var rest = version
-            for i in stride(from: digits - 1, through: 0, by: -1) {
-                buffer[n + i] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            }
-            return n + digits
+        String(unsafeUninitializedCapacity: Self.maxTextCount) { write(into: $0) }
+    }
+
+    /// The UTF-8 bytes of ``description`` (no string made).
+    public var textBytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: Self.maxTextCount) { buffer, count in count = write(into: buffer) }
+    }
+
+    static let maxTextCount = 7 + 1 + 32 + 2 + 10
+
+    /// Writes ``description`` at the start of `buffer` (``maxTextCount`` bytes); its length.
+    private func write(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var n = 0
+        for byte in Self.prefix(scope).utf8 {
+            buffer[n] = byte
+            n += 1
         }
+        id.writeHex(buffer, at: n)
+        n += 32
+        buffer[n] = UInt8(ascii: ":")
+        buffer[n + 1] = UInt8(ascii: "v")
+        n += 2
+        let digits = Self.decimalDigits(version)
+        var rest = version
+        for i in stride(from: digits - 1, through: 0, by: -1) {
+            buffer[n + i] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+        return n + digits
     }
 
     /// True when `a`'s ``description`` sorts before `b`'s, byte by byte, without writing either.

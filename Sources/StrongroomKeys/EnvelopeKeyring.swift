@@ -48,6 +48,8 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
     /// The service holding the root keys.
     public let service: any RootKeyService
     private let state: Mutex<Loaded>
+    /// One MAC context for every leaf and family id, taken inside `state`'s lock.
+    private let chain: Mutex<HMACChain>
 
     /// The file name inside a data directory.
     public static let fileName = "kek.json"
@@ -97,6 +99,7 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         self.url = url
         self.service = service
         self.state = Mutex(try Self.load(url, service, reusing: nil))
+        self.chain = Mutex(try makeChain())
     }
 
     /// Opens `url` with the service its file names (``RootKeyServices/service(for:)``).
@@ -158,7 +161,10 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
     public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
         let (version, root, leaf) = try state.withLock { loaded throws(KeyStoreError) in
             let v = loaded.tree.activeVersion
-            return (v, try loaded.file.root(v), try loaded.tree.leafKey(version: v, family: family))
+            let leaf = try chain.withLock { c throws(KeyStoreError) in
+                try loaded.tree.leafKey(version: v, family: family, c)
+            }
+            return (v, try loaded.file.root(v), leaf)
         }
         let context = Self.context(family, version)
         let bytes = key.withUnsafeBytes { Array($0) }
@@ -177,7 +183,9 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         let (root, leaf) = try state.withLock { loaded throws(KeyStoreError) in
             (
                 try loaded.file.root(wrapped.kekVersion),
-                try loaded.tree.leafKey(version: wrapped.kekVersion, family: family)
+                try chain.withLock { c throws(KeyStoreError) in
+                    try loaded.tree.leafKey(version: wrapped.kekVersion, family: family, c)
+                }
             )
         }
         let context = Self.context(family, wrapped.kekVersion)
@@ -194,7 +202,9 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// HMAC-SHA256 of `descriptor` under the tree's family key, first 16 bytes.
     public func familyID(for descriptor: [UInt8]) throws -> KeyID {
-        try state.withLock { $0.tree }.familyID(for: descriptor)
+        try state.withLock { loaded throws(KeyStoreError) in
+            try chain.withLock { c throws(KeyStoreError) in try loaded.tree.familyID(for: descriptor, c) }
+        }
     }
 
     /// A new root key in the service and a new tree version; both become active.

@@ -23,6 +23,9 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     /// The keyring file.
     public let url: URL
     private let state: Mutex<File>
+    /// One MAC context for every leaf and family id, taken inside `state`'s lock: making one
+    /// (fetching HMAC and SHA-256 from OpenSSL) costs more than a MAC.
+    private let chain: Mutex<HMACChain>
 
     /// 16 levels of 16 children: a leaf per 64-bit family prefix, 16 HMACs to reach it.
     static let treeLevels = 16
@@ -37,6 +40,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     public init(url: URL) throws(KeyStoreError) {
         self.url = url
         self.state = Mutex(try LocalKeyring.load(url))
+        self.chain = Mutex(try makeChain())
     }
 
     /// Creates a keyring with one fresh KEK version and a fresh family-hash key.
@@ -61,7 +65,9 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
         let (version, leaf) = try state.withLock { file throws(KeyStoreError) in
             let v = file.activeVersion
-            return (v, try file.leafKey(version: v, family: family))
+            return (
+                v, try chain.withLock { c throws(KeyStoreError) in try file.leafKey(version: v, family: family, c) }
+            )
         }
         return WrappedKey(kekVersion: version, bytes: try KeyWrap.wrap(key, using: leaf))
     }
@@ -69,7 +75,9 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     /// Unwraps with the leaf of `wrapped.kekVersion` for `family`.
     public func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
         let leaf = try state.withLock { file throws(KeyStoreError) in
-            try file.leafKey(version: wrapped.kekVersion, family: family)
+            try chain.withLock { c throws(KeyStoreError) in
+                try file.leafKey(version: wrapped.kekVersion, family: family, c)
+            }
         }
         do {
             return try KeyWrap.unwrap(wrapped.bytes, using: leaf)
@@ -80,7 +88,9 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// HMAC-SHA256 of `descriptor` under the keyring's family key, first 16 bytes.
     public func familyID(for descriptor: [UInt8]) throws -> KeyID {
-        try state.withLock { $0 }.familyID(for: descriptor)
+        try state.withLock { file throws(KeyStoreError) in
+            try chain.withLock { c throws(KeyStoreError) in try file.familyID(for: descriptor, c) }
+        }
     }
 
     /// Adds a version with a fresh root and makes it active; the old one is retired.
@@ -195,10 +205,10 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         }
 
         /// HMAC-SHA256 of `descriptor` under the family key, first 16 bytes.
-        func familyID(for descriptor: [UInt8]) throws(KeyStoreError) -> KeyID {
+        func familyID(for descriptor: [UInt8], _ chain: HMACChain) throws(KeyStoreError) -> KeyID {
             var data = LocalKeyring.familyLabel
             data.append(contentsOf: descriptor)
-            guard let id = KeyID(bytes: try makeChain().mac(key: familyKey, message: data)) else {
+            guard let id = KeyID(bytes: chain.mac(key: familyKey, message: data)) else {
                 throw KeyStoreError(.keyringCorrupt)
             }
             return id
@@ -238,7 +248,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             versions.map { KEKVersionInfo(version: $0.version, state: $0.state, puncturedFamilies: $0.punctures) }
         }
 
-        func leafKey(version: UInt32, family: KeyID) throws(KeyStoreError) -> SymmetricKey {
+        func leafKey(version: UInt32, family: KeyID, _ chain: HMACChain) throws(KeyStoreError) -> SymmetricKey {
             guard let v = versions.first(where: { $0.version == version }), v.state != .destroyed else {
                 throw KeyStoreError(.kekUnavailable, "KEK v\(version) destroyed or unknown")
             }
@@ -246,7 +256,7 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
                 throw KeyStoreError(.punctured, "KEK v\(version), family \(family)")
             }
             let steps = (depth..<LocalKeyring.treeLevels).map { digit(of: family.high, level: $0) }
-            return SymmetricKey(data: try makeChain().walk(key: start, steps: steps, last: LocalKeyring.leafLabel))
+            return SymmetricKey(data: chain.walk(key: start, steps: steps, last: LocalKeyring.leafLabel))
         }
     }
 

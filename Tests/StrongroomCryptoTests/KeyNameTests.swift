@@ -23,6 +23,25 @@ struct KeyNameTests {
         #expect(longest == "subject:0123456789abcdeffedcba9876543210:v4294967295" && longest.utf8.count == 52)
     }
 
+    @Test("the byte forms are the texts' bytes; an id is spelled only by its own 32 lowercase digits")
+    func byteForms() {
+        let id = KeyID(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
+        #expect(id.hexBytes == Array(id.description.utf8))
+        for version: UInt32 in [0, 9, 10, 4_294_967_295] {
+            for scope in KeyScope.allCases {
+                let reference = KeyReference(scope: scope, id: id, version: version)
+                #expect(reference.textBytes == Array(reference.description.utf8))
+            }
+        }
+        #expect(id.isSpelled(by: Array("0123456789abcdeffedcba9876543210".utf8)))
+        #expect(!id.isSpelled(by: Array("0123456789ABCDEFFEDCBA9876543210".utf8)))
+        #expect(!id.isSpelled(by: Array("0123456789abcdeffedcba987654321".utf8)))
+        #expect(!id.isSpelled(by: Array("0123456789abcdeffedcba98765432100".utf8)))
+        #expect(!id.isSpelled(by: Array("0123456789abcdeffedcba9876543211".utf8)))
+        #expect(!id.isSpelled(by: []))
+        #expect(!KeyID(high: 0, low: 0).isSpelled(by: []))
+    }
+
     @Test("references sort as their texts do, byte by byte, without writing them")
     func textOrder() {
         let versions: [UInt32] = [0, 1, 2, 9, 10, 11, 19, 2_000, 99, 100, 1_000, UInt32.max, 429_496_729]

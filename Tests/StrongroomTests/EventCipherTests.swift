@@ -1,11 +1,12 @@
 import Foundation
-import Strongroom
 import StrongroomCrypto
 import StrongroomJSON
 import StrongroomKeys
 import StrongroomSchema
 import StrongroomTestSupport
 import Testing
+
+@testable import Strongroom
 
 let loanSchema = """
     {"type":"object","properties":{
@@ -87,6 +88,25 @@ struct EventCipherTests {
         let b = try JSONValue(parsing: cipher.encrypt(event("CUST-1", id: "e2")))
         #expect(a["email"] == b["email"])
         #expect(a["ssn"] != b["ssn"])
+    }
+
+    @Test("a batch's results are reserved at their exact size: sr1 text of every length, both algorithms")
+    func sealedSize() throws {
+        let cipher = try makeCipher()
+        var events: [[UInt8]] = []
+        // Plaintexts of 1 to 40 bytes cover every base64 remainder of both algorithms' lengths.
+        for n in 0..<40 {
+            let ssn = String(repeating: "9", count: n)
+            events.append(event("CUST-\(n % 3)", id: "e\(n)", ssn: ssn))
+            events.append(Array(#"{"applicationId":"x\#(n)","customerId":"C\#(n)","email":"\#(ssn)@b"}"#.utf8))
+        }
+        let sealed = cipher.seal(batch: events)
+        #expect(sealed.count == events.count)
+        for (plain, result) in zip(events, sealed) {
+            let value = try result.get().value
+            let scan = try plain.withUnsafeBufferPointer { try cipher.scan($0) }
+            #expect(cipher.sealedCount(plain.count, scan: scan) == value.count)
+        }
     }
 
     @Test("a ciphertext pasted into another field, event, subject, topic or tenant fails authentication")
