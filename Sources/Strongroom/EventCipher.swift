@@ -362,7 +362,8 @@ public struct EventCipher: Sendable {
             return i
         }
         // One round trip for every subject; a failure resurfaces per event below.
-        let resolved = (try? keys.encryptionKeys(for: families, seals: seals)) ?? []
+        let resolved =
+            (try? keys.encryptionKeys(for: families, seals: seals, threads: options.threads ?? Parallel.cores)) ?? []
         return Parallel.map(events.count, threads: options.threads) { i in
             events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {

@@ -48,8 +48,8 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
     /// The service holding the root keys.
     public let service: any RootKeyService
     private let state: Mutex<Loaded>
-    /// One MAC context for every leaf and family id, taken inside `state`'s lock.
-    private let chain: Mutex<HMACChain>
+    /// MAC contexts for leaves and family ids, lent one derivation at a time.
+    private let chains = ChainPool()
 
     /// The file name inside a data directory.
     public static let fileName = "kek.json"
@@ -99,7 +99,6 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
         self.url = url
         self.service = service
         self.state = Mutex(try Self.load(url, service, reusing: nil))
-        self.chain = Mutex(try makeChain())
     }
 
     /// Opens `url` with the service its file names (``RootKeyServices/service(for:)``).
@@ -159,13 +158,11 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// The service wraps the key under the active root; the tree leaf for `family` seals that.
     public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
-        let (version, root, leaf) = try state.withLock { loaded throws(KeyStoreError) in
+        let (version, root, path) = try state.withLock { loaded throws(KeyStoreError) in
             let v = loaded.tree.activeVersion
-            let leaf = try chain.withLock { c throws(KeyStoreError) in
-                try loaded.tree.leafKey(version: v, family: family, c)
-            }
-            return (v, try loaded.file.root(v), leaf)
+            return (v, try loaded.file.root(v), try loaded.tree.leafPath(version: v, family: family))
         }
+        let leaf = try chains.withChain { chain in path.derive(chain) }
         let context = Self.context(family, version)
         let bytes = key.withUnsafeBytes { Array($0) }
         let inner = try Self.call { try service.wrap(bytes, under: root, context: context) }
@@ -180,14 +177,13 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// Opens the tree layer (no service call when the leaf was punctured), then asks the service.
     public func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
-        let (root, leaf) = try state.withLock { loaded throws(KeyStoreError) in
+        let (root, path) = try state.withLock { loaded throws(KeyStoreError) in
             (
                 try loaded.file.root(wrapped.kekVersion),
-                try chain.withLock { c throws(KeyStoreError) in
-                    try loaded.tree.leafKey(version: wrapped.kekVersion, family: family, c)
-                }
+                try loaded.tree.leafPath(version: wrapped.kekVersion, family: family)
             )
         }
+        let leaf = try chains.withChain { chain in path.derive(chain) }
         let context = Self.context(family, wrapped.kekVersion)
         let inner: Data
         do {
@@ -202,8 +198,9 @@ public final class EnvelopeKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// HMAC-SHA256 of `descriptor` under the tree's family key, first 16 bytes.
     public func familyID(for descriptor: [UInt8]) throws -> KeyID {
-        try state.withLock { loaded throws(KeyStoreError) in
-            try chain.withLock { c throws(KeyStoreError) in try loaded.tree.familyID(for: descriptor, c) }
+        let familyKey = state.withLock { $0.tree.familyKey }
+        return try chains.withChain { chain throws(KeyStoreError) in
+            try LocalKeyring.File.familyID(for: descriptor, familyKey: familyKey, chain)
         }
     }
 

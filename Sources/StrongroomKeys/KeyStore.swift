@@ -370,9 +370,13 @@ public final class KeyStore: Sendable {
     ///
     /// For a caller that already numbered its families: no dictionary is built or hashed here
     /// beyond the key cache's own lookup.
+    ///
+    /// `threads` cores at most make and unwrap the keys of a large batch's new and uncached
+    /// families at once (the database work stays on this thread).
     package func encryptionKeys(
         for families: [KeyFamily],
-        seals: [Int]
+        seals: [Int],
+        threads: Int = 1
     ) throws(KeyStoreError) -> [DataEncryptionKey?] {
         // Read before the database: what is cached must not predate an erasure.
         let observed = generation.value
@@ -396,31 +400,39 @@ public final class KeyStore: Sendable {
         }
         let stamp = now()
         // Outside the write transaction: unwrap live keys, make and wrap new ones.
-        var plans: [Plan] = []
-        for ((index, family, seals, name), state) in zip(named, found) {
-            let reservation = try reservationSize(seals, limits)
-            var plan = Plan(index: index, family: family, name: name, seals: seals, reservation: reservation)
-            switch state {
-            case .erased: continue
-            case .missing:
-                plan.fresh = try freshKey(family.scope == .subject ? KeyID.random() : name, family.scope)
-            case .active(let id, let row):
-                // Unwrapped even when it is about to be replaced: in a store restored from before
-                // a finalized erasure, failing to unwrap is what says the subject is erased.
-                let current: DataEncryptionKey
-                do { current = try unwrap(row, id: id, scope: family.scope) } catch {
-                    if error.code == .punctured { continue }
-                    throw error
+        let planned = Self.map(named.count, threads: found.count >= Self.parallelKeys ? threads : 1) {
+            i -> Result<Plan?, KeyStoreError> in
+            let (index, family, seals, name) = named[i]
+            do throws(KeyStoreError) {
+                let reservation = try reservationSize(seals, limits)
+                var plan = Plan(index: index, family: family, name: name, seals: seals, reservation: reservation)
+                switch found[i] {
+                case .erased: return .success(nil)
+                case .missing:
+                    plan.fresh = try freshKey(family.scope == .subject ? KeyID.random() : name, family.scope)
+                case .active(let id, let row):
+                    // Unwrapped even when it is about to be replaced: in a store restored from before
+                    // a finalized erasure, failing to unwrap is what says the subject is erased.
+                    let current: DataEncryptionKey
+                    do throws(KeyStoreError) { current = try unwrap(row, id: id, scope: family.scope) } catch {
+                        if error.code == .punctured { return .success(nil) }
+                        throw error
+                    }
+                    plan.checked = current.reference
+                    if row.needsRotation(adding: reservation, limits, at: stamp) {
+                        plan.fresh = try freshKey(id, family.scope)
+                    } else {
+                        plan.current = current
+                    }
                 }
-                plan.checked = current.reference
-                if row.needsRotation(adding: reservation, limits, at: stamp) {
-                    plan.fresh = try freshKey(id, family.scope)
-                } else {
-                    plan.current = current
-                }
+                return .success(plan)
+            } catch {
+                return .failure(error)
             }
-            plans.append(plan)
         }
+        var plans: [Plan] = []
+        plans.reserveCapacity(planned.count)
+        for result in planned { if let plan = try result.get() { plans.append(plan) } }
         // In key-id order: the family and DEK rows are written front to back through their
         // B-trees (random ids otherwise jump between pages: +4 to +9% on encrypt with new keys).
         plans.sort { a, b in
@@ -447,6 +459,30 @@ public final class KeyStore: Sendable {
             result[grant.index] = grant.key
         }
         return result
+    }
+
+    /// Families below this many are made and unwrapped on the calling thread alone.
+    static let parallelKeys = 32
+
+    /// `body(i)` for every `i` in `0..<count`, in order, on up to `threads` cores.
+    private static func map<T: Sendable>(_ count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
+        let workers = min(max(1, threads), ProcessInfo.processInfo.activeProcessorCount, count)
+        guard workers > 1 else { return (0..<count).map(body) }
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let base = SlotBuffer(buffer)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                // Each worker writes only its own slots.
+                for i in (count * worker / workers)..<(count * (worker + 1) / workers) {
+                    (base.buffer.baseAddress.unsafelyUnwrapped + i).initialize(to: body(i))
+                }
+            }
+            initialized = count
+        }
+    }
+
+    private struct SlotBuffer<T>: @unchecked Sendable {
+        let buffer: UnsafeMutableBufferPointer<T>
+        init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
     }
 
     /// Seals to reserve on disk for a demand of `seals`: the configured block, at least the

@@ -23,9 +23,8 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     /// The keyring file.
     public let url: URL
     private let state: Mutex<File>
-    /// One MAC context for every leaf and family id, taken inside `state`'s lock: making one
-    /// (fetching HMAC and SHA-256 from OpenSSL) costs more than a MAC.
-    private let chain: Mutex<HMACChain>
+    /// MAC contexts for leaves and family ids, lent one derivation at a time.
+    private let chains = ChainPool()
 
     /// 16 levels of 16 children: a leaf per 64-bit family prefix, 16 HMACs to reach it.
     static let treeLevels = 16
@@ -40,7 +39,6 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
     public init(url: URL) throws(KeyStoreError) {
         self.url = url
         self.state = Mutex(try LocalKeyring.load(url))
-        self.chain = Mutex(try makeChain())
     }
 
     /// Creates a keyring with one fresh KEK version and a fresh family-hash key.
@@ -63,22 +61,21 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// Wraps `key` under the active version's leaf for `family`.
     public func wrap(_ key: SymmetricKey, family: KeyID) throws -> WrappedKey {
-        let (version, leaf) = try state.withLock { file throws(KeyStoreError) in
+        let (version, path) = try state.withLock { file throws(KeyStoreError) in
             let v = file.activeVersion
-            return (
-                v, try chain.withLock { c throws(KeyStoreError) in try file.leafKey(version: v, family: family, c) }
-            )
+            return (v, try file.leafPath(version: v, family: family))
         }
+        // Derived outside the lock: cores making keys at once derive at once.
+        let leaf = try chains.withChain { chain in path.derive(chain) }
         return WrappedKey(kekVersion: version, bytes: try KeyWrap.wrap(key, using: leaf))
     }
 
     /// Unwraps with the leaf of `wrapped.kekVersion` for `family`.
     public func unwrap(_ wrapped: WrappedKey, family: KeyID) throws -> SymmetricKey {
-        let leaf = try state.withLock { file throws(KeyStoreError) in
-            try chain.withLock { c throws(KeyStoreError) in
-                try file.leafKey(version: wrapped.kekVersion, family: family, c)
-            }
+        let path = try state.withLock { file throws(KeyStoreError) in
+            try file.leafPath(version: wrapped.kekVersion, family: family)
         }
+        let leaf = try chains.withChain { chain in path.derive(chain) }
         do {
             return try KeyWrap.unwrap(wrapped.bytes, using: leaf)
         } catch {
@@ -88,8 +85,9 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
 
     /// HMAC-SHA256 of `descriptor` under the keyring's family key, first 16 bytes.
     public func familyID(for descriptor: [UInt8]) throws -> KeyID {
-        try state.withLock { file throws(KeyStoreError) in
-            try chain.withLock { c throws(KeyStoreError) in try file.familyID(for: descriptor, c) }
+        let familyKey = state.withLock { $0.familyKey }
+        return try chains.withChain { chain throws(KeyStoreError) in
+            try File.familyID(for: descriptor, familyKey: familyKey, chain)
         }
     }
 
@@ -205,7 +203,11 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
         }
 
         /// HMAC-SHA256 of `descriptor` under the family key, first 16 bytes.
-        func familyID(for descriptor: [UInt8], _ chain: HMACChain) throws(KeyStoreError) -> KeyID {
+        static func familyID(
+            for descriptor: [UInt8],
+            familyKey: [UInt8],
+            _ chain: HMACChain
+        ) throws(KeyStoreError) -> KeyID {
             var data = LocalKeyring.familyLabel
             data.append(contentsOf: descriptor)
             guard let id = KeyID(bytes: chain.mac(key: familyKey, message: data)) else {
@@ -248,15 +250,30 @@ public final class LocalKeyring: KeyEncryptionKeyProvider, Sendable {
             versions.map { KEKVersionInfo(version: $0.version, state: $0.state, puncturedFamilies: $0.punctures) }
         }
 
-        func leafKey(version: UInt32, family: KeyID, _ chain: HMACChain) throws(KeyStoreError) -> SymmetricKey {
+        /// Where the leaf of `family` in `version` is derived from: the node that covers it and
+        /// the steps down from there.
+        func leafPath(version: UInt32, family: KeyID) throws(KeyStoreError) -> LeafPath {
             guard let v = versions.first(where: { $0.version == version }), v.state != .destroyed else {
                 throw KeyStoreError(.kekUnavailable, "KEK v\(version) destroyed or unknown")
             }
             guard let (start, depth) = v.cover(family.high) else {
                 throw KeyStoreError(.punctured, "KEK v\(version), family \(family)")
             }
-            let steps = (depth..<LocalKeyring.treeLevels).map { digit(of: family.high, level: $0) }
-            return SymmetricKey(data: chain.walk(key: start, steps: steps, last: LocalKeyring.leafLabel))
+            return LeafPath(
+                start: start,
+                steps: (depth..<LocalKeyring.treeLevels).map { digit(of: family.high, level: $0) }
+            )
+        }
+    }
+
+    /// A leaf's covering node and the steps down to the leaf.
+    struct LeafPath: Sendable {
+        let start: [UInt8]
+        let steps: [UInt8]
+
+        /// The leaf key.
+        func derive(_ chain: HMACChain) -> SymmetricKey {
+            SymmetricKey(data: chain.walk(key: start, steps: steps, last: LocalKeyring.leafLabel))
         }
     }
 
@@ -349,6 +366,25 @@ private func child(_ node: [UInt8], _ digit: UInt8, _ chain: HMACChain) -> [UInt
 /// A MAC chain for one derivation.
 func makeChain() throws(KeyStoreError) -> HMACChain {
     do { return try HMACChain() } catch { throw KeyStoreError(.kekUnavailable, "HMAC-SHA256 unavailable") }
+}
+
+/// MAC contexts lent to one derivation at a time: making one (OpenSSL fetches HMAC and SHA-256)
+/// costs more than a MAC, and one context behind a lock would let one core derive at a time.
+final class ChainPool: Sendable {
+    /// A context held by the pool or by one borrower, never two threads at once.
+    private struct Idle: @unchecked Sendable {
+        let chain: HMACChain
+    }
+
+    private let idle = Mutex<[Idle]>([])
+
+    /// `body` with a context no other caller holds meanwhile.
+    func withChain<T>(_ body: (HMACChain) throws(KeyStoreError) -> T) throws(KeyStoreError) -> T {
+        let lent: Idle
+        if let popped = idle.withLock({ $0.popLast() }) { lent = popped } else { lent = Idle(chain: try makeChain()) }
+        defer { idle.withLock { if $0.count < 16 { $0.append(lent) } } }
+        return try body(lent.chain)
+    }
 }
 
 func randomBytes(_ count: Int) -> [UInt8] {

@@ -174,6 +174,46 @@ struct LocalKeyringTests {
 
 @Suite("Key store")
 struct KeyStoreTests {
+    @Test("keys made and unwrapped on two cores at once are the keys one core gives, in order; erased stays out")
+    func keysOnSeveralCores() throws {
+        let (dir, store) = try fresh()
+        let old = (0..<40).map { KeyFamily.subject("OLD-\($0)") }
+        let first = try store.encryptionKeys(for: old, seals: Array(repeating: 1, count: old.count), threads: 1)
+        _ = try store.erase(subject: "OLD-3")
+        _ = try store.finalize()
+        // Cached keys would hide the unwrapping: every old key is read back from the database.
+        store.clearCache()
+        let new = (0..<40).map { KeyFamily.subject("NEW-\($0)") }
+        // Interleaved, so each core gets old and new families.
+        let asked = zip(old, new).flatMap { [$0, $1] }
+        let got = try store.encryptionKeys(for: asked, seals: Array(repeating: 2, count: asked.count), threads: 2)
+        #expect(got.count == asked.count)
+        var made: [DataEncryptionKey] = []
+        for (i, family) in asked.enumerated() {
+            if i % 2 == 0 {
+                let n = i / 2
+                if n == 3 {
+                    #expect(got[i] == nil, "an erased subject gets no key")
+                } else {
+                    #expect(got[i] == first[n], "OLD-\(n) keeps its key")
+                }
+            } else {
+                let key = try #require(got[i], "\(family) gets a key")
+                #expect(key.reference.scope == .subject && key.reference.version == 1)
+                made.append(key)
+            }
+        }
+        #expect(Set(made.map(\.reference.id)).count == new.count, "one fresh pseudonym per new subject")
+        #expect(!made.contains { m in first.contains { $0?.reference.id == m.reference.id } })
+        // On disk before they were handed out: another store on the directory unwraps each one.
+        let other = try KeyStore.open(dataDirectory: dir)
+        for fresh in made { #expect(try key(other.decryptionKey(fresh.reference)) == fresh) }
+        // Asked again on two cores: the same keys (cached or not).
+        store.clearCache()
+        let again = try store.encryptionKeys(for: new, seals: Array(repeating: 1, count: new.count), threads: 2)
+        #expect(again.map { $0?.reference } == made.map(\.reference))
+    }
+
     @Test("keys are created once, stored only wrapped, and survive a restart")
     func persistence() throws {
         let (dir, store) = try fresh()
