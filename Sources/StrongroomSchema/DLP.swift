@@ -175,12 +175,17 @@ public struct DLPScanner: Sendable {
         var path: [Int] = []
         // One pass: string values, and member names the schema does not declare (free text too).
         // The trie of tagged pointers walks along; a pointer string is built only for a finding.
-        walkUncovered(event, active: DLPCoverage.Reached(coverage.root), path: &path) { text, isName, path in
-            if isName, declared.contains(text) { return }
-            let detectors = detect(text)
-            guard !detectors.isEmpty else { return }
-            let pointer = Self.tokens(of: path, in: event).map { "/" + JSONPathSet.escapePointerToken($0) }.joined()
-            for detector in detectors { findings.append(DLPFinding(pointer: pointer, detector: detector)) }
+        walkUncovered(event, active: DLPCoverage.Reached(coverage.root), path: &path, found: &findings) {
+            text,
+            isName in
+            if isName, declared.contains(text) { return [] }
+            return detect(text)
+        }
+        // The walk leaves each finding's path in its pointer as indices: named now.
+        for i in findings.indices {
+            let path = findings[i].pointer.split(separator: "/").compactMap { Int($0) }
+            findings[i].pointer = Self.tokens(of: path, in: event).map { "/" + JSONPathSet.escapePointerToken($0) }
+                .joined()
         }
         return findings.map { finding in
             DLPFinding(
@@ -267,42 +272,63 @@ public struct DLPScanner: Sendable {
         }
     }
 
-    /// Calls `body` with every string value and member name outside the tagged subtrees.
+    /// Calls `detect` with every string value and member name outside the tagged subtrees, and
+    /// appends what it finds to `found`, the pointer written as the path's indices (`/2/0`).
     ///
     /// `isName` is true for names; `path` is the member and element indices that lead there
     /// (``tokens(of:in:)`` names them, for a finding); `active` are the coverage-trie nodes the
-    /// path has reached. Members and elements are visited in place, not copied out.
+    /// path has reached. Members and elements are visited in place, not copied out, and the
+    /// path is read only for a finding: per member, nothing is retained that need not be.
     private func walkUncovered(
         _ value: JSONValue,
         active: DLPCoverage.Reached,
         path: inout [Int],
-        _ body: (_ text: String, _ isName: Bool, _ path: [Int]) -> Void
+        found: inout [DLPFinding],
+        _ detect: (_ text: String, _ isName: Bool) -> [DLPDetector]
     ) {
         if active.isCovered { return }
         switch value {
         case .string(let text):
-            body(text, false, path)
+            let detectors = detect(text, false)
+            if !detectors.isEmpty { Self.report(detectors, path, &found) }
         case .array(let elements):
             elements.withUnsafeBufferPointer { elements in
                 for index in elements.indices {
                     path.append(index)
-                    walkUncovered(elements[index], active: active.step(String(index)), path: &path, body)
+                    walkUncovered(
+                        elements[index],
+                        active: active.isEmpty ? active : active.step(String(index)),
+                        path: &path,
+                        found: &found,
+                        detect
+                    )
                     path.removeLast()
                 }
             }
         case .object(let members):
             members.withUnsafeBufferPointer { members in
                 for index in members.indices {
-                    let next = active.step(members[index].key)
+                    let next = active.isEmpty ? active : active.step(members[index].key)
                     path.append(index)
-                    if !next.isCovered { body(members[index].key, true, path) }
-                    walkUncovered(members[index].value, active: next, path: &path, body)
+                    if !next.isCovered {
+                        let detectors = detect(members[index].key, true)
+                        if !detectors.isEmpty { Self.report(detectors, path, &found) }
+                    }
+                    switch members[index].value {
+                    case .null, .bool, .number: break
+                    default: walkUncovered(members[index].value, active: next, path: &path, found: &found, detect)
+                    }
                     path.removeLast()
                 }
             }
         case .null, .bool, .number:
             return
         }
+    }
+
+    private static func report(_ detectors: [DLPDetector], _ path: [Int], _ found: inout [DLPFinding]) {
+        let pointer = path.map { "/\($0)" }.joined()
+        for detector in detectors { found.append(DLPFinding(pointer: pointer, detector: detector)) }
     }
 
     /// Calls `body` with every string value and its pointer, and `names` (when given) with
@@ -412,6 +438,9 @@ public struct DLPCoverage: Sendable {
         private var rest: [Node] = []
 
         init(_ node: Node? = nil) { first = node }
+
+        /// True when the path left the trie: nothing below is tagged.
+        var isEmpty: Bool { first == nil }
 
         /// Whether a tagged pointer ends at one of the nodes.
         var isCovered: Bool {
