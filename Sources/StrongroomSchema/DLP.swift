@@ -307,16 +307,20 @@ public struct DLPScanner: Sendable {
             }
         case .object(let members):
             members.withUnsafeBufferPointer { members in
+                guard let base = members.baseAddress else { return }
                 for index in members.indices {
-                    let next = active.isEmpty ? active : active.step(members[index].key)
+                    let member = base + index
+                    let next = active.isEmpty ? active : active.step(member.pointee.key)
+                    if next.isCovered { continue }
                     path.append(index)
-                    if !next.isCovered {
-                        let detectors = detect(members[index].key, true)
-                        if !detectors.isEmpty { Self.report(detectors, path, &found) }
-                    }
-                    switch members[index].value {
+                    var detectors = detect(member.pointee.key, true)
+                    if !detectors.isEmpty { Self.report(detectors, path, &found) }
+                    switch member.pointee.value {
                     case .null, .bool, .number: break
-                    default: walkUncovered(members[index].value, active: next, path: &path, found: &found, detect)
+                    case .string(let text):
+                        detectors = detect(text, false)
+                        if !detectors.isEmpty { Self.report(detectors, path, &found) }
+                    default: walkUncovered(member.pointee.value, active: next, path: &path, found: &found, detect)
                     }
                     path.removeLast()
                 }
