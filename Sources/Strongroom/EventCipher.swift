@@ -361,10 +361,27 @@ public struct EventCipher: Sendable {
             }
             return i
         }
-        // One round trip for every subject; a failure resurfaces per event below.
-        let resolved =
-            (try? keys.encryptionKeys(for: families, seals: seals, threads: options.threads ?? Parallel.cores)) ?? []
-        return Parallel.map(events.count, threads: options.threads) { i in
+        @Sendable func sealAll(_ resolved: [DataEncryptionKey?]) -> [Result<Sealed, EventCipherError>] {
+            sealEach(events, scans, slot, resolved)
+        }
+        // One round trip for every subject; a failure resurfaces per event (each event then
+        // asks for its own key).
+        let threads = min(options.threads ?? Parallel.cores, Parallel.cores)
+        guard threads > 1 else {
+            return sealAll((try? keys.encryptionKeys(for: families, seals: seals, threads: 1)) ?? [])
+        }
+        // On more than one core the events are sealed while the new keys' transaction commits.
+        return (try? keys.withEncryptionKeys(for: families, seals: seals, threads: threads, sealAll)) ?? sealAll([])
+    }
+
+    /// Seals each event with its slot's key in `resolved` (or its own, asked for now).
+    private func sealEach(
+        _ events: [[UInt8]],
+        _ scans: [Result<Scan, EventCipherError>],
+        _ slot: [Int?],
+        _ resolved: [DataEncryptionKey?]
+    ) -> [Result<Sealed, EventCipherError>] {
+        Parallel.map(events.count, threads: options.threads) { i in
             events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
                     let scan = try scans[i].get()

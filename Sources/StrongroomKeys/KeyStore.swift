@@ -378,6 +378,65 @@ public final class KeyStore: Sendable {
         seals: [Int],
         threads: Int = 1
     ) throws(KeyStoreError) -> [DataEncryptionKey?] {
+        try encryptionKeys(for: families, seals: seals, threads: threads, decided: nil)
+    }
+
+    /// `work` with the keys of ``encryptionKeys(for:seals:threads:)``, run on other threads
+    /// while the transaction that makes new keys commits.
+    ///
+    /// `work` starts once every key is decided, before the transaction is on disk; its result
+    /// is returned only after the commit. When the keys cannot be written, the error is thrown
+    /// and `work`'s result, made with keys that do not exist, is dropped: nothing sealed under
+    /// a key leaves before the key is stored. With nothing to create, `work` runs on this thread.
+    package func withEncryptionKeys<T: Sendable>(
+        for families: [KeyFamily],
+        seals: [Int],
+        threads: Int,
+        _ work: @escaping @Sendable ([DataEncryptionKey?]) -> T
+    ) throws(KeyStoreError) -> T {
+        let overlapped = Overlap<T>()
+        let keys: [DataEncryptionKey?]
+        do {
+            keys = try encryptionKeys(for: families, seals: seals, threads: threads) { decided in
+                overlapped.start { work(decided) }
+            }
+        } catch {
+            _ = overlapped.wait()
+            throw error
+        }
+        return overlapped.wait() ?? work(keys)
+    }
+
+    /// Work started on another thread, waited for once.
+    private final class Overlap<T: Sendable>: Sendable {
+        private let group = DispatchGroup()
+        private let result = Mutex<T?>(nil)
+        private let started = Atomic<Bool>(false)
+
+        func start(_ work: @escaping @Sendable () -> T) {
+            group.enter()
+            started.store(true, ordering: .sequentiallyConsistent)
+            DispatchQueue.global().async {
+                let value = work()
+                self.result.withLock { $0 = value }
+                self.group.leave()
+            }
+        }
+
+        /// The work's result once it finished; nil when it never started.
+        func wait() -> T? {
+            guard started.load(ordering: .sequentiallyConsistent) else { return nil }
+            group.wait()
+            return result.withLock { $0 }
+        }
+    }
+
+    private func encryptionKeys(
+        for families: [KeyFamily],
+        seals: [Int],
+        threads: Int,
+        decided: (([DataEncryptionKey?]) -> Void)?
+    ) throws(KeyStoreError) -> [DataEncryptionKey?] {
         // Read before the database: what is cached must not predate an erasure.
         let observed = generation.value
         guard families.count == seals.count, seals.allSatisfy({ $0 >= 0 }) else {
@@ -433,6 +492,8 @@ public final class KeyStore: Sendable {
         var plans: [Plan] = []
         plans.reserveCapacity(planned.count)
         for result in planned { if let plan = try result.get() { plans.append(plan) } }
+        // Only erased families were missing: nothing to write.
+        guard !plans.isEmpty else { return result }
         // In key-id order: the family and DEK rows are written front to back through their
         // B-trees (random ids otherwise jump between pages: +4 to +9% on encrypt with new keys).
         plans.sort { a, b in
@@ -443,7 +504,14 @@ public final class KeyStore: Sendable {
         // The limits are read again inside the transaction: one changed since is applied now.
         let (granted, limitsNow): ([Granted], DEKUsageLimits) = try write { db in
             let limits = try Self.readLimits(db)
-            return (try plans.compactMap { plan in try self.grant(plan, limits: limits, stamp: stamp, db) }, limits)
+            let granted = try plans.compactMap { plan in try self.grant(plan, limits: limits, stamp: stamp, db) }
+            if let decided {
+                // Every key is decided; only the commit is left.
+                var keys = result
+                for grant in granted { keys[grant.index] = grant.key }
+                decided(keys)
+            }
+            return (granted, limits)
         }
         for grant in granted {
             let staleAt = limitsNow.maxAgeSeconds.map {

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import StrongroomCrypto
 import StrongroomTestSupport
+import Synchronization
 import Testing
 
 @testable import StrongroomKeys
@@ -174,6 +175,39 @@ struct LocalKeyringTests {
 
 @Suite("Key store")
 struct KeyStoreTests {
+    @Test(
+        "work overlapping the new keys' commit gets the decided keys, returns only once they are stored, runs here when nothing is new"
+    )
+    func workWhileCommitting() throws {
+        let (dir, store) = try fresh()
+        _ = try store.erase(subject: "GONE")
+        let families = (0..<50).map { KeyFamily.subject("W-\($0)") } + [KeyFamily.subject("GONE")]
+        let seals = Array(repeating: 1, count: families.count)
+        let caller = pthread_self()
+        let (given, elsewhere) = try store.withEncryptionKeys(for: families, seals: seals, threads: 2) { keys in
+            (keys.map { $0?.reference }, pthread_equal(pthread_self(), caller) == 0)
+        }
+        #expect(elsewhere, "new keys: the work ran while the transaction committed, on another thread")
+        #expect(given.count == families.count && given.last! == nil, "an erased subject gets no key")
+        // Stored by the time the work's result came back: another store reads every key.
+        let other = try KeyStore.open(dataDirectory: dir)
+        for reference in given.dropLast() {
+            let reference = try #require(reference)
+            #expect(try key(other.decryptionKey(reference)) != nil)
+        }
+        // The same keys on the next call; nothing new, so the work runs on this thread.
+        let (again, movedOff) = try store.withEncryptionKeys(for: families, seals: seals, threads: 2) { keys in
+            (keys.map { $0?.reference }, pthread_equal(pthread_self(), caller) == 0)
+        }
+        #expect(again == given && !movedOff)
+        // A refused request runs no work.
+        let ran = Mutex(false)
+        #expect(throws: KeyStoreError.self) {
+            try store.withEncryptionKeys(for: families, seals: [1], threads: 2) { _ in ran.withLock { $0 = true } }
+        }
+        #expect(!ran.withLock { $0 })
+    }
+
     @Test("keys made and unwrapped on two cores at once are the keys one core gives, in order; erased stays out")
     func keysOnSeveralCores() throws {
         let (dir, store) = try fresh()
