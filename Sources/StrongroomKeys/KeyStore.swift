@@ -387,13 +387,16 @@ public final class KeyStore: Sendable {
     /// `work` starts once every key is decided, before the transaction is on disk; its result
     /// is returned only after the commit. When the keys cannot be written, the error is thrown
     /// and `work`'s result, made with keys that do not exist, is dropped: nothing sealed under
-    /// a key leaves before the key is stored. With nothing to create, `work` runs on this thread.
+    /// a key leaves before the key is stored. When nothing is written (every key cached, or
+    /// only erased families missing) or `threads` is 1, `work` runs on this thread after the
+    /// keys are resolved.
     package func withEncryptionKeys<T: Sendable>(
         for families: [KeyFamily],
         seals: [Int],
         threads: Int,
         _ work: @escaping @Sendable ([DataEncryptionKey?]) -> T
     ) throws(KeyStoreError) -> T {
+        guard threads > 1 else { return work(try encryptionKeys(for: families, seals: seals, threads: 1)) }
         let overlapped = Overlap<T>()
         let keys: [DataEncryptionKey?]
         do {
@@ -414,8 +417,9 @@ public final class KeyStore: Sendable {
         private let started = Atomic<Bool>(false)
 
         func start(_ work: @escaping @Sendable () -> T) {
+            // Once only: a second start would be work for a transaction attempt that did not commit.
+            precondition(!started.exchange(true, ordering: .sequentiallyConsistent), "keys decided twice")
             group.enter()
-            started.store(true, ordering: .sequentiallyConsistent)
             DispatchQueue.global().async {
                 let value = work()
                 self.result.withLock { $0 = value }
@@ -459,8 +463,12 @@ public final class KeyStore: Sendable {
         }
         let stamp = now()
         // Outside the write transaction: unwrap live keys, make and wrap new ones.
+        // After a failure the rest is not asked for: a provider that is down is not asked again
+        // for every family of the batch (the first failure found is thrown).
+        let failed = Flag()
         let planned = Self.map(named.count, threads: found.count >= Self.parallelKeys ? threads : 1) {
             i -> Result<Plan?, KeyStoreError> in
+            if failed.isSet { return .success(nil) }
             let (index, family, seals, name) = named[i]
             do throws(KeyStoreError) {
                 let reservation = try reservationSize(seals, limits)
@@ -486,6 +494,7 @@ public final class KeyStore: Sendable {
                 }
                 return .success(plan)
             } catch {
+                failed.set()
                 return .failure(error)
             }
         }
@@ -527,6 +536,13 @@ public final class KeyStore: Sendable {
             result[grant.index] = grant.key
         }
         return result
+    }
+
+    /// A flag set once, read from many threads.
+    private final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        var isSet: Bool { value.load(ordering: .relaxed) }
+        func set() { value.store(true, ordering: .relaxed) }
     }
 
     /// Families below this many are made and unwrapped on the calling thread alone.

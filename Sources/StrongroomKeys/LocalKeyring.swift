@@ -377,12 +377,18 @@ final class ChainPool: Sendable {
     }
 
     private let idle = Mutex<[Idle]>([])
+    private static let blank = [UInt8](repeating: 0, count: 32)
 
     /// `body` with a context no other caller holds meanwhile.
     func withChain<T>(_ body: (HMACChain) throws(KeyStoreError) -> T) throws(KeyStoreError) -> T {
         let lent: Idle
         if let popped = idle.withLock({ $0.popLast() }) { lent = popped } else { lent = Idle(chain: try makeChain()) }
-        defer { idle.withLock { if $0.count < 16 { $0.append(lent) } } }
+        defer {
+            // An idle context still holds the last key it was given (a tree node that derives a
+            // leaf): it is re-keyed with a constant before it waits in the pool.
+            _ = lent.chain.mac(key: Self.blank, message: [])
+            idle.withLock { if $0.count < 16 { $0.append(lent) } }
+        }
         return try body(lent.chain)
     }
 }
