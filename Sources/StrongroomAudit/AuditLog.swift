@@ -142,7 +142,10 @@ public final class AuditLog: Sendable {
             // FULL in WAL mode: a returned append survives power loss. The page size (set before
             // WAL, and only in a new file): a consume batch's entries name about a thousand keys
             // each, tens of kilobytes that 4 KiB pages split into overflow chains.
-            try db.execute(sql: "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL")
+            try db.execute(
+                sql:
+                    "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY"
+            )
         }
         let path = dataDirectory.appendingPathComponent(Self.databaseFileName).path
         let origin: String

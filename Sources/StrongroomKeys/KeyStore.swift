@@ -273,7 +273,8 @@ public final class KeyStore: Sendable {
         config.prepareDatabase { db in
             // FULL: an acknowledged key is on disk before any ciphertext uses it.
             // secure_delete: an erased wrapped key is overwritten, not left in free pages.
-            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON")
+            // temp_store: statement journals stay in memory, never a temporary file of key pages.
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY")
         }
         do {
             try PrivateFiles.prepareDatabase(databaseURL.path)

@@ -46,9 +46,9 @@ public final class SQLiteEventLog: EventLog {
     /// WAL bytes that start a checkpoint: SQLite's own automatic threshold (1,000 pages of
     /// its default 4 KiB).
     static let checkpointBytes = 1000 * 4096
-    /// The writer connection's `synchronous` setting: 0 off, 1 normal, 2 full.
-    func writerSynchronous() throws -> Int {
-        try db.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") } ?? -1
+    /// A setting of the writer connection (`synchronous`: 0 off, 1 normal, 2 full).
+    func writerPragma(_ name: String) throws -> Int {
+        try db.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA \(name)") } ?? -1
     }
 
     /// This database's page size (set when the file was made).
@@ -69,7 +69,8 @@ public final class SQLiteEventLog: EventLog {
         let wal = WALState()
         self.wal = wal
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(pragma)")
+            // Statement journals stay in memory: a record's bytes never reach a temporary file.
+            try db.execute(sql: "PRAGMA synchronous = \(pragma); PRAGMA temp_store = MEMORY")
             // A batch of 1,000 sealed records is about 2 MB: SQLite writes each WAL frame (a
             // page) with its own system calls, so 64 KiB pages make 16 times fewer than the
             // default 4 KiB. Takes effect only in a new file; the cache holds a whole batch.

@@ -53,13 +53,18 @@ struct AuditLogTests {
         #expect(AuditEntry.parseTimestamp("2000-02-29T00:00:00.500Z") == Date(timeIntervalSince1970: 951_782_400.5))
     }
 
-    @Test("a new audit log has 16 KiB pages in WAL mode; an entry naming a thousand keys reads back whole")
+    @Test(
+        "a new audit log has 16 KiB pages in WAL mode and keeps temporary data in memory; an entry naming a thousand keys reads back whole"
+    )
     func pageSize() throws {
         let log = try AuditLog(dataDirectory: TestSupport.scratchDirectory("audit"))
-        let (pageSize, mode) = try log.db.read { db in
-            (try Int.fetchOne(db, sql: "PRAGMA page_size"), try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+        let (pageSize, mode, temp) = try log.db.read { db in
+            (
+                try Int.fetchOne(db, sql: "PRAGMA page_size"), try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                try Int.fetchOne(db, sql: "PRAGMA temp_store")
+            )
         }
-        #expect(pageSize == 16_384 && mode == "wal")
+        #expect(pageSize == 16_384 && mode == "wal" && temp == 2)
         var entry = sampleEntry(1)
         entry.keyIDs = (0..<1000).map { "subject:\(String(repeating: "ab", count: 16)):v\($0)" }
         try log.append([entry])

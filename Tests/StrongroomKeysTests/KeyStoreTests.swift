@@ -93,6 +93,15 @@ struct LocalKeyringTests {
         #expect(setting == 2)
     }
 
+    @Test("no connection to the key store spills key pages to a temporary file: temp_store = MEMORY")
+    func statementJournalsInMemory() throws {
+        let store = try KeyStore.initialize(dataDirectory: TestSupport.scratchDirectory("keys-temp"))
+        _ = try store.encryptionKey(for: .subject("c-1"))
+        let writer = try store.db.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA temp_store") }
+        let reader = try store.db.read { try Int.fetchOne($0, sql: "PRAGMA temp_store") }
+        #expect(writer == 2 && reader == 2)
+    }
+
     @Test("refuses a keyring group or others can read, as ssh does")
     func permissions() throws {
         let (dir, _) = try fresh()
