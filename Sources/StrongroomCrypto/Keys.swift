@@ -81,11 +81,18 @@ public struct KeyID: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// True when `text` is exactly ``hexBytes``.
-    public func isSpelled(by text: some Collection<UInt8>) -> Bool {
+    ///
+    /// Takes an array, not any collection: a generic comparison called from another module ran
+    /// unspecialized, a value-witness call per byte (9% of a consume's CPU, perf).
+    public func isSpelled(by text: [UInt8]) -> Bool {
         guard text.count == 32 else { return false }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
-            writeHex(buffer, at: 0)
-            return buffer.elementsEqual(text)
+        return text.withUnsafeBufferPointer { given in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+                writeHex(buffer, at: 0)
+                var differ: UInt8 = 0
+                for i in 0..<32 { differ |= buffer[i] ^ given[i] }
+                return differ == 0
+            }
         }
     }
 
