@@ -550,6 +550,9 @@ public final class KeyStore: Sendable {
     static let parallelKeys = 32
 
     /// `body(i)` for every `i` in `0..<count`, in order, on up to `threads` cores.
+    ///
+    /// Not `Parallel.map`: that lives in `Strongroom`, above this module, and splits only work
+    /// of 64 items or more; a generic shared across modules would also run unspecialized.
     private static func map<T: Sendable>(_ count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
         let workers = min(max(1, threads), ProcessInfo.processInfo.activeProcessorCount, count)
         guard workers > 1 else { return (0..<count).map(body) }
