@@ -361,28 +361,71 @@ public struct EventCipher: Sendable {
             }
             return i
         }
-        @Sendable func sealAll(_ resolved: [DataEncryptionKey?]) -> [Result<Sealed, EventCipherError>] {
-            sealEach(events, scans, slot, resolved)
-        }
         // One round trip for every subject; a failure resurfaces per event (each event then
         // asks for its own key).
         let threads = min(options.threads ?? Parallel.cores, Parallel.cores)
         guard threads > 1 else {
-            return sealAll((try? keys.encryptionKeys(for: families, seals: seals, threads: 1)) ?? [])
+            let resolved = (try? keys.encryptionKeys(for: families, seals: seals, threads: 1)) ?? []
+            return sealEach(events, scans, slot, resolved, events.indices)
         }
-        // On more than one core the events are sealed while the new keys' transaction commits.
-        return (try? keys.withEncryptionKeys(for: families, seals: seals, threads: threads, sealAll)) ?? sealAll([])
+        // On more than one core, the events whose keys are cached are sealed at once, while
+        // the keys of the batch's new and uncached subjects are made and committed; those events are
+        // then sealed while the new keys' transaction commits.
+        let cached = keys.cachedEncryptionKeys(for: families, seals: seals)
+        let missing = cached.indices.filter { cached[$0] == nil }
+        guard !missing.isEmpty else { return sealEach(events, scans, slot, cached, events.indices) }
+        let waiting = events.indices.filter { i in slot[i].map { cached[$0] == nil } ?? false }
+        let early = Background { [self] in
+            sealEach(
+                events,
+                scans,
+                slot,
+                cached,
+                events.indices.filter { i in slot[i].map { cached[$0] != nil } ?? true }
+            )
+        }
+        @Sendable func sealWaiting(_ made: [DataEncryptionKey?]) -> [Result<Sealed, EventCipherError>] {
+            // `made` follows `missing`; an empty answer leaves each event to ask for its own key.
+            var resolved = cached
+            if made.count == missing.count { for (j, f) in missing.enumerated() { resolved[f] = made[j] } }
+            return sealEach(events, scans, slot, resolved, waiting)
+        }
+        let late =
+            (try? keys.withEncryptionKeys(
+                for: missing.map { families[$0] },
+                seals: missing.map { seals[$0] },
+                threads: threads,
+                sealWaiting
+            )) ?? sealWaiting([])
+        let sealedEarly = early.wait()
+        // Back in the events' order: each group kept its events in order.
+        var results: [Result<Sealed, EventCipherError>] = []
+        results.reserveCapacity(events.count)
+        var (e, l) = (0, 0)
+        for i in events.indices {
+            if l < waiting.count, waiting[l] == i {
+                results.append(late[l])
+                l += 1
+            } else {
+                results.append(sealedEarly[e])
+                e += 1
+            }
+        }
+        return results
     }
 
-    /// Seals each event with its slot's key in `resolved` (or its own, asked for now).
+    /// Seals each event of `indices` with its slot's key in `resolved` (or its own, asked for
+    /// now); the results in the order of `indices`.
     private func sealEach(
         _ events: [[UInt8]],
         _ scans: [Result<Scan, EventCipherError>],
         _ slot: [Int?],
-        _ resolved: [DataEncryptionKey?]
+        _ resolved: [DataEncryptionKey?],
+        _ indices: some RandomAccessCollection<Int> & Sendable
     ) -> [Result<Sealed, EventCipherError>] {
-        Parallel.map(events.count, threads: options.threads) { i in
-            events[i].withUnsafeBufferPointer { buffer in
+        Parallel.map(indices.count, threads: options.threads) { j in
+            let i = indices[indices.index(indices.startIndex, offsetBy: j)]
+            return events[i].withUnsafeBufferPointer { buffer in
                 do throws(EventCipherError) {
                     let scan = try scans[i].get()
                     var out: [UInt8] = []

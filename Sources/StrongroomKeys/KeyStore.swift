@@ -382,6 +382,19 @@ public final class KeyStore: Sendable {
         try encryptionKeys(for: families, seals: seals, threads: threads, decided: nil)
     }
 
+    /// The encrypting keys of `families` this process already holds, no database read.
+    ///
+    /// `seals[i]` seals are taken from each hit's reservation; nil where the cache cannot
+    /// answer (not cached, its reserved seals spent, past its age limit, or an erasure since
+    /// it was cached): those are for ``encryptionKeys(for:seals:threads:)``, which does not
+    /// charge a family twice.
+    package func cachedEncryptionKeys(for families: [KeyFamily], seals: [Int]) -> [DataEncryptionKey?] {
+        guard families.count == seals.count, seals.allSatisfy({ $0 >= 0 }) else {
+            return Array(repeating: nil, count: families.count)
+        }
+        return cachedActive(families, seals)
+    }
+
     /// `work` with the keys of ``encryptionKeys(for:seals:threads:)``, run on other threads
     /// while the transaction that makes new keys commits.
     ///

@@ -2,7 +2,9 @@ import Crypto
 import Foundation
 import Strongroom
 import StrongroomCrypto
+import StrongroomJSON
 import StrongroomKeys
+import StrongroomSchema
 import StrongroomTestSupport
 import Synchronization
 import Testing
@@ -156,6 +158,48 @@ struct ReliabilityTests {
         _ = try keys.encryptionKey(for: .subject("CUST-9", tenant: ""))
         #expect(guarded.breaker.state == .closed)
     }
+
+    @Test(
+        "a KMS outage refuses only the events that need a new key: a batch's events under held keys are sealed, in order, on one core or every core"
+    )
+    func outageSparesHeldKeys() throws {
+        for threads in [1, nil] as [Int?] {
+            let directory = TestSupport.scratchDirectory("outage-batch")
+            _ = try KeyStore.initialize(dataDirectory: directory)
+            let flaky = FlakyKeyring(try LocalKeyring(url: directory.appendingPathComponent(KeyStore.keyringFileName)))
+            let keys = try KeyStore(directory: directory, provider: flaky)
+            let cipher = try EventCipher(
+                plan: EncryptionPlan(schema: JSONValue(parsing: loanSchema)),
+                keys: keys,
+                options: .init(
+                    topic: "loan_applications",
+                    tenant: "",
+                    subjectField: "customerId",
+                    eventIDField: "applicationId",
+                    threads: threads
+                )
+            )
+            let held = try cipher.seal(batch: (0..<20).map { event("HELD-\($0)", id: "a\($0)") }).map { try $0.get() }
+            let families = try keys.list().count
+            flaky.down.store(true, ordering: .relaxed)
+            let batch = (0..<300).map { i in
+                i % 3 == 0 ? event("NEW-\(i)", id: "b\(i)") : event("HELD-\(i % 20)", id: "b\(i)")
+            }
+            let results = cipher.seal(batch: batch)
+            flaky.down.store(false, ordering: .relaxed)
+            #expect(results.count == batch.count)
+            for (i, result) in results.enumerated() {
+                if i % 3 == 0 {
+                    #expect(throws: EventCipherError(.keyUnavailable, ""), "event \(i)") { try result.get() }
+                } else {
+                    let sealed = try result.get()
+                    #expect(sealed.key == held[i % 20].key, "event \(i)")
+                    #expect(try cipher.decrypt(sealed.value) == batch[i], "event \(i)")
+                }
+            }
+            #expect(try keys.list().count == families, "no key was made for a subject refused")
+        }
+    }
 }
 
 #if PKCS11 || KMS
@@ -275,4 +319,5 @@ struct ProviderOutageTests {
         #expect(reopened == after)
     }
 }
+
 #endif
