@@ -138,15 +138,34 @@ public enum RecordSignature {
         // The same bytes in every record's headers: made once, shared.
         let producerText = Array(producer.utf8)
         let keyIDText = Array(keyID.utf8)
+        // "<batch id>:<index>:<size>": the parts around the index made once.
+        let batchPrefix = Array("\(batchID):".utf8)
+        let batchSuffix = Array(":\(leaves.count)".utf8)
         return Parallel.map(leaves.count) { i in
-            [
+            var batch: [UInt8] = []
+            batch.reserveCapacity(batchPrefix.count + 20 + batchSuffix.count)
+            batch += batchPrefix
+            appendDecimal(i, to: &batch)
+            batch += batchSuffix
+            return [
                 (Header.signature, signatureText),
-                (Header.batch, Array("\(batchID):\(i):\(leaves.count)".utf8)),
-                (Header.proof, tree.inclusionPath(UInt64(i)).flatMap { $0 }),
+                (Header.batch, batch),
+                (Header.proof, tree.inclusionPathBytes(UInt64(i))),
                 (Header.producer, producerText),
                 (Header.producerKey, keyIDText),
                 (Header.sequence, Array(contents[i].sequence.utf8)),
             ]
+        }
+    }
+
+    /// Appends the decimal digits of `value` (not negative), as `String(value)` spells them.
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        precondition(value >= 0)
+        var divisor = 1
+        while value / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
         }
     }
 

@@ -277,6 +277,61 @@ public enum Merkle {
             rightEdge[0] ?? rangeHash(0..<size) { (level: Int, i: UInt64) -> Hash in levels[level][Int(i)] }
         }
 
+        /// PATH(index) with its hashes end to end, as a record header carries them: one
+        /// array, filled by copies of the tree's hashes (no array per hash, none hashed again).
+        public func inclusionPathBytes(_ index: UInt64) -> [UInt8] {
+            let size = self.size
+            precondition(index < size)
+            // Each step top-down names its sibling: a complete aligned subtree (level, index),
+            // or an incomplete range along the right edge, hashed once when the tree was built.
+            var steps = 0
+            var (n, m) = (size, index)
+            while n > 1 {
+                let k = split(n)
+                if m < k { n = k } else { (m, n) = (m - k, n - k) }
+                steps += 1
+            }
+            return [UInt8](unsafeUninitializedCapacity: steps * 32) { out, count in
+                // PATH lists the siblings bottom-up: the first step's sibling goes last.
+                var at = steps * 32
+                var start: UInt64 = 0
+                (n, m) = (size, index)
+                func put(_ hash: Hash) {
+                    at -= 32
+                    hash.withUnsafeBufferPointer {
+                        precondition($0.count == 32)
+                        (out.baseAddress.unsafelyUnwrapped + at).initialize(
+                            from: $0.baseAddress.unsafelyUnwrapped,
+                            count: 32
+                        )
+                    }
+                }
+                func sibling(_ lower: UInt64, _ upper: UInt64) {
+                    let length = upper - lower
+                    if length & (length - 1) != 0 {
+                        // Not a power of two: only the right edge has such ranges.
+                        put(rightEdge[lower].unsafelyUnwrapped)
+                    } else {
+                        let level = length.trailingZeroBitCount
+                        put(levels[level][Int(lower >> UInt64(level))])
+                    }
+                }
+                while n > 1 {
+                    let k = split(n)
+                    if m < k {
+                        sibling(start + k, start + n)
+                        n = k
+                    } else {
+                        sibling(start, start + k)
+                        start += k
+                        m -= k
+                        n -= k
+                    }
+                }
+                count = steps * 32
+            }
+        }
+
         /// PATH(index) in O(log n).
         public func inclusionPath(_ index: UInt64) -> [Hash] {
             Merkle.inclusionPath(

@@ -128,6 +128,7 @@ struct MerkleTests {
             for index in 0..<size {
                 let path = Merkle.inclusionPath(index: UInt64(index), leaves: tree)
                 #expect(held.inclusionPath(UInt64(index)) == path, "size \(size) index \(index)")
+                #expect(held.inclusionPathBytes(UInt64(index)) == path.flatMap { $0 }, "size \(size) index \(index)")
                 try Merkle.verifyInclusion(
                     index: UInt64(index),
                     size: UInt64(size),
