@@ -88,6 +88,31 @@ struct SQLiteEventLogTests {
         #expect(log.wal.checkpoints.load(ordering: .relaxed) > before)
     }
 
+    @Test(
+        "a topic's configuration is read as stored: a topic made again with another configuration reads as the new one, here and in another log on the directory"
+    )
+    func topicConfigAsStored() throws {
+        let dir = TestSupport.scratchDirectory("log-config")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        let first = TopicConfig(partitions: 2, classification: "CONFIDENTIAL", dlpAction: "reject")
+        let second = TopicConfig(partitions: 3, classification: "RESTRICTED", dlpAction: "flag")
+        try log.createTopic("t", config: first)
+        try log.createTopic("u", config: first)
+        #expect(try log.topicConfig("t") == first)
+        #expect(try log.describeTopic("t").config == first)
+        let other = try SQLiteEventLog(dataDirectory: dir)
+        #expect(try other.topicConfig("t") == first)
+        try other.deleteTopic("t")
+        try other.createTopic("t", config: second)
+        #expect(try log.topicConfig("t") == second)
+        #expect(try log.topicConfig("u") == first)
+        _ = try log.append([LogRecord(key: nil, value: Array("v".utf8), partition: 2)], to: "t")
+        #expect(throws: LogError.self) {
+            try log.append([LogRecord(key: nil, value: Array("v".utf8), partition: 2)], to: "u")
+        }
+        #expect(throws: LogError.self) { try log.topicConfig("missing") }
+    }
+
     @Test("Kafka's murmur2 test vectors (UtilsTest) and partition choice")
     func murmur2() {
         let vectors: [(String, Int32)] = [
