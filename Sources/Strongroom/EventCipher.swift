@@ -349,6 +349,10 @@ public struct EventCipher: Sendable {
         var slots: [KeyFamily: Int] = [:]
         var families: [KeyFamily] = []
         var seals: [Int] = []
+        // Sized for a batch of distinct subjects: no rehashing while it fills.
+        slots.reserveCapacity(events.count)
+        families.reserveCapacity(events.count)
+        seals.reserveCapacity(events.count)
         let slot = scans.map { scanned -> Int? in
             guard case .success(let s) = scanned, s.needsKey, s.subjectKey == nil else { return nil }
             let f = family(for: s.subject)
