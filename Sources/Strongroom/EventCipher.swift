@@ -372,7 +372,14 @@ public struct EventCipher: Sendable {
             let resolved = (try? keys.encryptionKeys(for: families, seals: seals, threads: 1)) ?? []
             return sealEach(events, scans, slot, resolved, events.indices)
         }
-        // On more than one core, the events whose keys are cached are sealed at once, while
+        guard threads == Parallel.cores else {
+            // A cap below the machine's cores: one sealing at a time, overlapping the commit.
+            return
+                (try? keys.withEncryptionKeys(for: families, seals: seals, threads: threads) { resolved in
+                    sealEach(events, scans, slot, resolved, events.indices)
+                }) ?? sealEach(events, scans, slot, [], events.indices)
+        }
+        // On every core, the events whose keys are cached are sealed at once, while
         // the keys of the batch's new and uncached subjects are made and committed; those events are
         // then sealed while the new keys' transaction commits.
         let cached = keys.cachedEncryptionKeys(for: families, seals: seals)
