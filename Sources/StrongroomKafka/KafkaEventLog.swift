@@ -519,7 +519,11 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
                     + "\(positions.compactMap { $0 }.count) of \(records.count) records acknowledged"
             )
         }
-        return positions.compactMap { $0 }
+        // Every record was acknowledged: their positions in one array made at its size, not grown.
+        var acknowledged: [RecordPosition] = []
+        acknowledged.reserveCapacity(positions.count)
+        for case let position? in positions { acknowledged.append(position) }
+        return acknowledged
     }
 
     static func code(_ error: rd_kafka_resp_err_t) -> LogError.Code {
@@ -542,8 +546,11 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
         if !record.headers.isEmpty {
             headers = rd_kafka_headers_new(record.headers.count)
             for header in record.headers {
-                header.value.withUnsafeBytes { value in
-                    _ = rd_kafka_header_add(headers, header.name, -1, value.baseAddress, value.count)
+                // `withCString`: a short name passed as a `String` argument is copied to the heap.
+                header.name.withCString { name in
+                    header.value.withUnsafeBytes { value in
+                        _ = rd_kafka_header_add(headers, name, -1, value.baseAddress, value.count)
+                    }
                 }
             }
         }
