@@ -386,7 +386,8 @@ public struct EventCipher: Sendable {
         let missing = cached.indices.filter { cached[$0] == nil }
         guard !missing.isEmpty else { return sealEach(events, scans, slot, cached, events.indices) }
         let waiting = events.indices.filter { i in slot[i].map { cached[$0] == nil } ?? false }
-        let early = Background { [self] in
+        let early = Overlap<[Result<Sealed, EventCipherError>]>()
+        early.start { [self] in
             sealEach(
                 events,
                 scans,
@@ -408,7 +409,7 @@ public struct EventCipher: Sendable {
                 threads: threads,
                 sealWaiting
             )) ?? sealWaiting([])
-        let sealedEarly = early.wait()
+        let sealedEarly = early.wait().unsafelyUnwrapped
         // Back in the events' order: each group kept its events in order.
         var results: [Result<Sealed, EventCipherError>] = []
         results.reserveCapacity(events.count)

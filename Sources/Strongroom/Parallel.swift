@@ -53,26 +53,6 @@ enum Parallel {
     }
 }
 
-/// Work started on another thread at once, its result waited for once.
-final class Background<T: Sendable>: Sendable {
-    private let group = DispatchGroup()
-    private let result = Mutex<T?>(nil)
-
-    init(_ work: @escaping @Sendable () -> T) {
-        group.enter()
-        DispatchQueue.global(qos: .userInitiated).async {
-            let value = work()
-            self.result.withLock { $0 = value }
-            self.group.leave()
-        }
-    }
-
-    func wait() -> T {
-        group.wait()
-        return result.withLock { $0.take() }.unsafelyUnwrapped
-    }
-}
-
 /// Frees a batch's large values on another thread.
 ///
 /// A batch leaves thousands of small buffers behind (records, headers, sealed values); freed

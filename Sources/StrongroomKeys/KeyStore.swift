@@ -424,31 +424,6 @@ public final class KeyStore: Sendable {
         return overlapped.wait() ?? work(keys)
     }
 
-    /// Work started on another thread, waited for once.
-    private final class Overlap<T: Sendable>: Sendable {
-        private let group = DispatchGroup()
-        private let result = Mutex<T?>(nil)
-        private let started = Atomic<Bool>(false)
-
-        func start(_ work: @escaping @Sendable () -> T) {
-            // Once only: a second start would be work for a transaction attempt that did not commit.
-            precondition(!started.exchange(true, ordering: .sequentiallyConsistent), "keys decided twice")
-            group.enter()
-            DispatchQueue.global().async {
-                let value = work()
-                self.result.withLock { $0 = value }
-                self.group.leave()
-            }
-        }
-
-        /// The work's result once it finished; nil when it never started.
-        func wait() -> T? {
-            guard started.load(ordering: .sequentiallyConsistent) else { return nil }
-            group.wait()
-            return result.withLock { $0 }
-        }
-    }
-
     private func encryptionKeys(
         for families: [KeyFamily],
         seals: [Int],

@@ -219,23 +219,10 @@ public final class SQLiteEventLog: EventLog {
             )
         else { throw LogError(.unknownTopic, name) }
         let text: String = row["config"]
-        guard let config = decodedConfigs.withLock({ $0[Array(text.utf8)] }) ?? decode(text) else {
+        guard let config = try? JSONDecoder().decode(TopicConfig.self, from: Data(text.utf8)) else {
             throw LogError(.storage, "topic \(name): unreadable configuration")
         }
         return TopicRow(id: row["id"], config: config)
-    }
-
-    /// Configurations decoded from their stored text: the text is the key, so a changed
-    /// configuration is decoded again, never mistaken for the one before.
-    private static let decodedConfigs = Mutex<[[UInt8]: TopicConfig]>([:])
-
-    private static func decode(_ text: String) -> TopicConfig? {
-        guard let config = try? JSONDecoder().decode(TopicConfig.self, from: Data(text.utf8)) else { return nil }
-        decodedConfigs.withLock {
-            if $0.count >= 1_024 { $0.removeAll() }
-            $0[Array(text.utf8)] = config
-        }
-        return config
     }
 
     static func describe(_ db: Database, _ name: String) throws -> TopicDescription {
