@@ -237,43 +237,22 @@ public struct DataEncryptionKey: Sendable, Equatable, CustomStringConvertible, C
 
     /// HKDF-SHA256 (RFC 5869), no salt, info `strongroom/field/v2/` ‖ algorithm byte: 32 bytes.
     ///
-    /// OpenSSL's HKDF with the `OpenSSL` trait (a new key is derived for every key made or
-    /// unwrapped), swift-crypto's otherwise: the same bytes, checked by the format vectors.
+    /// Two HMACs on OpenSSL's SHA-256 with the `OpenSSL` trait (a new key is derived for every
+    /// key made or unwrapped; EVP_KDF's HKDF cost ten times as much), swift-crypto's HKDF
+    /// otherwise: the same bytes, checked by the format vectors and RFC 5869's test cases.
     static func subkey(_ key: SymmetricKey, _ algorithm: FieldAlgorithm) -> SymmetricKey {
         let info = Array("strongroom/field/v2/".utf8) + [algorithm.rawValue]
         #if OpenSSL
-        if let kdf = hkdf {
-            var out = [UInt8](repeating: 0, count: 32)
-            let ok = key.withUnsafeBytes { ikm in
-                info.withUnsafeBufferPointer { i in
-                    out.withUnsafeMutableBufferPointer { o in
-                        sr_hkdf_sha256(
-                            kdf.pointer,
-                            ikm.bindMemory(to: UInt8.self).baseAddress,
-                            ikm.count,
-                            i.baseAddress,
-                            i.count,
-                            o.baseAddress,
-                            32
-                        )
-                    }
-                }
+        if let chain = try? HMACChain() {
+            return withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { out in
+                key.withUnsafeBytes { ikm in chain.hkdf(key: ikm, info: info, into: out) }
+                defer { out.initializeMemory(as: UInt8.self, repeating: 0) }
+                return SymmetricKey(data: UnsafeRawBufferPointer(out))
             }
-            defer { out.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-            if ok == 1 { return SymmetricKey(data: out) }
         }
         #endif
         return HKDF<SHA256>.deriveKey(inputKeyMaterial: key, info: info, outputByteCount: 32)
     }
-
-    #if OpenSSL
-    /// An `EVP_KDF`: immutable once fetched, shared by every thread.
-    struct KDF: @unchecked Sendable {
-        let pointer: OpaquePointer
-    }
-
-    static let hkdf: KDF? = sr_hkdf_fetch().map { KDF(pointer: $0) }
-    #endif
 
     /// A fresh random key: 32 bytes of kernel randomness from the calling thread's pool
     /// (erased from the pool as they are taken).

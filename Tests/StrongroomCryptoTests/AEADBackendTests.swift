@@ -419,7 +419,7 @@ struct NonceTests {
     #endif
 }
 
-@Suite("HMAC-SHA256 chains (OpenSSL EVP_MAC with the OpenSSL trait, else swift-crypto)")
+@Suite("HMAC-SHA256 chains (on OpenSSL's SHA-256 with the OpenSSL trait, else swift-crypto)")
 struct HMACChainTests {
     @Test("RFC 4231 vectors", arguments: RFCVectors.hmacSHA256)
     func rfc4231(vector: RFCVectors.HMACCase) throws {
@@ -455,6 +455,44 @@ struct HMACChainTests {
                 }
             }
         }
+    }
+
+    @Test(
+        "HKDF-SHA256: RFC 5869's test case 3, and swift-crypto's bytes for inputs of 0-80 bytes, info of 0-256, outputs of 1-8,160"
+    )
+    func hkdf() throws {
+        let chain = try HMACChain()
+        func derive(_ key: [UInt8], _ info: [UInt8], _ count: Int) -> [UInt8] {
+            var out = [UInt8](repeating: 0xAA, count: count)
+            key.withUnsafeBytes { k in out.withUnsafeMutableBytes { chain.hkdf(key: k, info: info, into: $0) } }
+            return out
+        }
+        #expect(
+            derive([UInt8](repeating: 0x0B, count: 22), [], 42)
+                == hex("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
+        )
+        for keyLength in [0, 1, 31, 32, 33, 64, 65, 80] {
+            for infoLength in [0, 1, 21, 255, 256] {
+                for count in [1, 31, 32, 33, 64, 100, 8_160] {
+                    let key = randomBytes(keyLength)
+                    let info = randomBytes(infoLength)
+                    let reference = HKDF<SHA256>.deriveKey(
+                        inputKeyMaterial: SymmetricKey(data: key),
+                        info: info,
+                        outputByteCount: count
+                    )
+                    #expect(
+                        derive(key, info, count) == reference.withUnsafeBytes { Array($0) },
+                        "key \(keyLength), info \(infoLength), \(count) bytes"
+                    )
+                }
+            }
+        }
+        // The chain still MACs after the derivations: RFC 4231 test case 1.
+        #expect(
+            chain.mac(key: hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"), message: Array("Hi There".utf8))
+                == hex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+        )
     }
 
     @Test("Wycheproof HMAC-SHA256 (full-length tags)")
