@@ -375,7 +375,7 @@ static inline int sr_hmac_sha256_walk(EVP_MD_CTX *ctx, const unsigned char *key,
 // HKDF-SHA256 (RFC 5869) with no salt, on ctx: PRK = HMAC(zeros, ikm), then out_len bytes
 // (at most 255 * 32) of T(1) ‖ T(2) ‖ …, T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i). EVP_KDF's HKDF
 // (a context made and its digest fetched by name per derivation) took ~2.2 µs for 32 bytes
-// here; this takes two MACs. info_len at most 256. 1 on success.
+// here; this takes two MACs. info_len at most 256; out must not overlap info. 1 on success.
 static inline int sr_hkdf_sha256(EVP_MD_CTX *ctx, const unsigned char *ikm, size_t ikm_len,
                                  const unsigned char *info, size_t info_len, unsigned char *out, size_t out_len) {
     unsigned char prk[32], t[32], message[32 + 256 + 1];

@@ -40,8 +40,8 @@ public final class HMACChain {
         #endif
     }
 
-    /// HKDF-SHA256 (RFC 5869) with no salt: `count` bytes (at most 8,160) from `key` and `info`
-    /// (at most 256 bytes), written to `out`.
+    /// HKDF-SHA256 (RFC 5869) with no salt: `out.count` bytes (at most 8,160) from `key` and
+    /// `info` (at most 256 bytes).
     public func hkdf(
         key: UnsafeRawBufferPointer,
         info: [UInt8],

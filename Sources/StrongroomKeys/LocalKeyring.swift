@@ -368,8 +368,10 @@ func makeChain() throws(KeyStoreError) -> HMACChain {
     do { return try HMACChain() } catch { throw KeyStoreError(.kekUnavailable, "HMAC-SHA256 unavailable") }
 }
 
-/// MAC contexts lent to one derivation at a time: making one (OpenSSL fetches HMAC and SHA-256)
-/// costs more than a MAC, and one context behind a lock would let one core derive at a time.
+/// MAC contexts lent to one derivation at a time: making one (a digest context) costs about
+/// as much as a MAC, and one context behind a lock would let one core derive at a time.
+///
+/// An idle chain holds nothing key-derived: each MAC leaves its digest context reset.
 final class ChainPool: Sendable {
     /// A context held by the pool or by one borrower, never two threads at once.
     private struct Idle: @unchecked Sendable {
@@ -377,18 +379,12 @@ final class ChainPool: Sendable {
     }
 
     private let idle = Mutex<[Idle]>([])
-    private static let blank = [UInt8](repeating: 0, count: 32)
 
     /// `body` with a context no other caller holds meanwhile.
     func withChain<T>(_ body: (HMACChain) throws(KeyStoreError) -> T) throws(KeyStoreError) -> T {
         let lent: Idle
         if let popped = idle.withLock({ $0.popLast() }) { lent = popped } else { lent = Idle(chain: try makeChain()) }
-        defer {
-            // An idle context still holds the last key it was given (a tree node that derives a
-            // leaf): it is re-keyed with a constant before it waits in the pool.
-            _ = lent.chain.mac(key: Self.blank, message: [])
-            idle.withLock { if $0.count < 16 { $0.append(lent) } }
-        }
+        defer { idle.withLock { if $0.count < 16 { $0.append(lent) } } }
         return try body(lent.chain)
     }
 }
