@@ -421,15 +421,26 @@ struct NonceTests {
 
 @Suite("HMAC-SHA256 chains (on OpenSSL's SHA-256 with the OpenSSL trait, else swift-crypto)")
 struct HMACChainTests {
-    @Test("RFC 4231 vectors", arguments: RFCVectors.hmacSHA256)
-    func rfc4231(vector: RFCVectors.HMACCase) throws {
-        let mac = try HMACChain().mac(key: hex(vector.key), message: hex(vector.data))
+    @Test("the provider's SHA-256 functions resolve and pass their check here")
+    func providerRoute() {
+        #if OpenSSL
+        // A fallback to EVP on this machine's OpenSSL would be a regression.
+        #expect(HMACChain.providerRoute)
+        #endif
+    }
+
+    @Test("RFC 4231 vectors", arguments: RFCVectors.hmacSHA256, routes)
+    func rfc4231(vector: RFCVectors.HMACCase, route: FieldKeys.OpenSSLRoute) throws {
+        let mac = try HMACChain(route: route).mac(key: hex(vector.key), message: hex(vector.data))
         #expect(Array(mac.prefix(vector.truncatedBytes ?? 32)) == hex(vector.mac), "\(vector.name)")
     }
 
-    @Test("equal to swift-crypto's HMAC<SHA256> for keys of 0-150 bytes and messages of 0-300, one chain reused")
-    func matchesSwiftCrypto() throws {
-        let chain = try HMACChain()
+    @Test(
+        "equal to swift-crypto's HMAC<SHA256> for keys of 0-150 bytes and messages of 0-300, one chain reused",
+        arguments: routes
+    )
+    func matchesSwiftCrypto(route: FieldKeys.OpenSSLRoute) throws {
+        let chain = try HMACChain(route: route)
         for n in 0...150 {
             let key = randomBytes(n)
             let message = randomBytes(n * 2)
@@ -438,9 +449,12 @@ struct HMACChainTests {
         }
     }
 
-    @Test("a walk gives the MACs one by one: 0-17 steps, keys of 0-70 bytes, an empty last message")
-    func walkMatchesSteps() throws {
-        let chain = try HMACChain()
+    @Test(
+        "a walk gives the MACs one by one: 0-17 steps, keys of 0-70 bytes, an empty last message",
+        arguments: routes
+    )
+    func walkMatchesSteps(route: FieldKeys.OpenSSLRoute) throws {
+        let chain = try HMACChain(route: route)
         for count in 0...17 {
             for keyLength in [0, 1, 32, 70] {
                 let key = randomBytes(keyLength)
@@ -458,10 +472,11 @@ struct HMACChainTests {
     }
 
     @Test(
-        "HKDF-SHA256: RFC 5869's test case 3, and swift-crypto's bytes for inputs of 0-80 bytes, info of 0-256, outputs of 1-8,160"
+        "HKDF-SHA256: RFC 5869's test case 3, and swift-crypto's bytes for inputs of 0-80 bytes, info of 0-256, outputs of 1-8,160",
+        arguments: routes
     )
-    func hkdf() throws {
-        let chain = try HMACChain()
+    func hkdf(route: FieldKeys.OpenSSLRoute) throws {
+        let chain = try HMACChain(route: route)
         func derive(_ key: [UInt8], _ info: [UInt8], _ count: Int) -> [UInt8] {
             var out = [UInt8](repeating: 0xAA, count: count)
             key.withUnsafeBytes { k in out.withUnsafeMutableBytes { chain.hkdf(key: k, info: info, into: $0) } }
@@ -495,11 +510,11 @@ struct HMACChainTests {
         )
     }
 
-    @Test("Wycheproof HMAC-SHA256 (full-length tags)")
-    func wycheproof() throws {
+    @Test("Wycheproof HMAC-SHA256 (full-length tags)", arguments: routes)
+    func wycheproof(route: FieldKeys.OpenSSLRoute) throws {
         guard TestSupport.vectorsAvailable else { return }
         let json = try TestSupport.vectorJSON("wycheproof/hmac_sha256_test.json")
-        let chain = try HMACChain()
+        let chain = try HMACChain(route: route)
         var checked = 0
         for group in json["testGroups"] as? [[String: Any]] ?? [] where group["tagSize"] as? Int == 256 {
             for test in group["tests"] as? [[String: Any]] ?? [] {
