@@ -436,16 +436,23 @@ struct HMACChainTests {
     }
 
     @Test(
-        "equal to swift-crypto's HMAC<SHA256> for keys of 0-150 bytes and messages of 0-300, one chain reused",
+        "equal to swift-crypto's HMAC<SHA256> for keys of 0-150 and 300 bytes and messages around the block edges, one chain reused",
         arguments: routes
     )
     func matchesSwiftCrypto(route: FieldKeys.OpenSSLRoute) throws {
         let chain = try HMACChain(route: route)
-        for n in 0...150 {
-            let key = randomBytes(n)
-            let message = randomBytes(n * 2)
-            let reference = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
-            #expect(chain.mac(key: key, message: message) == reference, "key \(n) bytes")
+        // Every key length against every message length around the block edges (55, 56, 64).
+        let edges = [0, 1, 31, 32, 55, 56, 63, 64, 65, 119, 120, 128, 150, 300]
+        for keyLength in Array(0...150) + [300] {
+            for messageLength in keyLength <= 70 || keyLength % 10 == 0 ? edges : [keyLength % 64] {
+                let key = randomBytes(keyLength)
+                let message = randomBytes(messageLength)
+                let reference = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+                #expect(
+                    chain.mac(key: key, message: message) == reference,
+                    "key \(keyLength) bytes, message \(messageLength)"
+                )
+            }
         }
     }
 
