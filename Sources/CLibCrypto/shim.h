@@ -45,9 +45,9 @@ typedef struct sr_gcm {
     EVP_CIPHER_CTX *evp;
 } sr_gcm;
 
-// True when one of the colon-separated names is a name of cipher (OpenSSL's name map: any
-// alias counts).
-static inline int sr_names_match(const char *names, const EVP_CIPHER *cipher) {
+// True when one of the colon-separated names is a name of alg, asked with is_a (OpenSSL's
+// name map: any alias counts).
+static inline int sr_names_match(const char *names, int (*is_a)(const void *, const char *), const void *alg) {
     char token[128];
     for (const char *p = names; p != NULL && *p != '\0';) {
         const char *colon = strchr(p, ':');
@@ -55,11 +55,41 @@ static inline int sr_names_match(const char *names, const EVP_CIPHER *cipher) {
         if (n > 0 && n < sizeof token) {
             memcpy(token, p, n);
             token[n] = '\0';
-            if (EVP_CIPHER_is_a(cipher, token)) return 1;
+            if (is_a(alg, token)) return 1;
         }
         p = colon == NULL ? NULL : colon + 1;
     }
     return 0;
+}
+
+static inline int sr_cipher_is_a(const void *alg, const char *name) { return EVP_CIPHER_is_a(alg, name); }
+static inline int sr_md_is_a(const void *alg, const char *name) { return EVP_MD_is_a(alg, name); }
+
+// Hands take(impl, function id, entry) every entry of the one implementation of operation in
+// prov that is named like alg, the first entry for an id only (as EVP builds an algorithm from
+// a dispatch table). 1 when exactly one implementation matched; 0 (take not called) otherwise.
+static inline int sr_provider_dispatch(const OSSL_PROVIDER *prov, int operation,
+                                       int (*is_a)(const void *, const char *), const void *alg,
+                                       void (*take)(void *, int, const OSSL_DISPATCH *), void *impl) {
+    int no_cache = 0;
+    const OSSL_ALGORITHM *algs = OSSL_PROVIDER_query_operation(prov, operation, &no_cache);
+    const OSSL_DISPATCH *found = NULL;
+    int matches = 0;
+    for (const OSSL_ALGORITHM *a = algs; a != NULL && a->algorithm_names != NULL; a++) {
+        if (sr_names_match(a->algorithm_names, is_a, alg)) {
+            found = a->implementation;
+            matches++;
+        }
+    }
+    int seen[64] = {0};
+    for (const OSSL_DISPATCH *d = matches == 1 ? found : NULL; d != NULL && d->function_id != 0; d++) {
+        if (d->function_id > 0 && d->function_id < 64 && !seen[d->function_id]) {
+            seen[d->function_id] = 1;
+            take(impl, d->function_id, d);
+        }
+    }
+    if (algs != NULL) OSSL_PROVIDER_unquery_operation(prov, operation, algs);
+    return matches == 1;
 }
 
 static inline sr_gcm *sr_gcm_new(const sr_gcm_impl *impl, const unsigned char *key);
@@ -123,6 +153,21 @@ static inline int sr_gcm_impl_check(const sr_gcm_impl *impl) {
     return ok;
 }
 
+// Keeps one entry of the AES-256-GCM dispatch table in impl (an sr_gcm_impl).
+static inline void sr_gcm_take(void *target, int id, const OSSL_DISPATCH *d) {
+    sr_gcm_impl *impl = target;
+    switch (id) {
+    case OSSL_FUNC_CIPHER_NEWCTX: impl->newctx = OSSL_FUNC_cipher_newctx(d); break;
+    case OSSL_FUNC_CIPHER_FREECTX: impl->freectx = OSSL_FUNC_cipher_freectx(d); break;
+    case OSSL_FUNC_CIPHER_ENCRYPT_INIT: impl->einit = OSSL_FUNC_cipher_encrypt_init(d); break;
+    case OSSL_FUNC_CIPHER_DECRYPT_INIT: impl->dinit = OSSL_FUNC_cipher_decrypt_init(d); break;
+    case OSSL_FUNC_CIPHER_UPDATE: impl->update = OSSL_FUNC_cipher_update(d); break;
+    case OSSL_FUNC_CIPHER_FINAL: impl->final = OSSL_FUNC_cipher_final(d); break;
+    case OSSL_FUNC_CIPHER_GET_CTX_PARAMS: impl->get_ctx_params = OSSL_FUNC_cipher_get_ctx_params(d); break;
+    default: break;
+    }
+}
+
 // Fills impl with the provider functions behind EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL).
 // 1 on success; 0 (impl cleared) when they cannot be resolved unambiguously or fail the check,
 // and then contexts go through EVP.
@@ -130,45 +175,8 @@ static inline int sr_gcm_impl_load(sr_gcm_impl *impl) {
     memset(impl, 0, sizeof *impl);
     EVP_CIPHER *cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     const OSSL_PROVIDER *prov = cipher == NULL ? NULL : EVP_CIPHER_get0_provider(cipher);
-    if (prov == NULL) goto fail;
-    int no_cache = 0;
-    const OSSL_ALGORITHM *algs = OSSL_PROVIDER_query_operation(prov, OSSL_OP_CIPHER, &no_cache);
-    const OSSL_DISPATCH *found = NULL;
-    int matches = 0;
-    for (const OSSL_ALGORITHM *a = algs; a != NULL && a->algorithm_names != NULL; a++) {
-        if (sr_names_match(a->algorithm_names, cipher)) {
-            found = a->implementation;
-            matches++;
-        }
-    }
-    // As EVP builds a cipher from a dispatch table: the first entry for an id wins.
-    for (const OSSL_DISPATCH *d = matches == 1 ? found : NULL; d != NULL && d->function_id != 0; d++) {
-        switch (d->function_id) {
-        case OSSL_FUNC_CIPHER_NEWCTX:
-            if (impl->newctx == NULL) impl->newctx = OSSL_FUNC_cipher_newctx(d);
-            break;
-        case OSSL_FUNC_CIPHER_FREECTX:
-            if (impl->freectx == NULL) impl->freectx = OSSL_FUNC_cipher_freectx(d);
-            break;
-        case OSSL_FUNC_CIPHER_ENCRYPT_INIT:
-            if (impl->einit == NULL) impl->einit = OSSL_FUNC_cipher_encrypt_init(d);
-            break;
-        case OSSL_FUNC_CIPHER_DECRYPT_INIT:
-            if (impl->dinit == NULL) impl->dinit = OSSL_FUNC_cipher_decrypt_init(d);
-            break;
-        case OSSL_FUNC_CIPHER_UPDATE:
-            if (impl->update == NULL) impl->update = OSSL_FUNC_cipher_update(d);
-            break;
-        case OSSL_FUNC_CIPHER_FINAL:
-            if (impl->final == NULL) impl->final = OSSL_FUNC_cipher_final(d);
-            break;
-        case OSSL_FUNC_CIPHER_GET_CTX_PARAMS:
-            if (impl->get_ctx_params == NULL) impl->get_ctx_params = OSSL_FUNC_cipher_get_ctx_params(d);
-            break;
-        default: break;
-        }
-    }
-    if (algs != NULL) OSSL_PROVIDER_unquery_operation(prov, OSSL_OP_CIPHER, algs);
+    if (prov == NULL || !sr_provider_dispatch(prov, OSSL_OP_CIPHER, sr_cipher_is_a, cipher, sr_gcm_take, impl))
+        goto fail;
     impl->provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
     impl->cipher = cipher;
     if (impl->newctx == NULL || impl->freectx == NULL || impl->einit == NULL || impl->dinit == NULL
@@ -319,22 +327,6 @@ typedef struct sr_sha256 {
     EVP_MD_CTX *evp;
 } sr_sha256;
 
-// True when one of the colon-separated names is a name of md.
-static inline int sr_md_names_match(const char *names, const EVP_MD *md) {
-    char token[128];
-    for (const char *p = names; p != NULL && *p != '\0';) {
-        const char *colon = strchr(p, ':');
-        size_t n = colon == NULL ? strlen(p) : (size_t)(colon - p);
-        if (n > 0 && n < sizeof token) {
-            memcpy(token, p, n);
-            token[n] = '\0';
-            if (EVP_MD_is_a(md, token)) return 1;
-        }
-        p = colon == NULL ? NULL : colon + 1;
-    }
-    return 0;
-}
-
 // SHA-256 of a ‖ b into out (32 bytes), the context started over first. 1 on success.
 static inline int sr_sha256_two(sr_sha256 *ctx, const unsigned char *a, size_t a_len, const unsigned char *b,
                                 size_t b_len, unsigned char *out) {
@@ -405,6 +397,19 @@ static inline int sr_sha256_impl_check(const sr_sha256_impl *impl) {
     return ok;
 }
 
+// Keeps one entry of the SHA-256 dispatch table in impl (an sr_sha256_impl).
+static inline void sr_sha256_take(void *target, int id, const OSSL_DISPATCH *d) {
+    sr_sha256_impl *impl = target;
+    switch (id) {
+    case OSSL_FUNC_DIGEST_NEWCTX: impl->newctx = OSSL_FUNC_digest_newctx(d); break;
+    case OSSL_FUNC_DIGEST_FREECTX: impl->freectx = OSSL_FUNC_digest_freectx(d); break;
+    case OSSL_FUNC_DIGEST_INIT: impl->init = OSSL_FUNC_digest_init(d); break;
+    case OSSL_FUNC_DIGEST_UPDATE: impl->update = OSSL_FUNC_digest_update(d); break;
+    case OSSL_FUNC_DIGEST_FINAL: impl->final = OSSL_FUNC_digest_final(d); break;
+    default: break;
+    }
+}
+
 // Fills impl with the provider functions behind EVP_MD_fetch(NULL, "SHA256", NULL). 1 on
 // success; 0 (impl cleared) when they cannot be resolved unambiguously or fail the check, and
 // then contexts go through EVP.
@@ -412,39 +417,7 @@ static inline int sr_sha256_impl_load(sr_sha256_impl *impl) {
     memset(impl, 0, sizeof *impl);
     EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
     const OSSL_PROVIDER *prov = md == NULL ? NULL : EVP_MD_get0_provider(md);
-    if (prov == NULL) goto fail;
-    int no_cache = 0;
-    const OSSL_ALGORITHM *algs = OSSL_PROVIDER_query_operation(prov, OSSL_OP_DIGEST, &no_cache);
-    const OSSL_DISPATCH *found = NULL;
-    int matches = 0;
-    for (const OSSL_ALGORITHM *a = algs; a != NULL && a->algorithm_names != NULL; a++) {
-        if (sr_md_names_match(a->algorithm_names, md)) {
-            found = a->implementation;
-            matches++;
-        }
-    }
-    // As EVP builds a digest from a dispatch table: the first entry for an id wins.
-    for (const OSSL_DISPATCH *d = matches == 1 ? found : NULL; d != NULL && d->function_id != 0; d++) {
-        switch (d->function_id) {
-        case OSSL_FUNC_DIGEST_NEWCTX:
-            if (impl->newctx == NULL) impl->newctx = OSSL_FUNC_digest_newctx(d);
-            break;
-        case OSSL_FUNC_DIGEST_FREECTX:
-            if (impl->freectx == NULL) impl->freectx = OSSL_FUNC_digest_freectx(d);
-            break;
-        case OSSL_FUNC_DIGEST_INIT:
-            if (impl->init == NULL) impl->init = OSSL_FUNC_digest_init(d);
-            break;
-        case OSSL_FUNC_DIGEST_UPDATE:
-            if (impl->update == NULL) impl->update = OSSL_FUNC_digest_update(d);
-            break;
-        case OSSL_FUNC_DIGEST_FINAL:
-            if (impl->final == NULL) impl->final = OSSL_FUNC_digest_final(d);
-            break;
-        default: break;
-        }
-    }
-    if (algs != NULL) OSSL_PROVIDER_unquery_operation(prov, OSSL_OP_DIGEST, algs);
+    if (prov == NULL || !sr_provider_dispatch(prov, OSSL_OP_DIGEST, sr_md_is_a, md, sr_sha256_take, impl)) goto fail;
     impl->provctx = OSSL_PROVIDER_get0_provider_ctx(prov);
     impl->md = md;
     if (impl->newctx == NULL || impl->freectx == NULL || impl->init == NULL || impl->update == NULL
