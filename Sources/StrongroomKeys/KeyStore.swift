@@ -536,13 +536,15 @@ public final class KeyStore: Sendable {
 
     /// Families below this many are made and unwrapped on the calling thread alone.
     static let parallelKeys = 32
+    /// Read once: Foundation reads the cgroup's CPU quota files on every call.
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// `body(i)` for every `i` in `0..<count`, in order, on up to `threads` cores.
     ///
     /// Not `Parallel.map`: that lives in `Strongroom`, above this module, and splits only work
     /// of 64 items or more; a generic shared across modules would also run unspecialized.
     private static func map<T: Sendable>(_ count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
-        let workers = min(max(1, threads), ProcessInfo.processInfo.activeProcessorCount, count)
+        let workers = min(max(1, threads), cores, count)
         guard workers > 1 else { return (0..<count).map(body) }
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             let base = SlotBuffer(buffer)
