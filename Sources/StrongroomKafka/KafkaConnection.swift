@@ -76,6 +76,7 @@ public struct KafkaConnection: Sendable, Hashable {
     /// librdkafka properties a deployment may tune; anything else is refused rather than ignored.
     public static let tuningProperties: Set<String> = [
         "client.id", "linger.ms", "batch.num.messages", "batch.size", "message.timeout.ms", "request.timeout.ms",
+        "max.in.flight.requests.per.connection",
         "socket.timeout.ms", "queue.buffering.max.messages", "queue.buffering.max.kbytes", "retry.backoff.ms",
         "reconnect.backoff.ms", "reconnect.backoff.max.ms", "session.timeout.ms", "heartbeat.interval.ms",
         "max.poll.interval.ms", "fetch.wait.max.ms", "fetch.min.bytes", "fetch.max.bytes",

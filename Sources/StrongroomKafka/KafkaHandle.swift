@@ -56,6 +56,16 @@ final class KafkaHandle: @unchecked Sendable {
         String(cString: rd_kafka_err2name(code)) + " (" + String(cString: rd_kafka_err2str(code)) + ")"
     }
 
+    /// The value librdkafka holds for configuration property `name`, or nil if it has none.
+    func property(_ name: String) -> String? {
+        let conf = rd_kafka_conf(pointer)
+        var size = 0
+        guard rd_kafka_conf_get(conf, name, nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return nil }
+        var buffer = [CChar](repeating: 0, count: size)
+        guard rd_kafka_conf_get(conf, name, &buffer, &size) == RD_KAFKA_CONF_OK else { return nil }
+        return Self.text(buffer)
+    }
+
     /// The cluster's id, or nil when no broker answers within `timeoutMs`.
     func clusterID(timeoutMs: Int32) -> String? {
         guard let id = rd_kafka_clusterid(pointer, timeoutMs) else { return nil }
