@@ -110,10 +110,7 @@ public final class KafkaEventLog: EventLog, @unchecked Sendable {
             ]
         producer = try KafkaHandle(
             RD_KAFKA_PRODUCER,
-            // One produce request per broker at a time unless tuned: an append waits for all its
-            // acknowledgements anyway, and with five in flight librdkafka 2.0.2's idempotent
-            // producer held a third of 5,000-record appends back by 40–50 ms (docs/kafka.md).
-            properties: [("max.in.flight.requests.per.connection", "1")] + properties + [
+            properties: properties + [
                 ("enable.idempotence", "true"),
                 ("acks", "all"),
                 ("partitioner", "murmur2_random"),

@@ -5,23 +5,26 @@ import Testing
 
 @testable import StrongroomKafka
 
-@Suite("Kafka producer settings", .serialized)
+@Suite("Kafka client settings", .serialized)
 struct KafkaProducerSettingsTests {
-    @Test("the log's producer is idempotent with one request in flight per broker unless tuned")
+    @Test("the mock cluster's brokers answer without Nagle's delay, as Kafka's brokers do")
+    func mockWithoutNagle() throws {
+        let cluster = try MockKafkaCluster(brokers: 3)
+        #expect(cluster.host.property("socket.nagle.disable") == "true")
+        // Clients keep librdkafka's default: the setting is the brokers'.
+        let log = try KafkaEventLog(.init(connection: cluster.connection, timeoutMs: 20_000))
+        #expect(log.producer.property("socket.nagle.disable") == "false")
+    }
+
+    @Test("requests in flight per broker: tunable up to the five idempotence allows, never more")
     func inFlight() throws {
         let cluster = try MockKafkaCluster(brokers: 3)
-        let log = try KafkaEventLog(.init(connection: cluster.connection, timeoutMs: 20_000))
-        #expect(log.producer.property("enable.idempotence") == "true")
-        #expect(log.producer.property("max.in.flight.requests.per.connection") == "1")
-
         var tuned = cluster.connection
-        tuned.tuning["max.in.flight.requests.per.connection"] = "5"
+        tuned.tuning["max.in.flight.requests.per.connection"] = "2"
         try tuned.validate()
-        let wider = try KafkaEventLog(.init(connection: tuned, timeoutMs: 20_000))
-        #expect(wider.producer.property("max.in.flight.requests.per.connection") == "5")
-        #expect(wider.producer.property("enable.idempotence") == "true")
-
-        // Idempotence allows at most five: librdkafka refuses more, and so does the log.
+        let log = try KafkaEventLog(.init(connection: tuned, timeoutMs: 20_000))
+        #expect(log.producer.property("max.in.flight.requests.per.connection") == "2")
+        #expect(log.producer.property("enable.idempotence") == "true")
         tuned.tuning["max.in.flight.requests.per.connection"] = "6"
         #expect(throws: LogError.self) { _ = try KafkaEventLog(.init(connection: tuned, timeoutMs: 20_000)) }
     }
