@@ -24,6 +24,11 @@ public struct JSONScanner: ~Copyable {
     /// The byte at `offset`.
     @inlinable public func byte(at offset: Int) -> UInt8 { bytes[offset] }
 
+    /// The input's bytes in `range`, in place.
+    @inlinable public func bytes(in range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: bytes[range])
+    }
+
     /// Skips spaces, tabs, carriage returns and line feeds.
     @inlinable
     public mutating func skipWhitespace() {

@@ -461,8 +461,22 @@ public struct DLPCoverage: Sendable {
             return next
         }
 
+        /// The trie nodes one token further down, the token given as its exact bytes.
+        func step(bytes token: UnsafeBufferPointer<UInt8>) -> Reached {
+            guard let first else { return self }
+            var next = Reached()
+            next.add(first, bytes: token)
+            for node in rest { next.add(node, bytes: token) }
+            return next
+        }
+
         private mutating func add(_ node: Node, _ token: String) {
             if let child = node.table[token] { append(child) }
+            if let any = node.any { append(any) }
+        }
+
+        private mutating func add(_ node: Node, bytes token: UnsafeBufferPointer<UInt8>) {
+            if let place = node.table.find(bytes: token) { append(node.table.values[place]) }
             if let any = node.any { append(any) }
         }
 

@@ -23,18 +23,22 @@ struct NameTable<Value> {
     func find(_ name: String) -> Int? {
         guard !hashes.isEmpty else { return nil }
         var name = name
-        return name.withUTF8 { bytes in
-            let h = Self.hash(bytes)
-            for i in hashes.indices where hashes[i] == h {
-                let same = names[i].withUnsafeBufferPointer { stored in
-                    guard stored.count == bytes.count else { return false }
-                    guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
-                    return memcmp(a, b, bytes.count) == 0
-                }
-                if same { return i }
+        return name.withUTF8 { find(bytes: $0) }
+    }
+
+    /// The index of the entry whose name is exactly `bytes`, if any.
+    func find(bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard !hashes.isEmpty else { return nil }
+        let h = Self.hash(bytes)
+        for i in hashes.indices where hashes[i] == h {
+            let same = names[i].withUnsafeBufferPointer { stored in
+                guard stored.count == bytes.count else { return false }
+                guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
+                return memcmp(a, b, bytes.count) == 0
             }
-            return nil
+            if same { return i }
         }
+        return nil
     }
 
     /// The value for `name`, if any.

@@ -105,6 +105,9 @@ public final class JSONSchemaValidator: Sendable {
         for node in compiler.table.values {
             node.propertyTable = PropertyTable(node.properties)
             node.requiredPlaces = node.required.map { node.propertyTable.find($0) ?? -1 }
+            node.streamable =
+                node.allOf.isEmpty && node.anyOf.isEmpty && node.oneOf.isEmpty && node.not == nil
+                && node.patternProperties.isEmpty && (node.refTarget == nil || node.refReplacesSiblings)
         }
         self.draft = draft
         self.limits = limits
@@ -243,6 +246,9 @@ final class Node: @unchecked Sendable {
     var anyOf: [Node] = []
     var oneOf: [Node] = []
     var not: Node?
+    /// Checkable in one pass over an event's bytes (``JSONSchemaValidator/passes(_:dlp:coverage:)``):
+    /// no keyword that validates one value against several schemas.
+    var streamable = false
 
     init(pointer: String) { self.pointer = pointer }
 
@@ -667,4 +673,7 @@ struct PropertyTable {
 
     /// The index of the property named `name`, if declared.
     func find(_ name: String) -> Int? { table.find(name) }
+
+    /// The index of the property whose name is exactly `bytes`, if declared.
+    func find(bytes: UnsafeBufferPointer<UInt8>) -> Int? { table.find(bytes: bytes) }
 }
