@@ -11,6 +11,11 @@ struct NameTable<Value> {
     private(set) var values: [Value] = []
 
     init(_ entries: [ExactText: Value]) {
+        self.init(ordered: Array(entries))
+    }
+
+    /// Entries in the order given (names distinct).
+    init(ordered entries: [(ExactText, Value)]) {
         for (name, value) in entries {
             let bytes = Array(name.string.utf8)
             hashes.append(bytes.withUnsafeBufferPointer { Self.hash($0) })
@@ -24,6 +29,20 @@ struct NameTable<Value> {
         guard !hashes.isEmpty else { return nil }
         var name = name
         return name.withUTF8 { find(bytes: $0) }
+    }
+
+    /// The index of the entry whose name is exactly `bytes`, if any, comparing the entry at
+    /// `hint` first.
+    func find(bytes: UnsafeBufferPointer<UInt8>, hint: Int) -> Int? {
+        if hint >= 0, hint < names.count {
+            let same = names[hint].withUnsafeBufferPointer { stored in
+                guard stored.count == bytes.count else { return false }
+                guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
+                return memcmp(a, b, bytes.count) == 0
+            }
+            if same { return hint }
+        }
+        return find(bytes: bytes)
     }
 
     /// The index of the entry whose name is exactly `bytes`, if any.

@@ -47,6 +47,7 @@ struct Compiler {
         case "properties":
             guard case .object(let members) = value else { throw SchemaError("properties must be an object", at: here) }
             for member in members {
+                node.propertyOrder.append(ExactText(member.key))
                 node.properties[ExactText(member.key)] = try compile(
                     member.value,
                     at: here + "/" + JSONPathSet.escapePointerToken(member.key)

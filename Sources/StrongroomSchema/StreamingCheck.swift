@@ -169,6 +169,7 @@ struct StreamingCheck: ~Copyable {
         let nodes = table.nodes
         var present = [UInt64](repeating: 0, count: table.tokens.count <= 64 ? 0 : (table.tokens.count + 63) / 64)
         var small: UInt64 = 0
+        var hint = 0
         if empty {
             scanner.position += 1
         } else {
@@ -186,7 +187,8 @@ struct StreamingCheck: ~Copyable {
                 let name = scanner.bytes(in: contents)
                 // Only declared members: a declared name is not data, and a repeated one is
                 // seen in the bits of the places already found.
-                guard let place = table.find(bytes: name) else { throw Stop() }
+                guard let place = table.find(bytes: name, hint: hint) else { throw Stop() }
+                hint = place + 1
                 let bit: UInt64 = 1 << UInt64(place & 63)
                 if present.isEmpty {
                     guard small & bit == 0 else { throw Stop() }

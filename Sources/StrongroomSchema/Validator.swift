@@ -103,7 +103,7 @@ public final class JSONSchemaValidator: Sendable {
         let root = try compiler.compile(schema, at: "")
         try compiler.resolveReferences()
         for node in compiler.table.values {
-            node.propertyTable = PropertyTable(node.properties)
+            node.propertyTable = PropertyTable(node.properties, order: node.propertyOrder)
             node.requiredPlaces = node.required.map { node.propertyTable.find($0) ?? -1 }
             node.streamable =
                 node.allOf.isEmpty && node.anyOf.isEmpty && node.oneOf.isEmpty && node.not == nil
@@ -157,7 +157,7 @@ public final class JSONSchemaValidator: Sendable {
     /// Validates a parsed event; an empty result means valid.
     public func validate(_ instance: JSONValue, maxErrors: Int = 32) -> [ValidationError] {
         var context = Context(limits: limits, maxErrors: maxErrors)
-        _ = root.validate(instance, pointer: "", depth: 0, context: &context)
+        let valid = root.validate(instance, pointer: "", depth: 0, context: &context)
         if context.work > limits.maxWork {
             return [
                 ValidationError(
@@ -166,6 +166,12 @@ public final class JSONSchemaValidator: Sendable {
                     schemaPointer: "",
                     message: "validation needs more than \(limits.maxWork) steps under this schema"
                 )
+            ]
+        }
+        // Fail closed: a rule that refused without saying why still refuses.
+        if !valid, context.errors.isEmpty {
+            return [
+                ValidationError(pointer: "", keyword: "schema", schemaPointer: "", message: "does not match the schema")
             ]
         }
         return context.errors
@@ -219,6 +225,8 @@ final class Node: @unchecked Sendable {
     var refReplacesSiblings = false
     var types: TypeSet?
     var properties: [ExactText: Node] = [:]
+    /// The names of ``properties`` in the order the schema declares them.
+    var propertyOrder: [ExactText] = []
     /// `properties` for lookups by a member name's bytes while validating (built once compiled).
     var propertyTable = PropertyTable([:])
     /// Each `required` name's place in ``propertyTable`` (-1: not a declared property).
@@ -406,7 +414,12 @@ final class Node: @unchecked Sendable {
         guard minimum != nil || maximum != nil || exclusiveMinimum != nil || exclusiveMaximum != nil else {
             return true
         }
-        guard let value = ExactDecimal(text) else { return false }
+        // A number past what is compared exactly (an exponent of a million or more) is refused,
+        // never let past its bounds.
+        guard let value = ExactDecimal(text) else {
+            context.fail(pointer, "limit", self.pointer, "number too large to compare with the schema's bounds")
+            return false
+        }
         var ok = true
         if let minimum, value < minimum {
             context.fail(pointer, "minimum", self.pointer + "/minimum", "must be at least the schema's minimum")
@@ -666,14 +679,17 @@ struct PropertyTable {
     private(set) var tokens: [String] = []
     var nodes: [Node] { table.values }
 
-    init(_ properties: [ExactText: Node]) {
-        table = NameTable(properties)
+    /// The table of `properties`, in the order of `order` (the schema's) where it names them all.
+    init(_ properties: [ExactText: Node], order: [ExactText] = []) {
+        let ordered = order.compactMap { name in properties[name].map { (name, $0) } }
+        table = ordered.count == properties.count ? NameTable(ordered: ordered) : NameTable(properties)
         tokens = table.names.map { "/" + JSONPathSet.escapePointerToken(String(decoding: $0, as: UTF8.self)) }
     }
 
     /// The index of the property named `name`, if declared.
     func find(_ name: String) -> Int? { table.find(name) }
 
-    /// The index of the property whose name is exactly `bytes`, if declared.
-    func find(bytes: UnsafeBufferPointer<UInt8>) -> Int? { table.find(bytes: bytes) }
+    /// The index of the property whose name is exactly `bytes`, if declared, trying the
+    /// property at `hint` first: events usually list members in the schema's order.
+    func find(bytes: UnsafeBufferPointer<UInt8>, hint: Int) -> Int? { table.find(bytes: bytes, hint: hint) }
 }

@@ -100,6 +100,27 @@ struct ValidatorTests {
         #expect(integer.isValid(try JSONValue(parsing: "123456789012345678901234567890")))
     }
 
+    @Test("a number too large to compare exactly is refused, never let past a bound")
+    func hugeExponents() throws {
+        let bounds = [
+            #"{"maximum":100}"#, #"{"minimum":-100}"#, #"{"exclusiveMaximum":100}"#, #"{"exclusiveMinimum":-100}"#,
+        ]
+        for bound in bounds {
+            let v = try schema(#"{"type":"object","properties":{"amount":\#(bound)}}"#)
+            for number in ["1e10000000", "-1e10000000", "1E+10000000", "-0.5e10000001"] {
+                let event = Array(#"{"amount":\#(number)}"#.utf8)
+                let errors = v.validate(bytes: event)
+                #expect(errors.map(\.keyword) == ["limit"], "\(bound) \(number)")
+                #expect(errors.first?.pointer == "/amount")
+                #expect(
+                    !event.withUnsafeBufferPointer { v.passes($0, dlp: DLPScanner(), coverage: DLPCoverage([])) }
+                )
+            }
+            // Within what is compared exactly, bounds apply as written.
+            #expect(v.validate(bytes: Array(#"{"amount":1e-999999}"#.utf8)).isEmpty)
+        }
+    }
+
     @Test("limits: event size, depth, string length, array length, even where the schema says nothing")
     func limits() throws {
         let limits = ValidationLimits(maxEventBytes: 200, maxDepth: 4, maxStringLength: 10, maxArrayLength: 3)
