@@ -26,6 +26,12 @@ enum DLPRules {
     /// Counts from one cheap pass, used to skip detectors that cannot fire.
     struct Profile {
         var digits = 0
+        /// The most digits in one cluster (digits at most two bytes apart, with no letter between).
+        ///
+        /// An SSN, a card number and a NANP number each lie in one cluster (their
+        /// separators are one or two of `-`, space, `.`, `(`, `)`), so a string whose clusters
+        /// are all shorter than the number cannot hold it.
+        var cluster = 0
         var uppers = 0
         var dots = 0
         var hasAt = false
@@ -33,10 +39,23 @@ enum DLPRules {
         var hasDash = false
 
         init(_ s: Bytes) {
+            var run = 0
+            var gap = 0
             for b in s {
                 if isDigit(b) {
                     digits += 1
-                } else if isUpper(b) {
+                    run += 1
+                    gap = 0
+                    if run > cluster { cluster = run }
+                    continue
+                }
+                if isLetter(b) {
+                    run = 0
+                } else {
+                    gap += 1
+                    if gap > 2 { run = 0 }
+                }
+                if isUpper(b) {
                     uppers += 1
                 } else {
                     switch b {
@@ -57,11 +76,11 @@ enum DLPRules {
         guard n >= 6 else { return [] }
         let p = Profile(s)
         var found: [DLPDetector] = []
-        if enabled.has(0), p.digits >= 9, n >= 11, containsSSN(s) { found.append(.ssn) }
-        if enabled.has(1), p.digits >= 13, containsPaymentCard(s) { found.append(.paymentCard) }
+        if enabled.has(0), p.cluster >= 9, n >= 11, containsSSN(s) { found.append(.ssn) }
+        if enabled.has(1), p.cluster >= 13, containsPaymentCard(s) { found.append(.paymentCard) }
         if enabled.has(2), p.uppers >= 2, p.digits >= 2, n >= 15, containsIBAN(s) { found.append(.iban) }
         if enabled.has(3), p.hasAt, p.dots >= 1, containsEmail(s) { found.append(.email) }
-        if enabled.has(4), p.digits >= 8, (p.hasPlus && containsE164(s)) || (p.digits >= 10 && containsNANP(s)) {
+        if enabled.has(4), p.digits >= 8, (p.hasPlus && containsE164(s)) || (p.cluster >= 10 && containsNANP(s)) {
             found.append(.phone)
         }
         if enabled.has(5), p.uppers >= 4, n >= 20, containsAWSAccessKey(s) { found.append(.awsAccessKey) }
