@@ -1,5 +1,24 @@
 import Foundation
 
+/// A small deterministic generator for fuzzing (SplitMix64).
+///
+/// A fixed seed gives the same inputs on every run. Not for secrets.
+public struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+
+    /// A generator starting from `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 /// Helpers the test targets share: the shared vectors folder and scratch directories.
 public enum TestSupport {
     /// `../shared/vectors` beside the package checkout.
