@@ -414,8 +414,8 @@ final class Node: @unchecked Sendable {
         guard minimum != nil || maximum != nil || exclusiveMinimum != nil || exclusiveMaximum != nil else {
             return true
         }
-        // A number past what is compared exactly (an exponent of a million or more) is refused,
-        // never let past its bounds.
+        // A number past what is compared exactly (an exponent of ten million or more) is
+        // refused, never let past its bounds.
         guard let value = ExactDecimal(text) else {
             context.fail(pointer, "limit", self.pointer, "number too large to compare with the schema's bounds")
             return false
