@@ -34,14 +34,7 @@ struct NameTable<Value> {
     /// The index of the entry whose name is exactly `bytes`, if any, comparing the entry at
     /// `hint` first.
     func find(bytes: UnsafeBufferPointer<UInt8>, hint: Int) -> Int? {
-        if hint >= 0, hint < names.count {
-            let same = names[hint].withUnsafeBufferPointer { stored in
-                guard stored.count == bytes.count else { return false }
-                guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
-                return memcmp(a, b, bytes.count) == 0
-            }
-            if same { return hint }
-        }
+        if hint >= 0, hint < names.count, entry(hint, is: bytes) { return hint }
         return find(bytes: bytes)
     }
 
@@ -49,15 +42,17 @@ struct NameTable<Value> {
     func find(bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         guard !hashes.isEmpty else { return nil }
         let h = Self.hash(bytes)
-        for i in hashes.indices where hashes[i] == h {
-            let same = names[i].withUnsafeBufferPointer { stored in
-                guard stored.count == bytes.count else { return false }
-                guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
-                return memcmp(a, b, bytes.count) == 0
-            }
-            if same { return i }
-        }
+        for i in hashes.indices where hashes[i] == h && entry(i, is: bytes) { return i }
         return nil
+    }
+
+    /// Whether the name of entry `i` is exactly `bytes`.
+    private func entry(_ i: Int, is bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        names[i].withUnsafeBufferPointer { stored in
+            guard stored.count == bytes.count else { return false }
+            guard let a = stored.baseAddress, let b = bytes.baseAddress else { return stored.isEmpty }
+            return memcmp(a, b, bytes.count) == 0
+        }
     }
 
     /// The value for `name`, if any.

@@ -131,12 +131,14 @@ struct StreamingCheck: ~Copyable {
         guard length <= limits.maxStringLength else { throw Stop() }
         if let node {
             work += length
-            if node.types != nil || node.enumValues != nil || node.constValue != nil {
-                try scalar(.string(String(decoding: bytes, as: UTF8.self)), node)
-            }
-            if node.minLength != nil || node.maxLength != nil || node.pattern != nil || node.format != nil {
-                guard node.validateString(String(decoding: bytes, as: UTF8.self), pointer: "", context: &scratch)
-                else { throw Stop() }
+            if let types = node.types, !types.contains(.string) { throw Stop() }
+            // A `String` only for the rules that read the text.
+            let constrained = node.enumValues != nil || node.constValue != nil
+            let shaped = node.minLength != nil || node.maxLength != nil || node.pattern != nil || node.format != nil
+            if constrained || shaped {
+                let text = String(decoding: bytes, as: UTF8.self)
+                if constrained { try scalar(.string(text), node) }
+                if shaped, !node.validateString(text, pointer: "", context: &scratch) { throw Stop() }
             }
         }
         guard scan else { return }
