@@ -53,10 +53,7 @@ extension KeyStore {
             BEGIN INSERT INTO replication_journal (kind, a, b) VALUES ('d', OLD.key_id, OLD.version); END;
         CREATE TRIGGER journal_tombstone_insert AFTER INSERT ON tombstone
             BEGIN INSERT INTO replication_journal (kind, a) VALUES ('t', NEW.key_id); END;
-        CREATE TRIGGER journal_subject_insert AFTER INSERT ON subject
-            BEGIN INSERT INTO replication_journal (kind, a) VALUES ('s', NEW.lookup); END;
-        CREATE TRIGGER journal_subject_delete AFTER DELETE ON subject
-            BEGIN INSERT INTO replication_journal (kind, a) VALUES ('s', OLD.lookup); END;
+        \(subjectTriggersSQL)
         CREATE TRIGGER journal_erased_insert AFTER INSERT ON erased_subject
             BEGIN INSERT INTO replication_journal (kind, a) VALUES ('e', NEW.lookup); END;
         INSERT INTO replication_journal (kind, a) SELECT 'f', key_id FROM family;
@@ -65,6 +62,38 @@ extension KeyStore {
         INSERT INTO replication_journal (kind, a) SELECT 's', lookup FROM subject;
         INSERT INTO replication_journal (kind, a) SELECT 'e', lookup FROM erased_subject;
         """
+
+    /// The journal's triggers on `subject`, made again when format 4 rebuilds the table.
+    static let subjectTriggersSQL = """
+        CREATE TRIGGER journal_subject_insert AFTER INSERT ON subject
+            BEGIN INSERT INTO replication_journal (kind, a) VALUES ('s', NEW.lookup); END;
+        CREATE TRIGGER journal_subject_delete AFTER DELETE ON subject
+            BEGIN INSERT INTO replication_journal (kind, a) VALUES ('s', OLD.lookup); END;
+        """
+
+    /// Format 4: `subject` without the index on `key_id`.
+    ///
+    /// Every new subject paid a random insert into it (one page of WAL a key, four pages in all
+    /// with the other random B-trees); only a standby reads a link by its pseudonym, and it makes
+    /// the index for itself (``applyReplicated(_:)``). Rebuilt in the caller's transaction.
+    static func dropSubjectKeyIndex(_ db: Database) throws {
+        let unique = try Row.fetchAll(db, sql: "PRAGMA index_list(subject)").contains { $0["origin"] as String == "u" }
+        guard unique else { return }
+        let journaled = try db.tableExists("replication_journal")
+        try db.execute(
+            sql: """
+                CREATE TABLE subject_v4 (lookup BLOB PRIMARY KEY, key_id BLOB NOT NULL) WITHOUT ROWID;
+                INSERT INTO subject_v4 (lookup, key_id) SELECT lookup, key_id FROM subject;
+                DROP TABLE subject;
+                ALTER TABLE subject_v4 RENAME TO subject;
+                """
+        )
+        // Dropping the table dropped its journal triggers.
+        if journaled { try db.execute(sql: subjectTriggersSQL) }
+    }
+
+    /// A standby's index for a tombstone's link by pseudonym (see ``dropSubjectKeyIndex(_:)``).
+    static let standbyIndexSQL = "CREATE INDEX IF NOT EXISTS subject_key ON subject(key_id)"
 
     /// Starts recording every change to key metadata for ``publishChanges(limit:_:)``.
     ///
@@ -182,6 +211,7 @@ extension KeyStore {
     public func applyReplicated(_ records: [KeyMetadataRecord]) throws(KeyStoreError) {
         guard !records.isEmpty else { return }
         try write { db in
+            try db.execute(sql: Self.standbyIndexSQL)
             for record in records { try Self.apply(record, db) }
         }
         clearCache()

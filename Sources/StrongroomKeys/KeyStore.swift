@@ -295,8 +295,7 @@ public final class KeyStore: Sendable {
                         CREATE INDEX IF NOT EXISTS dek_kek ON dek(kek_version);
                         CREATE TABLE IF NOT EXISTS tombstone (
                             key_id BLOB PRIMARY KEY, erased_at INTEGER NOT NULL, finalized_at INTEGER);
-                        CREATE TABLE IF NOT EXISTS subject (
-                            lookup BLOB PRIMARY KEY, key_id BLOB NOT NULL UNIQUE) WITHOUT ROWID;
+                        CREATE TABLE IF NOT EXISTS subject (lookup BLOB PRIMARY KEY, key_id BLOB NOT NULL) WITHOUT ROWID;
                         CREATE TABLE IF NOT EXISTS erased_subject (lookup BLOB PRIMARY KEY) WITHOUT ROWID;
                         CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
                         """
@@ -316,12 +315,17 @@ public final class KeyStore: Sendable {
                     try db.execute(sql: "PRAGMA user_version = 3")
                     format = 3
                 }
-                guard format == 3 else { throw Legacy() }
+                if format == 3 {
+                    try Self.dropSubjectKeyIndex(db)
+                    try db.execute(sql: "PRAGMA user_version = 4")
+                    format = 4
+                }
+                guard format == 4 else { throw Legacy() }
             }
         } catch is Legacy {
             throw KeyStoreError(
                 .storage,
-                "\(databaseURL.path) is not a key store of format 2 or 3 (subject pseudonyms): re-create the data directory"
+                "\(databaseURL.path) is not a key store of format 2 to 4 (subject pseudonyms): re-create the data directory"
             )
         } catch {
             throw KeyStoreError(.storage, "cannot open \(databaseURL.path)")

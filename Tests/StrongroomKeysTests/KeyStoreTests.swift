@@ -449,3 +449,99 @@ struct KeyStoreTests {
         for k in keys.prefix(10) { #expect(key(try store.decryptionKey(k.reference)) == k) }
     }
 }
+
+@Suite("Key store format")
+struct KeyStoreFormatTests {
+    /// Turns a closed store back into format 3: `subject` with its `UNIQUE (key_id)` index.
+    private func downgradeToFormat3(_ dir: URL) throws {
+        let queue = try DatabaseQueue(path: dir.appendingPathComponent(KeyStore.databaseFileName).path)
+        try queue.write { db in
+            let journaled = try db.tableExists("replication_journal")
+            try db.execute(
+                sql: """
+                    CREATE TABLE subject_v3 (lookup BLOB PRIMARY KEY, key_id BLOB NOT NULL UNIQUE) WITHOUT ROWID;
+                    INSERT INTO subject_v3 SELECT lookup, key_id FROM subject;
+                    DROP TABLE subject;
+                    ALTER TABLE subject_v3 RENAME TO subject;
+                    PRAGMA user_version = 3;
+                    """
+            )
+            if journaled { try db.execute(sql: KeyStore.subjectTriggersSQL) }
+        }
+    }
+
+    private func subjectIndexes(_ store: KeyStore) throws -> [String] {
+        try store.db.read { db in
+            try Row.fetchAll(db, sql: "PRAGMA index_list(subject)").map {
+                "\($0["name"] as String)/\($0["origin"] as String)"
+            }
+        }
+    }
+
+    private func journal(_ store: KeyStore, kind: String) throws -> Int {
+        try store.db.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM replication_journal WHERE kind = ?", arguments: [kind]) ?? 0
+        }
+    }
+
+    @Test("a format-3 store opens as format 4: every link and key kept, the key-id index gone, the journal still fed")
+    func format3Upgrades() throws {
+        let dir = TestSupport.scratchDirectory("keys-format3")
+        try? FileManager.default.removeItem(at: dir)
+        var before: [String: DataEncryptionKey] = [:]
+        do {
+            let store = try KeyStore.initialize(dataDirectory: dir)
+            for subject in ["c-1", "c-2", "c-3"] { before[subject] = try store.encryptionKey(for: .subject(subject)) }
+            try store.startReplicationJournal()
+        }
+        try downgradeToFormat3(dir)
+        let store = try KeyStore.open(dataDirectory: dir)
+        let version = try store.db.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
+        #expect(version == 4)
+        let indexes = try subjectIndexes(store)
+        #expect(indexes.allSatisfy { !$0.hasSuffix("/u") }, "\(indexes)")
+        for (subject, made) in before {
+            #expect(try store.encryptionKey(for: .subject(subject)).reference == made.reference, "\(subject)")
+            #expect(try key(store.decryptionKey(made.reference)) == made)
+        }
+        // The journal's triggers on the rebuilt table: a new link and an erasure are recorded.
+        let links = try journal(store, kind: "s")
+        _ = try store.encryptionKey(for: .subject("c-4"))
+        _ = try store.erase(subject: "c-1")
+        #expect(try journal(store, kind: "s") == links + 2)
+        #expect(isErased(try store.decryptionKey(before["c-1"]!.reference)))
+        // Opening again changes nothing.
+        let again = try KeyStore.open(dataDirectory: dir)
+        #expect(try again.encryptionKey(for: .subject("c-2")).reference == before["c-2"]!.reference)
+    }
+
+    @Test("a primary keeps no index of subjects by key id; a standby makes one, and a tombstone removes the link")
+    func standbyIndex() throws {
+        let (primaryDir, primary) = try fresh()
+        let standbyDir = TestSupport.scratchDirectory("keys-standby-index")
+        try? FileManager.default.removeItem(at: standbyDir)
+        try FileManager.default.createDirectory(at: standbyDir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: primaryDir.appendingPathComponent(KeyStore.keyringFileName),
+            to: standbyDir.appendingPathComponent(KeyStore.keyringFileName)
+        )
+        let standby = try KeyStore.open(dataDirectory: standbyDir)
+        try primary.startReplicationJournal()
+        let made = try primary.encryptionKey(for: .subject("c-9"))
+        var links: [KeyMetadataRecord] = []
+        try primary.publishChanges { links += $0 }
+        try standby.applyReplicated(links)
+        #expect(try subjectIndexes(primary).isEmpty == false)
+        #expect(try !subjectIndexes(primary).contains { $0.hasPrefix("subject_key/") })
+        #expect(try subjectIndexes(standby).contains("subject_key/c"))
+        #expect(try standby.pseudonym(ofSubject: "c-9") == made.reference.id.description)
+        // A tombstone alone (the link's own deletion not received) still unlinks the subject there.
+        let tombstone = KeyMetadataRecord(
+            key: Array("t/\(made.reference.id.description)".utf8),
+            value: Array(#"{"erased":1700000000}"#.utf8)
+        )
+        try standby.applyReplicated([tombstone])
+        #expect(try standby.pseudonym(ofSubject: "c-9") == nil)
+        #expect(isErased(try standby.decryptionKey(made.reference)))
+    }
+}
