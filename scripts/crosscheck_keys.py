@@ -460,9 +460,12 @@ def check(bin_path, scratch, data):
             failed += 1
             fail_detail.append(f"{key_id.hex()} v{version}: AES key unwrap failed (kek v{kek_version})")
     active_ok = all((k, a) in deks for k, (s, l, a) in families.items())
-    report(failed == 0 and orphan == 0 and active_ok and uv == 3, "step2 DEK unwrap",
+    # Format 4: a primary keeps no unique index of subjects by key id.
+    unique = [r for r in kdb.execute("PRAGMA index_list(subject)") if r[3] == "u"]
+    report(failed == 0 and orphan == 0 and active_ok and uv == 4 and not unique, "step2 DEK unwrap",
            f"{ok_unwrap} unwrapped, {retired} retired, {failed} failed, {orphan} without family, "
-           f"{len(families)} live families (every active version unwraps: {active_ok}), user_version {uv}"
+           f"{len(families)} live families (every active version unwraps: {active_ok}), user_version {uv}, "
+           f"{len(unique)} unique index(es) on subject"
            + (f"; {fail_detail[:3]}" if fail_detail else ""))
 
     # Families: a subject family is NULL-labelled and reached from exactly one subject row; a topic
