@@ -93,7 +93,7 @@ extension KeyStore {
     }
 
     /// A standby's index for a tombstone's link by pseudonym (see ``dropSubjectKeyIndex(_:)``).
-    static let standbyIndexSQL = "CREATE INDEX IF NOT EXISTS subject_key ON subject(key_id)"
+    static let standbyIndexSQL = "CREATE UNIQUE INDEX IF NOT EXISTS subject_key ON subject(key_id)"
 
     /// Starts recording every change to key metadata for ``publishChanges(limit:_:)``.
     ///

@@ -535,6 +535,14 @@ struct KeyStoreFormatTests {
         #expect(try !subjectIndexes(primary).contains { $0.hasPrefix("subject_key/") })
         #expect(try subjectIndexes(standby).contains("subject_key/c"))
         #expect(try standby.pseudonym(ofSubject: "c-9") == made.reference.id.description)
+        // A second subject linked to the same pseudonym is refused there, and nothing of it applied.
+        let twice = KeyMetadataRecord(
+            key: Array("s/\(String(repeating: "ab", count: 16))".utf8),
+            value: Array(#"{"keyID":"\#(made.reference.id.description)"}"#.utf8)
+        )
+        #expect(throws: KeyStoreError.self) { try standby.applyReplicated([twice]) }
+        let linked = try standby.db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM subject") }
+        #expect(linked == 1)
         // A tombstone alone (the link's own deletion not received) still unlinks the subject there.
         let tombstone = KeyMetadataRecord(
             key: Array("t/\(made.reference.id.description)".utf8),
