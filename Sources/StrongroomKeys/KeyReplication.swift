@@ -216,6 +216,10 @@ extension KeyStore {
         }
         clearCache()
         generation.bump()
+        // As `erase` does: an erased family's wrapped bytes and links may still sit in WAL frames.
+        if records.contains(where: { $0.value == nil || $0.key.first == UInt8(ascii: "t") }) {
+            _ = try? db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        }
     }
 
     static func apply(_ record: KeyMetadataRecord, _ db: Database) throws {

@@ -283,6 +283,10 @@ public final class KeyStore: Sendable {
             // `prepareDatabase`: a key must be on disk before anything sealed under it is.
             try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
             try db.write { db in
+                // A later build's store is never touched, not even by this build's tables: it
+                // holds the only copies of its keys.
+                let stored = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                guard stored <= 4 else { throw Newer(format: stored) }
                 try db.execute(
                     sql: """
                         CREATE TABLE IF NOT EXISTS family (
@@ -326,6 +330,12 @@ public final class KeyStore: Sendable {
             throw KeyStoreError(
                 .storage,
                 "\(databaseURL.path) is not a key store of format 2 to 4 (subject pseudonyms): re-create the data directory"
+            )
+        } catch let newer as Newer {
+            throw KeyStoreError(
+                .storage,
+                "\(databaseURL.path) is a key store of format \(newer.format), written by a later Strongroom; "
+                    + "this build reads formats 2 to 4: open it with that build (never delete it: it holds the keys)"
             )
         } catch {
             throw KeyStoreError(.storage, "cannot open \(databaseURL.path)")
@@ -1409,6 +1419,7 @@ public final class KeyStore: Sendable {
     }
 
     private struct Legacy: Error {}
+    private struct Newer: Error { var format: Int }
 
     func read<T>(_ body: (Database) throws -> T) throws(KeyStoreError) -> T {
         do { return try db.read(body) } catch let error as KeyStoreError { throw error } catch {

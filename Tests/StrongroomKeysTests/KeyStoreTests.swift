@@ -515,6 +515,35 @@ struct KeyStoreFormatTests {
         #expect(try again.encryptionKey(for: .subject("c-2")).reference == before["c-2"]!.reference)
     }
 
+    @Test("a store of a later format is refused untouched, with no advice to re-create it")
+    func laterFormatRefused() throws {
+        let dir = TestSupport.scratchDirectory("keys-format5")
+        try? FileManager.default.removeItem(at: dir)
+        do { _ = try KeyStore.initialize(dataDirectory: dir).encryptionKey(for: .subject("c-1")) }
+        let path = dir.appendingPathComponent(KeyStore.databaseFileName).path
+        // A later build that dropped a table this build would create.
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "DROP TABLE setting; PRAGMA user_version = 5")
+        }
+        do {
+            _ = try KeyStore.open(dataDirectory: dir)
+            Issue.record("a format-5 store opened")
+        } catch {
+            #expect(error.code == .storage)
+            #expect(error.description.contains("format 5"), "\(error)")
+            #expect(!error.description.contains("re-create"), "\(error)")
+        }
+        let (version, setting, subjects) = try DatabaseQueue(path: path).read { db in
+            (
+                try Int.fetchOne(db, sql: "PRAGMA user_version"), try db.tableExists("setting"),
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject")
+            )
+        }
+        #expect(version == 5)
+        #expect(!setting)
+        #expect(subjects == 1)
+    }
+
     @Test("a primary keeps no index of subjects by key id; a standby makes one, and a tombstone removes the link")
     func standbyIndex() throws {
         let (primaryDir, primary) = try fresh()
@@ -548,8 +577,16 @@ struct KeyStoreFormatTests {
             key: Array("t/\(made.reference.id.description)".utf8),
             value: Array(#"{"erased":1700000000}"#.utf8)
         )
+        let wal = standbyDir.appendingPathComponent(KeyStore.databaseFileName + "-wal").path
+        #expect(try walSize(wal) > 0)
         try standby.applyReplicated([tombstone])
+        // The erased family's wrapped bytes do not stay behind in WAL frames.
+        #expect(try walSize(wal) == 0)
         #expect(try standby.pseudonym(ofSubject: "c-9") == nil)
         #expect(isErased(try standby.decryptionKey(made.reference)))
+    }
+
+    private func walSize(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
     }
 }
