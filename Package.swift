@@ -258,7 +258,10 @@ let package = Package(
         ),
         .testTarget(
             name: "StrongroomLogTests",
-            dependencies: ["StrongroomLog", "StrongroomLogTestSupport", "StrongroomTestSupport"],
+            dependencies: [
+                "StrongroomLog", "StrongroomLogTestSupport", "StrongroomTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -244,6 +244,35 @@ def record_digest(topic, partition, sequence, key, value, schema_id, producer):
 # ---------------------------------------------------------------- log.md: SQLite engine
 
 
+def parse_batch(first, body):
+    """A log row's body (docs/formats.md, log format 2): per record u32 offset delta, i64
+    timestamp, u32 key/value/headers lengths + 1 (0: absent), then their bytes; big-endian.
+    Yields (offset, key, value, headers blob, timestamp, start of value in body)."""
+    pos, prev = 0, -1
+    while pos < len(body):
+        delta, ts, k, v, h = struct.unpack_from(">IqIII", body, pos)
+        pos += 24
+        assert delta > prev and (prev >= 0 or delta == 0), "batch offsets out of order"
+        prev = delta
+        parts = []
+        for n in (k, v, h):
+            if n == 0:
+                parts.append((None, pos))
+            else:
+                assert pos + n - 1 <= len(body), "batch part past its end"
+                parts.append((body[pos:pos + n - 1], pos))
+                pos += n - 1
+        yield first + delta, parts[0][0], parts[1][0], parts[2][0], ts, parts[1][1]
+
+
+def log_records(ldb):
+    """Every record of log.sqlite: (row id of its batch, offset id, key, value, headers, ts, value at)."""
+    for rid, body in ldb.execute("SELECT id, body FROM batch ORDER BY id"):
+        base = rid & ~((1 << 40) - 1)
+        for off, key, value, headers, ts, at in parse_batch(rid & ((1 << 40) - 1), bytes(body)):
+            yield rid, base | off, key, value, headers, ts, at
+
+
 def parse_headers(blob):
     """Header blob as observed (not documented): u32 count, then LP(name) LP(value) pairs."""
     out = []
@@ -514,8 +543,7 @@ def check(bin_path, scratch, data):
     ldb = connect_ro(os.path.join(data, "log.sqlite"))
     topics = {tid: (name, json.loads(cfg)) for tid, name, cfg in ldb.execute("SELECT id, name, config FROM topic")}
     records = []
-    for rid, key, value, headers, ts in ldb.execute(
-            "SELECT id, key, value, headers, timestamp FROM record ORDER BY id"):
+    for _, rid, key, value, headers, ts, _ in log_records(ldb):
         tid, part, off = rid >> 52, (rid >> 40) & 0xFFF, rid & ((1 << 40) - 1)
         records.append(dict(topic=topics[tid][0], partition=part, offset=off, key=bytes(key or b""),
                             value=bytes(value or b""), headers=parse_headers(bytes(headers or b"")),
@@ -812,8 +840,8 @@ def tamper(scratch, kind):
         db = sqlite3.connect(os.path.join(dst, "keys.sqlite"))
         # A subject with records on the log: the first record's key.
         ldb = connect_ro(os.path.join(dst, "log.sqlite"))
-        keys = [bytes.fromhex(k.decode()) for (k,) in ldb.execute(
-            "SELECT key FROM record WHERE key IS NOT NULL AND length(key) = 32 ORDER BY id")]
+        keys = [bytes.fromhex(bytes(r[2]).decode()) for r in log_records(ldb)
+                if r[2] is not None and len(r[2]) == 32]
         ldb.close()
         for k in keys:
             row = db.execute("SELECT version, wrapped FROM dek WHERE key_id = ?", (k,)).fetchone()
@@ -827,11 +855,11 @@ def tamper(scratch, kind):
         print(f"tampered: one byte of the wrapped DEK of {k.hex()} v{row[0]} in {dst}/keys.sqlite")
     else:
         db = sqlite3.connect(os.path.join(dst, "log.sqlite"))
-        rid, value = db.execute("SELECT id, value FROM record ORDER BY id LIMIT 1 OFFSET 5").fetchone()
-        value = bytearray(value)
-        i = value.index(b'"storeId":"') + len(b'"storeId":"') + 3
-        value[i] = ord("X") if value[i] != ord("X") else ord("Y")
-        db.execute("UPDATE record SET value = ? WHERE id = ?", (bytes(value), rid))
+        row, rid, _, value, _, _, at = list(log_records(db))[5]
+        body = bytearray(db.execute("SELECT body FROM batch WHERE id = ?", (row,)).fetchone()[0])
+        i = at + bytes(value).index(b'"storeId":"') + len(b'"storeId":"') + 3
+        body[i] = ord("X") if body[i] != ord("X") else ord("Y")
+        db.execute("UPDATE batch SET body = ? WHERE id = ?", (bytes(body), row))
         db.commit()
         db.close()
         print(f"tampered: one byte of the value of record id {rid:#x} in {dst}/log.sqlite")

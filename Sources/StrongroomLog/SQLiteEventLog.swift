@@ -6,9 +6,10 @@ import Synchronization
 
 /// The embedded event log: SQLite (GRDB, WAL) in `<data-dir>/log.sqlite`.
 ///
-/// Records live in one table keyed by `topic id << 52 | partition << 40 | offset`, so a
+/// An append's records of one partition are stored together, as one row of the `batch` table
+/// (``RecordBatch``) keyed by `topic id << 52 | partition << 40 | first offset`, so a
 /// partition is one contiguous range of the B-tree: appends go to its end, fetches are range
-/// scans. Concurrent appends are group-committed: the first caller to find no commit in
+/// scans from the batch holding the first offset asked for. Concurrent appends are group-committed: the first caller to find no commit in
 /// progress writes every waiting caller's records in one transaction (one fsync) and wakes
 /// them; a returned append is on disk to the degree ``Durability`` promises.
 public final class SQLiteEventLog: EventLog {
@@ -98,6 +99,9 @@ public final class SQLiteEventLog: EventLog {
             // that writes.
             try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = \(pragma)") }
             try db.write { db in
+                // A later build's log is never touched, not even by this build's tables.
+                let stored = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                guard stored <= Self.format else { throw Newer(format: stored) }
                 try db.execute(
                     sql: """
                         CREATE TABLE IF NOT EXISTS topic (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
@@ -105,9 +109,10 @@ public final class SQLiteEventLog: EventLog {
                             topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
                             start_offset INTEGER NOT NULL, bytes INTEGER NOT NULL,
                             PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
-                        CREATE TABLE IF NOT EXISTS record (
-                            id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
-                            timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                        CREATE TABLE IF NOT EXISTS batch (
+                            id INTEGER PRIMARY KEY, last_offset INTEGER NOT NULL, records INTEGER NOT NULL,
+                            min_timestamp INTEGER NOT NULL, max_timestamp INTEGER NOT NULL,
+                            size INTEGER NOT NULL, body BLOB NOT NULL);
                         CREATE TABLE IF NOT EXISTS producer (
                             producer_id INTEGER NOT NULL, topic_id INTEGER NOT NULL, sequence INTEGER NOT NULL,
                             positions BLOB NOT NULL, PRIMARY KEY (producer_id, topic_id)) WITHOUT ROWID;
@@ -117,12 +122,111 @@ public final class SQLiteEventLog: EventLog {
                         """
                 )
             }
+            try db.write { db in
+                // Format 1 kept a row per record: each becomes a batch of one.
+                if try db.tableExists("record") { try Self.upgradeRecordRows(db) }
+                try db.execute(sql: "PRAGMA user_version = \(Self.format)")
+            }
             pageSize = try db.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } ?? 4096
             checkpointPages = Int32(max(16, Self.checkpointBytes / max(pageSize, 512)))
+        } catch let newer as Newer {
+            throw LogError(
+                .storage,
+                "\(path) is an event log of format \(newer.format), written by a later Strongroom; this build "
+                    + "reads formats 1 and 2: open it with that build"
+            )
         } catch {
             throw LogError(.storage, "cannot open \(path)")
         }
         try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    }
+
+    /// The storage format (`PRAGMA user_version`): 2 stores an append's records of a partition
+    /// as one row (``RecordBatch``); 1 stored a row per record.
+    static let format = 2
+
+    private struct Newer: Error { var format: Int }
+
+    /// Rewrites format 1's `record` rows as batches of one record each, in one transaction.
+    static func upgradeRecordRows(_ db: Database) throws {
+        let rows = try Row.fetchCursor(
+            db,
+            sql: "SELECT id, key, value, headers, timestamp FROM record ORDER BY id"
+        )
+        let insert = try db.makeStatement(sql: insertBatchSQL)
+        var body: [UInt8] = []
+        while let row = try rows.next() {
+            let id: Int64 = row[0]
+            let timestamp: Int64 = row[4]
+            body.removeAll(keepingCapacity: true)
+            try row.withUnsafeData(atIndex: 1) { key in
+                try row.withUnsafeData(atIndex: 2) { value in
+                    try row.withUnsafeData(atIndex: 3) { headers in
+                        withRaw(key) { k in
+                            withRaw(value) { v in
+                                withRaw(headers) { h in
+                                    RecordBatch.append(
+                                        delta: 0,
+                                        timestamp: timestamp,
+                                        key: k,
+                                        value: v,
+                                        headers: h,
+                                        to: &body
+                                    )
+                                }
+                            }
+                        }
+                        let size = (key?.count ?? 0) + (value?.count ?? 0) + (headers?.count ?? 0)
+                        try insertBatch(
+                            insert,
+                            id: id,
+                            last: id & offsetMask,
+                            records: 1,
+                            timestamps: timestamp...timestamp,
+                            size: size,
+                            body: body
+                        )
+                    }
+                }
+            }
+        }
+        try db.execute(sql: "DROP TABLE record")
+    }
+
+    static let offsetMask = (Int64(1) << offsetBits) - 1
+
+    static let insertBatchSQL = """
+        INSERT INTO batch (id, last_offset, records, min_timestamp, max_timestamp, size, body)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Inserts one batch row, binding the body in place (SQLite reads it during the step).
+    static func insertBatch(
+        _ statement: Statement,
+        id: Int64,
+        last: Int64,
+        records: Int,
+        timestamps: ClosedRange<Int64>,
+        size: Int,
+        body: [UInt8]
+    ) throws(LogError) {
+        let s = statement.sqliteStatement
+        sqlite3_reset(s)
+        var code = sqlite3_bind_int64(s, 1, id)
+        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 2, last) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 3, Int64(records)) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 4, timestamps.lowerBound) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 5, timestamps.upperBound) }
+        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 6, Int64(size)) }
+        if code == SQLITE_OK { code = withBlob(s, 7, body) { sqlite3_step(s) } }
+        // The binding points into a buffer this call does not own past its return.
+        sqlite3_reset(s)
+        sqlite3_clear_bindings(s)
+        guard code == SQLITE_DONE else {
+            // SQLite's message names the constraint or condition, never a bound value.
+            let message = sqlite3_db_handle(s).flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? ""
+            throw LogError(.storage, "record insert failed (SQLite code \(code): \(message))")
+        }
     }
 
     static func recordID(topic: Int64, partition: Int, offset: Int64) -> Int64 {
@@ -181,7 +285,7 @@ public final class SQLiteEventLog: EventLog {
             let topic = try Self.topic(db, name)
             let low = Self.recordID(topic: topic.id, partition: 0, offset: 0)
             let high = Self.recordID(topic: topic.id + 1, partition: 0, offset: 0)
-            try db.execute(sql: "DELETE FROM record WHERE id >= ? AND id < ?", arguments: [low, high])
+            try db.execute(sql: "DELETE FROM batch WHERE id >= ? AND id < ?", arguments: [low, high])
             for table in ["partition", "producer", "group_offset"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE topic_id = ?", arguments: [topic.id])
             }
@@ -433,13 +537,15 @@ public final class SQLiteEventLog: EventLog {
                 }
                 chosen.append((partition, size, headers))
             }
-            let insert = try db.cachedStatement(
-                sql: "INSERT INTO record (id, key, value, headers, timestamp, size) VALUES (?, ?, ?, ?, ?, ?)"
-            )
+            let insert = try db.cachedStatement(sql: Self.insertBatchSQL)
             var positions: [RecordPosition] = []
             positions.reserveCapacity(chosen.count)
-            for (record, choice) in zip(ticket.records, chosen) {
-                let key = PartitionKey(topic: topic.id, partition: choice.partition)
+            // Each partition's records, in order: one row (or a few, when large) per partition.
+            var order: [Int: [Int]] = [:]
+            for (i, choice) in chosen.enumerated() { order[choice.partition, default: []].append(i) }
+            var offsets = [Int64](repeating: 0, count: chosen.count)
+            for (partition, indices) in order.sorted(by: { $0.key < $1.key }) {
+                let key = PartitionKey(topic: topic.id, partition: partition)
                 var state: PartitionState
                 if let known = partitions[key] {
                     state = known
@@ -449,26 +555,73 @@ public final class SQLiteEventLog: EventLog {
                             db.cachedStatement(
                                 sql: "SELECT next_offset, bytes FROM partition WHERE topic_id = ? AND partition = ?"
                             ),
-                            arguments: [topic.id, choice.partition]
+                            arguments: [topic.id, partition]
                         )
-                    else { throw LogError(.storage, "partition \(choice.partition) of \(ticket.topic) missing") }
+                    else { throw LogError(.storage, "partition \(partition) of \(ticket.topic) missing") }
                     state = PartitionState(next: row[0], bytes: row[1])
                 }
-                let offset = state.next
-                try Self.insert(
-                    insert,
-                    id: Self.recordID(topic: topic.id, partition: choice.partition, offset: offset),
-                    key: record.key,
-                    value: record.value,
-                    headers: choice.headers,
-                    timestamp: record.timestamp ?? now,
-                    size: choice.size
-                )
-                state.next += 1
-                state.bytes += Int64(choice.size)
+                var from = 0
+                while from < indices.count {
+                    // Records up to the body limit (at least one: a record is at most maxRecordBytes).
+                    var to = from
+                    var bodyCount = 0
+                    while to < indices.count {
+                        let record = ticket.records[indices[to]]
+                        let count = RecordBatch.encodedCount(
+                            key: record.key?.count,
+                            value: record.value?.count,
+                            headers: chosen[indices[to]].headers?.count
+                        )
+                        if to > from && bodyCount + count > RecordBatch.maxBody { break }
+                        bodyCount += count
+                        to += 1
+                    }
+                    var body: [UInt8] = []
+                    body.reserveCapacity(bodyCount)
+                    var size = 0
+                    var low = Int64.max
+                    var high = Int64.min
+                    for (n, i) in indices[from..<to].enumerated() {
+                        let record = ticket.records[i]
+                        let timestamp = record.timestamp ?? now
+                        low = min(low, timestamp)
+                        high = max(high, timestamp)
+                        size += chosen[i].size
+                        offsets[i] = state.next + Int64(n)
+                        Self.withRaw(record.key) { k in
+                            Self.withRaw(record.value) { v in
+                                Self.withRaw(chosen[i].headers) { h in
+                                    RecordBatch.append(
+                                        delta: Int64(n),
+                                        timestamp: timestamp,
+                                        key: k,
+                                        value: v,
+                                        headers: h,
+                                        to: &body
+                                    )
+                                }
+                            }
+                        }
+                    }
+                    let count = to - from
+                    try Self.insertBatch(
+                        insert,
+                        id: Self.recordID(topic: topic.id, partition: partition, offset: state.next),
+                        last: state.next + Int64(count) - 1,
+                        records: count,
+                        timestamps: low...high,
+                        size: size,
+                        body: body
+                    )
+                    state.next += Int64(count)
+                    state.bytes += Int64(size)
+                    from = to
+                }
                 state.dirty = true
                 partitions[key] = state
-                positions.append(RecordPosition(partition: choice.partition, offset: offset))
+            }
+            for (i, choice) in chosen.enumerated() {
+                positions.append(RecordPosition(partition: choice.partition, offset: offsets[i]))
             }
             if let producer = ticket.producer {
                 try db.cachedStatement(
@@ -487,41 +640,15 @@ public final class SQLiteEventLog: EventLog {
         }
     }
 
-    /// Inserts one record row, binding straight from the record's buffers: no `Data` copy of
-    /// the key and value and no argument array per row, since this runs for every record.
-    static func insert(
-        _ statement: Statement,
-        id: Int64,
-        key: [UInt8]?,
-        value: [UInt8]?,
-        headers: Data?,
-        timestamp: Int64,
-        size: Int
-    ) throws(LogError) {
-        let s = statement.sqliteStatement
-        sqlite3_reset(s)
-        var code = sqlite3_bind_int64(s, 1, id)
-        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 5, timestamp) }
-        if code == SQLITE_OK { code = sqlite3_bind_int64(s, 6, Int64(size)) }
-        if code == SQLITE_OK {
-            code = withBlob(s, 2, key) {
-                withBlob(s, 3, value) {
-                    if let headers {
-                        headers.withUnsafeBytes { withBlob(s, 4, $0) { sqlite3_step(s) } }
-                    } else {
-                        withBlob(s, 4, nil) { sqlite3_step(s) }
-                    }
-                }
-            }
-        }
-        // The bindings point into buffers this call does not own past its return.
-        sqlite3_reset(s)
-        sqlite3_clear_bindings(s)
-        guard code == SQLITE_DONE else {
-            // SQLite's message names the constraint or condition, never a bound value.
-            let message = sqlite3_db_handle(s).flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? ""
-            throw LogError(.storage, "record insert failed (SQLite code \(code): \(message))")
-        }
+    /// `bytes` as a raw buffer (nil for nil) while `body` runs.
+    static func withRaw(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> Void) {
+        guard let bytes else { return body(nil) }
+        bytes.withUnsafeBytes { body($0) }
+    }
+
+    static func withRaw(_ data: Data?, _ body: (UnsafeRawBufferPointer?) -> Void) {
+        guard let data else { return body(nil) }
+        data.withUnsafeBytes { body($0) }
     }
 
     /// Binds `bytes` (NULL for nil, an empty blob for no bytes) while `body` runs; `body`'s code,
@@ -584,9 +711,9 @@ public final class SQLiteEventLog: EventLog {
         data.withUnsafeBytes { Array($0) }
     }
 
-    static func decodeHeaders(_ data: Data?) -> [RecordHeader] {
-        guard let data, data.count >= 4 else { return [] }
-        return data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> [RecordHeader] in
+    static func decodeHeaders(_ bytes: UnsafeRawBufferPointer) -> [RecordHeader] {
+        guard bytes.count >= 4 else { return [] }
+        do {
             var i = 0
             func u32() -> Int? {
                 guard i + 4 <= bytes.count else { return nil }
@@ -629,35 +756,60 @@ public final class SQLiteEventLog: EventLog {
             }
             let low = Self.recordID(topic: row.id, partition: partition, offset: offset)
             let high = Self.recordID(topic: row.id, partition: partition + 1, offset: 0)
+            let floor = Self.recordID(topic: row.id, partition: partition, offset: 0)
+            // The batch holding `offset` starts at or before it.
+            let start =
+                try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT id FROM batch WHERE id <= ? AND id >= ? ORDER BY id DESC LIMIT 1"),
+                    arguments: [low, floor]
+                ) ?? low
             var out: [StoredRecord] = []
             var bytes = 0
             let cursor = try Row.fetchCursor(
-                db.cachedStatement(
-                    sql:
-                        "SELECT id, key, value, headers, timestamp, size FROM record WHERE id >= ? AND id < ? ORDER BY id LIMIT ?"
-                ),
-                arguments: [low, high, maxRecords]
+                db.cachedStatement(sql: "SELECT id, body FROM batch WHERE id >= ? AND id < ? ORDER BY id"),
+                arguments: [start, high]
             )
-            let mask = (Int64(1) << Self.offsetBits) - 1
-            while let r = try cursor.next() {
-                let size: Int = r[5]
-                if !out.isEmpty && bytes + size > maxBytes { break }
-                bytes += size
+            batches: while let r = try cursor.next() {
                 let id: Int64 = r[0]
-                out.append(
-                    StoredRecord(
-                        partition: partition,
-                        offset: id & mask,
-                        // Read in place: one copy out of SQLite, not two.
-                        key: try r.withUnsafeData(atIndex: 1) { $0.map(Self.bytes) },
-                        value: try r.withUnsafeData(atIndex: 2) { $0.map(Self.bytes) },
-                        headers: try r.withUnsafeData(atIndex: 3) { Self.decodeHeaders($0) },
-                        timestamp: r[4]
-                    )
-                )
+                let full = try r.withUnsafeData(atIndex: 1) { data -> Bool in
+                    guard let data else { throw Self.corrupt(topic, partition, id) }
+                    return try data.withUnsafeBytes { body throws -> Bool in
+                        guard let entries = RecordBatch.decode(body, first: id & Self.offsetMask) else {
+                            throw Self.corrupt(topic, partition, id)
+                        }
+                        func copy(_ range: Range<Int>?) -> [UInt8]? {
+                            range.map { Array(UnsafeRawBufferPointer(rebasing: body[$0])) }
+                        }
+                        for entry in entries where entry.offset >= offset {
+                            if out.count == maxRecords || (!out.isEmpty && bytes + entry.size > maxBytes) {
+                                return true
+                            }
+                            bytes += entry.size
+                            out.append(
+                                StoredRecord(
+                                    partition: partition,
+                                    offset: entry.offset,
+                                    key: copy(entry.key),
+                                    value: copy(entry.value),
+                                    headers: entry.headers.map {
+                                        Self.decodeHeaders(UnsafeRawBufferPointer(rebasing: body[$0]))
+                                    } ?? [],
+                                    timestamp: entry.timestamp
+                                )
+                            )
+                        }
+                        // Full: the next batch's body is not read.
+                        return out.count == maxRecords
+                    }
+                }
+                if full { break batches }
             }
             return out
         }
+    }
+
+    static func corrupt(_ topic: String, _ partition: Int, _ id: Int64) -> LogError {
+        LogError(.storage, "\(topic) partition \(partition): the batch at offset \(id & offsetMask) is corrupt")
     }
 
     // MARK: Consumer groups
@@ -699,68 +851,18 @@ public final class SQLiteEventLog: EventLog {
                 let topic = try Self.topic(db, name)
                 guard topic.config.retentionMs != nil || topic.config.retentionBytes != nil else { continue }
                 for partition in 0..<topic.config.partitions {
-                    let low = Self.recordID(topic: topic.id, partition: partition, offset: 0)
-                    let high = Self.recordID(topic: topic.id, partition: partition + 1, offset: 0)
+                    let range = Self.partitionRange(topic.id, partition)
                     var removed: [(Int, Int64, String)] = []
                     if let ms = topic.config.retentionMs {
-                        let cutoff = now - ms
-                        let row = try Row.fetchOne(
-                            db,
-                            sql:
-                                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
-                            arguments: [low, high, cutoff]
-                        )
-                        let count: Int = row?[0] ?? 0
-                        if count > 0 {
-                            try db.execute(
-                                sql: "DELETE FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
-                                arguments: [low, high, cutoff]
-                            )
-                            removed.append((count, row?[1] ?? 0, "time"))
-                        }
+                        let (count, bytes) = try Self.expire(db, range, before: now - ms, name, partition)
+                        if count > 0 { removed.append((count, bytes, "time")) }
                     }
                     if let limit = topic.config.retentionBytes {
-                        var total =
-                            try Int64.fetchOne(
-                                db,
-                                sql: "SELECT COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ?",
-                                arguments: [low, high]
-                            ) ?? 0
-                        if total > limit {
-                            var count = 0
-                            var bytes: Int64 = 0
-                            var cut = low
-                            let rows = try Row.fetchCursor(
-                                db,
-                                sql: "SELECT id, size FROM record WHERE id >= ? AND id < ? ORDER BY id",
-                                arguments: [low, high]
-                            )
-                            while total > limit, let r = try rows.next() {
-                                let size: Int64 = r[1]
-                                total -= size
-                                bytes += size
-                                count += 1
-                                cut = (r[0] as Int64) + 1
-                            }
-                            try db.execute(sql: "DELETE FROM record WHERE id >= ? AND id < ?", arguments: [low, cut])
-                            removed.append((count, bytes, "size"))
-                        }
+                        let (count, bytes) = try Self.trim(db, range, to: limit, name, partition)
+                        if count > 0 { removed.append((count, bytes, "size")) }
                     }
                     guard !removed.isEmpty else { continue }
-                    let remaining = try Row.fetchOne(
-                        db,
-                        sql: "SELECT MIN(id), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ?",
-                        arguments: [low, high]
-                    )
-                    let first: Int64? = remaining?[0]
-                    let mask = (Int64(1) << Self.offsetBits) - 1
-                    try db.execute(
-                        sql: """
-                            UPDATE partition SET start_offset = COALESCE(?, next_offset), bytes = ?
-                            WHERE topic_id = ? AND partition = ?
-                            """,
-                        arguments: [first.map { $0 & mask }, remaining?[1] ?? 0, topic.id, partition]
-                    )
+                    try Self.recount(db, range, topic.id, partition)
                     for (count, bytes, reason) in removed {
                         report.removals.append(
                             .init(topic: name, partition: partition, records: count, bytes: bytes, reason: reason)
@@ -777,41 +879,176 @@ public final class SQLiteEventLog: EventLog {
         try write { db in
             let row = try Self.topic(db, topic)
             var report = RetentionReport()
-            let mask = (Int64(1) << Self.offsetBits) - 1
             for partition in 0..<row.config.partitions {
-                let low = Self.recordID(topic: row.id, partition: partition, offset: 0)
-                let high = Self.recordID(topic: row.id, partition: partition + 1, offset: 0)
-                let expired = try Row.fetchOne(
-                    db,
-                    sql:
-                        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
-                    arguments: [low, high, cutoff]
-                )
-                let count: Int = expired?[0] ?? 0
+                let range = Self.partitionRange(row.id, partition)
+                let (count, bytes) = try Self.expire(db, range, before: cutoff, topic, partition)
                 guard count > 0 else { continue }
-                try db.execute(
-                    sql: "DELETE FROM record WHERE id >= ? AND id < ? AND timestamp < ?",
-                    arguments: [low, high, cutoff]
-                )
-                let remaining = try Row.fetchOne(
-                    db,
-                    sql: "SELECT MIN(id), COALESCE(SUM(size), 0) FROM record WHERE id >= ? AND id < ?",
-                    arguments: [low, high]
-                )
-                let first: Int64? = remaining?[0]
-                try db.execute(
-                    sql: """
-                        UPDATE partition SET start_offset = COALESCE(?, next_offset), bytes = ?
-                        WHERE topic_id = ? AND partition = ?
-                        """,
-                    arguments: [first.map { $0 & mask }, remaining?[1] ?? 0, row.id, partition]
-                )
+                try Self.recount(db, range, row.id, partition)
                 report.removals.append(
-                    .init(topic: topic, partition: partition, records: count, bytes: expired?[1] ?? 0, reason: "time")
+                    .init(topic: topic, partition: partition, records: count, bytes: bytes, reason: "time")
                 )
             }
             return report
         }
+    }
+
+    /// The row ids of one partition.
+    static func partitionRange(_ topic: Int64, _ partition: Int) -> Range<Int64> {
+        recordID(
+            topic: topic,
+            partition: partition,
+            offset: 0
+        )..<recordID(
+            topic: topic,
+            partition: partition + 1,
+            offset: 0
+        )
+    }
+
+    /// Deletes the records of `range` with a timestamp before `cutoff`; records and bytes removed.
+    ///
+    /// Whole batches go, and a batch that keeps newer records is rewritten without the others.
+    static func expire(
+        _ db: Database,
+        _ range: Range<Int64>,
+        before cutoff: Int64,
+        _ topic: String,
+        _ partition: Int
+    ) throws -> (Int, Int64) {
+        var count = 0
+        var bytes: Int64 = 0
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, records, size, max_timestamp FROM batch
+                WHERE id >= ? AND id < ? AND min_timestamp < ? ORDER BY id
+                """,
+            arguments: [range.lowerBound, range.upperBound, cutoff]
+        )
+        for row in rows {
+            let id: Int64 = row[0]
+            if (row[3] as Int64) < cutoff {
+                try db.execute(sql: "DELETE FROM batch WHERE id = ?", arguments: [id])
+                count += row[1] as Int
+                bytes += row[2] as Int64
+            } else {
+                let (n, b) = try rewrite(db, id, topic, partition) { entries in
+                    entries.map { $0.timestamp < cutoff }
+                }
+                count += n
+                bytes += b
+            }
+        }
+        return (count, bytes)
+    }
+
+    /// Deletes the oldest records of `range` while it holds more than `limit` bytes.
+    ///
+    /// Returns the records and bytes removed.
+    static func trim(
+        _ db: Database,
+        _ range: Range<Int64>,
+        to limit: Int64,
+        _ topic: String,
+        _ partition: Int
+    ) throws -> (Int, Int64) {
+        var total =
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT COALESCE(SUM(size), 0) FROM batch WHERE id >= ? AND id < ?",
+                arguments: [range.lowerBound, range.upperBound]
+            ) ?? 0
+        guard total > limit else { return (0, 0) }
+        var count = 0
+        var bytes: Int64 = 0
+        let rows = try Row.fetchAll(
+            db,
+            sql: "SELECT id, records, size FROM batch WHERE id >= ? AND id < ? ORDER BY id",
+            arguments: [range.lowerBound, range.upperBound]
+        )
+        for row in rows where total > limit {
+            let id: Int64 = row[0]
+            let size: Int64 = row[2]
+            if total - size > limit {
+                // Every record of the batch goes: without them the partition is still over the limit.
+                try db.execute(sql: "DELETE FROM batch WHERE id = ?", arguments: [id])
+                total -= size
+                count += row[1] as Int
+                bytes += size
+            } else {
+                // The oldest records one at a time, as long as the partition is over the limit.
+                let (n, b) = try rewrite(db, id, topic, partition) { entries in
+                    var left = total
+                    return entries.map { entry in
+                        guard left > limit else { return false }
+                        left -= Int64(entry.size)
+                        return true
+                    }
+                }
+                total -= b
+                count += n
+                bytes += b
+            }
+        }
+        return (count, bytes)
+    }
+
+    /// Rewrites batch `id` without the records `drop` marks; records and bytes removed.
+    ///
+    /// The row is deleted when none is left, and stored again from its first remaining record
+    /// otherwise.
+    static func rewrite(
+        _ db: Database,
+        _ id: Int64,
+        _ topic: String,
+        _ partition: Int,
+        drop: ([RecordBatch.Entry]) -> [Bool]
+    ) throws -> (Int, Int64) {
+        guard let row = try Row.fetchOne(db, sql: "SELECT body FROM batch WHERE id = ?", arguments: [id]) else {
+            return (0, 0)
+        }
+        let body: Data = row[0]
+        return try body.withUnsafeBytes { raw throws -> (Int, Int64) in
+            guard let entries = RecordBatch.decode(raw, first: id & offsetMask) else {
+                throw corrupt(topic, partition, id)
+            }
+            let marks = drop(entries)
+            let kept = zip(entries, marks).filter { !$0.1 }.map(\.0)
+            let removed = entries.count - kept.count
+            guard removed > 0 else { return (0, 0) }
+            let bytes = Int64(zip(entries, marks).filter(\.1).reduce(0) { $0 + $1.0.size })
+            try db.execute(sql: "DELETE FROM batch WHERE id = ?", arguments: [id])
+            if let first = kept.first, let last = kept.last {
+                let stamps = kept.map(\.timestamp)
+                try insertBatch(
+                    try db.cachedStatement(sql: insertBatchSQL),
+                    id: (id & ~offsetMask) | first.offset,
+                    last: last.offset,
+                    records: kept.count,
+                    timestamps: (stamps.min() ?? 0)...(stamps.max() ?? 0),
+                    size: kept.reduce(0) { $0 + $1.size },
+                    body: RecordBatch.rebuild(kept[...], of: raw)
+                )
+            }
+            return (removed, bytes)
+        }
+    }
+
+    /// Sets the partition's start offset and bytes from what it still holds.
+    static func recount(_ db: Database, _ range: Range<Int64>, _ topic: Int64, _ partition: Int) throws {
+        let remaining = try Row.fetchOne(
+            db,
+            sql: "SELECT MIN(id), COALESCE(SUM(size), 0) FROM batch WHERE id >= ? AND id < ?",
+            arguments: [range.lowerBound, range.upperBound]
+        )
+        let first: Int64? = remaining?[0]
+        try db.execute(
+            sql: """
+                UPDATE partition SET start_offset = COALESCE(?, next_offset), bytes = ?
+                WHERE topic_id = ? AND partition = ?
+                """,
+            arguments: [first.map { $0 & offsetMask }, remaining?[1] ?? 0, topic, partition]
+        )
     }
 
     // MARK: Storage helpers

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import StrongroomLogTestSupport
 import StrongroomTestSupport
 import Synchronization
@@ -123,5 +124,174 @@ struct SQLiteEventLogTests {
         for (text, hash) in vectors { #expect(Partitioner.murmur2(Array(text.utf8)) == hash, "\(text)") }
         // toPositive masks the sign bit before the modulo, as Kafka's DefaultPartitioner does.
         #expect(Partitioner.partition(forKey: Array("21".utf8), partitions: 7) == Int(-973_932_308 & 0x7fff_ffff) % 7)
+    }
+}
+
+@Suite("SQLite event log: record batches (format 2)")
+struct RecordBatchTests {
+    func rows(_ dir: URL) throws -> [(id: Int64, records: Int, size: Int)] {
+        try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path).read { db in
+            try Row.fetchAll(db, sql: "SELECT id, records, size FROM batch ORDER BY id").map {
+                ($0[0], $0[1], $0[2])
+            }
+        }
+    }
+
+    @Test(
+        "an append is one row per partition; records come back alike from any offset, absent and empty parts kept apart"
+    )
+    func onePerPartition() throws {
+        let dir = TestSupport.scratchDirectory("log-batch")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("t", config: TopicConfig(partitions: 2))
+        let records = (0..<10).map { i in
+            LogRecord(
+                key: i % 3 == 0 ? nil : Array("k\(i)".utf8),
+                value: i % 4 == 0 ? [] : Array("value \(i)".utf8),
+                headers: i % 2 == 0 ? [RecordHeader("h", Array("\(i)".utf8)), RecordHeader("e", [])] : [],
+                timestamp: 1_000 + Int64(i),
+                partition: i % 2
+            )
+        }
+        let positions = try log.append(records, to: "t")
+        #expect(positions.map(\.offset) == (0..<10).map { Int64($0 / 2) })
+        #expect(try rows(dir).map(\.records) == [5, 5])
+        for partition in 0..<2 {
+            let mine = records.enumerated().filter { $0.offset % 2 == partition }.map(\.element)
+            for from in 0..<6 {
+                let got = try log.fetch(topic: "t", partition: partition, from: Int64(from))
+                #expect(got.map(\.offset) == (from..<5).map(Int64.init))
+                for (record, stored) in zip(mine[min(from, 5)...], got) {
+                    #expect(stored.key == record.key && stored.value == record.value)
+                    #expect(stored.headers == record.headers && stored.timestamp == record.timestamp)
+                }
+            }
+            let limited = try log.fetch(topic: "t", partition: partition, from: 1, maxRecords: 2)
+            #expect(limited.map(\.offset) == [1, 2])
+        }
+        _ = try log.append([LogRecord(value: Array("after".utf8), partition: 0)], to: "t")
+        #expect(try log.fetch(topic: "t", partition: 0, from: 3).map(\.offset) == [3, 4, 5])
+    }
+
+    @Test("an append larger than a row's body limit is stored as several rows, in order")
+    func largeAppendSplits() throws {
+        let dir = TestSupport.scratchDirectory("log-batch-large")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("t", config: TopicConfig(partitions: 1))
+        let records = (0..<12).map { LogRecord(value: [UInt8](repeating: UInt8($0), count: 1 << 20)) }
+        _ = try log.append(records, to: "t")
+        let stored = try rows(dir)
+        #expect(stored.count == 2 && stored.map(\.records).reduce(0, +) == 12)
+        #expect(stored.allSatisfy { $0.size <= RecordBatch.maxBody })
+        let back = try log.fetch(topic: "t", partition: 0, from: 0, maxBytes: 64 << 20, maxRecords: 100)
+        #expect(back.map { $0.value?.first } == (0..<12).map { UInt8($0) })
+    }
+
+    @Test("retention inside a batch: expired records in its middle go, the rest keep their offsets")
+    func retentionInsideBatch() throws {
+        let dir = TestSupport.scratchDirectory("log-batch-retention")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("t", config: TopicConfig(partitions: 1))
+        let stamps: [Int64] = [500, 10, 600, 20, 700]
+        _ = try log.append(stamps.map { LogRecord(value: Array("\($0)".utf8), timestamp: $0) }, to: "t")
+        let report = try log.deleteRecords(of: "t", olderThan: 100)
+        #expect(report.removals.first?.records == 2 && report.removals.first?.bytes == 4)
+        let left = try log.fetch(topic: "t", partition: 0, from: 0)
+        #expect(left.map(\.offset) == [0, 2, 4])
+        #expect(left.map(\.timestamp) == [500, 600, 700])
+        #expect(try log.fetch(topic: "t", partition: 0, from: 1).map(\.offset) == [2, 4])
+        // The first record expiring moves the row to the next one kept.
+        _ = try log.deleteRecords(of: "t", olderThan: 550)
+        #expect(try log.fetch(topic: "t", partition: 0, from: 0).map(\.offset) == [2, 4])
+        #expect(try rows(dir).map(\.id).map { $0 & SQLiteEventLog.offsetMask } == [2])
+        #expect(try log.describeTopic("t").partitions[0].startOffset == 2)
+        #expect(try log.describeTopic("t").partitions[0].bytes == 6)
+    }
+
+    @Test("a corrupt batch is a storage error naming its offset, never a crash or a partial record")
+    func corruptBatch() throws {
+        let dir = TestSupport.scratchDirectory("log-batch-corrupt")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("t", config: TopicConfig(partitions: 1))
+        _ = try log.append((0..<3).map { LogRecord(value: Array("v\($0)".utf8)) }, to: "t")
+        let queue = try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path)
+        for cut in [1, 23, 30] {
+            try queue.write { db in
+                try db.execute(sql: "UPDATE batch SET body = substr(body, 1, length(body) - ?)", arguments: [cut])
+            }
+            #expect(throws: LogError(.storage)) { _ = try log.fetch(topic: "t", partition: 0, from: 0) }
+        }
+    }
+
+    @Test("a format-1 log (a row per record) is rewritten as batches when opened: every record, offset and header kept")
+    func upgradesFormat1() throws {
+        let dir = TestSupport.scratchDirectory("log-format1")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path
+        let config = TopicConfig(partitions: 2)
+        let headers = [RecordHeader("sig", [1, 2, 3])]
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE topic (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
+                    CREATE TABLE partition (
+                        topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+                        start_offset INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                        PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
+                    CREATE TABLE record (
+                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
+                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                    """
+            )
+            try db.execute(
+                sql: "INSERT INTO topic VALUES (1, 't', ?)",
+                arguments: [try SQLiteEventLog.encode(config)]
+            )
+            try db.execute(sql: "INSERT INTO partition VALUES (1, 0, 3, 1, 13), (1, 1, 1, 0, 1)")
+            let encoded = SQLiteEventLog.encodeHeaders(headers)
+            for offset in 1..<3 {
+                try db.execute(
+                    sql: "INSERT INTO record VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        SQLiteEventLog.recordID(topic: 1, partition: 0, offset: Int64(offset)),
+                        offset == 1 ? nil : Data("k".utf8), Data("v\(offset)".utf8), encoded, 77, 2,
+                    ]
+                )
+            }
+            try db.execute(
+                sql: "INSERT INTO record VALUES (?, NULL, x'', NULL, 5, 0)",
+                arguments: [SQLiteEventLog.recordID(topic: 1, partition: 1, offset: 0)]
+            )
+        }
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        let p0 = try log.fetch(topic: "t", partition: 0, from: 0)
+        #expect(p0.map(\.offset) == [1, 2])
+        #expect(p0.map(\.key) == [nil, Array("k".utf8)])
+        #expect(p0.map(\.value) == [Array("v1".utf8), Array("v2".utf8)])
+        #expect(p0.allSatisfy { $0.headers == headers && $0.timestamp == 77 })
+        let p1 = try log.fetch(topic: "t", partition: 1, from: 0)
+        #expect(p1.count == 1 && p1[0].key == nil && p1[0].value == [] && p1[0].headers.isEmpty)
+        #expect(try log.append([LogRecord(value: Array("v3".utf8), partition: 0)], to: "t").first?.offset == 3)
+        let (version, oldTable) = try DatabaseQueue(path: path).read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA user_version"), try db.tableExists("record"))
+        }
+        #expect(version == 2 && !oldTable)
+    }
+
+    @Test("a log of a later format is refused untouched")
+    func laterFormatRefused() throws {
+        let dir = TestSupport.scratchDirectory("log-format3")
+        do {
+            let log = try SQLiteEventLog(dataDirectory: dir)
+            try log.createTopic("t", config: TopicConfig(partitions: 1))
+        }
+        let path = dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path
+        try DatabaseQueue(path: path).write { try $0.execute(sql: "DROP TABLE group_offset; PRAGMA user_version = 3") }
+        #expect(throws: LogError(.storage)) { _ = try SQLiteEventLog(dataDirectory: dir) }
+        let (version, table) = try DatabaseQueue(path: path).read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA user_version"), try db.tableExists("group_offset"))
+        }
+        #expect(version == 3 && !table)
     }
 }

@@ -7,11 +7,12 @@ import StrongroomCrypto
 import StrongroomFiles
 import StrongroomJSON
 import StrongroomKeys
-import StrongroomLog
 import StrongroomPolicy
 import StrongroomSchema
 import StrongroomTestSupport
 import Testing
+
+@testable import StrongroomLog
 
 /// Pairs of ids that Swift's `String ==` calls equal but whose bytes differ.
 let canonicallyEquivalentIDs: [(String, String)] = [
@@ -836,7 +837,11 @@ struct SecurityFindingsTests {
         #expect(p0.count == 3)
         // Someone with write access deletes the record at offset 1 of partition 0 …
         let db = try DatabaseQueue(path: f.directory.appendingPathComponent("log.sqlite").path)
-        try db.write { try $0.execute(sql: "DELETE FROM record WHERE id = (SELECT min(id) FROM record) + 1") }
+        try db.write { db in
+            let first = try #require(try Int64.fetchOne(db, sql: "SELECT min(id) FROM batch"))
+            let (removed, _) = try SQLiteEventLog.rewrite(db, first, "t", 0) { $0.map { $0.offset == 1 } }
+            #expect(removed == 1)
+        }
         // … appends a copy of offset 0 again, and a copy into the other partition.
         _ = try f.services.log.append(
             [

@@ -1,0 +1,112 @@
+/// Records of one partition stored together, as one row of the `batch` table (log format 2).
+///
+/// An append writes its records for a partition as one row, as Kafka writes a record batch:
+/// SQLite then formats and inserts one row per call instead of one per record (a 1,000-record
+/// append of 1.8 KB records took about half the time). The body is, per record and in offset
+/// order, all integers big-endian:
+///
+///     u32 offset delta (from the row's first offset) · i64 timestamp ·
+///     u32 key length + 1 · u32 value length + 1 · u32 headers length + 1 (0: absent) ·
+///     key · value · headers (the `headers` column's former encoding)
+struct RecordBatch {
+    /// Bytes of a record's encoding besides its key, value and headers.
+    static let overhead = 24
+    /// A row's body stays below this; a larger append is stored as several rows.
+    static let maxBody = 8 << 20
+
+    /// One decoded record: where its parts lie in the body.
+    struct Entry {
+        var offset: Int64
+        var timestamp: Int64
+        var key: Range<Int>?
+        var value: Range<Int>?
+        var headers: Range<Int>?
+        /// Key, value and headers bytes: what retention and `bytes` count.
+        var size: Int {
+            (key?.count ?? 0) + (value?.count ?? 0) + (headers?.count ?? 0)
+        }
+    }
+
+    /// Bytes `record` takes in a body.
+    static func encodedCount(key: Int?, value: Int?, headers: Int?) -> Int {
+        overhead + (key ?? 0) + (value ?? 0) + (headers ?? 0)
+    }
+
+    /// Appends one record's encoding to `body`.
+    static func append(
+        delta: Int64,
+        timestamp: Int64,
+        key: UnsafeRawBufferPointer?,
+        value: UnsafeRawBufferPointer?,
+        headers: UnsafeRawBufferPointer?,
+        to body: inout [UInt8]
+    ) {
+        func u32(_ v: Int) {
+            body.append(UInt8(truncatingIfNeeded: v >> 24))
+            body.append(UInt8(truncatingIfNeeded: v >> 16))
+            body.append(UInt8(truncatingIfNeeded: v >> 8))
+            body.append(UInt8(truncatingIfNeeded: v))
+        }
+        u32(Int(delta))
+        for shift in stride(from: 56, through: 0, by: -8) { body.append(UInt8(truncatingIfNeeded: timestamp >> shift)) }
+        u32(key.map { $0.count + 1 } ?? 0)
+        u32(value.map { $0.count + 1 } ?? 0)
+        u32(headers.map { $0.count + 1 } ?? 0)
+        for part in [key, value, headers] { if let part { body.append(contentsOf: part) } }
+    }
+
+    /// The records of a body whose first record is at offset `first`, or nil when the body is
+    /// not a well-formed batch (lengths past its end, offsets out of order).
+    static func decode(_ body: UnsafeRawBufferPointer, first: Int64) -> [Entry]? {
+        var entries: [Entry] = []
+        var at = 0
+        func u32() -> Int? {
+            guard body.count - at >= 4 else { return nil }
+            defer { at += 4 }
+            return Int(body[at]) << 24 | Int(body[at + 1]) << 16 | Int(body[at + 2]) << 8 | Int(body[at + 3])
+        }
+        func part(_ length: Int) -> Range<Int>?? {
+            guard length > 0 else { return .some(nil) }
+            guard body.count - at >= length - 1 else { return nil }
+            defer { at += length - 1 }
+            return .some(at..<(at + length - 1))
+        }
+        var previous: Int64 = -1
+        while at < body.count {
+            guard let delta = u32(), body.count - at >= 8 else { return nil }
+            var timestamp: Int64 = 0
+            for i in 0..<8 { timestamp = timestamp << 8 | Int64(body[at + i]) }
+            at += 8
+            guard let k = u32(), let v = u32(), let h = u32() else { return nil }
+            guard let key = part(k), let value = part(v), let headers = part(h) else { return nil }
+            guard Int64(delta) > previous, previous >= 0 || delta == 0 else { return nil }
+            previous = Int64(delta)
+            entries.append(
+                Entry(offset: first + Int64(delta), timestamp: timestamp, key: key, value: value, headers: headers)
+            )
+        }
+        return entries
+    }
+
+    /// A body holding `entries` of `body` (whose first offset is `first`), rebased to start at
+    /// the first of them.
+    static func rebuild(_ entries: ArraySlice<Entry>, of body: UnsafeRawBufferPointer) -> [UInt8] {
+        guard let base = entries.first?.offset else { return [] }
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.reduce(0) { $0 + overhead + $1.size })
+        func slice(_ range: Range<Int>?) -> UnsafeRawBufferPointer? {
+            range.map { UnsafeRawBufferPointer(rebasing: body[$0]) }
+        }
+        for entry in entries {
+            append(
+                delta: entry.offset - base,
+                timestamp: entry.timestamp,
+                key: slice(entry.key),
+                value: slice(entry.value),
+                headers: slice(entry.headers),
+                to: &out
+            )
+        }
+        return out
+    }
+}
