@@ -527,7 +527,7 @@ public final class KeyStore: Sendable {
         }
         for grant in granted {
             let staleAt = limitsNow.maxAgeSeconds.map {
-                ContinuousClock.now + .seconds(max(0, $0 - (stamp - grant.createdAt)))
+                Deadline.now + .seconds(max(0, $0 - (stamp - grant.createdAt)))
             }
             remember(
                 active: grant.key,
@@ -917,7 +917,7 @@ public final class KeyStore: Sendable {
     /// - Throws: ``KeyStoreError/Code/unknownKey``, ``KeyStoreError/Code/keyRetired``,
     ///   ``KeyStoreError/Code/kekUnavailable``.
     public func decryptionKey(_ reference: KeyReference) throws(KeyStoreError) -> KeyLookup {
-        let now = ContinuousClock.now
+        let now = Deadline.now
         let (cached, moved): (KeyLookup?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
             if !cache.erased.isEmpty, cache.erased.contains(reference.id) { return (.erased, false) }
@@ -1314,7 +1314,7 @@ public final class KeyStore: Sendable {
     /// ``cachedActive(_:seals:)`` for many families under one lock: threads sealing batches
     /// at once would otherwise pass the cache's lock back and forth once per family.
     private func cachedActive(_ families: [KeyFamily], _ seals: [Int]) -> [DataEncryptionKey?] {
-        let now = ContinuousClock.now
+        let now = Deadline.now
         let (hits, moved): ([DataEncryptionKey?], Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return ([], true) }
             return (
@@ -1338,7 +1338,7 @@ public final class KeyStore: Sendable {
     /// seals for it and it is not past its age limit; the seals are taken.
     private func cachedActive(_ family: KeyFamily, seals: Int) -> DataEncryptionKey? {
         guard seals >= 0 else { return nil }
-        let now = ContinuousClock.now
+        let now = Deadline.now
         let (hit, moved): (DataEncryptionKey?, Bool) = cache.withLock { cache in
             if cache.sync(generation.value) { return (nil, true) }
             // One hash, and the entry read and charged in place (not copied).
@@ -1353,7 +1353,7 @@ public final class KeyStore: Sendable {
     private static func charge(
         _ entry: inout Cache.Entry,
         seals: UInt64,
-        now: ContinuousClock.Instant
+        now: Deadline
     )
         -> DataEncryptionKey?
     {
@@ -1368,10 +1368,10 @@ public final class KeyStore: Sendable {
         active key: DataEncryptionKey,
         for family: KeyFamily,
         budget: UInt64,
-        staleAt: ContinuousClock.Instant?,
+        staleAt: Deadline?,
         observed: UInt64
     ) {
-        let expires = ContinuousClock.now + configuration.cacheTTL
+        let expires = Deadline.now + configuration.cacheTTL
         cache.withLock { cache in
             _ = cache.sync(generation.value)
             guard cache.generation == observed else { return }
@@ -1382,7 +1382,7 @@ public final class KeyStore: Sendable {
     }
 
     private func remember(_ key: DataEncryptionKey, observed: UInt64) {
-        let expires = ContinuousClock.now + configuration.cacheTTL
+        let expires = Deadline.now + configuration.cacheTTL
         cache.withLock { cache in
             _ = cache.sync(generation.value)
             guard cache.generation == observed else { return }
@@ -1441,18 +1441,18 @@ public final class KeyStore: Sendable {
     struct Cache {
         struct Entry {
             var key: DataEncryptionKey
-            var expires: ContinuousClock.Instant
+            var expires: Deadline
             /// Seals this process reserved on disk and has not used yet (active keys).
             var budget: UInt64 = 0
             /// When the key passes its age limit (active keys).
-            var staleAt: ContinuousClock.Instant? = nil
+            var staleAt: Deadline? = nil
         }
 
         /// A decrypting key in the cache, held in the dictionary's storage: a key is one object
         /// (``DataEncryptionKey`` keeps its parts in one), so a lookup reads no other.
         struct Held: Sendable {
             let key: DataEncryptionKey
-            let expires: ContinuousClock.Instant
+            let expires: Deadline
         }
 
         var generation: UInt64
@@ -1479,7 +1479,7 @@ public final class KeyStore: Sendable {
 
         mutating func makeRoom(capacity: Int) {
             guard keys.count >= capacity || active.count >= capacity else { return }
-            let now = ContinuousClock.now
+            let now = Deadline.now
             keys = keys.filter { $0.value.expires > now }
             active = active.filter { $0.value.expires > now }
             // Still full: forget half, arbitrary but bounded in time.
@@ -1524,4 +1524,30 @@ struct ActiveRow {
 
 extension KeyFamily {
     var labelText: String { tenant.isEmpty ? name : "\(tenant)/\(name)" }
+}
+
+/// A point on the monotonic clock `ContinuousClock` reads (`CLOCK_BOOTTIME`), in nanoseconds.
+///
+/// The key cache compares deadlines for every family of every batch and every decrypted
+/// field; `ContinuousClock.Instant`'s comparison is a call into the standard library each time.
+struct Deadline: Comparable, Sendable {
+    var nanoseconds: UInt64
+
+    static var now: Deadline {
+        var t = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &t)
+        return Deadline(nanoseconds: UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec))
+    }
+
+    /// `lhs` moved by `rhs`, saturating: a negative duration is none, a huge one never passes.
+    static func + (lhs: Deadline, rhs: Duration) -> Deadline {
+        let (seconds, attoseconds) = rhs.components
+        guard seconds >= 0, attoseconds >= 0 else { return lhs }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let (span, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        let (sum, again) = lhs.nanoseconds.addingReportingOverflow(span)
+        return Deadline(nanoseconds: overflow || carry || again ? .max : sum)
+    }
+
+    static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 }

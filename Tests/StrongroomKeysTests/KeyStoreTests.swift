@@ -590,3 +590,18 @@ struct KeyStoreFormatTests {
         (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
     }
 }
+
+@Suite("Key cache deadlines")
+struct DeadlineTests {
+    @Test("cache deadlines: a duration moves them exactly, a negative one not at all, a huge one to never")
+    func deadlines() {
+        let start = Deadline(nanoseconds: 5)
+        #expect((start + .milliseconds(1500)).nanoseconds == 1_500_000_005)
+        #expect((start + .nanoseconds(7)).nanoseconds == 12)
+        #expect(start + .seconds(-1) == start)
+        #expect((start + .seconds(Int64.max)).nanoseconds == .max)
+        #expect((Deadline(nanoseconds: .max - 1) + .nanoseconds(2)).nanoseconds == .max)
+        let now = Deadline.now
+        #expect(now < now + .nanoseconds(1) && Deadline.now >= now)
+    }
+}
