@@ -755,7 +755,8 @@ public final class SQLiteEventLog: EventLog {
                 throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
             }
             let low = Self.recordID(topic: row.id, partition: partition, offset: offset)
-            let high = Self.recordID(topic: row.id, partition: partition + 1, offset: 0)
+            // The end by addition: `recordID` of partition 4096 would OR into the topic's bits.
+            let high = Self.recordID(topic: row.id, partition: partition, offset: 0) + (1 << Self.offsetBits)
             let floor = Self.recordID(topic: row.id, partition: partition, offset: 0)
             // The batch holding `offset` starts at or before it.
             let start =
@@ -894,15 +895,9 @@ public final class SQLiteEventLog: EventLog {
 
     /// The row ids of one partition.
     static func partitionRange(_ topic: Int64, _ partition: Int) -> Range<Int64> {
-        recordID(
-            topic: topic,
-            partition: partition,
-            offset: 0
-        )..<recordID(
-            topic: topic,
-            partition: partition + 1,
-            offset: 0
-        )
+        // The end by addition: `recordID` of partition 4096 would OR into the topic's bits.
+        let low = recordID(topic: topic, partition: partition, offset: 0)
+        return low..<(low + (1 << offsetBits))
     }
 
     /// Deletes the records of `range` with a timestamp before `cutoff`; records and bytes removed.

@@ -279,6 +279,17 @@ struct RecordBatchTests {
         #expect(version == 2 && !oldTable)
     }
 
+    @Test("the last of 4,096 partitions of an odd topic id: fetch and retention reach it")
+    func lastPartition() throws {
+        let log = try SQLiteEventLog(dataDirectory: TestSupport.scratchDirectory("log-4096"))
+        try log.createTopic("t", config: TopicConfig(partitions: 4096, retentionMs: 1000))
+        _ = try log.append([LogRecord(value: Array("old".utf8), timestamp: 1, partition: 4095)], to: "t")
+        #expect(try log.fetch(topic: "t", partition: 4095, from: 0).count == 1)
+        let report = try log.enforceRetention(now: 10_000)
+        #expect(report.removals.map(\.partition) == [4095])
+        #expect(try log.fetch(topic: "t", partition: 4095, from: 0).isEmpty)
+    }
+
     @Test("a log of a later format is refused untouched")
     func laterFormatRefused() throws {
         let dir = TestSupport.scratchDirectory("log-format3")
