@@ -244,12 +244,15 @@ def record_digest(topic, partition, sequence, key, value, schema_id, producer):
 # ---------------------------------------------------------------- log.md: SQLite engine
 
 
-def parse_batch(first, body):
-    """A log row's body (docs/formats.md, log format 2): per record u32 offset delta, i64
+def parse_batch(first, body, records, last):
+    """A log row's body (docs/log.md, log format 2): per record u32 offset delta, i64
     timestamp, u32 key/value/headers lengths + 1 (0: absent), then their bytes; big-endian.
+    Exactly `records` records from `first` to the row's `last_offset`.
     Yields (offset, key, value, headers blob, timestamp, start of value in body)."""
-    pos, prev = 0, -1
+    assert body and records > 0 and first <= last < (1 << 40), "batch row inconsistent"
+    pos, prev, count = 0, -1, 0
     while pos < len(body):
+        count += 1
         delta, ts, k, v, h = struct.unpack_from(">IqIII", body, pos)
         pos += 24
         assert delta > prev and (prev >= 0 or delta == 0), "batch offsets out of order"
@@ -263,13 +266,14 @@ def parse_batch(first, body):
                 parts.append((body[pos:pos + n - 1], pos))
                 pos += n - 1
         yield first + delta, parts[0][0], parts[1][0], parts[2][0], ts, parts[1][1]
+    assert count == records and first + prev == last, "batch holds other records than its row says"
 
 
 def log_records(ldb):
     """Every record of log.sqlite: (row id of its batch, offset id, key, value, headers, ts, value at)."""
-    for rid, body in ldb.execute("SELECT id, body FROM batch ORDER BY id"):
+    for rid, records, last, body in ldb.execute("SELECT id, records, last_offset, body FROM batch ORDER BY id"):
         base = rid & ~((1 << 40) - 1)
-        for off, key, value, headers, ts, at in parse_batch(rid & ((1 << 40) - 1), bytes(body)):
+        for off, key, value, headers, ts, at in parse_batch(rid & ((1 << 40) - 1), bytes(body), records, last):
             yield rid, base | off, key, value, headers, ts, at
 
 

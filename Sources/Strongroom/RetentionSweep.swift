@@ -9,7 +9,8 @@ public import StrongroomSchema
 /// A topic's retention is, in order: its own `retentionMs`; else its schema's
 /// `strongroom:retentionDays`; else the default of its classification (the topic's, else the
 /// schema's) from ``defaults``. A topic with none of these keeps everything. Each removal is
-/// reported and audited.
+/// reported and audited; so is each partition the log could not sweep (its records do not
+/// decode), while the other partitions and topics are swept.
 public struct RetentionSweep: Sendable {
     /// The services.
     public let services: StrongroomServices
@@ -37,6 +38,9 @@ public struct RetentionSweep: Sendable {
         public var records: Int
         /// Bytes removed.
         public var bytes: Int64
+        /// Partitions left untouched because their stored records do not decode; the others
+        /// were swept.
+        public var failures: [RetentionReport.Failure] = []
     }
 
     /// Sweeps every topic as of `now`.
@@ -73,9 +77,24 @@ public struct RetentionSweep: Sendable {
                     retentionDays: Double(retentionMs) / 86_400_000,
                     source: source,
                     records: records,
-                    bytes: bytes
+                    bytes: bytes,
+                    failures: report.failures
                 )
             )
+            if !report.failures.isEmpty {
+                try services.record([
+                    AuditEntry(
+                        principal: principal,
+                        action: "RetentionSweep",
+                        resource: "topic:\(topic.name)",
+                        decision: .deny,
+                        reason: "expired records kept: partition(s) "
+                            + report.failures.map { String($0.partition) }.joined(separator: ", ")
+                            + " hold stored records that do not decode",
+                        count: report.failures.count
+                    )
+                ])
+            }
             if records > 0 {
                 try services.record([
                     AuditEntry(

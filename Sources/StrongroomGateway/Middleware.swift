@@ -153,10 +153,11 @@ struct Front: RouterMiddleware {
                 case .unknownTopic, .unknownPartition: .notFound
                 case .topicExists: .conflict
                 case .invalidArgument, .recordTooLarge: .badRequest
+                case .corrupt: .internalServerError
                 default: .serviceUnavailable
                 }
             // A storage or cluster failure may quote a path or a broker's text: its code only.
-            let detail = status == .serviceUnavailable ? log.code.description : log.description
+            let detail = status.code >= 500 ? log.code.description : log.description
             return Problem(status, "log", log.code.description, detail)
         case let keys as KeyStoreError:
             let status: HTTPResponse.Status =

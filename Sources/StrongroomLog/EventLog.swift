@@ -226,11 +226,34 @@ public struct RetentionReport: Sendable, Hashable, Codable {
         }
     }
 
+    /// A partition whose expired records could not be removed; it was left as it was.
+    public struct Failure: Sendable, Hashable, Codable {
+        /// The topic.
+        public var topic: String
+        /// The partition.
+        public var partition: Int
+        /// Why, without record contents.
+        public var reason: String
+
+        /// A failure.
+        public init(topic: String, partition: Int, reason: String) {
+            self.topic = topic
+            self.partition = partition
+            self.reason = reason
+        }
+    }
+
     /// Every partition that lost records.
     public var removals: [Removal] = []
+    /// Every partition left untouched because its records do not decode (``LogError/Code/corrupt``):
+    /// the other partitions' retention still runs.
+    public var failures: [Failure] = []
 
     /// A report.
-    public init(removals: [Removal] = []) { self.removals = removals }
+    public init(removals: [Removal] = [], failures: [Failure] = []) {
+        self.removals = removals
+        self.failures = failures
+    }
 }
 
 /// An append-only, partitioned event log with consumer groups.

@@ -13,6 +13,7 @@ public struct LogError: Error, Hashable, Sendable, CustomStringConvertible {
             case recordTooLarge = "record too large"
             case storage = "log storage error"
             case rebalanced = "consumer group rebalanced"
+            case corrupt = "stored records corrupt"
         }
 
         let base: Base
@@ -34,6 +35,12 @@ public struct LogError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A group commit refused because the partition moved to another member (a Kafka
         /// rebalance): the new owner reads the batch again from the last commit.
         public static let rebalanced = Code(base: .rebalanced)
+
+        /// Stored records that do not decode as what their row says.
+        ///
+        /// The database was damaged or changed outside Strongroom. Not transient: a retry reads
+        /// the same bytes.
+        public static let corrupt = Code(base: .corrupt)
 
         /// The code as words.
         public var description: String { base.rawValue }

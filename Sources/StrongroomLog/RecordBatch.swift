@@ -55,10 +55,13 @@ struct RecordBatch {
         for part in [key, value, headers] { if let part { body.append(contentsOf: part) } }
     }
 
-    /// The records of a body whose first record is at offset `first`, or nil when the body is
-    /// not a well-formed batch (lengths past its end, offsets out of order).
-    static func decode(_ body: UnsafeRawBufferPointer, first: Int64) -> [Entry]? {
+    /// The records of a row's body, or nil when the body is not the batch its row describes:
+    /// lengths past its end, offsets out of order, or not exactly `records` records from
+    /// `first` to `last` (a body cut at a record's boundary or spliced from another row).
+    static func decode(_ body: UnsafeRawBufferPointer, first: Int64, records: Int, last: Int64) -> [Entry]? {
+        guard !body.isEmpty, records > 0, first >= 0, first <= last, last <= maxOffset else { return nil }
         var entries: [Entry] = []
+        entries.reserveCapacity(min(records, body.count / overhead))
         var at = 0
         func u32() -> Int? {
             guard body.count - at >= 4 else { return nil }
@@ -73,20 +76,26 @@ struct RecordBatch {
         }
         var previous: Int64 = -1
         while at < body.count {
-            guard let delta = u32(), body.count - at >= 8 else { return nil }
+            guard entries.count < records, let delta = u32(), body.count - at >= 8 else { return nil }
             var timestamp: Int64 = 0
             for i in 0..<8 { timestamp = timestamp << 8 | Int64(body[at + i]) }
             at += 8
             guard let k = u32(), let v = u32(), let h = u32() else { return nil }
             guard let key = part(k), let value = part(v), let headers = part(h) else { return nil }
-            guard Int64(delta) > previous, previous >= 0 || delta == 0 else { return nil }
+            guard Int64(delta) > previous, previous >= 0 || delta == 0, Int64(delta) <= last - first else {
+                return nil
+            }
             previous = Int64(delta)
             entries.append(
                 Entry(offset: first + Int64(delta), timestamp: timestamp, key: key, value: value, headers: headers)
             )
         }
+        guard entries.count == records, previous == last - first else { return nil }
         return entries
     }
+
+    /// The greatest offset a partition holds (the low 40 bits of a row id).
+    static let maxOffset: Int64 = (1 << 40) - 1
 
     /// A body holding `entries` of `body` (whose first offset is `first`), rebased to start at
     /// the first of them.

@@ -58,7 +58,21 @@ public final class SQLiteEventLog: EventLog {
     let checkpointPages: Int32
 
     /// Opens (creating if needed) the log in `dataDirectory`.
-    public init(dataDirectory: URL, durability: Durability = .full) throws(LogError) {
+    ///
+    /// A format-1 log is rewritten as batches first, when its file system has room for that.
+    public convenience init(dataDirectory: URL, durability: Durability = .full) throws(LogError) {
+        try self.init(dataDirectory: dataDirectory, durability: durability, freeSpace: Self.freeSpace)
+    }
+
+    /// Bytes an unprivileged writer may still use on the file system holding `path`.
+    static func freeSpace(_ path: String) -> Int64? {
+        var fs = statvfs()
+        guard statvfs(path, &fs) == 0 else { return nil }
+        return Int64(fs.f_bavail) * Int64(fs.f_frsize)
+    }
+
+    /// Opens the log, asking `freeSpace` what the file system holds before an upgrade.
+    init(dataDirectory: URL, durability: Durability, freeSpace: (String) -> Int64?) throws(LogError) {
         do {
             try PrivateFiles.directory(dataDirectory.path)
         } catch {
@@ -122,13 +136,42 @@ public final class SQLiteEventLog: EventLog {
                         """
                 )
             }
-            try db.write { db in
-                // Format 1 kept a row per record: each becomes a batch of one.
-                if try db.tableExists("record") { try Self.upgradeRecordRows(db) }
+            let upgraded = try db.write { db in
+                // Format 1 kept a row per record. Its builds never read `user_version`, and one
+                // that opened a format-2 log made an empty `record` table and appended to it: any
+                // such table's rows become batches, whatever the version says.
+                let recordTable = try Bool.fetchOne(
+                    db,
+                    sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'record'"
+                )
+                if recordTable == true {
+                    try Self.upgradeRecordRows(db, directory: dataDirectory.path, freeSpace: freeSpace)
+                }
+                // What stops those builds: `record` as a view whose every read and write fails,
+                // on a function no SQLite has.
+                try db.execute(
+                    sql: """
+                        CREATE VIEW IF NOT EXISTS record (id, key, value, headers, timestamp, size) AS
+                        SELECT strongroom_log_format_2_needs_a_later_build(), NULL, NULL, NULL, 0, 0 WHERE 0
+                        """
+                )
                 try db.execute(sql: "PRAGMA user_version = \(Self.format)")
+                return recordTable == true
             }
+            // The upgrade's WAL is as large as the log: copied in and emptied now, not at the
+            // first long append.
+            if upgraded { try db.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) } }
             pageSize = try db.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } ?? 4096
             checkpointPages = Int32(max(16, Self.checkpointBytes / max(pageSize, 512)))
+        } catch let short as ShortOfSpace {
+            throw LogError(
+                .storage,
+                "\(path) is an event log of format 1; upgrading it to format 2 needs about \(short.needed >> 20) MiB "
+                    + "free on its file system and \(short.available >> 20) MiB are: free space and open it again "
+                    + "(its records were left as they were)"
+            )
+        } catch let full as DatabaseError where full.resultCode == .SQLITE_FULL {
+            throw LogError(.storage, "\(path): the file system is full (nothing of the failed write was kept)")
         } catch let newer as Newer {
             throw LogError(
                 .storage,
@@ -147,26 +190,86 @@ public final class SQLiteEventLog: EventLog {
 
     private struct Newer: Error { var format: Int }
 
-    /// Rewrites format 1's `record` rows as batches of one record each, in one transaction.
-    static func upgradeRecordRows(_ db: Database) throws {
+    /// Rewrites format 1's `record` rows as batches, in one transaction, then drops them.
+    ///
+    /// Consecutive records of a partition share a batch (up to 1,000, as an append of that many
+    /// would). Refused before any row is written when the file system cannot hold the
+    /// transaction: the WAL takes the new rows and the database file grows by as much again.
+    static func upgradeRecordRows(_ db: Database, directory: String, freeSpace: (String) -> Int64?) throws {
+        let payload =
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT COALESCE(SUM(size), 0) + \(RecordBatch.overhead) * COUNT(*) FROM record"
+            ) ?? 0
+        let needed = 2 * payload + (16 << 20)
+        if let available = freeSpace(directory), available < needed {
+            throw ShortOfSpace(needed: needed, available: available)
+        }
         let rows = try Row.fetchCursor(
             db,
             sql: "SELECT id, key, value, headers, timestamp FROM record ORDER BY id"
         )
         let insert = try db.makeStatement(sql: insertBatchSQL)
+        struct Pending {
+            var id: Int64
+            var last: Int64
+            var records = 1
+            var size: Int
+            var timestamps: ClosedRange<Int64>
+        }
+        var pending: Pending?
         var body: [UInt8] = []
+        func flush() throws {
+            guard let batch = pending else { return }
+            try insertBatch(
+                insert,
+                id: batch.id,
+                last: batch.last & offsetMask,
+                records: batch.records,
+                timestamps: batch.timestamps,
+                size: batch.size,
+                body: body
+            )
+            pending = nil
+            body.removeAll(keepingCapacity: true)
+        }
         while let row = try rows.next() {
             let id: Int64 = row[0]
             let timestamp: Int64 = row[4]
-            body.removeAll(keepingCapacity: true)
             try row.withUnsafeData(atIndex: 1) { key in
                 try row.withUnsafeData(atIndex: 2) { value in
                     try row.withUnsafeData(atIndex: 3) { headers in
+                        let size = (key?.count ?? 0) + (value?.count ?? 0) + (headers?.count ?? 0)
+                        let encoded = RecordBatch.encodedCount(
+                            key: key?.count,
+                            value: value?.count,
+                            headers: headers?.count
+                        )
+                        if let batch = pending,
+                            batch.id & ~offsetMask != id & ~offsetMask || batch.records == 1000
+                                || body.count + encoded > RecordBatch.maxBody || id - batch.id > Int64(UInt32.max)
+                        {
+                            try flush()
+                        }
+                        if var batch = pending {
+                            batch.last = id
+                            batch.records += 1
+                            batch.size += size
+                            batch.timestamps =
+                                min(
+                                    batch.timestamps.lowerBound,
+                                    timestamp
+                                )...max(batch.timestamps.upperBound, timestamp)
+                            pending = batch
+                        } else {
+                            pending = Pending(id: id, last: id, size: size, timestamps: timestamp...timestamp)
+                        }
+                        let delta = id - (pending?.id ?? id)
                         withRaw(key) { k in
                             withRaw(value) { v in
                                 withRaw(headers) { h in
                                     RecordBatch.append(
-                                        delta: 0,
+                                        delta: delta,
                                         timestamp: timestamp,
                                         key: k,
                                         value: v,
@@ -176,21 +279,18 @@ public final class SQLiteEventLog: EventLog {
                                 }
                             }
                         }
-                        let size = (key?.count ?? 0) + (value?.count ?? 0) + (headers?.count ?? 0)
-                        try insertBatch(
-                            insert,
-                            id: id,
-                            last: id & offsetMask,
-                            records: 1,
-                            timestamps: timestamp...timestamp,
-                            size: size,
-                            body: body
-                        )
                     }
                 }
             }
         }
+        try flush()
         try db.execute(sql: "DROP TABLE record")
+    }
+
+    /// The file system cannot hold an upgrade.
+    struct ShortOfSpace: Error {
+        var needed: Int64
+        var available: Int64
     }
 
     static let offsetMask = (Int64(1) << offsetBits) - 1
@@ -283,9 +383,10 @@ public final class SQLiteEventLog: EventLog {
     public func deleteTopic(_ name: String) throws(LogError) {
         try write { db in
             let topic = try Self.topic(db, name)
+            // Topic 2047's next id would be 2^63: the topic's last id is all ones below its bits.
             let low = Self.recordID(topic: topic.id, partition: 0, offset: 0)
-            let high = Self.recordID(topic: topic.id + 1, partition: 0, offset: 0)
-            try db.execute(sql: "DELETE FROM batch WHERE id >= ? AND id < ?", arguments: [low, high])
+            let high = low | ((1 << (Self.offsetBits + Self.partitionBits)) - 1)
+            try db.execute(sql: "DELETE FROM batch WHERE id >= ? AND id <= ?", arguments: [low, high])
             for table in ["partition", "producer", "group_offset"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE topic_id = ?", arguments: [topic.id])
             }
@@ -754,28 +855,43 @@ public final class SQLiteEventLog: EventLog {
             guard (0..<row.config.partitions).contains(partition) else {
                 throw LogError(.unknownPartition, "\(topic) has no partition \(partition)")
             }
-            let low = Self.recordID(topic: row.id, partition: partition, offset: offset)
-            // The end by addition: `recordID` of partition 4096 would OR into the topic's bits.
-            let high = Self.recordID(topic: row.id, partition: partition, offset: 0) + (1 << Self.offsetBits)
-            let floor = Self.recordID(topic: row.id, partition: partition, offset: 0)
-            // The batch holding `offset` starts at or before it.
-            let start =
-                try Int64.fetchOne(
-                    db.cachedStatement(sql: "SELECT id FROM batch WHERE id <= ? AND id >= ? ORDER BY id DESC LIMIT 1"),
-                    arguments: [low, floor]
-                ) ?? low
+            let range = Self.partitionRange(row.id, partition)
+            // No partition reaches offset 2^40: nothing there.
+            guard offset <= Self.offsetMask else { return [] }
+            let low = range.lowerBound + offset
+            // The batch holding `offset` starts at or before it; when that batch ends before it (a
+            // consumer that has read everything), the next batch, if any, starts after it.
+            var start = low
+            if let holder = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: "SELECT id, last_offset FROM batch WHERE id <= ? AND id >= ? ORDER BY id DESC LIMIT 1"
+                ),
+                arguments: [low, range.lowerBound]
+            ), (holder[1] as Int64) >= offset {
+                start = holder[0]
+            }
             var out: [StoredRecord] = []
             var bytes = 0
             let cursor = try Row.fetchCursor(
-                db.cachedStatement(sql: "SELECT id, body FROM batch WHERE id >= ? AND id < ? ORDER BY id"),
-                arguments: [start, high]
+                db.cachedStatement(
+                    sql: "SELECT id, records, last_offset, body FROM batch WHERE id >= ? AND id <= ? ORDER BY id"
+                ),
+                arguments: [start, range.upperBound]
             )
             batches: while let r = try cursor.next() {
                 let id: Int64 = r[0]
-                let full = try r.withUnsafeData(atIndex: 1) { data -> Bool in
+                let (records, last): (Int, Int64) = (r[1], r[2])
+                let full = try r.withUnsafeData(atIndex: 3) { data -> Bool in
                     guard let data else { throw Self.corrupt(topic, partition, id) }
                     return try data.withUnsafeBytes { body throws -> Bool in
-                        guard let entries = RecordBatch.decode(body, first: id & Self.offsetMask) else {
+                        guard
+                            let entries = RecordBatch.decode(
+                                body,
+                                first: id & Self.offsetMask,
+                                records: records,
+                                last: last
+                            )
+                        else {
                             throw Self.corrupt(topic, partition, id)
                         }
                         func copy(_ range: Range<Int>?) -> [UInt8]? {
@@ -810,7 +926,7 @@ public final class SQLiteEventLog: EventLog {
     }
 
     static func corrupt(_ topic: String, _ partition: Int, _ id: Int64) -> LogError {
-        LogError(.storage, "\(topic) partition \(partition): the batch at offset \(id & offsetMask) is corrupt")
+        LogError(.corrupt, "\(topic) partition \(partition): the batch at offset \(id & offsetMask) does not decode")
     }
 
     // MARK: Consumer groups
@@ -852,22 +968,18 @@ public final class SQLiteEventLog: EventLog {
                 let topic = try Self.topic(db, name)
                 guard topic.config.retentionMs != nil || topic.config.retentionBytes != nil else { continue }
                 for partition in 0..<topic.config.partitions {
-                    let range = Self.partitionRange(topic.id, partition)
-                    var removed: [(Int, Int64, String)] = []
-                    if let ms = topic.config.retentionMs {
-                        let (count, bytes) = try Self.expire(db, range, before: now - ms, name, partition)
-                        if count > 0 { removed.append((count, bytes, "time")) }
-                    }
-                    if let limit = topic.config.retentionBytes {
-                        let (count, bytes) = try Self.trim(db, range, to: limit, name, partition)
-                        if count > 0 { removed.append((count, bytes, "size")) }
-                    }
-                    guard !removed.isEmpty else { continue }
-                    try Self.recount(db, range, topic.id, partition)
-                    for (count, bytes, reason) in removed {
-                        report.removals.append(
-                            .init(topic: name, partition: partition, records: count, bytes: bytes, reason: reason)
-                        )
+                    try Self.sweep(db, name, topic.id, partition, into: &report) { range in
+                        var removed: [(Int, Int64, String)] = []
+                        if let ms = topic.config.retentionMs {
+                            let (count, bytes) = try Self.expire(db, range, before: now - ms, name, partition)
+                            if count > 0 { removed.append((count, bytes, "time")) }
+                        }
+                        if let limit = topic.config.retentionBytes {
+                            let (count, bytes) = try Self.trim(db, range, to: limit, name, partition)
+                            if count > 0 { removed.append((count, bytes, "size")) }
+                        }
+                        if !removed.isEmpty { try Self.recount(db, range, topic.id, partition) }
+                        return removed
                     }
                 }
             }
@@ -881,23 +993,51 @@ public final class SQLiteEventLog: EventLog {
             let row = try Self.topic(db, topic)
             var report = RetentionReport()
             for partition in 0..<row.config.partitions {
-                let range = Self.partitionRange(row.id, partition)
-                let (count, bytes) = try Self.expire(db, range, before: cutoff, topic, partition)
-                guard count > 0 else { continue }
-                try Self.recount(db, range, row.id, partition)
-                report.removals.append(
-                    .init(topic: topic, partition: partition, records: count, bytes: bytes, reason: "time")
-                )
+                try Self.sweep(db, topic, row.id, partition, into: &report) { range in
+                    let (count, bytes) = try Self.expire(db, range, before: cutoff, topic, partition)
+                    guard count > 0 else { return [] }
+                    try Self.recount(db, range, row.id, partition)
+                    return [(count, bytes, "time")]
+                }
             }
             return report
         }
     }
 
+    /// Runs one partition's removals in a savepoint and reports them; a partition holding a batch
+    /// that does not decode is rolled back and reported as a failure, and the sweep goes on.
+    static func sweep(
+        _ db: Database,
+        _ topic: String,
+        _ topicID: Int64,
+        _ partition: Int,
+        into report: inout RetentionReport,
+        _ body: (ClosedRange<Int64>) throws -> [(Int, Int64, String)]
+    ) throws {
+        let range = partitionRange(topicID, partition)
+        var removed: [(Int, Int64, String)] = []
+        do {
+            try db.inSavepoint {
+                removed = try body(range)
+                return .commit
+            }
+        } catch let error as LogError where error.code == .corrupt {
+            report.failures.append(.init(topic: topic, partition: partition, reason: error.detail))
+            return
+        }
+        for (count, bytes, reason) in removed {
+            report.removals.append(
+                .init(topic: topic, partition: partition, records: count, bytes: bytes, reason: reason)
+            )
+        }
+    }
+
     /// The row ids of one partition.
-    static func partitionRange(_ topic: Int64, _ partition: Int) -> Range<Int64> {
-        // The end by addition: `recordID` of partition 4096 would OR into the topic's bits.
+    static func partitionRange(_ topic: Int64, _ partition: Int) -> ClosedRange<Int64> {
+        // Closed, ending in all ones: the next partition's first id would OR into the topic's
+        // bits (partition 4095), or be 2^63 (topic 2047).
         let low = recordID(topic: topic, partition: partition, offset: 0)
-        return low..<(low + (1 << offsetBits))
+        return low...(low | offsetMask)
     }
 
     /// Deletes the records of `range` with a timestamp before `cutoff`; records and bytes removed.
@@ -905,7 +1045,7 @@ public final class SQLiteEventLog: EventLog {
     /// Whole batches go, and a batch that keeps newer records is rewritten without the others.
     static func expire(
         _ db: Database,
-        _ range: Range<Int64>,
+        _ range: ClosedRange<Int64>,
         before cutoff: Int64,
         _ topic: String,
         _ partition: Int
@@ -916,7 +1056,7 @@ public final class SQLiteEventLog: EventLog {
             db,
             sql: """
                 SELECT id, records, size, max_timestamp FROM batch
-                WHERE id >= ? AND id < ? AND min_timestamp < ? ORDER BY id
+                WHERE id >= ? AND id <= ? AND min_timestamp < ? ORDER BY id
                 """,
             arguments: [range.lowerBound, range.upperBound, cutoff]
         )
@@ -942,7 +1082,7 @@ public final class SQLiteEventLog: EventLog {
     /// Returns the records and bytes removed.
     static func trim(
         _ db: Database,
-        _ range: Range<Int64>,
+        _ range: ClosedRange<Int64>,
         to limit: Int64,
         _ topic: String,
         _ partition: Int
@@ -950,7 +1090,7 @@ public final class SQLiteEventLog: EventLog {
         var total =
             try Int64.fetchOne(
                 db,
-                sql: "SELECT COALESCE(SUM(size), 0) FROM batch WHERE id >= ? AND id < ?",
+                sql: "SELECT COALESCE(SUM(size), 0) FROM batch WHERE id >= ? AND id <= ?",
                 arguments: [range.lowerBound, range.upperBound]
             ) ?? 0
         guard total > limit else { return (0, 0) }
@@ -958,7 +1098,7 @@ public final class SQLiteEventLog: EventLog {
         var bytes: Int64 = 0
         let rows = try Row.fetchAll(
             db,
-            sql: "SELECT id, records, size FROM batch WHERE id >= ? AND id < ? ORDER BY id",
+            sql: "SELECT id, records, size FROM batch WHERE id >= ? AND id <= ? ORDER BY id",
             arguments: [range.lowerBound, range.upperBound]
         )
         for row in rows where total > limit {
@@ -999,12 +1139,17 @@ public final class SQLiteEventLog: EventLog {
         _ partition: Int,
         drop: ([RecordBatch.Entry]) -> [Bool]
     ) throws -> (Int, Int64) {
-        guard let row = try Row.fetchOne(db, sql: "SELECT body FROM batch WHERE id = ?", arguments: [id]) else {
-            return (0, 0)
-        }
-        let body: Data = row[0]
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT records, last_offset, body FROM batch WHERE id = ?",
+                arguments: [id]
+            )
+        else { return (0, 0) }
+        let (records, last): (Int, Int64) = (row[0], row[1])
+        let body: Data = row[2]
         return try body.withUnsafeBytes { raw throws -> (Int, Int64) in
-            guard let entries = RecordBatch.decode(raw, first: id & offsetMask) else {
+            guard let entries = RecordBatch.decode(raw, first: id & offsetMask, records: records, last: last) else {
                 throw corrupt(topic, partition, id)
             }
             let marks = drop(entries)
@@ -1030,10 +1175,10 @@ public final class SQLiteEventLog: EventLog {
     }
 
     /// Sets the partition's start offset and bytes from what it still holds.
-    static func recount(_ db: Database, _ range: Range<Int64>, _ topic: Int64, _ partition: Int) throws {
+    static func recount(_ db: Database, _ range: ClosedRange<Int64>, _ topic: Int64, _ partition: Int) throws {
         let remaining = try Row.fetchOne(
             db,
-            sql: "SELECT MIN(id), COALESCE(SUM(size), 0) FROM batch WHERE id >= ? AND id < ?",
+            sql: "SELECT MIN(id), COALESCE(SUM(size), 0) FROM batch WHERE id >= ? AND id <= ?",
             arguments: [range.lowerBound, range.upperBound]
         )
         let first: Int64? = remaining?[0]

@@ -351,7 +351,8 @@ struct LogCommand: ParsableCommand {
             discussion: """
                 A topic's retention is its own --retention-ms, else its schema's strongroom:retentionDays, else the \
                 default of its classification (INTERNAL 365 days, CONFIDENTIAL and RESTRICTED 2555). Removals are \
-                recorded in the audit log.
+                recorded in the audit log. A partition whose stored records do not decode is left as it was, \
+                audited and reported, the others are swept, and the command exits non-zero.
                 """
         )
         @OptionGroup var data: DataDirectoryOptions
@@ -379,6 +380,15 @@ struct LogCommand: ParsableCommand {
                 print(
                     "\(o.topic): retention \(String(format: "%g", days)) days (\(o.source)): removed \(o.records) record(s), "
                         + "\(o.bytes) bytes"
+                )
+                for failure in o.failures {
+                    print("\(o.topic): partition \(failure.partition) not swept: \(failure.reason)")
+                }
+            }
+            let failed = outcomes.reduce(0) { $0 + $1.failures.count }
+            if failed > 0 {
+                throw CLIError(
+                    "\(failed) partition(s) kept their expired records: their stored records do not decode (see above)"
                 )
             }
         }

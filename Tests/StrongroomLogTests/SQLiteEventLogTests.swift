@@ -129,10 +129,10 @@ struct SQLiteEventLogTests {
 
 @Suite("SQLite event log: record batches (format 2)")
 struct RecordBatchTests {
-    func rows(_ dir: URL) throws -> [(id: Int64, records: Int, size: Int)] {
+    func rows(_ dir: URL) throws -> [(id: Int64, records: Int, size: Int, body: Int)] {
         try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path).read { db in
-            try Row.fetchAll(db, sql: "SELECT id, records, size FROM batch ORDER BY id").map {
-                ($0[0], $0[1], $0[2])
+            try Row.fetchAll(db, sql: "SELECT id, records, size, length(body) FROM batch ORDER BY id").map {
+                ($0[0], $0[1], $0[2], $0[3])
             }
         }
     }
@@ -182,7 +182,7 @@ struct RecordBatchTests {
         _ = try log.append(records, to: "t")
         let stored = try rows(dir)
         #expect(stored.count == 2 && stored.map(\.records).reduce(0, +) == 12)
-        #expect(stored.allSatisfy { $0.size <= RecordBatch.maxBody })
+        #expect(stored.allSatisfy { $0.body <= RecordBatch.maxBody && $0.body > RecordBatch.maxBody / 2 })
         let back = try log.fetch(topic: "t", partition: 0, from: 0, maxBytes: 64 << 20, maxRecords: 100)
         #expect(back.map { $0.value?.first } == (0..<12).map { UInt8($0) })
     }
@@ -208,19 +208,114 @@ struct RecordBatchTests {
         #expect(try log.describeTopic("t").partitions[0].bytes == 6)
     }
 
-    @Test("a corrupt batch is a storage error naming its offset, never a crash or a partial record")
+    @Test("a batch that is not what its row says is a corrupt-records error naming its offset, never a partial answer")
     func corruptBatch() throws {
         let dir = TestSupport.scratchDirectory("log-batch-corrupt")
         let log = try SQLiteEventLog(dataDirectory: dir)
         try log.createTopic("t", config: TopicConfig(partitions: 1))
         _ = try log.append((0..<3).map { LogRecord(value: Array("v\($0)".utf8)) }, to: "t")
         let queue = try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path)
-        for cut in [1, 23, 30] {
+        let original = try queue.read { try Row.fetchOne($0, sql: "SELECT records, last_offset, body FROM batch") }
+        let body: Data = try #require(original)[2]
+        // Each record of "v0".."v2" takes 26 bytes: 24 of lengths and timestamp, 2 of value.
+        let damages: [(String, String)] = [
+            ("cut mid-record", "UPDATE batch SET body = substr(body, 1, length(body) - 1)"),
+            ("cut mid-header", "UPDATE batch SET body = substr(body, 1, length(body) - 23)"),
+            ("cut at a record's boundary", "UPDATE batch SET body = substr(body, 1, length(body) - 26)"),
+            ("empty", "UPDATE batch SET body = x''"),
+            ("one record more than the row says", "UPDATE batch SET records = 2"),
+            ("last offset past the body's", "UPDATE batch SET last_offset = 3"),
+            ("last offset beyond any partition", "UPDATE batch SET last_offset = 1099511627776"),
+        ]
+        for (name, damage) in damages {
             try queue.write { db in
-                try db.execute(sql: "UPDATE batch SET body = substr(body, 1, length(body) - ?)", arguments: [cut])
+                try db.execute(sql: "UPDATE batch SET records = 3, last_offset = 2, body = ?", arguments: [body])
+                try db.execute(sql: damage)
             }
-            #expect(throws: LogError(.storage)) { _ = try log.fetch(topic: "t", partition: 0, from: 0) }
+            let error = #expect(throws: LogError.self, "\(name)") {
+                _ = try log.fetch(topic: "t", partition: 0, from: 0)
+            }
+            #expect(error?.code == .corrupt, "\(name)")
+            #expect(error?.description.contains("offset 0") == true, "\(name)")
+            #expect(error?.description.contains("v0") == false, "\(name)")
         }
+    }
+
+    @Test("a consumer at the end reads no batch body: polling does not decode the last batch again")
+    func caughtUpReadsNothing() throws {
+        let dir = TestSupport.scratchDirectory("log-batch-caught-up")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("t", config: TopicConfig(partitions: 1))
+        _ = try log.append((0..<3).map { LogRecord(value: Array("v\($0)".utf8)) }, to: "t")
+        // A body that would not decode: only a read of it could fail.
+        try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path).write {
+            try $0.execute(sql: "UPDATE batch SET body = x'00'")
+        }
+        #expect(try log.fetch(topic: "t", partition: 0, from: 3).isEmpty)
+        #expect(try log.fetch(topic: "t", partition: 0, from: 1 << 40).isEmpty)
+        #expect(throws: LogError(.corrupt)) { _ = try log.fetch(topic: "t", partition: 0, from: 2) }
+        _ = try log.append([LogRecord(value: Array("v3".utf8))], to: "t")
+        #expect(try log.fetch(topic: "t", partition: 0, from: 3).map(\.offset) == [3])
+    }
+
+    @Test("retention skips a partition whose batch does not decode, reports it, and sweeps the others")
+    func retentionPastCorruptBatch() throws {
+        let dir = TestSupport.scratchDirectory("log-batch-corrupt-retention")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("t", config: TopicConfig(partitions: 3, retentionMs: 1000))
+        // Partitions 0 and 1: half expired (a rewrite must decode); partition 2: all expired.
+        for partition in 0..<3 {
+            let stamps: [Int64] = partition == 2 ? [1, 2] : [1, 50_000]
+            _ = try log.append(
+                stamps.map { LogRecord(value: Array("p\(partition)".utf8), timestamp: $0, partition: partition) },
+                to: "t"
+            )
+        }
+        let queue = try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path)
+        let ids = try rows(dir).map(\.id)
+        // Partitions 0 and 2 damaged: 2's batch goes whole, by its row's timestamps, unread.
+        try queue.write { db in
+            try db.execute(sql: "UPDATE batch SET body = x'00' WHERE id IN (?, ?)", arguments: [ids[0], ids[2]])
+        }
+        let report = try log.enforceRetention(now: 10_000)
+        #expect(report.failures.map(\.partition) == [0])
+        #expect(report.failures.first?.reason.contains("does not decode") == true)
+        #expect(report.removals.map(\.partition).sorted() == [1, 2])
+        #expect(try log.fetch(topic: "t", partition: 1, from: 0).map(\.timestamp) == [50_000])
+        #expect(try log.fetch(topic: "t", partition: 2, from: 0).isEmpty)
+        // Partition 0 as it was: its row, start offset and bytes.
+        #expect(try rows(dir).first?.id == ids[0] && rows(dir).first?.records == 2)
+        #expect(try log.describeTopic("t").partitions[0].startOffset == 0)
+        #expect(try log.deleteRecords(of: "t", olderThan: 10).failures.map(\.partition) == [0])
+    }
+
+    @Test("topic id 2047's last partition: append, fetch, retention and deletion stay inside it")
+    func lastTopicLastPartition() throws {
+        let dir = TestSupport.scratchDirectory("log-topic-2047")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("low", config: TopicConfig(partitions: 1))
+        // Topic 2047 made directly: creating 2,046 topics first would take the test's time.
+        try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path).write { db in
+            let config = try SQLiteEventLog.encode(TopicConfig(partitions: 4096, retentionMs: 1000))
+            try db.execute(sql: "INSERT INTO topic (id, name, config) VALUES (2047, 'high', ?)", arguments: [config])
+            for p in [0, 4095] {
+                try db.execute(sql: "INSERT INTO partition VALUES (2047, ?, 0, 0, 0)", arguments: [p])
+            }
+        }
+        _ = try log.append([LogRecord(value: Array("low".utf8), timestamp: 1)], to: "low")
+        for stamp: Int64 in [1, 50_000] {
+            _ = try log.append(
+                [LogRecord(value: Array("\(stamp)".utf8), timestamp: stamp, partition: 4095)],
+                to: "high"
+            )
+        }
+        #expect(try log.fetch(topic: "high", partition: 4095, from: 0).map(\.offset) == [0, 1])
+        #expect(try log.fetch(topic: "high", partition: 4095, from: 1).map(\.offset) == [1])
+        #expect(try log.deleteRecords(of: "high", olderThan: 10).removals.map(\.records) == [1])
+        #expect(try log.fetch(topic: "high", partition: 4095, from: 0).map(\.offset) == [1])
+        try log.deleteTopic("high")
+        #expect(try rows(dir).count == 1)
+        #expect(try log.fetch(topic: "low", partition: 0, from: 0).map(\.value) == [Array("low".utf8)])
     }
 
     @Test("a format-1 log (a row per record) is rewritten as batches when opened: every record, offset and header kept")
@@ -273,10 +368,121 @@ struct RecordBatchTests {
         let p1 = try log.fetch(topic: "t", partition: 1, from: 0)
         #expect(p1.count == 1 && p1[0].key == nil && p1[0].value == [] && p1[0].headers.isEmpty)
         #expect(try log.append([LogRecord(value: Array("v3".utf8), partition: 0)], to: "t").first?.offset == 3)
-        let (version, oldTable) = try DatabaseQueue(path: path).read { db in
-            (try Int.fetchOne(db, sql: "PRAGMA user_version"), try db.tableExists("record"))
+        // Consecutive records of a partition share a batch.
+        #expect(try rows(dir).map(\.records) == [2, 1, 1])
+        let (version, kind) = try DatabaseQueue(path: path).read { db in
+            (
+                try Int.fetchOne(db, sql: "PRAGMA user_version"),
+                try String.fetchOne(db, sql: "SELECT type FROM sqlite_master WHERE name = 'record'")
+            )
         }
-        #expect(version == 2 && !oldTable)
+        #expect(version == 2 && kind == "view")
+        try expectFormat1BuildsStopped(path)
+    }
+
+    /// What a format-1 build runs on open, append and fetch fails or does nothing.
+    func expectFormat1BuildsStopped(_ path: String) throws {
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS record (
+                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
+                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL)
+                    """
+            )
+        }
+        #expect(throws: DatabaseError.self) {
+            try queue.write { db in
+                try db.execute(
+                    sql:
+                        "INSERT INTO record (id, key, value, headers, timestamp, size) VALUES (9, NULL, x'01', NULL, 1, 1)"
+                )
+            }
+        }
+        #expect(throws: DatabaseError.self) {
+            try queue.read { db in _ = try Row.fetchAll(db, sql: "SELECT id, value FROM record WHERE id >= 0") }
+        }
+    }
+
+    @Test("a format-1 upgrade the file system cannot hold is refused before any record moves")
+    func upgradeNeedsSpace() throws {
+        let dir = TestSupport.scratchDirectory("log-format1-space")
+        let path = try makeFormat1(dir)
+        let error = #expect(throws: LogError.self) {
+            _ = try SQLiteEventLog(dataDirectory: dir, durability: .full, freeSpace: { _ in 1 << 20 })
+        }
+        #expect(error?.description.contains("needs about 16 MiB") == true)
+        #expect(error?.description.contains("1 MiB are") == true)
+        let (version, records) = try DatabaseQueue(path: path).read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA user_version"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM record"))
+        }
+        #expect(version == 0 && records == 1)
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        #expect(try log.fetch(topic: "t", partition: 0, from: 0).map(\.value) == [Array("one".utf8)])
+    }
+
+    @Test("records a format-1 build appended to a format-2 log (in a `record` table it made) are kept as batches")
+    func format1BuildsAppends() throws {
+        let dir = TestSupport.scratchDirectory("log-format1-after-2")
+        let path = dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path
+        do {
+            let log = try SQLiteEventLog(dataDirectory: dir)
+            try log.createTopic("t", config: TopicConfig(partitions: 1))
+            _ = try log.append([LogRecord(value: Array("new".utf8))], to: "t")
+        }
+        // What bd6ffff's log, without the view, let a format-1 build do.
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(
+                sql: """
+                    DROP VIEW record;
+                    CREATE TABLE record (
+                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
+                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                    UPDATE partition SET next_offset = 2, bytes = 6;
+                    """
+            )
+            try db.execute(
+                sql: "INSERT INTO record VALUES (?, NULL, x'6f6c64', NULL, 5, 3)",
+                arguments: [SQLiteEventLog.recordID(topic: 1, partition: 0, offset: 1)]
+            )
+        }
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        #expect(
+            try log.fetch(topic: "t", partition: 0, from: 0).map(\.value) == [Array("new".utf8), Array("old".utf8)]
+        )
+        try expectFormat1BuildsStopped(path)
+    }
+
+    /// A format-1 log: topic `t`, one partition, one record "one" at offset 0.
+    func makeFormat1(_ dir: URL) throws -> String {
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE topic (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
+                    CREATE TABLE partition (
+                        topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+                        start_offset INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                        PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
+                    CREATE TABLE record (
+                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
+                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                    INSERT INTO partition VALUES (1, 0, 1, 0, 3);
+                    """
+            )
+            try db.execute(
+                sql: "INSERT INTO topic VALUES (1, 't', ?)",
+                arguments: [try SQLiteEventLog.encode(TopicConfig(partitions: 1))]
+            )
+            try db.execute(
+                sql: "INSERT INTO record VALUES (?, NULL, x'6f6e65', NULL, 5, 3)",
+                arguments: [SQLiteEventLog.recordID(topic: 1, partition: 0, offset: 0)]
+            )
+        }
+        return path
     }
 
     @Test("the last of 4,096 partitions of an odd topic id: fetch and retention reach it")
