@@ -81,8 +81,23 @@ public struct RetentionSweep: Sendable {
                     failures: report.failures
                 )
             )
+            // One call, removals first: the records are already gone, so their entry comes
+            // before anything else that could fail.
+            var entries: [AuditEntry] = []
+            if records > 0 {
+                entries.append(
+                    AuditEntry(
+                        principal: principal,
+                        action: "RetentionSweep",
+                        resource: "topic:\(topic.name)",
+                        decision: .allow,
+                        reason: "removed \(records) record(s), \(bytes) bytes older than the retention (\(source))",
+                        count: records
+                    )
+                )
+            }
             if !report.failures.isEmpty {
-                try services.record([
+                entries.append(
                     AuditEntry(
                         principal: principal,
                         action: "RetentionSweep",
@@ -93,20 +108,9 @@ public struct RetentionSweep: Sendable {
                             + " hold stored records that do not decode",
                         count: report.failures.count
                     )
-                ])
+                )
             }
-            if records > 0 {
-                try services.record([
-                    AuditEntry(
-                        principal: principal,
-                        action: "RetentionSweep",
-                        resource: "topic:\(topic.name)",
-                        decision: .allow,
-                        reason: "removed \(records) record(s), \(bytes) bytes older than the retention (\(source))",
-                        count: records
-                    )
-                ])
-            }
+            if !entries.isEmpty { try services.record(entries) }
         }
         return outcomes
     }

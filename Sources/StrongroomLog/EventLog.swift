@@ -254,6 +254,15 @@ public struct RetentionReport: Sendable, Hashable, Codable {
         self.removals = removals
         self.failures = failures
     }
+
+    enum CodingKeys: String, CodingKey { case removals, failures }
+
+    /// Reads a report; one written before failures were reported has none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        removals = try c.decode([Removal].self, forKey: .removals)
+        failures = try c.decodeIfPresent([Failure].self, forKey: .failures) ?? []
+    }
 }
 
 /// An append-only, partitioned event log with consumer groups.

@@ -55,10 +55,26 @@ struct RecordBatch {
         for part in [key, value, headers] { if let part { body.append(contentsOf: part) } }
     }
 
+    /// What a batch's row says of it, besides the body: decoding checks the body against all of it.
+    struct Header {
+        /// The first record's offset (the low 40 bits of the row id).
+        var first: Int64
+        var records: Int
+        var last: Int64
+        var minTimestamp: Int64
+        var maxTimestamp: Int64
+        /// Key, value and headers bytes of all the records.
+        var size: Int
+    }
+
     /// The records of a row's body, or nil when the body is not the batch its row describes:
-    /// lengths past its end, offsets out of order, or not exactly `records` records from
-    /// `first` to `last` (a body cut at a record's boundary or spliced from another row).
-    static func decode(_ body: UnsafeRawBufferPointer, first: Int64, records: Int, last: Int64) -> [Entry]? {
+    /// lengths past its end, offsets out of order, or other records than the row says (their
+    /// count, first and last offsets, timestamps or bytes), as in a body cut at a record's
+    /// boundary.
+    ///
+    /// The check is of structure only: records' contents are authenticated by their signatures.
+    static func decode(_ body: UnsafeRawBufferPointer, _ header: Header) -> [Entry]? {
+        let (first, records, last) = (header.first, header.records, header.last)
         guard !body.isEmpty, records > 0, first >= 0, first <= last, last <= maxOffset else { return nil }
         var entries: [Entry] = []
         entries.reserveCapacity(min(records, body.count / overhead))
@@ -75,6 +91,7 @@ struct RecordBatch {
             return .some(at..<(at + length - 1))
         }
         var previous: Int64 = -1
+        var (low, high, size) = (Int64.max, Int64.min, 0)
         while at < body.count {
             guard entries.count < records, let delta = u32(), body.count - at >= 8 else { return nil }
             var timestamp: Int64 = 0
@@ -86,11 +103,19 @@ struct RecordBatch {
                 return nil
             }
             previous = Int64(delta)
-            entries.append(
-                Entry(offset: first + Int64(delta), timestamp: timestamp, key: key, value: value, headers: headers)
+            let entry = Entry(
+                offset: first + Int64(delta),
+                timestamp: timestamp,
+                key: key,
+                value: value,
+                headers: headers
             )
+            (low, high, size) = (min(low, timestamp), max(high, timestamp), size + entry.size)
+            entries.append(entry)
         }
-        guard entries.count == records, previous == last - first else { return nil }
+        guard entries.count == records, previous == last - first, low == header.minTimestamp,
+            high == header.maxTimestamp, size == header.size
+        else { return nil }
         return entries
     }
 

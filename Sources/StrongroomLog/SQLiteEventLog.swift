@@ -68,7 +68,11 @@ public final class SQLiteEventLog: EventLog {
     static func freeSpace(_ path: String) -> Int64? {
         var fs = statvfs()
         guard statvfs(path, &fs) == 0 else { return nil }
-        return Int64(fs.f_bavail) * Int64(fs.f_frsize)
+        // Some file systems report "unlimited" as all ones: clamped, never a trap.
+        let (bytes, overflow) = Int64(clamping: fs.f_bavail).multipliedReportingOverflow(
+            by: Int64(clamping: fs.f_frsize)
+        )
+        return overflow ? Int64.max : bytes
     }
 
     /// Opens the log, asking `freeSpace` what the file system holds before an upgrade.
@@ -160,7 +164,9 @@ public final class SQLiteEventLog: EventLog {
             }
             // The upgrade's WAL is as large as the log: copied in and emptied now, not at the
             // first long append.
-            if upgraded { try db.writeWithoutTransaction { _ = try $0.checkpoint(.truncate) } }
+            // A checkpoint that cannot run now (a reader elsewhere) loses nothing: the upgrade is
+            // committed, and later checkpoints copy it in.
+            if upgraded { _ = try? db.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
             pageSize = try db.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } ?? 4096
             checkpointPages = Int32(max(16, Self.checkpointBytes / max(pageSize, 512)))
         } catch let short as ShortOfSpace {
@@ -172,6 +178,9 @@ public final class SQLiteEventLog: EventLog {
             )
         } catch let full as DatabaseError where full.resultCode == .SQLITE_FULL {
             throw LogError(.storage, "\(path): the file system is full (nothing of the failed write was kept)")
+        } catch let error as LogError {
+            // An insert of the upgrade that failed (SQLITE_FULL among them): its code, rolled back.
+            throw LogError(error.code, "\(path): \(error.detail) (the upgrade was rolled back)")
         } catch let newer as Newer {
             throw LogError(
                 .storage,
@@ -285,6 +294,12 @@ public final class SQLiteEventLog: EventLog {
         }
         try flush()
         try db.execute(sql: "DROP TABLE record")
+        // A format-1 build's retention counted `record` alone: every partition's start and bytes
+        // again, from all its batches.
+        for row in try Row.fetchAll(db, sql: "SELECT topic_id, partition FROM partition") {
+            let (topic, partition): (Int64, Int) = (row[0], row[1])
+            try recount(db, partitionRange(topic, partition), topic, partition)
+        }
     }
 
     /// The file system cannot hold an upgrade.
@@ -365,6 +380,13 @@ public final class SQLiteEventLog: EventLog {
                         """
                 ) ?? 1
             guard id <= Self.maxTopicID else { throw LogError(.invalidArgument, "at most 2047 topics") }
+            // Builds before 2026-11-29 left topic 2047's records behind when deleting it: none
+            // may reappear in a new topic of that id.
+            let low = Self.recordID(topic: id, partition: 0, offset: 0)
+            try db.execute(
+                sql: "DELETE FROM batch WHERE id >= ? AND id <= ?",
+                arguments: [low, low | ((1 << (Self.offsetBits + Self.partitionBits)) - 1)]
+            )
             try db.execute(
                 sql: "INSERT INTO topic (id, name, config) VALUES (?, ?, ?)",
                 arguments: [id, name, text]
@@ -859,39 +881,32 @@ public final class SQLiteEventLog: EventLog {
             // No partition reaches offset 2^40: nothing there.
             guard offset <= Self.offsetMask else { return [] }
             let low = range.lowerBound + offset
-            // The batch holding `offset` starts at or before it; when that batch ends before it (a
-            // consumer that has read everything), the next batch, if any, starts after it.
-            var start = low
-            if let holder = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT id, last_offset FROM batch WHERE id <= ? AND id >= ? ORDER BY id DESC LIMIT 1"
-                ),
-                arguments: [low, range.lowerBound]
-            ), (holder[1] as Int64) >= offset {
-                start = holder[0]
-            }
+            // A consumer that has read everything polls here: no batch is read at all.
+            let next = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT next_offset FROM partition WHERE topic_id = ? AND partition = ?"),
+                arguments: [row.id, partition]
+            )
+            guard let next, offset < next else { return [] }
+            // The batch holding `offset` starts at or before it (when retention left a gap there,
+            // that batch ends before it, and its records are skipped below).
+            let start =
+                try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT id FROM batch WHERE id <= ? AND id >= ? ORDER BY id DESC LIMIT 1"),
+                    arguments: [low, range.lowerBound]
+                ) ?? low
             var out: [StoredRecord] = []
             var bytes = 0
             let cursor = try Row.fetchCursor(
-                db.cachedStatement(
-                    sql: "SELECT id, records, last_offset, body FROM batch WHERE id >= ? AND id <= ? ORDER BY id"
-                ),
+                db.cachedStatement(sql: "SELECT \(Self.batchColumns) FROM batch WHERE id >= ? AND id <= ? ORDER BY id"),
                 arguments: [start, range.upperBound]
             )
             batches: while let r = try cursor.next() {
-                let id: Int64 = r[0]
-                let (records, last): (Int, Int64) = (r[1], r[2])
-                let full = try r.withUnsafeData(atIndex: 3) { data -> Bool in
+                let header = try Self.header(r, topic, partition)
+                let id = range.lowerBound | header.first
+                let full = try r.withUnsafeData(atIndex: Self.bodyColumn) { data -> Bool in
                     guard let data else { throw Self.corrupt(topic, partition, id) }
                     return try data.withUnsafeBytes { body throws -> Bool in
-                        guard
-                            let entries = RecordBatch.decode(
-                                body,
-                                first: id & Self.offsetMask,
-                                records: records,
-                                last: last
-                            )
-                        else {
+                        guard let entries = RecordBatch.decode(body, header) else {
                             throw Self.corrupt(topic, partition, id)
                         }
                         func copy(_ range: Range<Int>?) -> [UInt8]? {
@@ -923,6 +938,29 @@ public final class SQLiteEventLog: EventLog {
             }
             return out
         }
+    }
+
+    /// A batch row's columns, its body last (read only when needed).
+    static let batchColumns = headerColumns + ", body"
+    /// The columns ``header(_:_:_:)`` reads, in its order.
+    static let headerColumns = "id, records, last_offset, min_timestamp, max_timestamp, size"
+    static let bodyColumn = 6
+
+    /// The row's description of its batch, each column checked for what it must hold.
+    static func header(_ row: Row, _ topic: String, _ partition: Int) throws(LogError) -> RecordBatch.Header {
+        func int(_ index: Int) -> Int64? { Int64.fromDatabaseValue(row[index] as DatabaseValue) }
+        guard let id = int(0) else { throw LogError(.corrupt, "\(topic) partition \(partition): a batch id") }
+        guard let records = int(1).flatMap({ Int(exactly: $0) }), let last = int(2), let low = int(3),
+            let high = int(4), let size = int(5).flatMap({ Int(exactly: $0) })
+        else { throw corrupt(topic, partition, id) }
+        return RecordBatch.Header(
+            first: id & offsetMask,
+            records: records,
+            last: last,
+            minTimestamp: low,
+            maxTimestamp: high,
+            size: size
+        )
     }
 
     static func corrupt(_ topic: String, _ partition: Int, _ id: Int64) -> LogError {
@@ -1055,17 +1093,18 @@ public final class SQLiteEventLog: EventLog {
         let rows = try Row.fetchAll(
             db,
             sql: """
-                SELECT id, records, size, max_timestamp FROM batch
+                SELECT \(headerColumns) FROM batch
                 WHERE id >= ? AND id <= ? AND min_timestamp < ? ORDER BY id
                 """,
             arguments: [range.lowerBound, range.upperBound, cutoff]
         )
         for row in rows {
-            let id: Int64 = row[0]
-            if (row[3] as Int64) < cutoff {
+            let header = try Self.header(row, topic, partition)
+            let id = range.lowerBound | header.first
+            if header.maxTimestamp < cutoff {
                 try db.execute(sql: "DELETE FROM batch WHERE id = ?", arguments: [id])
-                count += row[1] as Int
-                bytes += row[2] as Int64
+                count += header.records
+                bytes += Int64(header.size)
             } else {
                 let (n, b) = try rewrite(db, id, topic, partition) { entries in
                     entries.map { $0.timestamp < cutoff }
@@ -1098,17 +1137,18 @@ public final class SQLiteEventLog: EventLog {
         var bytes: Int64 = 0
         let rows = try Row.fetchAll(
             db,
-            sql: "SELECT id, records, size FROM batch WHERE id >= ? AND id <= ? ORDER BY id",
+            sql: "SELECT \(headerColumns) FROM batch WHERE id >= ? AND id <= ? ORDER BY id",
             arguments: [range.lowerBound, range.upperBound]
         )
         for row in rows where total > limit {
-            let id: Int64 = row[0]
-            let size: Int64 = row[2]
+            let header = try Self.header(row, topic, partition)
+            let id = range.lowerBound | header.first
+            let size = Int64(header.size)
             if total - size > limit {
                 // Every record of the batch goes: without them the partition is still over the limit.
                 try db.execute(sql: "DELETE FROM batch WHERE id = ?", arguments: [id])
                 total -= size
-                count += row[1] as Int
+                count += header.records
                 bytes += size
             } else {
                 // The oldest records one at a time, as long as the partition is over the limit.
@@ -1140,16 +1180,14 @@ public final class SQLiteEventLog: EventLog {
         drop: ([RecordBatch.Entry]) -> [Bool]
     ) throws -> (Int, Int64) {
         guard
-            let row = try Row.fetchOne(
-                db,
-                sql: "SELECT records, last_offset, body FROM batch WHERE id = ?",
-                arguments: [id]
-            )
+            let row = try Row.fetchOne(db, sql: "SELECT \(batchColumns) FROM batch WHERE id = ?", arguments: [id])
         else { return (0, 0) }
-        let (records, last): (Int, Int64) = (row[0], row[1])
-        let body: Data = row[2]
+        let header = try Self.header(row, topic, partition)
+        guard let body = Data.fromDatabaseValue(row[bodyColumn] as DatabaseValue) else {
+            throw corrupt(topic, partition, id)
+        }
         return try body.withUnsafeBytes { raw throws -> (Int, Int64) in
-            guard let entries = RecordBatch.decode(raw, first: id & offsetMask, records: records, last: last) else {
+            guard let entries = RecordBatch.decode(raw, header) else {
                 throw corrupt(topic, partition, id)
             }
             let marks = drop(entries)

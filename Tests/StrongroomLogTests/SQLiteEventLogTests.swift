@@ -215,8 +215,14 @@ struct RecordBatchTests {
         try log.createTopic("t", config: TopicConfig(partitions: 1))
         _ = try log.append((0..<3).map { LogRecord(value: Array("v\($0)".utf8)) }, to: "t")
         let queue = try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path)
-        let original = try queue.read { try Row.fetchOne($0, sql: "SELECT records, last_offset, body FROM batch") }
-        let body: Data = try #require(original)[2]
+        let original = try #require(
+            try queue.read {
+                try Row.fetchOne(
+                    $0,
+                    sql: "SELECT records, last_offset, min_timestamp, max_timestamp, size, body FROM batch"
+                )
+            }
+        )
         // Each record of "v0".."v2" takes 26 bytes: 24 of lengths and timestamp, 2 of value.
         let damages: [(String, String)] = [
             ("cut mid-record", "UPDATE batch SET body = substr(body, 1, length(body) - 1)"),
@@ -226,10 +232,20 @@ struct RecordBatchTests {
             ("one record more than the row says", "UPDATE batch SET records = 2"),
             ("last offset past the body's", "UPDATE batch SET last_offset = 3"),
             ("last offset beyond any partition", "UPDATE batch SET last_offset = 1099511627776"),
+            ("timestamps not the body's", "UPDATE batch SET max_timestamp = max_timestamp + 1"),
+            ("bytes not the body's", "UPDATE batch SET size = size + 1"),
+            ("a count that is text", "UPDATE batch SET records = 'three'"),
+            ("a body that is text", "UPDATE batch SET body = 'v0'"),
         ]
         for (name, damage) in damages {
             try queue.write { db in
-                try db.execute(sql: "UPDATE batch SET records = 3, last_offset = 2, body = ?", arguments: [body])
+                try db.execute(
+                    sql: """
+                        UPDATE batch SET records = ?, last_offset = ?, min_timestamp = ?, max_timestamp = ?,
+                        size = ?, body = ?
+                        """,
+                    arguments: StatementArguments((0..<6).map { original[$0] as DatabaseValue })
+                )
                 try db.execute(sql: damage)
             }
             let error = #expect(throws: LogError.self, "\(name)") {
@@ -287,6 +303,59 @@ struct RecordBatchTests {
         #expect(try rows(dir).first?.id == ids[0] && rows(dir).first?.records == 2)
         #expect(try log.describeTopic("t").partitions[0].startOffset == 0)
         #expect(try log.deleteRecords(of: "t", olderThan: 10).failures.map(\.partition) == [0])
+    }
+
+    @Test("a partition left by retention is left whole: batches deleted before the corrupt one are back")
+    func retentionRollsBackPartition() throws {
+        let dir = TestSupport.scratchDirectory("log-batch-corrupt-rollback")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("t", config: TopicConfig(partitions: 1, retentionMs: 1000))
+        _ = try log.append([1, 2].map { LogRecord(value: Array("old".utf8), timestamp: $0) }, to: "t")
+        _ = try log.append([3, 50_000].map { LogRecord(value: Array("mix".utf8), timestamp: $0) }, to: "t")
+        let before = try rows(dir)
+        try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path).write {
+            try $0.execute(sql: "UPDATE batch SET body = x'00' WHERE id = ?", arguments: [before[1].id])
+        }
+        let report = try log.enforceRetention(now: 10_000)
+        #expect(report.failures.count == 1 && report.removals.isEmpty)
+        // The first batch, all expired and deleted before the second failed, is still there.
+        #expect(try rows(dir).map(\.id) == before.map(\.id))
+        let partition = try log.describeTopic("t").partitions[0]
+        #expect(partition.startOffset == 0 && partition.bytes == 12)
+    }
+
+    @Test("a new topic never shows rows an older build left in its id's range")
+    func newTopicStartsEmpty() throws {
+        let dir = TestSupport.scratchDirectory("log-stray-rows")
+        let log = try SQLiteEventLog(dataDirectory: dir)
+        try log.createTopic("a", config: TopicConfig(partitions: 1))
+        // What deleting topic 2047 left before: here in topic 2's range, which "b" takes next.
+        try DatabaseQueue(path: dir.appendingPathComponent(SQLiteEventLog.databaseFileName).path).write { db in
+            try db.execute(
+                sql: "INSERT INTO batch VALUES (?, 0, 1, 5, 5, 5, ?)",
+                arguments: [SQLiteEventLog.recordID(topic: 2, partition: 0, offset: 0), Data(stray)]
+            )
+        }
+        try log.createTopic("b", config: TopicConfig(partitions: 1))
+        #expect(try rows(dir).isEmpty)
+        _ = try log.append([LogRecord(value: Array("new".utf8))], to: "b")
+        #expect(try log.fetch(topic: "b", partition: 0, from: 0).map(\.value) == [Array("new".utf8)])
+    }
+
+    /// One record "stray" at delta 0, timestamp 5, no key or headers.
+    var stray: [UInt8] {
+        var body: [UInt8] = []
+        Array("stray".utf8).withUnsafeBytes { v in
+            RecordBatch.append(delta: 0, timestamp: 5, key: nil, value: v, headers: nil, to: &body)
+        }
+        return body
+    }
+
+    @Test("a retention report written before failures were reported still reads")
+    func reportDecodesWithoutFailures() throws {
+        let old = #"{"removals":[{"topic":"t","partition":0,"records":2,"bytes":4,"reason":"time"}]}"#
+        let report = try JSONDecoder().decode(RetentionReport.self, from: Data(old.utf8))
+        #expect(report.removals.map(\.records) == [2] && report.failures.isEmpty)
     }
 
     @Test("topic id 2047's last partition: append, fetch, retention and deletion stay inside it")
@@ -439,7 +508,7 @@ struct RecordBatchTests {
                     CREATE TABLE record (
                         id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
                         timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
-                    UPDATE partition SET next_offset = 2, bytes = 6;
+                    UPDATE partition SET next_offset = 2, start_offset = 1, bytes = 3;
                     """
             )
             try db.execute(
@@ -451,6 +520,9 @@ struct RecordBatchTests {
         #expect(
             try log.fetch(topic: "t", partition: 0, from: 0).map(\.value) == [Array("new".utf8), Array("old".utf8)]
         )
+        // What that build's retention counted from `record` alone is counted again from every batch.
+        let partition = try log.describeTopic("t").partitions[0]
+        #expect(partition.startOffset == 0 && partition.bytes == 6 && partition.endOffset == 2)
         try expectFormat1BuildsStopped(path)
     }
 
