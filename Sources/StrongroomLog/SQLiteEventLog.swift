@@ -382,10 +382,10 @@ public final class SQLiteEventLog: EventLog {
             guard id <= Self.maxTopicID else { throw LogError(.invalidArgument, "at most 2047 topics") }
             // Builds before 2026-11-29 left topic 2047's records behind when deleting it: none
             // may reappear in a new topic of that id.
-            let low = Self.recordID(topic: id, partition: 0, offset: 0)
+            let rows = Self.topicRange(id)
             try db.execute(
                 sql: "DELETE FROM batch WHERE id >= ? AND id <= ?",
-                arguments: [low, low | ((1 << (Self.offsetBits + Self.partitionBits)) - 1)]
+                arguments: [rows.lowerBound, rows.upperBound]
             )
             try db.execute(
                 sql: "INSERT INTO topic (id, name, config) VALUES (?, ?, ?)",
@@ -405,10 +405,11 @@ public final class SQLiteEventLog: EventLog {
     public func deleteTopic(_ name: String) throws(LogError) {
         try write { db in
             let topic = try Self.topic(db, name)
-            // Topic 2047's next id would be 2^63: the topic's last id is all ones below its bits.
-            let low = Self.recordID(topic: topic.id, partition: 0, offset: 0)
-            let high = low | ((1 << (Self.offsetBits + Self.partitionBits)) - 1)
-            try db.execute(sql: "DELETE FROM batch WHERE id >= ? AND id <= ?", arguments: [low, high])
+            let rows = Self.topicRange(topic.id)
+            try db.execute(
+                sql: "DELETE FROM batch WHERE id >= ? AND id <= ?",
+                arguments: [rows.lowerBound, rows.upperBound]
+            )
             for table in ["partition", "producer", "group_offset"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE topic_id = ?", arguments: [topic.id])
             }
@@ -1068,6 +1069,12 @@ public final class SQLiteEventLog: EventLog {
                 .init(topic: topic, partition: partition, records: count, bytes: bytes, reason: reason)
             )
         }
+    }
+
+    /// The row ids of one topic, closed: topic 2047's next id would be 2^63.
+    static func topicRange(_ topic: Int64) -> ClosedRange<Int64> {
+        let low = recordID(topic: topic, partition: 0, offset: 0)
+        return low...(low | ((1 << (offsetBits + partitionBits)) - 1))
     }
 
     /// The row ids of one partition.

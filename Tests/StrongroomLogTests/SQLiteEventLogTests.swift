@@ -398,14 +398,7 @@ struct RecordBatchTests {
         try DatabaseQueue(path: path).write { db in
             try db.execute(
                 sql: """
-                    CREATE TABLE topic (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
-                    CREATE TABLE partition (
-                        topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
-                        start_offset INTEGER NOT NULL, bytes INTEGER NOT NULL,
-                        PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
-                    CREATE TABLE record (
-                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
-                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                    \(Self.format1Tables)
                     """
             )
             try db.execute(
@@ -449,15 +442,27 @@ struct RecordBatchTests {
         try expectFormat1BuildsStopped(path)
     }
 
+    /// Format 1's `record` table, as its builds create it.
+    static let format1RecordColumns = """
+        (id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB, timestamp INTEGER NOT NULL, size INTEGER NOT NULL)
+        """
+    /// Format 1's tables.
+    static let format1Tables = """
+        CREATE TABLE topic (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
+        CREATE TABLE partition (
+            topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+            start_offset INTEGER NOT NULL, bytes INTEGER NOT NULL,
+            PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
+        CREATE TABLE record \(format1RecordColumns);
+        """
+
     /// What a format-1 build runs on open, append and fetch fails or does nothing.
     func expectFormat1BuildsStopped(_ path: String) throws {
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
             try db.execute(
                 sql: """
-                    CREATE TABLE IF NOT EXISTS record (
-                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
-                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL)
+                    CREATE TABLE IF NOT EXISTS record \(Self.format1RecordColumns)
                     """
             )
         }
@@ -505,9 +510,7 @@ struct RecordBatchTests {
             try db.execute(
                 sql: """
                     DROP VIEW record;
-                    CREATE TABLE record (
-                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
-                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                    CREATE TABLE record \(Self.format1RecordColumns);
                     UPDATE partition SET next_offset = 2, start_offset = 1, bytes = 3;
                     """
             )
@@ -534,14 +537,7 @@ struct RecordBatchTests {
         try DatabaseQueue(path: path).write { db in
             try db.execute(
                 sql: """
-                    CREATE TABLE topic (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, config TEXT NOT NULL);
-                    CREATE TABLE partition (
-                        topic_id INTEGER NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
-                        start_offset INTEGER NOT NULL, bytes INTEGER NOT NULL,
-                        PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
-                    CREATE TABLE record (
-                        id INTEGER PRIMARY KEY, key BLOB, value BLOB, headers BLOB,
-                        timestamp INTEGER NOT NULL, size INTEGER NOT NULL);
+                    \(Self.format1Tables)
                     INSERT INTO partition VALUES (1, 0, 1, 0, 3);
                     """
             )
